@@ -1,0 +1,52 @@
+# Two commands matter: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+SANDBOX_PORT ?= 8765
+
+.PHONY: run test venv lint bench bench-store bench-run bench-web bench-backtest mongo-server clean
+
+venv: $(VENV)/.installed
+
+# Re-install only when a requirements file changes.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# Web app on the embedded SQLite store + the local Fyers sandbox; Ctrl-C stops both.
+run: venv
+	@$(PY) -m fyers_sandbox --port $(SANDBOX_PORT) --state data/sandbox.db & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	FYERS_SANDBOX_URL=$${FYERS_SANDBOX_URL:-http://127.0.0.1:$(SANDBOX_PORT)} \
+	FYERS_REDIRECT_URI=$${FYERS_REDIRECT_URI:-http://127.0.0.1:$(PORT)/tokens/callback} \
+	$(PY) run_prod.py --host 127.0.0.1 --port $(PORT) --first-run
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(PY) -m ruff check .
+
+bench: venv
+	$(PY) -m bench
+
+bench-store: venv
+	$(PY) -m bench store
+
+bench-run: venv
+	$(PY) -m bench run
+
+bench-web: venv
+	$(PY) -m bench web
+
+bench-backtest: venv
+	$(PY) -m bench backtest
+
+mongo-server:
+	bash .ci/mongo-server.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

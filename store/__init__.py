@@ -1,0 +1,20 @@
+"""The one place that picks a store backend from a URL."""
+from __future__ import annotations
+
+from config import sqlite_path
+from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
+
+__all__ = ["DuplicateKey", "LogPage", "Store", "StoreError", "TradeStats", "open_store"]
+
+
+def open_store(url: str, mongo_database: str = "nifty_shop") -> Store:
+    """`sqlite:///path.db`, `mongodb://…` / `mongodb+srv://…`, or `mongomock://` (tests)."""
+    if url.startswith("sqlite:///"):
+        from store.sqlite import SQLiteStore
+
+        return SQLiteStore(sqlite_path(url))
+    if url.startswith(("mongodb://", "mongodb+srv://", "mongomock://")):
+        from store.mongo import MongoStore
+
+        return MongoStore(url, mongo_database)
+    raise StoreError(f"unsupported store URL {url.split('://')[0]!r}: use sqlite:/// or mongodb://")

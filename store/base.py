@@ -1,0 +1,204 @@
+"""The store interface every backend implements, and the shapes of its records.
+
+Records cross this interface as plain dicts with the fields listed per collection below.
+All times are UTC epoch seconds (float); candle dates are IST trading dates 'YYYY-MM-DD'.
+Money is float rupees. Each backend passes the one contract suite in tests/store/.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or refused an operation; the run or request stops."""
+
+
+class DuplicateKey(StoreError):
+    """A record with the same unique key exists already; nothing was written."""
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """One page of log rows, newest first, and the cursor for the next (older) page."""
+
+    rows: list[dict[str, Any]]
+    next_before: str | None
+
+
+@dataclass(frozen=True)
+class TradeStats:
+    """Aggregates over closed trades (SELL rows with a pnl)."""
+
+    total_pnl: float
+    wins: int
+    losses: int
+    avg_win: float
+    avg_loss: float
+    closed: int
+
+
+class Store(ABC):
+    """Collections: users, sessions, fyers_tokens, runs, logs, orders, trades, positions,
+    candles, locks. Field lists are given per method group."""
+
+    backend_name: str = "abstract"
+
+    # --- lifecycle ----------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreError when the store cannot be reached."""
+
+    # --- users: {username, password_hash, totp_secret, failed_logins, locked_until,
+    #             created_at} -----------------------------------------------------------
+    @abstractmethod
+    def create_user(self, username: str, password_hash: str) -> None:
+        """Insert a user; DuplicateKey when the name is taken."""
+
+    @abstractmethod
+    def get_user(self, username: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def update_user(self, username: str, **fields: Any) -> bool:
+        """Set fields on a user; False when no such user."""
+
+    @abstractmethod
+    def count_users(self) -> int: ...
+
+    # --- sessions: {token_hash, username, created_at, last_seen, expires_at} --------------
+    @abstractmethod
+    def create_session(self, session: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def get_session(self, token_hash: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def touch_session(self, token_hash: str, last_seen: float) -> None: ...
+
+    @abstractmethod
+    def delete_session(self, token_hash: str) -> None: ...
+
+    @abstractmethod
+    def list_sessions(self, username: str) -> list[dict[str, Any]]:
+        """A user's sessions, oldest first."""
+
+    # --- fyers_tokens: {client_id, access_token, refresh_token (both encrypted text),
+    #                    access_expires_at, refresh_expires_at, updated_at} ---------------
+    @abstractmethod
+    def save_token(self, token: dict[str, Any]) -> None:
+        """Upsert keyed by client_id."""
+
+    @abstractmethod
+    def get_token(self, client_id: str) -> dict[str, Any] | None: ...
+
+    # --- runs: {run_id, trigger, status, started_at, finished_at, summary, error,
+    #            dry_run} -- status: running | succeeded | failed | skipped ---------------
+    @abstractmethod
+    def create_run(self, run: dict[str, Any]) -> None:
+        """Insert; DuplicateKey on the same run_id."""
+
+    @abstractmethod
+    def update_run(self, run_id: str, **fields: Any) -> None: ...
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def list_runs(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
+        """Newest first by started_at; `before` = started_at of the last row seen."""
+
+    # --- logs: {id (str, assigned), ts, level, logger, message, run_id, extra (dict)} ----
+    @abstractmethod
+    def insert_logs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append log rows in one batch."""
+
+    @abstractmethod
+    def search_logs(self, *, text: str | None = None, level: str | None = None,
+                    since: float | None = None, until: float | None = None,
+                    run_id: str | None = None, before: str | None = None,
+                    limit: int = 50) -> LogPage:
+        """Newest first. `text` matches words of the message (full-text, prefix on the last
+        word), `level` is a minimum level name (WARNING → WARNING, ERROR, CRITICAL),
+        `since`/`until` bound ts (until exclusive), `before` is a cursor from a previous
+        page (keyset, never OFFSET). Malformed cursors raise ValueError."""
+
+    @abstractmethod
+    def count_logs(self) -> int: ...
+
+    # --- orders: {tag, run_id, symbol, side (BUY|SELL), qty, reason, broker_order_id,
+    #              status (pending|placed|traded|partial|cancelled|rejected), filled_qty,
+    #              traded_price, message, created_at, updated_at} ------------------------
+    @abstractmethod
+    def upsert_order(self, order: dict[str, Any]) -> None:
+        """Insert or update keyed by tag."""
+
+    @abstractmethod
+    def get_order(self, tag: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def list_orders(self, *, run_id: str | None = None, since: float | None = None,
+                    statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Newest first by created_at."""
+
+    # --- trades: {trade_id, run_id, order_tag, symbol, side (BUY|SELL), qty, price, ts,
+    #              pnl (SELL only, else None), source (bot|manual)} ----------------------
+    # --- positions: {symbol, qty, avg_price, last_buy_price, opened_at, updated_at} -----
+    @abstractmethod
+    def record_trade(self, trade: dict[str, Any], position: dict[str, Any] | None) -> bool:
+        """Insert the trade and set the symbol's position to `position` (None removes it),
+        together. Returns False and changes nothing when trade_id exists already."""
+
+    @abstractmethod
+    def list_trades(self, *, since: float | None = None, until: float | None = None,
+                    symbol: str | None = None, limit: int | None = None
+                    ) -> list[dict[str, Any]]:
+        """Newest first by ts."""
+
+    @abstractmethod
+    def trade_stats(self) -> TradeStats: ...
+
+    @abstractmethod
+    def realized_pnl_by_day(self) -> list[tuple[str, float]]:
+        """[(IST date 'YYYY-MM-DD', realized pnl of that day)] ascending, for the P&L chart."""
+
+    @abstractmethod
+    def get_positions(self) -> list[dict[str, Any]]:
+        """Open positions ordered by symbol."""
+
+    # --- candles: {symbol, date, open, high, low, close, volume}, key (symbol, date) ------
+    @abstractmethod
+    def upsert_candles(self, symbol: str, candles: Sequence[dict[str, Any]]) -> None: ...
+
+    @abstractmethod
+    def get_candles(self, symbol: str, since: str | None = None) -> list[dict[str, Any]]:
+        """Ascending by date; `since` inclusive."""
+
+    @abstractmethod
+    def last_candle_dates(self) -> dict[str, str]:
+        """{symbol: newest cached date}."""
+
+    # --- locks: {name, owner, expires_at} -----------------------------------------------
+    @abstractmethod
+    def acquire_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take the lock when free or expired; True when `owner` now holds it. Atomic across
+        processes."""
+
+    @abstractmethod
+    def release_lock(self, name: str, owner: str) -> None:
+        """Release only when `owner` holds it."""
+
+    @abstractmethod
+    def refresh_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Extend a held lock; False when it was lost."""
+
+    # --- settings: small key → JSON-able value map (alert status, etc.) ----------------
+    @abstractmethod
+    def get_setting(self, key: str, default: Any = None) -> Any: ...
+
+    @abstractmethod
+    def set_setting(self, key: str, value: Any) -> None: ...
