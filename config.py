@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
@@ -150,7 +151,7 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = None
-                 ) -> "Config":
+                 ) -> Config:
         """Build from `.env` overlaid by the process environment (or `environ` when given)."""
         if environ is None:
             path = Path(env_file) if env_file else PROJECT_DIR / ".env"
@@ -161,7 +162,7 @@ class Config:
         return cls.from_mapping(values)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, str]) -> "Config":
+    def from_mapping(cls, values: Mapping[str, str]) -> Config:
         """Parse upper-case keys; unknown keys are ignored, bad ones raise `ConfigError`."""
         parsed: dict[str, Any] = {}
         for spec in fields(cls):
@@ -183,7 +184,7 @@ class Config:
         if not (self.mongo_uri or self.database_url):
             raise ConfigError("DATABASE_URL is empty and MONGO_URI is not set")
 
-    def with_overrides(self, **changes: Any) -> "Config":
+    def with_overrides(self, **changes: Any) -> Config:
         """A copy with some fields changed (tests, CLIs)."""
         return replace(self, **changes)
 

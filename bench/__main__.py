@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for name, figures in results.items() for row in summary_rows(name, figures)]
     if rows:
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        print("\n" + "  ".join(h.ljust(w) for h, w in zip(("figure", "value", "goal", ""), widths)))
+        print("\n" + "  ".join(h.ljust(w) for h, w in zip(("figure", "value", "goal", ""), widths, strict=True)))
         for row in rows:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
     print(f"\nwrote {REPORT}")
     return 1 if any("error" in figures for figures in results.values()) else 0
 

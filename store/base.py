@@ -7,8 +7,9 @@ Money is float rupees. Each backend passes the one contract suite in tests/store
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 
 class StoreError(RuntimeError):

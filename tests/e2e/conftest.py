@@ -1,0 +1,82 @@
+"""Browser journeys against real processes: the sandbox and the app (waitress via run_prod.py)
+on loopback ports, a fresh SQLite file per test session, Debian's Chromium through Playwright."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import PROJECT_DIR
+from devstack import Stack, start_stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = PROJECT_DIR / "artifacts" / "screenshots"
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Stack:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    running = start_stack(tmp_path_factory.mktemp("stack"), ORDER_FILL_TIMEOUT_S="10")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class PageProblems:
+    """Console errors, CSP violations and failed requests seen by one browser context."""
+
+    def __init__(self, context, app_url: str):
+        self.items: list[str] = []
+        self.app_url = app_url
+        context.on("page", self.watch)
+
+    def watch(self, page) -> None:
+        page.on("console", lambda msg: msg.type == "error" and self.items.append(
+            f"console: {msg.text}"))
+        page.on("pageerror", lambda exc: self.items.append(f"page error: {exc}"))
+        page.on("requestfailed", lambda req: self.items.append(
+            f"request failed: {req.url} {req.failure}"))
+        page.on("response", lambda resp: resp.status >= 400 and resp.url.startswith(
+            self.app_url) and self.items.append(f"HTTP {resp.status}: {resp.url}"))
+
+
+@pytest.fixture(scope="module", params=list(VIEWPORTS))
+def viewport(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def session(browser, stack, viewport):
+    """One browser context per viewport, shared by a module's journeys in order."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], base_url=stack.app_url)
+    problems = PageProblems(context, stack.app_url)
+    page = context.new_page()
+    yield page, problems
+    context.close()
+
+
+@pytest.fixture
+def page(session, viewport, request):
+    """The shared page; after each journey: a screenshot, and no console errors, CSP
+    violations or failed requests."""
+    shared, problems = session
+    problems.items.clear()
+    yield shared
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shared.screenshot(path=str(SCREENSHOTS / f"{request.node.originalname}-{viewport}.png"),
+                      full_page=True)
+    assert problems.items == []
