@@ -1,0 +1,87 @@
+"""When runs happen: the NSE trading calendar, the next scheduled run, and the in-process job.
+
+The APScheduler job is for single-host installs (`SCHEDULER_ENABLED`); GitHub Actions is the
+other trigger. Both may be on: the executor's store lock lets only one run happen.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import exchange_calendars
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from config import Config
+
+logger = logging.getLogger(__name__)
+
+IST = ZoneInfo("Asia/Kolkata")
+NSE_CALENDAR = "XBOM"  # exchange_calendars' Indian equity calendar (NSE and BSE share holidays)
+_started_lock = threading.Lock()
+_scheduler: BackgroundScheduler | None = None
+
+
+@lru_cache(maxsize=1)
+def _calendar() -> exchange_calendars.ExchangeCalendar:
+    return exchange_calendars.get_calendar(NSE_CALENDAR)
+
+
+def is_trading_day(day: date) -> bool:
+    """True on NSE sessions; beyond the calendar's known holidays, on weekdays."""
+    calendar = _calendar()
+    if calendar.first_session.date() <= day <= calendar.last_session.date():
+        return bool(calendar.is_session(day.isoformat()))
+    return day.weekday() < 5
+
+
+def run_time(config: Config) -> time:
+    """The daily run time (IST) as a time of day."""
+    hours, minutes = config.run_time_ist.split(":")
+    return time(int(hours), int(minutes), tzinfo=IST)
+
+
+def next_run_at(config: Config, now: float) -> float:
+    """Epoch seconds of the next scheduled run at or after `now`: RUN_TIME_IST on a trading day."""
+    current = datetime.fromtimestamp(now, IST)
+    day = current.date()
+    while True:
+        candidate = datetime.combine(day, run_time(config))
+        if candidate >= current and is_trading_day(day):
+            return candidate.timestamp()
+        day += timedelta(days=1)
+
+
+def _scheduled_run(config: Config) -> None:
+    """The job: one scheduled run; a failure is already recorded in its run record."""
+    import executor  # imported here: executor → token_refresh → scheduler would be a cycle
+
+    try:
+        executor.run_once(config, trigger="scheduled")
+    except Exception:  # the scheduler thread must survive for tomorrow's run
+        logger.exception("scheduled run crashed")
+
+
+def init_scheduler(app: Any, config: Config) -> None:
+    """Start the weekday run job in this process once (when SCHEDULER_ENABLED)."""
+    global _scheduler
+    if not config.scheduler_enabled:
+        return
+    with _started_lock:
+        if _scheduler is not None:
+            app.extensions["scheduler"] = _scheduler
+            return
+        at = run_time(config)
+        scheduler = BackgroundScheduler(timezone=IST, daemon=True)
+        scheduler.add_job(_scheduled_run, CronTrigger(day_of_week="mon-fri", hour=at.hour,
+                                                      minute=at.minute, timezone=IST),
+                          args=[config], id="daily-run", max_instances=1, coalesce=True,
+                          misfire_grace_time=600, replace_existing=True)
+        scheduler.start()
+        _scheduler = scheduler
+        app.extensions["scheduler"] = scheduler
+        logger.info("scheduler started: weekdays at %s IST", config.run_time_ist)

@@ -1,0 +1,197 @@
+"""Fyers tokens: status, refresh with the refresh token, the auth-code exchange, encrypted storage.
+
+CLI: `python token_refresh.py status | refresh | login-url | exchange AUTH_CODE`.
+Tokens are stored Fernet-encrypted in `fyers_tokens` and registered with the log redaction
+filter whenever they are in memory.
+"""
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from broker import AuthFailed, BrokerError, FyersBroker, Tokens
+from config import Config, load_config_or_exit
+from scheduler import IST, next_run_at
+from store import Store, StoreError, open_store
+from store.log_handler import register_secret, setup_logging
+
+LOGIN_NEEDED = "open the Tokens page and log in to Fyers"
+DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per trading day, "
+                    "so a refresh is often refused")
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """Whether the stored access token will carry the next scheduled run, in one sentence."""
+
+    state: str  # "VALID" | "EXPIRING" | "EXPIRED" | "MISSING"
+    access_expires_at: float | None
+    refresh_expires_at: float | None
+    message: str
+    valid_for_next_run: bool
+
+    def usable_at(self, now: float) -> bool:
+        """True when the access token can still be used at `now` (VALID or EXPIRING)."""
+        return self.access_expires_at is not None and self.access_expires_at > now
+
+
+def ist_text(ts: float) -> str:
+    """'26 Nov 09:00 IST' for an epoch time."""
+    return datetime.fromtimestamp(ts, IST).strftime("%d %b %H:%M IST")
+
+
+def _fernet(config: Config) -> Fernet:
+    return Fernet(config.secret("token_encryption_key").encode())
+
+
+def _decrypt(config: Config, value: str | None) -> str | None:
+    """The plain token, registered for redaction; None when absent or undecryptable."""
+    if not value:
+        return None
+    try:
+        plain = _fernet(config).decrypt(value.encode()).decode()
+    except InvalidToken:
+        return None
+    register_secret(plain)
+    return plain
+
+
+def _stored(config: Config, store: Store) -> dict[str, Any] | None:
+    return store.get_token(config.client_id)
+
+
+def _save(config: Config, store: Store, tokens: Tokens, refresh_expires_at: float) -> None:
+    """Encrypt and upsert the token record for this app."""
+    register_secret(tokens.access_token)
+    register_secret(tokens.refresh_token)
+    fernet = _fernet(config)
+    store.save_token({
+        "client_id": config.client_id,
+        "access_token": fernet.encrypt(tokens.access_token.encode()).decode(),
+        "refresh_token": fernet.encrypt(tokens.refresh_token.encode()).decode(),
+        "access_expires_at": tokens.access_expires_at,
+        "refresh_expires_at": refresh_expires_at,
+        "updated_at": time.time(),
+    })
+
+
+def load_access_token(config: Config, store: Store) -> str | None:
+    """The decrypted access token, or None when none is stored."""
+    record = _stored(config, store)
+    return _decrypt(config, record.get("access_token")) if record else None
+
+
+def _status_message(state: str, access: float | None, next_run: float) -> str:
+    if state == "MISSING":
+        return f"No Fyers token is stored: {LOGIN_NEEDED}."
+    if state == "EXPIRED":
+        return f"Token expired at {ist_text(access)}: log in to Fyers."
+    if state == "EXPIRING":
+        return (f"Token valid until {ist_text(access)}, which is before the next run at "
+                f"{ist_text(next_run)}: log in to Fyers before then.")
+    return f"Token valid until {ist_text(access)}, covering the next run at {ist_text(next_run)}."
+
+
+def token_status(config: Config, store: Store, now: float | None = None) -> TokenStatus:
+    """VALID / EXPIRING (expires before the next scheduled run) / EXPIRED / MISSING."""
+    now = time.time() if now is None else now
+    record = _stored(config, store)
+    access = record.get("access_expires_at") if record and record.get("access_token") else None
+    refresh = record.get("refresh_expires_at") if record else None
+    next_run = next_run_at(config, now)
+    if access is None:
+        state = "MISSING"
+    elif access <= now:
+        state = "EXPIRED"
+    elif access <= next_run:
+        state = "EXPIRING"
+    else:
+        state = "VALID"
+    return TokenStatus(state, access, refresh, _status_message(state, access, next_run),
+                       state == "VALID")
+
+
+def refresh_tokens(config: Config, store: Store) -> TokenStatus:
+    """Get a new access token with the stored refresh token; AuthFailed says why it could not."""
+    record = _stored(config, store)
+    refresh_token = _decrypt(config, record.get("refresh_token")) if record else None
+    refresh_expires_at = (record or {}).get("refresh_expires_at") or 0.0
+    if not refresh_token or refresh_expires_at <= time.time():
+        raise AuthFailed(f"No valid refresh token is stored: {LOGIN_NEEDED}.")
+    if not config.fyers_pin and not config.is_sandbox:
+        raise AuthFailed(f"FYERS_PIN is not set, so the token cannot be refreshed: {LOGIN_NEEDED}.")
+    try:
+        tokens = FyersBroker(config).refresh_access_token(refresh_token, config.fyers_pin)
+    except AuthFailed as exc:
+        raise AuthFailed(f"Fyers refused the token refresh ({exc}); {DAILY_LOGIN_NOTE}: "
+                         f"{LOGIN_NEEDED}.") from exc
+    if tokens.refresh_token != refresh_token:
+        refresh_expires_at = time.time() + config.refresh_token_validity
+    _save(config, store, tokens, refresh_expires_at)
+    return token_status(config, store)
+
+
+def login_url(config: Config, state: str) -> str:
+    """The Fyers login page that redirects back to FYERS_REDIRECT_URI with an auth code."""
+    return FyersBroker(config).login_url(state)
+
+
+def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenStatus:
+    """Trade the auth code from the login redirect for tokens and store them."""
+    tokens = FyersBroker(config).exchange_auth_code(auth_code.strip())
+    _save(config, store, tokens, time.time() + config.refresh_token_validity)
+    return token_status(config, store)
+
+
+def _command(config: Config, store: Store, args: argparse.Namespace) -> int:
+    """Run one CLI command; the exit status is 0 when the token carries the next run."""
+    if args.command == "login-url":
+        print(login_url(config, secrets.token_urlsafe(16)))
+        return 0
+    if args.command == "refresh":
+        status = refresh_tokens(config, store)
+    elif args.command == "exchange":
+        status = exchange_auth_code(config, store, args.auth_code)
+    else:
+        status = token_status(config, store)
+    print(f"{status.state}: {status.message}")
+    if status.refresh_expires_at:
+        print(f"Refresh token valid until {ist_text(status.refresh_expires_at)}.")
+    return 0 if status.valid_for_next_run else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; a refused refresh or code is one clear line and exit status 1."""
+    parser = argparse.ArgumentParser(prog="python token_refresh.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="show whether the token covers the next run")
+    commands.add_parser("refresh", help="get a new access token with the refresh token")
+    commands.add_parser("login-url", help="print the Fyers login URL")
+    exchange = commands.add_parser("exchange", help="store tokens for an auth code")
+    exchange.add_argument("auth_code")
+    args = parser.parse_args(argv)
+    config = load_config_or_exit()
+    store = open_store(config.store_url, config.mongo_database)
+    try:
+        setup_logging(config, store)
+        return _command(config, store, args)
+    except AuthFailed as exc:
+        print(f"login needed: {exc}", file=sys.stderr)
+        return 1
+    except (BrokerError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
