@@ -1,0 +1,354 @@
+"""Alerts to the owner's phone about runs, rejected orders, manual sales and the daily Fyers login.
+
+Messages go out on a background thread with a few retries, so a run never waits for, or fails
+because of, Telegram. A channel is anything with `send(text)` raising `AlertError`: Telegram is
+the first; an SMTP channel later only needs that method and a line in `channels_from_config`.
+The outcome of the latest alert is kept in the store (`last_alert`) for the settings section.
+"""
+from __future__ import annotations
+
+import contextvars
+import functools
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+from apscheduler.triggers.cron import CronTrigger
+
+import token_refresh
+from config import Config
+from portfolio import inr
+from scheduler import IST, is_trading_day
+from store.base import Store, StoreError
+from store.log_handler import register_secret
+
+logger = logging.getLogger(__name__)
+
+LAST_ALERT = "last_alert"
+REMINDER_SENT_ON = "login_reminder_sent_on"
+TELEGRAM_TIMEOUT_S = 10.0
+MAX_RETRY_DELAY_S = 60.0
+MAX_FILL_LINES = 6
+NOT_CONFIGURED = "Alerts are off: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID."
+RUN_FAILED_ACTION = "Open the Strategy page, read the run's log, fix the cause, then press Run now."
+
+
+class AlertError(RuntimeError):
+    """A channel could not deliver a message; `retryable` when trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    """Somewhere an alert can go (Telegram now, e-mail later)."""
+
+    name: str
+
+    def send(self, text: str) -> None:
+        """Deliver `text` or raise AlertError."""
+
+
+class TelegramChannel:
+    """Telegram Bot API `sendMessage` to one chat."""
+
+    name = "Telegram"
+
+    def __init__(self, api_url: str, token: str, chat_id: str,
+                 timeout_s: float = TELEGRAM_TIMEOUT_S) -> None:
+        register_secret(token)  # the token is part of the URL: keep it out of every log line
+        self._url = f"{api_url.rstrip('/')}/bot{token}/sendMessage"
+        self._chat_id = chat_id
+        self._timeout_s = timeout_s
+
+    def send(self, text: str) -> None:
+        """POST the message; AlertError says what Telegram answered, never the URL."""
+        payload = {"chat_id": self._chat_id, "text": text, "disable_web_page_preview": True}
+        try:
+            response = requests.post(self._url, json=payload, timeout=self._timeout_s)
+        except requests.RequestException as exc:
+            # requests' own message contains the URL, hence the token: name the failure only
+            raise AlertError(f"Telegram unreachable ({type(exc).__name__})") from None
+        if response.status_code == 200:
+            return
+        try:
+            reply = response.json()
+        except ValueError:
+            reply = {}
+        retry_after = (reply.get("parameters") or {}).get("retry_after")
+        raise AlertError(
+            f"Telegram answered {response.status_code}: {reply.get('description', response.reason)}",
+            retryable=response.status_code == 429 or response.status_code >= 500,
+            retry_after=float(retry_after) if retry_after is not None else None)
+
+
+def channels_from_config(config: Config) -> list[Channel]:
+    """Every channel the configuration enables (none when alerts are not set up)."""
+    if config.telegram_bot_token and config.telegram_chat_id:
+        return [TelegramChannel(config.telegram_api_url, config.telegram_bot_token,
+                                config.telegram_chat_id)]
+    return []
+
+
+def config_secrets(config: Config) -> list[str]:
+    """Configured secret values that must never appear in a message."""
+    return [value for value in (config.telegram_bot_token, config.fyers_secret_key,
+                                config.fyers_pin, config.secret_key, config.token_encryption_key)
+            if value]
+
+
+@functools.cache
+def _outbox() -> ThreadPoolExecutor:
+    """The one background sender of this process; pending alerts still go out at exit."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
+
+
+class Notifier:
+    """Sends alert texts to its channels and records the outcome of the latest one."""
+
+    attempts = 3
+    backoff_s = 2.0  # doubled after each failed attempt
+
+    def __init__(self, channels: Sequence[Channel], store: Store | None = None, *,
+                 secrets: Iterable[str] = ()) -> None:
+        self.channels = list(channels)
+        self.store = store
+        self._secrets = [secret for secret in secrets if secret]
+
+    @classmethod
+    def from_config(cls, config: Config, store: Store | None) -> Notifier:
+        """The notifier the configuration describes."""
+        return cls(channels_from_config(config), store, secrets=config_secrets(config))
+
+    @property
+    def configured(self) -> bool:
+        """True when at least one channel is set up."""
+        return bool(self.channels)
+
+    def send(self, kind: str, text: str) -> Future[str | None]:
+        """Queue the alert and return at once; the future holds what `deliver` returns."""
+        context = contextvars.copy_context()  # keeps the caller's run id on the log lines
+        future = _outbox().submit(context.run, self.deliver, kind, text)
+        future.add_done_callback(_log_crash)
+        return future
+
+    def deliver(self, kind: str, text: str, attempts: int | None = None) -> str | None:
+        """Send now on every channel, retrying temporary failures; None when all accepted it,
+        else the error, which is also logged and recorded as the last alert status."""
+        if not self.channels:
+            logger.info("alert %s not sent: %s", kind, NOT_CONFIGURED)
+            return NOT_CONFIGURED
+        text = self._scrub(text)
+        errors = [error for channel in self.channels
+                  if (error := self._deliver_to(channel, kind, text, attempts or self.attempts))]
+        self._record(kind, errors)
+        return "; ".join(errors) or None
+
+    def _deliver_to(self, channel: Channel, kind: str, text: str, attempts: int) -> str | None:
+        """Try one channel up to `attempts` times with exponential backoff."""
+        for attempt in range(1, attempts + 1):
+            try:
+                channel.send(text)
+                return None
+            except AlertError as exc:
+                error = self._scrub(str(exc))
+                if not exc.retryable or attempt == attempts:
+                    break
+                delay = min(exc.retry_after or self.backoff_s * 2 ** (attempt - 1),
+                            MAX_RETRY_DELAY_S)
+                logger.warning("alert %s via %s failed (attempt %d of %d): %s; retrying in %.1f s",
+                               kind, channel.name, attempt, attempts, error, delay)
+                time.sleep(delay)
+        logger.error("alert %s via %s not sent: %s", kind, channel.name, error)
+        return f"{channel.name}: {error}"
+
+    def _record(self, kind: str, errors: list[str]) -> None:
+        """Keep {time, kind, ok, error} of this alert for the settings section."""
+        if self.store is None:
+            return
+        status = {"time": time.time(), "kind": kind, "ok": not errors,
+                  "error": "; ".join(errors) or None}
+        try:
+            self.store.set_setting(LAST_ALERT, status)
+        except StoreError as exc:
+            logger.warning("could not record the last alert status: %s", exc)
+
+    def _scrub(self, text: str) -> str:
+        """Mask any configured secret, in case one slipped into an error message."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _log_crash(future: Future) -> None:
+    """A channel bug must not vanish silently inside the background thread."""
+    error = future.exception()
+    if error is not None:
+        logger.error("alert sending crashed: %r", error)
+
+
+# --- message builders: short, readable on a lock screen, ₹ and IST, no secrets ------------
+
+def short_symbol(symbol: str) -> str:
+    """'NSE:RELIANCE-EQ' → 'RELIANCE'."""
+    return symbol.rpartition(":")[2].removesuffix("-EQ")
+
+
+def signed_inr(amount: float) -> str:
+    """₹ with an explicit + for gains, as P&L reads."""
+    return f"+{inr(amount)}" if amount > 0 else inr(amount)
+
+
+def _fill_line(fill: Mapping[str, Any]) -> str:
+    """'Bought 12 RELIANCE @ ₹812.40' or 'Sold 5 TCS @ ₹3,512.00, P&L +₹1,060.00'."""
+    verb = "Bought" if fill["side"] == "BUY" else "Sold"
+    line = f"{verb} {fill['qty']} {short_symbol(fill['symbol'])} @ {inr(fill['price'])}"
+    if fill.get("pnl") is not None:
+        line += f", P&L {signed_inr(fill['pnl'])}"
+    return line
+
+
+def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
+                 orders_placed: int) -> str:
+    """Orders placed, one line per fill, and the P&L of the sells."""
+    when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
+    mode = " (dry run)" if run.get("dry_run") else ""
+    lines = [f"✅ Nifty Shop run done{mode} · {when}"]
+    if not orders_placed and not fills:
+        return "\n".join([*lines, "No orders: nothing met the rules."])
+    lines.append(f"Orders placed: {orders_placed}")
+    lines += [_fill_line(fill) for fill in fills[:MAX_FILL_LINES]]
+    if len(fills) > MAX_FILL_LINES:
+        lines.append(f"…and {len(fills) - MAX_FILL_LINES} more fills")
+    sells = [fill["pnl"] for fill in fills if fill["side"] == "SELL" and fill.get("pnl") is not None]
+    if sells:
+        lines.append(f"P&L of sells: {signed_inr(sum(sells))}")
+    return "\n".join(lines)
+
+
+def run_failed(run: Mapping[str, Any], reason: str, action: str) -> str:
+    """Why the run failed and what the owner should do."""
+    when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
+    return f"❌ Nifty Shop run failed · {when}\nWhy: {reason}\nDo: {action}"
+
+
+def order_rejected(symbol: str, side: str, qty: int, message: str) -> str:
+    """Which order Fyers refused, and its reason."""
+    return (f"⚠️ Nifty Shop order rejected\n{side} {qty} {short_symbol(symbol)}\n"
+            f"Fyers said: {message}")
+
+
+def manual_close(symbol: str, qty: int, price: float, pnl: float | None) -> str:
+    """A holding sold outside the bot (e.g. on the Fyers app), as the bot recorded it."""
+    lines = ["ℹ️ Nifty Shop saw a manual sale",
+             f"Sold {qty} {short_symbol(symbol)} @ {inr(price)} outside the bot"]
+    if pnl is not None:
+        lines.append(f"P&L {signed_inr(pnl)}")
+    return "\n".join(lines)
+
+
+def login_reminder(status: token_refresh.TokenStatus, tokens_page_url: str) -> str:
+    """The token will not carry today's run: log in, with the link to the tokens page."""
+    return f"🔑 Nifty Shop: Fyers login needed\n{status.message}\nLog in: {tokens_page_url}"
+
+
+def check_message(now: float) -> str:
+    """The 'Send test alert' text."""
+    return f"🔔 Nifty Shop test alert · {token_refresh.ist_text(now)}\nAlerts reach this chat."
+
+
+# --- what the executor and the web app call ------------------------------------------------
+
+def notify_run_finished(config: Config, store: Store, run: Mapping[str, Any]) -> Future:
+    """Alert on a finished run, reading its orders and fills from the store."""
+    orders = store.list_orders(run_id=run["run_id"])
+    fills = [trade for trade in reversed(store.list_trades(since=run["started_at"]))
+             if trade.get("run_id") == run["run_id"]]
+    text = run_finished(run, fills, orders_placed=len(orders))
+    return Notifier.from_config(config, store).send("run_finished", text)
+
+
+def notify_run_failed(config: Config, store: Store, run: Mapping[str, Any],
+                      reason: str | None = None, action: str = RUN_FAILED_ACTION) -> Future:
+    """Alert on a failed run; `reason` defaults to the run's recorded error."""
+    text = run_failed(run, reason or run.get("error") or "unknown error", action)
+    return Notifier.from_config(config, store).send("run_failed", text)
+
+
+def notify_order_rejected(config: Config, store: Store, symbol: str, side: str, qty: int,
+                          message: str) -> Future:
+    """Alert on an order Fyers refused."""
+    text = order_rejected(symbol, side, qty, message)
+    return Notifier.from_config(config, store).send("order_rejected", text)
+
+
+def notify_manual_close(config: Config, store: Store, symbol: str, qty: int, price: float,
+                        pnl: float | None) -> Future:
+    """Alert on a holding the owner sold by hand."""
+    text = manual_close(symbol, qty, price, pnl)
+    return Notifier.from_config(config, store).send("manual_close", text)
+
+
+def send_test_alert(config: Config, store: Store) -> str | None:
+    """Send the test message now, once (the owner is waiting); None on success, else why not."""
+    return Notifier.from_config(config, store).deliver("test", check_message(time.time()),
+                                                       attempts=1)
+
+
+def alert_settings(config: Config, store: Store) -> dict[str, Any]:
+    """What the settings section shows: whether alerts are on, and the last alert's outcome."""
+    return {"configured": bool(channels_from_config(config)), "not_configured": NOT_CONFIGURED,
+            "last": store.get_setting(LAST_ALERT)}
+
+
+# --- the daily login reminder --------------------------------------------------------------
+
+def tokens_page_url(config: Config) -> str:
+    """This app's tokens page, on the origin of FYERS_REDIRECT_URI."""
+    parts = urlsplit(config.fyers_redirect_uri)
+    return f"{parts.scheme}://{parts.netloc}/tokens"
+
+
+def send_login_reminder_if_needed(config: Config, store: Store, now: float | None = None) -> bool:
+    """On an NSE trading day, when the token will not carry the next run, remind the owner
+    to log in (once a day); True when a reminder was delivered."""
+    now = time.time() if now is None else now
+    today = datetime.fromtimestamp(now, IST).date()
+    if not is_trading_day(today) or store.get_setting(REMINDER_SENT_ON) == today.isoformat():
+        return False
+    status = token_refresh.token_status(config, store, now=now)
+    if status.valid_for_next_run:
+        return False
+    text = login_reminder(status, tokens_page_url(config))
+    if Notifier.from_config(config, store).deliver("login_reminder", text) is not None:
+        return False
+    store.set_setting(REMINDER_SENT_ON, today.isoformat())
+    return True
+
+
+def _reminder_job(config: Config, store: Store) -> None:
+    """The scheduler job: never let an error kill tomorrow's reminder."""
+    try:
+        send_login_reminder_if_needed(config, store)
+    except Exception:
+        logger.exception("login reminder failed")
+
+
+def schedule_alert_jobs(scheduler: Any, config: Config, store: Store) -> None:
+    """Add the weekday login-reminder job at ALERT_REMINDER_TIME_IST (IST) to an APScheduler."""
+    if not channels_from_config(config):
+        logger.info("login reminder not scheduled: %s", NOT_CONFIGURED)
+        return
+    hours, minutes = config.alert_reminder_time_ist.split(":")
+    scheduler.add_job(_reminder_job, CronTrigger(day_of_week="mon-fri", hour=int(hours),
+                                                 minute=int(minutes), timezone=IST),
+                      args=[config, store], id="login-reminder", max_instances=1, coalesce=True,
+                      misfire_grace_time=600, replace_existing=True)
+    logger.info("login reminder scheduled: trading days at %s IST", config.alert_reminder_time_ist)

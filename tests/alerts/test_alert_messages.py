@@ -1,0 +1,108 @@
+"""Each alert reaches the (loopback) Telegram chat with the text the owner should read."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from notifier import (
+    LAST_ALERT,
+    notify_manual_close,
+    notify_order_rejected,
+    notify_run_failed,
+    notify_run_finished,
+    send_test_alert,
+)
+from scheduler import IST
+from tests.alerts.conftest import CHAT_ID
+
+RUN_START = datetime(2026, 11, 26, 15, 10, tzinfo=IST).timestamp()
+WAIT_S = 30  # upper bound for the background sender; the tests never assert on speed
+
+
+def finished_run(store, run_id: str = "run1", **fields) -> dict:
+    """A run record as the executor leaves it, stored."""
+    run = {"run_id": run_id, "trigger": "scheduled", "status": "succeeded",
+           "started_at": RUN_START, "finished_at": RUN_START + 42, "summary": "",
+           "error": None, "dry_run": False, **fields}
+    store.create_run(run)
+    return run
+
+
+def record_fill(store, run_id: str, symbol: str, side: str, qty: int, price: float,
+                pnl: float | None, offset_s: float) -> None:
+    """The order and the trade the executor records for one fill."""
+    tag = f"{run_id}-{side}-{symbol}"
+    store.upsert_order({"tag": tag, "run_id": run_id, "symbol": symbol, "side": side, "qty": qty,
+                        "reason": "entry", "broker_order_id": f"id-{tag}", "status": "traded",
+                        "filled_qty": qty, "traded_price": price, "message": "",
+                        "created_at": RUN_START + offset_s, "updated_at": RUN_START + offset_s})
+    position = None if side == "SELL" else {
+        "symbol": symbol, "qty": qty, "avg_price": price, "last_buy_price": price,
+        "opened_at": RUN_START + offset_s, "updated_at": RUN_START + offset_s}
+    store.record_trade({"trade_id": f"t-{tag}", "run_id": run_id, "order_tag": tag,
+                        "symbol": symbol, "side": side, "qty": qty, "price": price,
+                        "ts": RUN_START + offset_s, "pnl": pnl, "source": "bot"}, position)
+
+
+def test_run_finished_lists_orders_fills_and_the_pnl_of_sells(alert_config, store, telegram):
+    run = finished_run(store)
+    record_fill(store, "run1", "NSE:TCS-EQ", "SELL", 5, 3512.0, 123456.5, offset_s=5)
+    record_fill(store, "run1", "NSE:RELIANCE-EQ", "BUY", 12, 812.4, None, offset_s=9)
+    assert notify_run_finished(alert_config, store, run).result(WAIT_S) is None
+    assert telegram.texts == [
+        "✅ Nifty Shop run done · 26 Nov 15:10 IST\n"
+        "Orders placed: 2\n"
+        "Sold 5 TCS @ ₹3,512.00, P&L +₹1,23,456.50\n"
+        "Bought 12 RELIANCE @ ₹812.40\n"
+        "P&L of sells: +₹1,23,456.50"]
+    assert telegram.state.messages[0]["chat_id"] == CHAT_ID
+    assert telegram.state.messages[0]["disable_web_page_preview"] is True
+
+
+def test_run_finished_without_orders_says_so(alert_config, store, telegram):
+    run = finished_run(store, dry_run=True)
+    notify_run_finished(alert_config, store, run).result(WAIT_S)
+    assert telegram.texts == [
+        "✅ Nifty Shop run done (dry run) · 26 Nov 15:10 IST\nNo orders: nothing met the rules."]
+
+
+def test_run_failed_says_why_and_what_to_do(alert_config, store, telegram):
+    run = finished_run(store, status="failed",
+                       error="Token expired at 26 Nov 09:00 IST: log in to Fyers.")
+    notify_run_failed(alert_config, store, run,
+                      action="Log in on the Tokens page, then press Run now.").result(WAIT_S)
+    assert telegram.texts == [
+        "❌ Nifty Shop run failed · 26 Nov 15:10 IST\n"
+        "Why: Token expired at 26 Nov 09:00 IST: log in to Fyers.\n"
+        "Do: Log in on the Tokens page, then press Run now."]
+
+
+def test_order_rejected_names_the_order_and_the_reason(alert_config, store, telegram):
+    notify_order_rejected(alert_config, store, "NSE:HDFCBANK-EQ", "BUY", 6,
+                          "Insufficient funds").result(WAIT_S)
+    assert telegram.texts == [
+        "⚠️ Nifty Shop order rejected\nBUY 6 HDFCBANK\nFyers said: Insufficient funds"]
+
+
+def test_manual_close_shows_price_and_a_loss(alert_config, store, telegram):
+    notify_manual_close(alert_config, store, "NSE:INFY-EQ", 7, 1480.25, -1234.5).result(WAIT_S)
+    assert telegram.texts == [
+        "ℹ️ Nifty Shop saw a manual sale\nSold 7 INFY @ ₹1,480.25 outside the bot\n"
+        "P&L −₹1,234.50"]
+
+
+def test_test_alert_is_sent_at_once_and_recorded(alert_config, store, telegram):
+    assert send_test_alert(alert_config, store) is None
+    assert len(telegram.texts) == 1
+    assert telegram.texts[0].startswith("🔔 Nifty Shop test alert · ")
+    last = store.get_setting(LAST_ALERT)
+    assert (last["kind"], last["ok"], last["error"]) == ("test", True, None)
+
+
+def test_every_message_stays_short_for_a_lock_screen(alert_config, store, telegram):
+    run = finished_run(store)
+    for index in range(10):
+        record_fill(store, "run1", f"NSE:SYM{index}-EQ", "BUY", 1, 100.0, None, offset_s=index)
+    notify_run_finished(alert_config, store, run).result(WAIT_S)
+    lines = telegram.texts[0].splitlines()
+    assert len(lines) <= 9
+    assert lines[-1] == "…and 4 more fills"
