@@ -1,0 +1,55 @@
+"""CLI: `python -m fyers_sandbox --port 8765 [--seed N] [--state FILE] [--market-hours]`,
+served by waitress. Prints one line with the URL once it listens."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import waitress
+
+from fyers_sandbox.app import create_app
+from fyers_sandbox.core import FYERS_RATE_LIMITS, SandboxOptions
+
+
+def parse_limits(raw: str) -> tuple[tuple[int, int], ...]:
+    """'10/1,200/60' → ((10, 1), (200, 60)): requests per window of seconds."""
+    try:
+        pairs = [part.split("/") for part in raw.split(",")]
+        return tuple((int(count), int(seconds)) for count, seconds in pairs)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected COUNT/SECONDS[,COUNT/SECONDS...]") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m fyers_sandbox", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the simulated market")
+    parser.add_argument("--state", metavar="FILE", help="SQLite file keeping state across restarts")
+    parser.add_argument("--market-hours", action="store_true",
+                        help="refuse orders outside NSE hours and on holidays")
+    parser.add_argument("--start", metavar="ISO", help="initial clock (naive means IST)")
+    parser.add_argument("--rate-limits", type=parse_limits, default=FYERS_RATE_LIMITS,
+                        metavar="N/S,...", help="per-token limits (default 10/1,200/60)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = SandboxOptions(seed=args.seed, state_file=args.state, market_hours=args.market_hours,
+                             rate_limits=args.rate_limits, start=args.start)
+    server = waitress.create_server(create_app(options), host=args.host, port=args.port, threads=8)
+    print(f"fyers sandbox listening on http://{args.host}:{server.effective_port}", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

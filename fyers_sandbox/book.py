@@ -1,0 +1,146 @@
+"""The sandbox account: orders, trades, holdings lots and cash, as plain JSON-able data.
+
+Matching is simple on purpose: a CNC market order fills at the LTP the caller passes in.
+Holdings are kept as lots (symbol, qty, price, trade date) consumed first-in first-out by
+sells; a lot bought on the clock's current date shows as T1, older ones as HLD.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from fyers_sandbox.market import IST
+
+STATUS_CANCELLED = 1
+STATUS_TRADED = 2
+STATUS_REJECTED = 5
+STATUS_PENDING = 6
+STARTING_CASH = 1_000_000.0
+
+
+def fyers_time(moment: datetime) -> str:
+    """The orderbook's time format, e.g. '26-Nov-2026 10:15:02' (IST)."""
+    return moment.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S")
+
+
+@dataclass
+class Book:
+    """Everything the sandbox account holds; `to_dict`/`from_dict` persist it."""
+
+    cash: float = STARTING_CASH
+    next_id: int = 1
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    lots: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Book:
+        return cls(**data)
+
+    # --- orders -------------------------------------------------------------------------
+    def new_order(self, symbol: str, qty: int, side: int, tag: str, now: datetime) -> dict:
+        """Record a new order in transit and return it."""
+        order = {"id": f"{now.astimezone(IST):%y%m%d}{self.next_id:08d}", "symbol": symbol,
+                 "qty": qty, "filledQty": 0, "remainingQuantity": qty, "tradedPrice": 0.0,
+                 "status": STATUS_PENDING, "side": side, "type": 2, "productType": "CNC",
+                 "limitPrice": 0.0, "stopPrice": 0.0, "orderValidity": "DAY",
+                 "orderTag": f"1:{tag}" if tag else "", "message": "",
+                 "orderDateTime": fyers_time(now), "segment": 10, "exchange": 10}
+        self.next_id += 1
+        self.orders.append(order)
+        return order
+
+    def find_order(self, order_id: str) -> dict | None:
+        return next((order for order in self.orders if order["id"] == order_id), None)
+
+    def reject(self, order: dict, message: str) -> None:
+        order.update(status=STATUS_REJECTED, message=message, remainingQuantity=0)
+
+    def cancel(self, order: dict) -> None:
+        order.update(status=STATUS_CANCELLED, message="Cancelled by user", remainingQuantity=0)
+
+    def can_afford(self, order: dict, price: float) -> bool:
+        return order["side"] == -1 or self.cash >= order["qty"] * price
+
+    def sellable(self, symbol: str) -> int:
+        """Quantity held (T1 and HLD) minus what pending sells already claim."""
+        held = sum(lot["qty"] for lot in self.lots if lot["symbol"] == symbol)
+        claimed = sum(order["remainingQuantity"] for order in self.orders
+                      if order["symbol"] == symbol and order["side"] == -1
+                      and order["status"] == STATUS_PENDING)
+        return held - claimed
+
+    def fill(self, order: dict, qty: int, price: float, now: datetime) -> None:
+        """Trade `qty` more of `order` at `price`; it is traded once nothing remains."""
+        done = order["filledQty"]
+        order["tradedPrice"] = round((order["tradedPrice"] * done + price * qty) / (done + qty), 2)
+        order["filledQty"] = done + qty
+        order["remainingQuantity"] = order["qty"] - order["filledQty"]
+        if order["remainingQuantity"] == 0:
+            order.update(status=STATUS_TRADED, message="TRADE CONFIRMED")
+        self._trade(order["id"], order["symbol"], order["side"], qty, price,
+                    order["orderTag"], now)
+
+    def partial_qty(self, qty: int, ratio: float) -> int:
+        """How much of `qty` a partial fill trades: at least 1, less than all when possible."""
+        return max(1, min(qty - 1, math.floor(qty * ratio))) if qty > 1 else qty
+
+    def pending(self) -> list[dict]:
+        return [order for order in self.orders if order["status"] == STATUS_PENDING]
+
+    # --- trades and lots ----------------------------------------------------------------
+    def _trade(self, order_id: str, symbol: str, side: int, qty: int, price: float,
+               tag: str, now: datetime) -> None:
+        today = now.astimezone(IST).date().isoformat()
+        realized = 0.0
+        if side == 1:
+            self.cash -= qty * price
+            self.lots.append({"symbol": symbol, "qty": qty, "price": price, "date": today})
+        else:
+            self.cash += qty * price
+            realized = sum((price - cost) * taken for taken, cost in self._take(symbol, qty))
+        self.trades.append({"orderNumber": order_id, "symbol": symbol, "side": side,
+                            "tradedQty": qty, "tradePrice": price, "tradeValue": qty * price,
+                            "orderTag": tag, "orderDateTime": fyers_time(now),
+                            "tradeNumber": f"{order_id}-{len(self.trades) + 1}",
+                            "productType": "CNC", "date": today, "realized": realized})
+
+    def _take(self, symbol: str, qty: int) -> list[tuple[int, float]]:
+        """Remove `qty` from the symbol's lots, oldest first; (qty, cost) per lot touched."""
+        taken = []
+        for lot in [lot for lot in self.lots if lot["symbol"] == symbol]:
+            if qty == 0:
+                break
+            part = min(qty, lot["qty"])
+            taken.append((part, lot["price"]))
+            lot["qty"] -= part
+            qty -= part
+        self.lots = [lot for lot in self.lots if lot["qty"] > 0]
+        return taken
+
+    def manual_sell(self, symbol: str, qty: int, price: float, now: datetime) -> dict:
+        """The owner sells by hand in the Fyers app: an untagged order, filled at once."""
+        order = self.new_order(symbol, qty, -1, "", now)
+        self.fill(order, qty, price, now)
+        return order
+
+    def trades_on(self, day: date) -> list[dict]:
+        return [trade for trade in self.trades if trade["date"] == day.isoformat()]
+
+    def holding_rows(self, today: date) -> list[tuple[str, str, int, float]]:
+        """(symbol, T1|HLD, qty, average cost) per symbol and holding type."""
+        groups: dict[tuple[str, str], list[dict]] = {}
+        for lot in self.lots:
+            kind = "T1" if lot["date"] == today.isoformat() else "HLD"
+            groups.setdefault((lot["symbol"], kind), []).append(lot)
+        rows = []
+        for (symbol, kind), lots in sorted(groups.items()):
+            qty = sum(lot["qty"] for lot in lots)
+            cost = sum(lot["qty"] * lot["price"] for lot in lots) / qty
+            rows.append((symbol, kind, qty, round(cost, 2)))
+        return rows
