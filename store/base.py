@@ -71,6 +71,10 @@ class Store(ABC):
     @abstractmethod
     def count_users(self) -> int: ...
 
+    @abstractmethod
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user, by name (hashes included: strip them before showing)."""
+
     # --- sessions: {token_hash, username, created_at, last_seen, expires_at} --------------
     @abstractmethod
     def create_session(self, session: dict[str, Any]) -> None: ...
@@ -96,6 +100,10 @@ class Store(ABC):
 
     @abstractmethod
     def get_token(self, client_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every app's token record, by client_id."""
 
     # --- runs: {run_id, trigger, status, started_at, finished_at, summary, error,
     #            dry_run} -- status: running | succeeded | failed | skipped ---------------

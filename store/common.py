@@ -1,0 +1,104 @@
+"""Rules both store backends share, so they answer alike: fields, levels, words, cursors, sums."""
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from store.base import TradeStats
+
+IST = timezone(timedelta(hours=5, minutes=30), "IST")
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "users": ("username", "password_hash", "totp_secret", "failed_logins", "locked_until",
+              "created_at"),
+    "sessions": ("token_hash", "username", "created_at", "last_seen", "expires_at"),
+    "fyers_tokens": ("client_id", "access_token", "refresh_token", "access_expires_at",
+                     "refresh_expires_at", "updated_at"),
+    "runs": ("run_id", "trigger", "status", "started_at", "finished_at", "summary", "error",
+             "dry_run"),
+    "logs": ("id", "ts", "level", "logger", "message", "run_id", "extra"),
+    "orders": ("tag", "run_id", "symbol", "side", "qty", "reason", "broker_order_id", "status",
+               "filled_qty", "traded_price", "message", "created_at", "updated_at"),
+    "trades": ("trade_id", "run_id", "order_tag", "symbol", "side", "qty", "price", "ts", "pnl",
+               "source"),
+    "positions": ("symbol", "qty", "avg_price", "last_buy_price", "opened_at", "updated_at"),
+    "candles": ("symbol", "date", "open", "high", "low", "close", "volume"),
+    "locks": ("name", "owner", "expires_at"),
+}
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def checked(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record as a dict, or ValueError naming a field the collection does not have."""
+    unknown = set(record) - set(FIELDS[collection])
+    if unknown:
+        raise ValueError(f"{collection} has no field(s) {', '.join(sorted(unknown))}")
+    return dict(record)
+
+
+def complete(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with every field of its collection, missing ones as None."""
+    record = checked(collection, record)
+    return {name: record.get(name) for name in FIELDS[collection]}
+
+
+def level_number(name: str) -> int:
+    """logging's number for a level name (case-insensitive); ValueError for an unknown one."""
+    number = logging.getLevelName(str(name).upper())
+    if not isinstance(number, int):
+        raise ValueError(f"unknown log level {name!r}")
+    return number
+
+
+def search_words(text: str | None) -> list[str]:
+    """The words of a search box: runs of letters and digits; everything else separates them."""
+    return _WORD.findall(text or "")
+
+
+def encode_cursor(ts: float, row_id: Any) -> str:
+    """The opaque `before` cursor of a log row: its exact ts and id."""
+    return f"{ts!r},{row_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """(ts, id) from a cursor; ValueError when it is not one this store made."""
+    ts, sep, row_id = str(cursor).partition(",")
+    if not sep or not row_id:
+        raise ValueError(f"malformed log cursor {cursor!r}")
+    return float(ts), row_id
+
+
+def page_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
+    """The cursor after the last of `limit` rows when a further row was fetched, else None."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(last["ts"], last["id"])
+
+
+def trade_stats(pnls: Iterable[float]) -> TradeStats:
+    """Aggregates over the pnl of closed trades; avg_loss is negative (the mean losing pnl)."""
+    values = list(pnls)
+    wins = [p for p in values if p > 0]
+    losses = [p for p in values if p < 0]
+    return TradeStats(
+        total_pnl=sum(values),
+        wins=len(wins),
+        losses=len(losses),
+        avg_win=sum(wins) / len(wins) if wins else 0.0,
+        avg_loss=sum(losses) / len(losses) if losses else 0.0,
+        closed=len(values),
+    )
+
+
+def pnl_by_day(rows: Iterable[tuple[float, float]]) -> list[tuple[str, float]]:
+    """[(IST date, summed pnl)] ascending, from (ts, pnl) pairs."""
+    days: dict[str, float] = defaultdict(float)
+    for ts, pnl in rows:
+        days[datetime.fromtimestamp(ts, IST).strftime("%Y-%m-%d")] += pnl
+    return sorted(days.items())

@@ -1,0 +1,63 @@
+"""SQLite schema, as ordered migrations: version N is MIGRATIONS[N-1]; never edit a released one.
+
+Each migration is a tuple of statements run in one transaction with its schema_version bump.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    (  # 1: every collection, its keys and the indexes its queries use
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, totp_secret TEXT,
+            failed_logins INTEGER NOT NULL DEFAULT 0, locked_until REAL, created_at REAL)""",
+        """CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, created_at REAL,
+            last_seen REAL, expires_at REAL)""",
+        "CREATE INDEX sessions_user ON sessions (username, created_at)",
+        """CREATE TABLE fyers_tokens (
+            client_id TEXT PRIMARY KEY, access_token TEXT, refresh_token TEXT,
+            access_expires_at REAL, refresh_expires_at REAL, updated_at REAL)""",
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY, "trigger" TEXT, status TEXT, started_at REAL,
+            finished_at REAL, summary TEXT, error TEXT, dry_run INTEGER)""",
+        "CREATE INDEX runs_started ON runs (started_at)",
+        """CREATE TABLE logs (
+            id INTEGER PRIMARY KEY, ts REAL NOT NULL, level TEXT NOT NULL,
+            levelno INTEGER NOT NULL, logger TEXT, message TEXT NOT NULL, run_id TEXT,
+            extra TEXT)""",
+        # An index on ts also holds the rowid, so (ts, id) keyset pages walk it directly.
+        "CREATE INDEX logs_ts ON logs (ts)",
+        "CREATE INDEX logs_level_ts ON logs (levelno, ts)",
+        "CREATE INDEX logs_run_ts ON logs (run_id, ts)",
+        """CREATE VIRTUAL TABLE logs_fts USING fts5 (
+            message, content='logs', content_rowid='id', columnsize=0, prefix='2 3')""",
+        """CREATE TRIGGER logs_fts_insert AFTER INSERT ON logs BEGIN
+            INSERT INTO logs_fts (rowid, message) VALUES (new.id, new.message); END""",
+        """CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN
+            INSERT INTO logs_fts (logs_fts, rowid, message)
+            VALUES ('delete', old.id, old.message); END""",
+        """CREATE TRIGGER logs_fts_update AFTER UPDATE OF message ON logs BEGIN
+            INSERT INTO logs_fts (logs_fts, rowid, message)
+            VALUES ('delete', old.id, old.message);
+            INSERT INTO logs_fts (rowid, message) VALUES (new.id, new.message); END""",
+        """CREATE TABLE orders (
+            tag TEXT PRIMARY KEY, run_id TEXT, symbol TEXT, side TEXT, qty INTEGER, reason TEXT,
+            broker_order_id TEXT, status TEXT, filled_qty INTEGER, traded_price REAL,
+            message TEXT, created_at REAL, updated_at REAL)""",
+        "CREATE INDEX orders_created ON orders (created_at)",
+        "CREATE INDEX orders_run ON orders (run_id)",
+        """CREATE TABLE trades (
+            trade_id TEXT PRIMARY KEY, run_id TEXT, order_tag TEXT, symbol TEXT NOT NULL,
+            side TEXT NOT NULL, qty INTEGER NOT NULL, price REAL NOT NULL, ts REAL NOT NULL,
+            pnl REAL, source TEXT)""",
+        "CREATE INDEX trades_ts ON trades (ts)",
+        "CREATE INDEX trades_symbol_ts ON trades (symbol, ts)",
+        """CREATE TABLE positions (
+            symbol TEXT PRIMARY KEY, qty INTEGER NOT NULL, avg_price REAL NOT NULL,
+            last_buy_price REAL, opened_at REAL, updated_at REAL)""",
+        """CREATE TABLE candles (
+            symbol TEXT NOT NULL, date TEXT NOT NULL, open REAL, high REAL, low REAL,
+            close REAL, volume REAL, PRIMARY KEY (symbol, date)) WITHOUT ROWID""",
+        "CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)",
+    ),
+]

@@ -1,0 +1,443 @@
+"""The networked store: MongoDB (Atlas, a replica set, FerretDB v1) through pymongo.
+
+Only operators FerretDB v1 understands are used; small aggregations run in Python.
+`mongomock://` URLs (tests) use mongomock, imported only then.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+
+from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
+from store.common import (
+    checked,
+    complete,
+    decode_cursor,
+    level_number,
+    page_cursor,
+    pnl_by_day,
+    search_words,
+    trade_stats,
+)
+
+logger = logging.getLogger(__name__)
+
+SERVER_SELECTION_TIMEOUT_MS = 3000
+DUPLICATE_KEY_CODE = 11000
+_NO_ID = {"_id": 0}
+_UNIQUE_KEYS: dict[str, list[str]] = {
+    "users": ["username"], "sessions": ["token_hash"], "fyers_tokens": ["client_id"],
+    "runs": ["run_id"], "orders": ["tag"], "trades": ["trade_id"], "positions": ["symbol"],
+    "candles": ["symbol", "date"], "locks": ["name"], "settings": ["key"],
+}
+_INDEXES: dict[str, list[list[tuple[str, int]]]] = {
+    "sessions": [[("username", ASCENDING), ("created_at", ASCENDING)]],
+    "runs": [[("started_at", DESCENDING)]],
+    "logs": [[("ts", DESCENDING), ("_id", DESCENDING)],
+             [("levelno", ASCENDING), ("ts", DESCENDING)],
+             [("run_id", ASCENDING), ("ts", DESCENDING)]],
+    "orders": [[("created_at", DESCENDING)], [("run_id", ASCENDING)]],
+    "trades": [[("ts", DESCENDING)], [("symbol", ASCENDING), ("ts", DESCENDING)]],
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _mapped(method: F) -> F:
+    """Turn pymongo errors raised by `method` into the store's own."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except DuplicateKeyError as exc:
+            raise DuplicateKey(str(exc.details or exc)) from exc
+        except PyMongoError as exc:
+            raise StoreError(f"MongoDB store: {exc}") from exc
+    return wrapper  # type: ignore[return-value]
+
+
+def _word_pattern(word: str, last: bool) -> str:
+    """A regex for one search word: whole word, or a word prefix when it is the last one.
+
+    Boundaries go only beside ASCII letters/digits, where every server's `\\b` agrees.
+    """
+    pattern = re.escape(word)
+    if word[0].isascii():
+        pattern = r"\b" + pattern
+    if not last and word[-1].isascii():
+        pattern += r"\b"
+    return pattern
+
+
+def _client(url: str) -> MongoClient:
+    """A client for the URL; mongomock's in-memory one for `mongomock://`."""
+    if url.startswith("mongomock://"):
+        import mongomock
+
+        return mongomock.MongoClient()
+    return MongoClient(url, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+                       connectTimeoutMS=SERVER_SELECTION_TIMEOUT_MS)
+
+
+class MongoStore(Store):
+    """Store on a MongoDB-wire server; indexes and unique keys created at open."""
+
+    backend_name = "mongo"
+
+    def __init__(self, url: str, database: str) -> None:
+        try:
+            self._client = _client(url)
+        except PyMongoError as exc:
+            raise StoreError(f"MongoDB store: {exc}") from exc
+        self._db = self._client[database]
+        try:
+            self.ping()
+            self._create_indexes()
+        except StoreError:
+            self._client.close()
+            raise
+
+    @_mapped
+    def _create_indexes(self) -> None:
+        """Unique keys and the indexes the queries use; a no-op when they exist."""
+        for collection, key in _UNIQUE_KEYS.items():
+            self._db[collection].create_index([(name, ASCENDING) for name in key], unique=True)
+        for collection, indexes in _INDEXES.items():
+            for index in indexes:
+                self._db[collection].create_index(index)
+
+    def _find(self, collection: str, query: dict[str, Any], sort: list[tuple[str, int]],
+              limit: int = 0) -> list[dict[str, Any]]:
+        """Complete records matching `query`, in `sort` order."""
+        cursor = self._db[collection].find(query, _NO_ID).sort(sort).limit(limit)
+        return [complete(collection, doc) for doc in cursor]
+
+    def _get(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
+        doc = self._db[collection].find_one(query, _NO_ID)
+        return complete(collection, doc) if doc is not None else None
+
+    def _set(self, collection: str, query: dict[str, Any], fields: dict[str, Any]) -> bool:
+        """Set fields on the matching document; False when there is none."""
+        if not fields:
+            return self._db[collection].find_one(query) is not None
+        result = self._db[collection].update_one(query, {"$set": checked(collection, fields)})
+        return result.matched_count > 0
+
+    def _upsert(self, collection: str, query: dict[str, Any], fields: dict[str, Any]) -> None:
+        """Insert, or set the given fields of the document matching `query`."""
+        self._db[collection].update_one(query, {"$set": checked(collection, fields)},
+                                        upsert=True)
+
+    # --- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the client."""
+        self._client.close()
+
+    @_mapped
+    def ping(self) -> None:
+        """Raise StoreError when the server cannot be reached."""
+        self._client.admin.command("ping")
+
+    # --- users ------------------------------------------------------------------------
+    @_mapped
+    def create_user(self, username: str, password_hash: str) -> None:
+        """Insert a user; DuplicateKey when the name is taken."""
+        self._db.users.insert_one(complete("users", {
+            "username": username, "password_hash": password_hash, "failed_logins": 0,
+            "created_at": time.time()}))
+
+    @_mapped
+    def get_user(self, username: str) -> dict[str, Any] | None:
+        """The user, or None."""
+        return self._get("users", {"username": username})
+
+    @_mapped
+    def update_user(self, username: str, **fields: Any) -> bool:
+        """Set fields on a user; False when no such user."""
+        return self._set("users", {"username": username}, fields)
+
+    @_mapped
+    def count_users(self) -> int:
+        """How many users exist."""
+        return self._db.users.count_documents({})
+
+    @_mapped
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user, by name."""
+        return self._find("users", {}, [("username", ASCENDING)])
+
+    # --- sessions ---------------------------------------------------------------------
+    @_mapped
+    def create_session(self, session: dict[str, Any]) -> None:
+        """Insert a session; DuplicateKey on the same token_hash."""
+        self._db.sessions.insert_one(complete("sessions", session))
+
+    @_mapped
+    def get_session(self, token_hash: str) -> dict[str, Any] | None:
+        """The session, or None."""
+        return self._get("sessions", {"token_hash": token_hash})
+
+    @_mapped
+    def touch_session(self, token_hash: str, last_seen: float) -> None:
+        """Record activity on a session."""
+        self._set("sessions", {"token_hash": token_hash}, {"last_seen": last_seen})
+
+    @_mapped
+    def delete_session(self, token_hash: str) -> None:
+        """End a session (no error when it is gone already)."""
+        self._db.sessions.delete_one({"token_hash": token_hash})
+
+    @_mapped
+    def list_sessions(self, username: str) -> list[dict[str, Any]]:
+        """A user's sessions, oldest first."""
+        return self._find("sessions", {"username": username},
+                          [("created_at", ASCENDING), ("token_hash", ASCENDING)])
+
+    # --- fyers_tokens -----------------------------------------------------------------
+    @_mapped
+    def save_token(self, token: dict[str, Any]) -> None:
+        """Upsert keyed by client_id."""
+        self._upsert("fyers_tokens", {"client_id": token["client_id"]}, token)
+
+    @_mapped
+    def get_token(self, client_id: str) -> dict[str, Any] | None:
+        """The token record of an app, or None."""
+        return self._get("fyers_tokens", {"client_id": client_id})
+
+    @_mapped
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every app's token record, by client_id."""
+        return self._find("fyers_tokens", {}, [("client_id", ASCENDING)])
+
+    # --- runs -------------------------------------------------------------------------
+    @_mapped
+    def create_run(self, run: dict[str, Any]) -> None:
+        """Insert; DuplicateKey on the same run_id."""
+        self._db.runs.insert_one(complete("runs", run))
+
+    @_mapped
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set fields on a run."""
+        self._set("runs", {"run_id": run_id}, fields)
+
+    @_mapped
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run, or None."""
+        return self._get("runs", {"run_id": run_id})
+
+    @_mapped
+    def list_runs(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
+        """Newest first by started_at; `before` = started_at of the last row seen."""
+        query = {"started_at": {"$lt": before}} if before is not None else {}
+        return self._find("runs", query, [("started_at", DESCENDING)], limit)
+
+    # --- logs -------------------------------------------------------------------------
+    @_mapped
+    def insert_logs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append log rows in one batch; ObjectIds are the ids."""
+        docs = [{**complete("logs", row), "levelno": level_number(row["level"])} for row in rows]
+        for doc in docs:
+            del doc["id"]
+        if docs:
+            self._db.logs.insert_many(docs, ordered=True)
+
+    @_mapped
+    def search_logs(self, *, text: str | None = None, level: str | None = None,
+                    since: float | None = None, until: float | None = None,
+                    run_id: str | None = None, before: str | None = None,
+                    limit: int = 50) -> LogPage:
+        """Newest first, filtered; see Store.search_logs."""
+        clauses: list[dict[str, Any]] = []
+        if before is not None:
+            ts, row_id = decode_cursor(before)
+            try:
+                oid = ObjectId(row_id)
+            except InvalidId as exc:
+                raise ValueError(f"malformed log cursor {before!r}") from exc
+            clauses.append({"$or": [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": oid}}]})
+        if since is not None:
+            clauses.append({"ts": {"$gte": since}})
+        if until is not None:
+            clauses.append({"ts": {"$lt": until}})
+        if run_id is not None:
+            clauses.append({"run_id": run_id})
+        if level is not None:
+            clauses.append({"levelno": {"$gte": level_number(level)}})
+        words = search_words(text)
+        clauses += [{"message": {"$regex": _word_pattern(word, i == len(words) - 1),
+                                 "$options": "i"}} for i, word in enumerate(words)]
+        cursor = (self._db.logs.find({"$and": clauses} if clauses else {})
+                  .sort([("ts", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1))
+        rows = [{**complete("logs", {k: v for k, v in doc.items()
+                                     if k not in ("_id", "levelno")}), "id": str(doc["_id"])}
+                for doc in cursor]
+        return LogPage(rows=rows[:limit], next_before=page_cursor(rows, limit))
+
+    @_mapped
+    def count_logs(self) -> int:
+        """How many log rows exist (from collection metadata: fast on a big collection)."""
+        return self._db.logs.estimated_document_count()
+
+    # --- orders -----------------------------------------------------------------------
+    @_mapped
+    def upsert_order(self, order: dict[str, Any]) -> None:
+        """Insert or update keyed by tag."""
+        self._upsert("orders", {"tag": order["tag"]}, order)
+
+    @_mapped
+    def get_order(self, tag: str) -> dict[str, Any] | None:
+        """The order with this tag, or None."""
+        return self._get("orders", {"tag": tag})
+
+    @_mapped
+    def list_orders(self, *, run_id: str | None = None, since: float | None = None,
+                    statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Newest first by created_at."""
+        query: dict[str, Any] = {}
+        if run_id is not None:
+            query["run_id"] = run_id
+        if since is not None:
+            query["created_at"] = {"$gte": since}
+        if statuses is not None:
+            query["status"] = {"$in": list(statuses)}
+        return self._find("orders", query, [("created_at", DESCENDING), ("tag", DESCENDING)])
+
+    # --- trades and positions ---------------------------------------------------------
+    @_mapped
+    def record_trade(self, trade: dict[str, Any], position: dict[str, Any] | None) -> bool:
+        """Insert the trade, then set or remove its symbol's position.
+
+        Without multi-document transactions (FerretDB v1, standalone servers) this is two
+        writes, trade first: a crash between them leaves a stale position, which the next
+        run's reconcile against broker holdings corrects.
+        """
+        try:
+            self._db.trades.insert_one(complete("trades", trade))
+        except DuplicateKeyError:
+            return False
+        symbol = trade["symbol"]
+        if position is None:
+            self._db.positions.delete_one({"symbol": symbol})
+        else:
+            self._db.positions.replace_one(
+                {"symbol": symbol}, complete("positions", {**position, "symbol": symbol}),
+                upsert=True)
+        return True
+
+    @_mapped
+    def list_trades(self, *, since: float | None = None, until: float | None = None,
+                    symbol: str | None = None, limit: int | None = None
+                    ) -> list[dict[str, Any]]:
+        """Newest first by ts; `until` exclusive."""
+        query: dict[str, Any] = {}
+        bounds = {op: value for op, value in (("$gte", since), ("$lt", until))
+                  if value is not None}
+        if bounds:
+            query["ts"] = bounds
+        if symbol is not None:
+            query["symbol"] = symbol
+        return self._find("trades", query, [("ts", DESCENDING), ("trade_id", DESCENDING)],
+                          limit or 0)
+
+    def _closed_trades(self) -> list[dict[str, Any]]:
+        return list(self._db.trades.find({"side": "SELL", "pnl": {"$ne": None}},
+                                         {"_id": 0, "ts": 1, "pnl": 1}).sort("ts", ASCENDING))
+
+    @_mapped
+    def trade_stats(self) -> TradeStats:
+        """Aggregates over closed trades."""
+        return trade_stats(doc["pnl"] for doc in self._closed_trades())
+
+    @_mapped
+    def realized_pnl_by_day(self) -> list[tuple[str, float]]:
+        """[(IST date, realized pnl)] ascending."""
+        return pnl_by_day((doc["ts"], doc["pnl"]) for doc in self._closed_trades())
+
+    @_mapped
+    def get_positions(self) -> list[dict[str, Any]]:
+        """Open positions ordered by symbol."""
+        return self._find("positions", {}, [("symbol", ASCENDING)])
+
+    # --- candles ----------------------------------------------------------------------
+    @_mapped
+    def upsert_candles(self, symbol: str, candles: Sequence[dict[str, Any]]) -> None:
+        """Replace daily candles keyed by (symbol, date): delete those dates, insert anew.
+
+        Two bulk commands instead of one upsert per candle (years of history are thousands of
+        candles); a writer racing with the same candles only meets duplicate keys, ignored.
+        """
+        docs = [complete("candles", {**candle, "symbol": symbol}) for candle in candles]
+        if not docs:
+            return
+        self._db.candles.delete_many({"symbol": symbol,
+                                      "date": {"$in": [doc["date"] for doc in docs]}})
+        try:
+            self._db.candles.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(error["code"] != DUPLICATE_KEY_CODE for error in exc.details["writeErrors"]):
+                raise
+
+    @_mapped
+    def get_candles(self, symbol: str, since: str | None = None) -> list[dict[str, Any]]:
+        """Ascending by date; `since` inclusive."""
+        return self._find("candles", {"symbol": symbol, "date": {"$gte": since or ""}},
+                          [("date", ASCENDING)])
+
+    @_mapped
+    def last_candle_dates(self) -> dict[str, str]:
+        """{symbol: newest cached date}: one indexed lookup per symbol."""
+        newest = {}
+        for symbol in self._db.candles.distinct("symbol"):
+            doc = self._db.candles.find_one({"symbol": symbol}, {"_id": 0, "date": 1},
+                                            sort=[("date", DESCENDING)])
+            newest[symbol] = doc["date"]
+        return newest
+
+    # --- locks ------------------------------------------------------------------------
+    @_mapped
+    def acquire_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take the lock when free, expired or already ours; the unique name makes a racing
+        upsert fail instead of taking a held lock."""
+        now = time.time()
+        try:
+            self._db.locks.find_one_and_update(
+                {"name": name, "$or": [{"expires_at": {"$lte": now}}, {"owner": owner}]},
+                {"$set": {"owner": owner, "expires_at": now + ttl_s}}, upsert=True)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_mapped
+    def release_lock(self, name: str, owner: str) -> None:
+        """Release only when `owner` holds it."""
+        self._db.locks.delete_one({"name": name, "owner": owner})
+
+    @_mapped
+    def refresh_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Extend a lock `owner` still holds; False when another took it or it is gone."""
+        result = self._db.locks.update_one({"name": name, "owner": owner},
+                                           {"$set": {"expires_at": time.time() + ttl_s}})
+        return result.matched_count > 0
+
+    # --- settings ---------------------------------------------------------------------
+    @_mapped
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """The stored value, or `default`."""
+        doc = self._db.settings.find_one({"key": key}, {"_id": 0, "value": 1})
+        return doc["value"] if doc is not None else default
+
+    @_mapped
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON-able value under `key` (as JSON would give it back, like SQLite)."""
+        self._db.settings.update_one({"key": key}, {"$set": {"value": json.loads(
+            json.dumps(value))}}, upsert=True)

@@ -1,0 +1,444 @@
+"""The embedded store: one SQLite file in WAL mode, real columns, FTS5 over log messages."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
+from store.common import (
+    FIELDS,
+    checked,
+    complete,
+    decode_cursor,
+    level_number,
+    page_cursor,
+    pnl_by_day,
+    search_words,
+    trade_stats,
+)
+from store.migrations import MIGRATIONS
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 5.0
+_JSON_COLUMNS = {"runs": ("summary",), "logs": ("extra",)}
+_BOOL_COLUMNS = {"runs": ("dry_run",)}
+
+
+def _names(columns: Iterable[str]) -> str:
+    """Column names quoted for SQL (they come from FIELDS, never from user input)."""
+    return ", ".join(f'"{name}"' for name in columns)
+
+
+def _encode(table: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Values as SQLite stores them: JSON text for the free-form columns."""
+    encoded = dict(record)
+    for name in _JSON_COLUMNS.get(table, ()):
+        if encoded.get(name) is not None:
+            encoded[name] = json.dumps(encoded[name])
+    return encoded
+
+
+def _decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
+    """A row as the record the interface promises."""
+    columns = row.keys()
+    record = {name: row[name] for name in FIELDS[table] if name in columns}
+    for name in _JSON_COLUMNS.get(table, ()):
+        if record.get(name) is not None:
+            record[name] = json.loads(record[name])
+    for name in _BOOL_COLUMNS.get(table, ()):
+        if record.get(name) is not None:
+            record[name] = bool(record[name])
+    if table == "logs":
+        record["id"] = str(record["id"])
+    return record
+
+
+def fts_query(words: Sequence[str]) -> str:
+    """An FTS5 query matching all words, the last as a prefix; quoting keeps them literal."""
+    quoted = [f'"{word}"' for word in words]
+    return " ".join(quoted) + "*"
+
+
+class SQLiteStore(Store):
+    """Store on a SQLite file; one connection per thread, migrations applied at open."""
+
+    backend_name = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_guard = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of SQLite file {self.path}: "
+                             f"{exc.strerror or exc}") from exc
+        self._migrate()
+
+    # --- plumbing ---------------------------------------------------------------------
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn sqlite3 errors into the store's own."""
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc):
+                raise DuplicateKey(str(exc)) from exc
+            raise StoreError(f"SQLite store {self.path} refused a write: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._errors():
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                       check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            with self._connections_guard:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._errors():
+            return self._conn().execute(sql, params)
+
+    def _rows(self, table: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return [_decode(table, row) for row in self._execute(sql, params).fetchall()]
+
+    def _one(self, table: str, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self._rows(table, sql, params)
+        return rows[0] if rows else None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT: takes the write lock up front, so read-then-write is atomic
+        across processes."""
+        conn = self._conn()
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        """Apply the migrations this file has not seen yet, each with its version bump."""
+        with self._transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                logger.info("SQLite store %s migrated to schema version %d", self.path, version)
+
+    def _insert(self, table: str, record: dict[str, Any], conflict: str = "") -> int:
+        """INSERT one record (DuplicateKey on a taken key); returns the number of rows written."""
+        row = _encode(table, checked(table, record))
+        sql = (f"INSERT INTO {table} ({_names(row)}) VALUES ({', '.join('?' * len(row))}) "
+               f"{conflict}")
+        return self._execute(sql, list(row.values())).rowcount
+
+    def _upsert(self, table: str, keys: tuple[str, ...], record: dict[str, Any]) -> None:
+        """Insert, or set the given fields of the record with the same key."""
+        updates = [name for name in record if name not in keys]
+        action = ("UPDATE SET " + ", ".join(f'"{n}" = excluded."{n}"' for n in updates)
+                  if updates else "NOTHING")
+        self._insert(table, record, f"ON CONFLICT ({_names(keys)}) DO {action}")
+
+    def _update(self, table: str, key: str, value: Any, fields: dict[str, Any]) -> bool:
+        """Set fields on the row whose `key` is `value`; False when there is none."""
+        if not fields:
+            found = self._execute(f"SELECT 1 FROM {table} WHERE {key} = ?", (value,)).fetchone()
+            return found is not None
+        row = _encode(table, checked(table, fields))
+        assignments = ", ".join(f'"{name}" = ?' for name in row)
+        cursor = self._execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?",
+                               [*row.values(), value])
+        return cursor.rowcount > 0
+
+    # --- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._connections_guard:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    def ping(self) -> None:
+        """Raise StoreError when the file cannot be read."""
+        self._execute("SELECT count(*) FROM schema_version").fetchone()
+
+    # --- users ------------------------------------------------------------------------
+    def create_user(self, username: str, password_hash: str) -> None:
+        """Insert a user; DuplicateKey when the name is taken."""
+        self._insert("users", {"username": username, "password_hash": password_hash,
+                               "failed_logins": 0, "created_at": time.time()})
+
+    def get_user(self, username: str) -> dict[str, Any] | None:
+        """The user, or None."""
+        return self._one("users", "SELECT * FROM users WHERE username = ?", (username,))
+
+    def update_user(self, username: str, **fields: Any) -> bool:
+        """Set fields on a user; False when no such user."""
+        return self._update("users", "username", username, fields)
+
+    def count_users(self) -> int:
+        """How many users exist."""
+        return self._execute("SELECT count(*) FROM users").fetchone()[0]
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every user, by name."""
+        return self._rows("users", "SELECT * FROM users ORDER BY username")
+
+    # --- sessions ---------------------------------------------------------------------
+    def create_session(self, session: dict[str, Any]) -> None:
+        """Insert a session; DuplicateKey on the same token_hash."""
+        self._insert("sessions", session)
+
+    def get_session(self, token_hash: str) -> dict[str, Any] | None:
+        """The session, or None."""
+        return self._one("sessions", "SELECT * FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def touch_session(self, token_hash: str, last_seen: float) -> None:
+        """Record activity on a session."""
+        self._update("sessions", "token_hash", token_hash, {"last_seen": last_seen})
+
+    def delete_session(self, token_hash: str) -> None:
+        """End a session (no error when it is gone already)."""
+        self._execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def list_sessions(self, username: str) -> list[dict[str, Any]]:
+        """A user's sessions, oldest first."""
+        return self._rows("sessions", "SELECT * FROM sessions WHERE username = ? "
+                          "ORDER BY created_at, token_hash", (username,))
+
+    # --- fyers_tokens -----------------------------------------------------------------
+    def save_token(self, token: dict[str, Any]) -> None:
+        """Upsert keyed by client_id."""
+        self._upsert("fyers_tokens", ("client_id",), token)
+
+    def get_token(self, client_id: str) -> dict[str, Any] | None:
+        """The token record of an app, or None."""
+        return self._one("fyers_tokens", "SELECT * FROM fyers_tokens WHERE client_id = ?",
+                         (client_id,))
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every app's token record, by client_id."""
+        return self._rows("fyers_tokens", "SELECT * FROM fyers_tokens ORDER BY client_id")
+
+    # --- runs -------------------------------------------------------------------------
+    def create_run(self, run: dict[str, Any]) -> None:
+        """Insert; DuplicateKey on the same run_id."""
+        self._insert("runs", run)
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set fields on a run."""
+        self._update("runs", "run_id", run_id, fields)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run, or None."""
+        return self._one("runs", "SELECT * FROM runs WHERE run_id = ?", (run_id,))
+
+    def list_runs(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
+        """Newest first by started_at; `before` = started_at of the last row seen."""
+        where, params = ("WHERE started_at < ?", [before]) if before is not None else ("", [])
+        return self._rows("runs", f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?",
+                          [*params, limit])
+
+    # --- logs -------------------------------------------------------------------------
+    def insert_logs(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append log rows in one transaction; ids are assigned."""
+        values = [(row["ts"], row["level"], level_number(row["level"]), row.get("logger"),
+                   row["message"], row.get("run_id"),
+                   json.dumps(row["extra"]) if row.get("extra") is not None else None)
+                  for row in (checked("logs", row) for row in rows)]
+        with self._transaction() as conn:
+            conn.executemany("INSERT INTO logs (ts, level, levelno, logger, message, run_id, "
+                             "extra) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+
+    def search_logs(self, *, text: str | None = None, level: str | None = None,
+                    since: float | None = None, until: float | None = None,
+                    run_id: str | None = None, before: str | None = None,
+                    limit: int = 50) -> LogPage:
+        """Newest first, filtered; see Store.search_logs."""
+        where, params = [], []
+        if before is not None:
+            ts, row_id = decode_cursor(before)
+            where.append("(ts, id) < (?, ?)")
+            params += [ts, int(row_id)]
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("ts < ?")
+            params.append(until)
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if level is not None:
+            where.append("levelno >= ?")
+            params.append(level_number(level))
+        words = search_words(text)
+        if words:
+            where.append("id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
+            params.append(fts_query(words))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._rows("logs", f"SELECT * FROM logs {clause} ORDER BY ts DESC, id DESC "
+                          "LIMIT ?", [*params, limit + 1])
+        return LogPage(rows=rows[:limit], next_before=page_cursor(rows, limit))
+
+    def count_logs(self) -> int:
+        """How many log rows exist."""
+        return self._execute("SELECT count(*) FROM logs").fetchone()[0]
+
+    # --- orders -----------------------------------------------------------------------
+    def upsert_order(self, order: dict[str, Any]) -> None:
+        """Insert or update keyed by tag."""
+        self._upsert("orders", ("tag",), order)
+
+    def get_order(self, tag: str) -> dict[str, Any] | None:
+        """The order with this tag, or None."""
+        return self._one("orders", "SELECT * FROM orders WHERE tag = ?", (tag,))
+
+    def list_orders(self, *, run_id: str | None = None, since: float | None = None,
+                    statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Newest first by created_at."""
+        where, params = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(since)
+        if statuses is not None:
+            wanted = list(statuses)
+            where.append(f"status IN ({', '.join('?' * len(wanted))})")
+            params += wanted
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self._rows("orders", f"SELECT * FROM orders {clause} "
+                          "ORDER BY created_at DESC, tag DESC", params)
+
+    # --- trades and positions ---------------------------------------------------------
+    def record_trade(self, trade: dict[str, Any], position: dict[str, Any] | None) -> bool:
+        """Insert the trade and set or remove its symbol's position in one transaction."""
+        with self._transaction() as conn:
+            if not self._insert("trades", trade, "ON CONFLICT (trade_id) DO NOTHING"):
+                return False
+            if position is None:
+                conn.execute("DELETE FROM positions WHERE symbol = ?", (trade["symbol"],))
+            else:
+                self._upsert("positions", ("symbol",),
+                             complete("positions", {**position, "symbol": trade["symbol"]}))
+        return True
+
+    def list_trades(self, *, since: float | None = None, until: float | None = None,
+                    symbol: str | None = None, limit: int | None = None
+                    ) -> list[dict[str, Any]]:
+        """Newest first by ts; `until` exclusive."""
+        where, params = [], []
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("ts < ?")
+            params.append(until)
+        if symbol is not None:
+            where.append("symbol = ?")
+            params.append(symbol)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self._rows("trades", f"SELECT * FROM trades {clause} "
+                          "ORDER BY ts DESC, trade_id DESC LIMIT ?",
+                          [*params, -1 if limit is None else limit])
+
+    def _closed_trades(self) -> list[sqlite3.Row]:
+        return self._execute("SELECT ts, pnl FROM trades WHERE side = 'SELL' "
+                             "AND pnl IS NOT NULL ORDER BY ts").fetchall()
+
+    def trade_stats(self) -> TradeStats:
+        """Aggregates over closed trades."""
+        return trade_stats(row["pnl"] for row in self._closed_trades())
+
+    def realized_pnl_by_day(self) -> list[tuple[str, float]]:
+        """[(IST date, realized pnl)] ascending."""
+        return pnl_by_day((row["ts"], row["pnl"]) for row in self._closed_trades())
+
+    def get_positions(self) -> list[dict[str, Any]]:
+        """Open positions ordered by symbol."""
+        return self._rows("positions", "SELECT * FROM positions ORDER BY symbol")
+
+    # --- candles ----------------------------------------------------------------------
+    def upsert_candles(self, symbol: str, candles: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace daily candles keyed by (symbol, date)."""
+        names = FIELDS["candles"]
+        values = [[{**checked("candles", c), "symbol": symbol}.get(n) for n in names]
+                  for c in candles]
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names[2:])
+        with self._transaction() as conn:
+            conn.executemany(f"INSERT INTO candles ({_names(names)}) VALUES "
+                             f"({', '.join('?' * len(names))}) ON CONFLICT (symbol, date) "
+                             f"DO UPDATE SET {updates}", values)
+
+    def get_candles(self, symbol: str, since: str | None = None) -> list[dict[str, Any]]:
+        """Ascending by date; `since` inclusive."""
+        return self._rows("candles", "SELECT * FROM candles WHERE symbol = ? AND date >= ? "
+                          "ORDER BY date", (symbol, since or ""))
+
+    def last_candle_dates(self) -> dict[str, str]:
+        """{symbol: newest cached date}."""
+        rows = self._execute("SELECT symbol, max(date) FROM candles GROUP BY symbol").fetchall()
+        return {symbol: date for symbol, date in rows}
+
+    # --- locks ------------------------------------------------------------------------
+    def acquire_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Take the lock when free, expired or already ours; atomic across processes."""
+        with self._transaction() as conn:
+            now = time.time()
+            row = conn.execute("SELECT owner, expires_at FROM locks WHERE name = ?",
+                               (name,)).fetchone()
+            if row is not None and row["owner"] != owner and row["expires_at"] > now:
+                return False
+            conn.execute("INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                         "expires_at = excluded.expires_at", (name, owner, now + ttl_s))
+        return True
+
+    def release_lock(self, name: str, owner: str) -> None:
+        """Release only when `owner` holds it."""
+        self._execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
+    def refresh_lock(self, name: str, owner: str, ttl_s: float) -> bool:
+        """Extend a lock `owner` still holds; False when another took it or it is gone."""
+        cursor = self._execute("UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
+                               (time.time() + ttl_s, name, owner))
+        return cursor.rowcount > 0
+
+    # --- settings ---------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """The stored JSON value, or `default`."""
+        row = self._execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row is not None else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON-able value under `key`."""
+        self._execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                      "DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
