@@ -1,0 +1,62 @@
+"""Where the backtest's candles come from: CSV files, the store's cache, the broker's gaps."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from backtest import load_histories
+from backtesting.data import DataError, chunks, load_csv_dir, missing_ranges, symbol_from_filename
+from tests.backtest.scenario import DATES, scenario_closes
+
+
+@pytest.mark.parametrize(("stem", "symbol"), [
+    ("NSE_RELIANCE-EQ", "NSE:RELIANCE-EQ"),
+    ("NSE:RELIANCE-EQ", "NSE:RELIANCE-EQ"),
+    ("RELIANCE", "NSE:RELIANCE-EQ"),
+    ("bajaj-auto", "NSE:BAJAJ-AUTO-EQ"),
+    ("M&M", "NSE:M&M-EQ"),
+])
+def test_file_names_map_to_symbols(stem, symbol):
+    assert symbol_from_filename(stem) == symbol
+
+
+def test_csv_folder_is_read_by_symbol(scenario_dir):
+    histories = load_csv_dir(scenario_dir)
+    assert sorted(histories) == ["NSE:AAA-EQ", "NSE:BBB-EQ", "NSE:CCC-EQ"]
+    assert histories["NSE:CCC-EQ"].closes.tolist() == scenario_closes()["CCC"]
+    assert [str(day) for day in histories["NSE:AAA-EQ"].dates] == DATES
+
+
+def test_csv_without_close_names_the_file(tmp_path):
+    (tmp_path / "AAA.csv").write_text("date,open\n2024-01-01,1\n")
+    with pytest.raises(DataError, match="AAA.csv: missing column"):
+        load_csv_dir(tmp_path)
+
+
+def test_store_cache_is_the_default_source(config, store):
+    store.upsert_candles("NSE:SBIN-EQ", [
+        {"date": day, "open": 1.0, "high": 1.0, "low": 1.0, "close": float(n), "volume": 10}
+        for n, day in enumerate(DATES)])
+    histories = load_histories(config, csv_dir=None, fetch=False, since=date(2024, 1, 3),
+                               until=date(2024, 2, 9))
+    assert list(histories) == ["NSE:SBIN-EQ"]
+    assert histories["NSE:SBIN-EQ"].closes.tolist() == [float(n) for n in range(2, 30)]
+
+
+def test_cache_gaps_before_and_after():
+    cached = [{"date": "2024-01-10"}, {"date": "2024-01-20"}]
+    assert missing_ranges(cached, date(2024, 1, 1), date(2024, 1, 31)) == [
+        (date(2024, 1, 1), date(2024, 1, 9)), (date(2024, 1, 21), date(2024, 1, 31))]
+    assert missing_ranges(cached, date(2024, 1, 5), date(2024, 1, 20)) == []
+    assert missing_ranges([], date(2024, 1, 5), date(2024, 1, 20)) == [
+        (date(2024, 1, 5), date(2024, 1, 20))]
+
+
+def test_history_calls_span_at_most_366_days():
+    spans = chunks(date(2016, 1, 1), date(2018, 12, 31))
+    assert spans[0] == (date(2016, 1, 1), date(2016, 12, 31))
+    assert spans[-1][1] == date(2018, 12, 31)
+    assert all((end - start).days < 366 for start, end in spans)
+    assert all(later[0] - earlier[1] == timedelta(days=1)
+               for earlier, later in zip(spans, spans[1:], strict=False))
