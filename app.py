@@ -1,0 +1,100 @@
+"""The Flask application factory: assembles config, store, extensions, blueprints and CLI."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from store.log_handler import setup_logging
+from werkzeug.exceptions import HTTPException
+
+import portfolio
+from auth import limiter, users_cli
+from config import Config
+from store import open_store
+
+logger = logging.getLogger(__name__)
+csrf = CSRFProtect()
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                "base-uri 'self'; form-action 'self' https:; "
+                                "frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the web app on `config` (the environment's when None)."""
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=config.secret("secret_key"), SESSION_COOKIE_SAMESITE="Lax",
+                      WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=1024 * 1024)
+    store = open_store(config.store_url, config.mongo_database)
+    app.extensions["store"] = store
+    app.extensions["nifty_config"] = config
+    setup_logging(config, store)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    register_blueprints(app, config)
+    register_pages(app)
+    app.cli.add_command(users_cli)
+    if config.scheduler_enabled:
+        from scheduler import init_scheduler
+
+        init_scheduler(app, config)
+    return app
+
+
+def register_blueprints(app: Flask, config: Config) -> None:
+    """One blueprint per area; the Fyers callback lives at the path of FYERS_REDIRECT_URI."""
+    from auth import bp as auth_bp
+    from views import account, dashboard, logs, strategy, tokens, trading
+
+    for blueprint in (auth_bp, account.bp, dashboard.bp, trading.bp, logs.bp, tokens.bp,
+                      strategy.bp):
+        app.register_blueprint(blueprint)
+    callback_path = urlsplit(config.fyers_redirect_uri).path or "/tokens/callback"
+    app.add_url_rule(callback_path, "tokens_callback", tokens.callback)
+
+
+def register_pages(app: Flask) -> None:
+    """Jinja filters, security headers and error pages shared by every page."""
+    app.add_template_filter(portfolio.inr, "inr")
+    app.add_template_filter(portfolio.pct, "pct")
+    app.add_template_filter(portfolio.ist, "ist")
+    app.add_template_global(portfolio.duration, "duration")
+    app.after_request(add_security_headers)
+    app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, server_error)
+
+
+def add_security_headers(response: Response) -> Response:
+    """Every response: CSP 'self' only, no framing, no sniffing, no cross-site referrer."""
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def csrf_error(error: CSRFError) -> tuple[str, int]:
+    """A POST without a valid CSRF token: say so and suggest reloading the page."""
+    return render_template("error.html", code=400, title="Form expired",
+                           message="This form was stale or incomplete: reload the page and "
+                                   "try again."), 400
+
+
+def http_error(error: HTTPException) -> tuple[str, int]:
+    """404, 405, 429 and friends as a page, not a bare text response."""
+    return render_template("error.html", code=error.code, title=error.name,
+                           message=error.description), error.code or 500
+
+
+def server_error(error: Exception) -> tuple[str, int]:
+    """Anything unexpected: log it with its traceback, show a plain page without one."""
+    logger.exception("unhandled error on a page")
+    return render_template("error.html", code=500, title="Something went wrong",
+                           message="The error was logged. Try again, or check the logs page."
+                           ), 500

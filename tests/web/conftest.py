@@ -1,0 +1,131 @@
+"""Fixtures for the web tests: the app on the temporary SQLite config, a client, a CLI
+runner, seeded users and an AuthActions helper that logs in through the real form (CSRF on)."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+import portfolio
+from app import create_app
+
+PASSWORD = "correct horse battery"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def app(config):
+    built = create_app(config)
+    built.config["TESTING"] = True  # CSRF stays on: Flask-WTF only follows WTF_CSRF_ENABLED
+    built.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
+    yield built
+    built.extensions["store"].close()
+
+
+@pytest.fixture
+def db(app):
+    """The app's own store, for seeding and for checking what a request wrote."""
+    return app.extensions["store"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Log in and out like a browser: read the CSRF token from the form, then post it."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def csrf_token(self, path: str = "/login") -> str:
+        """The CSRF token of the form on `path`."""
+        page = self.client.get(path).get_data(as_text=True)
+        return CSRF_FIELD.search(page).group(1)
+
+    def login(self, username: str = "alice", password: str = PASSWORD, next: str | None = None):
+        url = "/login" if next is None else f"/login?next={next}"
+        return self.client.post(url, data={"csrf_token": self.csrf_token(), "username": username,
+                                           "password": password})
+
+    def post(self, path: str, form_page: str, **data: str):
+        """POST to `path` with the CSRF token read from the page the form is on."""
+        return self.client.post(path, data={"csrf_token": self.csrf_token(form_page), **data})
+
+    def logout(self):
+        return self.post("/logout", "/")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def logged_in(auth) -> AuthActions:
+    response = auth.login()
+    assert response.status_code == 302
+    return auth
+
+
+@pytest.fixture
+def make_auth():
+    """AuthActions for another client (several concurrent sessions)."""
+    return AuthActions
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+DAY = 86400
+
+
+@pytest.fixture
+def seeded(db):
+    """A store as after a few days of runs: trades (one win, one loss), an open position with
+    cached candles, a cancelled order, two runs and their logs. Returns the `now` used."""
+    now = time.time()
+    db.upsert_candles("NSE:INFY-EQ", [
+        {"date": portfolio.ist_date(now - 2 * DAY), "open": 1500, "high": 1620, "low": 1490,
+         "close": 1580, "volume": 1000},
+        {"date": portfolio.ist_date(now - DAY), "open": 1580, "high": 1610, "low": 1570,
+         "close": 1600, "volume": 1000}])
+    trades = [
+        ("t1", "NSE:TCS-EQ", "BUY", 3, 3000.0, now - 3 * DAY, None),
+        ("t2", "NSE:TCS-EQ", "SELL", 3, 3200.0, now - 2 * DAY, 600.0),
+        ("t3", "NSE:SBIN-EQ", "BUY", 10, 800.0, now - 2 * DAY, None),
+        ("t4", "NSE:SBIN-EQ", "SELL", 10, 780.0, now - DAY, -200.0),
+        ("t5", "NSE:INFY-EQ", "BUY", 10, 1500.0, now - 60, None),
+    ]
+    for trade_id, symbol, side, qty, price, ts, pnl in trades:
+        position = ({"symbol": symbol, "qty": qty, "avg_price": price, "last_buy_price": price,
+                     "opened_at": ts, "updated_at": ts} if side == "BUY" else None)
+        db.record_trade({"trade_id": trade_id, "run_id": "run-b", "order_tag": trade_id,
+                         "symbol": symbol, "side": side, "qty": qty, "price": price, "ts": ts,
+                         "pnl": pnl, "source": "bot"}, position)
+    db.upsert_order({"tag": "cx1", "run_id": "run-b", "symbol": "NSE:ITC-EQ", "side": "BUY",
+                     "qty": 20, "reason": "entry", "broker_order_id": "B1",
+                     "status": "cancelled", "filled_qty": 0, "traded_price": 0.0,
+                     "message": "not filled in time", "created_at": now - 120,
+                     "updated_at": now - 100})
+    for run_id, started, status, summary in (("run-a", now - 2 * DAY, "failed", None),
+                                             ("run-b", now - 120, "succeeded", "1 buy, 0 sells")):
+        db.create_run({"run_id": run_id, "trigger": "manual", "status": status,
+                       "started_at": started, "finished_at": started + 42, "summary": summary,
+                       "error": "Token expired" if status == "failed" else None,
+                       "dry_run": False})
+    db.insert_logs([{"ts": now - 100, "level": "INFO", "logger": "executor",
+                     "message": "bought 10 NSE:INFY-EQ at 1500", "run_id": "run-b", "extra": {}},
+                    {"ts": now - 2 * DAY, "level": "ERROR", "logger": "executor",
+                     "message": "token expired, run stopped", "run_id": "run-a", "extra": {}}])
+    return now

@@ -1,0 +1,147 @@
+"""Login, logout, lockout, session cap and expiry, CSRF, open redirects and security headers."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from auth import BAD_LOGIN, SESSION_COOKIE, ensure_admin
+
+
+def test_pages_need_login(client):
+    response = client.get("/trading")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/trading")
+
+
+def test_login_then_logout(auth, client):
+    response = auth.login()
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    cookie = client.get_cookie(SESSION_COOKIE)
+    assert cookie.http_only and cookie.same_site == "Lax"
+    assert "alice" in client.get("/").get_data(as_text=True)
+    response = auth.logout()
+    assert response.headers["Location"] == "/login"
+    assert client.get("/").status_code == 302
+
+
+def test_logout_ends_the_session_on_the_server(auth, client, app, db):
+    auth.login()
+    token = client.get_cookie(SESSION_COOKIE).value
+    auth.logout()
+    assert db.list_sessions("alice") == []
+    other = app.test_client()
+    other.set_cookie(SESSION_COOKIE, token)
+    assert other.get("/").status_code == 302
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(auth):
+    wrong = auth.login(password="nope")
+    unknown = auth.login(username="mallory", password="nope")
+    assert wrong.status_code == unknown.status_code == 401
+    assert BAD_LOGIN in wrong.get_data(as_text=True)
+    assert BAD_LOGIN in unknown.get_data(as_text=True)
+
+
+def test_lockout_after_failures_until_unlocked(app, auth, runner, db):
+    limit = app.extensions["nifty_config"].max_failed_logins
+    for _ in range(limit):
+        assert auth.login(password="wrong").status_code == 401
+    locked = auth.login()
+    assert locked.status_code == 401 and "locked" in locked.get_data(as_text=True)
+    result = runner.invoke(args=["users", "unlock", "alice"])
+    assert result.exit_code == 0, result.output
+    assert auth.login().status_code == 302
+
+
+def test_success_resets_the_failure_count(app, auth, db):
+    limit = app.extensions["nifty_config"].max_failed_logins
+    for _ in range(limit - 1):
+        auth.login(password="wrong")
+    assert auth.login().status_code == 302
+    assert db.get_user("alice")["failed_logins"] == 0
+
+
+def test_fourth_login_ends_the_oldest_session(app, make_auth):
+    clients = [app.test_client() for _ in range(4)]
+    for client in clients:
+        assert make_auth(client).login().status_code == 302
+    assert clients[0].get("/").status_code == 302  # the oldest was ended
+    for client in clients[1:]:
+        assert client.get("/").status_code == 200
+
+
+def test_idle_session_expires(app, logged_in, client, db):
+    idle_s = app.extensions["nifty_config"].session_idle_minutes * 60
+    (session,) = db.list_sessions("alice")
+    db.touch_session(session["token_hash"], time.time() - idle_s - 1)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert db.list_sessions("alice") == []
+
+
+def test_post_without_csrf_token_is_refused(logged_in, client, password):
+    response = client.post("/logout")
+    assert response.status_code == 400
+    assert "reload the page" in response.get_data(as_text=True)
+    response = client.post("/login", data={"username": "alice", "password": password})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("target", ["https://evil.example", "//evil", "/\\evil.example",
+                                    "http:/evil"])
+def test_next_never_leaves_the_site(auth, target):
+    response = auth.login(next=target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_next_goes_back_to_the_page(auth):
+    assert auth.login(next="/logs?level=ERROR").headers["Location"] == "/logs?level=ERROR"
+
+
+def test_security_headers_on_every_response(client, logged_in):
+    for path in ("/login", "/", "/static/app.js", "/no-such-page"):
+        headers = client.get(path).headers
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"]
+
+
+def test_unknown_page_is_a_page_not_a_traceback(logged_in, client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "Back to the dashboard" in response.get_data(as_text=True)
+
+
+def test_cli_create_and_passwd(runner, auth, db):
+    result = runner.invoke(args=["users", "create", "bob", "--password", "pw-one-1"])
+    assert result.exit_code == 0, result.output
+    assert auth.login("bob", "pw-one-1").status_code == 302
+    result = runner.invoke(args=["users", "passwd", "bob"], input="pw-two-2\npw-two-2\n")
+    assert result.exit_code == 0, result.output
+    assert db.list_sessions("bob") == []
+    assert auth.login("bob", "pw-one-1").status_code == 401
+    assert auth.login("bob", "pw-two-2").status_code == 302
+
+
+def test_cli_refuses_a_taken_name(runner):
+    result = runner.invoke(args=["users", "create", "alice", "--password", "x"])
+    assert result.exit_code != 0 and "exists" in result.output
+
+
+def test_ensure_admin_only_on_an_empty_store(store):
+    password = ensure_admin(store)
+    assert password and store.get_user("admin")
+    assert ensure_admin(store) is None
+
+
+def test_login_rate_limit_per_ip(config, make_auth):
+    from app import create_app
+
+    app = create_app(config.with_overrides(login_rate_limit="3 per minute"))
+    auth = make_auth(app.test_client())
+    codes = [auth.login("nobody", "x").status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    app.extensions["store"].close()

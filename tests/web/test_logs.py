@@ -1,0 +1,81 @@
+"""Logs page: search, level and date filters in the URL, keyset infinite scroll, bad input."""
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+import portfolio
+
+START = 1_764_000_000.0  # 24 Nov 2025 21:30 IST
+
+
+@pytest.fixture
+def many_logs(db):
+    """120 INFO lines one minute apart, every tenth an ERROR mentioning 'refused'."""
+    db.insert_logs([{"ts": START + i * 60, "level": "ERROR" if i % 10 == 0 else "INFO",
+                     "logger": "executor", "run_id": "run-x" if i < 5 else None, "extra": {},
+                     "message": f"order {i:03d} refused" if i % 10 == 0 else f"line {i:03d}"}
+                    for i in range(120)])
+
+
+def messages(page: str) -> list[str]:
+    return re.findall(r'<div class="log-message">([^<]*)</div>', page)
+
+
+def next_url(page: str) -> str | None:
+    match = re.search(r'hx-get="([^"]+)"', page)
+    return html.unescape(match.group(1)) if match else None
+
+
+def test_infinite_scroll_walks_every_row_once(logged_in, client, many_logs):
+    page = client.get("/logs").get_data(as_text=True)
+    seen = messages(page)
+    assert seen[0] == "line 119" and len(seen) == 50
+    url = next_url(page)
+    while url:
+        assert url.startswith("/logs/rows?")
+        fragment = client.get(url).get_data(as_text=True)
+        assert "<nav" not in fragment  # a fragment, not a page
+        seen += messages(fragment)
+        url = next_url(fragment)
+    assert len(seen) == 120 == len(set(seen))
+
+
+def test_filters_live_in_the_url_and_carry_into_the_next_page(logged_in, client, many_logs):
+    page = client.get("/logs?level=ERROR&q=refused").get_data(as_text=True)
+    assert messages(page) == [f"order {i:03d} refused" for i in range(110, -1, -10)]
+    assert 'value="refused"' in page and "selected" in page
+
+
+def test_date_filter_uses_ist_days(logged_in, client, db):
+    day = "2026-01-15"
+    start, end = portfolio.ist_day_bounds(day)
+    db.insert_logs([{"ts": ts, "level": "INFO", "logger": "t", "message": name, "run_id": None,
+                     "extra": {}} for ts, name in ((start - 1, "before"), (start, "first"),
+                                                   (end - 1, "last"), (end, "after"))])
+    page = client.get(f"/logs?from={day}&to={day}").get_data(as_text=True)
+    assert messages(page) == ["last", "first"]
+
+
+def test_run_filter(logged_in, client, many_logs):
+    page = client.get("/logs?run=run-x").get_data(as_text=True)
+    assert len(messages(page)) == 5
+
+
+@pytest.mark.parametrize("query, message", [
+    ("from=26-11-2026", "Dates must look like"),
+    ("to=2026-02-30", "Dates must look like"),
+    ("from=2026-03-02&to=2026-03-01", "after the"),
+    ("level=LOUD", "Unknown level"),
+    ("before=garbage", "broken"),
+])
+def test_bad_filters_get_a_message_not_a_500(logged_in, client, many_logs, query, message):
+    response = client.get(f"/logs?{query}")
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+
+
+def test_no_match_says_what_to_do(logged_in, client):
+    assert "No log lines match" in client.get("/logs?q=zzz").get_data(as_text=True)
