@@ -35,6 +35,9 @@ TELEGRAM_TIMEOUT_S = 10.0
 MAX_RETRY_DELAY_S = 60.0
 MAX_FILL_LINES = 6
 NOT_CONFIGURED = "Alerts are off: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID."
+KIND_LABELS = {"run_finished": "Run finished", "run_failed": "Run failed",
+               "order_rejected": "Order rejected", "manual_close": "Manual sale",
+               "login_reminder": "Login reminder", "test": "Test alert"}
 RUN_FAILED_ACTION = "Open the Strategy page, read the run's log, fix the cause, then press Run now."
 
 
@@ -304,8 +307,11 @@ def send_test_alert(config: Config, store: Store) -> str | None:
 
 def alert_settings(config: Config, store: Store) -> dict[str, Any]:
     """What the settings section shows: whether alerts are on, and the last alert's outcome."""
+    last = store.get_setting(LAST_ALERT)
+    if last:
+        last = {**last, "label": KIND_LABELS.get(last["kind"], last["kind"])}
     return {"configured": bool(channels_from_config(config)), "not_configured": NOT_CONFIGURED,
-            "last": store.get_setting(LAST_ALERT)}
+            "reminder_time": config.alert_reminder_time_ist, "last": last}
 
 
 # --- the daily login reminder --------------------------------------------------------------
