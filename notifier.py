@@ -220,8 +220,10 @@ def _fill_line(fill: Mapping[str, Any]) -> str:
 
 def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
                  orders_placed: int) -> str:
-    """Orders placed, one line per fill, and the P&L of the sells."""
+    """Orders placed, one line per fill, and the P&L of the sells (or why the run skipped)."""
     when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
+    if run.get("status") == "skipped":
+        return f"⏭️ Nifty Shop run skipped · {when}\n{run.get('summary') or 'No reason given.'}"
     mode = " (dry run)" if run.get("dry_run") else ""
     lines = [f"✅ Nifty Shop run done{mode} · {when}"]
     if not orders_placed and not fills:

@@ -65,6 +65,15 @@ def test_run_finished_without_orders_says_so(alert_config, store, telegram):
         "✅ Nifty Shop run done (dry run) · 26 Nov 15:10 IST\nNo orders: nothing met the rules."]
 
 
+def test_skipped_run_says_why(alert_config, store, telegram):
+    run = finished_run(store, status="skipped",
+                       summary="skipped: Tue 24 Nov is not an NSE trading day")
+    notify_run_finished(alert_config, store, run).result(WAIT_S)
+    assert telegram.texts == [
+        "⏭️ Nifty Shop run skipped · 26 Nov 15:10 IST\n"
+        "skipped: Tue 24 Nov is not an NSE trading day"]
+
+
 def test_run_failed_says_why_and_what_to_do(alert_config, store, telegram):
     run = finished_run(store, status="failed",
                        error="Token expired at 26 Nov 09:00 IST: log in to Fyers.")
