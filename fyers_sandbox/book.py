@@ -64,9 +64,6 @@ class Book:
     def cancel(self, order: dict) -> None:
         order.update(status=STATUS_CANCELLED, message="Cancelled by user", remainingQuantity=0)
 
-    def can_afford(self, order: dict, price: float) -> bool:
-        return order["side"] == -1 or self.cash >= order["qty"] * price
-
     def sellable(self, symbol: str) -> int:
         """Quantity held (T1 and HLD) minus what pending sells already claim."""
         held = sum(lot["qty"] for lot in self.lots if lot["symbol"] == symbol)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import logging
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property, lru_cache
@@ -36,9 +37,11 @@ TURNOVER_RUPEES = 6e9  # typical daily traded value of a NIFTY 50 stock
 def trading_days() -> tuple[date, ...]:
     """NSE sessions from HISTORY_START to HISTORY_END: the XBOM calendar where it reaches,
     weekdays beyond its last session."""
-    calendar = exchange_calendars.get_calendar("XBOM", start=HISTORY_START.isoformat())
-    known = [ts.date() for ts in calendar.sessions_in_range(HISTORY_START.isoformat(),
-                                                             calendar.last_session)]
+    with warnings.catch_warnings():  # pandas deprecation noise from inside exchange_calendars
+        warnings.simplefilter("ignore")
+        calendar = exchange_calendars.get_calendar("XBOM", start=HISTORY_START.isoformat())
+        sessions = calendar.sessions_in_range(HISTORY_START.isoformat(), calendar.last_session)
+    known = [ts.date() for ts in sessions]
     day = known[-1] + timedelta(days=1)
     while day <= HISTORY_END:
         if day.weekday() < 5:

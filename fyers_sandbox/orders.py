@@ -38,16 +38,16 @@ def validation_error(body: dict[str, Any], box: Sandbox) -> ResponseReturnValue 
     return next((fail(-50, message) for passed, message in checks if not passed), None)
 
 
-def refusal(box: Sandbox, order: dict, price: float) -> str | None:
-    """Why the exchange or RMS refuses `order` now, or None."""
+def refusal(box: Sandbox, body: dict[str, Any]) -> str | None:
+    """Why the exchange or RMS refuses the order in `body` now, or None."""
     now = box.state.now()
     if box.options.market_hours and not is_market_open(now):
         return "RMS: market is closed"
     if box.state.take_fault("reject_next_orders"):
         return "RMS: order rejected by the sandbox (injected fault)"
-    if order["side"] == -1 and box.state.book.sellable(order["symbol"]) < order["qty"]:
+    if body["side"] == -1 and box.state.book.sellable(body["symbol"]) < body["qty"]:
         return "RMS: insufficient holdings to sell"
-    if not box.state.book.can_afford(order, price):
+    if body["side"] == 1 and box.state.book.cash < body["qty"] * box.market.ltp(body["symbol"], now):
         return "RMS: insufficient funds"
     return None
 
@@ -77,10 +77,9 @@ def place_order() -> ResponseReturnValue:
         return invalid
     state = box.state
     with state.lock:
-        now = state.now()
+        reason = refusal(box, body)
         order = state.book.new_order(body["symbol"], body["qty"], body["side"],
-                                     body.get("orderTag", ""), now)
-        reason = refusal(box, order, box.market.ltp(order["symbol"], now))
+                                     body.get("orderTag", ""), state.now())
         if reason:
             state.book.reject(order, reason)
             return fail(REJECTED_CODE, reason, id=order["id"])

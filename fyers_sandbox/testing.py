@@ -15,7 +15,9 @@ from fyers_sandbox.app import create_app
 from fyers_sandbox.core import SandboxOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-STARTUP_TIMEOUT_S = 30
+# A Wednesday NSE session at 11:00 IST (the day before is a holiday, Guru Nanak Jayanti):
+# tests and benchmarks set the clock here so prices and dates are the same on every run.
+SESSION_MORNING = "2026-11-25T11:00:00"
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -41,6 +43,10 @@ class SandboxHandle:
                                    timeout=10)
         reply.raise_for_status()
         return reply.json()
+
+    def requests_to(self, path: str) -> int:
+        """How many requests the sandbox has seen on `path` (from GET /admin/stats)."""
+        return self.admin("stats", method="GET")["requests"].get(path, 0)
 
     def login(self) -> tuple[str, str]:
         """(access_token, refresh_token) issued without the browser flow."""

@@ -25,3 +25,19 @@ def store(config):
     opened = open_store(config.store_url, config.mongo_database)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def sandbox():
+    """A fresh Fyers sandbox on 127.0.0.1 (thread, real IST clock, Fyers' rate limits); set
+    its clock with `sandbox.admin("clock", now="2026-11-25T11:00")`."""
+    from fyers_sandbox.testing import start_sandbox
+
+    with start_sandbox() as handle:
+        yield handle
+
+
+@pytest.fixture
+def sandbox_config(config, sandbox) -> Config:
+    """`config` pointing at the `sandbox` fixture."""
+    return config.with_overrides(fyers_sandbox_url=sandbox.url)
