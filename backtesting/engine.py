@@ -48,7 +48,7 @@ class Market:
     mark: np.ndarray  # T×S last known close, for valuing holdings
     dev: np.ndarray  # T×S (ltp - ma) / ma, NaN without a candle or MA_PERIOD earlier closes
     position: np.ndarray  # T×S how many of the symbol's own closes precede the day
-    closes: list[np.ndarray]  # per symbol, its own closes
+    closes: list[list[float]]  # per symbol, its own closes (lists: decide() sums them fastest)
     ma_period: int
     column: dict[str, int]  # symbol → its column in the T×S arrays
 
@@ -91,7 +91,7 @@ def prepare_market(histories: Mapping[str, SymbolHistory], ma_period: int) -> Ma
         mark=pd.DataFrame(ltp).ffill().to_numpy(),
         dev=np.column_stack([column[1] for column in columns]),
         position=np.column_stack([column[2] for column in columns]),
-        closes=[histories[symbol].closes for symbol in symbols],
+        closes=[histories[symbol].closes.tolist() for symbol in symbols],
         ma_period=ma_period,
         column={symbol: s for s, symbol in enumerate(symbols)},
     )
@@ -151,7 +151,7 @@ class _Account:
 
 
 def _inputs(market: Market, t: int, eligible: list[int], book: Mapping[str, BookEntry]
-            ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+            ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """decide()'s closes and ltps for day t: the entry-eligible columns plus the holdings."""
     ltp_row, position_row, ma = market.ltp[t].tolist(), market.position[t].tolist(), market.ma_period
     closes, ltps = {}, {}
