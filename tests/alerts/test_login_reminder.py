@@ -5,8 +5,9 @@ from datetime import datetime
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from cryptography.fernet import Fernet
 
+import token_refresh
+from broker import Tokens
 from notifier import (
     LAST_ALERT,
     schedule_alert_jobs,
@@ -27,14 +28,9 @@ SATURDAY_1430 = ist(28, 14, 30)
 
 
 def store_token(config, store, access_expires_at: float) -> None:
-    """Save an (encrypted) token record the way token_refresh keeps it."""
-    fernet = Fernet(config.secret("token_encryption_key").encode())
-    store.save_token({"client_id": config.client_id,
-                      "access_token": fernet.encrypt(b"access").decode(),
-                      "refresh_token": fernet.encrypt(b"refresh").decode(),
-                      "access_expires_at": access_expires_at,
-                      "refresh_expires_at": access_expires_at + 15 * 86400,
-                      "updated_at": access_expires_at - 86400})
+    """Store tokens the way a completed Fyers login does."""
+    tokens = Tokens("reminder-test-access-token", "reminder-test-refresh-token", access_expires_at)
+    token_refresh.save_tokens(config, store, tokens, access_expires_at + 15 * 86400)
 
 
 def test_missing_token_on_a_trading_day_sends_the_link(alert_config, store, telegram):

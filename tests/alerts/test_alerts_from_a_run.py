@@ -1,0 +1,69 @@
+"""A real run (executor, real SDK, sandbox on loopback) tells the owner, and Telegram being down
+never changes how the run ends."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+import executor
+from fyers_sandbox.testing import SandboxHandle, start_sandbox
+from notifier import LAST_ALERT
+from tests.batch.helpers import FAST_LIMITS, fast_broker, store_tokens
+
+AFTER_CLOSE = "2026-10-01T15:45:00"  # a trading day whose closes offer an entry
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxHandle]:
+    """The sandbox at a fixed clock with relaxed rate limits, so a cold run is quick."""
+    with start_sandbox(rate_limits=FAST_LIMITS, start=AFTER_CLOSE) as handle:
+        yield handle
+
+
+@pytest.fixture
+def run_config(alert_config, sandbox):
+    """Alerts to the loopback Telegram, orders to the loopback sandbox, logged in."""
+    return alert_config.with_overrides(fyers_sandbox_url=sandbox.url, fyers_pin="1234",
+                                       order_fill_timeout_s=2.0)
+
+
+def run(config, store) -> dict:
+    """One manual run, as "Run strategy now" starts it."""
+    return executor.execute(config, store, trigger="manual", force=True,
+                            broker_factory=fast_broker)
+
+
+def test_a_finished_run_reports_its_buy(run_config, store, sandbox, telegram):
+    store_tokens(run_config, store, sandbox)
+    record = run(run_config, store)
+    assert record["status"] == "succeeded"
+    [text] = telegram.texts
+    lines = text.splitlines()
+    assert lines[0].startswith("✅ Nifty Shop run done · ")
+    assert lines[1] == "Orders placed: 1"
+    assert lines[2].startswith("Bought ") and " @ ₹" in lines[2]
+
+
+def test_telegram_down_the_run_still_succeeds_and_the_failure_is_logged(run_config, store,
+                                                                       sandbox, telegram,
+                                                                       caplog):
+    store_tokens(run_config, store, sandbox)
+    telegram.stop()
+    caplog.set_level(logging.INFO)
+    record = run(run_config, store)
+    assert record["status"] == "succeeded"
+    assert store.get_positions() != []
+    assert "alert run_finished via Telegram not sent" in caplog.text
+    last = store.get_setting(LAST_ALERT)
+    assert (last["kind"], last["ok"]) == ("run_finished", False)
+
+
+def test_a_run_without_a_login_says_what_to_do(run_config, store, sandbox, telegram):
+    record = run(run_config, store)
+    assert record["status"] == "failed"
+    [text] = telegram.texts
+    assert text.splitlines()[0].startswith("❌ Nifty Shop run failed · ")
+    assert text.splitlines()[-1] == ("Do: Open the Tokens page and log in to Fyers, "
+                                     "then press Run now.")
