@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     except (DataError, BrokerError, StoreError) as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 1
-    out = args.out or results.new_run_dir(config.data_dir / "backtests")
+    out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
     results.save(out, result, summary, {"params": asdict(params), "settings": asdict(settings)})
     print(format_summary(summary))
     print(f"\nSaved trades.csv, equity.csv and summary.json to {out}")

@@ -17,6 +17,11 @@ from backtesting.metrics import drawdown_pct
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
+def backtests_root(data_dir: Path) -> Path:
+    """Where `python backtest.py` saves runs by default and the web app lists them."""
+    return data_dir / "backtests"
+
+
 def new_run_dir(root: Path) -> Path:
     """A fresh folder name under `root`: UTC time of the run plus a short random suffix."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

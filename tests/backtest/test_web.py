@@ -1,0 +1,84 @@
+"""The Backtests pages: saved runs listed with their figures, a report with chart data."""
+from __future__ import annotations
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+import backtest
+from app import create_app
+from backtesting import results
+from tests.backtest.test_cli import SCENARIO_ARGS
+from tests.web.conftest import PASSWORD, AuthActions
+
+
+@pytest.fixture
+def client(config):
+    app = create_app(config)
+    app.config["TESTING"] = True
+    app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
+    yield app.test_client()
+    app.extensions["store"].close()
+
+
+@pytest.fixture
+def logged_in(client):
+    assert AuthActions(client).login().status_code == 302
+    return client
+
+
+@pytest.fixture
+def saved_id(scenario_dir, config) -> str:
+    """One run saved by the CLI where the web app looks."""
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--costs", "0",
+                          "--slippage", "0"], config) == 0
+    (run,) = results.list_saved(results.backtests_root(config.data_dir))
+    return run["id"]
+
+
+def test_list_shows_the_saved_run_with_its_figures(logged_in, saved_id):
+    page = logged_in.get("/backtests").get_data(as_text=True)
+    assert f'href="/backtests/{saved_id}"' in page
+    assert "2024-01-01 → 2024-02-09" in page
+    assert "₹3,050.00" in page
+
+
+def test_empty_list_says_how_to_make_one(logged_in):
+    page = logged_in.get("/backtests").get_data(as_text=True)
+    assert "No saved backtests yet" in page
+
+
+def test_report_page_has_figures_and_chart_canvases(logged_in, saved_id):
+    response = logged_in.get(f"/backtests/{saved_id}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "₹3,050.00" in page and "1.38%" in page   # final equity, max drawdown
+    assert f'data-src="/backtests/{saved_id}/series.json"' in page
+    assert 'id="backtest-drawdown"' in page
+    assert "<script>" not in page                      # CSP: scripts only from files
+
+
+def test_series_feeds_the_charts(logged_in, saved_id):
+    series = logged_in.get(f"/backtests/{saved_id}/series.json").get_json()
+    assert len(series["dates"]) == 30
+    assert series["equity"][-1] == 3050.0
+    assert min(series["drawdown_pct"]) == pytest.approx(-1.38)
+
+
+def test_trades_csv_downloads(logged_in, saved_id):
+    response = logged_in.get(f"/backtests/{saved_id}/trades.csv")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).splitlines()[0] == (
+        "date,symbol,side,qty,price,costs,pnl,reason")
+
+
+@pytest.mark.parametrize("path", ["/backtests/nope", "/backtests/..%2F..%2Fetc",
+                                  "/backtests/nope/series.json", "/backtests/nope/trades.csv"])
+def test_unknown_runs_are_404_pages(logged_in, path):
+    response = logged_in.get(path)
+    assert response.status_code == 404
+
+
+def test_pages_need_login(client, saved_id):
+    response = client.get(f"/backtests/{saved_id}")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
