@@ -144,12 +144,17 @@ class SymbolSeries:
         return np.round(trend + wiggle * envelope * amplitude, 2)
 
 
+@lru_cache(maxsize=256)
+def symbol_series(symbol: str, base_price: float, seed: int) -> SymbolSeries:
+    """A symbol's generated candles, shared by every sandbox of the process with this seed."""
+    return SymbolSeries(symbol, base_price, seed)
+
+
 class Market:
     """The simulated market: daily history and live quotes as functions of a clock."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._series: dict[str, SymbolSeries] = {}
 
     @cached_property
     def base_prices(self) -> dict[str, float]:
@@ -161,9 +166,7 @@ class Market:
 
     def series(self, symbol: str) -> SymbolSeries:
         """The symbol's candles, generated on first use and cached."""
-        if symbol not in self._series:
-            self._series[symbol] = SymbolSeries(symbol, self.base_prices[symbol], self.seed)
-        return self._series[symbol]
+        return symbol_series(symbol, self.base_prices[symbol], self.seed)
 
     def bar(self, symbol: str, index: int, now: datetime) -> Bar:
         """Day `index`'s candle as seen at `now`: complete, or partial while it trades."""

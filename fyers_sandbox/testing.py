@@ -100,5 +100,6 @@ def start_sandbox(process: bool = False, **options: Any) -> SandboxHandle:
         return _start_process(settings)
     server = make_server("127.0.0.1", 0, create_app(settings), threaded=True,
                          request_handler=QuietRequestHandler)
-    threading.Thread(target=server.serve_forever, name="fyers-sandbox", daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     name="fyers-sandbox", daemon=True).start()
     return SandboxHandle(f"http://127.0.0.1:{server.server_port}", server=server)
