@@ -27,15 +27,18 @@ _scheduler: BackgroundScheduler | None = None
 
 
 @lru_cache(maxsize=1)
-def _calendar() -> exchange_calendars.ExchangeCalendar:
-    return exchange_calendars.get_calendar(NSE_CALENDAR)
+def _sessions() -> tuple[date, date, frozenset[date]]:
+    """(first, last, every session) of the exchange calendar, loaded once."""
+    calendar = exchange_calendars.get_calendar(NSE_CALENDAR)
+    days = frozenset(session.date() for session in calendar.sessions)
+    return min(days), max(days), days
 
 
 def is_trading_day(day: date) -> bool:
     """True on NSE sessions; beyond the calendar's known holidays, on weekdays."""
-    calendar = _calendar()
-    if calendar.first_session.date() <= day <= calendar.last_session.date():
-        return bool(calendar.is_session(day.isoformat()))
+    first, last, sessions = _sessions()
+    if first <= day <= last:
+        return day in sessions
     return day.weekday() < 5
 
 

@@ -67,7 +67,7 @@ def _stored(config: Config, store: Store) -> dict[str, Any] | None:
     return store.get_token(config.client_id)
 
 
-def _save(config: Config, store: Store, tokens: Tokens, refresh_expires_at: float) -> None:
+def save_tokens(config: Config, store: Store, tokens: Tokens, refresh_expires_at: float) -> None:
     """Encrypt and upsert the token record for this app."""
     register_secret(tokens.access_token)
     register_secret(tokens.refresh_token)
@@ -134,7 +134,7 @@ def refresh_tokens(config: Config, store: Store) -> TokenStatus:
                          f"{LOGIN_NEEDED}.") from exc
     if tokens.refresh_token != refresh_token:
         refresh_expires_at = time.time() + config.refresh_token_validity
-    _save(config, store, tokens, refresh_expires_at)
+    save_tokens(config, store, tokens, refresh_expires_at)
     return token_status(config, store)
 
 
@@ -146,7 +146,7 @@ def login_url(config: Config, state: str) -> str:
 def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenStatus:
     """Trade the auth code from the login redirect for tokens and store them."""
     tokens = FyersBroker(config).exchange_auth_code(auth_code.strip())
-    _save(config, store, tokens, time.time() + config.refresh_token_validity)
+    save_tokens(config, store, tokens, time.time() + config.refresh_token_validity)
     return token_status(config, store)
 
 

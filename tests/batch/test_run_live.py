@@ -1,0 +1,126 @@
+"""run_live(): reconcile, candle cache, decide, place, verify and record, through the real SDK
+against the sandbox and a real SQLite store."""
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from broker import SIDE_BUY, STATUS_TRADED
+from live_strategy import order_tag, run_live
+from tests.batch.helpers import calls_to, expected_intents, run_trades
+from universe import nifty50_symbols
+
+DAY = date(2026, 10, 1)
+
+
+def test_a_run_places_what_decide_wants_and_records_the_fill(run_config, store, broker):
+    expected = expected_intents(broker, store, run_config, DAY)
+    assert expected, "the sandbox market at START should offer an entry"
+    result = run_live(run_config, store, broker, run_id="r1")
+    assert [(i.symbol, i.side, i.qty) for i in result.intents] == \
+        [(i.symbol, i.side, i.qty) for i in expected]
+    [trade] = run_trades(store, "r1")
+    intent = expected[0]
+    assert (trade["symbol"], trade["side"], trade["qty"], trade["source"]) == \
+        (intent.symbol, "BUY", intent.qty, "bot")
+    [order] = broker.orders(order_id=trade["trade_id"])
+    assert order.status == STATUS_TRADED and order.filled_qty == trade["qty"]
+    assert order.traded_price == trade["price"] and order.tag == order_tag("r1", intent.symbol, "BUY")
+    [position] = store.get_positions()
+    assert position["qty"] == intent.qty and position["avg_price"] == trade["price"]
+    assert store.get_order(order.tag)["status"] == "traded"
+    assert result.summary.startswith("1 buy, 0 sells; P&L ")
+
+
+def test_warm_run_makes_one_data_call(run_config, store, broker, sandbox):
+    run_live(run_config, store, broker, run_id="cold", dry_run=True)
+    assert set(store.last_candle_dates()) == set(nifty50_symbols())
+    history, quotes = calls_to(sandbox, "/history"), calls_to(sandbox, "/quotes")
+    run_live(run_config, store, broker, run_id="warm", dry_run=True)
+    assert calls_to(sandbox, "/history") == history
+    assert calls_to(sandbox, "/quotes") == quotes + 1
+
+
+def test_next_day_fetches_only_the_missing_session(run_config, store, broker, sandbox):
+    run_live(run_config, store, broker, run_id="day1", dry_run=True)
+    cached = store.last_candle_dates()
+    assert set(cached.values()) == {"2026-09-30"}  # today's candle is never cached
+    sandbox.admin("clock", now="2026-10-05T15:45:00")  # Fri 2 Oct is a holiday, then a weekend
+    history = calls_to(sandbox, "/history")
+    run_live(run_config, store, broker, run_id="day2", dry_run=True)
+    assert calls_to(sandbox, "/history") == history + 50
+    assert set(store.last_candle_dates().values()) == {"2026-10-01"}
+
+
+def test_dry_run_places_nothing(run_config, store, broker, sandbox):
+    result = run_live(run_config, store, broker, run_id="dry", dry_run=True)
+    assert result.intents and result.summary.startswith("dry run: would place 1 buy")
+    assert calls_to(sandbox, "/orders/sync") == 0
+    assert store.list_trades() == [] and store.list_orders() == []
+
+
+def test_rejected_order_is_recorded_with_the_brokers_message(run_config, store, broker,
+                                                             sandbox, caplog):
+    sandbox.admin("faults", reject_next_orders=1)
+    with caplog.at_level(logging.WARNING):
+        result = run_live(run_config, store, broker, run_id="rej")
+    [order] = store.list_orders(run_id="rej")
+    assert order["status"] == "rejected" and "RMS" in order["message"]
+    assert store.list_trades() == [] and store.get_positions() == []
+    assert result.refused and "1 order(s) refused" in result.summary
+    assert any("rejected" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_partial_fill_records_only_the_filled_quantity(run_config, store, broker, sandbox):
+    sandbox.admin("faults", partial_fill_next=1, partial_fill_ratio=0.5)
+    run_live(run_config, store, broker, run_id="part")
+    [order] = store.list_orders(run_id="part")
+    [trade] = run_trades(store, "part")
+    assert order["status"] == "partial" and 0 < order["filled_qty"] < order["qty"]
+    assert trade["qty"] == order["filled_qty"] == store.get_positions()[0]["qty"]
+    [at_broker] = broker.orders(tag=order["tag"])
+    assert at_broker.is_final and at_broker.filled_qty == trade["qty"]  # the rest was cancelled
+
+
+def test_order_that_never_fills_is_cancelled_after_the_timeout(run_config, store, broker,
+                                                               sandbox):
+    sandbox.admin("faults", pending_next_orders=1)
+    run_live(run_config, store, broker, run_id="slow")
+    [order] = store.list_orders(run_id="slow")
+    assert order["status"] == "cancelled" and order["filled_qty"] == 0
+    assert store.list_trades() == []
+
+
+def test_unacknowledged_order_is_found_by_its_tag_not_placed_again(run_config, store, broker,
+                                                                   sandbox):
+    sandbox.admin("faults", lost_ack_next=1)
+    run_live(run_config, store, broker, run_id="lost")
+    [order] = store.list_orders(run_id="lost")
+    assert len(broker.orders(tag=order["tag"])) == 1
+    assert calls_to(sandbox, "/orders/sync") == 1
+    assert [t["trade_id"] for t in run_trades(store, "lost")] == [order["broker_order_id"]]
+
+
+def test_holding_sold_by_hand_becomes_a_manual_trade(run_config, store, broker, sandbox,
+                                                     caplog):
+    run_live(run_config, store, broker, run_id="buy")
+    [bought] = run_trades(store, "buy")
+    sandbox.admin("clock", now="2026-10-05T15:45:00")
+    sold = sandbox.admin("manual-sell", symbol=bought["symbol"])
+    with caplog.at_level(logging.WARNING):
+        result = run_live(run_config, store, broker, run_id="next")
+    [manual] = [t for t in run_trades(store, "next") if t["source"] == "manual"]
+    assert (manual["symbol"], manual["side"], manual["qty"]) == \
+        (bought["symbol"], "SELL", bought["qty"])
+    assert manual["price"] == sold["tradedPrice"]
+    assert manual["pnl"] == round((sold["tradedPrice"] - bought["price"]) * bought["qty"], 2)
+    assert "1 manual sale(s) recorded" in result.summary
+    assert any("sold by hand" in r.getMessage() for r in caplog.records)
+
+
+def test_a_buy_today_is_not_mistaken_for_a_manual_sale(run_config, store, broker):
+    run_live(run_config, store, broker, run_id="a")
+    run_live(run_config, store, broker, run_id="b")  # same day: holdings show it as T1
+    assert all(t["source"] == "bot" for t in store.list_trades())
+    assert sum(t["side"] == "BUY" and t["run_id"] == "a" for t in store.list_trades()) == 1
+    assert all(o.side == SIDE_BUY for o in broker.orders())

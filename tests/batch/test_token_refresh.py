@@ -1,0 +1,124 @@
+"""token_refresh: encrypted storage, status against the next run, refresh and auth-code
+exchange through the real SDK against the sandbox, and the CLI's messages and exit codes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+import token_refresh
+from broker import AuthFailed
+from config import PROJECT_DIR
+from scheduler import IST, next_run_at
+from tests.batch.helpers import store_tokens
+
+
+def ist_epoch(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=IST).timestamp()
+
+
+def test_tokens_are_encrypted_at_rest(run_config, store, sandbox):
+    access, refresh = store_tokens(run_config, store, sandbox)
+    raw = store.get_token(run_config.client_id)
+    assert access not in str(raw) and refresh not in str(raw)
+    assert token_refresh.load_access_token(run_config, store) == access
+
+
+def test_missing_token(run_config, store):
+    status = token_refresh.token_status(run_config, store)
+    assert status.state == "MISSING" and not status.valid_for_next_run
+    assert token_refresh.load_access_token(run_config, store) is None
+    assert "log in" in status.message
+
+
+@pytest.mark.parametrize("expires,state", [
+    ("2026-11-26T09:00:00", "EXPIRED"),     # before now
+    ("2026-11-26T15:00:00", "EXPIRING"),    # before today's 15:10 run
+    ("2026-11-26T16:00:00", "VALID"),       # after it
+])
+def test_status_is_judged_against_the_next_scheduled_run(run_config, store, sandbox, expires,
+                                                          state):
+    now = ist_epoch("2026-11-26T10:00:00")  # a Thursday and an NSE trading day
+    store_tokens(run_config, store, sandbox, access_expires_at=ist_epoch(expires))
+    status = token_refresh.token_status(run_config, store, now=now)
+    assert status.state == state
+    assert status.valid_for_next_run is (state == "VALID")
+    assert status.access_expires_at == ist_epoch(expires)
+
+
+def test_expiry_message_names_the_time_in_ist(run_config, store, sandbox):
+    store_tokens(run_config, store, sandbox, access_expires_at=ist_epoch("2026-11-26T09:00:00"))
+    status = token_refresh.token_status(run_config, store, now=ist_epoch("2026-11-26T10:00:00"))
+    assert status.message == "Token expired at 26 Nov 09:00 IST: log in to Fyers."
+
+
+def test_next_run_skips_weekends_and_exchange_holidays(run_config):
+    friday_after_run = ist_epoch("2026-11-20T16:00:00")
+    assert next_run_at(run_config, friday_after_run) == ist_epoch("2026-11-23T15:10:00")
+    before_holiday = ist_epoch("2026-11-23T16:00:00")  # 24 Nov 2026 is an NSE holiday
+    assert next_run_at(run_config, before_holiday) == ist_epoch("2026-11-25T15:10:00")
+
+
+def test_refresh_gets_a_new_access_token(run_config, store, sandbox):
+    old, _ = store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
+    status = token_refresh.refresh_tokens(run_config, store)
+    assert status.state in ("VALID", "EXPIRING")
+    new = token_refresh.load_access_token(run_config, store)
+    assert new and new != old
+
+
+def test_refused_refresh_says_a_daily_login_is_needed(run_config, store, sandbox):
+    store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
+    sandbox.admin("faults", daily_login_mode=True)
+    with pytest.raises(AuthFailed, match="2FA once per trading day"):
+        token_refresh.refresh_tokens(run_config, store)
+
+
+def test_refresh_without_a_stored_token_asks_for_a_login(run_config, store):
+    with pytest.raises(AuthFailed, match="log in"):
+        token_refresh.refresh_tokens(run_config, store)
+
+
+def test_login_url_and_auth_code_exchange(run_config, store):
+    url = token_refresh.login_url(run_config, "xyz")
+    query = parse_qs(urlsplit(url).query)
+    assert query["state"] == ["xyz"] and query["client_id"] == [run_config.client_id]
+    approved = requests.post(url.split("?")[0], allow_redirects=False, timeout=10,
+                             data={"client_id": run_config.client_id, "state": "xyz",
+                                   "redirect_uri": run_config.fyers_redirect_uri})
+    auth_code = parse_qs(urlsplit(approved.headers["Location"]).query)["auth_code"][0]
+    status = token_refresh.exchange_auth_code(run_config, store, auth_code)
+    assert status.access_expires_at > time.time()
+    assert token_refresh.load_access_token(run_config, store)
+
+
+def _cli(run_config, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": run_config.database_url,
+           "TOKEN_ENCRYPTION_KEY": run_config.token_encryption_key, "FYERS_MODE": "sandbox",
+           "FYERS_SANDBOX_URL": run_config.fyers_sandbox_url, "FYERS_PIN": run_config.fyers_pin}
+    return subprocess.run([sys.executable, "token_refresh.py", *args], cwd=PROJECT_DIR, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_cli_status_and_refresh(run_config, store, sandbox):
+    missing = _cli(run_config, "status")
+    assert missing.returncode == 1 and missing.stdout.startswith("MISSING: No Fyers token")
+    store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
+    sandbox.admin("faults", daily_login_mode=True)
+    refused = _cli(run_config, "refresh")
+    assert refused.returncode == 1 and "login needed" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    sandbox.admin("faults", daily_login_mode=False)
+    refreshed = _cli(run_config, "refresh")
+    assert refreshed.returncode in (0, 1) and refreshed.stdout.startswith(("VALID", "EXPIRING"))
+
+
+def test_cli_login_url(run_config):
+    result = _cli(run_config, "login-url")
+    assert result.returncode == 0 and "generate-authcode" in result.stdout
