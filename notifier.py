@@ -130,11 +130,6 @@ class Notifier:
         """The notifier the configuration describes."""
         return cls(channels_from_config(config), store, secrets=config_secrets(config))
 
-    @property
-    def configured(self) -> bool:
-        """True when at least one channel is set up."""
-        return bool(self.channels)
-
     def send(self, kind: str, text: str) -> Future[str | None]:
         """Queue the alert and return at once; the future holds what `deliver` returns."""
         context = contextvars.copy_context()  # keeps the caller's run id on the log lines
@@ -170,7 +165,7 @@ class Notifier:
                                kind, channel.name, attempt, attempts, error, delay)
                 time.sleep(delay)
         logger.error("alert %s via %s not sent: %s", kind, channel.name, error)
-        return f"{channel.name}: {error}"
+        return error
 
     def _record(self, kind: str, errors: list[str]) -> None:
         """Keep {time, kind, ok, error} of this alert for the settings section."""

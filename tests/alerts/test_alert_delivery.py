@@ -36,7 +36,7 @@ def test_telegram_down_is_logged_and_shown_but_does_not_raise(alert_config, stor
     telegram.stop()
     caplog.set_level(logging.INFO)
     error = reject(alert_config, store).result(WAIT_S)
-    assert error == "Telegram: Telegram unreachable (ConnectionError)"
+    assert error == "Telegram unreachable (ConnectionError)"
     assert [r.levelname for r in caplog.records if r.name == "notifier"] == [
         "WARNING", "WARNING", "ERROR"]
     assert "alert order_rejected via Telegram not sent" in caplog.text
@@ -62,7 +62,7 @@ def test_rate_limit_waits_and_retries(alert_config, store, telegram):
 def test_retries_stop_after_three_attempts(alert_config, store, telegram):
     telegram.fail_next(500, 500, 500, 500)
     error = reject(alert_config, store).result(WAIT_S)
-    assert error == "Telegram: Telegram answered 500: Internal Server Error"
+    assert error == "Telegram answered 500: Internal Server Error"
     assert telegram.request_count == 3
     assert telegram.texts == []
 
@@ -70,14 +70,14 @@ def test_retries_stop_after_three_attempts(alert_config, store, telegram):
 def test_an_unknown_chat_is_not_retried(alert_config, store, telegram):
     telegram.fail_next(400)
     error = send_test_alert(alert_config, store)
-    assert error == "Telegram: Telegram answered 400: Bad Request: chat not found"
+    assert error == "Telegram answered 400: Bad Request: chat not found"
     assert telegram.request_count == 1
 
 
 def test_a_wrong_bot_token_is_not_retried_nor_shown(alert_config, store, telegram, caplog):
     wrong = "654321:wrong-token-also-secret"
     error = send_test_alert(alert_config.with_overrides(telegram_bot_token=wrong), store)
-    assert error == "Telegram: Telegram answered 401: Unauthorized"
+    assert error == "Telegram answered 401: Unauthorized"
     assert telegram.request_count == 1
     assert wrong not in caplog.text
 

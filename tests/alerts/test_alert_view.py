@@ -52,7 +52,7 @@ def test_button_sends_and_says_so(app, auth, telegram):
 def test_telegram_down_is_flashed_and_shown_as_failed(app, auth, telegram):
     telegram.stop()
     page = send_test(auth).get_data(as_text=True)
-    assert "Test alert not sent. Telegram: Telegram unreachable (ConnectionError)" in page
+    assert "Test alert not sent. Telegram unreachable (ConnectionError)" in page
     section = settings_section(app)
     assert "failed</span>" in section and "Telegram unreachable" in section
 
