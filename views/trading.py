@@ -39,7 +39,8 @@ def live_prices(symbols: Sequence[str]) -> tuple[dict[str, float], str]:
     if token is None:
         return {}, "No Fyers token: log in on the Tokens page to see current prices."
     try:
-        prices = portfolio.quote_prices(FyersBroker(config, token).quotes(key))
+        broker = FyersBroker(config, token, attempts=2, backoff_s=0.2)  # a page must not hang
+        prices = portfolio.quote_prices(broker.quotes(key))
     except BrokerError as exc:
         logger.warning("quotes for the trading page failed: %s", exc)
         return {}, f"Current prices are unavailable right now ({exc}). Try again in a minute."
