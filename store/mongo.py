@@ -97,8 +97,8 @@ class MongoStore(Store):
     def __init__(self, url: str, database: str) -> None:
         try:
             self._client = _client(url)
-        except PyMongoError as exc:
-            raise StoreError(f"MongoDB store: {exc}") from exc
+        except (PyMongoError, ValueError) as exc:  # pymongo reports some bad URLs as ValueError
+            raise StoreError(f"MongoDB store: bad URL: {exc}") from exc
         self._db = self._client[database]
         try:
             self.ping()
@@ -321,17 +321,16 @@ class MongoStore(Store):
         writes, trade first: a crash between them leaves a stale position, which the next
         run's reconcile against broker holdings corrects.
         """
+        symbol = trade["symbol"]
+        doc = complete("positions", {**position, "symbol": symbol}) if position is not None else None
         try:
             self._db.trades.insert_one(complete("trades", trade))
         except DuplicateKeyError:
             return False
-        symbol = trade["symbol"]
-        if position is None:
+        if doc is None:
             self._db.positions.delete_one({"symbol": symbol})
         else:
-            self._db.positions.replace_one(
-                {"symbol": symbol}, complete("positions", {**position, "symbol": symbol}),
-                upsert=True)
+            self._db.positions.replace_one({"symbol": symbol}, doc, upsert=True)
         return True
 
     @_mapped

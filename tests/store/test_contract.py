@@ -1,0 +1,407 @@
+"""One contract every store backend passes: what the app and the executor rely on."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import pytest
+
+from config import PROJECT_DIR
+from store import DuplicateKey, Store, TradeStats
+from store.common import IST
+
+T0 = 1_732_600_000.0  # 2024-11-26 05:46:40 UTC
+
+
+def log_row(ts: float, message: str = "tick", level: str = "INFO", run_id: str | None = None,
+            **extra: object) -> dict:
+    return {"ts": ts, "level": level, "logger": "nifty.test", "message": message,
+            "run_id": run_id, "extra": extra or None}
+
+
+def trade(trade_id: str, symbol: str = "NSE:SBIN-EQ", side: str = "BUY", qty: int = 10,
+          price: float = 800.0, ts: float = T0, pnl: float | None = None) -> dict:
+    return {"trade_id": trade_id, "run_id": "run-1", "order_tag": f"TAG{trade_id}",
+            "symbol": symbol, "side": side, "qty": qty, "price": price, "ts": ts, "pnl": pnl,
+            "source": "bot"}
+
+
+def position(qty: int = 10, avg: float = 800.0) -> dict:
+    return {"qty": qty, "avg_price": avg, "last_buy_price": avg, "opened_at": T0,
+            "updated_at": T0}
+
+
+def walk_pages(store: Store, limit: int, **filters: object) -> list[dict]:
+    """Every row of a log search, page after page through the keyset cursor."""
+    rows, before = [], None
+    while True:
+        page = store.search_logs(limit=limit, before=before, **filters)
+        rows += page.rows
+        if page.next_before is None:
+            return rows
+        before = page.next_before
+
+
+# --- users and sessions ---------------------------------------------------------------------
+def test_users_round_trip_and_unique_names(store):
+    store.create_user("owner", "hash-1")
+    user = store.get_user("owner")
+    assert user["password_hash"] == "hash-1"
+    assert user["failed_logins"] == 0 and user["locked_until"] is None
+    assert user["created_at"] == pytest.approx(time.time(), abs=60)
+    with pytest.raises(DuplicateKey):
+        store.create_user("owner", "hash-2")
+    assert store.get_user("owner")["password_hash"] == "hash-1"
+    assert store.get_user("nobody") is None
+    assert store.count_users() == 1
+
+
+def test_update_user_and_listing(store):
+    store.create_user("zed", "h")
+    store.create_user("amy", "h")
+    assert store.update_user("amy", failed_logins=3, locked_until=T0) is True
+    assert store.update_user("ghost", failed_logins=1) is False
+    amy = store.get_user("amy")
+    assert (amy["failed_logins"], amy["locked_until"]) == (3, T0)
+    assert [u["username"] for u in store.list_users()] == ["amy", "zed"]
+    with pytest.raises(ValueError, match="no field"):
+        store.update_user("amy", is_admin=True)
+
+
+def test_sessions(store):
+    for i, token in enumerate(["t2", "t1", "t3"]):
+        store.create_session({"token_hash": token, "username": "amy", "created_at": T0 + i,
+                              "last_seen": T0 + i, "expires_at": T0 + 3600})
+    store.create_session({"token_hash": "other", "username": "bob", "created_at": T0,
+                          "last_seen": T0, "expires_at": T0 + 3600})
+    with pytest.raises(DuplicateKey):
+        store.create_session({"token_hash": "t1", "username": "eve", "created_at": T0})
+    assert [s["token_hash"] for s in store.list_sessions("amy")] == ["t2", "t1", "t3"]
+    store.touch_session("t1", T0 + 100)
+    assert store.get_session("t1")["last_seen"] == T0 + 100
+    store.delete_session("t1")
+    store.delete_session("t1")
+    assert store.get_session("t1") is None
+    assert [s["token_hash"] for s in store.list_sessions("amy")] == ["t2", "t3"]
+
+
+# --- tokens, runs, settings -----------------------------------------------------------------
+def test_tokens_upsert_by_client_id(store):
+    store.save_token({"client_id": "XB1-100", "access_token": "enc-a", "refresh_token": "enc-r",
+                      "access_expires_at": T0, "refresh_expires_at": T0 + 99, "updated_at": T0})
+    store.save_token({"client_id": "XB1-100", "access_token": "enc-a2", "updated_at": T0 + 1})
+    store.save_token({"client_id": "AA1-100", "access_token": "x"})
+    token = store.get_token("XB1-100")
+    assert token["access_token"] == "enc-a2" and token["refresh_token"] == "enc-r"
+    assert token["updated_at"] == T0 + 1
+    assert store.get_token("missing") is None
+    assert [t["client_id"] for t in store.list_tokens()] == ["AA1-100", "XB1-100"]
+
+
+def test_runs(store):
+    for i in range(5):
+        store.create_run({"run_id": f"r{i}", "trigger": "manual", "status": "running",
+                          "started_at": T0 + i, "dry_run": i == 0})
+    with pytest.raises(DuplicateKey):
+        store.create_run({"run_id": "r1", "trigger": "scheduled", "started_at": T0})
+    store.update_run("r4", status="succeeded", finished_at=T0 + 60,
+                     summary={"bought": ["NSE:SBIN-EQ"], "sold": []})
+    run = store.get_run("r4")
+    assert run["status"] == "succeeded" and run["summary"] == {"bought": ["NSE:SBIN-EQ"],
+                                                               "sold": []}
+    assert store.get_run("r0")["dry_run"] is True and run["dry_run"] is False
+    assert [r["run_id"] for r in store.list_runs(limit=2)] == ["r4", "r3"]
+    assert [r["run_id"] for r in store.list_runs(limit=10, before=T0 + 3)] == ["r2", "r1", "r0"]
+    assert store.get_run("nope") is None
+
+
+@pytest.mark.parametrize("value", [{"status": "sent", "at": T0, "tries": [1, 2]}, [1, "a", None],
+                                   42, 1.5, "text", True, None])
+def test_settings_round_trip(store, value):
+    assert store.get_setting("alert", default="unset") == "unset"
+    store.set_setting("alert", "first")
+    store.set_setting("alert", value)
+    assert store.get_setting("alert", default="unset") == value
+
+
+# --- orders ---------------------------------------------------------------------------------
+def test_orders_upsert_by_tag_and_filters(store):
+    store.upsert_order({"tag": "R1SBINB", "run_id": "r1", "symbol": "NSE:SBIN-EQ", "side": "BUY",
+                        "qty": 12, "status": "pending", "created_at": T0, "updated_at": T0})
+    store.upsert_order({"tag": "R1SBINB", "status": "traded", "filled_qty": 12,
+                        "traded_price": 801.5, "broker_order_id": "B-1", "updated_at": T0 + 5})
+    store.upsert_order({"tag": "R2TCSB", "run_id": "r2", "symbol": "NSE:TCS-EQ", "side": "BUY",
+                        "qty": 2, "status": "rejected", "created_at": T0 + 10})
+    order = store.get_order("R1SBINB")
+    assert (order["qty"], order["status"], order["filled_qty"]) == (12, "traded", 12)
+    assert order["traded_price"] == 801.5 and order["created_at"] == T0
+    assert [o["tag"] for o in store.list_orders()] == ["R2TCSB", "R1SBINB"]
+    assert [o["tag"] for o in store.list_orders(run_id="r1")] == ["R1SBINB"]
+    assert [o["tag"] for o in store.list_orders(since=T0 + 1)] == ["R2TCSB"]
+    assert [o["tag"] for o in store.list_orders(statuses=["traded", "partial"])] == ["R1SBINB"]
+    assert store.list_orders(statuses=[]) == []
+    assert store.get_order("none") is None
+
+
+# --- trades and positions -------------------------------------------------------------------
+def test_record_trade_sets_position_and_is_idempotent(store):
+    assert store.record_trade(trade("t1"), position(10, 800.0)) is True
+    assert store.record_trade(trade("t1", qty=99), position(99, 1.0)) is False
+    assert [(p["symbol"], p["qty"], p["avg_price"]) for p in store.get_positions()] == [
+        ("NSE:SBIN-EQ", 10, 800.0)]
+    assert [t["qty"] for t in store.list_trades()] == [10]
+    assert store.record_trade(trade("t2", ts=T0 + 1), position(20, 790.0)) is True
+    assert store.record_trade(trade("t3", side="SELL", qty=20, ts=T0 + 2, pnl=300.0), None)
+    assert store.get_positions() == []
+    assert [t["trade_id"] for t in store.list_trades()] == ["t3", "t2", "t1"]
+
+
+def test_record_trade_is_atomic(store):
+    with pytest.raises(ValueError):
+        store.record_trade(trade("t1"), {**position(), "bogus": 1})
+    assert store.list_trades() == [] and store.get_positions() == []
+    assert store.record_trade(trade("t1"), position()) is True
+
+
+def test_positions_ordered_by_symbol(store):
+    for i, symbol in enumerate(["NSE:TCS-EQ", "NSE:INFY-EQ", "NSE:SBIN-EQ"]):
+        store.record_trade(trade(f"t{i}", symbol=symbol), position())
+    assert [p["symbol"] for p in store.get_positions()] == [
+        "NSE:INFY-EQ", "NSE:SBIN-EQ", "NSE:TCS-EQ"]
+
+
+def test_list_trades_filters(store):
+    for i, symbol in enumerate(["NSE:A-EQ", "NSE:B-EQ", "NSE:A-EQ", "NSE:B-EQ"]):
+        store.record_trade(trade(f"t{i}", symbol=symbol, ts=T0 + i), position())
+    assert [t["trade_id"] for t in store.list_trades(since=T0 + 1, until=T0 + 3)] == ["t2", "t1"]
+    assert [t["trade_id"] for t in store.list_trades(symbol="NSE:A-EQ")] == ["t2", "t0"]
+    assert [t["trade_id"] for t in store.list_trades(limit=3)] == ["t3", "t2", "t1"]
+
+
+def test_trade_stats_and_pnl_by_ist_day(store):
+    assert store.trade_stats() == TradeStats(0.0, 0, 0, 0.0, 0.0, 0)
+    assert store.realized_pnl_by_day() == []
+    evening_utc = datetime(2024, 11, 26, 20, 0, tzinfo=IST).timestamp()  # 14:30 UTC
+    after_midnight_ist = datetime(2024, 11, 27, 0, 30, tzinfo=IST).timestamp()  # 19:00 UTC on 26
+    store.record_trade(trade("b1", ts=T0 - 10), position())
+    store.record_trade(trade("s1", side="SELL", ts=evening_utc, pnl=500.0), None)
+    store.record_trade(trade("s2", side="SELL", ts=evening_utc + 60, pnl=-100.0), None)
+    store.record_trade(trade("s3", side="SELL", ts=after_midnight_ist, pnl=300.0), None)
+    assert store.trade_stats() == TradeStats(total_pnl=700.0, wins=2, losses=1, avg_win=400.0,
+                                             avg_loss=-100.0, closed=3)
+    assert store.realized_pnl_by_day() == [("2024-11-26", 400.0), ("2024-11-27", 300.0)]
+
+
+# --- candles --------------------------------------------------------------------------------
+def candle(date: str, close: float) -> dict:
+    return {"date": date, "open": close - 1, "high": close + 2, "low": close - 2, "close": close,
+            "volume": 1000}
+
+
+def test_candles_upsert_by_symbol_and_date(store):
+    store.upsert_candles("NSE:SBIN-EQ", [candle("2024-11-25", 800), candle("2024-11-26", 805)])
+    store.upsert_candles("NSE:SBIN-EQ", [candle("2024-11-26", 810), candle("2024-11-27", 812)])
+    store.upsert_candles("NSE:TCS-EQ", [candle("2024-11-22", 4000)])
+    store.upsert_candles("NSE:TCS-EQ", [])
+    closes = [(c["date"], c["close"]) for c in store.get_candles("NSE:SBIN-EQ")]
+    assert closes == [("2024-11-25", 800), ("2024-11-26", 810), ("2024-11-27", 812)]
+    assert store.get_candles("NSE:SBIN-EQ", since="2024-11-26")[0]["symbol"] == "NSE:SBIN-EQ"
+    assert len(store.get_candles("NSE:SBIN-EQ", since="2024-11-26")) == 2
+    assert store.last_candle_dates() == {"NSE:SBIN-EQ": "2024-11-27", "NSE:TCS-EQ": "2024-11-22"}
+    assert store.get_candles("NSE:NONE-EQ") == []
+
+
+# --- locks ----------------------------------------------------------------------------------
+def test_lock_is_exclusive_until_released(store):
+    assert store.acquire_lock("run", "a", ttl_s=60)
+    assert not store.acquire_lock("run", "b", ttl_s=60)
+    assert store.acquire_lock("run", "a", ttl_s=60)
+    store.release_lock("run", "b")
+    assert not store.acquire_lock("run", "b", ttl_s=60)
+    assert store.refresh_lock("run", "a", ttl_s=60)
+    assert not store.refresh_lock("run", "b", ttl_s=60)
+    store.release_lock("run", "a")
+    assert not store.refresh_lock("run", "a", ttl_s=60)
+    assert store.acquire_lock("run", "b", ttl_s=60)
+    assert store.acquire_lock("other", "a", ttl_s=60)
+
+
+def test_lock_expires_after_ttl(store):
+    assert store.acquire_lock("run", "crashed", ttl_s=0.2)
+    time.sleep(0.3)
+    assert store.acquire_lock("run", "next", ttl_s=60)
+    assert not store.refresh_lock("run", "crashed", ttl_s=60)
+
+
+def test_lock_race_between_threads_has_one_winner(store):
+    barrier = threading.Barrier(8)
+
+    def contend(owner: str) -> bool:
+        barrier.wait()
+        return store.acquire_lock("run", owner, ttl_s=60)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(contend, [f"owner{i}" for i in range(8)]))
+    assert results.count(True) == 1
+
+
+LOCK_SCRIPT = """
+import sys
+from store import open_store
+store = open_store(sys.argv[1], sys.argv[2])
+print(store.acquire_lock("run", sys.argv[3], ttl_s=60))
+"""
+
+
+def acquire_in_processes(backend, owners: list[str]) -> list[bool]:
+    """Start one process per owner, all at once; each tries the lock once."""
+    procs = [subprocess.Popen([sys.executable, "-c", LOCK_SCRIPT, backend.url,
+                               backend.database, owner], cwd=PROJECT_DIR,
+                              stdout=subprocess.PIPE, text=True) for owner in owners]
+    outputs = [proc.communicate(timeout=60)[0].strip() for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs)
+    return [output == "True" for output in outputs]
+
+
+def test_lock_is_exclusive_across_processes(backend, store):
+    if not backend.shared_across_processes:
+        pytest.skip("mongomock keeps its data inside one process")
+    assert store.acquire_lock("run", "parent", ttl_s=60)
+    assert acquire_in_processes(backend, ["child"]) == [False]
+    store.release_lock("run", "parent")
+    assert acquire_in_processes(backend, [f"child{i}" for i in range(4)]).count(True) == 1
+    assert not store.acquire_lock("run", "parent", ttl_s=60)
+
+
+# --- logs -----------------------------------------------------------------------------------
+def test_logs_newest_first_with_string_ids_and_extra(store):
+    store.insert_logs([log_row(T0, "first"), log_row(T0 + 1, "second", step=2)])
+    store.insert_logs([])
+    page = store.search_logs()
+    assert [r["message"] for r in page.rows] == ["second", "first"]
+    assert page.next_before is None
+    newest = page.rows[0]
+    assert isinstance(newest["id"], str) and newest["extra"] == {"step": 2}
+    assert (newest["level"], newest["logger"], newest["ts"]) == ("INFO", "nifty.test", T0 + 1)
+    assert store.count_logs() == 2
+
+
+def test_logs_with_equal_ts_page_without_gaps(store):
+    store.insert_logs([log_row(T0, f"same {i}") for i in range(7)])
+    rows = walk_pages(store, limit=3)
+    assert sorted(r["message"] for r in rows) == sorted(f"same {i}" for i in range(7))
+    assert len({r["id"] for r in rows}) == 7
+
+
+def test_log_pages_walk_every_row_once_in_order(store):
+    store.insert_logs([log_row(T0 + (i * 7919) % 500, f"row {i}") for i in range(500)])
+    rows = walk_pages(store, limit=37)
+    assert len(rows) == 500 and len({r["id"] for r in rows}) == 500
+    assert [r["ts"] for r in rows] == sorted((r["ts"] for r in rows), reverse=True)
+
+
+def test_log_pages_stay_consistent_while_newer_rows_arrive(store):
+    store.insert_logs([log_row(T0 + i, f"old {i}") for i in range(300)])
+    stop = threading.Event()
+
+    def keep_logging() -> None:
+        for i in range(1000):
+            if stop.is_set():
+                return
+            store.insert_logs([log_row(time.time(), f"new {i}")])
+            time.sleep(0.001)
+
+    writer = threading.Thread(target=keep_logging)
+    first = store.search_logs(limit=10)
+    writer.start()
+    try:
+        rows, before = list(first.rows), first.next_before
+        while before is not None:
+            page = store.search_logs(limit=10, before=before)
+            rows += page.rows
+            before = page.next_before
+    finally:
+        stop.set()
+        writer.join()
+    old = [r["message"] for r in rows if r["message"].startswith("old")]
+    assert old == [f"old {i}" for i in reversed(range(300))]
+    assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_log_search_matches_words_case_insensitively_with_prefix_on_last(store):
+    store.insert_logs([
+        log_row(T0, "Placed BUY order for NSE:SBIN-EQ qty 12"),
+        log_row(T0 + 1, "order rejected by broker: insufficient funds"),
+        log_row(T0 + 2, "Token refreshed for client XB1-100"),
+        log_row(T0 + 3, "ordering candles for NSE:TCS-EQ"),
+    ])
+
+    def found(text: str) -> list[float]:
+        return [r["ts"] - T0 for r in store.search_logs(text=text).rows]
+
+    assert found("order") == [3, 1, 0]
+    assert found("order rejected") == [1]
+    assert found("ORDER sbin") == [0]
+    assert found("sbin ord") == [0]
+    assert found("rejected order") == [1]
+    assert found("refresh") == [2]
+    assert found("orders placed") == []
+    assert found("ord") == [3, 1, 0]
+
+
+HOSTILE = ["' OR 1=1", '{"$gt": ""}', '"', "*", "NEAR(a b)", "a AND", "-x", "^y", "(", ")",
+           "'; DROP TABLE logs; --", "\\", "[a-z]+", ".*", "$where", "OR", "NOT order", ":", "%",
+           "ünïcödé ☃", "a" * 300]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_search_text_is_only_words(store, text):
+    store.insert_logs([log_row(T0, "an ordinary line"), log_row(T0 + 1, f"said {text} here")])
+    messages = [r["message"] for r in store.search_logs(text=text).rows]
+    assert f"said {text} here" in messages
+    assert store.count_logs() == 2
+
+
+def test_hostile_words_are_searched_for_literally(store):
+    store.insert_logs([log_row(T0, "login failed"), log_row(T0 + 1, "query ' OR 1=1 refused"),
+                       log_row(T0 + 2, 'filter {"$gt": ""} refused')])
+    assert [r["ts"] - T0 for r in store.search_logs(text="' OR 1=1").rows] == [1]
+    assert [r["ts"] - T0 for r in store.search_logs(text='{"$gt": ""}').rows] == [2]
+    assert len(store.search_logs(text="!!! ").rows) == 3
+
+
+def test_log_filters_minimum_level_dates_and_run(store):
+    levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    store.insert_logs([log_row(T0 + i, f"m{i}", level=levels[i % 5], run_id=f"run{i % 2}")
+                       for i in range(20)])
+
+    def ts_of(**filters: object) -> list[int]:
+        return [int(r["ts"] - T0) for r in walk_pages(store, limit=4, **filters)]
+
+    assert ts_of(level="WARNING") == [i for i in reversed(range(20)) if i % 5 >= 2]
+    assert ts_of(level="error") == [i for i in reversed(range(20)) if i % 5 >= 3]
+    assert ts_of(since=T0 + 5, until=T0 + 8) == [7, 6, 5]
+    assert ts_of(run_id="run1", level="ERROR", since=T0 + 10) == [19, 13]
+    assert ts_of(text="m1", run_id="run1") == [19, 17, 15, 13, 11, 1]
+    with pytest.raises(ValueError):
+        store.search_logs(level="LOUD")
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage", "1.0", "1.0,", "x,1", ",5", "1.5,zz"])
+def test_malformed_cursor_raises_value_error(store, cursor):
+    store.insert_logs([log_row(T0, "x")])
+    with pytest.raises(ValueError):
+        store.search_logs(before=cursor)
+
+
+def test_ping_and_unknown_fields(store):
+    store.ping()
+    with pytest.raises(ValueError, match="no field"):
+        store.create_run({"run_id": "r", "color": "blue"})
+    with pytest.raises(ValueError):
+        store.insert_logs([{**log_row(T0), "colour": 1}])
+    assert store.count_logs() == 0
