@@ -267,10 +267,11 @@ def check_message(now: float) -> str:
 # --- what the executor and the web app call ------------------------------------------------
 
 def notify_run_finished(config: Config, store: Store, run: Mapping[str, Any]) -> Future:
-    """Alert on a finished run, reading its orders and fills from the store."""
+    """Alert on a finished run, reading its orders and fills from the store (manual sales
+    found by the run have alerts of their own)."""
     orders = store.list_orders(run_id=run["run_id"])
     fills = [trade for trade in reversed(store.list_trades(since=run["started_at"]))
-             if trade.get("run_id") == run["run_id"]]
+             if trade.get("run_id") == run["run_id"] and trade.get("source") != "manual"]
     text = run_finished(run, fills, orders_placed=len(orders))
     return Notifier.from_config(config, store).send("run_finished", text)
 

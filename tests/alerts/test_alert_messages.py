@@ -28,25 +28,28 @@ def finished_run(store, run_id: str = "run1", **fields) -> dict:
 
 
 def record_fill(store, run_id: str, symbol: str, side: str, qty: int, price: float,
-                pnl: float | None, offset_s: float) -> None:
-    """The order and the trade the executor records for one fill."""
+                pnl: float | None, offset_s: float, source: str = "bot") -> None:
+    """The order and the trade the executor records for one fill (a manual sale has no order)."""
     tag = f"{run_id}-{side}-{symbol}"
-    store.upsert_order({"tag": tag, "run_id": run_id, "symbol": symbol, "side": side, "qty": qty,
-                        "reason": "entry", "broker_order_id": f"id-{tag}", "status": "traded",
-                        "filled_qty": qty, "traded_price": price, "message": "",
-                        "created_at": RUN_START + offset_s, "updated_at": RUN_START + offset_s})
+    if source == "bot":
+        store.upsert_order({"tag": tag, "run_id": run_id, "symbol": symbol, "side": side,
+                            "qty": qty, "reason": "entry", "broker_order_id": f"id-{tag}",
+                            "status": "traded", "filled_qty": qty, "traded_price": price,
+                            "message": "", "created_at": RUN_START + offset_s,
+                            "updated_at": RUN_START + offset_s})
     position = None if side == "SELL" else {
         "symbol": symbol, "qty": qty, "avg_price": price, "last_buy_price": price,
         "opened_at": RUN_START + offset_s, "updated_at": RUN_START + offset_s}
     store.record_trade({"trade_id": f"t-{tag}", "run_id": run_id, "order_tag": tag,
                         "symbol": symbol, "side": side, "qty": qty, "price": price,
-                        "ts": RUN_START + offset_s, "pnl": pnl, "source": "bot"}, position)
+                        "ts": RUN_START + offset_s, "pnl": pnl, "source": source}, position)
 
 
 def test_run_finished_lists_orders_fills_and_the_pnl_of_sells(alert_config, store, telegram):
     run = finished_run(store)
     record_fill(store, "run1", "NSE:TCS-EQ", "SELL", 5, 3512.0, 123456.5, offset_s=5)
     record_fill(store, "run1", "NSE:RELIANCE-EQ", "BUY", 12, 812.4, None, offset_s=9)
+    record_fill(store, "run1", "NSE:ITC-EQ", "SELL", 3, 410.0, 12.0, offset_s=2, source="manual")
     assert notify_run_finished(alert_config, store, run).result(WAIT_S) is None
     assert telegram.texts == [
         "✅ Nifty Shop run done · 26 Nov 15:10 IST\n"
