@@ -1,0 +1,63 @@
+"""The shared test: on the same candles, the backtest decides what run_live decides on the sandbox.
+
+run_live trades the sandbox for a few consecutive sessions (clock after the close, so its quotes
+are the day's closes and its orders fill at them); then the backtest replays the same sessions
+from the same store's candle cache, filled through the broker by the backtest's own loader.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from backtest import run_backtest, warmup_start
+from backtesting.costs import NO_COSTS
+from backtesting.data import fetch_into_store, load_store
+from backtesting.engine import Settings
+from broker import FyersBroker
+from fyers_sandbox.market import trading_days
+from fyers_sandbox.testing import SandboxHandle, start_sandbox
+from live_strategy import StrategyParams, run_live
+from universe import nifty50_symbols
+
+FIRST_DAY = date(2026, 10, 1)
+SESSIONS = 6
+LOOSE_LIMITS = ((1000, 1),)  # a cold run fetches 50 histories: no need to wait on Fyers' pace
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxHandle]:
+    """The shared sandbox with relaxed rate limits, its clock after FIRST_DAY's close."""
+    with start_sandbox(rate_limits=LOOSE_LIMITS, start=f"{FIRST_DAY}T15:45:00") as handle:
+        yield handle
+
+
+def sessions() -> list[date]:
+    """SESSIONS consecutive NSE sessions from FIRST_DAY."""
+    days = trading_days()
+    first = days.index(FIRST_DAY)
+    return list(days[first:first + SESSIONS])
+
+
+def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
+    config = sandbox_config.with_overrides(order_fill_timeout_s=2.0)
+    broker = FyersBroker(config, sandbox.login()[0], rate_limits=LOOSE_LIMITS)
+    days = sessions()
+    live = []
+    for number, day in enumerate(days):
+        sandbox.admin("clock", now=f"{day}T15:45:00")
+        result = run_live(config, store, broker, run_id=f"parity{number}")
+        live += [(day.isoformat(), i.symbol, i.side, i.qty, i.reason) for i in result.intents]
+
+    since = warmup_start(days[0], config.ma_period)
+    fetch_into_store(broker, store, nifty50_symbols(), since, days[-1])
+    result, _ = run_backtest(load_store(store, nifty50_symbols(), since),
+                             StrategyParams.from_config(config),
+                             Settings(capital=10_000_000.0, slippage_pct=0.0, costs=NO_COSTS),
+                             days[0], days[-1])
+    backtested = [(t["date"], t["symbol"], t["side"], t["qty"], t["reason"])
+                  for t in result.trades]
+
+    assert len(live) >= SESSIONS  # an entry (or exit / average) every session
+    assert backtested == live
