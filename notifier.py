@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import textwrap
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +35,7 @@ REMINDER_SENT_ON = "login_reminder_sent_on"
 TELEGRAM_TIMEOUT_S = 10.0
 MAX_RETRY_DELAY_S = 60.0
 MAX_FILL_LINES = 6
+MAX_REASON_CHARS = 300
 NOT_CONFIGURED = "Alerts are off: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID."
 KIND_LABELS = {"run_finished": "Run finished", "run_failed": "Run failed",
                "order_rejected": "Order rejected", "manual_close": "Manual sale",
@@ -194,6 +196,11 @@ def _log_crash(future: Future) -> None:
 
 # --- message builders: short, readable on a lock screen, ₹ and IST, no secrets ------------
 
+def _clip(text: str) -> str:
+    """Free text from an exception or the broker, cut to what a lock screen shows."""
+    return textwrap.shorten(text, MAX_REASON_CHARS, placeholder=" …")
+
+
 def short_symbol(symbol: str) -> str:
     """'NSE:RELIANCE-EQ' → 'RELIANCE'."""
     return symbol.rpartition(":")[2].removesuffix("-EQ")
@@ -236,13 +243,13 @@ def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
 def run_failed(run: Mapping[str, Any], reason: str, action: str) -> str:
     """Why the run failed and what the owner should do."""
     when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
-    return f"❌ Nifty Shop run failed · {when}\nWhy: {reason}\nDo: {action}"
+    return f"❌ Nifty Shop run failed · {when}\nWhy: {_clip(reason)}\nDo: {action}"
 
 
 def order_rejected(symbol: str, side: str, qty: int, message: str) -> str:
     """Which order Fyers refused, and its reason."""
     return (f"⚠️ Nifty Shop order rejected\n{side} {qty} {short_symbol(symbol)}\n"
-            f"Fyers said: {message}")
+            f"Fyers said: {_clip(message)}")
 
 
 def manual_close(symbol: str, qty: int, price: float, pnl: float | None) -> str:

@@ -115,6 +115,8 @@ def test_every_message_stays_short_for_a_lock_screen(alert_config, store, telegr
     for index in range(10):
         record_fill(store, "run1", f"NSE:SYM{index}-EQ", "BUY", 1, 100.0, None, offset_s=index)
     notify_run_finished(alert_config, store, run).result(WAIT_S)
+    notify_run_failed(alert_config, store, run, reason="Traceback line " * 200).result(WAIT_S)
     lines = telegram.texts[0].splitlines()
     assert len(lines) <= 9
     assert lines[-1] == "…and 4 more fills"
+    assert len(telegram.texts[1]) < 500 and telegram.texts[1].count("Traceback") < 30
