@@ -1,4 +1,5 @@
-"""The shared test: on the same candles, the backtest decides what run_live decides on the sandbox.
+"""The backtest against the sandbox: it decides what run_live decides on the same candles, and
+its CLI fills an empty candle cache through the broker.
 
 run_live trades the sandbox for a few consecutive sessions (clock after the close, so its quotes
 are the day's closes and its orders fill at them); then the backtest replays the same sessions
@@ -6,16 +7,19 @@ from the same store's candle cache, filled through the broker by the backtest's 
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
 
+import backtest
+import token_refresh
 from backtest import run_backtest, warmup_start
 from backtesting.costs import NO_COSTS
 from backtesting.data import fetch_into_store, load_store
 from backtesting.engine import Settings
-from broker import FyersBroker
+from broker import FyersBroker, Tokens
 from fyers_sandbox.market import trading_days
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
 from live_strategy import StrategyParams, run_live
@@ -61,3 +65,21 @@ def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
 
     assert len(live) >= SESSIONS  # an entry (or exit / average) every session
     assert backtested == live
+
+
+def test_cli_fills_an_empty_cache_from_the_sandbox(sandbox_config, store, sandbox, capsys):
+    access, refresh = sandbox.login()
+    token_refresh.save_tokens(sandbox_config, store, Tokens(access, refresh, time.time() + 3600),
+                              time.time() + 86400)
+    out = sandbox_config.data_dir / "run"
+    assert backtest.main(["--from", "2026-09-01", "--to", "2026-09-30", "--out", str(out)],
+                         sandbox_config) == 0
+    assert "fetching daily candles 50/50" in capsys.readouterr().err
+    assert set(store.last_candle_dates()) == set(nifty50_symbols())
+    equity = (out / "equity.csv").read_text().splitlines()
+    assert equity[1].startswith("2026-09-01,") and equity[-1].startswith("2026-09-30,")
+
+
+def test_cli_without_a_token_says_how_to_log_in(config, capsys):
+    assert backtest.main(["--from", "2026-09-01", "--to", "2026-09-30"], config) == 1
+    assert "no Fyers access token: log in" in capsys.readouterr().err
