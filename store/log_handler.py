@@ -1,0 +1,241 @@
+"""Logging into the store: a queued handler writing batches, the run-id context, redaction.
+
+`setup_logging(config, store)` once per process; inside a run, `with run_context(run_id):`
+tags every record. Secrets are masked before a record reaches any handler set up here.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from typing import Any
+
+from config import Config
+from store.base import Store
+
+logger = logging.getLogger(__name__)
+
+MASK = "[REDACTED]"
+CONSOLE_HANDLER = "nifty_shop.console"
+CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)
+
+_SECRET_NAME = (r"(?:[a-z0-9]+[_-])*"
+                r"(?:access_token|refresh_token|secret|pin|password|passwd|appidhash)"
+                r"(?:[_-][a-z0-9]+)*")
+_SECRET_KEY = re.compile(_SECRET_NAME, re.IGNORECASE)
+_KEYED_VALUE = re.compile(
+    rf"""(?<![a-z0-9_-])(?P<key>{_SECRET_NAME}["']?\s*[:=]\s*)"""
+    r"""(?P<value>"[^"]*"|'[^']*'|[^\s,;&)}\]]+)""", re.IGNORECASE)
+_JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+_MIN_SECRET_LENGTH = 4
+_NOT_EXTRA = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName", "run_id"}
+
+_secrets: set[str] = set()
+_secrets_pattern: re.Pattern[str] | None = None
+_secrets_guard = threading.Lock()
+
+
+@contextmanager
+def run_context(run_id: str) -> Iterator[None]:
+    """Tag every record logged inside the block (this thread/task) with `run_id`."""
+    token = current_run_id.set(run_id)
+    try:
+        yield
+    finally:
+        current_run_id.reset(token)
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this exact value wherever it appears in a log message from now on."""
+    global _secrets_pattern
+    if not value or len(value.strip()) < _MIN_SECRET_LENGTH:
+        return
+    with _secrets_guard:
+        _secrets.add(value.strip())
+        longest_first = sorted(_secrets, key=len, reverse=True)
+        _secrets_pattern = re.compile("|".join(map(re.escape, longest_first)))
+
+
+def _mask_keyed(match: re.Match[str]) -> str:
+    value = match["value"]
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match['key']}{quote}{MASK}{quote}"
+
+
+def redact(text: str) -> str:
+    """The text with JWTs, values of secret-named keys and registered secrets masked."""
+    text = _JWT.sub(MASK, text)
+    text = _KEYED_VALUE.sub(_mask_keyed, text)
+    pattern = _secrets_pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
+
+
+def _safe(key: str, value: Any) -> Any:
+    """A JSON-able, redacted copy of a record's custom attribute."""
+    if _SECRET_KEY.fullmatch(key):
+        return MASK
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {str(k): _safe(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_safe("", item) for item in value]
+    return redact(repr(value))
+
+
+def _standard_level(levelno: int) -> str:
+    """The standard level name at or below `levelno`, so custom levels stay searchable."""
+    for number in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
+        if levelno >= number:
+            return logging.getLevelName(number)
+    return "DEBUG"
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a record's message, traceback and stack before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place (idempotent); never drops it."""
+        try:
+            record.msg, record.args = redact(record.getMessage()), None
+        except (TypeError, ValueError):  # bad %-args: leave it for the handler to report
+            return True
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+class StoreLogHandler(logging.Handler):
+    """Queues records and writes them to the store's `logs` in batches from a thread.
+
+    `emit` never waits: when the queue is full the record is dropped and counted in
+    `dropped`. `flush()` waits for what is queued; `close()` (also at exit) flushes and stops.
+    """
+
+    def __init__(self, store: Store, *, capacity: int = 10_000, batch_size: int = 500) -> None:
+        super().__init__()
+        self.store = store
+        self.dropped = 0
+        self.failed = 0
+        self._batch_size = batch_size
+        self._queue: queue.Queue[Any] = queue.Queue(capacity)
+        self._closed = False
+        self._stop = object()
+        self.addFilter(RedactingFilter())
+        self.addFilter(lambda record: record.name != __name__)  # its own failures go elsewhere
+        self._worker = threading.Thread(target=self._write_forever, name="store-log-writer",
+                                        daemon=True)
+        self._worker.start()
+        atexit.register(self.close)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record as a log row; drop it when the queue is full."""
+        if self._closed:
+            return
+        try:
+            row = self._row(record)
+        except Exception:  # logging's contract: a bad record must not break the caller
+            self.handleError(record)
+            return
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self.dropped += 1
+
+    def _row(self, record: logging.LogRecord) -> dict[str, Any]:
+        extra = {key: _safe(key, value) for key, value in vars(record).items()
+                 if key not in _NOT_EXTRA}
+        return {"ts": record.created, "level": _standard_level(record.levelno),
+                "logger": record.name, "message": self.format(record),
+                "run_id": getattr(record, "run_id", None) or current_run_id.get(),
+                "extra": extra or None}
+
+    def _write_forever(self) -> None:
+        """Take what is queued, up to a batch, write it, wake flushers; until stopped."""
+        while True:
+            items = [self._queue.get()]
+            while len(items) < self._batch_size:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write([item for item in items if isinstance(item, dict)])
+            for item in items:
+                if isinstance(item, threading.Event):
+                    item.set()
+            if self._stop in items:
+                return
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        try:
+            self.store.insert_logs(rows)
+        except Exception as exc:  # any store failure: count it, keep the worker alive
+            self.failed += len(rows)
+            logger.warning("could not write %d log rows to the store: %s", len(rows), exc)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every record queued before this call is written (or `timeout`)."""
+        if not self._worker.is_alive():
+            return
+        done = threading.Event()
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return
+        done.wait(timeout)
+
+    def close(self) -> None:
+        """Flush, stop the writer thread and detach from the exit hook; idempotent."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        with suppress(queue.Full):
+            self._queue.put(self._stop, timeout=10.0)
+        self._worker.join(timeout=10.0)
+        atexit.unregister(self.close)
+        super().close()
+
+
+def setup_logging(config: Config, store: Store, *, console: bool = True) -> StoreLogHandler:
+    """Route the root logger (INFO) to the store, and to stderr when `console`; idempotent.
+
+    Also registers the configured secrets for redaction. Called again with another store,
+    it replaces the store handler (tests build many apps in one process).
+    """
+    for value in (config.secret_key, config.token_encryption_key, config.fyers_secret_key,
+                  config.fyers_pin, config.telegram_bot_token):
+        register_secret(value)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    handler = next((h for h in root.handlers if isinstance(h, StoreLogHandler)), None)
+    if handler is not None and handler.store is not store:
+        root.removeHandler(handler)
+        handler.close()
+        handler = None
+    if handler is None:
+        handler = StoreLogHandler(store)
+        root.addHandler(handler)
+    if console and not any(h.get_name() == CONSOLE_HANDLER for h in root.handlers):
+        stream = logging.StreamHandler()
+        stream.set_name(CONSOLE_HANDLER)
+        stream.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        stream.addFilter(RedactingFilter())
+        root.addHandler(stream)
+    return handler
