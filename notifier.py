@@ -12,7 +12,7 @@ import functools
 import logging
 import textwrap
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ from config import Config
 from portfolio import inr
 from scheduler import IST, is_trading_day
 from store.base import Store, StoreError
-from store.log_handler import register_secret
+from store.log_handler import redact, register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -102,13 +102,6 @@ def channels_from_config(config: Config) -> list[Channel]:
     return []
 
 
-def config_secrets(config: Config) -> list[str]:
-    """Configured secret values that must never appear in a message."""
-    return [value for value in (config.telegram_bot_token, config.fyers_secret_key,
-                                config.fyers_pin, config.secret_key, config.token_encryption_key)
-            if value]
-
-
 @functools.cache
 def _outbox() -> ThreadPoolExecutor:
     """The one background sender of this process; pending alerts still go out at exit."""
@@ -121,16 +114,14 @@ class Notifier:
     attempts = 3
     backoff_s = 2.0  # doubled after each failed attempt
 
-    def __init__(self, channels: Sequence[Channel], store: Store | None = None, *,
-                 secrets: Iterable[str] = ()) -> None:
+    def __init__(self, channels: Sequence[Channel], store: Store | None = None) -> None:
         self.channels = list(channels)
         self.store = store
-        self._secrets = [secret for secret in secrets if secret]
 
     @classmethod
     def from_config(cls, config: Config, store: Store | None) -> Notifier:
         """The notifier the configuration describes."""
-        return cls(channels_from_config(config), store, secrets=config_secrets(config))
+        return cls(channels_from_config(config), store)
 
     def send(self, kind: str, text: str) -> Future[str | None]:
         """Queue the alert and return at once; the future holds what `deliver` returns."""
@@ -145,7 +136,7 @@ class Notifier:
         if not self.channels:
             logger.info("alert %s not sent: %s", kind, NOT_CONFIGURED)
             return NOT_CONFIGURED
-        text = self._scrub(text)
+        text = redact(text)  # the secrets setup_logging and token_refresh registered
         errors = [error for channel in self.channels
                   if (error := self._deliver_to(channel, kind, text, attempts or self.attempts))]
         self._record(kind, errors)
@@ -158,7 +149,7 @@ class Notifier:
                 channel.send(text)
                 return None
             except AlertError as exc:
-                error = self._scrub(str(exc))
+                error = redact(str(exc))
                 if not exc.retryable or attempt == attempts:
                     break
                 delay = min(exc.retry_after or self.backoff_s * 2 ** (attempt - 1),
@@ -179,12 +170,6 @@ class Notifier:
             self.store.set_setting(LAST_ALERT, status)
         except StoreError as exc:
             logger.warning("could not record the last alert status: %s", exc)
-
-    def _scrub(self, text: str) -> str:
-        """Mask any configured secret, in case one slipped into an error message."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 def _log_crash(future: Future) -> None:

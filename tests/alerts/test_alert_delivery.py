@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from notifier import (
     LAST_ALERT,
     NOT_CONFIGURED,
@@ -10,6 +12,7 @@ from notifier import (
     notify_run_failed,
     send_test_alert,
 )
+from store.log_handler import setup_logging
 from tests.alerts.conftest import BOT_TOKEN
 from tests.alerts.test_alert_messages import WAIT_S, finished_run
 
@@ -82,19 +85,47 @@ def test_a_wrong_bot_token_is_not_retried_nor_shown(alert_config, store, telegra
     assert wrong not in caplog.text
 
 
-def test_no_secret_reaches_a_message_or_the_log(alert_config, store, telegram, caplog):
+@pytest.fixture
+def logging_to_store(store):
+    """Logging set up as every process sets it up (secrets registered, rows to the store)."""
+    def setup(config):
+        handlers.append(setup_logging(config, store, console=False))
+        return handlers[-1]
+
+    handlers: list = []
+    yield setup
+    for handler in handlers:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def test_no_secret_reaches_a_message_or_the_log(alert_config, store, telegram, caplog,
+                                                logging_to_store):
     config = alert_config.with_overrides(**SECRETS)
+    logging_to_store(config)
     leaky = f"broker said {SECRETS['fyers_secret_key']} / {BOT_TOKEN} / pin {SECRETS['fyers_pin']}"
     run = finished_run(store, status="failed", error=leaky)
     notify_run_failed(config, store, run).result(WAIT_S)
     telegram.fail_next(500, 500, 500)
     notify_order_rejected(config, store, "NSE:SBIN-EQ", "SELL", 1, leaky).result(WAIT_S)
     sent = "\n".join(telegram.texts)
-    assert "broker said *** / *** / pin ***" in sent
+    assert "broker said [REDACTED] / [REDACTED] / pin [REDACTED]" in sent
     for secret in [BOT_TOKEN, *SECRETS.values()]:
         assert secret not in sent
         assert secret not in caplog.text
         assert secret not in str(store.get_setting(LAST_ALERT))
+
+
+def test_bot_token_stays_out_of_stored_logs_even_at_debug(alert_config, store, telegram, caplog,
+                                                          logging_to_store):
+    handler = logging_to_store(alert_config)
+    caplog.set_level(logging.DEBUG)  # urllib3 then logs every request line, URL included
+    telegram.fail_next(500)
+    reject(alert_config, store).result(WAIT_S)
+    handler.flush()
+    stored = "\n".join(row["message"] for row in store.search_logs(limit=500).rows)
+    assert "/bot[REDACTED]/sendMessage" in stored
+    assert BOT_TOKEN not in stored
 
 
 def test_without_telegram_settings_nothing_is_sent(config, store, telegram):
