@@ -1,0 +1,110 @@
+"""verify_db.py as its user runs it: tables or JSON of what is stored, never a secret."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import PROJECT_DIR
+from store import open_store
+
+T0 = 1_732_600_000.0  # 2024-11-26 11:16:40 IST
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(Path(PROJECT_DIR, "verify_db.py")), *args],
+                          env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
+                          timeout=60, cwd=PROJECT_DIR)
+
+
+@pytest.fixture
+def db_env(tmp_path) -> dict[str, str]:
+    return {"DATABASE_URL": f"sqlite:///{tmp_path}/shop.db"}
+
+
+@pytest.fixture
+def filled(db_env) -> dict[str, str]:
+    """A store with a trade, logs, a token and a user in it."""
+    store = open_store(db_env["DATABASE_URL"])
+    store.record_trade({"trade_id": "T1", "run_id": "run-1", "order_tag": "R1SBINB",
+                        "symbol": "NSE:SBIN-EQ", "side": "BUY", "qty": 12, "price": 801.5,
+                        "ts": T0, "pnl": None, "source": "bot"},
+                       {"qty": 12, "avg_price": 801.5, "last_buy_price": 801.5,
+                        "opened_at": T0, "updated_at": T0})
+    store.insert_logs([{"ts": T0 + i, "level": "INFO", "logger": "executor",
+                        "message": f"step {i}\nsecond line", "run_id": "run-1", "extra": None}
+                       for i in range(3)])
+    store.save_token({"client_id": "XB1-100", "access_token": "gAAAA-encrypted-access",
+                      "refresh_token": "gAAAA-encrypted-refresh", "access_expires_at": T0})
+    store.create_user("owner", "scrypt:32768:8:1$salt$hashhashhash")
+    store.update_user("owner", totp_secret="JBSWY3DPEHPK3PXP")
+    store.close()
+    return db_env
+
+
+def test_an_empty_database_prints_empty_tables_with_headers(db_env):
+    result = run_cli(env=db_env)
+    assert result.returncode == 0, result.stderr
+    assert "== trades: 0 rows" in result.stdout and "== logs: 0 rows" in result.stdout
+    for header in ("symbol", "side", "qty", "price", "level", "message"):
+        assert header in result.stdout
+
+
+def test_default_shows_latest_trades_and_logs_in_ist(filled):
+    result = run_cli("--limit", "2", env=filled)
+    assert result.returncode == 0, result.stderr
+    assert "2024-11-26 11:16:40" in result.stdout and "NSE:SBIN-EQ" in result.stdout
+    assert "step 2" in result.stdout and "step 1" in result.stdout
+    assert "step 0" not in result.stdout and "second line" not in result.stdout
+
+
+def test_json_output(filled):
+    result = run_cli("--json", "--collection", "trades", env=filled)
+    data = json.loads(result.stdout)
+    assert list(data) == ["trades"]
+    assert data["trades"][0]["trade_id"] == "T1" and data["trades"][0]["ts"] == T0
+
+
+@pytest.mark.parametrize("args", [["--collection", "fyers_tokens"], ["--collection", "users"],
+                                  ["--collection", "fyers_tokens", "--json"],
+                                  ["--collection", "users", "--json"]])
+def test_tokens_and_password_hashes_are_never_printed(filled, args):
+    result = run_cli(*args, env=filled)
+    assert result.returncode == 0, result.stderr
+    assert "XB1-100" in result.stdout or "owner" in result.stdout
+    for secret in ("encrypted-access", "encrypted-refresh", "hashhashhash", "JBSWY3DPEHPK3PXP"):
+        assert secret not in result.stdout
+
+
+@pytest.mark.parametrize("collection", ["runs", "orders", "positions"])
+def test_every_collection_prints(filled, collection):
+    result = run_cli("--collection", collection, env=filled)
+    assert result.returncode == 0, result.stderr
+    assert f"== {collection}:" in result.stdout
+
+
+def test_an_unwritable_sqlite_path_exits_1_with_one_line(tmp_path):
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    result = run_cli(env={"DATABASE_URL": f"sqlite:///{tmp_path}/blocked/shop.db"})
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "blocked" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_mongodb_exits_1_with_one_line():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run_cli(env={"MONGO_URI": f"mongodb://127.0.0.1:{port}/"})
+    assert result.returncode == 1
+    assert result.stderr.startswith("verify_db: cannot read the store")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_an_unknown_collection_is_refused(db_env):
+    result = run_cli("--collection", "passwords", env=db_env)
+    assert result.returncode == 2 and "invalid choice" in result.stderr

@@ -1,0 +1,119 @@
+"""Print what the bot has stored: the latest trades and logs, or one collection.
+
+    python verify_db.py [--collection NAME] [--limit N] [--json]
+
+Token values and password hashes are never printed. Exit status 1 when the store cannot be
+reached, 2 when the configuration is invalid.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from tabulate import tabulate
+
+from config import load_config_or_exit
+from store import Store, StoreError, open_store
+from store.common import IST
+
+Rows = list[dict[str, Any]]
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "runs": ("started_at", "run_id", "trigger", "status", "dry_run", "finished_at", "error"),
+    "orders": ("created_at", "tag", "symbol", "side", "qty", "status", "filled_qty",
+               "traded_price", "broker_order_id", "message"),
+    "trades": ("ts", "symbol", "side", "qty", "price", "pnl", "source", "run_id", "trade_id"),
+    "logs": ("ts", "level", "logger", "run_id", "message"),
+    "positions": ("symbol", "qty", "avg_price", "last_buy_price", "opened_at", "updated_at"),
+    "fyers_tokens": ("client_id", "access_token", "refresh_token", "access_expires_at",
+                     "refresh_expires_at", "updated_at"),
+    "users": ("username", "totp", "failed_logins", "locked_until", "created_at"),
+}
+DEFAULT_COLLECTIONS = ("trades", "logs")
+MESSAGE_WIDTH = 100
+
+
+def _tokens(store: Store, limit: int) -> Rows:
+    """Token records with each token replaced by whether one is stored."""
+    return [{**token, "access_token": "stored" if token["access_token"] else "-",
+             "refresh_token": "stored" if token["refresh_token"] else "-"}
+            for token in store.list_tokens()[:limit]]
+
+
+def _users(store: Store, limit: int) -> Rows:
+    """Users without their password hash or TOTP secret."""
+    return [{key: value for key, value in user.items()
+             if key not in ("password_hash", "totp_secret")} | {"totp": bool(user["totp_secret"])}
+            for user in store.list_users()[:limit]]
+
+
+FETCH: dict[str, Callable[[Store, int], Rows]] = {
+    "runs": lambda store, limit: store.list_runs(limit=limit),
+    "orders": lambda store, limit: store.list_orders()[:limit],
+    "trades": lambda store, limit: store.list_trades(limit=limit),
+    "logs": lambda store, limit: store.search_logs(limit=limit).rows,
+    "positions": lambda store, limit: store.get_positions()[:limit],
+    "fyers_tokens": _tokens,
+    "users": _users,
+}
+
+
+def _cell(column: str, value: Any) -> Any:
+    """A value as a table shows it: times in IST, messages on one short line."""
+    if value is None:
+        return ""
+    if column == "ts" or column.endswith("_at"):
+        return datetime.fromtimestamp(value, IST).strftime("%Y-%m-%d %H:%M:%S")
+    if column == "message":
+        first_line = str(value).splitlines()[0] if value else ""
+        return first_line[:MESSAGE_WIDTH]
+    return value
+
+
+def render_table(name: str, rows: Rows) -> str:
+    """A titled plain-text table; headers are printed even when there are no rows."""
+    columns = COLUMNS[name]
+    body = [[_cell(column, row.get(column)) for column in columns] for row in rows]
+    return f"== {name}: {len(rows)} rows, times in IST ==\n" + tabulate(body, headers=columns)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Print the latest trades and logs, or one "
+                                     "collection, from the configured store.")
+    parser.add_argument("--collection", choices=sorted(FETCH),
+                        help="show only this collection (default: trades and logs)")
+    parser.add_argument("--limit", type=int, default=20, help="rows per collection (default 20)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    args = parser.parse_args(argv)
+    if args.limit < 1:
+        parser.error("--limit must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the chosen collections; 1 with one line on stderr when the store is unreachable."""
+    args = parse_args(argv)
+    config = load_config_or_exit()
+    names = [args.collection] if args.collection else list(DEFAULT_COLLECTIONS)
+    try:
+        store = open_store(config.store_url, config.mongo_database)
+        try:
+            data = {name: FETCH[name](store, args.limit) for name in names}
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"verify_db: cannot read the store: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print("\n\n".join(render_table(name, rows) for name, rows in data.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
