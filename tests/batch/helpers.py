@@ -1,13 +1,16 @@
 """Helpers shared by the batch tests: a fast broker, stored tokens, sandbox request counts."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from datetime import date, timedelta
 from typing import Any
 
 import token_refresh
 from broker import FyersBroker, Tokens
-from config import Config
+from config import PROJECT_DIR, Config
 from fyers_sandbox.testing import SandboxHandle
 from live_strategy import BookEntry, Intent, StrategyParams, decide
 from universe import nifty50_symbols
@@ -52,3 +55,18 @@ def expected_intents(broker: FyersBroker, store: Any, config: Config, day: date)
 def run_trades(store: Any, run_id: str) -> list[dict[str, Any]]:
     """The trades one run recorded, oldest first."""
     return [t for t in reversed(store.list_trades()) if t["run_id"] == run_id]
+
+
+def cli_env(config: Config) -> dict[str, str]:
+    """Environment keys that make a CLI child process use `config`'s store and sandbox."""
+    return {"DATABASE_URL": config.database_url, "SECRET_KEY": config.secret_key,
+            "TOKEN_ENCRYPTION_KEY": config.token_encryption_key, "FYERS_MODE": "sandbox",
+            "FYERS_SANDBOX_URL": config.fyers_sandbox_url, "FYERS_PIN": config.fyers_pin,
+            "ORDER_FILL_TIMEOUT_S": str(config.order_fill_timeout_s)}
+
+
+def run_cli(config: Config, script: str, *args: str, timeout: float = 120
+            ) -> subprocess.CompletedProcess:
+    """Run one of the project's CLIs as the owner would, with `config`'s environment."""
+    return subprocess.run([sys.executable, script, *args], cwd=PROJECT_DIR, timeout=timeout,
+                          env={**os.environ, **cli_env(config)}, capture_output=True, text=True)

@@ -2,9 +2,6 @@
 exchange through the real SDK against the sandbox, and the CLI's messages and exit codes."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
@@ -14,9 +11,8 @@ import requests
 
 import token_refresh
 from broker import AuthFailed
-from config import PROJECT_DIR
 from scheduler import IST, next_run_at
-from tests.batch.helpers import store_tokens
+from tests.batch.helpers import run_cli, store_tokens
 
 
 def ist_epoch(text: str) -> float:
@@ -98,27 +94,19 @@ def test_login_url_and_auth_code_exchange(run_config, store):
     assert token_refresh.load_access_token(run_config, store)
 
 
-def _cli(run_config, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": run_config.database_url,
-           "TOKEN_ENCRYPTION_KEY": run_config.token_encryption_key, "FYERS_MODE": "sandbox",
-           "FYERS_SANDBOX_URL": run_config.fyers_sandbox_url, "FYERS_PIN": run_config.fyers_pin}
-    return subprocess.run([sys.executable, "token_refresh.py", *args], cwd=PROJECT_DIR, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
 def test_cli_status_and_refresh(run_config, store, sandbox):
-    missing = _cli(run_config, "status")
+    missing = run_cli(run_config, "token_refresh.py", "status")
     assert missing.returncode == 1 and missing.stdout.startswith("MISSING: No Fyers token")
     store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
     sandbox.admin("faults", daily_login_mode=True)
-    refused = _cli(run_config, "refresh")
+    refused = run_cli(run_config, "token_refresh.py", "refresh")
     assert refused.returncode == 1 and "login needed" in refused.stderr
     assert "Traceback" not in refused.stderr
     sandbox.admin("faults", daily_login_mode=False)
-    refreshed = _cli(run_config, "refresh")
+    refreshed = run_cli(run_config, "token_refresh.py", "refresh")
     assert refreshed.returncode in (0, 1) and refreshed.stdout.startswith(("VALID", "EXPIRING"))
 
 
 def test_cli_login_url(run_config):
-    result = _cli(run_config, "login-url")
+    result = run_cli(run_config, "token_refresh.py", "login-url")
     assert result.returncode == 0 and "generate-authcode" in result.stdout

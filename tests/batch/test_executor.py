@@ -1,0 +1,131 @@
+"""The executor: run records, the lock, the token check, crash safety and the background start,
+with the real CLI in child processes where a crash or a race is the point."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from config import PROJECT_DIR
+from executor import LOCK_NAME, LOGIN_NEEDED, SKIPPED_BUSY, run_once, start_background_run
+from tests.batch.helpers import (
+    calls_to,
+    cli_env,
+    fast_broker,
+    run_cli,
+    run_trades,
+    store_tokens,
+)
+
+WAIT_S = 90
+
+
+def wait_for(condition, what: str, timeout: float = WAIT_S):
+    """Poll `condition` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_run_records_its_outcome(run_config, store, logged_in):
+    run = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+    assert run["status"] == "succeeded" and run["trigger"] == "manual"
+    assert run["finished_at"] >= run["started_at"] and run["error"] is None
+    assert run["summary"].startswith("1 buy, 0 sells; P&L ")
+    assert len(run_trades(store, run["run_id"])) == 1
+    assert store.acquire_lock(LOCK_NAME, "someone-else", 1), "the lock was released"
+
+
+def test_expired_token_and_refused_refresh_fail_fast_placing_nothing(run_config, store,
+                                                                     sandbox):
+    store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
+    sandbox.admin("faults", daily_login_mode=True)
+    result = run_cli(run_config, "executor.py", "--trigger", "scheduled", "--force")
+    assert result.returncode == 1
+    assert LOGIN_NEEDED in result.stdout and "Traceback" not in result.stderr
+    [run] = store.list_runs()
+    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED
+    assert "2FA once per trading day" in run["error"]
+    assert calls_to(sandbox, "/orders/sync") == 0 and calls_to(sandbox, "/quotes") == 0
+
+
+def test_token_ended_by_fyers_is_refreshed_before_the_run(run_config, store, sandbox):
+    store_tokens(run_config, store, sandbox)
+    sandbox.admin("faults", expire_tokens=True)  # still unexpired on paper
+    run = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+    assert run["status"] == "succeeded"
+
+
+def test_missing_token_fails_with_the_login_message(run_config, store, sandbox):
+    run = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
+    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED
+    assert calls_to(sandbox, "/quotes") == 0
+
+
+def test_two_executors_started_together_make_one_run(run_config, store, logged_in):
+    children = [subprocess.Popen([sys.executable, "executor.py", "--force"], cwd=PROJECT_DIR,
+                                 env={**os.environ, **cli_env(run_config)},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+    codes = [child.wait(timeout=WAIT_S) for child in children]
+    assert codes == [0, 0]
+    runs = store.list_runs()
+    assert sorted(run["status"] for run in runs) == ["skipped", "succeeded"]
+    [skipped] = [run for run in runs if run["status"] == "skipped"]
+    [done] = [run for run in runs if run["status"] == "succeeded"]
+    assert skipped["summary"] == SKIPPED_BUSY
+    logged = store.search_logs(run_id=done["run_id"], limit=200).rows
+    assert logged and all(row["run_id"] == done["run_id"] for row in logged)
+
+
+def test_killed_between_placing_and_recording_records_the_fill_once(run_config, store,
+                                                                    sandbox, broker):
+    sandbox.admin("faults", pending_next_orders=1)
+    child = subprocess.Popen(
+        [sys.executable, "executor.py", "--force", "--run-id", "killed"], cwd=PROJECT_DIR,
+        env={**os.environ, **cli_env(run_config.with_overrides(order_fill_timeout_s=120))},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        placed = wait_for(lambda: [o for o in store.list_orders(run_id="killed")
+                                   if o["status"] == "placed"], "the order to be placed")[0]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    assert store.list_trades() == []
+    sandbox.admin("fill-pending")  # the exchange fills it while no executor watches
+    store.release_lock(LOCK_NAME, "killed")  # what the lock's TTL does after ten minutes
+    for _ in range(2):
+        run = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+        assert run["status"] == "succeeded"
+        assert len(broker.orders(tag=placed["tag"])) == 1
+        fills = [t for t in store.list_trades() if t["order_tag"] == placed["tag"]]
+        assert [t["trade_id"] for t in fills] == [placed["broker_order_id"]]
+        assert store.get_order(placed["tag"])["status"] == "traded"
+    assert store.get_run("killed")["status"] == "failed"
+
+
+def test_double_click_starts_one_background_run(run_config, store, sandbox, logged_in,
+                                                monkeypatch):
+    for key, value in cli_env(run_config).items():
+        monkeypatch.setenv(key, value)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: start_background_run(run_config, dry_run=True),
+                                range(2)))
+    assert len({run_id for run_id, _ in results}) == 1
+    assert sorted(started for _, started in results) == [False, True]
+    run_id = results[0][0]
+    run = wait_for(lambda: (r := store.get_run(run_id)) and r["status"] != "running" and r,
+                   "the background run to finish")
+    assert run["status"] == "succeeded" and run["dry_run"]
+    assert run["summary"].startswith("dry run: would place")
+    assert [r["run_id"] for r in store.list_runs()] == [run_id]
+    assert calls_to(sandbox, "/orders/sync") == 0
