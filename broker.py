@@ -80,6 +80,7 @@ class Quote:
     ltp: float
     prev_close: float
     change_pct: float
+    traded_at: float = 0.0  # epoch s of the last trade (Fyers `tt`), 0 when absent
 
 
 @dataclass(frozen=True)
@@ -442,7 +443,8 @@ class FyersBroker:
                     continue
                 quotes[entry["n"]] = Quote(symbol=entry["n"], ltp=float(values["lp"]),
                                            prev_close=float(values["prev_close_price"]),
-                                           change_pct=float(values.get("chp") or 0.0))
+                                           change_pct=float(values.get("chp") or 0.0),
+                                           traded_at=float(values.get("tt") or 0.0))
         return quotes
 
     # --- login (no access token needed) -------------------------------------------------
