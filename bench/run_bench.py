@@ -1,0 +1,127 @@
+"""How many API calls and how much time a strategy run costs, cold and warm, against a naive scan.
+
+`python -m bench.run_bench` (or `make bench-run`). Against the sandbox with 50 ms injected
+latency and Fyers' real rate limits on both sides, it times: a cold run (empty candle cache),
+a warm run (cache complete), both via executor.run_once as dry runs so no order changes the
+book, and a naive sequential scan that asks history + quote per symbol. Goals: a warm run makes
+≤ 3 data calls (history + quotes) and is ≥ 10× faster than the naive scan. Returns the figures.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+import token_refresh
+from broker import FyersBroker, Tokens
+from config import Config
+from executor import run_once
+from fyers_sandbox.testing import SandboxHandle, start_sandbox
+from live_strategy import StrategyParams, decide
+from store import open_store
+from universe import nifty50_symbols
+
+LATENCY_MS = 50
+CLOCK = "2026-10-01T15:45:00"  # a trading day after the close
+WARM_DATA_CALLS_GOAL = 3
+SPEEDUP_GOAL = 10.0
+NAIVE_HISTORY_DAYS = 60
+
+
+def _bench_config(folder: Path, sandbox: SandboxHandle) -> Config:
+    return Config.from_mapping({
+        "DATABASE_URL": f"sqlite:///{folder}/bench.db", "SECRET_KEY": "bench",
+        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(), "FYERS_MODE": "sandbox",
+        "FYERS_SANDBOX_URL": sandbox.url, "FYERS_PIN": "1234"})
+
+
+def _log_in(config: Config, sandbox: SandboxHandle) -> str:
+    """Store a fresh sandbox login, as the Tokens page would; returns the access token."""
+    access, refresh = sandbox.login()
+    store = open_store(config.store_url, config.mongo_database)
+    try:
+        token_refresh.save_tokens(config, store, Tokens(access, refresh, time.time() + 3600),
+                                  time.time() + 86400)
+    finally:
+        store.close()
+    return access
+
+
+def _calls(sandbox: SandboxHandle) -> tuple[int, int]:
+    """(API calls, data calls: history + quotes) the sandbox has answered so far."""
+    requests = sandbox.admin("stats", method="GET")["requests"]
+    api = {path: n for path, n in requests.items() if not path.startswith("/admin")}
+    data = sum(n for path, n in api.items() if path.endswith(("/history", "/quotes")))
+    return sum(api.values()), data
+
+
+def _measure(sandbox: SandboxHandle, work: Any) -> dict[str, float]:
+    """Wall time and sandbox calls of `work()`."""
+    api_before, data_before = _calls(sandbox)
+    started = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - started
+    api_after, data_after = _calls(sandbox)
+    return {"seconds": seconds, "api_calls": api_after - api_before,
+            "data_calls": data_after - data_before}
+
+
+def _strategy_run(config: Config) -> None:
+    run = run_once(config, trigger="manual", dry_run=True, force=True)
+    if run["status"] != "succeeded":
+        raise RuntimeError(f"bench run {run['status']}: {run['error']}")
+
+
+def _naive_scan(config: Config, access_token: str) -> None:
+    """What a bot without a cache or batching does: per symbol, a history and a quote call."""
+    broker = FyersBroker(config, access_token=access_token)
+    today = date.fromisoformat(CLOCK[:10])
+    closes, ltps = {}, {}
+    for symbol in nifty50_symbols():
+        candles = broker.history(symbol, today - timedelta(days=NAIVE_HISTORY_DAYS),
+                                 today - timedelta(days=1))
+        closes[symbol] = [candle.close for candle in candles]
+        ltps[symbol] = broker.quotes([symbol])[symbol].ltp
+    decide(closes, ltps, {}, StrategyParams.from_config(config))
+
+
+def _figure(value: float, unit: str, goal: str = "-", ok: bool | None = None) -> dict[str, Any]:
+    return {"value": round(value, 3), "unit": unit, "goal": goal, "ok": ok}
+
+
+def main() -> dict[str, Any]:
+    """Run the three measurements, print them beside the goals, return the figures."""
+    with tempfile.TemporaryDirectory() as folder, start_sandbox(start=CLOCK) as sandbox:
+        config = _bench_config(Path(folder), sandbox)
+        access = _log_in(config, sandbox)
+        sandbox.admin("faults", latency_ms=LATENCY_MS)
+        cold = _measure(sandbox, lambda: _strategy_run(config))
+        warm = _measure(sandbox, lambda: _strategy_run(config))
+        naive = _measure(sandbox, lambda: _naive_scan(config, access))
+    speedup = naive["seconds"] / warm["seconds"]
+    print(f"latency {LATENCY_MS} ms per call, Fyers rate limits; dry runs (no orders)")
+    for name, figures in (("cold run", cold), ("warm run", warm), ("naive scan", naive)):
+        print(f"{name:>10}: {figures['seconds']:7.2f} s  {figures['api_calls']:4d} API calls  "
+              f"{figures['data_calls']:4d} data calls")
+    print(f"warm run data calls: {warm['data_calls']} (goal ≤ {WARM_DATA_CALLS_GOAL})")
+    print(f"naive scan / warm run time: {speedup:.1f}× (goal ≥ {SPEEDUP_GOAL:.0f}×); "
+          f"cold run / warm run: {cold['seconds'] / warm['seconds']:.1f}×")
+    return {
+        "cold_run_s": _figure(cold["seconds"], "s"),
+        "cold_run_api_calls": _figure(cold["api_calls"], "calls"),
+        "warm_run_s": _figure(warm["seconds"], "s"),
+        "warm_run_api_calls": _figure(warm["api_calls"], "calls"),
+        "warm_run_data_calls": _figure(warm["data_calls"], "calls", f"≤ {WARM_DATA_CALLS_GOAL}",
+                                       warm["data_calls"] <= WARM_DATA_CALLS_GOAL),
+        "naive_scan_s": _figure(naive["seconds"], "s"),
+        "naive_scan_api_calls": _figure(naive["api_calls"], "calls"),
+        "naive_vs_warm": _figure(speedup, "×", f"≥ {SPEEDUP_GOAL:.0f}×", speedup >= SPEEDUP_GOAL),
+    }
+
+
+if __name__ == "__main__":
+    main()
