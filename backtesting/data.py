@@ -74,7 +74,11 @@ def load_csv_dir(folder: Path) -> dict[str, SymbolHistory]:
         if missing:
             raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}; "
                             f"expected {','.join(CSV_COLUMNS)}")
-        histories[symbol_from_filename(path.stem)] = SymbolHistory.from_frame(frame)
+        try:
+            histories[symbol_from_filename(path.stem)] = SymbolHistory.from_frame(
+                frame.dropna(subset=["close"]))
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{path.name}: unreadable date or close ({exc})") from None
     return histories
 
 

@@ -22,8 +22,10 @@ from live_strategy import BookEntry, Intent, StrategyParams, decide
 
 logger = logging.getLogger(__name__)
 
-# Symbols that cannot qualify for an entry are kept out of decide()'s input; the margin is far
-# wider than the rounding of a cumulative-sum mean, so decide() still makes every exact call.
+# Symbols that cannot qualify for an entry are kept out of decide()'s input (it uses closes only
+# to rank entries; exits and averaging need just the holdings' ltps). The margin is far wider
+# than the rounding of a cumulative-sum mean, so decide() still makes every exact call; the
+# parity test against run_live guards this.
 _PREFILTER_MARGIN_PCT = 1e-6
 TRADE_COLUMNS = ["date", "symbol", "side", "qty", "price", "costs", "pnl", "reason"]
 EQUITY_COLUMNS = ["date", "cash", "holdings_value", "equity"]

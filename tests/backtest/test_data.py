@@ -60,3 +60,14 @@ def test_history_calls_span_at_most_366_days():
     assert all((end - start).days < 366 for start, end in spans)
     assert all(later[0] - earlier[1] == timedelta(days=1)
                for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_csv_with_a_bad_close_names_the_file(tmp_path):
+    (tmp_path / "AAA.csv").write_text("date,close\n2024-01-01,1\n2024-01-02,abc\n")
+    with pytest.raises(DataError, match="AAA.csv: unreadable date or close"):
+        load_csv_dir(tmp_path)
+
+
+def test_csv_rows_without_a_close_are_left_out(tmp_path):
+    (tmp_path / "AAA.csv").write_text("date,close\n2024-01-01,1\n2024-01-02,\n2024-01-03,3\n")
+    assert load_csv_dir(tmp_path)["NSE:AAA-EQ"].closes.tolist() == [1.0, 3.0]
