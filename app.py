@@ -6,13 +6,13 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from store.log_handler import setup_logging
 from werkzeug.exceptions import HTTPException
 
 import portfolio
 from auth import limiter, users_cli
 from config import Config
 from store import open_store
+from store.log_handler import setup_logging
 
 logger = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -66,6 +66,7 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.inr, "inr")
     app.add_template_filter(portfolio.pct, "pct")
     app.add_template_filter(portfolio.ist, "ist")
+    app.add_template_filter(portfolio.ticker, "ticker")
     app.add_template_global(portfolio.duration, "duration")
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)

@@ -35,6 +35,11 @@ def pct(value: float | None) -> str:
     return f"{value:.2f}%".replace("-", MINUS)
 
 
+def ticker(symbol: str) -> str:
+    """'NSE:INFY-EQ' → 'INFY': what a person calls the stock, short enough for a phone."""
+    return symbol.split(":", 1)[-1].removesuffix("-EQ")
+
+
 def ist_datetime(ts: float) -> datetime:
     """An epoch-second UTC time as an aware IST datetime."""
     return datetime.fromtimestamp(ts, IST)
@@ -140,6 +145,11 @@ class DayActivity:
     @property
     def realized(self) -> float:
         return sum(trade["pnl"] or 0.0 for trade in self.trades)
+
+    @property
+    def label(self) -> str:
+        """'Thu 26 Nov 2026' for the day's heading."""
+        return datetime.strptime(self.day, "%Y-%m-%d").strftime("%a %d %b %Y")
 
 
 def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mapping[str, Any]]

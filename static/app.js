@@ -23,7 +23,7 @@ function drawPnlChart() {
     data: {
       labels: points.map((p) => p[0]),
       datasets: [{ label: "Cumulative realized P&L", data: points.map((p) => p[1]),
-                   borderColor: "#0d6efd", pointRadius: points.length > 60 ? 0 : 2, tension: 0.1 }],
+                   borderColor: "#0d6efd", pointRadius: points.length > 60 ? 0 : 2 }],
     },
     options: {
       maintainAspectRatio: false,

@@ -62,3 +62,9 @@ def test_activity_grouped_by_ist_day_newest_first():
     days = portfolio.activity_by_day(trades, orders)
     assert [day.day for day in days] == ["2025-11-25", "2025-11-24"]
     assert days[1].realized == 5.0 and len(days[1].cancelled) == 1
+
+
+def test_ticker_and_day_label():
+    assert portfolio.ticker("NSE:INFY-EQ") == "INFY"
+    assert portfolio.ticker("NSE:M&M-EQ") == "M&M"
+    assert portfolio.DayActivity("2026-11-26").label == "Thu 26 Nov 2026"
