@@ -353,8 +353,8 @@ def _record_manual_sell(run: _Run, position: dict[str, Any], qty: int,
     trade, after = _sell_trade(position, qty, price)
     trade.update(trade_id=trade_id, run_id=run.run_id, order_tag=None, symbol=symbol,
                  source="manual")
-    logger.warning("%s: %d shares the bot held are gone at the broker (sold by hand?): "
-                   "recorded as a manual sale at %.2f, P&L %.2f", symbol, qty, price, trade["pnl"])
+    logger.warning("%s: %d shares the bot held are gone at the broker (sold by hand?): a "
+                   "manual sale at %.2f, P&L %.2f", symbol, qty, price, trade["pnl"])
     if not run.dry_run and run.store.record_trade(trade, after):
         run.result.manual.append(trade)
 

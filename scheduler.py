@@ -61,7 +61,7 @@ def next_run_at(config: Config, now: float) -> float:
 
 def _scheduled_run(config: Config) -> None:
     """The job: one scheduled run; a failure is already recorded in its run record."""
-    import executor  # imported here: executor → token_refresh → scheduler would be a cycle
+    import executor  # imported here: executor imports this module's calendar (a cycle)
 
     try:
         executor.run_once(config, trigger="scheduled")
@@ -70,7 +70,10 @@ def _scheduled_run(config: Config) -> None:
 
 
 def init_scheduler(app: Any, config: Config) -> None:
-    """Start the weekday run job in this process once (when SCHEDULER_ENABLED)."""
+    """Start the weekday run job (and the alerts' login reminder) in this process once, when
+    SCHEDULER_ENABLED; later calls, e.g. from other apps in the same process, reuse it."""
+    import notifier  # imported here: notifier imports this module's calendar (a cycle)
+
     global _scheduler
     if not config.scheduler_enabled:
         return
@@ -84,6 +87,7 @@ def init_scheduler(app: Any, config: Config) -> None:
                                                       minute=at.minute, timezone=IST),
                           args=[config], id="daily-run", max_instances=1, coalesce=True,
                           misfire_grace_time=600, replace_existing=True)
+        notifier.schedule_alert_jobs(scheduler, config, app.extensions["store"])
         scheduler.start()
         _scheduler = scheduler
         app.extensions["scheduler"] = scheduler

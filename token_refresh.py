@@ -22,6 +22,7 @@ from scheduler import IST, next_run_at
 from store import Store, StoreError, open_store
 from store.log_handler import register_secret, setup_logging
 
+SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
 LOGIN_NEEDED = "open the Tokens page and log in to Fyers"
 DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per trading day, "
                     "so a refresh is often refused")
@@ -128,7 +129,8 @@ def refresh_tokens(config: Config, store: Store) -> TokenStatus:
     if not config.fyers_pin and not config.is_sandbox:
         raise AuthFailed(f"FYERS_PIN is not set, so the token cannot be refreshed: {LOGIN_NEEDED}.")
     try:
-        tokens = FyersBroker(config).refresh_access_token(refresh_token, config.fyers_pin)
+        pin = config.fyers_pin or SANDBOX_PIN
+        tokens = FyersBroker(config).refresh_access_token(refresh_token, pin)
     except AuthFailed as exc:
         raise AuthFailed(f"Fyers refused the token refresh ({exc}); {DAILY_LOGIN_NOTE}: "
                          f"{LOGIN_NEEDED}.") from exc
