@@ -207,12 +207,14 @@ def _fill_line(fill: Mapping[str, Any]) -> str:
 
 def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
                  orders_placed: int) -> str:
-    """Orders placed, one line per fill, and the P&L of the sells (or why the run skipped)."""
+    """Orders placed, one line per fill, and the P&L of the sells (a skipped or dry run: its
+    summary)."""
     when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
     if run.get("status") == "skipped":
         return f"⏭️ Nifty Shop run skipped · {when}\n{run.get('summary') or 'No reason given.'}"
-    mode = " (dry run)" if run.get("dry_run") else ""
-    lines = [f"✅ Nifty Shop run done{mode} · {when}"]
+    if run.get("dry_run"):  # nothing was placed: the summary says what would have been
+        return f"✅ Nifty Shop dry run done · {when}\n{run.get('summary') or 'No orders.'}"
+    lines = [f"✅ Nifty Shop run done · {when}"]
     if not orders_placed and not fills:
         return "\n".join([*lines, "No orders: nothing met the rules."])
     lines.append(f"Orders placed: {orders_placed}")

@@ -62,10 +62,18 @@ def test_run_finished_lists_orders_fills_and_the_pnl_of_sells(alert_config, stor
 
 
 def test_run_finished_without_orders_says_so(alert_config, store, telegram):
-    run = finished_run(store, dry_run=True)
+    run = finished_run(store)
     notify_run_finished(alert_config, store, run).result(WAIT_S)
     assert telegram.texts == [
-        "✅ Nifty Shop run done (dry run) · 26 Nov 15:10 IST\nNo orders: nothing met the rules."]
+        "✅ Nifty Shop run done · 26 Nov 15:10 IST\nNo orders: nothing met the rules."]
+
+
+def test_dry_run_says_what_it_would_have_done(alert_config, store, telegram):
+    run = finished_run(store, dry_run=True, summary="dry run: would place 1 buy(s), 0 sell(s)")
+    notify_run_finished(alert_config, store, run).result(WAIT_S)
+    assert telegram.texts == [
+        "✅ Nifty Shop dry run done · 26 Nov 15:10 IST\n"
+        "dry run: would place 1 buy(s), 0 sell(s)"]
 
 
 def test_skipped_run_says_why(alert_config, store, telegram):
