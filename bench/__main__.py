@@ -16,6 +16,7 @@ BENCHMARKS = {
     "web": "bench.web_bench",
     "backtest": "bench.backtest_bench",
     "load": "bench.load_bench",
+    "broker": "bench.broker_bench",
 }
 REPORT = Path(__file__).resolve().parent.parent / "artifacts" / "bench.json"
 
