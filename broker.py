@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -168,6 +169,7 @@ TOKEN_CODES = frozenset({-8, -15, -16, -17})
 AUTH_CODES = frozenset({-437, -501})
 INVALID_CODES = frozenset({-50, -300})
 NO_ACK_CODE = 201
+TOKEN_LIKE = re.compile(r"[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")  # a JWT echoed in a message
 
 
 class CallLimiter:
@@ -228,7 +230,8 @@ def error_for(call: str, body: dict[str, Any]) -> BrokerError | None:
         code = int(body.get("code", 0))
     except (TypeError, ValueError):
         code = 0
-    message = f"Fyers {call}: {body.get('message') or 'error'} (code {code})"
+    text = TOKEN_LIKE.sub("<token>", str(body.get("message") or "error"))
+    message = f"Fyers {call}: {text} (code {code})"
     if code in TOKEN_CODES:
         return TokenExpired(message)
     if code in (-429, 429):

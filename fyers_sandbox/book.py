@@ -25,6 +25,11 @@ def fyers_time(moment: datetime) -> str:
     return moment.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S")
 
 
+def partial_qty(qty: int, ratio: float) -> int:
+    """How much of `qty` a partial fill trades: at least 1, less than all when possible."""
+    return max(1, min(qty - 1, math.floor(qty * ratio))) if qty > 1 else qty
+
+
 @dataclass
 class Book:
     """Everything the sandbox account holds; `to_dict`/`from_dict` persist it."""
@@ -82,10 +87,6 @@ class Book:
             order.update(status=STATUS_TRADED, message="TRADE CONFIRMED")
         self._trade(order["id"], order["symbol"], order["side"], qty, price,
                     order["orderTag"], now)
-
-    def partial_qty(self, qty: int, ratio: float) -> int:
-        """How much of `qty` a partial fill trades: at least 1, less than all when possible."""
-        return max(1, min(qty - 1, math.floor(qty * ratio))) if qty > 1 else qty
 
     def pending(self) -> list[dict]:
         return [order for order in self.orders if order["status"] == STATUS_PENDING]

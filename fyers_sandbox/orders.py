@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
+from fyers_sandbox.book import partial_qty
 from fyers_sandbox.core import Sandbox, fail, ok, sandbox
 from fyers_sandbox.market import is_market_open
 
@@ -61,7 +62,7 @@ def execute(box: Sandbox, order: dict) -> None:
         order["message"] = "Order pending at exchange"
     elif state.take_fault("partial_fill_next"):
         ratio = float(state.faults["partial_fill_ratio"])
-        state.book.fill(order, state.book.partial_qty(order["qty"], ratio), price, now)
+        state.book.fill(order, partial_qty(order["qty"], ratio), price, now)
         order["message"] = "Partially filled"
     else:
         state.book.fill(order, order["qty"], price, now)

@@ -13,6 +13,7 @@ from broker import (
     OrderRejected,
     RateLimited,
     TokenExpired,
+    error_for,
 )
 
 SBIN = "NSE:SBIN-EQ"
@@ -104,3 +105,9 @@ def test_call_count_counts_sdk_calls_including_retries(broker, market):
     market.admin("faults", http_5xx_next=2)
     broker.funds()
     assert broker.call_count == 3
+
+
+def test_an_error_message_echoing_a_token_is_redacted():
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3OTU2NzA5MzR9.c2lnbmF0dXJlLXNpZ25lZA"
+    error = error_for("profile", {"s": "error", "code": -16, "message": f"bad token {token}"})
+    assert isinstance(error, TokenExpired) and token not in str(error)
