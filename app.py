@@ -52,10 +52,10 @@ def create_app(config: Config | None = None) -> Flask:
 def register_blueprints(app: Flask, config: Config) -> None:
     """One blueprint per area; the Fyers callback lives at the path of FYERS_REDIRECT_URI."""
     from auth import bp as auth_bp
-    from views import account, backtests, dashboard, logs, strategy, tokens, trading
+    from views import account, alerts, backtests, dashboard, logs, strategy, tokens, trading
 
     for blueprint in (auth_bp, account.bp, dashboard.bp, trading.bp, logs.bp, tokens.bp,
-                      strategy.bp, backtests.bp):
+                      strategy.bp, backtests.bp, alerts.bp):
         app.register_blueprint(blueprint)
     callback_path = urlsplit(config.fyers_redirect_uri).path or "/tokens/callback"
     app.add_url_rule(callback_path, "tokens_callback", tokens.callback)
