@@ -83,10 +83,15 @@ def new_access_token(box: Sandbox) -> str:
 
 
 def issue_tokens(box: Sandbox) -> dict[str, str]:
-    """A fresh access token and a refresh token living `refresh_ttl_s` seconds."""
+    """A fresh access token and a refresh token living `refresh_ttl_s` seconds (expired
+    refresh tokens and auth codes are dropped on the way, so the state file stays small)."""
     refresh_token = secrets.token_urlsafe(32)
+    now = time.time()
     with box.state.lock:
-        box.state.refresh_tokens[refresh_token] = time.time() + box.state.refresh_ttl_s
+        state = box.state
+        state.refresh_tokens = {t: exp for t, exp in state.refresh_tokens.items() if exp > now}
+        state.auth_codes = {c: exp for c, exp in state.auth_codes.items() if exp > now}
+        state.refresh_tokens[refresh_token] = now + state.refresh_ttl_s
     return {"access_token": new_access_token(box), "refresh_token": refresh_token}
 
 
