@@ -23,8 +23,8 @@ from broker import AuthFailed, BrokerError, FyersBroker, TokenExpired
 from config import PROJECT_DIR, Config, load_config_or_exit
 from live_strategy import RunResult, run_live
 from scheduler import IST, is_trading_day
-from store import Store, open_store
-from store.log_handler import run_context, setup_logging
+from store import Store, StoreError, open_store
+from store.log_handler import redact, run_context, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ def _open_record(store: Store, run_id: str, trigger: str, dry_run: bool, status:
 
 def _close_record(store: Store, run_id: str, status: str, summary: str,
                   error: str | None) -> dict[str, Any]:
+    error = redact(error) if error else None  # it is shown on pages and in alerts
     store.update_run(run_id, status=status, summary=summary, error=error,
                      finished_at=time.time())
     logger.log(logging.ERROR if status == "failed" else logging.INFO, "run %s: %s", status,
@@ -222,8 +223,10 @@ def _running_run_id(store: Store) -> str:
     while True:
         runs = store.list_runs(limit=10)
         running = [run for run in runs if run["status"] == "running"]
-        if running or time.monotonic() >= deadline:
-            return (running or runs)[0]["run_id"] if (running or runs) else ""
+        if running:
+            return running[0]["run_id"]
+        if time.monotonic() >= deadline:
+            return runs[0]["run_id"] if runs else ""
         time.sleep(0.1)
 
 
@@ -237,13 +240,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", help="use this run id (set by start_background_run)")
     args = parser.parse_args(argv)
     config = load_config_or_exit()
-    store = open_store(config.store_url, config.mongo_database)
     try:
-        setup_logging(config, store)
-        run = execute(config, store, trigger=args.trigger, dry_run=args.dry_run,
-                      force=args.force, run_id=args.run_id)
-    finally:
-        store.close()
+        store = open_store(config.store_url, config.mongo_database)
+        try:
+            setup_logging(config, store)
+            run = execute(config, store, trigger=args.trigger, dry_run=args.dry_run,
+                          force=args.force, run_id=args.run_id)
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
+        return 1
     print(f"run {run['run_id']} {run['status']}: {run['error'] or run['summary']}")
     return 1 if run["status"] == "failed" else 0
 

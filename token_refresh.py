@@ -20,7 +20,7 @@ from broker import AuthFailed, BrokerError, FyersBroker, Tokens
 from config import Config, load_config_or_exit
 from scheduler import IST, next_run_at
 from store import Store, StoreError, open_store
-from store.log_handler import register_secret, setup_logging
+from store.log_handler import redact, register_secret, setup_logging
 
 SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
 LOGIN_NEEDED = "open the Tokens page and log in to Fyers"
@@ -181,19 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     exchange.add_argument("auth_code")
     args = parser.parse_args(argv)
     config = load_config_or_exit()
-    store = open_store(config.store_url, config.mongo_database)
     try:
-        setup_logging(config, store)
-        return _command(config, store, args)
+        store = open_store(config.store_url, config.mongo_database)
+        try:
+            setup_logging(config, store)
+            return _command(config, store, args)
+        finally:
+            store.close()
     except AuthFailed as exc:
-        print(f"login needed: {exc}", file=sys.stderr)
+        print(f"login needed: {redact(str(exc))}", file=sys.stderr)
         return 1
     except (BrokerError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 1
-    finally:
-        store.close()
-
 
 if __name__ == "__main__":
     sys.exit(main())
