@@ -97,7 +97,8 @@ watch_owner() {
   local owner=$1 dir=$2 remove_dir=$3
   setsid bash -c '
     while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
-    kill "$2" 2>/dev/null; while kill -0 "$2" 2>/dev/null; do sleep 0.2; done
+    kill "$2" 2>/dev/null
+    for _ in {1..50}; do kill -0 "$2" 2>/dev/null || break; sleep 0.2; done
     if [[ "$4" == yes ]]; then rm -rf "$3"; fi
   ' _ "$owner" "$server_pid" "$dir" "$remove_dir" >/dev/null 2>&1 </dev/null &
 }
