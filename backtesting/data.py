@@ -8,7 +8,7 @@ replaced by '_' (`NSE_RELIANCE-EQ.csv`) or by the bare ticker (`RELIANCE.csv`, r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,10 +36,12 @@ class SymbolHistory:
     closes: np.ndarray  # float64
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> SymbolHistory:
-        """From candle records (`date` 'YYYY-MM-DD', `close`), in any order."""
-        frame = pd.DataFrame(list(rows), columns=["date", "close"])
-        return cls.from_frame(frame)
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> SymbolHistory:
+        """From candle records as the store returns them: ascending, one per date."""
+        dates = np.array([row["date"] for row in rows], dtype="datetime64[D]")
+        if np.any(dates[1:] <= dates[:-1]):
+            raise DataError("candles are not in ascending date order")
+        return cls(dates, np.array([row["close"] for row in rows], dtype=np.float64))
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> SymbolHistory:
