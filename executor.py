@@ -83,7 +83,7 @@ def execute(config: Config, store: Store, *, trigger: str, dry_run: bool = False
         finally:
             store.release_lock(LOCK_NAME, run_id)
             record = _close_record(store, run_id, *outcome)
-            futures.append(_notify_end(config, store, record))
+            futures += _notify_end(config, store, record)
             wait(futures, timeout=ALERT_WAIT_S)
         return record
 
@@ -176,13 +176,15 @@ def _notify_events(config: Config, store: Store, result: RunResult) -> list[Futu
     return futures
 
 
-def _notify_end(config: Config, store: Store, run: dict[str, Any]) -> Future:
-    """The run's closing alert: done, or failed with what to do."""
+def _notify_end(config: Config, store: Store, run: dict[str, Any]) -> list[Future]:
+    """The run's closing alert: done, or failed with what to do; none for a skipped run."""
+    if run["status"] == "skipped":
+        return []
     if run["status"] == "failed":
         action = ("Open the Tokens page and log in to Fyers, then press Run now."
                   if run["summary"] == LOGIN_NEEDED else notifier.RUN_FAILED_ACTION)
-        return notifier.notify_run_failed(config, store, run, action=action)
-    return notifier.notify_run_finished(config, store, run)
+        return [notifier.notify_run_failed(config, store, run, action=action)]
+    return [notifier.notify_run_finished(config, store, run)]
 
 
 # --- "Run strategy now" ----------------------------------------------------------------------
@@ -194,6 +196,7 @@ def start_background_run(config: Config, trigger: str = "manual",
     The lock is taken here, in the caller, with the new run id as owner and handed to the
     child through --run-id (the store lock is re-entrant for its owner): of two concurrent
     calls exactly one gets the lock, and no scheduled run can slip in before the child starts.
+    The child reads its Config from this process's environment, as the web app did.
     """
     store = open_store(config.store_url, config.mongo_database)
     try:

@@ -13,6 +13,7 @@ import pytest
 
 from config import PROJECT_DIR
 from executor import LOCK_NAME, LOGIN_NEEDED, SKIPPED_BUSY, run_once, start_background_run
+from tests.alerts.fake_telegram import FakeTelegram
 from tests.batch.helpers import (
     calls_to,
     cli_env,
@@ -129,3 +130,15 @@ def test_double_click_starts_one_background_run(run_config, store, sandbox, logg
     assert run["summary"].startswith("dry run: would place")
     assert [r["run_id"] for r in store.list_runs()] == [run_id]
     assert calls_to(sandbox, "/orders/sync") == 0
+
+
+def test_a_failed_run_alerts_the_owner_with_what_to_do(run_config, store):
+    telegram = FakeTelegram("123:batch-test-bot-token")
+    try:
+        config = run_config.with_overrides(telegram_bot_token="123:batch-test-bot-token",
+                                           telegram_chat_id="1", telegram_api_url=telegram.url)
+        run_once(config, trigger="scheduled", force=True, broker_factory=fast_broker)
+        [text] = telegram.texts
+    finally:
+        telegram.stop()
+    assert "run failed" in text and LOGIN_NEEDED in text and "log in to Fyers" in text
