@@ -171,28 +171,37 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def build_parser(config: Config) -> argparse.ArgumentParser:
     """The CLI; strategy options default to the configured live values."""
-    parser = argparse.ArgumentParser(prog="python backtest.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python backtest.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--csv", type=Path, metavar="DIR", help="folder of <SYMBOL>.csv files")
+    source.add_argument("--csv", type=Path, metavar="DIR",
+                        help="one CSV per symbol, named NSE_RELIANCE-EQ.csv or RELIANCE.csv, "
+                             "columns date,open,high,low,close,volume")
     source.add_argument("--fyers", action="store_true",
                         help="fill the candle cache's gaps through the broker first")
     parser.add_argument("--from", dest="start", type=date.fromisoformat, required=True,
                         metavar="YYYY-MM-DD")
     parser.add_argument("--to", dest="end", type=date.fromisoformat, required=True,
                         metavar="YYYY-MM-DD")
-    parser.add_argument("--capital", type=float, default=Settings.capital, help="starting cash, ₹")
+    parser.add_argument("--capital", type=float, default=Settings.capital,
+                        help="starting cash, ₹ (default %(default).0f)")
     parser.add_argument("--slippage", type=float, default=Settings.slippage_pct, metavar="PCT",
                         help="fill price worse than the close by this %% (default %(default)s)")
     parser.add_argument("--costs", type=int, choices=(0, 1), default=1,
                         help="1: Indian delivery charges (backtesting/costs.py); 0: none")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="where to write the CSVs (default: data/backtests/<id>/)")
-    parser.add_argument("--ma-period", type=int, default=config.ma_period)
-    parser.add_argument("--entry", type=float, default=config.entry_threshold_pct, metavar="PCT")
-    parser.add_argument("--exit", type=float, default=config.exit_threshold_pct, metavar="PCT")
+    parser.add_argument("--ma-period", type=int, default=config.ma_period, metavar="N",
+                        help="MA length in daily closes (MA_PERIOD, now %(default)s)")
+    parser.add_argument("--entry", type=float, default=config.entry_threshold_pct, metavar="PCT",
+                        help="buy this %% below the MA (ENTRY_THRESHOLD_PCT, now %(default)s)")
+    parser.add_argument("--exit", type=float, default=config.exit_threshold_pct, metavar="PCT",
+                        help="sell this %% up (EXIT_THRESHOLD_PCT, now %(default)s)")
     parser.add_argument("--average", type=float, default=config.averaging_threshold_pct,
-                        metavar="PCT")
-    parser.add_argument("--max-trade-value", type=float, default=config.max_trade_value)
+                        metavar="PCT", help="average down this %% below the last buy "
+                                            "(AVERAGING_THRESHOLD_PCT, now %(default)s)")
+    parser.add_argument("--max-trade-value", type=float, default=config.max_trade_value,
+                        metavar="X", help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")
     parser.add_argument("--sweep", nargs="+", metavar="KEY=V,V",
                         help=f"grid over {', '.join(SWEEP_KEYS)}, e.g. entry=0,1,2 exit=5,6.28,8")
     return parser
