@@ -29,12 +29,14 @@ import pandas as pd
 from backtesting import results
 from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import DataError, SymbolHistory, fetch_into_store, load_csv_dir, load_store
-from backtesting.engine import BacktestResult, Settings, prepare_market, simulate
+from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
 from backtesting.metrics import summarize
-from broker import BrokerError
+from broker import BrokerError, FyersBroker
 from config import Config, load_config_or_exit
 from live_strategy import StrategyParams
-from store import StoreError
+from store import Store, StoreError, open_store
+from token_refresh import load_access_token
+from universe import nifty50_symbols
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +66,8 @@ def warmup_start(start: date, ma_period: int) -> date:
     return start - timedelta(days=2 * ma_period + 14)
 
 
-def open_broker(config: Config, store: Any) -> Any:
+def open_broker(config: Config, store: Store) -> FyersBroker:
     """The configured broker (sandbox or live) with the stored access token."""
-    from broker import FyersBroker
-    from token_refresh import load_access_token
-
     token = load_access_token(config, store)
     if not token:
         raise DataError("no Fyers access token: log in on the Tokens page or run "
@@ -77,6 +76,7 @@ def open_broker(config: Config, store: Any) -> Any:
 
 
 def _progress(number: int, total: int, symbol: str) -> None:
+    """One progress line on stderr, rewritten per symbol."""
     print(f"\rfetching daily candles {number}/{total} {symbol:<24}", end="", file=sys.stderr,
           flush=True)
     if number == total:
@@ -89,9 +89,6 @@ def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: 
     `fetch` is set or the cache has nothing for the period)."""
     if csv_dir is not None:
         return load_csv_dir(csv_dir)
-    from store import open_store
-    from universe import nifty50_symbols
-
     store = open_store(config.store_url, config.mongo_database)
     try:
         symbols = nifty50_symbols()
@@ -103,7 +100,16 @@ def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: 
         store.close()
     if not histories:
         raise DataError(f"no candles from {since} to {until} in the store or from the broker")
+    _warn_if_short(histories, since)
     return histories
+
+
+def _warn_if_short(histories: dict[str, SymbolHistory], since: date) -> None:
+    """Say so when the cache starts well after the period asked for."""
+    first = min(history.dates[0] for history in histories.values()).astype(object)
+    if first > since + timedelta(days=7):
+        logger.warning("the candle cache starts on %s: run with --fyers to fetch earlier candles",
+                       first)
 
 
 def run_backtest(histories: dict[str, SymbolHistory], params: StrategyParams, settings: Settings,
@@ -133,16 +139,19 @@ _worker_histories: dict[str, SymbolHistory] = {}
 
 
 def _init_worker(histories: dict[str, SymbolHistory]) -> None:
+    """Give a sweep process the candles once, not with every task."""
     _worker_histories.update(histories)
 
 
 @lru_cache(maxsize=8)
-def _worker_market(ma_period: int) -> Any:
+def _worker_market(ma_period: int) -> Market:
+    """The aligned market for one MA length, prepared once per sweep process."""
     return prepare_market(_worker_histories, ma_period)
 
 
 def _sweep_one(params: StrategyParams, settings: Settings, start: date, end: date
                ) -> dict[str, Any]:
+    """One sweep variant's summary."""
     result = simulate(_worker_market(params.ma_period), params, settings, start, end)
     return summarize(result, settings.capital)
 

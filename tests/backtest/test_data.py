@@ -71,3 +71,12 @@ def test_csv_with_a_bad_close_names_the_file(tmp_path):
 def test_csv_rows_without_a_close_are_left_out(tmp_path):
     (tmp_path / "AAA.csv").write_text("date,close\n2024-01-01,1\n2024-01-02,\n2024-01-03,3\n")
     assert load_csv_dir(tmp_path)["NSE:AAA-EQ"].closes.tolist() == [1.0, 3.0]
+
+
+def test_a_cache_starting_late_is_pointed_out(config, store, caplog):
+    store.upsert_candles("NSE:SBIN-EQ", [
+        {"date": day, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 10}
+        for day in DATES])
+    load_histories(config, csv_dir=None, fetch=False, since=date(2023, 6, 1),
+                   until=date(2024, 2, 9))
+    assert "the candle cache starts on 2024-01-01: run with --fyers" in caplog.text
