@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
@@ -79,6 +80,17 @@ def _word_pattern(word: str, last: bool) -> str:
     return pattern
 
 
+def _upsert_one(collection: Collection, query: dict[str, Any], update: dict[str, Any]) -> None:
+    """update_one with upsert; a writer that loses the race to insert the key updates instead.
+
+    MongoDB 4.2+ retries that race itself; FerretDB v1 reports it as a duplicate key.
+    """
+    try:
+        collection.update_one(query, update, upsert=True)
+    except DuplicateKeyError:
+        collection.update_one(query, update, upsert=True)
+
+
 def _client(url: str) -> MongoClient:
     """A client for the URL; mongomock's in-memory one for `mongomock://`."""
     if url.startswith("mongomock://"):
@@ -135,8 +147,7 @@ class MongoStore(Store):
 
     def _upsert(self, collection: str, query: dict[str, Any], fields: dict[str, Any]) -> None:
         """Insert, or set the given fields of the document matching `query`."""
-        self._db[collection].update_one(query, {"$set": checked(collection, fields)},
-                                        upsert=True)
+        _upsert_one(self._db[collection], query, {"$set": checked(collection, fields)})
 
     # --- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
@@ -330,7 +341,7 @@ class MongoStore(Store):
         if doc is None:
             self._db.positions.delete_one({"symbol": symbol})
         else:
-            self._db.positions.replace_one({"symbol": symbol}, doc, upsert=True)
+            _upsert_one(self._db.positions, {"symbol": symbol}, {"$set": doc})
         return True
 
     @_mapped
@@ -438,5 +449,5 @@ class MongoStore(Store):
     @_mapped
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON-able value under `key` (as JSON would give it back, like SQLite)."""
-        self._db.settings.update_one({"key": key}, {"$set": {"value": json.loads(
-            json.dumps(value))}}, upsert=True)
+        _upsert_one(self._db.settings, {"key": key},
+                    {"$set": {"value": json.loads(json.dumps(value))}})
