@@ -18,6 +18,10 @@ FIRST, LAST = date(2024, 1, 1), date(2024, 2, 9)
 PARAMS = StrategyParams(ma_period=5, entry_threshold_pct=2.0, exit_threshold_pct=5.0,
                         averaging_threshold_pct=3.0, entry_candidates=5, max_trade_value=1000.0,
                         max_new_entries_per_run=1)
+# The same run on the command line.
+SCENARIO_ARGS = ["--from", "2024-01-01", "--to", "2024-02-09", "--capital", "2900",
+                 "--ma-period", "5", "--entry", "2", "--exit", "5", "--average", "3",
+                 "--max-trade-value", "1000"]
 
 
 def scenario_closes() -> dict[str, list[float]]:
@@ -34,4 +38,3 @@ def write_csv(folder, name: str, closes: list[float]) -> None:
     """One symbol's file with the documented columns date,open,high,low,close,volume."""
     pd.DataFrame({"date": DATES[:len(closes)], "open": closes, "high": closes, "low": closes,
                   "close": closes, "volume": 1000}).to_csv(folder / f"{name}.csv", index=False)
-

@@ -14,12 +14,9 @@ import pytest
 import backtest
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
-from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS
+from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
 
 PROJECT = Path(backtest.__file__).resolve().parent
-SCENARIO_ARGS = ["--from", "2024-01-01", "--to", "2024-02-09", "--capital", "2900",
-                 "--ma-period", "5", "--entry", "2", "--exit", "5", "--average", "3",
-                 "--max-trade-value", "1000"]
 
 
 def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):

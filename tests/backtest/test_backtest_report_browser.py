@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 import backtest
 from app import create_app
-from tests.backtest.test_cli import SCENARIO_ARGS
+from tests.backtest.scenario import SCENARIO_ARGS
 from tests.web.conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"

@@ -7,7 +7,7 @@ from werkzeug.security import generate_password_hash
 import backtest
 from app import create_app
 from backtesting import results
-from tests.backtest.test_cli import SCENARIO_ARGS
+from tests.backtest.scenario import SCENARIO_ARGS
 from tests.web.conftest import PASSWORD, AuthActions
 
 
