@@ -3,13 +3,16 @@
 `python -m bench.run_bench` (or `make bench-run`). Against the sandbox with 50 ms injected
 latency and Fyers' real rate limits on both sides, it times: a cold run (empty candle cache),
 a warm run (cache complete), both via executor.run_once as dry runs so no order changes the
-book, and a naive sequential scan that asks history + quote per symbol. Goals: a warm run makes
-≤ 3 data calls (history + quotes) and is ≥ 10× faster than the naive scan. Returns the figures.
+book, a naive sequential scan that asks history + quote per symbol, and, for the record, the
+next trading day's run (the cache one session behind: one history call per symbol). Goals: a
+warm run makes ≤ 3 data calls (history + quotes) and is ≥ 10× faster than the naive scan.
 """
 from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,28 +30,30 @@ from universe import nifty50_symbols
 
 LATENCY_MS = 50
 CLOCK = "2026-10-01T15:45:00"  # a trading day after the close
+NEXT_DAY_CLOCK = "2026-10-05T15:45:00"  # the next session (2 Oct is a holiday)
 WARM_DATA_CALLS_GOAL = 3
 SPEEDUP_GOAL = 10.0
 NAIVE_HISTORY_DAYS = 60
+TOKEN_KEY = Fernet.generate_key().decode()
 
 
-def _bench_config(folder: Path, sandbox: SandboxHandle) -> Config:
-    return Config.from_mapping({
-        "DATABASE_URL": f"sqlite:///{folder}/bench.db", "SECRET_KEY": "bench",
-        "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(), "FYERS_MODE": "sandbox",
-        "FYERS_SANDBOX_URL": sandbox.url, "FYERS_PIN": "1234"})
-
-
-def _log_in(config: Config, sandbox: SandboxHandle) -> str:
-    """Store a fresh sandbox login, as the Tokens page would; returns the access token."""
-    access, refresh = sandbox.login()
-    store = open_store(config.store_url, config.mongo_database)
-    try:
-        token_refresh.save_tokens(config, store, Tokens(access, refresh, time.time() + 3600),
-                                  time.time() + 86400)
-    finally:
-        store.close()
-    return access
+@contextmanager
+def _market(database_url: str, clock: str) -> Iterator[tuple[SandboxHandle, Config, str]]:
+    """A sandbox at `clock` with injected latency, a config on `database_url` pointing at it,
+    and a stored login: (sandbox, config, access token)."""
+    with start_sandbox(start=clock) as sandbox:
+        config = Config.from_mapping({
+            "DATABASE_URL": database_url, "SECRET_KEY": "bench", "FYERS_MODE": "sandbox",
+            "TOKEN_ENCRYPTION_KEY": TOKEN_KEY, "FYERS_SANDBOX_URL": sandbox.url})
+        access, refresh = sandbox.login()
+        store = open_store(config.store_url, config.mongo_database)
+        try:
+            token_refresh.save_tokens(config, store, Tokens(access, refresh, time.time() + 3600),
+                                      time.time() + 86400)
+        finally:
+            store.close()
+        sandbox.admin("faults", latency_ms=LATENCY_MS)
+        yield sandbox, config, access
 
 
 def _calls(sandbox: SandboxHandle) -> tuple[int, int]:
@@ -94,17 +99,21 @@ def _figure(value: float, unit: str, goal: str = "-", ok: bool | None = None) ->
 
 
 def main() -> dict[str, Any]:
-    """Run the three measurements, print them beside the goals, return the figures."""
-    with tempfile.TemporaryDirectory() as folder, start_sandbox(start=CLOCK) as sandbox:
-        config = _bench_config(Path(folder), sandbox)
-        access = _log_in(config, sandbox)
-        sandbox.admin("faults", latency_ms=LATENCY_MS)
-        cold = _measure(sandbox, lambda: _strategy_run(config))
-        warm = _measure(sandbox, lambda: _strategy_run(config))
-        naive = _measure(sandbox, lambda: _naive_scan(config, access))
+    """Run the measurements, print them beside the goals, return the figures."""
+    with tempfile.TemporaryDirectory() as folder:
+        database_url = f"sqlite:///{Path(folder) / 'bench.db'}"
+        with _market(database_url, CLOCK) as (sandbox, config, access):
+            cold = _measure(sandbox, lambda: _strategy_run(config))
+            warm = _measure(sandbox, lambda: _strategy_run(config))
+            naive = _measure(sandbox, lambda: _naive_scan(config, access))
+        # A fresh sandbox (a new URL, so fresh rate-limit windows on both sides): the minute
+        # budget the naive scan used up would otherwise be what this figure measures.
+        with _market(database_url, NEXT_DAY_CLOCK) as (sandbox, config, _):
+            next_day = _measure(sandbox, lambda: _strategy_run(config))
     speedup = naive["seconds"] / warm["seconds"]
     print(f"latency {LATENCY_MS} ms per call, Fyers rate limits; dry runs (no orders)")
-    for name, figures in (("cold run", cold), ("warm run", warm), ("naive scan", naive)):
+    for name, figures in (("cold run", cold), ("warm run", warm), ("naive scan", naive),
+                          ("next day", next_day)):
         print(f"{name:>10}: {figures['seconds']:7.2f} s  {figures['api_calls']:4d} API calls  "
               f"{figures['data_calls']:4d} data calls")
     print(f"warm run data calls: {warm['data_calls']} (goal ≤ {WARM_DATA_CALLS_GOAL})")
@@ -120,6 +129,8 @@ def main() -> dict[str, Any]:
         "naive_scan_s": _figure(naive["seconds"], "s"),
         "naive_scan_api_calls": _figure(naive["api_calls"], "calls"),
         "naive_vs_warm": _figure(speedup, "×", f"≥ {SPEEDUP_GOAL:.0f}×", speedup >= SPEEDUP_GOAL),
+        "next_day_run_s": _figure(next_day["seconds"], "s"),
+        "next_day_run_data_calls": _figure(next_day["data_calls"], "calls"),
     }
 
 
