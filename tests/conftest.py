@@ -1,11 +1,43 @@
 """Fixtures shared by every suite: a Config on a temporary SQLite file, and its store."""
 from __future__ import annotations
 
+import functools
+import os
+
 import pytest
 from cryptography.fernet import Fernet
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from config import Config
 from store import open_store
+
+
+@functools.cache
+def mongo_server_line() -> str:
+    """Name and version of the TEST_MONGO_URI server (from buildInfo), or '' when none is set."""
+    uri = os.environ.get("TEST_MONGO_URI", "")
+    where = uri.split("@")[-1]  # never print credentials
+    if not uri:
+        return ""
+    try:
+        with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
+            info = client.admin.command("buildInfo")
+    except PyMongoError as exc:
+        return f"MongoDB-wire server at {where}: unreachable ({type(exc).__name__})"
+    name = f"FerretDB {info['ferretdbVersion']}" if "ferretdbVersion" in info else "MongoDB"
+    return f"MongoDB-wire server: {name} (reports MongoDB {info['version']}) at {where}"
+
+
+def pytest_report_header() -> list[str]:
+    """Name the Mongo test server in the header of a verbose run."""
+    return [line for line in [mongo_server_line()] if line]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name it after a quiet run too (`make test` is -q, which hides the header)."""
+    if mongo_server_line():
+        terminalreporter.write_line(mongo_server_line())
 
 
 @pytest.fixture
