@@ -19,7 +19,7 @@ from typing import Any
 
 import notifier
 import token_refresh
-from broker import AuthFailed, BrokerError, FyersBroker, TokenExpired
+from broker import AuthFailed, FyersBroker, TokenExpired
 from config import PROJECT_DIR, Config, load_config_or_exit
 from live_strategy import RunResult, run_live
 from scheduler import IST, is_trading_day
@@ -127,7 +127,7 @@ def _guarded_run(config: Config, store: Store, run_id: str, dry_run: bool, force
         broker = _authenticated_broker(config, store, broker_factory)
         result = run_live(config, store, broker, run_id=run_id, dry_run=dry_run,
                           heartbeat=_heartbeat(store, run_id))
-    except LoginNeeded as exc:
+    except (LoginNeeded, TokenExpired) as exc:  # TokenExpired: Fyers ended it mid-run
         logger.error("%s", exc)
         return "failed", LOGIN_NEEDED, str(exc)
     except Exception as exc:  # the run must end with a recorded status, whatever broke
@@ -153,7 +153,7 @@ def _authenticated_broker(config: Config, store: Store,
         logger.warning("%s Trying the refresh token.", status.message)
     try:
         token_refresh.refresh_tokens(config, store)
-    except (AuthFailed, BrokerError) as exc:
+    except AuthFailed as exc:  # other broker errors (network, 5xx) fail the run as they are
         raise LoginNeeded(f"{LOGIN_NEEDED} ({exc})") from exc
     return broker_factory(config, access_token=token_refresh.load_access_token(config, store))
 

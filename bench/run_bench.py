@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -64,7 +64,7 @@ def _calls(sandbox: SandboxHandle) -> tuple[int, int]:
     return sum(api.values()), data
 
 
-def _measure(sandbox: SandboxHandle, work: Any) -> dict[str, float]:
+def _measure(sandbox: SandboxHandle, work: Callable[[], None]) -> dict[str, float]:
     """Wall time and sandbox calls of `work()`."""
     api_before, data_before = _calls(sandbox)
     started = time.perf_counter()
