@@ -49,6 +49,17 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
+def close_app(app: Flask) -> None:
+    """Stop logging into this app's store, then close the store (tests, benchmarks): the log
+    handler's writer thread must never write to a closed connection."""
+    store = app.extensions["store"]
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "store", None) is store]:
+        root.removeHandler(handler)
+        handler.close()
+    store.close()
+
+
 def register_blueprints(app: Flask, config: Config) -> None:
     """One blueprint per area; the Fyers callback lives at the path of FYERS_REDIRECT_URI."""
     from auth import bp as auth_bp

@@ -109,7 +109,7 @@ def page_paths(client: Any) -> list[str]:
 
 def main() -> dict[str, Any]:
     """Seed, time every page and report p50/p95 and RSS against the goals."""
-    from app import create_app
+    from app import close_app, create_app
     from auth import SESSION_COOKIE, start_session
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -127,7 +127,7 @@ def main() -> dict[str, Any]:
             client.set_cookie(SESSION_COOKIE, start_session(app.extensions["store"], "bench"))
         times = timed_pages(client, page_paths(client))
         rss_mb = psutil.Process().memory_info().rss / 2**20
-        app.extensions["store"].close()
+        close_app(app)
     figures: dict[str, Any] = {}
     print(f"{'page':45} {'p50 ms':>8} {'p95 ms':>8}   goal p95 < {P95_GOAL_MS:.0f} ms")
     for path, samples in times.items():

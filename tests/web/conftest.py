@@ -9,19 +9,33 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 import portfolio
-from app import create_app
+from app import close_app, create_app
 
 PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
-def app(config):
-    built = create_app(config)
-    built.config["TESTING"] = True  # CSRF stays on: Flask-WTF only follows WTF_CSRF_ENABLED
-    built.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
-    yield built
-    built.extensions["store"].close()
+def make_app():
+    """Build apps on a config, each with user alice (CSRF on: Flask-WTF only follows
+    WTF_CSRF_ENABLED, not TESTING); all are closed after the test."""
+    built = []
+
+    def make(config):
+        app = create_app(config)
+        app.config["TESTING"] = True
+        app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        close_app(app)
+
+
+@pytest.fixture
+def app(make_app, config):
+    return make_app(config)
 
 
 @pytest.fixture

@@ -137,11 +137,8 @@ def test_ensure_admin_only_on_an_empty_store(store):
     assert ensure_admin(store) is None
 
 
-def test_login_rate_limit_per_ip(config, make_auth):
-    from app import create_app
-
-    app = create_app(config.with_overrides(login_rate_limit="3 per minute"))
+def test_login_rate_limit_per_ip(config, make_app, make_auth):
+    app = make_app(config.with_overrides(login_rate_limit="3 per minute"))
     auth = make_auth(app.test_client())
     codes = [auth.login("nobody", "x").status_code for _ in range(4)]
     assert codes == [401, 401, 401, 429]
-    app.extensions["store"].close()

@@ -6,10 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from werkzeug.security import generate_password_hash
 
 import token_refresh
-from app import create_app
 
 
 def test_callback_with_a_forged_state_is_refused(logged_in, client, db, config):
@@ -21,14 +19,12 @@ def test_callback_with_a_forged_state_is_refused(logged_in, client, db, config):
 
 
 @pytest.fixture
-def sandbox_app(sandbox_config, make_auth, password):
+def sandbox_app(sandbox_config, make_app, make_auth):
     """The app on a config pointing at the sandbox, with alice logged in."""
-    app = create_app(sandbox_config)
-    app.extensions["store"].create_user("alice", generate_password_hash(password))
+    app = make_app(sandbox_config)
     auth = make_auth(app.test_client())
     assert auth.login().status_code == 302
-    yield app, auth
-    app.extensions["store"].close()
+    return app, auth
 
 
 def approve_at_sandbox(login_url: str) -> str:
