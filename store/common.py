@@ -47,12 +47,32 @@ def complete(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in FIELDS[collection]}
 
 
+STANDARD_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
+
+
 def level_number(name: str) -> int:
     """logging's number for a level name (case-insensitive); ValueError for an unknown one."""
     number = logging.getLevelName(str(name).upper())
     if not isinstance(number, int):
         raise ValueError(f"unknown log level {name!r}")
     return number
+
+
+def standard_level(levelno: int) -> int:
+    """The standard level at or below `levelno`: logs keep only these, so filters stay simple."""
+    return max((n for n in STANDARD_LEVELS if n <= levelno), default=logging.DEBUG)
+
+
+def stored_level(name: str) -> tuple[str, int]:
+    """(name, number) a log row is stored with, for any level name logging knows."""
+    number = standard_level(level_number(name))
+    return logging.getLevelName(number), number
+
+
+def levels_from(name: str) -> list[int]:
+    """The stored level numbers a minimum-level filter admits."""
+    minimum = level_number(name)
+    return [n for n in STANDARD_LEVELS if n >= minimum]
 
 
 def search_words(text: str | None) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from config import Config
 from store.base import Store
+from store.common import standard_level
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +94,6 @@ def _safe(key: str, value: Any) -> Any:
     return redact(repr(value))
 
 
-def _standard_level(levelno: int) -> str:
-    """The standard level name at or below `levelno`, so custom levels stay searchable."""
-    for number in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
-        if levelno >= number:
-            return logging.getLevelName(number)
-    return "DEBUG"
-
-
 class RedactingFilter(logging.Filter):
     """Masks secrets in a record's message, traceback and stack before any handler sees it."""
 
@@ -159,7 +152,7 @@ class StoreLogHandler(logging.Handler):
     def _row(self, record: logging.LogRecord) -> dict[str, Any]:
         extra = {key: _safe(key, value) for key, value in vars(record).items()
                  if key not in _NOT_EXTRA}
-        return {"ts": record.created, "level": _standard_level(record.levelno),
+        return {"ts": record.created, "level": logging.getLevelName(standard_level(record.levelno)),
                 "logger": record.name, "message": self.format(record),
                 "run_id": getattr(record, "run_id", None) or current_run_id.get(),
                 "extra": extra or None}

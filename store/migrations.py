@@ -60,4 +60,20 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE TABLE locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL)",
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT)",
     ),
+    (  # 2: a log id is its ts in microseconds x 1000 + a sequence number, so newest first is
+       # rowid order (which FTS5 walks without sorting) and ts bounds are rowid bounds
+        "DROP INDEX logs_ts",
+        "DROP INDEX logs_level_ts",
+        "DROP INDEX logs_run_ts",
+        "UPDATE logs SET id = -id",
+        """UPDATE logs SET id = keyed.new_id, ts = keyed.micros / 1000000.0
+           FROM (SELECT id AS old_id, micros, micros * 1000 - 1 + row_number()
+                        OVER (PARTITION BY micros ORDER BY id DESC) AS new_id
+                 FROM (SELECT id, CAST(round(ts * 1000000) AS INTEGER) AS micros FROM logs))
+                AS keyed
+           WHERE logs.id = keyed.old_id""",
+        "INSERT INTO logs_fts (logs_fts) VALUES ('rebuild')",
+        "CREATE INDEX logs_level ON logs (levelno)",
+        "CREATE INDEX logs_run ON logs (run_id)",
+    ),
 ]

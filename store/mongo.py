@@ -28,6 +28,7 @@ from store.common import (
     page_cursor,
     pnl_by_day,
     search_words,
+    stored_level,
     trade_stats,
 )
 
@@ -256,9 +257,12 @@ class MongoStore(Store):
     @_mapped
     def insert_logs(self, rows: Sequence[dict[str, Any]]) -> None:
         """Append log rows in one batch; ObjectIds are the ids."""
-        docs = [{**complete("logs", row), "levelno": level_number(row["level"])} for row in rows]
-        for doc in docs:
+        docs = []
+        for row in rows:
+            doc = complete("logs", row)
             del doc["id"]
+            doc["level"], doc["levelno"] = stored_level(row["level"])
+            docs.append(doc)
         if docs:
             self._db.logs.insert_many(docs, ordered=True)
 

@@ -17,10 +17,11 @@ from store.common import (
     checked,
     complete,
     decode_cursor,
-    level_number,
+    levels_from,
     page_cursor,
     pnl_by_day,
     search_words,
+    stored_level,
     trade_stats,
 )
 from store.migrations import MIGRATIONS
@@ -28,6 +29,7 @@ from store.migrations import MIGRATIONS
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 5.0
+IDS_PER_MICROSECOND = 1000
 _JSON_COLUMNS = {"runs": ("summary",), "logs": ("extra",)}
 _BOOL_COLUMNS = {"runs": ("dry_run",)}
 
@@ -59,6 +61,11 @@ def _decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
     if table == "logs":
         record["id"] = str(record["id"])
     return record
+
+
+def log_id(ts: float) -> int:
+    """The first log id of ts's microsecond: ids sort like (ts, insertion order)."""
+    return round(ts * 1_000_000) * IDS_PER_MICROSECOND
 
 
 def fts_query(words: Sequence[str]) -> str:
@@ -268,45 +275,71 @@ class SQLiteStore(Store):
 
     # --- logs -------------------------------------------------------------------------
     def insert_logs(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append log rows in one transaction; ids are assigned."""
-        values = [(row["ts"], row["level"], level_number(row["level"]), row.get("logger"),
-                   row["message"], row.get("run_id"),
-                   json.dumps(row["extra"]) if row.get("extra") is not None else None)
-                  for row in (checked("logs", row) for row in rows)]
+        """Append log rows in one transaction; each id follows its ts (see `log_id`)."""
+        rows = [checked("logs", row) for row in rows]
         with self._transaction() as conn:
-            conn.executemany("INSERT INTO logs (ts, level, levelno, logger, message, run_id, "
-                             "extra) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            for row in rows:
+                micros = round(row["ts"] * 1_000_000)
+                level, levelno = stored_level(row["level"])
+                extra = json.dumps(row["extra"]) if row.get("extra") is not None else None
+                conn.execute("INSERT INTO logs (id, ts, level, levelno, logger, message, run_id, "
+                             "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (self._free_log_id(conn, micros), micros / 1_000_000, level,
+                              levelno, row.get("logger"), row["message"], row.get("run_id"),
+                              extra))
+
+    def _free_log_id(self, conn: sqlite3.Connection, micros: int) -> int:
+        """The next unused id of a microsecond: micros x 1000 + how many rows it has already."""
+        first = micros * IDS_PER_MICROSECOND
+        last = conn.execute("SELECT max(id) FROM logs WHERE id BETWEEN ? AND ?",
+                            (first, first + IDS_PER_MICROSECOND - 1)).fetchone()[0]
+        if last == first + IDS_PER_MICROSECOND - 1:
+            raise StoreError(f"more than {IDS_PER_MICROSECOND} log rows in one microsecond")
+        return first if last is None else last + 1
 
     def search_logs(self, *, text: str | None = None, level: str | None = None,
                     since: float | None = None, until: float | None = None,
                     run_id: str | None = None, before: str | None = None,
                     limit: int = 50) -> LogPage:
-        """Newest first, filtered; see Store.search_logs."""
-        where, params = [], []
-        if before is not None:
-            ts, row_id = decode_cursor(before)
-            where.append("(ts, id) < (?, ?)")
-            params += [ts, int(row_id)]
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("ts < ?")
-            params.append(until)
+        """Newest first, filtered; see Store.search_logs. Ids follow ts, so every bound is an
+        id range and every page is a walk down the rowid (or an FTS5 doclist), never a sort."""
+        lower, upper = self._id_range(since, until, run_id, before)
+        words = search_words(text)
+        id_column = "logs_fts.rowid" if words else "logs.id"
+        where, params = [f"{id_column} >= ?", f"{id_column} < ?"], [lower, upper]
         if run_id is not None:
-            where.append("run_id = ?")
+            where.append("logs.run_id = ?")
             params.append(run_id)
         if level is not None:
-            where.append("levelno >= ?")
-            params.append(level_number(level))
-        words = search_words(text)
+            wanted = levels_from(level)
+            where.append(f"logs.levelno IN ({', '.join('?' * len(wanted))})")
+            params += wanted
+        source = "logs"
         if words:
-            where.append("id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
-            params.append(fts_query(words))
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self._rows("logs", f"SELECT * FROM logs {clause} ORDER BY ts DESC, id DESC "
-                          "LIMIT ?", [*params, limit + 1])
-        return LogPage(rows=rows[:limit], next_before=page_cursor(rows, limit))
+            source = "logs_fts JOIN logs ON logs.id = logs_fts.rowid"
+            where.insert(0, "logs_fts MATCH ?")
+            params.insert(0, fts_query(words))
+        found = self._rows("logs", f"SELECT logs.* FROM {source} WHERE {' AND '.join(where)} "
+                           f"ORDER BY {id_column} DESC LIMIT ?", [*params, limit + 1])
+        return LogPage(rows=found[:limit], next_before=page_cursor(found, limit))
+
+    def _id_range(self, since: float | None, until: float | None, run_id: str | None,
+                  before: str | None) -> tuple[int, int]:
+        """[lower, upper) log ids the filters allow: ts bounds, the cursor, the run's span."""
+        lower, upper = -(2 ** 63), 2 ** 63 - 1
+        if since is not None:
+            lower = log_id(since)
+        if until is not None:
+            upper = log_id(until)
+        if before is not None:
+            upper = min(upper, int(decode_cursor(before)[1]))
+        if run_id is not None:
+            first, last = self._execute("SELECT min(id), max(id) FROM logs WHERE run_id = ?",
+                                        (run_id,)).fetchone()
+            if first is None:
+                return 0, 0
+            lower, upper = max(lower, first), min(upper, last + 1)
+        return lower, upper
 
     def count_logs(self) -> int:
         """How many log rows exist."""

@@ -391,6 +391,12 @@ def test_log_filters_minimum_level_dates_and_run(store):
         store.search_logs(level="LOUD")
 
 
+def test_level_aliases_are_stored_as_standard_names(store):
+    store.insert_logs([log_row(T0, "a", level="WARN"), log_row(T0 + 1, "b", level="fatal")])
+    assert [r["level"] for r in store.search_logs().rows] == ["CRITICAL", "WARNING"]
+    assert len(store.search_logs(level="WARNING").rows) == 2
+
+
 @pytest.mark.parametrize("cursor", ["", "garbage", "1.0", "1.0,", "x,1", ",5", "1.5,zz"])
 def test_malformed_cursor_raises_value_error(store, cursor):
     store.insert_logs([log_row(T0, "x")])

@@ -28,6 +28,29 @@ def test_reopening_keeps_data_and_applies_migrations_once(tmp_path):
     assert versions == list(range(1, len(MIGRATIONS) + 1))
 
 
+def test_migration_2_rekeys_existing_logs_by_time(tmp_path):
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.executemany("INSERT INTO logs (ts, level, levelno, logger, message) "
+                         "VALUES (?, 'INFO', 20, 'x', ?)",
+                         [(1000.5, "late arrival"), (2000.25, "newest"), (1000.5, "same time"),
+                          (999.0, "oldest")])
+    store = SQLiteStore(path)
+    rows = store.search_logs().rows
+    assert [r["message"] for r in rows] == ["newest", "same time", "late arrival", "oldest"]
+    assert [r["ts"] for r in rows] == [2000.25, 1000.5, 1000.5, 999.0]
+    assert [r["message"] for r in store.search_logs(text="time").rows] == ["same time"]
+    store.insert_logs([{"ts": 1000.5, "level": "INFO", "logger": "x", "message": "third",
+                        "run_id": None, "extra": None}])
+    assert [r["message"] for r in store.search_logs(since=1000.0, until=1001.0).rows] == [
+        "third", "same time", "late arrival"]
+    store.close()
+
+
 def test_an_unwritable_location_is_a_store_error(tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the data folder should be")
@@ -57,12 +80,21 @@ def test_a_database_locked_by_another_writer_is_a_store_error(tmp_path):
     store.close()
 
 
-def test_search_uses_the_indexes(tmp_path):
+def test_log_queries_search_indexes_instead_of_scanning(tmp_path):
     store = SQLiteStore(tmp_path / "shop.db")
-    conn = sqlite3.connect(tmp_path / "shop.db")
-    plan = " ".join(row[-1] for row in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM logs WHERE (ts, id) < (?, ?) "
-        "ORDER BY ts DESC, id DESC LIMIT 51", (1.0, 5)))
-    assert "USING INDEX logs_ts" in plan and "TEMP B-TREE" not in plan
-    conn.close()
+    store.insert_logs([{"ts": 1000.0 + i, "level": "INFO", "logger": "x", "run_id": "r1",
+                        "message": f"order {i}", "extra": None} for i in range(10)])
+    cursor = store.search_logs(limit=3).next_before
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    for filters in [{}, {"before": cursor}, {"level": "ERROR"}, {"run_id": "r1"},
+                    {"since": 1002.0, "until": 1005.0}, {"text": "order"},
+                    {"text": "order 3", "level": "INFO", "run_id": "r1", "before": cursor}]:
+        store.search_logs(**filters)
+    store._conn().set_trace_callback(None)
+    queries = [sql for sql in statements if sql.startswith("SELECT logs.*")]
+    assert len(queries) == 7
+    for sql in queries:
+        plan = [row[-1] for row in store._conn().execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert not [step for step in plan if step.startswith("SCAN logs ")], (sql, plan)
     store.close()
