@@ -92,6 +92,17 @@ wait_until_up() {
   return 1
 }
 
+# The process the server should outlive no longer than: our caller, or the shell above it when
+# the caller is only a forked subshell of it (e.g. `uri=$(bash …mongo-server.sh … 2>/dev/null)`).
+owner_pid() {
+  local pid=$PPID parent
+  while parent=$(ps -o ppid= -p "$pid" 2>/dev/null) && parent=${parent//[[:space:]]/} \
+        && ((parent > 1)) && [[ "$(ps -o args= -p "$pid")" == "$(ps -o args= -p "$parent")" ]]; do
+    pid=$parent
+  done
+  echo "$pid"
+}
+
 # Stop the server once OWNER exits (the shell that asked for it), and drop a temporary DIR.
 watch_owner() {
   local owner=$1 dir=$2 remove_dir=$3
@@ -132,7 +143,7 @@ main() {
   say "FerretDB $FERRETDB_VERSION (SQLite backend) pid $server_pid, data and log in $dir"
   echo "mongodb://127.0.0.1:$port/"
   if [[ $background == yes ]]; then
-    watch_owner "$PPID" "$dir" "$remove_dir"
+    watch_owner "$(owner_pid)" "$dir" "$remove_dir"
     return 0
   fi
   trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid"; [[ $remove_dir == no ]] || rm -rf "$dir"' EXIT
