@@ -27,7 +27,7 @@ from broker import (
 )
 from config import Config
 from portfolio import inr
-from scheduler import IST, is_trading_day
+from scheduler import IST, previous_trading_day
 from store.base import Store
 from universe import nifty50_symbols
 
@@ -265,24 +265,17 @@ def _market_date(quotes: Mapping[str, Quote]) -> date:
 
 
 # --- candles ---------------------------------------------------------------------------------
-def _previous_session(day: date) -> date:
-    day -= timedelta(days=1)
-    while not is_trading_day(day):
-        day -= timedelta(days=1)
-    return day
-
-
 def _window_start(today: date, sessions: int) -> date:
     """A start date that leaves at least `sessions` trading days before `today`."""
     day = today
     for _ in range(sessions):
-        day = _previous_session(day)
+        day = previous_trading_day(day)
     return day - timedelta(days=COLD_START_MARGIN_DAYS)
 
 
 def _refresh_candles(run: _Run, today: date) -> dict[str, list[float]]:
     """Completed closes per symbol from the cache, fetching only the days it lacks."""
-    latest_needed = _previous_session(today)
+    latest_needed = previous_trading_day(today)
     start = _window_start(today, run.config.ma_period)
     closes = {}
     for symbol in nifty50_symbols():

@@ -42,6 +42,14 @@ def is_trading_day(day: date) -> bool:
     return day.weekday() < 5
 
 
+def previous_trading_day(day: date) -> date:
+    """The last NSE session before `day`."""
+    day -= timedelta(days=1)
+    while not is_trading_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
 def run_time(config: Config) -> time:
     """The daily run time (IST) as a time of day."""
     hours, minutes = config.run_time_ist.split(":")
