@@ -75,9 +75,13 @@ class PrivateServer:
 
     def start(self) -> None:
         """Start it (again, on the same data) through the CI script; it waits until it answers."""
-        done = subprocess.run(["bash", str(SERVER_SCRIPT), "--background", "--dir",
-                               str(self.directory), "--port", str(self.port)],
-                              capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S)
+        try:
+            done = subprocess.run(["bash", str(SERVER_SCRIPT), "--background", "--dir",
+                                   str(self.directory), "--port", str(self.port)],
+                                  capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"mongo-server.sh took over {SCRIPT_TIMEOUT_S} s (a first build?"
+                               " run `make mongo-server` once)") from exc
         if done.returncode != 0:
             raise RuntimeError(f"mongo-server.sh failed: {done.stderr.strip()}")
 
