@@ -90,6 +90,9 @@ def load_access_token(config: Config, store: Store) -> str | None:
 
 
 def _status_message(state: str, access: float | None, next_run: float) -> str:
+    if state == "MISSING" and access is not None:
+        return (f"The stored Fyers token cannot be decrypted (was TOKEN_ENCRYPTION_KEY "
+                f"changed?): {LOGIN_NEEDED}.")
     if state == "MISSING":
         return f"No Fyers token is stored: {LOGIN_NEEDED}."
     if state == "EXPIRED":
@@ -103,11 +106,11 @@ def _status_message(state: str, access: float | None, next_run: float) -> str:
 def token_status(config: Config, store: Store, now: float | None = None) -> TokenStatus:
     """VALID / EXPIRING (expires before the next scheduled run) / EXPIRED / MISSING."""
     now = time.time() if now is None else now
-    record = _stored(config, store)
-    access = record.get("access_expires_at") if record and record.get("access_token") else None
-    refresh = record.get("refresh_expires_at") if record else None
+    record = _stored(config, store) or {}
+    access = record.get("access_expires_at") if record.get("access_token") else None
+    refresh = record.get("refresh_expires_at")
     next_run = next_run_at(config, now)
-    if access is None:
+    if access is None or _decrypt(config, record["access_token"]) is None:
         state = "MISSING"
     elif access <= now:
         state = "EXPIRED"

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
 import token_refresh
 from broker import AuthFailed
@@ -110,3 +111,11 @@ def test_cli_status_and_refresh(run_config, store, sandbox):
 def test_cli_login_url(run_config):
     result = run_cli(run_config, "token_refresh.py", "login-url")
     assert result.returncode == 0 and "generate-authcode" in result.stdout
+
+
+def test_token_stored_under_another_key_asks_for_a_login(run_config, store, sandbox):
+    store_tokens(run_config, store, sandbox)
+    other_key = run_config.with_overrides(token_encryption_key=Fernet.generate_key().decode())
+    status = token_refresh.token_status(other_key, store)
+    assert status.state == "MISSING" and "TOKEN_ENCRYPTION_KEY" in status.message
+    assert token_refresh.load_access_token(other_key, store) is None
