@@ -1,8 +1,10 @@
 """Rules both store backends share, so they answer alike: fields, levels, words, cursors, sums."""
 from __future__ import annotations
 
+import functools
 import logging
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -31,6 +33,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 _WORD = re.compile(r"[^\W_]+")
+MIN_PREFIX_LENGTH = 2
 
 
 def checked(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,9 +78,30 @@ def levels_from(name: str) -> list[int]:
     return [n for n in STANDARD_LEVELS if n >= minimum]
 
 
-def search_words(text: str | None) -> list[str]:
-    """The words of a search box: runs of letters and digits; everything else separates them."""
-    return _WORD.findall(text or "")
+def search_terms(text: str | None) -> list[tuple[str, bool]]:
+    """The words of a search box (runs of letters and digits; anything else separates them),
+    each with whether it matches as a word prefix: only the last, from two characters on."""
+    words = _WORD.findall(text or "")
+    return [(word, i == len(words) - 1 and len(word) >= MIN_PREFIX_LENGTH)
+            for i, word in enumerate(words)]
+
+
+def fold(text: str) -> str:
+    """Text as word search compares it: case-folded, accents removed (like FTS5 unicode61)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+@functools.lru_cache(maxsize=64)
+def _word_start(prefix: str) -> re.Pattern[str]:
+    """Matches `prefix` (folded) where a word starts: not right after a letter or digit."""
+    return re.compile(r"(?<![^\W_])" + re.escape(fold(prefix)))
+
+
+def has_word_prefix(message: str, prefix: str) -> bool:
+    """Whether a word of `message` starts with `prefix`, compared folded."""
+    text = message.lower() if message.isascii() else fold(message)
+    return _word_start(prefix).search(text) is not None
 
 
 def encode_cursor(ts: float, row_id: Any) -> str:

@@ -27,7 +27,7 @@ from store.common import (
     level_number,
     page_cursor,
     pnl_by_day,
-    search_words,
+    search_terms,
     stored_level,
     trade_stats,
 )
@@ -68,15 +68,15 @@ def _mapped(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _word_pattern(word: str, last: bool) -> str:
-    """A regex for one search word: whole word, or a word prefix when it is the last one.
+def _word_pattern(word: str, prefix: bool) -> str:
+    """A regex for one search word: the whole word, or a word starting with it.
 
     Boundaries go only beside ASCII letters/digits, where every server's `\\b` agrees.
     """
     pattern = re.escape(word)
     if word[0].isascii():
         pattern = r"\b" + pattern
-    if not last and word[-1].isascii():
+    if not prefix and word[-1].isascii():
         pattern += r"\b"
     return pattern
 
@@ -288,9 +288,8 @@ class MongoStore(Store):
             clauses.append({"run_id": run_id})
         if level is not None:
             clauses.append({"levelno": {"$gte": level_number(level)}})
-        words = search_words(text)
-        clauses += [{"message": {"$regex": _word_pattern(word, i == len(words) - 1),
-                                 "$options": "i"}} for i, word in enumerate(words)]
+        clauses += [{"message": {"$regex": _word_pattern(word, prefix), "$options": "i"}}
+                    for word, prefix in search_terms(text)]
         cursor = (self._db.logs.find({"$and": clauses} if clauses else {})
                   .sort([("ts", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1))
         rows = [{**complete("logs", {k: v for k, v in doc.items()

@@ -17,10 +17,11 @@ from store.common import (
     checked,
     complete,
     decode_cursor,
+    has_word_prefix,
     levels_from,
     page_cursor,
     pnl_by_day,
-    search_words,
+    search_terms,
     stored_level,
     trade_stats,
 )
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 5.0
 IDS_PER_MICROSECOND = 1000
+LONGEST_PREFIX_INDEX = 3  # logs_fts has prefix='2 3'
 _JSON_COLUMNS = {"runs": ("summary",), "logs": ("extra",)}
 _BOOL_COLUMNS = {"runs": ("dry_run",)}
 
@@ -68,10 +70,23 @@ def log_id(ts: float) -> int:
     return round(ts * 1_000_000) * IDS_PER_MICROSECOND
 
 
-def fts_query(words: Sequence[str]) -> str:
-    """An FTS5 query matching all words, the last as a prefix; quoting keeps them literal."""
-    quoted = [f'"{word}"' for word in words]
-    return " ".join(quoted) + "*"
+def fts_query(terms: Sequence[tuple[str, bool]]) -> tuple[str, str | None]:
+    """An FTS5 query matching every term, quoted so user input stays literal; and the prefix
+    left for has_word_prefix() to check, if any.
+
+    FTS5 merges the whole doclist of a prefix longer than its prefix indexes before the
+    first row; such a prefix is searched by its first characters through the index instead.
+    """
+    parts, residual = [], None
+    for word, prefix in terms:
+        if not prefix:
+            parts.append(f'"{word}"')
+        elif len(word) <= LONGEST_PREFIX_INDEX:
+            parts.append(f'"{word}"*')
+        else:
+            parts.append(f'"{word[:LONGEST_PREFIX_INDEX]}"*')
+            residual = word
+    return " ".join(parts), residual
 
 
 class SQLiteStore(Store):
@@ -114,6 +129,7 @@ class SQLiteStore(Store):
                 conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
                                        isolation_level=None, check_same_thread=False)
                 conn.row_factory = sqlite3.Row
+                conn.create_function("has_word_prefix", 2, has_word_prefix, deterministic=True)
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
             with self._connections_guard:
@@ -304,8 +320,8 @@ class SQLiteStore(Store):
         """Newest first, filtered; see Store.search_logs. Ids follow ts, so every bound is an
         id range and every page is a walk down the rowid (or an FTS5 doclist), never a sort."""
         lower, upper = self._id_range(since, until, run_id, before)
-        words = search_words(text)
-        id_column = "logs_fts.rowid" if words else "logs.id"
+        terms = search_terms(text)
+        id_column = "logs_fts.rowid" if terms else "logs.id"
         where, params = [f"{id_column} >= ?", f"{id_column} < ?"], [lower, upper]
         if run_id is not None:
             where.append("logs.run_id = ?")
@@ -315,10 +331,14 @@ class SQLiteStore(Store):
             where.append(f"logs.levelno IN ({', '.join('?' * len(wanted))})")
             params += wanted
         source = "logs"
-        if words:
+        if terms:
             source = "logs_fts JOIN logs ON logs.id = logs_fts.rowid"
+            match, residual = fts_query(terms)
             where.insert(0, "logs_fts MATCH ?")
-            params.insert(0, fts_query(words))
+            params.insert(0, match)
+            if residual is not None:
+                where.append("has_word_prefix(logs.message, ?)")
+                params.append(residual)
         found = self._rows("logs", f"SELECT logs.* FROM {source} WHERE {' AND '.join(where)} "
                            f"ORDER BY {id_column} DESC LIMIT ?", [*params, limit + 1])
         return LogPage(rows=found[:limit], next_before=page_cursor(found, limit))

@@ -351,6 +351,12 @@ def test_log_search_matches_words_case_insensitively_with_prefix_on_last(store):
     assert found("refresh") == [2]
     assert found("orders placed") == []
     assert found("ord") == [3, 1, 0]
+    assert found("insufficient fund") == [1]
+
+
+def test_a_one_letter_last_word_matches_whole_words_only(store):
+    store.insert_logs([log_row(T0, "plan a retry"), log_row(T0 + 1, "another attempt")])
+    assert [r["message"] for r in store.search_logs(text="A").rows] == ["plan a retry"]
 
 
 HOSTILE = ["' OR 1=1", '{"$gt": ""}', '"', "*", "NEAR(a b)", "a AND", "-x", "^y", "(", ")",
