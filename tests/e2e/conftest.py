@@ -45,13 +45,26 @@ class PageProblems:
         context.on("page", self.watch)
 
     def watch(self, page) -> None:
-        page.on("console", lambda msg: msg.type == "error" and self.items.append(
-            f"console: {msg.text}"))
+        page.on("console", self.check_console)
         page.on("pageerror", lambda exc: self.items.append(f"page error: {exc}"))
-        page.on("requestfailed", lambda req: self.items.append(
-            f"request failed: {req.url} {req.failure}"))
-        page.on("response", lambda resp: resp.status >= 400 and resp.url.startswith(
-            self.app_url) and self.items.append(f"HTTP {resp.status}: {resp.url}"))
+        page.on("requestfailed", self.check_failed_request)
+        page.on("response", self.check_response)
+
+    def check_failed_request(self, request) -> None:
+        # ERR_ABORTED is a request the journey itself cancelled by navigating on.
+        if request.failure != "net::ERR_ABORTED":
+            self.items.append(f"request failed: {request.url} {request.failure}")
+
+    def check_console(self, message) -> None:
+        # Chromium also reports HTTP errors here; check_response judges those.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.items.append(f"console: {message.text}")
+
+    def check_response(self, response) -> None:
+        # A page may answer 4xx on purpose (a refused login); its assets and fragments may not.
+        if (response.status >= 400 and response.url.startswith(self.app_url)
+                and response.request.resource_type != "document"):
+            self.items.append(f"HTTP {response.status}: {response.url}")
 
 
 @pytest.fixture(scope="module", params=list(VIEWPORTS))
