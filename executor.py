@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import notifier
@@ -35,6 +36,7 @@ LOGIN_NEEDED = "Fyers login needed: open the Tokens page and log in"
 SKIPPED_BUSY = "skipped: already running"
 ALERT_WAIT_S = 30.0
 FIND_RUNNING_WAIT_S = 5.0
+BACKGROUND_OUTPUT = "last-background-run.log"
 
 
 class LoginNeeded(RuntimeError):
@@ -207,9 +209,7 @@ def start_background_run(config: Config, trigger: str = "manual",
         command = [sys.executable, str(PROJECT_DIR / "executor.py"), "--trigger", trigger,
                    "--run-id", run_id] + (["--dry-run"] if dry_run else [])
         try:
-            subprocess.Popen(command, cwd=PROJECT_DIR, start_new_session=True,
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+            _spawn(command, config.data_dir / BACKGROUND_OUTPUT)
         except OSError as exc:
             store.release_lock(LOCK_NAME, run_id)
             _close_record(store, run_id, "failed", "failed: could not start", str(exc))
@@ -218,6 +218,15 @@ def start_background_run(config: Config, trigger: str = "manual",
         return run_id, True
     finally:
         store.close()
+
+
+def _spawn(command: list[str], output: Path) -> None:
+    """Start `command` detached from this process; its console output (the last background
+    run's) goes to `output`, for the rare crash that happens before logging is set up."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w") as console:
+        subprocess.Popen(command, cwd=PROJECT_DIR, start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
 
 
 def _running_run_id(store: Store) -> str:
