@@ -11,27 +11,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
+from store.base import DuplicateKey, Store, StoreError, TradeStats
 from store.common import (
     FIELDS,
     checked,
     complete,
-    decode_cursor,
     has_word_prefix,
-    levels_from,
-    page_cursor,
     pnl_by_day,
-    search_terms,
-    stored_level,
     trade_stats,
 )
 from store.migrations import MIGRATIONS
+from store.sqlite_logs import SQLiteLogs
 
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 5.0
-IDS_PER_MICROSECOND = 1000
-LONGEST_PREFIX_INDEX = 3  # logs_fts has prefix='2 3'
 _JSON_COLUMNS = {"runs": ("summary",), "logs": ("extra",)}
 _BOOL_COLUMNS = {"runs": ("dry_run",)}
 
@@ -65,31 +59,7 @@ def _decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
     return record
 
 
-def log_id(ts: float) -> int:
-    """The first log id of ts's microsecond: ids sort like (ts, insertion order)."""
-    return round(ts * 1_000_000) * IDS_PER_MICROSECOND
-
-
-def fts_query(terms: Sequence[tuple[str, bool]]) -> tuple[str, str | None]:
-    """An FTS5 query matching every term, quoted so user input stays literal; and the prefix
-    left for has_word_prefix() to check, if any.
-
-    FTS5 merges the whole doclist of a prefix longer than its prefix indexes before the
-    first row; such a prefix is searched by its first characters through the index instead.
-    """
-    parts, residual = [], None
-    for word, prefix in terms:
-        if not prefix:
-            parts.append(f'"{word}"')
-        elif len(word) <= LONGEST_PREFIX_INDEX:
-            parts.append(f'"{word}"*')
-        else:
-            parts.append(f'"{word[:LONGEST_PREFIX_INDEX]}"*')
-            residual = word
-    return " ".join(parts), residual
-
-
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteLogs, Store):
     """Store on a SQLite file; one connection per thread, migrations applied at open."""
 
     backend_name = "sqlite"
@@ -288,82 +258,6 @@ class SQLiteStore(Store):
         where, params = ("WHERE started_at < ?", [before]) if before is not None else ("", [])
         return self._rows("runs", f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?",
                           [*params, limit])
-
-    # --- logs -------------------------------------------------------------------------
-    def insert_logs(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append log rows in one transaction; each id follows its ts (see `log_id`)."""
-        rows = [checked("logs", row) for row in rows]
-        with self._transaction() as conn:
-            for row in rows:
-                micros = round(row["ts"] * 1_000_000)
-                level, levelno = stored_level(row["level"])
-                extra = json.dumps(row["extra"]) if row.get("extra") is not None else None
-                conn.execute("INSERT INTO logs (id, ts, level, levelno, logger, message, run_id, "
-                             "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (self._free_log_id(conn, micros), micros / 1_000_000, level,
-                              levelno, row.get("logger"), row["message"], row.get("run_id"),
-                              extra))
-
-    def _free_log_id(self, conn: sqlite3.Connection, micros: int) -> int:
-        """The next unused id of a microsecond: micros x 1000 + how many rows it has already."""
-        first = micros * IDS_PER_MICROSECOND
-        last = conn.execute("SELECT max(id) FROM logs WHERE id BETWEEN ? AND ?",
-                            (first, first + IDS_PER_MICROSECOND - 1)).fetchone()[0]
-        if last == first + IDS_PER_MICROSECOND - 1:
-            raise StoreError(f"more than {IDS_PER_MICROSECOND} log rows in one microsecond")
-        return first if last is None else last + 1
-
-    def search_logs(self, *, text: str | None = None, level: str | None = None,
-                    since: float | None = None, until: float | None = None,
-                    run_id: str | None = None, before: str | None = None,
-                    limit: int = 50) -> LogPage:
-        """Newest first, filtered; see Store.search_logs. Ids follow ts, so every bound is an
-        id range and every page is a walk down the rowid (or an FTS5 doclist), never a sort."""
-        lower, upper = self._id_range(since, until, run_id, before)
-        terms = search_terms(text)
-        id_column = "logs_fts.rowid" if terms else "logs.id"
-        where, params = [f"{id_column} >= ?", f"{id_column} < ?"], [lower, upper]
-        if run_id is not None:
-            where.append("logs.run_id = ?")
-            params.append(run_id)
-        if level is not None:
-            wanted = levels_from(level)
-            where.append(f"logs.levelno IN ({', '.join('?' * len(wanted))})")
-            params += wanted
-        source = "logs"
-        if terms:
-            source = "logs_fts JOIN logs ON logs.id = logs_fts.rowid"
-            match, residual = fts_query(terms)
-            where.insert(0, "logs_fts MATCH ?")
-            params.insert(0, match)
-            if residual is not None:
-                where.append("has_word_prefix(logs.message, ?)")
-                params.append(residual)
-        found = self._rows("logs", f"SELECT logs.* FROM {source} WHERE {' AND '.join(where)} "
-                           f"ORDER BY {id_column} DESC LIMIT ?", [*params, limit + 1])
-        return LogPage(rows=found[:limit], next_before=page_cursor(found, limit))
-
-    def _id_range(self, since: float | None, until: float | None, run_id: str | None,
-                  before: str | None) -> tuple[int, int]:
-        """[lower, upper) log ids the filters allow: ts bounds, the cursor, the run's span."""
-        lower, upper = -(2 ** 63), 2 ** 63 - 1
-        if since is not None:
-            lower = log_id(since)
-        if until is not None:
-            upper = log_id(until)
-        if before is not None:
-            upper = min(upper, int(decode_cursor(before)[1]))
-        if run_id is not None:
-            first, last = self._execute("SELECT min(id), max(id) FROM logs WHERE run_id = ?",
-                                        (run_id,)).fetchone()
-            if first is None:
-                return 0, 0
-            lower, upper = max(lower, first), min(upper, last + 1)
-        return lower, upper
-
-    def count_logs(self) -> int:
-        """How many log rows exist."""
-        return self._execute("SELECT count(*) FROM logs").fetchone()[0]
 
     # --- orders -----------------------------------------------------------------------
     def upsert_order(self, order: dict[str, Any]) -> None:
