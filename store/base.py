@@ -124,17 +124,21 @@ class Store(ABC):
     # --- logs: {id (str, assigned), ts, level, logger, message, run_id, extra (dict)} ----
     @abstractmethod
     def insert_logs(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append log rows in one batch."""
+        """Append log rows in one batch. A level is stored as the standard level at or below
+        it (WARN → WARNING, a custom 25 → INFO); ids are opaque strings."""
 
     @abstractmethod
     def search_logs(self, *, text: str | None = None, level: str | None = None,
                     since: float | None = None, until: float | None = None,
                     run_id: str | None = None, before: str | None = None,
                     limit: int = 50) -> LogPage:
-        """Newest first. `text` matches words of the message (full-text, prefix on the last
-        word), `level` is a minimum level name (WARNING → WARNING, ERROR, CRITICAL),
-        `since`/`until` bound ts (until exclusive), `before` is a cursor from a previous
-        page (keyset, never OFFSET). Malformed cursors raise ValueError."""
+        """Newest first (ts, then id). `text` matches words of the message, case- and
+        accent-insensitively, all of them, the last one as a prefix when it has two letters
+        or more; anything but letters and digits only separates words, so user input is
+        never query syntax. `level` is a minimum level name (WARNING → WARNING, ERROR,
+        CRITICAL), `since`/`until` bound ts (until exclusive), `before` is the `next_before`
+        cursor of a previous page (keyset, never OFFSET). Malformed cursors raise
+        ValueError."""
 
     @abstractmethod
     def count_logs(self) -> int: ...

@@ -1,7 +1,8 @@
 """The networked store: MongoDB (Atlas, a replica set, FerretDB v1) through pymongo.
 
 Only operators FerretDB v1 understands are used; small aggregations run in Python.
-`mongomock://` URLs (tests) use mongomock, imported only then.
+`mongomock://` URLs (tests) use mongomock, imported only then: each store object opened
+on one is its own empty in-memory database.
 """
 from __future__ import annotations
 
