@@ -132,10 +132,10 @@ class Store(ABC):
                     since: float | None = None, until: float | None = None,
                     run_id: str | None = None, before: str | None = None,
                     limit: int = 50) -> LogPage:
-        """Newest first (ts, then id). `text` matches words of the message, case- and
-        accent-insensitively, all of them, the last one as a prefix when it has two letters
-        or more; anything but letters and digits only separates words, so user input is
-        never query syntax. `level` is a minimum level name (WARNING → WARNING, ERROR,
+        """Newest first (ts, then id). `text` matches words of the message, ignoring case
+        (SQLite also ignores accents), all of them, the last one as a prefix when it has two
+        letters or more; anything but letters and digits only separates words, so user input
+        is never query syntax. `level` is a minimum level name (WARNING → WARNING, ERROR,
         CRITICAL), `since`/`until` bound ts (until exclusive), `before` is the `next_before`
         cursor of a previous page (keyset, never OFFSET). Malformed cursors raise
         ValueError."""
