@@ -141,10 +141,8 @@ class DayActivity:
     day: str
     trades: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def realized(self) -> float:
-        return sum(trade["pnl"] or 0.0 for trade in self.trades)
+    realized: float = 0.0
+    more: int = 0  # trades and orders beyond the per-day limit, not listed
 
     @property
     def label(self) -> str:
@@ -152,14 +150,26 @@ class DayActivity:
         return datetime.strptime(self.day, "%Y-%m-%d").strftime("%a %d %b %Y")
 
 
-def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mapping[str, Any]]
-                    ) -> list[DayActivity]:
-    """Group trades (by ts) and cancelled orders (by created_at) per IST day, newest day first."""
+def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mapping[str, Any]],
+                    per_day: int = 20) -> list[DayActivity]:
+    """Group trades (by ts) and cancelled orders (by created_at) per IST day, newest day first;
+    at most `per_day` of each are listed, the rest counted in `more` (realized counts all)."""
     days: dict[str, DayActivity] = {}
     for trade in trades:
-        day = ist_date(trade["ts"])
-        days.setdefault(day, DayActivity(day)).trades.append(dict(trade))
+        activity = days.setdefault(ist_date(trade["ts"]), DayActivity(ist_date(trade["ts"])))
+        activity.realized += trade["pnl"] or 0.0
+        _keep(activity, activity.trades, trade, per_day)
     for order in orders:
         day = ist_date(order["created_at"])
-        days.setdefault(day, DayActivity(day)).cancelled.append(dict(order))
+        activity = days.setdefault(day, DayActivity(day))
+        _keep(activity, activity.cancelled, order, per_day)
     return [days[day] for day in sorted(days, reverse=True)]
+
+
+def _keep(activity: DayActivity, listed: list[dict[str, Any]], record: Mapping[str, Any],
+          per_day: int) -> None:
+    """List `record` while there is room, else count it as one more."""
+    if len(listed) < per_day:
+        listed.append(dict(record))
+    else:
+        activity.more += 1

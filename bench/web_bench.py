@@ -82,20 +82,25 @@ def seed(config: Config, now: float) -> None:
     store.close()
 
 
-def timed_pages(client: Any, paths: list[str]) -> dict[str, list[float]]:
-    """Milliseconds per request of each path, after a few warm-up requests."""
+def timed_get(client: Any, path: str) -> float:
+    """Milliseconds of one request, which must succeed."""
+    started = time.perf_counter()
+    response = client.get(path)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, path
+    return elapsed
+
+
+def timed_pages(client: Any, paths: list[str]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """(first-request ms, steady ms samples) of each path; the first request fills caches."""
+    cold: dict[str, float] = {}
     times: dict[str, list[float]] = {}
     for path in paths:
+        cold[path] = timed_get(client, path)
         for _ in range(WARMUP):
-            assert client.get(path).status_code == 200, path
-        samples = []
-        for _ in range(REQUESTS):
-            started = time.perf_counter()
-            response = client.get(path)
-            samples.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200, path
-        times[path] = samples
-    return times
+            timed_get(client, path)
+        times[path] = [timed_get(client, path) for _ in range(REQUESTS)]
+    return cold, times
 
 
 def page_paths(client: Any) -> list[str]:
@@ -125,17 +130,18 @@ def main() -> dict[str, Any]:
         client = app.test_client()
         with app.app_context():
             client.set_cookie(SESSION_COOKIE, start_session(app.extensions["store"], "bench"))
-        times = timed_pages(client, page_paths(client))
+        cold, times = timed_pages(client, page_paths(client))
         rss_mb = psutil.Process().memory_info().rss / 2**20
         close_app(app)
     figures: dict[str, Any] = {}
-    print(f"{'page':45} {'p50 ms':>8} {'p95 ms':>8}   goal p95 < {P95_GOAL_MS:.0f} ms")
+    print(f"{'page':45} {'first ms':>8} {'p50 ms':>8} {'p95 ms':>8}   goal p95 < {P95_GOAL_MS:.0f} ms")
     for path, samples in times.items():
         p50, p95 = statistics.median(samples), statistics.quantiles(samples, n=20)[18]
-        print(f"{path[:45]:45} {p50:8.1f} {p95:8.1f}   {'met' if p95 < P95_GOAL_MS else 'MISSED'}"
+        print(f"{path[:45]:45} {cold[path]:8.1f} {p50:8.1f} {p95:8.1f}   {'met' if p95 < P95_GOAL_MS else 'MISSED'}"
               f" ({p95 / P95_GOAL_MS:.2f}× goal)")
         figures[f"p95_ms {path[:40]}"] = {"value": p95, "unit": "ms", "ok": p95 < P95_GOAL_MS,
-                                          "goal": f"< {P95_GOAL_MS:.0f} ms", "p50": p50}
+                                          "goal": f"< {P95_GOAL_MS:.0f} ms", "p50": p50,
+                                          "first_ms": cold[path]}
     print(f"RSS {rss_mb:.0f} MB (goal < {RSS_GOAL_MB:.0f} MB, {rss_mb / RSS_GOAL_MB:.2f}× goal)")
     figures["rss_mb"] = {"value": rss_mb, "unit": "MB", "goal": f"< {RSS_GOAL_MB:.0f} MB",
                          "ok": rss_mb < RSS_GOAL_MB}

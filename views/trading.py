@@ -13,13 +13,16 @@ import portfolio
 import token_refresh
 from auth import login_required
 from broker import BrokerError, FyersBroker
+from store.base import TradeStats
 from views import get_config, get_store
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("trading", __name__)
 QUOTES_TTL_S = 5
+FIGURES_TTL_S = 60
 RECENT_TRADES = 100
 _quotes_lock = threading.Lock()
+_figures_lock = threading.Lock()
 
 
 def live_prices(symbols: Sequence[str]) -> tuple[dict[str, float], str]:
@@ -49,6 +52,21 @@ def live_prices(symbols: Sequence[str]) -> tuple[dict[str, float], str]:
     return prices, ""
 
 
+def closed_trade_figures(newest: dict | None) -> tuple[TradeStats, list[tuple[str, float]]]:
+    """Trade stats and the cumulative P&L curve; both scan every closed trade, so they are
+    kept until a newer trade is recorded (or a minute passes)."""
+    key = (newest["trade_id"], newest["ts"]) if newest else None
+    cache = current_app.extensions.setdefault("figures_cache", TTLCache(2, FIGURES_TTL_S))
+    with _figures_lock:
+        if key in cache:
+            return cache[key]
+    store = get_store()
+    figures = store.trade_stats(), portfolio.cumulative_pnl(store.realized_pnl_by_day())
+    with _figures_lock:
+        cache[key] = figures
+    return figures
+
+
 @bp.route("/trading")
 @login_required
 def index() -> str:
@@ -57,17 +75,18 @@ def index() -> str:
     positions = store.get_positions()
     prices, notice = live_prices([position["symbol"] for position in positions])
     rows = portfolio.value_positions(positions, prices)
-    stats = store.trade_stats()
+    trades = store.list_trades(limit=RECENT_TRADES)
+    stats, curve = closed_trade_figures(trades[0] if trades else None)
     unrealized = portfolio.unrealized_pnl(rows)
     return render_template(
         "trading.html",
         positions=rows,
         notice=notice,
-        trades=store.list_trades(limit=RECENT_TRADES),
+        trades=trades,
         recent_limit=RECENT_TRADES,
         stats=stats,
         unrealized=unrealized,
         total_pnl=None if unrealized is None else stats.total_pnl + unrealized,
         ratio=portfolio.win_loss_ratio(stats),
-        chart_json=json.dumps(portfolio.cumulative_pnl(store.realized_pnl_by_day())),
+        chart_json=json.dumps(curve),
     )

@@ -83,3 +83,12 @@ def test_refresh_without_token_says_why(logged_in, client):
     response = logged_in.post("/tokens/refresh", "/tokens")
     assert response.status_code == 302
     assert "Refresh failed" in client.get("/tokens").get_data(as_text=True)
+
+
+def test_trading_figures_follow_a_new_trade(logged_in, client, seeded, db):
+    assert "₹400.00" in client.get("/trading").get_data(as_text=True)
+    db.record_trade({"trade_id": "t6", "run_id": "run-c", "order_tag": "t6",
+                     "symbol": "NSE:INFY-EQ", "side": "SELL", "qty": 10, "price": 1600.0,
+                     "ts": seeded, "pnl": 1000.0, "source": "bot"}, None)
+    page = client.get("/trading").get_data(as_text=True)
+    assert "₹1,400.00" in page and "2 / 1" in page

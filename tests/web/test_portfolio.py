@@ -68,3 +68,9 @@ def test_ticker_and_day_label():
     assert portfolio.ticker("NSE:INFY-EQ") == "INFY"
     assert portfolio.ticker("NSE:M&M-EQ") == "M&M"
     assert portfolio.DayActivity("2026-11-26").label == "Thu 26 Nov 2026"
+
+
+def test_activity_lists_a_few_per_day_and_counts_the_rest():
+    trades = [{"ts": 1_764_000_000.0 + i, "pnl": 1.0} for i in range(5)]
+    (day,) = portfolio.activity_by_day(trades, [], per_day=2)
+    assert len(day.trades) == 2 and day.more == 3 and day.realized == 5.0
