@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.numbers import format_currency
 
 from broker import Quote
 from store.base import TradeStats
 
 IST = ZoneInfo("Asia/Kolkata")
+EN_IN = Locale.parse("en_IN")  # parsed once: a page formats hundreds of amounts
 MINUS = "\u2212"  # a real minus sign reads better than a hyphen next to ₹
 
 
@@ -25,7 +27,7 @@ def inr(amount: float | None) -> str:
     if amount is None or not math.isfinite(amount):
         return "—"
     paise_exact = round(amount, 2) + 0.0  # + 0.0 turns -0.0 into 0.0: no "−₹0.00"
-    return format_currency(paise_exact, "INR", locale="en_IN").replace("-", MINUS)
+    return format_currency(paise_exact, "INR", locale=EN_IN).replace("-", MINUS)
 
 
 def pct(value: float | None) -> str:
