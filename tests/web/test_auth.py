@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from auth import BAD_LOGIN, SESSION_COOKIE, ensure_admin
+from auth import BAD_LOGIN, SESSION_COOKIE, ensure_admin, start_session
 
 
 def test_pages_need_login(client):
@@ -142,3 +142,15 @@ def test_login_rate_limit_per_ip(config, make_app, make_auth):
     auth = make_auth(app.test_client())
     codes = [auth.login("nobody", "x").status_code for _ in range(4)]
     assert codes == [401, 401, 401, 429]
+
+
+def test_session_ends_at_its_absolute_lifetime(config, make_app):
+    app = make_app(config.with_overrides(session_idle_minutes=10**6, session_max_hours=1))
+    client = app.test_client()
+    with app.app_context():
+        old = start_session(app.extensions["store"], "alice", now=time.time() - 2 * 3600)
+        fresh = start_session(app.extensions["store"], "alice")
+    client.set_cookie(SESSION_COOKIE, old)
+    assert client.get("/").status_code == 302
+    client.set_cookie(SESSION_COOKIE, fresh)
+    assert client.get("/").status_code == 200
