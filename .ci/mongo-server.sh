@@ -17,7 +17,8 @@ readonly FERRETDB_MODULE=github.com/FerretDB/FerretDB
 readonly DOWNLOAD_TIMEOUT_S=300 COMPILE_TIMEOUT_S=600 START_TIMEOUT_S=30
 readonly CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/nifty-shop/ferretdb-$FERRETDB_VERSION"
 readonly BINARY="$CACHE_DIR/ferretdb"
-readonly REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO
 
 say() { echo "mongo-server: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -106,6 +107,7 @@ owner_pid() {
 # Stop the server once OWNER exits (the shell that asked for it), and drop a temporary DIR.
 watch_owner() {
   local owner=$1 dir=$2 remove_dir=$3
+  # shellcheck disable=SC2016  # the inner script expands its own arguments
   setsid bash -c '
     while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 2; done
     kill "$2" 2>/dev/null
@@ -115,7 +117,7 @@ watch_owner() {
 }
 
 main() {
-  local background=no dir="" port="" remove_dir=no attempt
+  local background=no dir="" port="" remove_dir=no attempt tool
   while (($#)); do
     case $1 in
       --background) background=yes ;;
@@ -124,6 +126,9 @@ main() {
       *) die "unknown argument $1 (use --background, --dir DIR, --port N)" ;;
     esac
     shift
+  done
+  for tool in timeout setsid ps; do
+    command -v "$tool" >/dev/null 2>&1 || die "needs $tool (Linux: coreutils, util-linux, procps)"
   done
   [[ -x "$BINARY" ]] || build_ferretdb
   if [[ -z "$dir" ]]; then
@@ -139,7 +144,9 @@ main() {
     tail -n 5 "$dir/ferretdb.log" >&2 || true
     [[ -z "$port" ]] || break
   done
-  [[ -n "$port" ]] && kill -0 "$server_pid" 2>/dev/null || die "could not start FerretDB (log: $dir/ferretdb.log)"
+  if [[ -z "$port" ]] || ! kill -0 "$server_pid" 2>/dev/null; then
+    die "could not start FerretDB (log: $dir/ferretdb.log)"
+  fi
   say "FerretDB $FERRETDB_VERSION (SQLite backend) pid $server_pid, data and log in $dir"
   echo "mongodb://127.0.0.1:$port/"
   if [[ $background == yes ]]; then
@@ -148,7 +155,7 @@ main() {
   fi
   trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid"; [[ $remove_dir == no ]] || rm -rf "$dir"' EXIT
   trap 'exit 0' INT TERM
-  tail -f "$dir/ferretdb.log" --pid="$server_pid" >&2
+  wait "$server_pid"
 }
 
 main "$@"
