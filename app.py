@@ -31,7 +31,10 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the web app on `config` (the environment's when None)."""
     config = config or Config.from_env()
     app = Flask(__name__)
+    # Cookies are Secure when the app's public URL (its Fyers callback) is https, so a TLS
+    # proxy in front of waitress needs no extra flag.
     app.config.update(SECRET_KEY=config.secret("secret_key"), SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=config.fyers_redirect_uri.startswith("https://"),
                       WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=1024 * 1024)
     store = open_store(config.store_url, config.mongo_database)
     app.extensions["store"] = store

@@ -5,6 +5,7 @@ import time
 
 import pyotp
 import segno
+from cryptography.fernet import Fernet, InvalidToken
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 from werkzeug.wrappers import Response
@@ -17,9 +18,23 @@ SETUP_KEY = "totp_setup"
 ISSUER = "Nifty Shop"
 
 
+def fernet() -> Fernet:
+    """TOTP secrets are kept encrypted with the token key, like the Fyers tokens."""
+    return Fernet(get_config().secret("token_encryption_key").encode())
+
+
 def code_ok(secret: str, code: str) -> bool:
     """True when `code` is the current TOTP (one step of clock drift allowed)."""
     return pyotp.TOTP(secret).verify(code.replace(" ", ""), valid_window=1)
+
+
+def stored_secret(user: dict) -> str:
+    """The user's TOTP secret in clear, '' when none (or unreadable with this key)."""
+    try:
+        return fernet().decrypt(user["totp_secret"].encode()).decode() if user.get(
+            "totp_secret") else ""
+    except InvalidToken:
+        return ""
 
 
 def qr_svg(secret: str, username: str) -> Markup:
@@ -34,14 +49,15 @@ def index() -> Response | str:
     """Show TOTP status; POST confirms a new secret (setup) or removes it (disable)."""
     user = g.user
     if request.method == "POST":
-        secret = user.get("totp_secret") or session.get(SETUP_KEY, "")
+        secret = stored_secret(user) or session.get(SETUP_KEY, "")
         if not secret or not code_ok(secret, request.form.get("code", "")):
             flash("That code is not right: check your phone's clock and try again.", "danger")
         elif user.get("totp_secret"):
             get_store().update_user(user["username"], totp_secret=None)
             flash("Two-factor login is off.", "info")
         else:
-            get_store().update_user(user["username"], totp_secret=secret)
+            get_store().update_user(user["username"],
+                                    totp_secret=fernet().encrypt(secret.encode()).decode())
             session.pop(SETUP_KEY, None)
             flash("Two-factor login is on: you will be asked for a code after the password.",
                   "success")
@@ -64,7 +80,7 @@ def totp_verify() -> Response | tuple[str, int] | str:
     next_url = request.values.get("next")
     if request.method == "POST":
         if (user.get("locked_until") or 0) <= time.time() \
-                and code_ok(user["totp_secret"], request.form.get("code", "")):
+                and code_ok(stored_secret(user), request.form.get("code", "")):
             return finish_login(username, next_url)
         register_failure(get_store(), user, time.time())
         flash("That code is not right.", "danger")

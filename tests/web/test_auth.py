@@ -154,3 +154,11 @@ def test_session_ends_at_its_absolute_lifetime(config, make_app):
     assert client.get("/").status_code == 302
     client.set_cookie(SESSION_COOKIE, fresh)
     assert client.get("/").status_code == 200
+
+
+def test_cookie_is_secure_when_the_app_is_served_over_https(config, make_app, make_auth):
+    app = make_app(config.with_overrides(
+        fyers_redirect_uri="https://shop.example/tokens/callback"))
+    auth = make_auth(app.test_client())
+    auth.login()
+    assert auth.client.get_cookie(SESSION_COOKIE).secure

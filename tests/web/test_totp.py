@@ -17,7 +17,8 @@ def turn_on_totp(auth) -> pyotp.TOTP:
 
 def test_setup_then_login_needs_the_code(logged_in, client, db):
     totp = turn_on_totp(logged_in)
-    assert db.get_user("alice")["totp_secret"] == totp.secret
+    stored = db.get_user("alice")["totp_secret"]
+    assert stored and totp.secret not in stored  # kept encrypted
     logged_in.logout()
     response = logged_in.login(next="/logs")
     assert response.headers["Location"].startswith("/login/code")
