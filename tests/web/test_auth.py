@@ -162,3 +162,16 @@ def test_cookie_is_secure_when_the_app_is_served_over_https(config, make_app, ma
     auth = make_auth(app.test_client())
     auth.login()
     assert auth.client.get_cookie(SESSION_COOKIE).secure
+
+
+def test_an_unexpected_error_is_a_page_without_a_traceback(config, make_app):
+    app = make_app(config)
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500 and "Something went wrong" in page
+    assert "secret internals" not in page and "Traceback" not in page
