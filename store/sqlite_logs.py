@@ -49,6 +49,32 @@ def fts_query(terms: Sequence[tuple[str, bool]]) -> tuple[str, str | None]:
     return " ".join(parts), residual
 
 
+class _LogIds:
+    """Hands out free log ids inside one write transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._newest = conn.execute("SELECT max(id) FROM logs").fetchone()[0]
+        self._last: dict[int, int] = {}
+
+    def next(self, micros: int) -> int:
+        """The next unused id of a microsecond: micros x 1000 + rows it has already. Rows
+        newer than every stored one (the usual case) need no lookup."""
+        first = micros * IDS_PER_MICROSECOND
+        if micros in self._last:
+            row_id = self._last[micros] + 1
+        elif self._newest is None or first > self._newest:
+            row_id = first
+        else:
+            last = self._conn.execute("SELECT max(id) FROM logs WHERE id BETWEEN ? AND ?",
+                                      (first, first + IDS_PER_MICROSECOND - 1)).fetchone()[0]
+            row_id = first if last is None else last + 1
+        if row_id >= first + IDS_PER_MICROSECOND:
+            raise StoreError(f"more than {IDS_PER_MICROSECOND} log rows in one microsecond")
+        self._last[micros] = row_id
+        return row_id
+
+
 class SQLiteLogs:
     """The log methods of SQLiteStore, which provides `_execute`, `_rows`, `_transaction`."""
 
@@ -60,24 +86,16 @@ class SQLiteLogs:
         """Append log rows in one transaction; each id follows its ts (see `log_id`)."""
         rows = [checked("logs", row) for row in rows]
         with self._transaction() as conn:
+            ids = _LogIds(conn)
+            values = []
             for row in rows:
                 micros = round(row["ts"] * 1_000_000)
                 level, levelno = stored_level(row["level"])
                 extra = json.dumps(row["extra"]) if row.get("extra") is not None else None
-                conn.execute("INSERT INTO logs (id, ts, level, levelno, logger, message, run_id, "
-                             "extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (self._free_log_id(conn, micros), micros / 1_000_000, level,
-                              levelno, row.get("logger"), row["message"], row.get("run_id"),
-                              extra))
-
-    def _free_log_id(self, conn: sqlite3.Connection, micros: int) -> int:
-        """The next unused id of a microsecond: micros x 1000 + how many rows it has already."""
-        first = micros * IDS_PER_MICROSECOND
-        last = conn.execute("SELECT max(id) FROM logs WHERE id BETWEEN ? AND ?",
-                            (first, first + IDS_PER_MICROSECOND - 1)).fetchone()[0]
-        if last == first + IDS_PER_MICROSECOND - 1:
-            raise StoreError(f"more than {IDS_PER_MICROSECOND} log rows in one microsecond")
-        return first if last is None else last + 1
+                values.append((ids.next(micros), micros / 1_000_000, level, levelno,
+                               row.get("logger"), row["message"], row.get("run_id"), extra))
+            conn.executemany("INSERT INTO logs (id, ts, level, levelno, logger, message, "
+                             "run_id, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def search_logs(self, *, text: str | None = None, level: str | None = None,
                     since: float | None = None, until: float | None = None,

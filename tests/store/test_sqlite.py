@@ -98,3 +98,15 @@ def test_log_queries_search_indexes_instead_of_scanning(tmp_path):
         plan = [row[-1] for row in store._conn().execute(f"EXPLAIN QUERY PLAN {sql}")]
         assert not [step for step in plan if step.startswith("SCAN logs ")], (sql, plan)
     store.close()
+
+
+def test_rows_of_one_microsecond_keep_their_order_up_to_the_limit(tmp_path):
+    store = SQLiteStore(tmp_path / "shop.db")
+    row = {"ts": 5.0, "level": "INFO", "logger": "x", "run_id": None, "extra": None}
+    store.insert_logs([{**row, "message": f"m{i}"} for i in range(600)])
+    store.insert_logs([{**row, "message": f"m{i}"} for i in range(600, 1000)])
+    assert [r["message"] for r in store.search_logs(limit=2).rows] == ["m999", "m998"]
+    with pytest.raises(StoreError, match="microsecond"):
+        store.insert_logs([{**row, "message": "one too many"}])
+    assert store.count_logs() == 1000
+    store.close()
