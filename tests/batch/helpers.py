@@ -62,6 +62,7 @@ def cli_env(config: Config) -> dict[str, str]:
     return {"DATABASE_URL": config.database_url, "SECRET_KEY": config.secret_key,
             "TOKEN_ENCRYPTION_KEY": config.token_encryption_key, "FYERS_MODE": "sandbox",
             "FYERS_SANDBOX_URL": config.fyers_sandbox_url, "FYERS_PIN": config.fyers_pin,
+            "FYERS_SECRET_KEY": config.fyers_secret_key,
             "ORDER_FILL_TIMEOUT_S": str(config.order_fill_timeout_s)}
 
 

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken
 import token_refresh
 from broker import SIDE_BUY, FyersBroker
 from config import Config, sqlite_path
+from executor import run_once
 from fyers_sandbox.testing import SandboxHandle
 from live_strategy import OPEN_ORDER_STATUSES, TAG_PREFIX
 from store import Store, open_store
@@ -28,6 +29,11 @@ JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
 quick_broker = functools.partial(FyersBroker, rate_limits=FAST_LIMITS, backoff_s=0.02)
 CLEAR_FAULTS = {"http_429_next": 0, "http_5xx_next": 0, "latency_ms": 0, "lost_ack_next": 0,
                 "pending_next_orders": 0, "reject_next_orders": 0, "partial_fill_next": 0}
+
+
+def run(config: Config) -> dict[str, Any]:
+    """One executor run as cron starts it (on any day); the final run record."""
+    return run_once(config, trigger="scheduled", force=True, broker_factory=quick_broker)
 
 
 @contextmanager

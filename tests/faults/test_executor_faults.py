@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from broker import STATUS_CANCELLED
-from executor import LOGIN_NEEDED, run_once
-from tests.faults.helpers import CLEAR_FAULTS, assert_books_agree, fault_when, quick_broker
+from executor import LOGIN_NEEDED
+from tests.faults.helpers import CLEAR_FAULTS, assert_books_agree, fault_when, run
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,6 @@ FAULTS = {
     "orders that never fill": Fault({"pending_next_orders": 2}, "succeeded"),
     "rejected orders": Fault({"reject_next_orders": 1}, "succeeded"),
 }
-
-
-def run(config) -> dict[str, Any]:
-    """One executor run as cron starts it, on any day."""
-    return run_once(config, trigger="scheduled", force=True, broker_factory=quick_broker)
 
 
 @pytest.mark.parametrize("fault", FAULTS.values(), ids=FAULTS.keys())
