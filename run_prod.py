@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from waitress import serve
 
 from app import create_app
 from auth import ensure_admin
 from config import load_config_or_exit
+from store import StoreError
+from store.log_handler import redact
 from views import get_store
 
 logger = logging.getLogger(__name__)
@@ -23,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="create user admin with a random password when there are no users")
     parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     args = parser.parse_args(argv)
-    app = create_app(load_config_or_exit())
+    try:
+        app = create_app(load_config_or_exit())
+    except StoreError as exc:
+        print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
+        return 1
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{shown_host}:{args.port}/"
     if args.first_run:
