@@ -60,9 +60,13 @@ def ist_date(ts: float) -> str:
 
 
 def ist_day_bounds(day: str) -> tuple[float, float]:
-    """[start, end) epoch seconds of an IST date 'YYYY-MM-DD'; ValueError when malformed."""
+    """[start, end) epoch seconds of an IST date 'YYYY-MM-DD'; ValueError when malformed or
+    at the edge of the calendar (9999-12-31 has no next day)."""
     start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=IST)
-    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+    try:
+        return start.timestamp(), (start + timedelta(days=1)).timestamp()
+    except OverflowError as exc:
+        raise ValueError(f"{day} is out of range") from exc
 
 
 def ist_midnight(now: float, days_back: int = 0) -> float:
