@@ -22,12 +22,18 @@ from store.common import (
 )
 
 IDS_PER_MICROSECOND = 1000
+_MIN_ID, _MAX_ID = -(2 ** 63), 2 ** 63 - 1  # SQLite's INTEGER range
 LONGEST_PREFIX_INDEX = 3  # logs_fts has prefix='2 3'
 
 
 def log_id(ts: float) -> int:
     """The first log id of ts's microsecond: ids sort like (ts, insertion order)."""
     return round(ts * 1_000_000) * IDS_PER_MICROSECOND
+
+
+def _clamped(row_id: int) -> int:
+    """`row_id` moved into SQLite's INTEGER range."""
+    return max(_MIN_ID, min(row_id, _MAX_ID))
 
 
 def fts_query(terms: Sequence[tuple[str, bool]]) -> tuple[str, str | None]:
@@ -129,14 +135,15 @@ class SQLiteLogs:
 
     def _id_range(self, since: float | None, until: float | None, run_id: str | None,
                   before: str | None) -> tuple[int, int]:
-        """[lower, upper) log ids the filters allow: ts bounds, the cursor, the run's span."""
-        lower, upper = -(2 ** 63), 2 ** 63 - 1
+        """[lower, upper) log ids the filters allow: ts bounds, the cursor, the run's span.
+        Bounds past SQLite's 64-bit integers (a year 3000 date, a forged cursor) are clamped."""
+        lower, upper = _MIN_ID, _MAX_ID
         if since is not None:
-            lower = log_id(since)
+            lower = _clamped(log_id(since))
         if until is not None:
-            upper = log_id(until)
+            upper = _clamped(log_id(until))
         if before is not None:
-            upper = min(upper, int(decode_cursor(before)[1]))
+            upper = _clamped(min(upper, int(decode_cursor(before)[1])))
         if run_id is not None:
             first, last = self._execute("SELECT min(id), max(id) FROM logs WHERE run_id = ?",
                                         (run_id,)).fetchone()
