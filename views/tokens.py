@@ -60,7 +60,7 @@ def callback() -> Response:
     """Where Fyers sends the browser back: check the state, exchange the code, report."""
     expected = session.pop(STATE_KEY, None)
     state, auth_code = request.args.get("state", ""), request.args.get("auth_code", "")
-    if not expected or not secrets.compare_digest(state, expected):
+    if not expected or not secrets.compare_digest(state.encode(), expected.encode()):
         logger.warning("Fyers callback refused: state mismatch")
         flash("This login did not start here (state mismatch), so it was refused: "
               "tap “Log in to Fyers” again.", "danger")
