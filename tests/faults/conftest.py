@@ -12,6 +12,7 @@ from fyers_sandbox.testing import SandboxHandle, start_sandbox
 from tests.batch.conftest import START, broker, logged_in  # noqa: F401 (fixtures)
 from tests.batch.helpers import FAST_LIMITS
 from tests.faults.helpers import APP_SECRET, PIN, assert_no_secrets, stored_secrets
+from tests.web.conftest import app, db, make_app, seeded  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
