@@ -67,6 +67,8 @@ class _LogIds:
         """The next unused id of a microsecond: micros x 1000 + rows it has already. Rows
         newer than every stored one (the usual case) need no lookup."""
         first = micros * IDS_PER_MICROSECOND
+        if not _MIN_ID <= first <= _MAX_ID - IDS_PER_MICROSECOND:
+            raise ValueError(f"log ts {micros / 1_000_000} is outside the years 1678-2262")
         if micros in self._last:
             row_id = self._last[micros] + 1
         elif self._newest is None or first > self._newest:

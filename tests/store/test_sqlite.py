@@ -108,5 +108,7 @@ def test_rows_of_one_microsecond_keep_their_order_up_to_the_limit(tmp_path):
     assert [r["message"] for r in store.search_logs(limit=2).rows] == ["m999", "m998"]
     with pytest.raises(StoreError, match="microsecond"):
         store.insert_logs([{**row, "message": "one too many"}])
+    with pytest.raises(ValueError, match="years"):
+        store.insert_logs([{**row, "ts": 1e13, "message": "year 318857"}])
     assert store.count_logs() == 1000
     store.close()
