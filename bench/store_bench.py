@@ -84,8 +84,8 @@ def median_ms(query: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def queries(store: Store, count: int) -> dict[str, Callable[[], Any]]:
-    """The logs page's queries, scaled to a table of `count` rows spread over a year."""
+def queries(store: Store) -> dict[str, Callable[[], Any]]:
+    """The logs page's queries on a table of rows spread over a year."""
     month_start = START_TS + YEAR_S * 0.5
     deep = store.search_logs(until=START_TS + YEAR_S * 0.1, limit=1).rows[0]
     cursor = encode_cursor(deep["ts"], deep["id"])
@@ -102,16 +102,16 @@ def queries(store: Store, count: int) -> dict[str, Callable[[], Any]]:
     }
 
 
-def measure(store: Store, count: int, repeats: int) -> dict[str, float]:
-    """Median ms of every query on a store holding `count` rows."""
-    return {name: median_ms(query, repeats) for name, query in queries(store, count).items()}
+def measure(store: Store, repeats: int) -> dict[str, float]:
+    """Median ms of every query on a filled store."""
+    return {name: median_ms(query, repeats) for name, query in queries(store).items()}
 
 
 def run_sqlite(folder: Path) -> tuple[float, dict[str, float]]:
     store = open_store(f"sqlite:///{folder}/bench.db")
     try:
         rate = fill(store, SQLITE_ROWS)
-        return rate, measure(store, SQLITE_ROWS, repeats=21)
+        return rate, measure(store, repeats=21)
     finally:
         store.close()
 
@@ -120,7 +120,7 @@ def run_mongo(url: str, database: str) -> tuple[float, dict[str, float]]:
     store = open_store(url, database)
     try:
         rate = fill(store, MONGO_ROWS)
-        return rate, measure(store, MONGO_ROWS, repeats=5)
+        return rate, measure(store, repeats=5)
     finally:
         store.close()
 
