@@ -288,9 +288,13 @@ def test_concurrent_upserts_of_a_key_all_succeed_into_one_record(wire_store):
         **race(lambda key: wire_store.set_setting(key, {"v": 1}), [f"set-{key}" for key in KEYS]),
         **race(lambda key: wire_store.upsert_candles(key, candles(0, 30)),
                [f"NSE:{key}-EQ" for key in KEYS]),
+        **race(lambda key: wire_store.record_trade(trade(uuid.uuid4().hex, key), position()),
+               [f"NSE:P{key}-EQ" for key in KEYS]),
     }
-    failures = {key: [o for o in results if o is not None] for key, results in outcomes.items()}
+    failures = {key: [o for o in results if isinstance(o, Exception)]
+                for key, results in outcomes.items()}
     assert failures == {key: [] for key in outcomes}
     assert len(wire_store.list_orders()) == len(KEYS)
     assert all(wire_store.get_token(f"app-{key}") is not None for key in KEYS)
     assert [len(wire_store.get_candles(f"NSE:{key}-EQ")) for key in KEYS] == [30] * len(KEYS)
+    assert [p["symbol"] for p in wire_store.get_positions()] == [f"NSE:P{key}-EQ" for key in KEYS]
