@@ -77,9 +77,10 @@ def test_orders_that_never_fill_are_cancelled_after_the_timeout(run_config, stor
 def test_a_token_ended_while_a_fill_is_awaited_is_settled_by_the_next_run(
         run_config, store, sandbox, logged_in):
     sandbox.admin("faults", pending_next_orders=1)
+    patient = run_config.with_overrides(order_fill_timeout_s=5.0)  # polls long after the expiry
     # orderbook calls: the tag lookup, the order by id, then polls every 0.5 s
     with fault_when(sandbox, "/api/v3/orders", 3, expire_tokens=True):
-        stopped = run(run_config)
+        stopped = run(patient)
     assert stopped["status"] == "failed" and stopped["summary"] == LOGIN_NEEDED
     [open_order] = store.list_orders()
     assert open_order["status"] == "placed" and store.list_trades() == []
