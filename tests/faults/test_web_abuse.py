@@ -163,6 +163,18 @@ def test_random_forms_without_a_valid_csrf_token(visitors, path, form):
 
 
 @FLOOD
+@given(path=st.sampled_from(("/account", "/alerts/test", "/login")),
+       form=st.fixed_dictionaries({}, optional={
+           "username": text, "password": text, "code": text,
+           "next": st.sampled_from(EVIL_NEXT) | text}))
+def test_hostile_forms_with_a_valid_csrf_token(visitors, path, form):
+    for client, logged_in in visitors.clients():
+        token = AuthActions(client).csrf_token("/account" if logged_in else "/login")
+        response = client.post(path, data={**form, "csrf_token": token})
+        check(response, path, logged_in, visitors.fyers_login)
+
+
+@FLOOD
 @given(session=text, flask_session=text, path=st.sampled_from(GET_PAGES))
 def test_forged_session_cookies_never_log_anyone_in(app, seeded, session, flask_session, path):
     client = app.test_client()
