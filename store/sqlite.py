@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,9 @@ class SQLiteStore(SQLiteLogs, Store):
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: dict[sqlite3.Connection, threading.Thread] = {}
         self._connections_guard = threading.Lock()
+        self._generation = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -93,19 +94,33 @@ class SQLiteStore(SQLiteLogs, Store):
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            with self._errors():
-                # timeout= is SQLite's busy_timeout: wait that long for another writer.
-                conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
-                                       isolation_level=None, check_same_thread=False)
-                conn.row_factory = sqlite3.Row
-                conn.create_function("has_word_prefix", 2, has_word_prefix, deterministic=True)
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-            with self._connections_guard:
-                self._connections.append(conn)
-            self._local.conn = conn
+        if conn is not None and self._local.generation == self._generation:
+            return conn
+        if conn is not None:  # the store was closed since: reopen, as a new store would
+            self._close_connections(lambda c, thread: c is conn)
+        self._close_connections(lambda c, thread: not thread.is_alive())
+        with self._errors():
+            # timeout= is SQLite's busy_timeout: wait that long for another writer.
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s,
+                                   isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.create_function("has_word_prefix", 2, has_word_prefix, deterministic=True)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        with self._connections_guard:
+            self._connections[conn] = threading.current_thread()
+        self._local.conn, self._local.generation = conn, self._generation
         return conn
+
+    def _close_connections(self, which: Callable[[sqlite3.Connection, threading.Thread], bool]
+                           ) -> None:
+        """Close the connections `which` picks by connection and owning thread."""
+        with self._connections_guard:
+            picked = [conn for conn, thread in self._connections.items() if which(conn, thread)]
+            for conn in picked:
+                del self._connections[conn]
+        for conn in picked:
+            conn.close()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         with self._errors():
@@ -171,12 +186,16 @@ class SQLiteStore(SQLiteLogs, Store):
 
     # --- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
-        """Close every thread's connection."""
+        """Close this thread's connection and those of finished threads.
+
+        A live thread's connection is closed by that thread when it next uses the store
+        (which reopens it): closing a connection another thread is using can crash the
+        interpreter, e.g. under the log handler's writer at exit.
+        """
+        current = threading.current_thread()
         with self._connections_guard:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
+            self._generation += 1
+        self._close_connections(lambda conn, thread: thread is current or not thread.is_alive())
 
     def ping(self) -> None:
         """Raise StoreError when the file cannot be read."""

@@ -122,12 +122,14 @@ from config import Config
 from store import open_store
 from store.log_handler import run_context, setup_logging
 config = Config.from_mapping({"DATABASE_URL": sys.argv[1], "FYERS_PIN": "7531"})
-setup_logging(config, open_store(config.store_url), console=False)
+store = open_store(config.store_url)
+setup_logging(config, store, console=False)
 log = logging.getLogger("nifty.exit")
 with run_context("run-exit"):
     for i in range(300):
         log.info("line %d before exit, pin 7531", i)
 log.debug("below INFO: not stored")
+store.close()  # as the CLIs do, while the writer thread may still be busy
 """
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import pytest
 
@@ -111,4 +112,27 @@ def test_rows_of_one_microsecond_keep_their_order_up_to_the_limit(tmp_path):
     with pytest.raises(ValueError, match="years"):
         store.insert_logs([{**row, "ts": 1e13, "message": "year 318857"}])
     assert store.count_logs() == 1000
+    store.close()
+
+
+def test_closing_from_one_thread_leaves_other_threads_working(tmp_path):
+    store = SQLiteStore(tmp_path / "shop.db")
+    store.create_user("main", "h")
+    used, closed, done = threading.Event(), threading.Event(), threading.Event()
+
+    def worker() -> None:
+        store.create_user("worker", "h")
+        used.set()
+        closed.wait(10)
+        store.update_user("worker", failed_logins=1)
+        done.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    used.wait(10)
+    store.close()
+    closed.set()
+    thread.join(10)
+    assert done.is_set()
+    assert store.get_user("worker")["failed_logins"] == 1
     store.close()
