@@ -49,7 +49,8 @@ class Store(ABC):
     # --- lifecycle ----------------------------------------------------------------------
     @abstractmethod
     def close(self) -> None:
-        """Release connections."""
+        """Release connections; using the store afterwards reconnects (the log handler may
+        still write at interpreter exit, after a CLI closed its store)."""
 
     @abstractmethod
     def ping(self) -> None:

@@ -93,14 +93,14 @@ def _upsert_one(collection: Collection, query: dict[str, Any], update: dict[str,
         collection.update_one(query, update, upsert=True)
 
 
-def _client(url: str) -> MongoClient:
+def _client(url: str, connect: bool = True) -> MongoClient:
     """A client for the URL; mongomock's in-memory one for `mongomock://`."""
     if url.startswith("mongomock://"):
         import mongomock
 
         return mongomock.MongoClient()
     return MongoClient(url, serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
-                       connectTimeoutMS=SERVER_SELECTION_TIMEOUT_MS)
+                       connectTimeoutMS=SERVER_SELECTION_TIMEOUT_MS, connect=connect)
 
 
 class MongoStore(Store):
@@ -109,6 +109,7 @@ class MongoStore(Store):
     backend_name = "mongo"
 
     def __init__(self, url: str, database: str) -> None:
+        self._url = url
         try:
             self._client = _client(url)
         except (PyMongoError, ValueError) as exc:  # pymongo reports some bad URLs as ValueError
@@ -153,8 +154,13 @@ class MongoStore(Store):
 
     # --- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
-        """Close the client."""
-        self._client.close()
+        """Close the client's connections; a later call reconnects, as the SQLite store does
+        (the log writer may still flush at exit after a CLI closed the store)."""
+        closed = self._client
+        if isinstance(closed, MongoClient):  # a closed pymongo client refuses every call
+            self._client = _client(self._url, connect=False)
+            self._db = self._client[self._db.name]
+        closed.close()
 
     @_mapped
     def ping(self) -> None:

@@ -410,6 +410,13 @@ def test_malformed_cursor_raises_value_error(store, cursor):
         store.search_logs(before=cursor)
 
 
+def test_a_closed_store_reconnects_on_use(store):
+    store.create_user("owner", "h")
+    store.close()
+    store.insert_logs([log_row(T0, "written after close")])
+    assert store.get_user("owner") is not None and store.count_logs() == 1
+
+
 def test_ping_and_unknown_fields(store):
     store.ping()
     with pytest.raises(ValueError, match="no field"):
