@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -112,7 +113,7 @@ def encode_cursor(ts: float, row_id: Any) -> str:
 def decode_cursor(cursor: str) -> tuple[float, str]:
     """(ts, id) from a cursor; ValueError when it is not one this store made."""
     ts, sep, row_id = str(cursor).partition(",")
-    if not sep or not row_id:
+    if not sep or not row_id or not math.isfinite(float(ts)):
         raise ValueError(f"malformed log cursor {cursor!r}")
     return float(ts), row_id
 

@@ -403,7 +403,8 @@ def test_level_aliases_are_stored_as_standard_names(store):
     assert len(store.search_logs(level="WARNING").rows) == 2
 
 
-@pytest.mark.parametrize("cursor", ["", "garbage", "1.0", "1.0,", "x,1", ",5", "1.5,zz"])
+@pytest.mark.parametrize("cursor", ["", "garbage", "1.0", "1.0,", "x,1", ",5", "1.5,zz", "nan,5",
+                                    "inf,5"])
 def test_malformed_cursor_raises_value_error(store, cursor):
     store.insert_logs([log_row(T0, "x")])
     with pytest.raises(ValueError):
