@@ -16,6 +16,7 @@ import token_refresh
 from broker import SIDE_BUY, FyersBroker
 from config import Config, sqlite_path
 from executor import run_once
+from fyers_sandbox.state import default_faults
 from fyers_sandbox.testing import SandboxHandle
 from live_strategy import OPEN_ORDER_STATUSES, TAG_PREFIX
 from store import Store, open_store
@@ -27,8 +28,7 @@ PIN = "7391"
 JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
 # Retries as in production, with backoff scaled down so a storm costs milliseconds.
 quick_broker = functools.partial(FyersBroker, rate_limits=FAST_LIMITS, backoff_s=0.02)
-CLEAR_FAULTS = {"http_429_next": 0, "http_5xx_next": 0, "latency_ms": 0, "lost_ack_next": 0,
-                "pending_next_orders": 0, "reject_next_orders": 0, "partial_fill_next": 0}
+CLEAR_FAULTS = default_faults()
 
 
 def run(config: Config) -> dict[str, Any]:
@@ -92,6 +92,8 @@ def assert_books_agree(config: Config, store: Store, settled: bool = True) -> No
 
 # --- secrets -------------------------------------------------------------------------------
 def _decrypt(config: Config, value: str | None) -> str | None:
+    """A stored token in clear. Not token_refresh's loader: that registers the token for
+    redaction in this process, which would hide a leak from the tests that follow."""
     try:
         return Fernet(config.token_encryption_key).decrypt(value.encode()).decode()
     except (AttributeError, InvalidToken, ValueError):
