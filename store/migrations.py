@@ -76,4 +76,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX logs_level ON logs (levelno)",
         "CREATE INDEX logs_run ON logs (run_id)",
     ),
+    (  # 3: closed trades (the P&L figures and chart) read from a covering partial index
+        """CREATE INDEX trades_closed ON trades (ts, pnl)
+           WHERE side = 'SELL' AND pnl IS NOT NULL""",
+    ),
 ]

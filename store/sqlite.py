@@ -12,14 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from store.base import DuplicateKey, Store, StoreError, TradeStats
-from store.common import (
-    FIELDS,
-    checked,
-    complete,
-    has_word_prefix,
-    pnl_by_day,
-    trade_stats,
-)
+from store.common import FIELDS, IST, checked, complete, has_word_prefix
 from store.migrations import MIGRATIONS
 from store.sqlite_logs import SQLiteLogs
 
@@ -337,17 +330,25 @@ class SQLiteStore(SQLiteLogs, Store):
                           "ORDER BY ts DESC, trade_id DESC LIMIT ?",
                           [*params, -1 if limit is None else limit])
 
-    def _closed_trades(self) -> list[sqlite3.Row]:
-        return self._execute("SELECT ts, pnl FROM trades WHERE side = 'SELL' "
-                             "AND pnl IS NOT NULL ORDER BY ts").fetchall()
+    # Closed trades are SELL rows with a pnl; SQL sums them so a page never loads them all.
+    # IST is a fixed UTC+05:30 (no daylight saving), so the IST day is date(ts + offset).
+    _CLOSED = "FROM trades WHERE side = 'SELL' AND pnl IS NOT NULL"
+    _IST_OFFSET_S = int(IST.utcoffset(None).total_seconds())
 
     def trade_stats(self) -> TradeStats:
         """Aggregates over closed trades."""
-        return trade_stats(row["pnl"] for row in self._closed_trades())
+        row = self._execute(
+            "SELECT COALESCE(SUM(pnl), 0), COUNT(CASE WHEN pnl > 0 THEN 1 END), "
+            "COUNT(CASE WHEN pnl < 0 THEN 1 END), COALESCE(AVG(CASE WHEN pnl > 0 THEN pnl END), 0), "
+            f"COALESCE(AVG(CASE WHEN pnl < 0 THEN pnl END), 0), COUNT(*) {self._CLOSED}").fetchone()
+        return TradeStats(total_pnl=row[0], wins=row[1], losses=row[2], avg_win=row[3],
+                          avg_loss=row[4], closed=row[5])
 
     def realized_pnl_by_day(self) -> list[tuple[str, float]]:
         """[(IST date, realized pnl)] ascending."""
-        return pnl_by_day((row["ts"], row["pnl"]) for row in self._closed_trades())
+        rows = self._execute(f"SELECT date(ts + {self._IST_OFFSET_S}, 'unixepoch') AS day, SUM(pnl) "
+                             f"{self._CLOSED} GROUP BY day ORDER BY day").fetchall()
+        return [(day, total) for day, total in rows]
 
     def get_positions(self) -> list[dict[str, Any]]:
         """Open positions ordered by symbol."""
