@@ -65,8 +65,13 @@ def _mapped(method: F) -> F:
         except DuplicateKeyError as exc:
             raise DuplicateKey(str(exc.details or exc)) from exc
         except PyMongoError as exc:
-            raise StoreError(f"MongoDB store: {exc}") from exc
+            raise StoreError(f"MongoDB store: {_short(exc)}") from exc
     return wrapper  # type: ignore[return-value]
+
+
+def _short(exc: PyMongoError) -> str:
+    """pymongo's message without the topology dump it appends to connection errors."""
+    return str(exc).split(", Timeout:")[0].split(", Topology Description:")[0]
 
 
 def _word_pattern(word: str, prefix: bool) -> str:
@@ -80,6 +85,16 @@ def _word_pattern(word: str, prefix: bool) -> str:
     if not prefix and word[-1].isascii():
         pattern += r"\b"
     return pattern
+
+
+def _position_doc(trade: dict[str, Any], position: dict[str, Any] | None
+                  ) -> dict[str, Any] | None:
+    """The stored position after `trade`, marked with the trade it reflects; None = closed."""
+    if position is None:
+        return None
+    symbol = trade["symbol"]
+    return {**complete("positions", {**position, "symbol": symbol}),
+            "last_trade_id": trade["trade_id"]}
 
 
 def _upsert_one(collection: Collection, query: dict[str, Any], update: dict[str, Any]) -> None:
@@ -132,9 +147,9 @@ class MongoStore(Store):
                 self._db[collection].create_index(index)
 
     def _find(self, collection: str, query: dict[str, Any], sort: list[tuple[str, int]],
-              limit: int = 0) -> list[dict[str, Any]]:
+              limit: int = 0, projection: dict[str, int] = _NO_ID) -> list[dict[str, Any]]:
         """Complete records matching `query`, in `sort` order."""
-        cursor = self._db[collection].find(query, _NO_ID).sort(sort).limit(limit)
+        cursor = self._db[collection].find(query, projection).sort(sort).limit(limit)
         return [complete(collection, doc) for doc in cursor]
 
     def _get(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
@@ -339,20 +354,40 @@ class MongoStore(Store):
         """Insert the trade, then set or remove its symbol's position.
 
         Without multi-document transactions (FerretDB v1, standalone servers) this is two
-        writes, trade first: a crash between them leaves a stale position, which the next
-        run's reconcile against broker holdings corrects.
+        writes, trade first. The position remembers the trade it reflects, so when a crash
+        fell between the writes, recording the same trade again completes the position
+        instead of leaving it stale (a stale position would later look like a manual sale).
         """
-        symbol = trade["symbol"]
-        doc = complete("positions", {**position, "symbol": symbol}) if position is not None else None
+        doc = _position_doc(trade, position)  # a bad position must refuse the trade too
         try:
             self._db.trades.insert_one(complete("trades", trade))
         except DuplicateKeyError:
+            self._complete_interrupted_trade(trade, doc)
             return False
+        self._apply_position(trade["symbol"], doc)
+        return True
+
+    def _apply_position(self, symbol: str, doc: dict[str, Any] | None) -> None:
         if doc is None:
             self._db.positions.delete_one({"symbol": symbol})
         else:
             _upsert_one(self._db.positions, {"symbol": symbol}, {"$set": doc})
-        return True
+
+    def _complete_interrupted_trade(self, trade: dict[str, Any], doc: dict[str, Any] | None
+                                    ) -> None:
+        """Apply the position when the stored trade is the symbol's newest and the position
+        does not reflect it yet; otherwise the duplicate changes nothing."""
+        symbol, trade_id = trade["symbol"], trade["trade_id"]
+        current = self._db.positions.find_one({"symbol": symbol}, {"last_trade_id": 1})
+        if current is None and doc is None:
+            return
+        if current is not None and current.get("last_trade_id") == trade_id:
+            return
+        stored = self._db.trades.find_one({"trade_id": trade_id}, {"ts": 1})
+        if self._db.trades.find_one({"symbol": symbol, "ts": {"$gt": stored["ts"]}}) is not None:
+            return
+        logger.warning("trade %s was stored without its position update: completing it", trade_id)
+        self._apply_position(symbol, doc)
 
     @_mapped
     def list_trades(self, *, since: float | None = None, until: float | None = None,
@@ -386,7 +421,8 @@ class MongoStore(Store):
     @_mapped
     def get_positions(self) -> list[dict[str, Any]]:
         """Open positions ordered by symbol."""
-        return self._find("positions", {}, [("symbol", ASCENDING)])
+        return self._find("positions", {}, [("symbol", ASCENDING)],
+                          projection={**_NO_ID, "last_trade_id": 0})
 
     # --- candles ----------------------------------------------------------------------
     @_mapped
