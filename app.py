@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 import portfolio
 from auth import limiter, users_cli
 from config import Config
-from store import open_store
+from store import configured_store
 from store.log_handler import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.update(SECRET_KEY=config.secret("secret_key"), SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.fyers_redirect_uri.startswith("https://"),
                       WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=1024 * 1024)
-    store = open_store(config.store_url, config.mongo_database)
+    store = configured_store(config)
     app.extensions["store"] = store
     app.extensions["nifty_config"] = config
     setup_logging(config, store)

@@ -34,7 +34,7 @@ from backtesting.metrics import summarize
 from broker import BrokerError, FyersBroker
 from config import Config, load_config_or_exit
 from live_strategy import StrategyParams
-from store import Store, StoreError, open_store
+from store import Store, StoreError, configured_store
 from token_refresh import load_access_token
 from universe import nifty50_symbols
 
@@ -89,7 +89,7 @@ def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: 
     `fetch` is set or the cache has nothing for the period)."""
     if csv_dir is not None:
         return load_csv_dir(csv_dir)
-    store = open_store(config.store_url, config.mongo_database)
+    store = configured_store(config)
     try:
         symbols = nifty50_symbols()
         histories = {} if fetch else load_store(store, symbols, since)

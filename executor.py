@@ -24,8 +24,8 @@ from broker import AuthFailed, FyersBroker, TokenExpired
 from config import PROJECT_DIR, Config, load_config_or_exit
 from live_strategy import RunResult, run_live
 from scheduler import IST, is_trading_day
-from store import Store, StoreError, open_store
-from store.log_handler import redact, run_context, setup_logging
+from store import Store, StoreError, configured_store
+from store.log_handler import logged_store, redact, run_context
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def run_once(config: Config, *, trigger: str, dry_run: bool = False, force: bool
              run_id: str | None = None, broker_factory: BrokerFactory = FyersBroker
              ) -> dict[str, Any]:
     """One run on its own store connection; returns the final run record."""
-    store = open_store(config.store_url, config.mongo_database)
+    store = configured_store(config)
     try:
         return execute(config, store, trigger=trigger, dry_run=dry_run, force=force,
                        run_id=run_id, broker_factory=broker_factory)
@@ -200,7 +200,7 @@ def start_background_run(config: Config, trigger: str = "manual",
     calls exactly one gets the lock, and no scheduled run can slip in before the child starts.
     The child reads its Config from this process's environment, as the web app did.
     """
-    store = open_store(config.store_url, config.mongo_database)
+    store = configured_store(config)
     try:
         run_id = new_run_id()
         if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
@@ -255,13 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config_or_exit()
     try:
-        store = open_store(config.store_url, config.mongo_database)
-        try:
-            setup_logging(config, store)
+        with logged_store(config) as store:
             run = execute(config, store, trigger=args.trigger, dry_run=args.dry_run,
                           force=args.force, run_id=args.run_id)
-        finally:
-            store.close()
     except StoreError as exc:
         print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
         return 1

@@ -19,8 +19,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from broker import AuthFailed, BrokerError, FyersBroker, Tokens
 from config import Config, load_config_or_exit
 from scheduler import IST, next_run_at
-from store import Store, StoreError, open_store
-from store.log_handler import redact, register_secret, setup_logging
+from store import Store, StoreError
+from store.log_handler import logged_store, redact, register_secret
 
 SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
 LOGIN_NEEDED = "open the Tokens page and log in to Fyers"
@@ -185,12 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config_or_exit()
     try:
-        store = open_store(config.store_url, config.mongo_database)
-        try:
-            setup_logging(config, store)
+        with logged_store(config) as store:
             return _command(config, store, args)
-        finally:
-            store.close()
     except AuthFailed as exc:
         print(f"login needed: {redact(str(exc))}", file=sys.stderr)
         return 1

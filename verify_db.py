@@ -17,7 +17,7 @@ from typing import Any
 from tabulate import tabulate
 
 from config import load_config_or_exit
-from store import Store, StoreError, open_store
+from store import Store, StoreError, configured_store
 from store.common import IST
 
 Rows = list[dict[str, Any]]
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config_or_exit()
     names = [args.collection] if args.collection else list(DEFAULT_COLLECTIONS)
     try:
-        store = open_store(config.store_url, config.mongo_database)
+        store = configured_store(config)
         try:
             data = {name: FETCH[name](store, args.limit) for name in names}
         finally:

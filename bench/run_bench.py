@@ -25,7 +25,7 @@ from config import Config
 from executor import run_once
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
 from live_strategy import StrategyParams, decide
-from store import open_store
+from store import configured_store
 from universe import nifty50_symbols
 
 LATENCY_MS = 50
@@ -46,7 +46,7 @@ def _market(database_url: str, clock: str) -> Iterator[tuple[SandboxHandle, Conf
             "DATABASE_URL": database_url, "SECRET_KEY": "bench", "FYERS_MODE": "sandbox",
             "TOKEN_ENCRYPTION_KEY": TOKEN_KEY, "FYERS_SANDBOX_URL": sandbox.url})
         access, refresh = sandbox.login()
-        store = open_store(config.store_url, config.mongo_database)
+        store = configured_store(config)
         try:
             token_refresh.save_tokens(config, store, Tokens(access, refresh, time.time() + 3600),
                                       time.time() + 86400)

@@ -1,10 +1,11 @@
 """The one place that picks a store backend from a URL."""
 from __future__ import annotations
 
-from config import sqlite_path
+from config import Config, sqlite_path
 from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
 
-__all__ = ["DuplicateKey", "LogPage", "Store", "StoreError", "TradeStats", "open_store"]
+__all__ = ["DuplicateKey", "LogPage", "Store", "StoreError", "TradeStats", "configured_store",
+           "open_store"]
 
 
 def open_store(url: str, mongo_database: str = "nifty_shop") -> Store:
@@ -18,3 +19,8 @@ def open_store(url: str, mongo_database: str = "nifty_shop") -> Store:
 
         return MongoStore(url, mongo_database)
     raise StoreError(f"unsupported store URL {url.split('://')[0]!r}: use sqlite:/// or mongodb://")
+
+
+def configured_store(config: Config) -> Store:
+    """The store the configuration names: MONGO_URI when set, else DATABASE_URL."""
+    return open_store(config.store_url, config.mongo_database)

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from config import Config
+from store import configured_store
 from store.base import Store
 from store.common import standard_level
 
@@ -232,3 +233,14 @@ def setup_logging(config: Config, store: Store, *, console: bool = True) -> Stor
         stream.addFilter(RedactingFilter())
         root.addHandler(stream)
     return handler
+
+
+@contextmanager
+def logged_store(config: Config) -> Iterator[Store]:
+    """For CLIs: the configured store with logging routed to it; closed (logs flushed) after."""
+    store = configured_store(config)
+    try:
+        setup_logging(config, store)
+        yield store
+    finally:
+        store.close()

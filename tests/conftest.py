@@ -10,7 +10,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from config import Config
-from store import open_store
+from store import configured_store
 
 
 @functools.cache
@@ -54,7 +54,7 @@ def config(tmp_path) -> Config:
 
 @pytest.fixture
 def store(config):
-    opened = open_store(config.store_url, config.mongo_database)
+    opened = configured_store(config)
     yield opened
     opened.close()
 
