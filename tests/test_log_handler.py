@@ -12,6 +12,7 @@ import pytest
 from config import PROJECT_DIR
 from store import open_store
 from store.log_handler import (
+    CONSOLE_HANDLER,
     MASK,
     StoreLogHandler,
     redact,
@@ -156,8 +157,9 @@ def test_setup_logging_is_idempotent_and_follows_the_store(config, tmp_path):
         assert setup_logging(config, first_store) is first
         second = setup_logging(config, other_store)
         assert second is not first
-        added = [h for h in root.handlers if h not in before]
-        assert len(added) == 2 and second in added and root.level == logging.INFO
+        store_handlers = [h for h in root.handlers if isinstance(h, StoreLogHandler)]
+        consoles = [h for h in root.handlers if h.get_name() == CONSOLE_HANDLER]
+        assert store_handlers == [second] and len(consoles) == 1 and root.level == logging.INFO
         logging.getLogger("nifty.test.setup").info("to the second store, %s", "test-secret-key")
         second.flush()
         assert [r["message"] for r in other_store.search_logs().rows] == [
