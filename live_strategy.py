@@ -2,30 +2,33 @@
 
 `decide()` turns completed daily closes, current prices and the bot's book into intended orders
 (DESIGN.md "Strategy"). It does no I/O, so the backtest and the tests call the very same code.
+`run_live()` settles earlier orders, reconciles with the broker, refreshes the candle cache,
+decides, and hands each intent to order_flow.py, which places it and records its fill.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from broker import (
-    SIDE_BUY,
     SIDE_SELL,
-    STATUS_REJECTED,
-    BrokerError,
     Fill,
     FyersBroker,
-    Order,
-    OrderRejected,
     Quote,
 )
 from config import Config
+from order_flow import (
+    RunContext,
+    RunResult,
+    execute_intent,
+    sell_trade,
+    settle_open_orders,
+)
 from portfolio import inr
 from scheduler import IST, previous_trading_day
 from store.base import Store
@@ -193,51 +196,16 @@ def decide(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],
 
 
 # --- the live run: reconcile, refresh candles, decide, place, verify, record -----------------
-TAG_PREFIX = "NS"
-OPEN_ORDER_STATUSES = ("pending", "placed")
-POLL_INTERVAL_S = 0.5
 COLD_START_MARGIN_DAYS = 7
-
-
-@dataclass
-class RunResult:
-    """What one run did: a one-line summary, the decisions, and what it recorded."""
-
-    summary: str
-    intents: list[Intent]
-    fills: list[dict[str, Any]] = field(default_factory=list)  # bot trades recorded
-    manual: list[dict[str, Any]] = field(default_factory=list)  # manual closes recorded
-    refused: list[dict[str, Any]] = field(default_factory=list)  # rejected/cancelled orders
-
-
-@dataclass
-class _Run:
-    """The collaborators of one live run."""
-
-    config: Config
-    store: Store
-    broker: FyersBroker
-    run_id: str
-    dry_run: bool
-    heartbeat: Callable[[], None]
-    result: RunResult
-
-
-def order_tag(run_id: str, symbol: str, side: str) -> str:
-    """The alphanumeric orderTag (19 chars) of one (run, symbol, side): the same on a re-run."""
-    def digest(text: str, size: int) -> str:
-        return hashlib.sha256(text.encode()).hexdigest()[:size]
-
-    return f"{TAG_PREFIX}{digest(run_id, 10)}{digest(symbol, 6)}{side[0]}"
 
 
 def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
              dry_run: bool = False, heartbeat: Callable[[], None] | None = None) -> RunResult:
     """One live run through `broker` and `store`; `heartbeat` is called between slow steps."""
-    run = _Run(config, store, broker, run_id, dry_run, heartbeat or (lambda: None),
+    run = RunContext(config, store, broker, run_id, dry_run, heartbeat or (lambda: None),
                RunResult("", []))
     if not dry_run:
-        _settle_open_orders(run)
+        settle_open_orders(run)
     quotes = broker.quotes(nifty50_symbols())
     ltps = {symbol: quote.ltp for symbol, quote in quotes.items()}
     _reconcile(run, ltps)
@@ -251,7 +219,7 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
                     intent.detail)
         if not dry_run:
             run.heartbeat()
-            _execute(run, intent)
+            execute_intent(run, intent)
     if not run.result.intents:
         logger.info("no order today: nothing met the entry, exit or averaging rules")
     run.result.summary = _summary(run.result, dry_run)
@@ -273,7 +241,7 @@ def _window_start(today: date, sessions: int) -> date:
     return day - timedelta(days=COLD_START_MARGIN_DAYS)
 
 
-def _refresh_candles(run: _Run, today: date) -> dict[str, list[float]]:
+def _refresh_candles(run: RunContext, today: date) -> dict[str, list[float]]:
     """Completed closes per symbol from the cache, fetching only the days it lacks."""
     latest_needed = previous_trading_day(today)
     start = _window_start(today, run.config.ma_period)
@@ -292,7 +260,7 @@ def _refresh_candles(run: _Run, today: date) -> dict[str, list[float]]:
     return closes
 
 
-def _fetch_candles(run: _Run, symbol: str, start: date, end: date) -> None:
+def _fetch_candles(run: RunContext, symbol: str, start: date, end: date) -> None:
     """Cache the completed daily candles of [start, end]."""
     candles = [asdict(c) for c in run.broker.history(symbol, start, end) if c.date <= end.isoformat()]
     if candles:
@@ -317,7 +285,7 @@ def _broker_quantities(broker: FyersBroker) -> dict[str, int]:
     return quantities
 
 
-def _reconcile(run: _Run, ltps: Mapping[str, float]) -> None:
+def _reconcile(run: RunContext, ltps: Mapping[str, float]) -> None:
     """Record quantity the bot holds but the broker no longer shows as a manual SELL."""
     positions = run.store.get_positions()
     if not positions:
@@ -332,7 +300,7 @@ def _reconcile(run: _Run, ltps: Mapping[str, float]) -> None:
         _record_manual_sell(run, position, min(vanished, position["qty"]), fills, ltps)
 
 
-def _record_manual_sell(run: _Run, position: dict[str, Any], qty: int,
+def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
                         fills: Sequence[Fill], ltps: Mapping[str, float]) -> None:
     """One manual SELL at the tradebook price of the owner's own sale, else the last price."""
     symbol = position["symbol"]
@@ -343,170 +311,13 @@ def _record_manual_sell(run: _Run, position: dict[str, Any], qty: int,
     if price is None:
         price = position["avg_price"]
     trade_id = own[-1].order_id if own else f"manual-{run.run_id}-{symbol}"
-    trade, after = _sell_trade(position, qty, price)
+    trade, after = sell_trade(position, qty, price)
     trade.update(trade_id=trade_id, run_id=run.run_id, order_tag=None, symbol=symbol,
                  source="manual")
     logger.warning("%s: %d shares the bot held are gone at the broker (sold by hand?): a "
                    "manual sale at %.2f, P&L %.2f", symbol, qty, price, trade["pnl"])
     if not run.dry_run and run.store.record_trade(trade, after):
         run.result.manual.append(trade)
-
-
-# --- positions after a fill ------------------------------------------------------------------
-def _sell_trade(position: dict[str, Any] | None, qty: int,
-                price: float) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(trade fields, the position after selling `qty` at `price`) with P&L vs the average."""
-    now = time.time()
-    avg = position["avg_price"] if position else price
-    trade = {"side": "SELL", "qty": qty, "price": price, "ts": now,
-             "pnl": round((price - avg) * qty, 2)}
-    left = (position["qty"] if position else 0) - qty
-    return trade, ({**position, "qty": left, "updated_at": now} if left > 0 else None)
-
-
-def _buy_trade(position: dict[str, Any] | None, symbol: str, qty: int,
-               price: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(trade fields, the position after buying `qty` at `price`): weighted average."""
-    now = time.time()
-    held, avg = (position["qty"], position["avg_price"]) if position else (0, 0.0)
-    total = held + qty
-    after = {"symbol": symbol, "qty": total,
-             "avg_price": round((held * avg + qty * price) / total, 4),
-             "last_buy_price": price, "opened_at": position["opened_at"] if position else now,
-             "updated_at": now}
-    return {"side": "BUY", "qty": qty, "price": price, "ts": now, "pnl": None}, after
-
-
-# --- orders ----------------------------------------------------------------------------------
-def _execute(run: _Run, intent: Intent) -> None:
-    """Place one intent safely: adopt an order already carrying its tag, never place twice."""
-    tag = order_tag(run.run_id, intent.symbol, intent.side)
-    record = run.store.get_order(tag)
-    if record and record["status"] not in OPEN_ORDER_STATUSES:
-        logger.info("order %s was settled earlier in this run: skipped", tag)
-        return
-    existing = run.broker.orders(tag=tag)
-    record = record or _new_order(run, intent, tag)
-    if existing:
-        logger.warning("order %s is already at the broker (%s): adopted, not placed again",
-                       tag, existing[0].id)
-        _finish(run, record, existing[0])
-        return
-    run.store.upsert_order(record)
-    try:
-        placed = run.broker.place_market_order(intent.symbol, intent.qty,
-                                               SIDE_BUY if intent.side == "BUY" else SIDE_SELL, tag)
-    except OrderRejected as exc:
-        _close_refused(run, record, "rejected", str(exc))
-        return
-    order = _find_order(run, tag, placed.order_id if placed.acknowledged else None)
-    if order is None:
-        logger.warning("order %s was not acknowledged and is not in the orderbook yet: the "
-                       "next run settles it", tag)
-        run.store.upsert_order({**record, "status": "placed", "updated_at": time.time()})
-        return
-    _finish(run, record, order)
-
-
-def _new_order(run: _Run, intent: Intent, tag: str) -> dict[str, Any]:
-    now = time.time()
-    return {"tag": tag, "run_id": run.run_id, "symbol": intent.symbol, "side": intent.side,
-            "qty": intent.qty, "reason": intent.reason, "broker_order_id": None,
-            "status": "pending", "filled_qty": 0, "traded_price": None, "message": intent.detail,
-            "created_at": now, "updated_at": now}
-
-
-def _find_order(run: _Run, tag: str, order_id: str | None) -> Order | None:
-    """The broker's order by id, or by tag while an unacknowledged one shows up."""
-    deadline = time.monotonic() + run.config.order_fill_timeout_s
-    while True:
-        found = run.broker.orders(order_id=order_id) if order_id else run.broker.orders(tag=tag)
-        if found or time.monotonic() >= deadline:
-            return found[0] if found else None
-        time.sleep(POLL_INTERVAL_S)
-
-
-def _await_final(run: _Run, order: Order) -> Order:
-    """Poll until traded / cancelled / rejected, or cancel at ORDER_FILL_TIMEOUT_S."""
-    deadline = time.monotonic() + run.config.order_fill_timeout_s
-    while not order.is_final and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_S)
-        run.heartbeat()
-        order = _find_order(run, order.tag, order.id) or order
-    if order.is_final:
-        return order
-    logger.warning("order %s not complete after %.0f s (%d of %d filled): cancelling the rest",
-                   order.id, run.config.order_fill_timeout_s, order.filled_qty, order.qty)
-    try:
-        run.broker.cancel_order(order.id)
-    except BrokerError as exc:
-        logger.warning("cancelling order %s failed: %s", order.id, exc)
-    return _find_order(run, order.tag, order.id) or order
-
-
-def _finish(run: _Run, record: dict[str, Any], order: Order) -> None:
-    """Wait for the order's outcome, record its filled quantity once, and close the record."""
-    record = {**record, "broker_order_id": order.id, "status": "placed",
-              "updated_at": time.time()}
-    run.store.upsert_order(record)
-    order = _await_final(run, order)
-    if not order.is_final:
-        logger.warning("order %s is still open at the broker: the next run settles it", order.id)
-        return
-    if order.filled_qty > 0:
-        _record_fill(run, record, order)
-    status = _order_status(order)
-    record.update(status=status, filled_qty=order.filled_qty, updated_at=time.time(),
-                  traded_price=order.traded_price if order.filled_qty else None,
-                  message=order.message or record["message"])
-    if status in ("rejected", "cancelled"):
-        _close_refused(run, record, status, order.message)
-    else:
-        run.store.upsert_order(record)
-
-
-def _order_status(order: Order) -> str:
-    """The store's status for a final broker order."""
-    if order.status == STATUS_REJECTED:
-        return "rejected"
-    if order.filled_qty >= order.qty:
-        return "traded"
-    return "partial" if order.filled_qty > 0 else "cancelled"
-
-
-def _close_refused(run: _Run, record: dict[str, Any], status: str, message: str) -> None:
-    """Record a rejected or cancelled order with the broker's message."""
-    record = {**record, "status": status, "message": message or status, "updated_at": time.time()}
-    run.store.upsert_order(record)
-    run.result.refused.append(record)
-    logger.warning("%s order for %d %s %s: %s", record["side"], record["qty"], record["symbol"],
-                   status, record["message"])
-
-
-def _record_fill(run: _Run, record: dict[str, Any], order: Order) -> None:
-    """Record the filled quantity at the traded price; the broker order id keys it once."""
-    symbol = record["symbol"]
-    position = next((p for p in run.store.get_positions() if p["symbol"] == symbol), None)
-    if record["side"] == "SELL":
-        trade, after = _sell_trade(position, order.filled_qty, order.traded_price)
-    else:
-        trade, after = _buy_trade(position, symbol, order.filled_qty, order.traded_price)
-    trade.update(trade_id=order.id, run_id=record["run_id"], order_tag=record["tag"],
-                 symbol=symbol, source="bot")
-    if run.store.record_trade(trade, after):
-        run.result.fills.append(trade)
-        logger.info("filled: %s %d %s at %.2f", trade["side"], trade["qty"], symbol, trade["price"])
-
-
-def _settle_open_orders(run: _Run) -> None:
-    """Finish orders an earlier run left pending or placed (it crashed or timed out)."""
-    for record in run.store.list_orders(statuses=OPEN_ORDER_STATUSES):
-        found = run.broker.orders(tag=record["tag"])
-        if found:
-            logger.warning("settling order %s left open by run %s", record["tag"], record["run_id"])
-            _finish(run, record, found[0])
-        else:
-            _close_refused(run, record, "cancelled", "never reached the broker (the run stopped)")
 
 
 def _summary(result: RunResult, dry_run: bool) -> str:

@@ -6,7 +6,8 @@ import logging
 from datetime import date
 
 from broker import SIDE_BUY, STATUS_TRADED
-from live_strategy import order_tag, run_live
+from live_strategy import run_live
+from order_flow import order_tag
 from tests.batch.helpers import calls_to, expected_intents, run_trades
 from universe import nifty50_symbols
 

@@ -18,7 +18,7 @@ from config import Config, sqlite_path
 from executor import run_once
 from fyers_sandbox.state import default_faults
 from fyers_sandbox.testing import SandboxHandle
-from live_strategy import OPEN_ORDER_STATUSES, TAG_PREFIX
+from order_flow import OPEN_ORDER_STATUSES, TAG_PREFIX
 from store import Store, open_store
 from tests.batch.helpers import FAST_LIMITS, calls_to, fast_broker
 from tests.web.conftest import PASSWORD
