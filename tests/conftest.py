@@ -1,8 +1,10 @@
-"""Fixtures shared by every suite: a Config on a temporary SQLite file, and its store."""
+"""Fixtures shared by every suite: a Config on a temporary SQLite file, its store, the
+sandbox, and Debian's Chromium for browser tests."""
 from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -73,3 +75,20 @@ def sandbox():
 def sandbox_config(config, sandbox) -> Config:
     """`config` pointing at the `sandbox` fixture."""
     return config.with_overrides(fyers_sandbox_url=sandbox.url)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (Playwright's own browser download is not used)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

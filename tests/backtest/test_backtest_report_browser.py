@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from werkzeug.security import generate_password_hash
@@ -13,8 +12,6 @@ import backtest
 from app import create_app
 from tests.backtest.scenario import SCENARIO_ARGS
 from tests.web.conftest import PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.browser
 
@@ -32,27 +29,21 @@ def app_url(config, scenario_dir) -> Iterator[str]:
     app.extensions["store"].close()
 
 
-def test_report_draws_equity_and_drawdown(app_url):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
+def test_report_draws_equity_and_drawdown(app_url, browser):
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
-        page.on("pageerror", lambda exc: problems.append(str(exc)))
-        page.goto(f"{app_url}/login")
-        page.fill("input[name=username]", "alice")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.goto(f"{app_url}/backtests")
-        page.click("table a")
-        page.wait_for_function("() => Chart.getChart('backtest-drawdown') !== undefined")
-        points = page.evaluate("() => ['backtest-equity', 'backtest-drawdown'].map("
-                               "(id) => Chart.getChart(id).data.datasets[0].data.length)")
-        browser.close()
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.goto(f"{app_url}/login")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{app_url}/backtests")
+    page.click("table a")
+    page.wait_for_function(
+        "() => window.Chart !== undefined && Chart.getChart('backtest-drawdown') !== undefined")
+    points = page.evaluate("() => ['backtest-equity', 'backtest-drawdown'].map("
+                           "(id) => Chart.getChart(id).data.datasets[0].data.length)")
+    page.close()
     assert points == [30, 30]
     assert problems == []

@@ -2,15 +2,11 @@
 on loopback ports, a fresh SQLite file per test session, Debian's Chromium through Playwright."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from config import PROJECT_DIR
 from devstack import Stack, start_stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = PROJECT_DIR / "artifacts" / "screenshots"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
 
@@ -19,21 +15,9 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)")
     running = start_stack(tmp_path_factory.mktemp("stack"), ORDER_FILL_TIMEOUT_S="10")
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class PageProblems:
