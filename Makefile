@@ -30,11 +30,14 @@ test: venv
 lint: venv
 	$(PY) -m ruff check .
 
+# The store benchmark adds MongoDB-wire figures when a server can be had (FerretDB via Go).
+MONGO_FOR_BENCH = TEST_MONGO_URI=$${TEST_MONGO_URI:-$$(bash .ci/mongo-server.sh --background 2>/dev/null)}
+
 bench: venv
-	$(PY) -m bench
+	$(MONGO_FOR_BENCH) $(PY) -m bench
 
 bench-store: venv
-	$(PY) -m bench store
+	$(MONGO_FOR_BENCH) $(PY) -m bench store
 
 bench-run: venv
 	$(PY) -m bench run

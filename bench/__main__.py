@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +20,8 @@ BENCHMARKS = {
     "load": "bench.load_bench",
     "broker": "bench.broker_bench",
 }
-REPORT = Path(__file__).resolve().parent.parent / "artifacts" / "bench.json"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REPORT = PROJECT_DIR / "artifacts" / "bench.json"
 
 
 def summary_rows(name: str, figures: dict) -> list[tuple[str, str, str, str]]:
@@ -32,33 +35,60 @@ def summary_rows(name: str, figures: dict) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def run_one(name: str) -> dict:
+    """One benchmark in a fresh Python process, so memory figures (RSS) and process-wide state
+    (log handlers, registered secrets, rate limiters) of one never leak into another."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        child = subprocess.run([sys.executable, "-m", "bench", "--one", name, "--json", out.name],
+                               cwd=PROJECT_DIR, check=False)
+        figures = json.loads(Path(out.name).read_text() or "{}")
+    if child.returncode != 0 and "error" not in figures:
+        figures["error"] = f"exit status {child.returncode}"
+    return figures
+
+
+def run_here(name: str) -> dict:
+    try:
+        return importlib.import_module(BENCHMARKS[name]).main() or {}
+    except Exception as exc:  # a broken benchmark must not hide the others' figures
+        print(f"bench {name} failed: {exc}", file=sys.stderr)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def print_summary(results: dict[str, dict]) -> None:
+    rows = [row for name, figures in results.items() for row in summary_rows(name, figures)]
+    if not rows:
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    header = ("figure", "value", "goal", "")
+    print("\n" + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # child mode: run one, write --json
+    parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    unknown = sorted(set(args.names + ([args.one] if args.one else [])) - set(BENCHMARKS))
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    if args.one:
+        figures = run_here(args.one)
+        Path(args.json).write_text(json.dumps(figures, default=str))
+        return 1 if "error" in figures else 0
     results: dict[str, dict] = {}
     for name in args.names or list(BENCHMARKS):
         print(f"\n== bench {name} ==", flush=True)
         started = time.perf_counter()
-        try:
-            module = importlib.import_module(BENCHMARKS[name])
-            results[name] = module.main() or {}
-        except Exception as exc:  # a broken benchmark must not hide the others' figures
-            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-            print(f"bench {name} failed: {exc}", file=sys.stderr)
+        results[name] = run_one(name)
         results[name]["seconds"] = round(time.perf_counter() - started, 1)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(results, indent=2, default=str))
-    rows = [row for name, figures in results.items() for row in summary_rows(name, figures)]
-    if rows:
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        print("\n" + "  ".join(h.ljust(w) for h, w in zip(("figure", "value", "goal", ""), widths, strict=True)))
-        for row in rows:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    print_summary(results)
     print(f"\nwrote {REPORT}")
     return 1 if any("error" in figures for figures in results.values()) else 0
 

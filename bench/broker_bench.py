@@ -33,7 +33,7 @@ LIMITER_OVERHEAD_GOAL_MS = 1.0
 
 def _broker(folder: Path, sandbox: SandboxHandle, limits: tuple) -> FyersBroker:
     config = Config.from_mapping({
-        "DATABASE_URL": f"sqlite:///{folder}/bench.db", "SECRET_KEY": "bench",
+        "DATABASE_URL": f"sqlite:///{folder}/bench.db", "SECRET_KEY": "bench-only-secret-key",
         "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(), "FYERS_MODE": "sandbox",
         "FYERS_SANDBOX_URL": sandbox.url})
     access, _ = sandbox.login()

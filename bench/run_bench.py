@@ -43,7 +43,7 @@ def _market(database_url: str, clock: str) -> Iterator[tuple[SandboxHandle, Conf
     and a stored login: (sandbox, config, access token)."""
     with start_sandbox(start=clock) as sandbox:
         config = Config.from_mapping({
-            "DATABASE_URL": database_url, "SECRET_KEY": "bench", "FYERS_MODE": "sandbox",
+            "DATABASE_URL": database_url, "SECRET_KEY": "bench-only-secret-key", "FYERS_MODE": "sandbox",
             "TOKEN_ENCRYPTION_KEY": TOKEN_KEY, "FYERS_SANDBOX_URL": sandbox.url})
         access, refresh = sandbox.login()
         store = configured_store(config)

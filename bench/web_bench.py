@@ -39,7 +39,7 @@ LEVELS = ("DEBUG", "INFO", "INFO", "INFO", "WARNING", "ERROR")
 def bench_config(workdir: Path) -> Config:
     """A sandbox-mode config on a SQLite file in `workdir`."""
     return Config.from_mapping({"DATABASE_URL": f"sqlite:///{workdir}/bench.db",
-                                "SECRET_KEY": "bench", "FYERS_MODE": "sandbox",
+                                "SECRET_KEY": "bench-only-secret-key", "FYERS_MODE": "sandbox",
                                 "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode()})
 
 
