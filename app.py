@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 import portfolio
 from auth import limiter, users_cli
-from config import Config
+from config import Config, load_config_or_exit
 from store import configured_store
 from store.log_handler import setup_logging
 
@@ -29,7 +29,7 @@ SECURITY_HEADERS = {
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the web app on `config` (the environment's when None)."""
-    config = config or Config.from_env()
+    config = config or load_config_or_exit()  # a bad value: one line naming the key, exit 2
     app = Flask(__name__)
     # Cookies are Secure when the app's public URL (its Fyers callback) is https, so a TLS
     # proxy in front of waitress needs no extra flag.

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -64,11 +63,15 @@ def test_env_example_documents_every_key():
     assert missing == []
 
 
-def test_cli_reports_bad_config_in_one_line(tmp_path):
+@pytest.mark.parametrize("command", [
+    ["verify_db.py"], ["executor.py", "--dry-run"], ["token_refresh.py", "status"],
+    ["run_prod.py", "--port", "0"], ["-m", "flask", "--app", "app", "users", "unlock", "admin"],
+], ids=lambda command: command[-2] if command[0] == "-m" else command[0])
+def test_every_cli_reports_bad_config_in_one_line(tmp_path, command):
     result = subprocess.run(
-        [sys.executable, str(Path(PROJECT_DIR, "verify_db.py"))],
+        [sys.executable, *command],
         env={"MA_PERIOD": "abc", "PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
-        capture_output=True, text=True, cwd=tmp_path, timeout=60)
+        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=60)
     assert result.returncode != 0
     assert "MA_PERIOD" in result.stderr
     assert "Traceback" not in result.stderr
