@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +119,16 @@ def _close_stale_runs(store: Store, run_id: str) -> None:
             logger.warning("run %s had stopped without a status: marked failed", run["run_id"])
 
 
+def ist_today() -> date:
+    """Today's date in India, which decides whether NSE trades."""
+    return datetime.now(IST).date()
+
+
 def _guarded_run(config: Config, store: Store, run_id: str, dry_run: bool, force: bool,
                  futures: list[Future], broker_factory: BrokerFactory
                  ) -> tuple[str, str, str | None]:
     """(status, summary, error) of the run's work; every failure becomes a clear message."""
-    today = datetime.now(IST).date()
+    today = ist_today()
     if not force and not is_trading_day(today):
         return "skipped", f"skipped: {today:%a %d %b} is not an NSE trading day", None
     try:

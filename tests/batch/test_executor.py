@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import pytest
 
+import executor
 from config import PROJECT_DIR
 from executor import LOCK_NAME, LOGIN_NEEDED, SKIPPED_BUSY, run_once, start_background_run
 from tests.alerts.fake_telegram import FakeTelegram
@@ -142,3 +144,16 @@ def test_a_failed_run_alerts_the_owner_with_what_to_do(run_config, store):
     finally:
         telegram.stop()
     assert "run failed" in text and LOGIN_NEEDED in text and "log in to Fyers" in text
+
+
+@pytest.mark.parametrize("day", [date(2026, 11, 28), date(2026, 11, 24)],
+                         ids=["saturday", "guru-nanak-jayanti"])
+def test_no_nse_session_skips_the_run_unless_forced(run_config, store, sandbox, logged_in,
+                                                    monkeypatch, day):
+    monkeypatch.setattr(executor, "ist_today", lambda: day)
+    run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
+    assert run["status"] == "skipped"
+    assert "not an NSE trading day" in run["summary"]
+    assert calls_to(sandbox, "/api/v3/orders/sync") == 0
+    forced = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+    assert forced["status"] == "succeeded"
