@@ -14,6 +14,7 @@ from typing import Any
 from store.base import DuplicateKey, Store, StoreError, TradeStats
 from store.common import FIELDS, IST, checked, complete, has_word_prefix
 from store.migrations import MIGRATIONS
+from store.sql import Where
 from store.sqlite_logs import SQLiteLogs
 
 logger = logging.getLogger(__name__)
@@ -283,20 +284,10 @@ class SQLiteStore(SQLiteLogs, Store):
     def list_orders(self, *, run_id: str | None = None, since: float | None = None,
                     statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Newest first by created_at."""
-        where, params = [], []
-        if run_id is not None:
-            where.append("run_id = ?")
-            params.append(run_id)
-        if since is not None:
-            where.append("created_at >= ?")
-            params.append(since)
-        if statuses is not None:
-            wanted = list(statuses)
-            where.append(f"status IN ({', '.join('?' * len(wanted))})")
-            params += wanted
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self._rows("orders", f"SELECT * FROM orders {clause} "
-                          "ORDER BY created_at DESC, tag DESC", params)
+        where = (Where().add("run_id = ?", run_id).add("created_at >= ?", since)
+                 .one_of("status", statuses))
+        return self._rows("orders", f"SELECT * FROM orders {where.sql} "
+                          "ORDER BY created_at DESC, tag DESC", where.params)
 
     # --- trades and positions ---------------------------------------------------------
     def record_trade(self, trade: dict[str, Any], position: dict[str, Any] | None) -> bool:
@@ -315,20 +306,10 @@ class SQLiteStore(SQLiteLogs, Store):
                     symbol: str | None = None, limit: int | None = None
                     ) -> list[dict[str, Any]]:
         """Newest first by ts; `until` exclusive."""
-        where, params = [], []
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("ts < ?")
-            params.append(until)
-        if symbol is not None:
-            where.append("symbol = ?")
-            params.append(symbol)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self._rows("trades", f"SELECT * FROM trades {clause} "
+        where = Where().add("ts >= ?", since).add("ts < ?", until).add("symbol = ?", symbol)
+        return self._rows("trades", f"SELECT * FROM trades {where.sql} "
                           "ORDER BY ts DESC, trade_id DESC LIMIT ?",
-                          [*params, -1 if limit is None else limit])
+                          [*where.params, -1 if limit is None else limit])
 
     # Closed trades are SELL rows with a pnl; SQL sums them so a page never loads them all.
     # IST is a fixed UTC+05:30 (no daylight saving), so the IST day is date(ts + offset).

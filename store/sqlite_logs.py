@@ -20,6 +20,7 @@ from store.common import (
     search_terms,
     stored_level,
 )
+from store.sql import Where
 
 IDS_PER_MICROSECOND = 1000
 _MIN_ID, _MAX_ID = -(2 ** 63), 2 ** 63 - 1  # SQLite's INTEGER range
@@ -114,25 +115,16 @@ class SQLiteLogs:
         lower, upper = self._id_range(since, until, run_id, before)
         terms = search_terms(text)
         id_column = "logs_fts.rowid" if terms else "logs.id"
-        where, params = [f"{id_column} >= ?", f"{id_column} < ?"], [lower, upper]
-        if run_id is not None:
-            where.append("logs.run_id = ?")
-            params.append(run_id)
-        if level is not None:
-            wanted = levels_from(level)
-            where.append(f"logs.levelno IN ({', '.join('?' * len(wanted))})")
-            params += wanted
-        source = "logs"
+        source, where = "logs", Where()
         if terms:
             source = "logs_fts JOIN logs ON logs.id = logs_fts.rowid"
             match, residual = fts_query(terms)
-            where.insert(0, "logs_fts MATCH ?")
-            params.insert(0, match)
-            if residual is not None:
-                where.append("has_word_prefix(logs.message, ?)")
-                params.append(residual)
-        found = self._rows("logs", f"SELECT logs.* FROM {source} WHERE {' AND '.join(where)} "
-                           f"ORDER BY {id_column} DESC LIMIT ?", [*params, limit + 1])
+            where.add("logs_fts MATCH ?", match).add("has_word_prefix(logs.message, ?)", residual)
+        where.add(f"{id_column} >= ?", lower).add(f"{id_column} < ?", upper)
+        where.add("logs.run_id = ?", run_id)
+        where.one_of("logs.levelno", levels_from(level) if level is not None else None)
+        found = self._rows("logs", f"SELECT logs.* FROM {source} {where.sql} "
+                           f"ORDER BY {id_column} DESC LIMIT ?", [*where.params, limit + 1])
         return LogPage(rows=found[:limit], next_before=page_cursor(found, limit))
 
     def _id_range(self, since: float | None, until: float | None, run_id: str | None,
