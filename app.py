@@ -81,6 +81,7 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.pct, "pct")
     app.add_template_filter(portfolio.ist, "ist")
     app.add_template_filter(portfolio.ticker, "ticker")
+    app.add_template_filter(portfolio.sign_class, "sign_class")
     app.add_template_global(portfolio.duration, "duration")
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)

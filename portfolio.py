@@ -37,6 +37,13 @@ def pct(value: float | None) -> str:
     return f"{value:.2f}%".replace("-", MINUS)
 
 
+def sign_class(value: float | None) -> str:
+    """The Bootstrap text colour of a gain (green) or a loss (red); none for zero or unknown."""
+    if not value:
+        return ""
+    return "text-success" if value > 0 else "text-danger"
+
+
 def ticker(symbol: str) -> str:
     """'NSE:INFY-EQ' → 'INFY': what a person calls the stock, short enough for a phone."""
     return symbol.split(":", 1)[-1].removesuffix("-EQ")

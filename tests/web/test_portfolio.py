@@ -74,3 +74,9 @@ def test_activity_lists_a_few_per_day_and_counts_the_rest():
     trades = [{"ts": 1_764_000_000.0 + i, "pnl": 1.0} for i in range(5)]
     (day,) = portfolio.activity_by_day(trades, [], per_day=2)
     assert len(day.trades) == 2 and day.more == 3 and day.realized == 5.0
+
+
+@pytest.mark.parametrize("value,colour", [(12.5, "text-success"), (-0.01, "text-danger"),
+                                          (0.0, ""), (None, "")])
+def test_gains_are_green_losses_red_and_nothing_else_coloured(value, colour):
+    assert portfolio.sign_class(value) == colour
