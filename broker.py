@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import requests
@@ -25,7 +25,7 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from config import PROJECT_DIR, Config
+from config import IST, PROJECT_DIR, Config
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,6 @@ class Tokens:
 LIVE_API_URL = "https://api-t1.fyers.in/api/v3"
 LIVE_DATA_URL = "https://api-t1.fyers.in/data"
 LOG_DIR = PROJECT_DIR / "fyers_logs"
-IST = timezone(timedelta(hours=5, minutes=30))
 # Fyers allows 10 req/s and 200 req/min; keep a margin so network jitter never crosses them
 # (three minute-limit breaches block the API for the day).
 CLIENT_RATE_LIMITS = ((9, 1), (190, 60))

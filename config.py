@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
 PROJECT_DIR = Path(__file__).resolve().parent
+# India Standard Time: one fixed UTC+05:30 offset, no daylight saving (the same every date).
+IST = timezone(timedelta(hours=5, minutes=30), "IST")
 SANDBOX_CLIENT_ID = "SANDBOX-100"
 SANDBOX_SECRET_KEY = "sandbox-secret"
 

@@ -9,15 +9,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.numbers import format_currency
 
 from broker import Quote
+from config import IST
 from store.base import TradeStats
 
-IST = ZoneInfo("Asia/Kolkata")
 EN_IN = Locale.parse("en_IN")  # parsed once: a page formats hundreds of amounts
 MINUS = "\u2212"  # a real minus sign reads better than a hyphen next to ₹
 

@@ -10,17 +10,15 @@ import threading
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import exchange_calendars
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from config import Config
+from config import IST, Config
 
 logger = logging.getLogger(__name__)
 
-IST = ZoneInfo("Asia/Kolkata")
 NSE_CALENDAR = "XBOM"  # exchange_calendars' Indian equity calendar (NSE and BSE share holidays)
 _started_lock = threading.Lock()
 _scheduler: BackgroundScheduler | None = None

@@ -8,12 +8,11 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
+from config import IST
 from store.base import TradeStats
-
-IST = timezone(timedelta(hours=5, minutes=30), "IST")
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("username", "password_hash", "totp_secret", "failed_logins", "locked_until",
