@@ -33,8 +33,8 @@ from backtesting.engine import BacktestResult, Market, Settings, prepare_market,
 from backtesting.metrics import summarize
 from broker import BrokerError, FyersBroker
 from config import Config, load_config_or_exit
-from live_strategy import StrategyParams
 from store import Store, StoreError, configured_store
+from strategy_rules import StrategyParams
 from token_refresh import load_access_token
 from universe import nifty50_symbols
 
@@ -218,7 +218,7 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
 
 def params_from_args(config: Config, args: argparse.Namespace) -> StrategyParams:
     """The configured strategy with the command line's overrides."""
-    return replace(StrategyParams.from_config(config), ma_period=args.ma_period,
+    return replace(config.strategy_params(), ma_period=args.ma_period,
                    entry_threshold_pct=args.entry, exit_threshold_pct=args.exit,
                    averaging_threshold_pct=args.average, max_trade_value=args.max_trade_value)
 

@@ -16,6 +16,8 @@ from typing import Any
 from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 
+from strategy_rules import StrategyParams
+
 PROJECT_DIR = Path(__file__).resolve().parent
 # India Standard Time: one fixed UTC+05:30 offset, no daylight saving (the same every date).
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
@@ -202,6 +204,18 @@ class Config:
         if self.mongo_env.lower() == "prod":
             return self.mongo_db_name
         return f"{self.mongo_db_name}_{self.mongo_env.lower()}"
+
+    def strategy_params(self) -> StrategyParams:
+        """The strategy's knobs as configured."""
+        return StrategyParams(
+            ma_period=self.ma_period,
+            entry_threshold_pct=self.entry_threshold_pct,
+            exit_threshold_pct=self.exit_threshold_pct,
+            averaging_threshold_pct=self.averaging_threshold_pct,
+            entry_candidates=self.entry_candidates,
+            max_trade_value=self.max_trade_value,
+            max_new_entries_per_run=self.max_new_entries_per_run,
+        )
 
     @property
     def is_sandbox(self) -> bool:

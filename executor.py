@@ -21,12 +21,12 @@ from typing import Any
 import notifier
 import token_refresh
 from broker import AuthFailed, FyersBroker, TokenExpired
-from config import PROJECT_DIR, Config, load_config_or_exit
+from config import IST, PROJECT_DIR, Config, load_config_or_exit
 from live_strategy import run_live
 from order_flow import RunResult
-from scheduler import IST, is_trading_day
 from store import Store, StoreError, configured_store
 from store.log_handler import logged_store, redact, run_context
+from trading_calendar import is_trading_day
 
 logger = logging.getLogger(__name__)
 

@@ -1,17 +1,14 @@
-"""The strategy: pure decision functions shared with the backtest, and `run_live()` for the executor.
+"""The live run: `run_live()` applies the strategy's rules (strategy_rules.py) for the executor.
 
-`decide()` turns completed daily closes, current prices and the bot's book into intended orders
-(DESIGN.md "Strategy"). It does no I/O, so the backtest and the tests call the very same code.
 `run_live()` settles earlier orders, reconciles with the broker, refreshes the candle cache,
 decides, and hands each intent to order_flow.py, which places it and records its fill.
 """
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +18,7 @@ from broker import (
     FyersBroker,
     Quote,
 )
-from config import Config
+from config import IST, Config
 from order_flow import (
     RunContext,
     RunResult,
@@ -30,170 +27,12 @@ from order_flow import (
     settle_open_orders,
 )
 from portfolio import inr
-from scheduler import IST, previous_trading_day
 from store.base import Store
+from strategy_rules import BookEntry, decide
+from trading_calendar import previous_trading_day
 from universe import nifty50_symbols
 
 logger = logging.getLogger(__name__)
-
-# Percentages are compared with this tolerance so a threshold that is met exactly on paper
-# (e.g. 100 → 106.28 for 6.28 %) is not missed by float rounding.
-_PCT_TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class StrategyParams:
-    """The strategy's knobs (see Config for their meaning and defaults)."""
-
-    ma_period: int
-    entry_threshold_pct: float
-    exit_threshold_pct: float
-    averaging_threshold_pct: float
-    entry_candidates: int
-    max_trade_value: float
-    max_new_entries_per_run: int
-
-    @classmethod
-    def from_config(cls, config: Config) -> StrategyParams:
-        """The parameters configured for live runs."""
-        return cls(
-            ma_period=config.ma_period,
-            entry_threshold_pct=config.entry_threshold_pct,
-            exit_threshold_pct=config.exit_threshold_pct,
-            averaging_threshold_pct=config.averaging_threshold_pct,
-            entry_candidates=config.entry_candidates,
-            max_trade_value=config.max_trade_value,
-            max_new_entries_per_run=config.max_new_entries_per_run,
-        )
-
-
-@dataclass(frozen=True)
-class BookEntry:
-    """What the bot holds of one symbol."""
-
-    symbol: str
-    qty: int
-    avg_price: float
-    last_buy_price: float
-
-
-@dataclass(frozen=True)
-class Intent:
-    """An order the rules want, with the price and reason it was decided on."""
-
-    symbol: str
-    side: str  # "BUY" | "SELL"
-    qty: int
-    reason: str  # "entry" | "average" | "exit"
-    price: float
-    detail: str
-
-
-def moving_average(closes: Sequence[float], period: int) -> float | None:
-    """Mean of the last `period` closes, or None when there are fewer."""
-    if period <= 0 or len(closes) < period:
-        return None
-    return math.fsum(closes[-period:]) / period
-
-
-def buy_qty(max_trade_value: float, ltp: float) -> int:
-    """Whole shares one trade of `max_trade_value` buys at `ltp` (0 when one share costs more)."""
-    return math.floor(max_trade_value / ltp) if ltp > 0 else 0
-
-
-def _at_least(value: float, threshold: float) -> bool:
-    return value >= threshold or math.isclose(value, threshold, abs_tol=_PCT_TOLERANCE)
-
-
-def _more_than(value: float, threshold: float) -> bool:
-    return value > threshold and not math.isclose(value, threshold, abs_tol=_PCT_TOLERANCE)
-
-
-def _held(book: Mapping[str, BookEntry]) -> dict[str, BookEntry]:
-    return {symbol: entry for symbol, entry in book.items() if entry.qty > 0}
-
-
-def _exits(held: Mapping[str, BookEntry], ltps: Mapping[str, float],
-           params: StrategyParams) -> list[Intent]:
-    """Every holding up by the exit threshold, sold whole, in symbol order."""
-    intents = []
-    for symbol in sorted(held):
-        entry, ltp = held[symbol], ltps.get(symbol)
-        if ltp is None or entry.avg_price <= 0:
-            continue
-        gain_pct = (ltp - entry.avg_price) / entry.avg_price * 100
-        if _at_least(gain_pct, params.exit_threshold_pct):
-            intents.append(Intent(symbol, "SELL", entry.qty, "exit", ltp,
-                                  f"{gain_pct:.2f}% above average buy price {entry.avg_price:.2f}"))
-    return intents
-
-
-def _ranked_deviations(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],
-                       params: StrategyParams) -> list[tuple[float, str]]:
-    """(dev, symbol) for symbols at or past the entry threshold, most negative first."""
-    ranked = []
-    for symbol, history in closes.items():
-        ma, ltp = moving_average(history, params.ma_period), ltps.get(symbol)
-        if ma is None or ma <= 0 or ltp is None:
-            continue
-        dev = (ltp - ma) / ma
-        if _at_least(-dev * 100, params.entry_threshold_pct):
-            ranked.append((dev, symbol))
-    return sorted(ranked)
-
-
-def _entries(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],
-             excluded: set[str], params: StrategyParams) -> list[Intent]:
-    """Buys of the most-below-MA candidates that are not excluded and affordable."""
-    intents = []
-    for dev, symbol in _ranked_deviations(closes, ltps, params)[:params.entry_candidates]:
-        if len(intents) >= params.max_new_entries_per_run:
-            break
-        ltp = ltps[symbol]
-        qty = buy_qty(params.max_trade_value, ltp)
-        if symbol in excluded or qty < 1:
-            continue
-        intents.append(Intent(symbol, "BUY", qty, "entry", ltp,
-                              f"{-dev * 100:.2f}% below {params.ma_period}-day MA"))
-    return intents
-
-
-def _average_down(held: Mapping[str, BookEntry], ltps: Mapping[str, float], sold: set[str],
-                  params: StrategyParams) -> Intent | None:
-    """One more buy of the holding furthest below its last buy price, past the threshold."""
-    candidates = []
-    for symbol, entry in held.items():
-        ltp = ltps.get(symbol)
-        if symbol in sold or ltp is None or entry.last_buy_price <= 0:
-            continue
-        drop_pct = (entry.last_buy_price - ltp) / entry.last_buy_price * 100
-        if _more_than(drop_pct, params.averaging_threshold_pct) and buy_qty(
-                params.max_trade_value, ltp) >= 1:
-            candidates.append((-drop_pct, symbol))
-    if not candidates:
-        return None
-    neg_drop, symbol = min(candidates)
-    ltp = ltps[symbol]
-    return Intent(symbol, "BUY", buy_qty(params.max_trade_value, ltp), "average", ltp,
-                  f"{-neg_drop:.2f}% below last buy price {held[symbol].last_buy_price:.2f}")
-
-
-def decide(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],
-           book: Mapping[str, BookEntry], params: StrategyParams) -> list[Intent]:
-    """Intended orders for one run: exits first, then entries, then at most one average-down.
-
-    `closes` are completed daily closes oldest→newest (today excluded); `book` is what the bot
-    held before the run.
-    """
-    held = _held(book)
-    exits = _exits(held, ltps, params)
-    sold = {intent.symbol for intent in exits}
-    entries = _entries(closes, ltps, set(held) | sold, params)
-    if entries:
-        return exits + entries
-    average = _average_down(held, ltps, sold, params)
-    return exits + ([average] if average else [])
-
 
 # --- the live run: reconcile, refresh candles, decide, place, verify, record -----------------
 COLD_START_MARGIN_DAYS = 7
@@ -212,7 +51,7 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     closes = _refresh_candles(run, _market_date(quotes))
     book = {p["symbol"]: BookEntry(p["symbol"], p["qty"], p["avg_price"], p["last_buy_price"])
             for p in store.get_positions()}
-    run.result.intents = decide(closes, ltps, book, StrategyParams.from_config(config))
+    run.result.intents = decide(closes, ltps, book, config.strategy_params())
     for intent in run.result.intents:
         logger.info("%s %s %d %s at %.2f (%s): %s", "would" if dry_run else "decided",
                     intent.side, intent.qty, intent.symbol, intent.price, intent.reason,

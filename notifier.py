@@ -22,11 +22,11 @@ import requests
 from apscheduler.triggers.cron import CronTrigger
 
 import token_refresh
-from config import Config
+from config import IST, Config
 from portfolio import inr
-from scheduler import IST, is_trading_day
 from store.base import Store, StoreError
 from store.log_handler import redact, register_secret
+from trading_calendar import is_trading_day
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from broker import (
     SIDE_BUY,
@@ -25,9 +25,7 @@ from broker import (
 )
 from config import Config
 from store.base import Store
-
-if TYPE_CHECKING:  # live_strategy imports this module to run its decisions
-    from live_strategy import Intent
+from strategy_rules import Intent
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from broker import AuthFailed, BrokerError, FyersBroker, Tokens
-from config import Config, load_config_or_exit
-from scheduler import IST, next_run_at
+from config import IST, Config, load_config_or_exit
 from store import Store, StoreError
 from store.log_handler import logged_store, redact, register_secret
+from trading_calendar import next_run_at
 
 SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
 LOGIN_NEEDED = "open the Tokens page and log in to Fyers"

@@ -1,7 +1,7 @@
-"""The day loop: replay daily closes through live_strategy.decide() and fill at the close.
+"""The day loop: replay daily closes through strategy_rules.decide() and fill at the close.
 
 Each trading day t the rules see, per symbol, its closes t-MA_PERIOD…t-1 and `ltp` = close of
-day t (DESIGN.md "Precise points"); intents fill at that close ± slippage, in decide()'s order
+day t (docs/strategy.md, "Precise points"); intents fill at that close ± slippage, in decide()'s order
 (exits → entries → average-down). Sale proceeds are usable for buys the same day; a buy the
 cash cannot pay for (value + charges) is skipped, as the broker would reject it.
 """
@@ -18,7 +18,7 @@ import pandas as pd
 
 from backtesting.costs import DeliveryCosts
 from backtesting.data import DataError, SymbolHistory
-from live_strategy import BookEntry, Intent, StrategyParams, decide
+from strategy_rules import BookEntry, Intent, StrategyParams, decide
 
 logger = logging.getLogger(__name__)
 

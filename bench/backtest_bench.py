@@ -23,8 +23,8 @@ from backtest import run_backtest
 from backtesting.costs import NO_COSTS
 from backtesting.data import SymbolHistory, load_store
 from backtesting.engine import Settings
-from live_strategy import StrategyParams
 from store import open_store
+from strategy_rules import StrategyParams
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def synthetic_histories() -> dict[str, SymbolHistory]:
 
 
 class SameRules(bt.Strategy):
-    """DESIGN.md's rules as backtrader code: decide at each close, fill at that close (coc)."""
+    """The rules of docs/strategy.md as backtrader code: decide at each close, fill at that close (coc)."""
 
     params = (("rules", None),)
 

@@ -24,8 +24,8 @@ from broker import FyersBroker, Tokens
 from config import Config
 from executor import run_once
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
-from live_strategy import StrategyParams, decide
 from store import configured_store
+from strategy_rules import decide
 from universe import nifty50_symbols
 
 LATENCY_MS = 50
@@ -91,7 +91,7 @@ def _naive_scan(config: Config, access_token: str) -> None:
                                  today - timedelta(days=1))
         closes[symbol] = [candle.close for candle in candles]
         ltps[symbol] = broker.quotes([symbol])[symbol].ltp
-    decide(closes, ltps, {}, StrategyParams.from_config(config))
+    decide(closes, ltps, {}, config.strategy_params())
 
 
 def _figure(value: float, unit: str, goal: str = "-", ok: bool | None = None) -> dict[str, Any]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from config import IST
 from notifier import (
     LAST_ALERT,
     notify_manual_close,
@@ -11,7 +12,6 @@ from notifier import (
     notify_run_finished,
     send_test_alert,
 )
-from scheduler import IST
 from tests.alerts.conftest import CHAT_ID
 
 RUN_START = datetime(2026, 11, 26, 15, 10, tzinfo=IST).timestamp()

@@ -8,13 +8,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 import token_refresh
 from broker import Tokens
+from config import IST
 from notifier import (
     LAST_ALERT,
     schedule_alert_jobs,
     send_login_reminder_if_needed,
     tokens_page_url,
 )
-from scheduler import IST
 
 
 def ist(day: int, hour: int, minute: int = 0) -> float:

@@ -6,7 +6,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from live_strategy import StrategyParams
+from strategy_rules import StrategyParams
 
 DAYS = 30
 # 30 consecutive weekdays from Monday 1 Jan 2024 (day 0) to Friday 9 Feb 2024 (day 29).

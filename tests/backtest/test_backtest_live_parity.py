@@ -22,7 +22,7 @@ from backtesting.engine import Settings
 from broker import FyersBroker, Tokens
 from fyers_sandbox.market import trading_days
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
-from live_strategy import StrategyParams, run_live
+from live_strategy import run_live
 from universe import nifty50_symbols
 
 FIRST_DAY = date(2026, 10, 1)
@@ -57,7 +57,7 @@ def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
     since = warmup_start(days[0], config.ma_period)
     fetch_into_store(broker, store, nifty50_symbols(), since, days[-1])
     result, _ = run_backtest(load_store(store, nifty50_symbols(), since),
-                             StrategyParams.from_config(config),
+                             config.strategy_params(),
                              Settings(capital=10_000_000.0, slippage_pct=0.0, costs=NO_COSTS),
                              days[0], days[-1])
     backtested = [(t["date"], t["symbol"], t["side"], t["qty"], t["reason"])

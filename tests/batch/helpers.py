@@ -12,7 +12,7 @@ import token_refresh
 from broker import FyersBroker, Tokens
 from config import PROJECT_DIR, Config
 from fyers_sandbox.testing import SandboxHandle
-from live_strategy import BookEntry, Intent, StrategyParams, decide
+from strategy_rules import BookEntry, Intent, decide
 from universe import nifty50_symbols
 
 # Relaxed limits on both sides, so a cold run (50 history calls) takes a moment, not 6 s.
@@ -49,7 +49,7 @@ def expected_intents(broker: FyersBroker, store: Any, config: Config, day: date)
     ltps = {symbol: quote.ltp for symbol, quote in broker.quotes(symbols).items()}
     book = {p["symbol"]: BookEntry(p["symbol"], p["qty"], p["avg_price"], p["last_buy_price"])
             for p in store.get_positions()}
-    return decide(closes, ltps, book, StrategyParams.from_config(config))
+    return decide(closes, ltps, book, config.strategy_params())
 
 
 def run_trades(store: Any, run_id: str) -> list[dict[str, Any]]:

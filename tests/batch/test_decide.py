@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import Config
-from live_strategy import BookEntry, Intent, StrategyParams, decide
+from strategy_rules import BookEntry, Intent, StrategyParams, decide
 
 PARAMS = StrategyParams(ma_period=5, entry_threshold_pct=2.0, exit_threshold_pct=6.28,
                         averaging_threshold_pct=3.14, entry_candidates=3,
@@ -20,7 +20,7 @@ def held(symbol: str, qty: int = 10, avg: float = 100.0, last: float | None = No
 
 
 def test_params_come_from_config():
-    params = StrategyParams.from_config(Config.from_mapping({"MA_PERIOD": "30"}))
+    params = Config.from_mapping({"MA_PERIOD": "30"}).strategy_params()
     assert params.ma_period == 30 and params.exit_threshold_pct == 6.28
     assert params.max_new_entries_per_run == 1
 

@@ -8,8 +8,8 @@ import pytest
 
 from broker import STATUS_TRADED
 from executor import run_once
-from scheduler import is_trading_day
 from tests.batch.helpers import expected_intents, fast_broker, run_trades
+from trading_calendar import is_trading_day
 
 FIRST_DAY = date(2026, 10, 1)
 

@@ -8,7 +8,9 @@ import pytest
 from flask import Flask
 
 import scheduler
-from scheduler import IST, init_scheduler, is_trading_day
+from config import IST
+from scheduler import init_scheduler
+from trading_calendar import is_trading_day
 
 
 @pytest.fixture

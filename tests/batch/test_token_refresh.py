@@ -12,8 +12,9 @@ from cryptography.fernet import Fernet
 
 import token_refresh
 from broker import AuthFailed
-from scheduler import IST, next_run_at
+from config import IST
 from tests.batch.helpers import run_cli, store_tokens
+from trading_calendar import next_run_at
 
 
 def ist_epoch(text: str) -> float:

@@ -1,0 +1,57 @@
+"""The NSE trading calendar: which days the market trades, and when the next daily run falls.
+
+Pure date arithmetic over `exchange_calendars`' Indian equity calendar, shared by the executor
+(skip holidays), the strategy (which candles are complete), the token status (does the login
+cover the next run) and the alerts (remind on trading days only).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+import exchange_calendars
+
+from config import IST, Config
+
+NSE_CALENDAR = "XBOM"  # exchange_calendars' Indian equity calendar (NSE and BSE share holidays)
+
+
+@lru_cache(maxsize=1)
+def _sessions() -> tuple[date, date, frozenset[date]]:
+    """(first, last, every session) of the exchange calendar, loaded once."""
+    calendar = exchange_calendars.get_calendar(NSE_CALENDAR)
+    days = frozenset(session.date() for session in calendar.sessions)
+    return min(days), max(days), days
+
+
+def is_trading_day(day: date) -> bool:
+    """True on NSE sessions; beyond the calendar's known holidays, on weekdays."""
+    first, last, sessions = _sessions()
+    if first <= day <= last:
+        return day in sessions
+    return day.weekday() < 5
+
+
+def previous_trading_day(day: date) -> date:
+    """The last NSE session before `day`."""
+    day -= timedelta(days=1)
+    while not is_trading_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def run_time(config: Config) -> time:
+    """The daily run time (IST) as a time of day."""
+    hours, minutes = config.run_time_ist.split(":")
+    return time(int(hours), int(minutes), tzinfo=IST)
+
+
+def next_run_at(config: Config, now: float) -> float:
+    """Epoch seconds of the next scheduled run at or after `now`: RUN_TIME_IST on a trading day."""
+    current = datetime.fromtimestamp(now, IST)
+    day = current.date()
+    while True:
+        candidate = datetime.combine(day, run_time(config))
+        if candidate >= current and is_trading_day(day):
+            return candidate.timestamp()
+        day += timedelta(days=1)
