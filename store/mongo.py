@@ -20,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
+from store.base import DuplicateKey, LogPage, Store, StoreError, T, TradeStats
 from store.common import (
     checked,
     complete,
@@ -496,4 +496,24 @@ class MongoStore(Store):
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON-able value under `key` (as JSON would give it back, like SQLite)."""
         _upsert_one(self._db.settings, {"key": key},
-                    {"$set": {"value": json.loads(json.dumps(value))}})
+                    {"$set": {"value": json.loads(json.dumps(value))}, "$inc": {"version": 1}})
+
+    @_mapped
+    def modify_setting(self, key: str, change: Callable[[Any], tuple[Any, T]]) -> T:
+        """Compare-and-set on one document's version (no multi-document transaction, so
+        FerretDB v1 works): a writer that lost the race reads again and retries."""
+        while True:
+            doc = self._db.settings.find_one({"key": key}, {"_id": 0, "value": 1, "version": 1})
+            value, result = change(doc["value"] if doc is not None else None)
+            value = json.loads(json.dumps(value))
+            if doc is None:
+                try:
+                    self._db.settings.insert_one({"key": key, "value": value, "version": 1})
+                except DuplicateKeyError:
+                    continue
+                return result
+            written = self._db.settings.update_one(
+                {"key": key, "version": doc["version"]},
+                {"$set": {"value": value, "version": doc["version"] + 1}})
+            if written.matched_count:
+                return result
