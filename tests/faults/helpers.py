@@ -84,7 +84,9 @@ def assert_books_agree(config: Config, store: Store, settled: bool = True) -> No
                if order_id in filled)
     held = Counter()
     for holding in broker.holdings():
-        held[holding.symbol] += holding.qty
+        held[holding.symbol] += holding.start_qty
+    for position in broker.positions():
+        held[position.symbol] += position.net_qty
     assert {p["symbol"]: p["qty"] for p in store.get_positions()} == dict(held)
     if settled:
         assert store.list_orders(statuses=OPEN_ORDER_STATUSES) == []
