@@ -30,8 +30,8 @@ FYERS_2026: dict = {}
 def sandbox(request) -> Iterator[SandboxHandle]:
     """Overrides the shared fixture: fixed clock, relaxed rate limits, DEMO unless the test
     passes other options."""
-    options = getattr(request, "param", DEMO)
-    with start_sandbox(rate_limits=FAST_LIMITS, start=START, **options) as handle:
+    options = {"rate_limits": FAST_LIMITS, "start": START, **getattr(request, "param", DEMO)}
+    with start_sandbox(**options) as handle:
         yield handle
 
 

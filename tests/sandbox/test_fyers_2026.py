@@ -149,3 +149,62 @@ def test_more_than_three_minute_breaches_block_the_app_until_the_next_day():
     assert int(blocked.headers["Retry-After"]) > 3600  # until midnight, from 11:00
     assert (stats["breaches"], stats["blocked"]) == (4, True)
     assert next_day.status_code == 200
+
+
+def test_holdings_show_the_start_of_day_and_what_remains():
+    with start_sandbox(demo=True, start=SESSION_MORNING) as demo:
+        api = Api(demo)
+        api.place(order("NSE:SBIN-EQ", "b1", qty=10))
+        assert api.get("/api/v3/holdings").json()["holdings"] == []  # today's buys: positions
+        demo.admin("clock", advance_days=1)
+        [t1] = api.get("/api/v3/holdings").json()["holdings"]
+        demo.admin("manual-sell", symbol="NSE:SBIN-EQ", qty=4)
+        [sold] = api.get("/api/v3/holdings").json()["holdings"]
+        demo.admin("clock", advance_days=1)
+        [hld] = api.get("/api/v3/holdings").json()["holdings"]
+    assert (t1["holdingType"], t1["quantity"], t1["remainingQuantity"]) == ("T1", 10, 10)
+    assert (sold["quantity"], sold["remainingQuantity"]) == (10, 6)
+    assert (hld["holdingType"], hld["quantity"], hld["remainingQuantity"]) == ("HLD", 6, 6)
+
+
+def test_tags_are_shown_prefixed_and_untagged_rows_say_so(sandbox, api):
+    api.place(order("NSE:SBIN-EQ", "tag1"))
+    api.place(order("NSE:SBIN-EQ"))
+    sandbox.admin("fill-pending")
+    assert [o["orderTag"] for o in api.orders()] == ["1:tag1", "2:Untagged"]
+    trades = api.get("/api/v3/tradebook").json()["tradeBook"]
+    assert {t["orderTag"] for t in trades} == {"1:tag1", "1:Untagged"}
+    assert all({"exchange", "segment", "orderType", "exchangeOrderNo", "fyToken", "clientId",
+                "row"} <= set(t) for t in trades)
+    assert [o["orderTag"] for o in api.orders(order_tag="1:tag1")] == ["1:tag1"]
+    assert api.orders(order_tag="tag1") == []  # only the documented, prefixed filter works
+    sandbox.admin("faults", bare_tags=True)
+    assert [o["orderTag"] for o in api.orders()] == ["tag1", ""]
+
+
+def test_an_unknown_order_id_is_minus_51_and_only_pending_orders_cancel(sandbox, api):
+    assert api.get("/api/v3/orders", id="999").json()["code"] == -51
+    placed = api.place(order("NSE:SBIN-EQ", "c1"))
+    sandbox.admin("fill-pending")
+    cancel = api.http.delete(f"{api.url}/api/v3/orders/sync", json={"id": placed["id"]},
+                             timeout=5).json()
+    assert cancel["s"] == "error" and "not pending" in cancel["message"]
+
+
+@pytest.mark.parametrize("body", [{"advance_days": "1e300"}, {"advance_days": "nan"},
+                                  {"advance_seconds": [1]}, {"now": "yesterday"},
+                                  {"now": "1900-01-01T00:00"}])
+def test_bad_admin_input_is_a_400_that_changes_nothing(sandbox, body):
+    before = sandbox.admin("clock", method="GET")["now"][:16]
+    reply = requests.post(f"{sandbox.url}/admin/clock", json=body, timeout=5)
+    assert reply.status_code == 400 and reply.json()["error"]
+    assert sandbox.admin("clock", method="GET")["now"][:16] == before
+    bad = requests.post(f"{sandbox.url}/admin/faults", json={"latency_ms": 1e9}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_admin_endpoints_answer_loopback_clients_only():
+    client = create_app(SandboxOptions()).test_client()
+    remote = client.post("/admin/reset", environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    local = client.post("/admin/reset", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert (remote.status_code, local.status_code) == (403, 200)
