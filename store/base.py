@@ -222,5 +222,5 @@ class Store(ABC):
     @abstractmethod
     def modify_setting(self, key: str, change: Callable[[Any], tuple[Any, T]]) -> T:
         """Atomically replace the value under `key` (None when unset) with `change(value)[0]`
-        and return `change(value)[1]`, across processes. `change` must be pure: it may run
-        more than once when another writer wins a race (e.g. the shared Fyers rate budget)."""
+        and return `change(value)[1]`, atomically across processes (e.g. the shared Fyers
+        rate budget). `change` must be pure and quick: other writers of `key` wait for it."""
