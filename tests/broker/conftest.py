@@ -26,7 +26,7 @@ def broker(sandbox_config, market) -> FyersBroker:
 def demo(config):
     """A sandbox in demo mode (market orders fill at once) at SESSION_MORNING: for tests that
     follow a filled order through holdings, positions and the tradebook; what MPP does to
-    market orders is tested against the default sandbox in test_runs_2026.py."""
+    market orders is tested against the default sandbox in tests/sandbox and tests/batch."""
     from fyers_sandbox.testing import start_sandbox
 
     with start_sandbox(demo=True, start=SESSION_MORNING) as handle:
