@@ -16,9 +16,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-# Web app on the embedded SQLite store + the local Fyers sandbox; Ctrl-C stops both.
+# Web app on the embedded SQLite store + the local Fyers sandbox in its demo mode (market orders
+# fill at once at any hour, refresh works); Ctrl-C stops both.
 run: venv
-	@$(PY) -m fyers_sandbox --port $(SANDBOX_PORT) --state data/sandbox.db & sandbox=$$!; \
+	@$(PY) -m fyers_sandbox --port $(SANDBOX_PORT) --state data/sandbox.db --demo & sandbox=$$!; \
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	FYERS_SANDBOX_URL=$${FYERS_SANDBOX_URL:-http://127.0.0.1:$(SANDBOX_PORT)} \
 	FYERS_REDIRECT_URI=$${FYERS_REDIRECT_URI:-http://127.0.0.1:$(PORT)/tokens/callback} \

@@ -72,7 +72,7 @@ def open_broker(config: Config, store: Store) -> FyersBroker:
     if not token:
         raise DataError("no Fyers access token: log in on the Tokens page or run "
                         "`python token_refresh.py login-url`, then try again")
-    return FyersBroker(config, token)
+    return FyersBroker(config, token, store=store)  # the app's rate budget, shared
 
 
 def _progress(number: int, total: int, symbol: str) -> None:

@@ -3,14 +3,18 @@
 Everything else sees the dataclasses and exceptions below. The SDK builds its URLs from the
 class attributes `fyersModel.Config.API` / `.DATA_API`, so they are process-wide: the broker
 constructor points them at the sandbox or at Fyers, and one process talks to one Fyers
-endpoint. Calls pass a client-side limiter shared by every broker in the process; reads are
-retried with backoff on 429 / 5xx / no response, orders never are.
+endpoint. Every HTTP call has connect/read timeouts (`Transport`, mounted on the SDK's own
+requests session) and spends the app's rate budget shared through the store (rate_budget.py);
+a 429 pauses every process for the window Fyers names. Reads are retried on 429 / 5xx / no
+response, orders never are. Replies that are not what Fyers documents become UnexpectedReply.
+See docs/fyers.md.
 """
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -21,11 +25,10 @@ from typing import Any
 
 import requests
 from fyers_apiv3 import fyersModel
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from requests.adapters import HTTPAdapter
 
 from config import IST, PROJECT_DIR, Config
+from rate_budget import CLIENT_WINDOWS, Holder, RateBudget, memory_holder
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +59,31 @@ class AuthFailed(BrokerError):
 
 
 class RateLimited(BrokerError):
-    """Fyers answered 429 / -429 even after retries: stop this run, try again later."""
+    """Fyers answered 429 / -429 even after waiting for its window, or the shared budget
+    has no room within the caller's patience: stop this call, try again after `retry_after`."""
 
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
 
 
+class DailyLimitBlocked(RateLimited):
+    """Fyers blocked this app's API calls for the rest of the IST day (more than three
+    per-minute breaches): every process stops calling until the next day; the run fails."""
+
+
 class OrderRejected(BrokerError):
     """Fyers refused an order; the order is recorded as cancelled with this message."""
+
+
+class IPNotAllowed(BrokerError):
+    """Fyers refused an order because this machine's IP is not the static IP registered
+    with the app: not an OrderRejected; the run fails loudly, nothing is recorded as traded."""
+
+
+class UnexpectedReply(BrokerError):
+    """Fyers answered with something it does not document (HTML instead of JSON, an unknown
+    code, a missing field): nothing of it is used or recorded; the call fails."""
 
 
 class InvalidRequest(BrokerError):
@@ -96,8 +115,13 @@ class Candle:
 
 @dataclass(frozen=True)
 class Holding:
+    """A holding as Fyers shows it since April 2026: `start_qty` (its `quantity`) is what was
+    held when the day began, `remaining_qty` (`remainingQuantity`) that minus today's sales.
+    Today's buys are not holdings: they are positions."""
+
     symbol: str
-    qty: int
+    start_qty: int
+    remaining_qty: int
     avg_price: float
     ltp: float
     pnl: float
@@ -159,66 +183,49 @@ class Tokens:
 LIVE_API_URL = "https://api-t1.fyers.in/api/v3"
 LIVE_DATA_URL = "https://api-t1.fyers.in/data"
 LOG_DIR = PROJECT_DIR / "fyers_logs"
-# Fyers allows 10 req/s and 200 req/min; keep a margin so network jitter never crosses them
-# (three minute-limit breaches block the API for the day).
-CLIENT_RATE_LIMITS = ((9, 1), (190, 60))
 QUOTES_PER_CALL = 50
 HISTORY_DAYS_PER_CALL = 366
 TOKEN_CODES = frozenset({-8, -15, -16, -17})
 AUTH_CODES = frozenset({-437, -501})
-INVALID_CODES = frozenset({-50, -300})
+INVALID_CODES = frozenset({-50, -51, -300})
+IP_NOT_ALLOWED_CODE = -392  # the sandbox's choice; Fyers documents none (docs/fyers.md)
+IP_REFUSAL = re.compile(r"static ip|whitelist|ip address|not allowed from", re.IGNORECASE)
+REGISTER_IP = "register this machine's static IP with your Fyers app"
 NO_ACK_CODE = 201
+CONNECT_TIMEOUT_S = 5.0
+DAY_BLOCK_HINT = re.compile(r"block", re.IGNORECASE)
+DEFAULT_MAX_WAIT_S = 90.0  # a run waits out a minute window; pages pass far less
 TOKEN_LIKE = re.compile(r"[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")  # a JWT echoed in a message
 
 
-class CallLimiter:
-    """A blocking moving-window limiter (the `limits` library) over several windows."""
+class Transport(HTTPAdapter):
+    """The SDK session's HTTP adapter: connect/read timeouts on every call (the SDK sets
+    none), and the Retry-After of the last reply in this thread (the SDK drops headers)."""
 
-    def __init__(self, limits: tuple[tuple[int, int], ...]) -> None:
-        self._items = [RateLimitItemPerSecond(count, seconds) for count, seconds in limits]
-        self._windows = MovingWindowRateLimiter(MemoryStorage())
-        self._lock = threading.Lock()
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)
+        self.seen = threading.local()
 
-    def acquire(self) -> None:
-        """Wait until every window has room, then count one call."""
-        while True:
-            with self._lock:
-                full = [item for item in self._items if not self._windows.test(item, "fyers")]
-                if not full:
-                    for item in self._items:
-                        self._windows.hit(item, "fyers")
-                    return
-                free_at = max(self._windows.get_window_stats(item, "fyers").reset_time
-                              for item in full)
-            time.sleep(min(max(free_at - time.time(), 0.005), 1.0))
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
+        self.seen.retry_after = None
+        response = super().send(request, **kwargs)
+        self.seen.retry_after = _seconds(response.headers.get("Retry-After"))
+        return response
 
-
-_limiters: dict[tuple[str, str, tuple[tuple[int, int], ...]], CallLimiter] = {}
-_limiters_lock = threading.Lock()
+    @property
+    def retry_after(self) -> float | None:
+        """Retry-After (seconds) of this thread's last reply, when it had one."""
+        return getattr(self.seen, "retry_after", None)
 
 
-def shared_limiter(api_url: str, client_id: str,
-                   limits: tuple[tuple[int, int], ...]) -> CallLimiter:
-    """The process-wide limiter of one Fyers endpoint and app, so every FyersBroker talking
-    to it shares one budget (each test sandbox, on its own port, gets its own)."""
-    key = (api_url, client_id, limits)
-    with _limiters_lock:
-        if key not in _limiters:
-            _limiters[key] = CallLimiter(limits)
-        return _limiters[key]
-
-
-def reply_body(reply: Any) -> dict[str, Any]:
-    """The SDK's answer as a dict: it returns the JSON body, its own (shared, mutable) error
-    dict, or occasionally a requests Response."""
-    if isinstance(reply, requests.Response):
-        try:
-            reply = reply.json()
-        except ValueError:
-            return {"s": "error", "code": reply.status_code, "message": f"HTTP {reply.status_code}"}
-    if isinstance(reply, dict):
-        return dict(reply)
-    return {"s": "error", "code": -99, "message": "unexpected reply from the Fyers SDK"}
+def _seconds(raw: str | None) -> float | None:
+    try:
+        value = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) and value >= 0 else None
 
 
 def error_for(call: str, body: dict[str, Any]) -> BrokerError | None:
@@ -231,17 +238,22 @@ def error_for(call: str, body: dict[str, Any]) -> BrokerError | None:
         code = 0
     text = TOKEN_LIKE.sub("<token>", str(body.get("message") or "error"))
     message = f"Fyers {call}: {text} (code {code})"
+    if body.get("s") != "error":
+        return UnexpectedReply(f"Fyers {call}: a reply with status {body.get('s')!r}")
     if code in TOKEN_CODES:
         return TokenExpired(message)
     if code in (-429, 429):
         return RateLimited(message)
     if code in AUTH_CODES:
         return AuthFailed(message)
+    if code == IP_NOT_ALLOWED_CODE or IP_REFUSAL.search(text):
+        return IPNotAllowed(f"Fyers refused the order because this machine's IP is not the "
+                            f"static IP registered for the app: {REGISTER_IP} ({message})")
     if code in INVALID_CODES:
         return InvalidRequest(message)
     if code == -99 or code >= 500:
         return BrokerUnavailable(message)
-    return BrokerError(message)
+    return UnexpectedReply(f"{message}: a code Fyers does not document")
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -254,23 +266,75 @@ def jwt_expiry(token: str) -> float | None:
         return None
 
 
-def _tag(raw: object) -> str:
-    """The order tag without the orderbook's '1:' prefix."""
-    return str(raw or "").split(":", 1)[-1]
+def plain_tag(raw: object) -> str:
+    """An order tag as the bot wrote it, whichever form Fyers shows: `1:<tag>` or `<tag>`;
+    `Untagged` (`2:Untagged` in the orderbook, `1:Untagged` in the tradebook) is no tag."""
+    tag = re.sub(r"^\d+:", "", str(raw or ""))
+    return "" if tag == "Untagged" else tag
 
 
 def _order(row: dict[str, Any]) -> Order:
-    return Order(id=str(row["id"]), symbol=row["symbol"], side=int(row["side"]),
+    return Order(id=str(row["id"]), symbol=str(row["symbol"]), side=int(row["side"]),
                  qty=int(row["qty"]), filled_qty=int(row.get("filledQty") or 0),
                  traded_price=float(row.get("tradedPrice") or 0.0), status=int(row["status"]),
-                 tag=_tag(row.get("orderTag")), message=str(row.get("message") or ""),
+                 tag=plain_tag(row.get("orderTag")), message=str(row.get("message") or ""),
                  placed_at=str(row.get("orderDateTime") or ""))
 
 
 def _fill(row: dict[str, Any]) -> Fill:
-    return Fill(order_id=str(row["orderNumber"]), symbol=row["symbol"], side=int(row["side"]),
-                qty=int(row["tradedQty"]), price=float(row["tradePrice"]),
-                tag=_tag(row.get("orderTag")), traded_at=str(row.get("orderDateTime") or ""))
+    return Fill(order_id=str(row["orderNumber"]), symbol=str(row["symbol"]),
+                side=int(row["side"]), qty=int(row["tradedQty"]), price=float(row["tradePrice"]),
+                tag=plain_tag(row.get("orderTag")), traded_at=str(row.get("orderDateTime") or ""))
+
+
+def _holding(row: dict[str, Any]) -> Holding:
+    return Holding(symbol=str(row["symbol"]), start_qty=int(row["quantity"]),
+                   remaining_qty=int(row["remainingQuantity"]),
+                   avg_price=float(row["costPrice"]), ltp=float(row.get("ltp") or 0.0),
+                   pnl=float(row.get("pl") or 0.0), holding_type=str(row["holdingType"]))
+
+
+def _position(row: dict[str, Any]) -> Position:
+    return Position(symbol=str(row["symbol"]), net_qty=int(row["netQty"]),
+                    avg_price=float(row.get("netAvg") or 0.0), ltp=float(row.get("ltp") or 0.0),
+                    pnl=float(row.get("pl") or 0.0),
+                    realized=float(row.get("realized_profit") or 0.0))
+
+
+def _candle(row: list[Any]) -> Candle:
+    epoch, opening, high, low, close, volume = row
+    day = datetime.fromtimestamp(epoch, IST).date().isoformat()
+    return Candle(day, float(opening), float(high), float(low), float(close), int(volume))
+
+
+def _quote(entry: dict[str, Any]) -> Quote | None:
+    """A quote entry, or None (logged) for a symbol Fyers has no quote for."""
+    values = entry.get("v") or {}
+    if entry.get("s") != "ok":
+        logger.warning("Fyers quotes: no quote for %s (%s)", entry.get("n"), values)
+        return None
+    return Quote(symbol=str(entry["n"]), ltp=float(values["lp"]),
+                 prev_close=float(values["prev_close_price"]),
+                 change_pct=float(values.get("chp") or 0.0),
+                 traded_at=float(values.get("tt") or 0.0))
+
+
+def _blocked_message(until: float) -> str:
+    return ("Fyers has blocked this app's API calls for the rest of the day (the per-minute "
+            "limit was exceeded more than 3 times); the bot makes no Fyers call until "
+            f"{datetime.fromtimestamp(until, IST):%d %b %H:%M} IST")
+
+
+def parsed(call: str, rows: Any, parse: Callable[[dict[str, Any]], Any]) -> list:
+    """Rows of a reply through `parse`; UnexpectedReply naming what is missing or malformed."""
+    if not isinstance(rows, list):
+        raise UnexpectedReply(f"Fyers {call}: expected a list of rows, got {type(rows).__name__}")
+    try:
+        return [parse(row) for row in rows]
+    except KeyError as exc:
+        raise UnexpectedReply(f"Fyers {call}: a row lacks the field {exc}") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UnexpectedReply(f"Fyers {call}: a malformed row ({exc})") from exc
 
 
 def _chunks(start: date, end: date) -> list[tuple[date, date]]:
@@ -284,14 +348,20 @@ def _chunks(start: date, end: date) -> list[tuple[date, date]]:
 
 
 class FyersBroker:
-    """Wraps `fyersModel.FyersModel`; rate-limited, retrying idempotent calls, typed results.
+    """Wraps `fyersModel.FyersModel`: timeouts, the shared rate budget, retried reads, typed
+    results.
 
-    `rate_limits`, `attempts` and `backoff_s` exist for tests and benchmarks that scale
-    time down; production uses the defaults."""
+    `store` holds the app's rate budget shared with every other process (without one, the
+    budget is shared within this process only). `max_wait_s` is how long a call may wait for
+    room in the budget: a run waits out a minute window, a page passes a second or two.
+    `rate_limits`, `attempts`, `backoff_s` and `clock` exist for tests and benchmarks."""
 
     def __init__(self, config: Config, access_token: str | None = None, *,
-                 rate_limits: tuple[tuple[int, int], ...] = CLIENT_RATE_LIMITS,
-                 attempts: int = 4, backoff_s: float = 0.5) -> None:
+                 store: Holder | None = None,
+                 rate_limits: tuple[tuple[int, int], ...] = CLIENT_WINDOWS,
+                 attempts: int = 4, backoff_s: float = 0.5,
+                 max_wait_s: float = DEFAULT_MAX_WAIT_S,
+                 clock: Callable[[], float] = time.time) -> None:
         self._config = config
         base = config.fyers_sandbox_url.rstrip("/")
         live = not config.is_sandbox
@@ -302,9 +372,16 @@ class FyersBroker:
                                             is_async=False, log_path=str(LOG_DIR))
         for name in ("FyersAPI", "FyersAPIRequest"):  # the SDK's logs stay in fyers_logs/
             logging.getLogger(name).propagate = False
-        self._limiter = shared_limiter(fyersModel.Config.API, config.client_id, rate_limits)
+        self._transport = Transport(config.broker_timeout_s)
+        self._http = self._fyers.service.session  # the SDK's own session: configure, not patch
+        for prefix in ("http://", "https://"):
+            self._http.mount(prefix, self._transport)
+        holder = store if store is not None else memory_holder(fyersModel.Config.API)
+        self._budget = RateBudget(holder, config.client_id, rate_limits)
         self._attempts = max(1, attempts)
         self._backoff_s = backoff_s
+        self._max_wait_s = max_wait_s
+        self._clock = clock
         self._calls = 0
 
     @property
@@ -313,26 +390,80 @@ class FyersBroker:
         return self._calls
 
     # --- plumbing -----------------------------------------------------------------------
-    def _send(self, request: Callable[[], Any]) -> dict[str, Any]:
-        """One rate-limited call; a call that got no answer becomes a -99 reply."""
-        self._limiter.acquire()
+    def _wait_for_turn(self, call: str) -> None:
+        """Spend one call of the shared budget, waiting for room up to max_wait_s; a blocked
+        day raises DailyLimitBlocked without calling Fyers."""
+        deadline = self._clock() + self._max_wait_s
+        while True:
+            now = self._clock()
+            turn = self._budget.take(now)
+            if turn.blocked_until is not None:
+                raise DailyLimitBlocked(_blocked_message(turn.blocked_until), turn.blocked_until - now)
+            if turn.wait_s <= 0:
+                return
+            if now + turn.wait_s > deadline:
+                raise RateLimited(f"Fyers {call}: the app's shared rate budget has no room for "
+                                  f"{turn.wait_s:.0f} s; try again then", turn.wait_s)
+            time.sleep(min(turn.wait_s, 1.0))
+
+    def _send(self, call: str, request: Callable[[], Any]) -> dict[str, Any]:
+        """One budgeted call; a reply that is not JSON or never came becomes an error body, a
+        429 pauses every process for the window Fyers names."""
+        self._wait_for_turn(call)
         self._calls += 1
         try:
-            return reply_body(request())
+            reply = request()
         except (requests.RequestException, ValueError) as exc:
             return {"s": "error", "code": -99, "message": f"no response ({type(exc).__name__})"}
+        body = self._body(reply)
+        if str(body.get("code")) in ("-429", "429"):
+            self._note_rate_limited(call, body)
+        return body
+
+    def _body(self, reply: Any) -> dict[str, Any]:
+        """The reply as a dict. The SDK answers its own shared error dict when the HTTP reply
+        was not JSON or never came: that becomes an error body saying so."""
+        if reply is self._fyers.service.error_resp:
+            code = reply.get("code")
+            if code == -99:
+                return {"s": "error", "code": -99, "message": "no response from Fyers (connection "
+                        f"failed or no answer within {self._config.broker_timeout_s:g} s)"}
+            return {"s": "error", "code": code if code in (429,) or (code or 0) >= 500 else 0,
+                    "message": f"HTTP {code} with a reply that is not JSON"}
+        if isinstance(reply, requests.Response):
+            try:
+                reply = reply.json()
+            except ValueError:
+                return {"s": "error", "code": 0,
+                        "message": f"HTTP {reply.status_code} with a reply that is not JSON"}
+        if isinstance(reply, dict):
+            return dict(reply)
+        return {"s": "error", "code": 0, "message": "a reply that is not a JSON object"}
+
+    def _note_rate_limited(self, call: str, body: dict[str, Any]) -> None:
+        """Tell every process to pause for the window Fyers named (or a whole window), or to
+        stop for the day when Fyers says the app is blocked."""
+        pause = self._transport.retry_after or self._budget.longest_window_s
+        blocked = pause >= 3600 or bool(DAY_BLOCK_HINT.search(str(body.get("message"))))
+        turn = self._budget.refused(self._clock(), pause, blocked)
+        logger.warning("Fyers %s: rate limit hit (%d today; more than 3 per-minute breaches block "
+                       "the app for the day): every process pauses %.0f s", call, turn.breaches,
+                       pause)
+        if turn.blocked_until is not None:
+            raise DailyLimitBlocked(_blocked_message(turn.blocked_until), pause)
 
     def _read(self, call: str, request: Callable[[], Any]) -> dict[str, Any]:
-        """An idempotent call, retried with exponential backoff on 429 / 5xx / no answer."""
+        """An idempotent call, retried on 429 (after the pause it set) and with exponential
+        backoff on 5xx / no answer."""
         attempt = 1
         while True:
-            body = self._send(request)
+            body = self._send(call, request)
             error = error_for(call, body)
             if error is None:
                 return body
             if attempt >= self._attempts or not isinstance(error, (RateLimited, BrokerUnavailable)):
                 raise error
-            delay = self._backoff_s * 2 ** (attempt - 1)
+            delay = 0.0 if isinstance(error, RateLimited) else self._backoff_s * 2 ** (attempt - 1)
             logger.warning("%s; retry %d of %d in %.2fs", error, attempt, self._attempts - 1, delay)
             time.sleep(delay)
             attempt += 1
@@ -345,51 +476,49 @@ class FyersBroker:
     def funds(self) -> dict:
         """Fund rows by title, e.g. {'Available Balance': 99000.0, 'Total Balance': ...}."""
         rows = self._read("funds", self._fyers.funds).get("fund_limit") or []
-        return {row["title"]: float(row.get("equityAmount") or 0.0) for row in rows}
+        return dict(parsed("funds", rows, lambda row: (str(row["title"]),
+                                                        float(row.get("equityAmount") or 0.0))))
 
     def holdings(self) -> list[Holding]:
-        """Holdings, one per symbol and type (T1 bought recently, HLD settled)."""
+        """Holdings bought before today, one per symbol and type (T1 not yet settled, HLD)."""
         rows = self._read("holdings", self._fyers.holdings).get("holdings") or []
-        return [Holding(symbol=row["symbol"], qty=int(row["quantity"]),
-                        avg_price=float(row["costPrice"]), ltp=float(row.get("ltp") or 0.0),
-                        pnl=float(row.get("pl") or 0.0), holding_type=str(row["holdingType"]))
-                for row in rows]
+        return parsed("holdings", rows, _holding)
 
     def positions(self) -> list[Position]:
-        """Today's net positions."""
+        """Today's net positions: today's buys and today's sales, holdings sold included."""
         rows = self._read("positions", self._fyers.positions).get("netPositions") or []
-        return [Position(symbol=row["symbol"], net_qty=int(row["netQty"]),
-                         avg_price=float(row.get("netAvg") or 0.0),
-                         ltp=float(row.get("ltp") or 0.0), pnl=float(row.get("pl") or 0.0),
-                         realized=float(row.get("realized_profit") or 0.0)) for row in rows]
+        return parsed("positions", rows, _position)
 
     def orders(self, *, tag: str | None = None, order_id: str | None = None) -> list[Order]:
-        """The orderbook, optionally only the orders with this tag or id."""
-        query = {key: value for key, value in (("id", order_id), ("order_tag", tag)) if value}
-        body = self._read("orderbook", lambda: self._fyers.orderbook(query or None))
-        found = [_order(row) for row in body.get("orderBook") or []]
+        """The day's orderbook, read whole and matched here (Fyers' own filters are not relied
+        on): optionally only the orders with this tag (either form Fyers shows) or id."""
+        body = self._read("orderbook", self._fyers.orderbook)
+        found = parsed("orderbook", body.get("orderBook") or [], _order)
         return [order for order in found
                 if (not tag or order.tag == tag) and (not order_id or order.id == order_id)]
 
     def tradebook(self) -> list[Fill]:
-        """Today's fills, including the owner's own trades (without our tag)."""
+        """Today's fills, including the owner's own trades (untagged)."""
         rows = self._read("tradebook", self._fyers.tradebook).get("tradeBook") or []
-        return [_fill(row) for row in rows]
+        return parsed("tradebook", rows, _fill)
 
     # --- orders -------------------------------------------------------------------------
     def place_market_order(self, symbol: str, qty: int, side: int, tag: str) -> PlaceResult:
         """Place a CNC market order once. Never retried: when the answer is lost the tag is
-        looked up; acknowledged=False means the outcome is unknown yet (look the tag up)."""
+        looked up; acknowledged=False means the outcome is unknown yet (look the tag up).
+        IPNotAllowed when Fyers refuses this machine's IP; RateLimited after a 429."""
         order = {"symbol": symbol, "qty": int(qty), "type": 2, "side": int(side),
                  "productType": "CNC", "limitPrice": 0, "stopPrice": 0, "validity": "DAY",
                  "disclosedQty": 0, "offlineOrder": False, "orderTag": tag}
-        body = self._send(lambda: self._fyers.place_order(order))
+        body = self._send("place_order", lambda: self._fyers.place_order(order))
         if body.get("code") == NO_ACK_CODE:
             logger.warning("Fyers place_order %s: no acknowledgement yet for tag %s", symbol, tag)
             return PlaceResult(order_id=str(body.get("id") or "") or None, acknowledged=False)
         if body.get("s") == "ok" and body.get("id"):
             return PlaceResult(order_id=str(body["id"]), acknowledged=True)
         error = error_for("place_order", body)
+        if isinstance(error, IPNotAllowed):
+            raise error
         if error is not None and body.get("id"):
             raise OrderRejected(str(error))
         if error is None or isinstance(error, BrokerUnavailable):
@@ -410,8 +539,9 @@ class FyersBroker:
         return PlaceResult(order_id=None, acknowledged=False)
 
     def cancel_order(self, order_id: str) -> None:
-        """Cancel what remains of a pending order; InvalidRequest when it is no longer pending."""
-        body = self._send(lambda: self._fyers.cancel_order({"id": order_id}))
+        """Cancel what remains of a pending order; InvalidRequest when it is no longer pending,
+        IPNotAllowed when Fyers refuses this machine's IP."""
+        body = self._send("cancel_order", lambda: self._fyers.cancel_order({"id": order_id}))
         error = error_for("cancel_order", body)
         if error is not None:
             raise error
@@ -425,10 +555,8 @@ class FyersBroker:
                      "range_from": first.isoformat(), "range_to": last.isoformat(),
                      "cont_flag": "1"}
             body = self._read("history", lambda q=query: self._fyers.history(q))
-            for epoch, opening, high, low, close, volume in body.get("candles") or []:
-                day = datetime.fromtimestamp(epoch, IST).date().isoformat()
-                candles[day] = Candle(day, float(opening), float(high), float(low),
-                                      float(close), int(volume))
+            for candle in parsed("history", body.get("candles") or [], _candle):
+                candles[candle.date] = candle
         return [candles[day] for day in sorted(candles)]
 
     def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
@@ -438,15 +566,9 @@ class FyersBroker:
         for i in range(0, len(unique), QUOTES_PER_CALL):
             query = {"symbols": ",".join(unique[i:i + QUOTES_PER_CALL])}
             body = self._read("quotes", lambda q=query: self._fyers.quotes(q))
-            for entry in body.get("d") or []:
-                values = entry.get("v") or {}
-                if entry.get("s") != "ok":
-                    logger.warning("Fyers quotes: no quote for %s (%s)", entry.get("n"), values)
-                    continue
-                quotes[entry["n"]] = Quote(symbol=entry["n"], ltp=float(values["lp"]),
-                                           prev_close=float(values["prev_close_price"]),
-                                           change_pct=float(values.get("chp") or 0.0),
-                                           traded_at=float(values.get("tt") or 0.0))
+            for quote in parsed("quotes", body.get("d") or [], _quote):
+                if quote is not None:
+                    quotes[quote.symbol] = quote
         return quotes
 
     # --- login (no access token needed) -------------------------------------------------
@@ -472,16 +594,22 @@ class FyersBroker:
         expires = jwt_expiry(access) or time.time() + self._config.access_token_validity
         return Tokens(access, str(body.get("refresh_token") or refresh_token), expires)
 
+    def _login_call(self, call: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST a login call on the SDK's session (the SDK's own auth-code exchange has no
+        timeout), so it has the same timeouts and budget as every other call."""
+        url = f"{fyersModel.Config.API}/{call}"
+        return self._send(call, lambda: self._http.post(url, json=payload))
+
     def exchange_auth_code(self, auth_code: str) -> Tokens:
         """Trade the auth code from the login redirect for access and refresh tokens."""
-        session = self._session()
-        session.set_token(auth_code)
-        return self._tokens("validate-authcode", self._send(session.generate_token), "")
+        payload = {"grant_type": "authorization_code", "code": auth_code,
+                   "appIdHash": self._session().get_hash().hexdigest()}
+        return self._tokens("validate-authcode", self._login_call("validate-authcode", payload), "")
 
     def refresh_access_token(self, refresh_token: str, pin: str) -> Tokens:
-        """A new access token from the refresh token and PIN (refused in daily-login mode)."""
+        """A new access token from the refresh token and PIN (Fyers refuses it since April
+        2026: a 2FA login is needed every trading day)."""
         payload = {"grant_type": "refresh_token", "refresh_token": refresh_token, "pin": pin,
                    "appIdHash": self._session().get_hash().hexdigest()}
-        url = f"{fyersModel.Config.API}/validate-refresh-token"
-        body = self._send(lambda: requests.post(url, json=payload, timeout=20))
+        body = self._login_call("validate-refresh-token", payload)
         return self._tokens("validate-refresh-token", body, refresh_token)

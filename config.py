@@ -135,6 +135,8 @@ class Config:
                                            "Seconds a refresh token lives")
     order_fill_timeout_s: float = _setting(_positive(_float), 30.0,
                                            "Seconds to wait for a fill before cancelling")
+    broker_timeout_s: float = _setting(_positive(_float), 10.0,
+                                       "Seconds any Fyers call may take to answer (connecting: at most 5)")
 
     # Strategy
     ma_period: int = _setting(_positive(_int), 20, "Moving-average length in completed daily closes")

@@ -78,7 +78,7 @@ def start_stack(workdir: Path, **settings: str) -> Stack:
     with open(workdir / "sandbox.log", "w") as sandbox_log:  # the child keeps its own copy
         sandbox = subprocess.Popen(
             [sys.executable, "-m", "fyers_sandbox", "--port", str(sandbox_port),
-             "--state", str(workdir / "sandbox.db")],
+             "--state", str(workdir / "sandbox.db"), "--demo"],  # as `make run` starts it
             cwd=PROJECT_DIR, env=env, stdout=sandbox_log, stderr=subprocess.STDOUT)
     app = subprocess.Popen(
         [sys.executable, "run_prod.py", "--host", "127.0.0.1", "--port", str(app_port),

@@ -49,7 +49,7 @@ def new_run_id() -> str:
     return f"{datetime.now(IST):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-BrokerFactory = Callable[..., FyersBroker]  # (config, access_token=...) -> FyersBroker
+BrokerFactory = Callable[..., FyersBroker]  # (config, access_token=, store=) -> FyersBroker
 
 
 def run_once(config: Config, *, trigger: str, dry_run: bool = False, force: bool = False,
@@ -151,7 +151,7 @@ def _authenticated_broker(config: Config, store: Store,
     status = token_refresh.token_status(config, store)
     token = token_refresh.load_access_token(config, store)
     if token and status.usable_at(time.time() + TOKEN_MARGIN_S):
-        broker = broker_factory(config, access_token=token)
+        broker = broker_factory(config, access_token=token, store=store)
         try:
             broker.profile()  # one cheap call: the server may have ended the session early
             return broker
@@ -163,7 +163,8 @@ def _authenticated_broker(config: Config, store: Store,
         token_refresh.refresh_tokens(config, store)
     except AuthFailed as exc:  # other broker errors (network, 5xx) fail the run as they are
         raise LoginNeeded(f"{LOGIN_NEEDED} ({exc})") from exc
-    return broker_factory(config, access_token=token_refresh.load_access_token(config, store))
+    return broker_factory(config, access_token=token_refresh.load_access_token(config, store),
+                          store=store)
 
 
 def _heartbeat(store: Store, run_id: str) -> Callable[[], None]:

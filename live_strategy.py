@@ -109,18 +109,16 @@ def _fetch_candles(run: RunContext, symbol: str, start: date, end: date) -> None
 
 # --- reconcile -------------------------------------------------------------------------------
 def _broker_quantities(broker: FyersBroker) -> dict[str, int]:
-    """Shares the broker account holds per symbol: holdings plus today's net buys.
-
-    Today's net buys are added only when positive: whether holdings already show today's buys
-    (T1) differs between setups, and over-counting merely delays noticing a manual sale by a
-    day, while under-counting would record a sale that never happened.
-    """
+    """Shares the broker account holds now, per symbol: what holdings held when the day
+    began (`quantity`) plus today's net position, which counts today's buys and every sale
+    of today, a sale by hand of a holding included. (`remainingQuantity` already takes
+    today's sales off the start-of-day quantity; adding the net position to it would take
+    them off twice.)"""
     quantities: dict[str, int] = {}
     for holding in broker.holdings():
-        quantities[holding.symbol] = quantities.get(holding.symbol, 0) + holding.qty
+        quantities[holding.symbol] = quantities.get(holding.symbol, 0) + holding.start_qty
     for position in broker.positions():
-        if position.net_qty > 0:
-            quantities[position.symbol] = quantities.get(position.symbol, 0) + position.net_qty
+        quantities[position.symbol] = quantities.get(position.symbol, 0) + position.net_qty
     return quantities
 
 

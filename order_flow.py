@@ -100,7 +100,7 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
     if record and record["status"] not in OPEN_ORDER_STATUSES:
         logger.info("order %s was settled earlier in this run: skipped", tag)
         return
-    existing = run.broker.orders(tag=tag)
+    existing = run.broker.orders(tag=tag)  # the whole day's book, matched here by tag
     record = record or _new_order(run, intent, tag)
     if existing:
         logger.warning("order %s is already at the broker (%s): adopted, not placed again",
@@ -215,8 +215,10 @@ def _record_fill(run: RunContext, record: dict[str, Any], order: Order) -> None:
 
 def settle_open_orders(run: RunContext) -> None:
     """Finish orders an earlier run left pending or placed (it crashed or timed out)."""
-    for record in run.store.list_orders(statuses=OPEN_ORDER_STATUSES):
-        found = run.broker.orders(tag=record["tag"])
+    records = run.store.list_orders(statuses=OPEN_ORDER_STATUSES)
+    book = run.broker.orders() if records else []  # read once, matched here by tag
+    for record in records:
+        found = [order for order in book if order.tag == record["tag"]]
         if found:
             logger.warning("settling order %s left open by run %s", record["tag"], record["run_id"])
             _finish(run, record, found[0])

@@ -133,7 +133,7 @@ def refresh_tokens(config: Config, store: Store) -> TokenStatus:
         raise AuthFailed(f"FYERS_PIN is not set, so the token cannot be refreshed: {LOGIN_NEEDED}.")
     try:
         pin = config.fyers_pin or SANDBOX_PIN
-        tokens = FyersBroker(config).refresh_access_token(refresh_token, pin)
+        tokens = FyersBroker(config, store=store).refresh_access_token(refresh_token, pin)
     except AuthFailed as exc:
         raise AuthFailed(f"Fyers refused the token refresh ({exc}); {DAILY_LOGIN_NOTE}: "
                          f"{LOGIN_NEEDED}.") from exc
@@ -150,7 +150,7 @@ def login_url(config: Config, state: str) -> str:
 
 def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenStatus:
     """Trade the auth code from the login redirect for tokens and store them."""
-    tokens = FyersBroker(config).exchange_auth_code(auth_code.strip())
+    tokens = FyersBroker(config, store=store).exchange_auth_code(auth_code.strip())
     save_tokens(config, store, tokens, time.time() + config.refresh_token_validity)
     return token_status(config, store)
 

@@ -18,9 +18,10 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from broker import CallLimiter, FyersBroker
+from broker import FyersBroker
 from config import Config
 from fyers_sandbox.testing import SESSION_MORNING, SandboxHandle, start_sandbox
+from rate_budget import MemoryHolder, RateBudget
 from universe import nifty50_symbols
 
 UNTHROTTLED = ((100_000, 1),)
@@ -64,8 +65,8 @@ def _latencies(folder: Path) -> dict[str, dict]:
         history_ms = _median_ms(
             lambda: broker.history("NSE:SBIN-EQ", date(2016, 11, 25), date(2026, 11, 25)), 3)
         history_calls = (broker.call_count - before) // 3
-    limiter = CallLimiter(UNTHROTTLED)
-    overhead_ms = _median_ms(limiter.acquire, 2000)
+    budget = RateBudget(MemoryHolder(), "bench", UNTHROTTLED)
+    overhead_ms = _median_ms(lambda: budget.take(time.time()), 2000)
     print(f"profile {profile_ms:.2f} ms, quotes(50) {quotes_ms:.2f} ms, "
           f"10y history {history_ms:.1f} ms in {history_calls} calls, "
           f"limiter overhead {overhead_ms * 1000:.1f} µs per call")

@@ -1,8 +1,10 @@
-"""CLI: `python -m fyers_sandbox --port 8765 [--seed N] [--state FILE] [--market-hours]`,
-served by waitress. Prints one line with the URL once it listens."""
+"""CLI: `python -m fyers_sandbox --port 8765 [--seed N] [--state FILE] [--market-hours] [--demo]
+[--allow-refresh] [--allowed-ips IP,...]`, served by waitress. Prints one line with the URL
+once it listens. Without --demo it behaves as Fyers does since April 2026."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 
@@ -21,6 +23,14 @@ def parse_limits(raw: str) -> tuple[tuple[int, int], ...]:
         raise argparse.ArgumentTypeError("expected COUNT/SECONDS[,COUNT/SECONDS...]") from None
 
 
+def parse_ips(raw: str) -> tuple[str, ...]:
+    """'203.0.113.7,127.0.0.1' → ('203.0.113.7', '127.0.0.1'), each a valid IP address."""
+    try:
+        return tuple(str(ipaddress.ip_address(part.strip())) for part in raw.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fyers_sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -31,7 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refuse orders outside NSE hours and on holidays")
     parser.add_argument("--start", metavar="ISO", help="initial clock (naive means IST)")
     parser.add_argument("--rate-limits", type=parse_limits, default=FYERS_RATE_LIMITS,
-                        metavar="N/S,...", help="per-token limits (default 10/1,200/60)")
+                        metavar="N/S,...", help="per-app limits (default 10/1,200/60)")
+    parser.add_argument("--demo", action="store_true",
+                        help="fill market orders at once at any hour and allow refresh")
+    parser.add_argument("--allow-refresh", action="store_true",
+                        help="accept validate-refresh-token, as Fyers did before April 2026")
+    parser.add_argument("--allowed-ips", type=parse_ips, default=(), metavar="IP,...",
+                        help="the app's static IPs: orders from any other client are refused")
     return parser
 
 
@@ -39,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options = SandboxOptions(seed=args.seed, state_file=args.state, market_hours=args.market_hours,
-                             rate_limits=args.rate_limits, start=args.start)
+                             rate_limits=args.rate_limits, start=args.start, demo=args.demo,
+                             allow_refresh=args.allow_refresh, allowed_ips=args.allowed_ips)
     server = waitress.create_server(create_app(options), host=args.host, port=args.port, threads=8)
     print(f"fyers sandbox listening on http://{args.host}:{server.effective_port}", flush=True)
     try:

@@ -1,8 +1,11 @@
 """Fyers v3 login: the auth-code page, validate-authcode, validate-refresh-token, and the
 access check every API call goes through. Access tokens are HS256 JWTs with an `exp` claim.
 
-Token lifetimes run on real time, not the sandbox's market clock, so advancing the clock to
-see holdings settle does not log anyone out; `expire_tokens` and short TTLs test expiry.
+An access token lives until the next 06:00 IST after it was issued, as the tokens in Fyers'
+docs do (the admin TTL override replaces that for tests). Token lifetimes run on real time, not
+the sandbox's market clock, so advancing the clock to see holdings settle does not log anyone
+out; `expire_tokens` and short TTLs test expiry. Since April 2026 Fyers wants a 2FA login every
+trading day, so validate-refresh-token is refused unless `allow_refresh` (or `demo`) is set.
 """
 from __future__ import annotations
 
@@ -12,16 +15,21 @@ import hmac
 import json
 import secrets
 import time
+from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 
 from fyers_sandbox.core import Sandbox, fail, ok, sandbox
+from fyers_sandbox.market import IST
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v3")
 
 AUTH_CODE_TTL_S = 300
+ACCESS_TOKEN_ENDS_HOUR_IST = 6
+REFRESH_REFUSED = ("Refresh token sessions are not supported: complete the login with 2FA "
+                   "once every trading day")
 APPROVE_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -74,11 +82,23 @@ def app_id_hash(client_id: str, secret: str) -> str:
     return hashlib.sha256(f"{client_id}:{secret}".encode()).hexdigest()
 
 
+def access_expiry(box: Sandbox, now: float) -> int:
+    """When a token issued at `now` (real time) expires: the admin TTL when one is set, else
+    the next 06:00 IST."""
+    if box.state.access_ttl_s is not None:
+        return int(now + box.state.access_ttl_s)
+    issued = datetime.fromtimestamp(now, IST)
+    ends = issued.replace(hour=ACCESS_TOKEN_ENDS_HOUR_IST, minute=0, second=0, microsecond=0)
+    if ends <= issued:
+        ends += timedelta(days=1)
+    return int(ends.timestamp())
+
+
 def new_access_token(box: Sandbox) -> str:
-    """A signed access token living `access_ttl_s` seconds from now."""
+    """A signed access token living until `access_expiry`."""
     now = time.time()
-    claims = {"sub": box.options.client_id, "iat": now,
-              "exp": int(now + box.state.access_ttl_s), "jti": secrets.token_hex(8)}
+    claims = {"sub": box.options.client_id, "iat": now, "exp": access_expiry(box, now),
+              "jti": secrets.token_hex(8)}
     return encode_jwt(claims, box.state.signing_key)
 
 
@@ -159,11 +179,11 @@ def _pin_ok(box: Sandbox, pin: object) -> bool:
 
 @bp.post("/validate-refresh-token")
 def validate_refresh_token() -> ResponseReturnValue:
-    """A new access token for a valid refresh token and PIN, unless daily login is enforced."""
+    """A new access token for a valid refresh token and PIN, when refresh is allowed at all."""
     box = sandbox()
     body = request.get_json(silent=True) or {}
-    if box.state.faults["daily_login_mode"]:
-        return fail(-501, "Refresh token is no longer supported. Please login again")
+    if not box.refresh_allowed:
+        return fail(-501, REFRESH_REFUSED)
     if body.get("grant_type") != "refresh_token" or _bad_app(box, body):
         return fail(-437, "Invalid appIdHash or grant_type")
     if box.state.refresh_tokens.get(str(body.get("refresh_token")), 0) <= time.time():

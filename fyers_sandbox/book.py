@@ -1,8 +1,10 @@
 """The sandbox account: orders, trades, holdings lots and cash, as plain JSON-able data.
 
-Matching is simple on purpose: a CNC market order fills at the LTP the caller passes in.
-Holdings are kept as lots (symbol, qty, price, trade date) consumed first-in first-out by
-sells; a lot bought on the clock's current date shows as T1, older ones as HLD.
+Matching is simple on purpose: orders fill at the prices the caller passes in (orders.py
+decides when and how much). Holdings are kept as lots (symbol, qty, price, trade date)
+consumed first-in first-out by sells; a lot remembers what was sold of it today, so holdings
+can show both the start-of-day quantity and what remains. Today's lots are positions, not
+holdings; yesterday's are T1 (bought, not yet settled), older ones HLD.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ STATUS_CANCELLED = 1
 STATUS_TRADED = 2
 STATUS_REJECTED = 5
 STATUS_PENDING = 6
+STATUS_EXPIRED = 7
 STARTING_CASH = 1_000_000.0
 
 
@@ -54,7 +57,7 @@ class Book:
                  "qty": qty, "filledQty": 0, "remainingQuantity": qty, "tradedPrice": 0.0,
                  "status": STATUS_PENDING, "side": side, "type": 2, "productType": "CNC",
                  "limitPrice": 0.0, "stopPrice": 0.0, "orderValidity": "DAY",
-                 "orderTag": f"1:{tag}" if tag else "", "message": "",
+                 "orderTag": tag, "message": "",
                  "orderDateTime": fyers_time(now), "segment": 10, "exchange": 10}
         self.next_id += 1
         self.orders.append(order)
@@ -63,6 +66,11 @@ class Book:
     def find_order(self, order_id: str) -> dict | None:
         return next((order for order in self.orders if order["id"] == order_id), None)
 
+    def expire(self, order: dict) -> None:
+        """A DAY order whose remainder did not fill by the close."""
+        order.update(status=STATUS_EXPIRED, message="Expired: not filled by the close",
+                     remainingQuantity=0)
+
     def reject(self, order: dict, message: str) -> None:
         order.update(status=STATUS_REJECTED, message=message, remainingQuantity=0)
 
@@ -70,7 +78,7 @@ class Book:
         order.update(status=STATUS_CANCELLED, message="Cancelled by user", remainingQuantity=0)
 
     def sellable(self, symbol: str) -> int:
-        """Quantity held (T1 and HLD) minus what pending sells already claim."""
+        """Quantity held (today's buys, T1 and HLD) minus what pending sells already claim."""
         held = sum(lot["qty"] for lot in self.lots if lot["symbol"] == symbol)
         claimed = sum(order["remainingQuantity"] for order in self.orders
                       if order["symbol"] == symbol and order["side"] == -1
@@ -101,24 +109,27 @@ class Book:
             self.lots.append({"symbol": symbol, "qty": qty, "price": price, "date": today})
         else:
             self.cash += qty * price
-            realized = sum((price - cost) * taken for taken, cost in self._take(symbol, qty))
+            realized = sum((price - cost) * taken
+                           for taken, cost in self._take(symbol, qty, today))
         self.trades.append({"orderNumber": order_id, "symbol": symbol, "side": side,
                             "tradedQty": qty, "tradePrice": price, "tradeValue": qty * price,
                             "orderTag": tag, "orderDateTime": fyers_time(now),
                             "tradeNumber": f"{order_id}-{len(self.trades) + 1}",
                             "productType": "CNC", "date": today, "realized": realized})
 
-    def _take(self, symbol: str, qty: int) -> list[tuple[int, float]]:
-        """Remove `qty` from the symbol's lots, oldest first; (qty, cost) per lot touched."""
+    def _take(self, symbol: str, qty: int, today: str) -> list[tuple[int, float]]:
+        """Remove `qty` from the symbol's lots, oldest first, noting today's sales on each
+        lot; (qty, cost) per lot touched. Lots emptied on an earlier day are dropped."""
+        self.lots = [lot for lot in self.lots if lot["qty"] > 0 or lot.get("sold_on") == today]
         taken = []
-        for lot in [lot for lot in self.lots if lot["symbol"] == symbol]:
+        for lot in [lot for lot in self.lots if lot["symbol"] == symbol and lot["qty"] > 0]:
             if qty == 0:
                 break
             part = min(qty, lot["qty"])
             taken.append((part, lot["price"]))
-            lot["qty"] -= part
+            sold_before = lot.get("sold_today", 0) if lot.get("sold_on") == today else 0
+            lot.update(qty=lot["qty"] - part, sold_on=today, sold_today=sold_before + part)
             qty -= part
-        self.lots = [lot for lot in self.lots if lot["qty"] > 0]
         return taken
 
     def manual_sell(self, symbol: str, qty: int, price: float, now: datetime) -> dict:
@@ -130,15 +141,27 @@ class Book:
     def trades_on(self, day: date) -> list[dict]:
         return [trade for trade in self.trades if trade["date"] == day.isoformat()]
 
-    def holding_rows(self, today: date) -> list[tuple[str, str, int, float]]:
-        """(symbol, T1|HLD, qty, average cost) per symbol and holding type."""
+    def holding_rows(self, today: date, settled_before: date
+                     ) -> list[tuple[str, str, int, int, float]]:
+        """(symbol, T1|HLD, quantity at the start of `today`, quantity remaining, average
+        cost) per symbol and type; lots bought `today` are positions and left out, lots of
+        `settled_before` or later (the previous session) are T1."""
         groups: dict[tuple[str, str], list[dict]] = {}
         for lot in self.lots:
-            kind = "T1" if lot["date"] == today.isoformat() else "HLD"
+            if lot["date"] >= today.isoformat():
+                continue
+            kind = "T1" if lot["date"] >= settled_before.isoformat() else "HLD"
             groups.setdefault((lot["symbol"], kind), []).append(lot)
         rows = []
         for (symbol, kind), lots in sorted(groups.items()):
-            qty = sum(lot["qty"] for lot in lots)
-            cost = sum(lot["qty"] * lot["price"] for lot in lots) / qty
-            rows.append((symbol, kind, qty, round(cost, 2)))
+            start = sum(_start_qty(lot, today) for lot in lots)
+            if start == 0:
+                continue
+            cost = sum(_start_qty(lot, today) * lot["price"] for lot in lots) / start
+            rows.append((symbol, kind, start, sum(lot["qty"] for lot in lots), round(cost, 2)))
         return rows
+
+
+def _start_qty(lot: dict[str, Any], today: date) -> int:
+    """What the lot held when `today` began: what is left plus what was sold of it today."""
+    return lot["qty"] + (lot.get("sold_today", 0) if lot.get("sold_on") == today.isoformat() else 0)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app, jsonify
@@ -20,6 +22,8 @@ from fyers_sandbox.state import SandboxState, StateFile
 logger = logging.getLogger(__name__)
 
 FYERS_RATE_LIMITS = ((10, 1), (200, 60))  # (requests, window seconds): 10/s and 200/min
+FYERS_DAILY_LIMIT = 100_000  # requests per app and IST day
+MAX_BREACHES = 3  # more per-minute refusals than this in one IST day block the app for the day
 
 
 @dataclass(frozen=True)
@@ -34,24 +38,77 @@ class SandboxOptions:
     client_id: str = SANDBOX_CLIENT_ID
     secret_key: str = SANDBOX_SECRET_KEY
     start: str | None = None  # initial clock, ISO (naive means IST); default real time
+    allow_refresh: bool = False  # Fyers before April 2026: validate-refresh-token works
+    allowed_ips: tuple[str, ...] = ()  # the app's static IPs for orders; empty: any client
+    demo: bool = False  # market orders fill at once at any hour and refresh works (`make run`)
+
+
+
+@dataclass
+class AppUsage:
+    """One app's requests and per-minute breaches on one IST day of the sandbox clock."""
+
+    day: date
+    calls: int = 0
+    breaches: int = 0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is refused: its message and when to try again."""
+
+    message: str
+    retry_after_s: int
 
 
 class RateLimiter:
-    """Fyers' per-token limits as moving windows; a refused request is not counted."""
+    """Fyers' limits per app (client id), not per token: moving windows on real time, a daily
+    cap, and a block for the rest of the IST day after more than MAX_BREACHES refusals by a
+    window longer than a second (the per-minute limit). A refused request is not counted."""
 
     def __init__(self, limits: tuple[tuple[int, int], ...]) -> None:
         self.items = [RateLimitItemPerSecond(count, seconds) for count, seconds in limits]
         self.strategy = MovingWindowRateLimiter(MemoryStorage())
         self.lock = threading.Lock()
+        self.usage: dict[str, AppUsage] = {}
 
-    def allow(self, key: str) -> bool:
-        """Count one request for `key` when every window has room; False otherwise."""
+    def check(self, app: str, now: datetime) -> Refusal | None:
+        """Count one request of `app` at sandbox time `now`, or say why it is refused."""
         with self.lock:
-            if not all(self.strategy.test(item, key) for item in self.items):
-                return False
+            usage = self.usage.get(app)
+            if usage is None or usage.day != now.date():
+                usage = self.usage[app] = AppUsage(now.date())
+            if usage.breaches > MAX_BREACHES or usage.calls >= FYERS_DAILY_LIMIT:
+                return Refusal(BLOCKED_MESSAGE, _seconds_to_midnight(now))
+            full = [item for item in self.items if not self.strategy.test(item, app)]
+            if full:
+                if any(item.get_expiry() > 1 for item in full):
+                    usage.breaches += 1
+                reset = max(self.strategy.get_window_stats(item, app).reset_time for item in full)
+                return Refusal("request limit reached", max(1, math.ceil(reset - time.time())))
             for item in self.items:
-                self.strategy.hit(item, key)
-            return True
+                self.strategy.hit(item, app)
+            usage.calls += 1
+            return None
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per app: today's requests, per-minute breaches and whether it is blocked."""
+        with self.lock:
+            return {app: {"day": usage.day.isoformat(), "calls": usage.calls,
+                          "breaches": usage.breaches,
+                          "blocked": usage.breaches > MAX_BREACHES
+                          or usage.calls >= FYERS_DAILY_LIMIT}
+                    for app, usage in self.usage.items()}
+
+
+BLOCKED_MESSAGE = ("API access blocked for the rest of the day: the per-minute limit was "
+                   f"exceeded more than {MAX_BREACHES} times today")
+
+
+def _seconds_to_midnight(now: datetime) -> int:
+    """Seconds from `now` to the next IST midnight."""
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), IST)
+    return max(1, math.ceil((midnight - now).total_seconds()))
 
 
 class Sandbox:
@@ -77,6 +134,14 @@ class Sandbox:
             moment = moment.replace(tzinfo=IST)
         with self.state.lock:
             self.state.clock_offset_s += moment.timestamp() - self.state.now_epoch()
+
+    @property
+    def refresh_allowed(self) -> bool:
+        """Whether validate-refresh-token works: as /admin/tokens last set it, else the
+        options (`allow_refresh` or `demo`)."""
+        if self.state.allow_refresh is not None:
+            return self.state.allow_refresh
+        return self.options.allow_refresh or self.options.demo
 
     def save(self) -> None:
         """Write the persistent state when a state file is configured."""

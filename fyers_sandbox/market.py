@@ -55,6 +55,11 @@ def _day_index() -> dict[date, int]:
     return {day: i for i, day in enumerate(trading_days())}
 
 
+def previous_session(day: date) -> date:
+    """The last NSE session before `day`."""
+    return trading_days()[bisect.bisect_left(trading_days(), day) - 1]
+
+
 def ist_midnight_epoch(day: date) -> int:
     """Epoch seconds of IST midnight of `day`, the timestamp Fyers gives a daily candle."""
     return int(datetime.combine(day, time(0), IST).timestamp())

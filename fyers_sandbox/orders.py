@@ -1,11 +1,18 @@
 """Order placement, cancellation, the orderbook and the tradebook (Fyers v3 paths).
 
-A CNC market order fills at the LTP at once unless a fault says otherwise; sells need
-holdings, buys need cash; with `--market-hours` orders outside NSE hours are rejected.
+Market orders are MPP orders, as at Fyers since April 2026: a limit at a protection band
+around the LTP. Whether one fills at once, partly, or waits while the price is beyond the
+band is decided from the seed and the order id, so a sandbox replays the same day the same
+way; a waiting remainder fills later as the clock moves, or expires at the close. Faults
+override that outcome; `demo` fills every order at once. Orders (not reads) are accepted
+only from the app's static IPs when `allowed_ips` is set. Sells need holdings, buys cash;
+with `--market-hours` orders outside NSE hours are rejected.
 """
 from __future__ import annotations
 
+import hashlib
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, request
@@ -13,13 +20,20 @@ from flask.typing import ResponseReturnValue
 
 from fyers_sandbox.book import partial_qty
 from fyers_sandbox.core import Sandbox, fail, ok, sandbox
-from fyers_sandbox.market import is_market_open
+from fyers_sandbox.market import IST, MARKET_CLOSE, is_market_open, trading_days
 
 bp = Blueprint("orders", __name__, url_prefix="/api/v3")
 
 TAG_PATTERN = re.compile(r"[A-Za-z0-9]{1,30}")
 REJECTED_CODE = -99  # Fyers' code for an order its RMS refused; the reply carries the id
+ORDER_NOT_FOUND_CODE = -51
+IP_NOT_ALLOWED_CODE = -392  # chosen: Fyers documents no code for it (see README)
+MPP_BAND = 0.01  # chosen: Fyers' table covers F&O and commodities, not cash equity
+MPP_FILLED_AT_ONCE = 0.6  # shares of market orders: fill at once / fill partly / wait
+MPP_FILLED_PARTLY = 0.2
+MPP_WAIT_S = (300, 3600)  # a waiting remainder fills this long after placement, if before close
 HIDDEN_TRADE_FIELDS = ("date", "realized")
+CLIENT_ID = "XS0001"
 
 
 def validation_error(body: dict[str, Any], box: Sandbox) -> ResponseReturnValue | None:
@@ -39,6 +53,16 @@ def validation_error(body: dict[str, Any], box: Sandbox) -> ResponseReturnValue 
     return next((fail(-50, message) for passed, message in checks if not passed), None)
 
 
+@bp.before_request
+def static_ip_only() -> ResponseReturnValue | None:
+    """Orders (place, modify, cancel) only from the app's static IPs; reads stay open."""
+    allowed = sandbox().options.allowed_ips
+    if request.method == "GET" or not allowed or request.remote_addr in allowed:
+        return None
+    return fail(IP_NOT_ALLOWED_CODE, f"Orders are accepted only from the static IP registered "
+                f"for this app; this request came from {request.remote_addr}", 403)
+
+
 def refusal(box: Sandbox, body: dict[str, Any]) -> str | None:
     """Why the exchange or RMS refuses the order in `body` now, or None."""
     now = box.state.now()
@@ -53,19 +77,71 @@ def refusal(box: Sandbox, body: dict[str, Any]) -> str | None:
     return None
 
 
+def _fraction(box: Sandbox, order: dict, purpose: str) -> float:
+    """A number in [0, 1) fixed by the seed, the order id and `purpose`."""
+    digest = hashlib.sha256(f"{box.options.seed}:{order['id']}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def next_close(moment: datetime) -> datetime:
+    """The end of the session a DAY order placed at `moment` belongs to."""
+    local = moment.astimezone(IST)
+    day = local.date()
+    if day not in trading_days() or local.time() >= MARKET_CLOSE:
+        day = next(d for d in trading_days() if d > day)
+    return datetime.combine(day, MARKET_CLOSE, IST)
+
+
 def execute(box: Sandbox, order: dict) -> None:
-    """Fill `order` at the LTP (whole, partly, or not at all as faults say)."""
+    """Fill `order` as faults say, else at once in demo mode, else as an MPP order."""
     state = box.state
     now = state.now()
     price = box.market.ltp(order["symbol"], now)
+    band = 1 + MPP_BAND * order["side"]
+    order["limitPrice"] = round(price * band, 2)
     if state.take_fault("pending_next_orders"):
         order["message"] = "Order pending at exchange"
     elif state.take_fault("partial_fill_next"):
         ratio = float(state.faults["partial_fill_ratio"])
         state.book.fill(order, partial_qty(order["qty"], ratio), price, now)
         order["message"] = "Partially filled"
-    else:
+    elif box.options.demo or _fraction(box, order, "fate") < MPP_FILLED_AT_ONCE:
         state.book.fill(order, order["qty"], price, now)
+    else:
+        _wait_beyond_band(box, order, price, now)
+
+
+def _wait_beyond_band(box: Sandbox, order: dict, price: float, now: datetime) -> None:
+    """An MPP order the price has left behind: part of it (or none) fills now, the rest
+    when the price comes back within the band, unless the close comes first."""
+    if _fraction(box, order, "fate") < MPP_FILLED_AT_ONCE + MPP_FILLED_PARTLY:
+        share = 0.25 + 0.5 * _fraction(box, order, "share")
+        box.state.book.fill(order, partial_qty(order["qty"], share), price, now)
+    low, high = MPP_WAIT_S
+    wait_s = low + (high - low) * _fraction(box, order, "wait")
+    order.update(message=f"MPP: pending at limit {order['limitPrice']:.2f}, beyond the band",
+                 _fills_at=(now + timedelta(seconds=wait_s)).timestamp(),
+                 _expires_at=next_close(now).timestamp())
+
+
+def catch_up(box: Sandbox) -> None:
+    """Fill or expire waiting MPP orders whose moment has come on the sandbox clock."""
+    with box.state.lock:
+        now = box.state.now()
+        for order in box.state.book.pending():
+            fills_at, expires_at = order.get("_fills_at"), order.get("_expires_at")
+            if fills_at is None:
+                continue  # a fault's pending order waits for a cancel or /admin/fill-pending
+            if min(fills_at, expires_at) > now.timestamp():
+                continue
+            if fills_at < expires_at:
+                moment = datetime.fromtimestamp(fills_at, IST)
+                price = box.market.ltp(order["symbol"], moment)
+                limit = order["limitPrice"]
+                price = min(price, limit) if order["side"] == 1 else max(price, limit)
+                box.state.book.fill(order, order["remainingQuantity"], price, moment)
+            else:
+                box.state.book.expire(order)
 
 
 @bp.post("/orders/sync")
@@ -99,7 +175,7 @@ def cancel_order() -> ResponseReturnValue:
     with box.state.lock:
         order = box.state.book.find_order(order_id)
         if order is None:
-            return fail(-50, "Invalid order id")
+            return fail(ORDER_NOT_FOUND_CODE, "Order not found")
         if order not in box.state.book.pending():
             return fail(-50, "Order is not pending; it cannot be cancelled", id=order_id)
         box.state.book.cancel(order)
@@ -117,24 +193,53 @@ def fill_pending(box: Sandbox) -> list[str]:
     return [order["id"] for order in pending]
 
 
+def shown_tag(tag: str, untagged: str, bare: bool) -> str:
+    """A tag as a book shows it: `1:<tag>`, or `untagged` (`2:Untagged` in the orderbook,
+    `1:Untagged` in the tradebook); without the prefix under the `bare_tags` fault."""
+    if bare:
+        return tag
+    return f"1:{tag}" if tag else untagged
+
+
+def _order_row(order: dict, bare: bool) -> dict:
+    row = {key: value for key, value in order.items() if not key.startswith("_")}
+    row["orderTag"] = shown_tag(order["orderTag"], "2:Untagged", bare)
+    return row
+
+
 @bp.get("/orders")
 def orderbook() -> ResponseReturnValue:
-    """All orders, optionally filtered by `id` (comma-separated) or `order_tag`."""
+    """All orders, or those with the given `id`s (comma-separated; -51 when none is known),
+    or with `order_tag` exactly as the orderbook shows it (`1:<tag>`)."""
+    box = sandbox()
     ids = set(filter(None, request.args.get("id", "").split(",")))
-    tag = request.args.get("order_tag", "").removeprefix("1:")
-    with sandbox().state.lock:
-        orders = [dict(order) for order in sandbox().state.book.orders
-                  if (not ids or order["id"] in ids)
-                  and (not tag or order["orderTag"] == f"1:{tag}")]
-    return ok(orderBook=orders)
+    tag = request.args.get("order_tag", "")
+    with box.state.lock:
+        bare = bool(box.state.faults["bare_tags"])
+        rows = [_order_row(order, bare) for order in box.state.book.orders
+                if not ids or order["id"] in ids]
+    rows = [row for row in rows if not tag or row["orderTag"] == tag]
+    if ids and not rows:
+        return fail(ORDER_NOT_FOUND_CODE, "Order not found")
+    return ok(orderBook=rows)
+
+
+def _fy_token(symbol: str) -> str:
+    """A stable Fyers-like token for a symbol."""
+    return "10100000" + str(int(hashlib.sha256(symbol.encode()).hexdigest()[:6], 16) % 100000)
 
 
 @bp.get("/tradebook")
 def tradebook() -> ResponseReturnValue:
-    """Today's trades, the bot's and the owner's own."""
+    """Today's trades, the bot's and the owner's own, with the documented fields."""
     box = sandbox()
     with box.state.lock:
+        bare = bool(box.state.faults["bare_tags"])
         trades = box.state.book.trades_on(box.state.now().date())
-        rows = [{k: v for k, v in trade.items() if k not in HIDDEN_TRADE_FIELDS}
-                for trade in trades]
+        rows = [{**{k: v for k, v in trade.items() if k not in HIDDEN_TRADE_FIELDS},
+                 "orderTag": shown_tag(trade["orderTag"], "1:Untagged", bare),
+                 "exchange": 10, "segment": 10, "orderType": 2, "clientId": CLIENT_ID,
+                 "exchangeOrderNo": f"1100000{trade['orderNumber'][-8:]}",
+                 "fyToken": _fy_token(trade["symbol"]), "row": number}
+                for number, trade in enumerate(trades, start=1)]
     return ok(tradeBook=rows)

@@ -6,6 +6,7 @@ from flask.typing import ResponseReturnValue
 
 from fyers_sandbox.book import STARTING_CASH
 from fyers_sandbox.core import ok, sandbox
+from fyers_sandbox.market import previous_session
 
 bp = Blueprint("portfolio", __name__, url_prefix="/api/v3")
 
@@ -35,19 +36,22 @@ def funds() -> ResponseReturnValue:
 
 @bp.get("/holdings")
 def holdings() -> ResponseReturnValue:
-    """Holdings per symbol and type (T1 bought today, HLD settled) with an `overall` block."""
+    """Holdings per symbol and type, as Fyers shows them since April 2026: `quantity` is what
+    was held at the start of the day, `remainingQuantity` that minus today's sales; today's
+    buys are positions, the previous session's are T1 until settled, older ones HLD."""
     box = sandbox()
     now = box.state.now()
     with box.state.lock:
-        rows = box.state.book.holding_rows(now.date())
+        rows = box.state.book.holding_rows(now.date(), previous_session(now.date()))
     items = []
-    for number, (symbol, kind, qty, cost) in enumerate(rows, start=1):
+    for number, (symbol, kind, start, remaining, cost) in enumerate(rows, start=1):
         ltp = box.market.ltp(symbol, now)
-        items.append({"id": number, "symbol": symbol, "holdingType": kind, "quantity": qty,
-                      "remainingQuantity": qty, "costPrice": cost, "ltp": ltp,
-                      "pl": round((ltp - cost) * qty, 2), "marketVal": round(ltp * qty, 2),
-                      "segment": 10, "exchange": 10, "qty_t1": qty if kind == "T1" else 0})
-    invested = round(sum(item["costPrice"] * item["quantity"] for item in items), 2)
+        items.append({"id": number, "symbol": symbol, "holdingType": kind, "quantity": start,
+                      "remainingQuantity": remaining, "costPrice": cost, "ltp": ltp,
+                      "pl": round((ltp - cost) * remaining, 2),
+                      "marketVal": round(ltp * remaining, 2), "segment": 10, "exchange": 10,
+                      "qty_t1": start if kind == "T1" else 0})
+    invested = round(sum(item["costPrice"] * item["remainingQuantity"] for item in items), 2)
     current = round(sum(item["marketVal"] for item in items), 2)
     overall = {"count_total": len(items), "total_investment": invested,
                "total_current_value": current, "total_pl": round(current - invested, 2),

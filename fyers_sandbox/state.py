@@ -22,16 +22,16 @@ from typing import Any
 from fyers_sandbox.book import Book
 from fyers_sandbox.market import IST
 
-DEFAULT_ACCESS_TTL_S = 24 * 3600
 DEFAULT_REFRESH_TTL_S = 15 * 24 * 3600
 FAULT_COUNTERS = ("http_429_next", "http_5xx_next", "reject_next_orders", "pending_next_orders",
-                  "partial_fill_next", "lost_ack_next")
+                  "partial_fill_next", "lost_ack_next", "html_200_next", "unknown_code_next",
+                  "missing_field_next")
 
 
 def default_faults() -> dict[str, Any]:
     """No faults armed."""
     faults: dict[str, Any] = dict.fromkeys(FAULT_COUNTERS, 0)
-    faults.update(latency_ms=0, partial_fill_ratio=0.5, daily_login_mode=False)
+    faults.update(latency_ms=0, partial_fill_ratio=0.5, bare_tags=False)
     return faults
 
 
@@ -41,8 +41,9 @@ class SandboxState:
 
     clock_offset_s: float = 0.0
     faults: dict[str, Any] = field(default_factory=default_faults)
-    access_ttl_s: int = DEFAULT_ACCESS_TTL_S
+    access_ttl_s: int | None = None  # None: tokens end at the next 06:00 IST
     refresh_ttl_s: int = DEFAULT_REFRESH_TTL_S
+    allow_refresh: bool | None = None  # None: as the options say
     tokens_valid_after: float = 0.0
     signing_key: str = field(default_factory=lambda: secrets.token_hex(32))
     refresh_tokens: dict[str, float] = field(default_factory=dict)
@@ -92,7 +93,8 @@ class SandboxState:
         self.faults = {**default_faults(), **self.faults}
 
 
-_PERSISTED = ("clock_offset_s", "faults", "access_ttl_s", "refresh_ttl_s", "tokens_valid_after",
+_PERSISTED = ("clock_offset_s", "faults", "access_ttl_s", "refresh_ttl_s", "allow_refresh",
+              "tokens_valid_after",
               "signing_key", "refresh_tokens", "auth_codes", "book")
 
 

@@ -80,7 +80,10 @@ def _cli_args(options: SandboxOptions) -> list[str]:
         args.append("--market-hours")
     if options.start:
         args += ["--start", options.start]
-    return args
+    if options.allowed_ips:
+        args += ["--allowed-ips", ",".join(options.allowed_ips)]
+    flags = {"--demo": options.demo, "--allow-refresh": options.allow_refresh}
+    return args + [flag for flag, on in flags.items() if on]
 
 
 def _start_process(options: SandboxOptions) -> SandboxHandle:

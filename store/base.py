@@ -7,9 +7,11 @@ Money is float rupees. Each backend passes the one contract suite in tests/store
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -216,3 +218,9 @@ class Store(ABC):
 
     @abstractmethod
     def set_setting(self, key: str, value: Any) -> None: ...
+
+    @abstractmethod
+    def modify_setting(self, key: str, change: Callable[[Any], tuple[Any, T]]) -> T:
+        """Atomically replace the value under `key` (None when unset) with `change(value)[0]`
+        and return `change(value)[1]`, atomically across processes (e.g. the shared Fyers
+        rate budget). `change` must be pure and quick: other writers of `key` wait for it."""

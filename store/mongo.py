@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
+from store.base import DuplicateKey, LogPage, Store, StoreError, T, TradeStats
 from store.common import (
     checked,
     complete,
@@ -36,6 +37,8 @@ from store.common import (
 logger = logging.getLogger(__name__)
 
 SERVER_SELECTION_TIMEOUT_MS = 3000
+SETTING_LOCK_TTL_S = 5.0  # a writer that died holding it delays the others this long at most
+SETTING_LOCK_POLL_S = 0.005
 DUPLICATE_KEY_CODE = 11000
 _NO_ID = {"_id": 0}
 _UNIQUE_KEYS: dict[str, list[str]] = {
@@ -497,3 +500,19 @@ class MongoStore(Store):
         """Store a JSON-able value under `key` (as JSON would give it back, like SQLite)."""
         _upsert_one(self._db.settings, {"key": key},
                     {"$set": {"value": json.loads(json.dumps(value))}})
+
+    @_mapped
+    def modify_setting(self, key: str, change: Callable[[Any], tuple[Any, T]]) -> T:
+        """Read, change and write under a short lock document: its insert is arbitrated by
+        the unique index, which FerretDB v1 enforces atomically (a compare-and-set through
+        update filters is not atomic there, and multi-document transactions are absent)."""
+        name, owner = f"setting:{key}", secrets.token_hex(8)
+        while not self.acquire_lock(name, owner, SETTING_LOCK_TTL_S):
+            time.sleep(SETTING_LOCK_POLL_S)
+        try:
+            doc = self._db.settings.find_one({"key": key}, {"_id": 0, "value": 1})
+            value, result = change(doc["value"] if doc is not None else None)
+            self.set_setting(key, value)
+            return result
+        finally:
+            self.release_lock(name, owner)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from store.base import DuplicateKey, Store, StoreError, TradeStats
+from store.base import DuplicateKey, Store, StoreError, T, TradeStats
 from store.common import FIELDS, IST, checked, complete, has_word_prefix
 from store.migrations import MIGRATIONS
 from store.sql import Where
@@ -391,3 +391,12 @@ class SQLiteStore(SQLiteLogs, Store):
         """Store a JSON-able value under `key`."""
         self._execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) "
                       "DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+
+    def modify_setting(self, key: str, change: Callable[[Any], tuple[Any, T]]) -> T:
+        """Read, change and write the value in one write transaction."""
+        with self._transaction() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            value, result = change(json.loads(row["value"]) if row is not None else None)
+            conn.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                         "DO UPDATE SET value = excluded.value", (key, json.dumps(value)))
+        return result

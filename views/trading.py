@@ -21,6 +21,7 @@ bp = Blueprint("trading", __name__)
 QUOTES_TTL_S = 5
 FIGURES_TTL_S = 60
 RECENT_TRADES = 100
+PAGE_BUDGET_WAIT_S = 1.0
 _quotes_lock = threading.Lock()
 _figures_lock = threading.Lock()
 
@@ -42,7 +43,9 @@ def live_prices(symbols: Sequence[str]) -> tuple[dict[str, float], str]:
     if token is None:
         return {}, "No Fyers token: log in on the Tokens page to see current prices."
     try:
-        broker = FyersBroker(config, token, attempts=2, backoff_s=0.2)  # a page must not hang
+        # a page must not hang: few retries, and no waiting for the shared rate budget
+        broker = FyersBroker(config, token, store=store, attempts=2, backoff_s=0.2,
+                             max_wait_s=PAGE_BUDGET_WAIT_S)
         prices = portfolio.quote_prices(broker.quotes(key))
     except BrokerError as exc:
         logger.warning("quotes for the trading page failed: %s", exc)

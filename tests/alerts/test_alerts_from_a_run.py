@@ -17,8 +17,9 @@ AFTER_CLOSE = "2026-10-01T15:45:00"  # a trading day whose closes offer an entry
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxHandle]:
-    """The sandbox at a fixed clock with relaxed rate limits, so a cold run is quick."""
-    with start_sandbox(rate_limits=FAST_LIMITS, start=AFTER_CLOSE) as handle:
+    """The sandbox at a fixed clock with relaxed rate limits, so a cold run is quick, in demo
+    mode: these alerts report a fill, and an MPP order may wait instead."""
+    with start_sandbox(rate_limits=FAST_LIMITS, start=AFTER_CLOSE, demo=True) as handle:
         yield handle
 
 

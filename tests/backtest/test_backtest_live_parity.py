@@ -32,8 +32,11 @@ LOOSE_LIMITS = ((1000, 1),)  # a cold run fetches 50 histories: no need to wait 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxHandle]:
-    """The shared sandbox with relaxed rate limits, its clock after FIRST_DAY's close."""
-    with start_sandbox(rate_limits=LOOSE_LIMITS, start=f"{FIRST_DAY}T15:45:00") as handle:
+    """The shared sandbox with relaxed rate limits, its clock after FIRST_DAY's close, in
+    demo mode: the backtest fills every order at the close, so live orders must too for the
+    books to be comparable (an MPP order that waits is not what parity is about)."""
+    with start_sandbox(rate_limits=LOOSE_LIMITS, start=f"{FIRST_DAY}T15:45:00",
+                       demo=True) as handle:
         yield handle
 
 

@@ -18,10 +18,20 @@ START = "2026-10-01T15:45:00"
 PIN = "1234"
 
 
+# The batch suite checks a run's bookkeeping (records, lock, tokens, candles, fills), so its
+# sandbox runs in demo mode: market orders fill at once and refresh works. Tests of what
+# Fyers' 2026 rules do to a run take the default sandbox instead, with
+# @pytest.mark.parametrize("sandbox", [FYERS_2026], indirect=True).
+DEMO = {"demo": True}
+FYERS_2026: dict = {}
+
+
 @pytest.fixture
-def sandbox() -> Iterator[SandboxHandle]:
-    """Overrides the shared fixture: same sandbox, fixed clock, relaxed rate limits."""
-    with start_sandbox(rate_limits=FAST_LIMITS, start=START) as handle:
+def sandbox(request) -> Iterator[SandboxHandle]:
+    """Overrides the shared fixture: fixed clock, relaxed rate limits, DEMO unless the test
+    passes other options."""
+    options = {"rate_limits": FAST_LIMITS, "start": START, **getattr(request, "param", DEMO)}
+    with start_sandbox(**options) as handle:
         yield handle
 
 

@@ -19,9 +19,9 @@ from universe import nifty50_symbols
 FAST_LIMITS = ((1000, 1),)
 
 
-def fast_broker(config: Config, access_token: str | None = None) -> FyersBroker:
+def fast_broker(config: Config, access_token: str | None = None, **options: Any) -> FyersBroker:
     """The real broker with relaxed client-side rate limits."""
-    return FyersBroker(config, access_token=access_token, rate_limits=FAST_LIMITS)
+    return FyersBroker(config, access_token=access_token, rate_limits=FAST_LIMITS, **options)
 
 
 def store_tokens(config: Config, store: Any, sandbox: SandboxHandle,

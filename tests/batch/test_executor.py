@@ -16,6 +16,7 @@ import executor
 from config import PROJECT_DIR
 from executor import LOCK_NAME, LOGIN_NEEDED, SKIPPED_BUSY, run_once, start_background_run
 from tests.alerts.fake_telegram import FakeTelegram
+from tests.batch.conftest import FYERS_2026
 from tests.batch.helpers import (
     calls_to,
     cli_env,
@@ -48,10 +49,10 @@ def test_a_run_records_its_outcome(run_config, store, logged_in):
     assert store.acquire_lock(LOCK_NAME, "someone-else", 1), "the lock was released"
 
 
+@pytest.mark.parametrize("sandbox", [FYERS_2026], indirect=True)
 def test_expired_token_and_refused_refresh_fail_fast_placing_nothing(run_config, store,
                                                                      sandbox):
     store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
-    sandbox.admin("faults", daily_login_mode=True)
     result = run_cli(run_config, "executor.py", "--trigger", "scheduled", "--force")
     assert result.returncode == 1
     assert LOGIN_NEEDED in result.stdout and "Traceback" not in result.stderr

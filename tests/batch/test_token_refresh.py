@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 import token_refresh
 from broker import AuthFailed
 from config import IST
+from tests.batch.conftest import FYERS_2026
 from tests.batch.helpers import run_cli, store_tokens
 from trading_calendar import next_run_at
 
@@ -71,9 +72,9 @@ def test_refresh_gets_a_new_access_token(run_config, store, sandbox):
     assert new and new != old
 
 
+@pytest.mark.parametrize("sandbox", [FYERS_2026], indirect=True)
 def test_refused_refresh_says_a_daily_login_is_needed(run_config, store, sandbox):
     store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
-    sandbox.admin("faults", daily_login_mode=True)
     with pytest.raises(AuthFailed, match="2FA once per trading day"):
         token_refresh.refresh_tokens(run_config, store)
 
@@ -96,15 +97,18 @@ def test_login_url_and_auth_code_exchange(run_config, store):
     assert token_refresh.load_access_token(run_config, store)
 
 
-def test_cli_status_and_refresh(run_config, store, sandbox):
+@pytest.mark.parametrize("sandbox", [FYERS_2026], indirect=True)
+def test_cli_status_and_a_refused_refresh(run_config, store, sandbox):
     missing = run_cli(run_config, "token_refresh.py", "status")
     assert missing.returncode == 1 and missing.stdout.startswith("MISSING: No Fyers token")
     store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
-    sandbox.admin("faults", daily_login_mode=True)
     refused = run_cli(run_config, "token_refresh.py", "refresh")
     assert refused.returncode == 1 and "login needed" in refused.stderr
     assert "Traceback" not in refused.stderr
-    sandbox.admin("faults", daily_login_mode=False)
+
+
+def test_cli_refresh_where_fyers_still_allows_it(run_config, store, sandbox):
+    store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
     refreshed = run_cli(run_config, "token_refresh.py", "refresh")
     assert refreshed.returncode in (0, 1) and refreshed.stdout.startswith(("VALID", "EXPIRING"))
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -9,6 +10,8 @@ import pytest
 import requests
 
 from broker import AuthFailed, FyersBroker, TokenExpired
+from config import IST
+from fyers_sandbox.testing import start_sandbox
 
 
 class FormReader(HTMLParser):
@@ -41,6 +44,20 @@ def approve_in_browser(login_url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(location).query)
 
 
+def next_six_am_ist(now: float) -> float:
+    """The next 06:00 in India after `now`, when Fyers' access tokens end."""
+    moment = datetime.fromtimestamp(now, IST)
+    six = moment.replace(hour=6, minute=0, second=0, microsecond=0)
+    return (six if six > moment else six + timedelta(days=1)).timestamp()
+
+
+@pytest.fixture
+def legacy_sandbox(config):
+    """A sandbox that still honours refresh tokens, as Fyers did before April 2026."""
+    with start_sandbox(allow_refresh=True) as handle:
+        yield handle, config.with_overrides(fyers_sandbox_url=handle.url)
+
+
 def test_auth_code_login_gives_working_tokens(sandbox_config, sandbox):
     broker = FyersBroker(sandbox_config)
     query = approve_in_browser(broker.login_url("state42"))
@@ -49,7 +66,7 @@ def test_auth_code_login_gives_working_tokens(sandbox_config, sandbox):
     tokens = broker.exchange_auth_code(query["auth_code"][0])
 
     assert tokens.refresh_token
-    assert tokens.access_expires_at == pytest.approx(time.time() + 24 * 3600, abs=60)
+    assert tokens.access_expires_at == next_six_am_ist(time.time())
     assert FyersBroker(sandbox_config, tokens.access_token).profile()["fy_id"]
 
 
@@ -69,30 +86,31 @@ def test_wrong_app_secret_is_refused(sandbox_config, sandbox):
         FyersBroker(wrong).exchange_auth_code(code)
 
 
-def test_refresh_gives_a_new_access_token_with_the_configured_lifetime(sandbox_config, sandbox):
+def test_refresh_gives_a_new_access_token_with_the_configured_lifetime(legacy_sandbox):
+    sandbox, settings = legacy_sandbox
     sandbox.admin("tokens", access_ttl_s=600)
     _, refresh = sandbox.login()
 
-    tokens = FyersBroker(sandbox_config).refresh_access_token(refresh, "1234")
+    tokens = FyersBroker(settings).refresh_access_token(refresh, "1234")
 
     assert tokens.refresh_token == refresh
     assert tokens.access_expires_at == pytest.approx(time.time() + 600, abs=30)
-    assert FyersBroker(sandbox_config, tokens.access_token).funds()
+    assert FyersBroker(settings, tokens.access_token).funds()
 
 
-def test_refresh_is_refused_in_daily_login_mode(sandbox_config, sandbox):
+def test_refresh_is_refused_by_default_as_fyers_does_since_april_2026(sandbox_config, sandbox):
     _, refresh = sandbox.login()
-    sandbox.admin("faults", daily_login_mode=True)
-    with pytest.raises(AuthFailed, match="-501"):
+    with pytest.raises(AuthFailed, match=r"2FA once every trading day \(code -501\)"):
         FyersBroker(sandbox_config).refresh_access_token(refresh, "1234")
 
 
-def test_refresh_with_an_unknown_token_or_bad_pin_is_refused(sandbox_config, sandbox):
+def test_refresh_with_an_unknown_token_or_bad_pin_is_refused(legacy_sandbox):
+    sandbox, settings = legacy_sandbox
     _, refresh = sandbox.login()
-    broker = FyersBroker(sandbox_config)
-    with pytest.raises(AuthFailed):
+    broker = FyersBroker(settings)
+    with pytest.raises(AuthFailed, match="Invalid refresh token"):
         broker.refresh_access_token("made-up", "1234")
-    with pytest.raises(AuthFailed):
+    with pytest.raises(AuthFailed, match="Invalid PIN"):
         broker.refresh_access_token(refresh, "12")
 
 

@@ -20,46 +20,45 @@ from universe import nifty50_symbols
 SBIN = "NSE:SBIN-EQ"
 
 
-def test_market_buy_fills_at_the_ltp_and_shows_as_t1_holding(broker):
-    ltp = broker.quotes([SBIN])[SBIN].ltp
-    cash_before = broker.funds()["Available Balance"]
+def test_a_filled_buy_is_a_position_today_t1_next_session_then_hld(filled, demo):
+    ltp = filled.quotes([SBIN])[SBIN].ltp
+    cash_before = filled.funds()["Available Balance"]
 
-    result = broker.place_market_order(SBIN, 5, SIDE_BUY, "run1SBINbuy")
+    result = filled.place_market_order(SBIN, 5, SIDE_BUY, "run1SBINbuy")
 
     assert result.acknowledged and result.order_id
-    [order] = broker.orders(tag="run1SBINbuy")
+    [order] = filled.orders(tag="run1SBINbuy")
     assert (order.id, order.status, order.filled_qty, order.traded_price) == \
         (result.order_id, STATUS_TRADED, 5, ltp)
     assert order.is_final and order.side == SIDE_BUY and order.tag == "run1SBINbuy"
-    [holding] = broker.holdings()
-    assert (holding.symbol, holding.qty, holding.avg_price, holding.holding_type) == \
-        (SBIN, 5, ltp, "T1")
-    assert broker.funds()["Available Balance"] == pytest.approx(cash_before - 5 * ltp)
-    [position] = broker.positions()
+    assert filled.holdings() == []  # today's buys are positions, not holdings
+    [position] = filled.positions()
     assert (position.symbol, position.net_qty, position.avg_price) == (SBIN, 5, ltp)
+    assert filled.funds()["Available Balance"] == pytest.approx(cash_before - 5 * ltp)
+    demo.admin("clock", advance_days=1)
+    [holding] = filled.holdings()
+    assert (holding.symbol, holding.start_qty, holding.remaining_qty, holding.avg_price,
+            holding.holding_type) == (SBIN, 5, 5, ltp, "T1")
+    assert filled.positions() == []  # positions are today's trades only
+    demo.admin("clock", advance_days=1)
+    assert [(h.holding_type, h.start_qty) for h in filled.holdings()] == [("HLD", 5)]
 
 
-def test_holding_settles_from_t1_to_hld_on_the_next_trading_day(broker, market):
-    broker.place_market_order(SBIN, 2, SIDE_BUY, "settle1")
-    market.admin("clock", advance_days=1)
-
-    assert [(h.holding_type, h.qty) for h in broker.holdings()] == [("HLD", 2)]
-    assert broker.positions() == []  # positions are today's trades only
-
-
-def test_sell_of_a_holding_fills_and_realizes_profit(broker, market):
-    buy = broker.place_market_order(SBIN, 4, SIDE_BUY, "buy1")
-    market.admin("clock", advance_days=1)
-    sell = broker.place_market_order(SBIN, 4, SIDE_SELL, "sell1")
+def test_sell_of_a_holding_fills_and_realizes_profit(filled, demo):
+    buy = filled.place_market_order(SBIN, 4, SIDE_BUY, "buy1")
+    demo.admin("clock", advance_days=1)
+    sell = filled.place_market_order(SBIN, 4, SIDE_SELL, "sell1")
 
     assert sell.acknowledged
-    [order] = broker.orders(order_id=sell.order_id)
+    [order] = filled.orders(order_id=sell.order_id)
     assert (order.status, order.filled_qty, order.side) == (STATUS_TRADED, 4, SIDE_SELL)
-    assert broker.holdings() == []
-    [position] = broker.positions()
-    bought_at = broker.orders(order_id=buy.order_id)[0].traded_price
+    [holding] = filled.holdings()  # held when the day began, all of it sold since
+    assert (holding.start_qty, holding.remaining_qty) == (4, 0)
+    [position] = filled.positions()
+    bought_at = filled.orders(order_id=buy.order_id)[0].traded_price
+    assert position.net_qty == -4
     assert position.realized == pytest.approx((order.traded_price - bought_at) * 4)
-    assert [(f.tag, f.side, f.qty) for f in broker.tradebook()] == [("sell1", SIDE_SELL, 4)]
+    assert [(f.tag, f.side, f.qty) for f in filled.tradebook()] == [("sell1", SIDE_SELL, 4)]
 
 
 def test_sell_without_holdings_is_rejected_and_shows_rejected(broker):
@@ -94,30 +93,31 @@ def test_partial_fill_then_fill_pending_completes_the_order(broker, market):
 
     [order] = broker.orders(tag="part1")
     assert (order.status, order.filled_qty) == (STATUS_TRADED, 10)
-    assert sum(h.qty for h in broker.holdings()) == 10
+    assert sum(p.net_qty for p in broker.positions()) == 10
 
 
-def test_orderbook_shows_every_status(broker, market):
-    broker.place_market_order(SBIN, 1, SIDE_BUY, "st2")
-    market.admin("faults", pending_next_orders=2)
-    broker.place_market_order(SBIN, 1, SIDE_BUY, "st6")
-    broker.cancel_order(broker.place_market_order(SBIN, 1, SIDE_BUY, "st1").order_id)
+def test_orderbook_shows_every_status(filled, demo):
+    filled.place_market_order(SBIN, 1, SIDE_BUY, "st2")
+    demo.admin("faults", pending_next_orders=2)
+    filled.place_market_order(SBIN, 1, SIDE_BUY, "st6")
+    filled.cancel_order(filled.place_market_order(SBIN, 1, SIDE_BUY, "st1").order_id)
     with pytest.raises(OrderRejected):
-        broker.place_market_order(SBIN, 99, SIDE_SELL, "st5")
+        filled.place_market_order(SBIN, 99, SIDE_SELL, "st5")
 
-    statuses = {order.tag: order.status for order in broker.orders()}
+    statuses = {order.tag: order.status for order in filled.orders()}
     assert statuses == {"st2": STATUS_TRADED, "st6": STATUS_PENDING, "st1": STATUS_CANCELLED,
                         "st5": STATUS_REJECTED}
 
 
-def test_manual_sell_on_the_app_shows_in_holdings_and_tradebook(broker, market):
-    broker.place_market_order(SBIN, 6, SIDE_BUY, "man1")
-    market.admin("clock", advance_days=1)
+def test_manual_sell_on_the_app_shows_in_holdings_and_tradebook(filled, demo):
+    filled.place_market_order(SBIN, 6, SIDE_BUY, "man1")
+    demo.admin("clock", advance_days=1)
 
-    market.admin("manual-sell", symbol=SBIN, qty=4)
+    demo.admin("manual-sell", symbol=SBIN, qty=4)
 
-    assert [(h.symbol, h.qty) for h in broker.holdings()] == [(SBIN, 2)]
-    [fill] = broker.tradebook()
+    assert [(h.symbol, h.start_qty, h.remaining_qty) for h in filled.holdings()] == \
+        [(SBIN, 6, 2)]
+    [fill] = filled.tradebook()
     assert (fill.symbol, fill.side, fill.qty, fill.tag) == (SBIN, SIDE_SELL, 4, "")
 
 

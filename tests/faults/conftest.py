@@ -17,8 +17,11 @@ from tests.web.conftest import app, db, make_app, seeded  # noqa: F401 (fixtures
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxHandle]:
-    """The batch suite's sandbox (fixed after-close clock, relaxed limits) with our app secret."""
-    with start_sandbox(rate_limits=FAST_LIMITS, start=START, secret_key=APP_SECRET) as handle:
+    """The batch suite's clock and relaxed limits with our app secret, Fyers' 2026 rules
+    (MPP orders may wait or fill partly) except that refresh works: these runs refresh an
+    expired token with the PIN and the secret (refusal is tested in tests/batch)."""
+    with start_sandbox(rate_limits=FAST_LIMITS, start=START, secret_key=APP_SECRET,
+                       allow_refresh=True) as handle:
         yield handle
 
 

@@ -64,7 +64,7 @@ def fault_when(sandbox: SandboxHandle, path_suffix: str, more_calls: int,
 def assert_books_agree(config: Config, store: Store, settled: bool = True) -> None:
     """Every filled broker order with our tag is one store trade at its traded price and
     filled quantity; no trade lacks a broker fill; no tag was placed twice; positions match
-    the broker's holdings; and when `settled` (after a successful run) no order is open."""
+    what the broker holds (start-of-day holdings plus today's net positions); and when `settled` (after a successful run) no order is open."""
     broker = fast_broker(config, token_refresh.load_access_token(config, store))
     ours = [order for order in broker.orders() if order.tag.startswith(TAG_PREFIX)]
     placed_twice = [tag for tag, n in Counter(o.tag for o in ours).items() if n > 1]
@@ -84,8 +84,11 @@ def assert_books_agree(config: Config, store: Store, settled: bool = True) -> No
                if order_id in filled)
     held = Counter()
     for holding in broker.holdings():
-        held[holding.symbol] += holding.qty
-    assert {p["symbol"]: p["qty"] for p in store.get_positions()} == dict(held)
+        held[holding.symbol] += holding.start_qty
+    for position in broker.positions():
+        held[position.symbol] += position.net_qty
+    assert {p["symbol"]: p["qty"] for p in store.get_positions()} == \
+        {symbol: qty for symbol, qty in held.items() if qty}
     if settled:
         assert store.list_orders(statuses=OPEN_ORDER_STATUSES) == []
 

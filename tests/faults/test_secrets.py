@@ -40,7 +40,8 @@ def test_no_page_or_cli_output_shows_a_secret(make_app, run_config, store, sandb
     sandbox.admin("faults", expire_tokens=True)  # the run refreshes with the PIN and app secret
     with fault_when(sandbox, "/history", 5, http_429_next=2):
         assert run(run_config)["status"] == "succeeded"
-    sandbox.admin("faults", expire_tokens=True, daily_login_mode=True)
+    sandbox.admin("faults", expire_tokens=True)
+    sandbox.admin("tokens", allow_refresh=False)
     outputs = [(" ".join(call), run_cli(run_config, *call)) for call in CLI_CALLS]
     assert LOGIN_NEEDED in outputs[0][1].stdout
 

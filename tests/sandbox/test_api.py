@@ -104,15 +104,18 @@ def test_state_survives_a_restart_of_the_process(tmp_path):
         headers = {"Authorization": f"{SANDBOX_CLIENT_ID}:{access}"}
         placed = requests.post(f"{sandbox.url}/api/v3/orders/sync", json=BUY, headers=headers,
                                timeout=5).json()
+        before = requests.get(f"{sandbox.url}/api/v3/positions", headers=headers,
+                              timeout=5).json()["netPositions"]
         sandbox.admin("faults", reject_next_orders=2)
     with start_sandbox(process=True, state_file=str(state)) as sandbox:
         orders = requests.get(f"{sandbox.url}/api/v3/orders", headers=headers,
                               timeout=5).json()["orderBook"]
-        holdings = requests.get(f"{sandbox.url}/api/v3/holdings", headers=headers,
-                                timeout=5).json()["holdings"]
+        after = requests.get(f"{sandbox.url}/api/v3/positions", headers=headers,
+                             timeout=5).json()["netPositions"]
         clock = sandbox.admin("clock", method="GET")
         faults = sandbox.admin("faults", method="GET")
     assert [order["id"] for order in orders] == [placed["id"]]
-    assert [(h["symbol"], h["quantity"]) for h in holdings] == [("NSE:INFY-EQ", 2)]
+    assert [(p["symbol"], p["buyQty"]) for p in after] == \
+        [(p["symbol"], p["buyQty"]) for p in before] == [("NSE:INFY-EQ", orders[0]["filledQty"])]
     assert clock["now"].startswith("2026-11-25T11:0")
     assert faults["reject_next_orders"] == 2

@@ -128,6 +128,33 @@ def test_settings_round_trip(store, value):
     assert store.get_setting("alert", default="unset") == value
 
 
+def count_up(value: object) -> tuple[dict, int]:
+    """A modify_setting change: one more call in {"calls": n}; returns the new count."""
+    calls = (value or {"calls": 0})["calls"] + 1
+    return {"calls": calls}, calls
+
+
+def test_modify_setting_changes_and_returns_in_one_step(store):
+    assert store.modify_setting("budget", count_up) == 1
+    assert store.modify_setting("budget", count_up) == 2
+    assert store.get_setting("budget") == {"calls": 2}
+    store.set_setting("budget", {"calls": 10})
+    assert store.modify_setting("budget", count_up) == 11
+
+
+def test_modify_setting_loses_no_update_between_threads(store):
+    barrier = threading.Barrier(8)
+
+    def spend(_: int) -> list[int]:
+        barrier.wait()
+        return [store.modify_setting("budget", count_up) for _ in range(25)]
+
+    with ThreadPoolExecutor(8) as pool:
+        seen = [n for counts in pool.map(spend, range(8)) for n in counts]
+    assert sorted(seen) == list(range(1, 201))
+    assert store.get_setting("budget") == {"calls": 200}
+
+
 # --- orders ---------------------------------------------------------------------------------
 def test_orders_upsert_by_tag_and_filters(store):
     store.upsert_order({"tag": "R1SBINB", "run_id": "r1", "symbol": "NSE:SBIN-EQ", "side": "BUY",
