@@ -129,32 +129,38 @@ def set_session_cookie(response: Response, token: str) -> Response:
 
 
 def check_credentials(store: Store, username: str, password: str) -> tuple[dict | None, str]:
-    """(user, "") when the password is right, else (None, message); counts failures."""
+    """(user, "") when the password is right and the user not locked, else (None, message).
+
+    Failures are counted atomically in the store and the lock is judged after counting, so
+    simultaneous attempts can neither undercount nor slip past a lock they raced with.
+    """
     config, now = get_config(), time.time()
     user = store.get_user(username) if username else None
     password_ok = check_password_hash(user["password_hash"] if user else dummy_hash(), password)
     if user is None:
         return None, BAD_LOGIN
-    if (user.get("locked_until") or 0) > now:
+    if password_ok and store.clear_login_failures(username, now):
+        return user, ""
+    if not password_ok:
+        register_failure(store, username, now)
+    if is_locked(store.get_user(username), now):
         return None, (f"Too many failed logins: this user is locked for up to "
                       f"{config.lockout_minutes} minutes.")
-    if not password_ok:
-        register_failure(store, user, now)
-        return None, BAD_LOGIN
-    store.update_user(username, failed_logins=0, locked_until=None)
-    return user, ""
+    return None, BAD_LOGIN
 
 
-def register_failure(store: Store, user: dict[str, Any], now: float) -> None:
-    """Count a failed login and lock the user once the limit is reached."""
+def is_locked(user: dict[str, Any] | None, now: float) -> bool:
+    """True while the user's lockout lasts."""
+    return user is not None and (user.get("locked_until") or 0) > now
+
+
+def register_failure(store: Store, username: str, now: float) -> None:
+    """Count a failed login (not while locked); the one reaching the limit locks the user."""
     config = get_config()
-    failures = (user.get("failed_logins") or 0) + 1
-    if failures >= config.max_failed_logins:
-        store.update_user(user["username"], failed_logins=0,
-                          locked_until=now + config.lockout_minutes * 60)
-        logger.warning("user %s locked after %d failed logins", user["username"], failures)
-    else:
-        store.update_user(user["username"], failed_logins=failures)
+    if store.record_login_failure(username, now, config.max_failed_logins,
+                                  now + config.lockout_minutes * 60):
+        logger.warning("user %s locked after %d failed logins", username,
+                       config.max_failed_logins)
 
 
 def finish_login(username: str, next_url: str | None) -> Response:

@@ -70,6 +70,18 @@ class Store(ABC):
         """Set fields on a user; False when no such user."""
 
     @abstractmethod
+    def record_login_failure(self, username: str, now: float, max_failures: int,
+                             locked_until: float) -> bool:
+        """Count one failed login of a user not locked at `now`, atomically however many
+        requests race; the failure that reaches `max_failures` locks the user until
+        `locked_until` and restarts the count. True when this call locked the user."""
+
+    @abstractmethod
+    def clear_login_failures(self, username: str, now: float) -> bool:
+        """Reset the failure count of a user not locked at `now`, atomically; False (nothing
+        changed) when the user is locked or unknown."""
+
+    @abstractmethod
     def count_users(self) -> int: ...
 
     @abstractmethod

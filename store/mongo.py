@@ -11,12 +11,14 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
@@ -36,6 +38,7 @@ from store.common import (
 logger = logging.getLogger(__name__)
 
 SERVER_SELECTION_TIMEOUT_MS = 3000
+LOGIN_COUNTER_TTL_S = 10.0
 DUPLICATE_KEY_CODE = 11000
 _NO_ID = {"_id": 0}
 _UNIQUE_KEYS: dict[str, list[str]] = {
@@ -106,6 +109,12 @@ def _upsert_one(collection: Collection, query: dict[str, Any], update: dict[str,
         collection.update_one(query, update, upsert=True)
     except DuplicateKeyError:
         collection.update_one(query, update, upsert=True)
+
+
+def _unlocked(username: str, now: float) -> dict[str, Any]:
+    """The query for a user who is not locked at `now`."""
+    return {"username": username,
+            "$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]}
 
 
 def _client(url: str, connect: bool = True) -> MongoClient:
@@ -199,6 +208,45 @@ class MongoStore(Store):
     def update_user(self, username: str, **fields: Any) -> bool:
         """Set fields on a user; False when no such user."""
         return self._set("users", {"username": username}, fields)
+
+    @contextmanager
+    def _login_counter(self, username: str) -> Iterator[None]:
+        """Hold the user's login-counter lock. FerretDB v1 applies even a single document's
+        update without isolation (two concurrent $inc may count one), so counting runs under a
+        store lock: taking a free lock is an insert, which the unique name makes atomic."""
+        name, owner = f"login:{username}", uuid.uuid4().hex
+        deadline = time.monotonic() + 2 * LOGIN_COUNTER_TTL_S  # a crashed holder's lock expires
+        while not self.acquire_lock(name, owner, LOGIN_COUNTER_TTL_S):
+            if time.monotonic() > deadline:
+                raise StoreError(f"MongoDB store: the login counter of {username} stays busy")
+            time.sleep(0.005)
+        try:
+            yield
+        finally:
+            self.release_lock(name, owner)
+
+    @_mapped
+    def record_login_failure(self, username: str, now: float, max_failures: int,
+                             locked_until: float) -> bool:
+        """Count one failure of an unlocked user ($inc on one document, under the counter
+        lock); the one reaching the limit locks and restarts the count."""
+        with self._login_counter(username):
+            counted = self._db.users.find_one_and_update(  # no projection: FerretDB v1 has none
+                _unlocked(username, now), {"$inc": {"failed_logins": 1}},
+                return_document=ReturnDocument.AFTER)
+            if counted is None or counted["failed_logins"] < max_failures:
+                return False
+            self._db.users.update_one({"username": username}, {"$set": {
+                "failed_logins": 0, "locked_until": locked_until}})
+        return True
+
+    @_mapped
+    def clear_login_failures(self, username: str, now: float) -> bool:
+        """Reset the failure count of an unlocked user; False when locked or unknown."""
+        with self._login_counter(username):
+            result = self._db.users.update_one(_unlocked(username, now), {"$set": {
+                "failed_logins": 0, "locked_until": None}})
+        return result.matched_count > 0
 
     @_mapped
     def count_users(self) -> int:

@@ -209,6 +209,26 @@ class SQLiteStore(SQLiteLogs, Store):
         """Set fields on a user; False when no such user."""
         return self._update("users", "username", username, fields)
 
+    # One statement each: SQLite runs it atomically, and SET sees the row as it was.
+    _UNLOCKED = "username = ? AND (locked_until IS NULL OR locked_until <= ?)"
+
+    def record_login_failure(self, username: str, now: float, max_failures: int,
+                             locked_until: float) -> bool:
+        """Count one failure of an unlocked user; the one reaching the limit locks."""
+        rows = self._execute(
+            "UPDATE users SET "
+            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END, "
+            "failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END "
+            f"WHERE {self._UNLOCKED} RETURNING locked_until",
+            (max_failures, locked_until, max_failures, username, now)).fetchall()
+        return bool(rows) and rows[0][0] == locked_until
+
+    def clear_login_failures(self, username: str, now: float) -> bool:
+        """Reset the failure count of an unlocked user; False when locked or unknown."""
+        cursor = self._execute("UPDATE users SET failed_logins = 0, locked_until = NULL "
+                               f"WHERE {self._UNLOCKED}", (username, now))
+        return cursor.rowcount > 0
+
     def count_users(self) -> int:
         """How many users exist."""
         return self._execute("SELECT count(*) FROM users").fetchone()[0]

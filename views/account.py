@@ -82,7 +82,7 @@ def totp_verify() -> Response | tuple[str, int] | str:
         if (user.get("locked_until") or 0) <= time.time() \
                 and code_ok(stored_secret(user), request.form.get("code", "")):
             return finish_login(username, next_url)
-        register_failure(get_store(), user, time.time())
+        register_failure(get_store(), username, time.time())
         flash("That code is not right.", "danger")
         return render_template("totp.html", next=next_url), 401
     return render_template("totp.html", next=next_url)

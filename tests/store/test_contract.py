@@ -89,6 +89,39 @@ def test_sessions(store):
     assert [s["token_hash"] for s in store.list_sessions("amy")] == ["t2", "t3"]
 
 
+def test_login_failures_lock_at_the_limit_and_stop_counting_while_locked(store):
+    store.create_user("amy", "h")
+    assert [store.record_login_failure("amy", T0, 3, T0 + 900) for _ in range(3)] == [
+        False, False, True]
+    amy = store.get_user("amy")
+    assert (amy["failed_logins"], amy["locked_until"]) == (0, T0 + 900)
+    assert store.record_login_failure("amy", T0 + 1, 3, T0 + 901) is False  # locked: not counted
+    assert store.clear_login_failures("amy", T0 + 899) is False
+    assert store.get_user("amy")["locked_until"] == T0 + 900
+    assert store.record_login_failure("amy", T0 + 900, 3, T0 + 1800) is False  # lock over
+    assert store.clear_login_failures("amy", T0 + 900) is True
+    amy = store.get_user("amy")
+    assert (amy["failed_logins"], amy["locked_until"]) == (0, None)
+    assert store.record_login_failure("ghost", T0, 3, T0 + 900) is False
+    assert store.clear_login_failures("ghost", T0) is False
+
+
+def test_simultaneous_login_failures_all_count_and_lock_once(store):
+    store.create_user("amy", "h")
+    store.create_user("bob", "h")
+    barrier = threading.Barrier(8)
+
+    def fail(username: str, limit: int) -> bool:
+        barrier.wait(30)
+        return store.record_login_failure(username, T0, limit, T0 + 900)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert not any(pool.map(fail, ["amy"] * 8, [100] * 8))
+        locks = list(pool.map(fail, ["bob"] * 8, [5] * 8))
+    assert store.get_user("amy")["failed_logins"] == 8
+    assert locks.count(True) == 1 and store.get_user("bob")["locked_until"] == T0 + 900
+
+
 # --- tokens, runs, settings -----------------------------------------------------------------
 def test_tokens_upsert_by_client_id(store):
     store.save_token({"client_id": "XB1-100", "access_token": "enc-a", "refresh_token": "enc-r",

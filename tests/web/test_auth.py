@@ -1,11 +1,16 @@
 """Login, logout, lockout, session cap and expiry, CSRF, open redirects and security headers."""
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from auth import BAD_LOGIN, SESSION_COOKIE, ensure_admin, start_session
+from tests.web.conftest import AuthActions
+
+UNLIMITED = "100000 per minute"
 
 
 def test_pages_need_login(client):
@@ -52,6 +57,34 @@ def test_lockout_after_failures_until_unlocked(app, auth, runner, db):
     result = runner.invoke(args=["users", "unlock", "alice"])
     assert result.exit_code == 0, result.output
     assert auth.login().status_code == 302
+
+
+def log_in_together(app, passwords: list[str]) -> list[int]:
+    """Post each password for alice from its own client, all at the same moment."""
+    clients = [AuthActions(app.test_client()) for _ in passwords]
+    forms = [{"csrf_token": auth.csrf_token(), "username": "alice", "password": password}
+             for auth, password in zip(clients, passwords, strict=True)]
+    barrier = threading.Barrier(len(clients))
+
+    def attempt(index: int) -> int:
+        barrier.wait(30)
+        return clients[index].client.post("/login", data=forms[index]).status_code
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        return list(pool.map(attempt, range(len(clients))))
+
+
+def test_simultaneous_wrong_passwords_all_count(config, make_app):
+    app = make_app(config.with_overrides(max_failed_logins=100, login_rate_limit=UNLIMITED))
+    assert log_in_together(app, ["wrong"] * 8) == [401] * 8
+    assert app.extensions["store"].get_user("alice")["failed_logins"] == 8
+
+
+def test_simultaneous_wrong_passwords_lock_even_the_right_one_out(config, make_app, make_auth):
+    app = make_app(config.with_overrides(login_rate_limit=UNLIMITED))
+    assert log_in_together(app, ["wrong"] * 12) == [401] * 12
+    assert app.extensions["store"].get_user("alice")["locked_until"] > time.time()
+    assert make_auth(app.test_client()).login().status_code == 401
 
 
 def test_success_resets_the_failure_count(app, auth, db):
