@@ -43,7 +43,9 @@ limiter = Limiter(get_remote_address, storage_uri="memory://")
 users_cli = AppGroup("users", help="Create users, change passwords, unlock locked users.")
 
 SESSION_COOKIE = "nifty_session"
-BAD_LOGIN = "Wrong username or password."
+# One answer for an unknown user, a wrong password and a locked user: none of them may tell
+# an attacker which usernames exist.
+BAD_LOGIN = "Wrong username or password (after too many failed logins a user is locked for a while)."
 TOUCH_EVERY_S = 60  # write last_seen at most once a minute per session
 
 
@@ -60,11 +62,13 @@ def dummy_hash() -> str:
 
 def safe_next(target: str | None) -> str:
     """`target` when it is a path on this site, else the dashboard (no open redirect)."""
-    if target:
-        parts = urlsplit(target.replace("\\", "/"))
-        if target.startswith("/") and not parts.scheme and not parts.netloc \
-                and not target.startswith(("//", "/\\")):
-            return target
+    try:
+        parts = urlsplit((target or "").replace("\\", "/"))
+    except ValueError:  # "//[" and friends: an unparsable URL is no place to go
+        return url_for("dashboard.index")
+    if target and target.startswith("/") and not parts.scheme and not parts.netloc \
+            and not target.startswith(("//", "/\\")):
+        return target
     return url_for("dashboard.index")
 
 
@@ -128,25 +132,21 @@ def set_session_cookie(response: Response, token: str) -> Response:
     return response
 
 
-def check_credentials(store: Store, username: str, password: str) -> tuple[dict | None, str]:
-    """(user, "") when the password is right and the user not locked, else (None, message).
+def check_credentials(store: Store, username: str, password: str) -> dict | None:
+    """The user when the password is right and the user not locked, else None.
 
     Failures are counted atomically in the store and the lock is judged after counting, so
     simultaneous attempts can neither undercount nor slip past a lock they raced with.
     """
-    config, now = get_config(), time.time()
+    now = time.time()
     user = store.get_user(username) if username else None
     password_ok = check_password_hash(user["password_hash"] if user else dummy_hash(), password)
     if user is None:
-        return None, BAD_LOGIN
-    if password_ok and store.clear_login_failures(username, now):
-        return user, ""
+        return None
     if not password_ok:
         register_failure(store, username, now)
-    if is_locked(store.get_user(username), now):
-        return None, (f"Too many failed logins: this user is locked for up to "
-                      f"{config.lockout_minutes} minutes.")
-    return None, BAD_LOGIN
+        return None
+    return user if store.clear_login_failures(username, now) else None
 
 
 def is_locked(user: dict[str, Any] | None, now: float) -> bool:
@@ -165,10 +165,11 @@ def register_failure(store: Store, username: str, now: float) -> None:
 
 def finish_login(username: str, next_url: str | None) -> Response:
     """Start the session and go where the user was heading."""
+    target = safe_next(next_url)  # first: a bad target must not leave a session behind
     token = start_session(get_store(), username)
     session.pop("pending_user", None)
     logger.info("user %s logged in", username)
-    return set_session_cookie(redirect(safe_next(next_url)), token)
+    return set_session_cookie(redirect(target), token)
 
 
 @bp.route("/login", methods=("GET", "POST"))
@@ -178,9 +179,9 @@ def login() -> Any:
     next_url = request.values.get("next")
     if request.method == "POST":
         username = request.form.get("username", "").strip()
-        user, error = check_credentials(get_store(), username, request.form.get("password", ""))
+        user = check_credentials(get_store(), username, request.form.get("password", ""))
         if user is None:
-            flash(error, "danger")
+            flash(BAD_LOGIN, "danger")
             return render_template("login.html", next=next_url, username=username), 401
         if user.get("totp_secret"):
             session["pending_user"] = username

@@ -28,7 +28,8 @@ BAD_DATES = ("2026-13-45", "9999-12-31", "0001-01-01", "2026-02-30", "26-11-2026
              "2026-11-26T00:00", "99999-01-01", "-2026-01-01", "2026-1-1")
 EVIL_NEXT = ("https://evil.example", "//evil.example", "/\\evil.example", "\\\\evil.example",
              "javascript:alert(1)", "http:evil.example", "/%2F/evil.example", "https:/evil.example",
-             " //evil.example", "\t//evil.example", "/\t/evil.example", "///evil.example")
+             " //evil.example", "\t//evil.example", "/\t/evil.example", "///evil.example",
+             "//[", "https://[", "http://[::1")  # the last three: unparsable, not just foreign
 TRAVERSALS = ("/static/../config.py", "/static/%2e%2e/app.py", "/static/..%2fconfig.py",
               "/static/%2e%2e%2fconfig.py", "/static/....//config.py", "/static//etc/passwd",
               "/backtests/..%2f..%2fconfig.py", "/backtests/../series.json",
@@ -192,3 +193,12 @@ def test_logging_in_never_sends_the_browser_off_site(app, target):
                            data={"csrf_token": token, "username": "alice", "password": PASSWORD})
     assert response.status_code == 302
     check(response, "/login", True, "")
+
+
+@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1"])
+def test_an_unparsable_next_after_an_action_goes_to_the_dashboard(app, target):
+    client = app.test_client()
+    assert AuthActions(client).login().status_code == 302
+    token = AuthActions(client).csrf_token("/tokens")
+    response = client.post("/alerts/test", data={"csrf_token": token, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"

@@ -1,9 +1,11 @@
 """Login, logout, lockout, session cap and expiry, CSRF, open redirects and security headers."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import pytest
 
@@ -46,6 +48,19 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(auth):
     assert wrong.status_code == unknown.status_code == 401
     assert BAD_LOGIN in wrong.get_data(as_text=True)
     assert BAD_LOGIN in unknown.get_data(as_text=True)
+
+
+def alert_text(response) -> str:
+    """The flashed message of a page."""
+    return re.search(r'role="alert">([^<]*)<', response.get_data(as_text=True)).group(1)
+
+
+def test_a_locked_user_is_answered_like_an_unknown_one(app, auth):
+    for _ in range(app.extensions["nifty_config"].max_failed_logins):
+        auth.login(password="wrong")
+    locked, unknown = auth.login(), auth.login(username="mallory", password="nope")
+    assert locked.status_code == unknown.status_code == 401
+    assert alert_text(locked) == alert_text(unknown) == BAD_LOGIN
 
 
 def test_lockout_after_failures_until_unlocked(app, auth, runner, db):
@@ -127,6 +142,13 @@ def test_next_never_leaves_the_site(auth, target):
     response = auth.login(next=target)
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1"])
+def test_an_unparsable_next_goes_to_the_dashboard_with_one_session(auth, client, db, target):
+    response = auth.login(next=quote(target, safe=""))
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert len(db.list_sessions("alice")) == 1 and client.get_cookie(SESSION_COOKIE)
 
 
 def test_next_goes_back_to_the_page(auth):
