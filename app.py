@@ -9,10 +9,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 import portfolio
-from auth import limiter, users_cli
+from auth import limiter
 from config import Config, load_config_or_exit
 from store import configured_store
 from store.log_handler import setup_logging
+from users import users_cli
 
 logger = logging.getLogger(__name__)
 csrf = CSRFProtect()

@@ -8,10 +8,10 @@ import sys
 from waitress import serve
 
 from app import create_app
-from auth import ensure_admin
 from config import load_config_or_exit
 from store import StoreError
 from store.log_handler import redact
+from users import ensure_admin
 from views import get_store
 
 logger = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ class TradeStats:
 
 
 class Store(ABC):
-    """Collections: users, sessions, fyers_tokens, runs, logs, orders, trades, positions,
-    candles, locks. Field lists are given per method group."""
+    """Collections: users, sessions, login_steps, fyers_tokens, runs, logs, orders, trades,
+    positions, candles, locks. Field lists are given per method group."""
 
     backend_name: str = "abstract"
 
@@ -57,7 +57,7 @@ class Store(ABC):
         """Raise StoreError when the store cannot be reached."""
 
     # --- users: {username, password_hash, totp_secret, failed_logins, locked_until,
-    #             created_at} -----------------------------------------------------------
+    #             created_at, totp_last_step} ---------------------------------------------
     @abstractmethod
     def create_user(self, username: str, password_hash: str) -> None:
         """Insert a user; DuplicateKey when the name is taken."""
@@ -82,6 +82,11 @@ class Store(ABC):
         changed) when the user is locked or unknown."""
 
     @abstractmethod
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record TOTP time step `step` as used by the user when it is later than the last one
+        used, atomically; False when it is not (a replayed or older code) or no such user."""
+
+    @abstractmethod
     def count_users(self) -> int: ...
 
     @abstractmethod
@@ -104,6 +109,19 @@ class Store(ABC):
     @abstractmethod
     def list_sessions(self, username: str) -> list[dict[str, Any]]:
         """A user's sessions, oldest first."""
+
+    # --- login_steps: {token_hash, username, created_at, expires_at}: a password accepted,
+    #     its TOTP code still to come ---------------------------------------------------------
+    @abstractmethod
+    def create_login_step(self, step: dict[str, Any]) -> None:
+        """Insert a pending login step; DuplicateKey on the same token_hash."""
+
+    @abstractmethod
+    def get_login_step(self, token_hash: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def delete_login_steps(self, username: str) -> None:
+        """End every pending login step of a user (none is fine)."""
 
     # --- fyers_tokens: {client_id, access_token, refresh_token (both encrypted text),
     #                    access_expires_at, refresh_expires_at, updated_at} ---------------

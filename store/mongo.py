@@ -38,16 +38,18 @@ from store.common import (
 logger = logging.getLogger(__name__)
 
 SERVER_SELECTION_TIMEOUT_MS = 3000
-LOGIN_COUNTER_TTL_S = 10.0
+LOGIN_LOCK_TTL_S = 10.0
 DUPLICATE_KEY_CODE = 11000
 _NO_ID = {"_id": 0}
 _UNIQUE_KEYS: dict[str, list[str]] = {
-    "users": ["username"], "sessions": ["token_hash"], "fyers_tokens": ["client_id"],
+    "users": ["username"], "sessions": ["token_hash"], "login_steps": ["token_hash"],
+    "fyers_tokens": ["client_id"],
     "runs": ["run_id"], "orders": ["tag"], "trades": ["trade_id"], "positions": ["symbol"],
     "candles": ["symbol", "date"], "locks": ["name"], "settings": ["key"],
 }
 _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "sessions": [[("username", ASCENDING), ("created_at", ASCENDING)]],
+    "login_steps": [[("username", ASCENDING)]],
     "runs": [[("started_at", DESCENDING)]],
     "logs": [[("ts", DESCENDING), ("_id", DESCENDING)],
              [("levelno", ASCENDING), ("ts", DESCENDING)],
@@ -210,15 +212,18 @@ class MongoStore(Store):
         return self._set("users", {"username": username}, fields)
 
     @contextmanager
-    def _login_counter(self, username: str) -> Iterator[None]:
-        """Hold the user's login-counter lock. FerretDB v1 applies even a single document's
-        update without isolation (two concurrent $inc may count one), so counting runs under a
-        store lock: taking a free lock is an insert, which the unique name makes atomic."""
+    def _login_lock(self, username: str) -> Iterator[None]:
+        """Hold the user's login lock while checking and writing failures or TOTP steps.
+
+        FerretDB v1 applies even a single document's update without isolation (two concurrent
+        $inc may count one), so these run under a store lock: taking a free lock is an insert,
+        which the unique name makes atomic on every server.
+        """
         name, owner = f"login:{username}", uuid.uuid4().hex
-        deadline = time.monotonic() + 2 * LOGIN_COUNTER_TTL_S  # a crashed holder's lock expires
-        while not self.acquire_lock(name, owner, LOGIN_COUNTER_TTL_S):
+        deadline = time.monotonic() + 2 * LOGIN_LOCK_TTL_S  # a crashed holder's lock expires
+        while not self.acquire_lock(name, owner, LOGIN_LOCK_TTL_S):
             if time.monotonic() > deadline:
-                raise StoreError(f"MongoDB store: the login counter of {username} stays busy")
+                raise StoreError(f"MongoDB store: the login lock of {username} stays taken")
             time.sleep(0.005)
         try:
             yield
@@ -228,9 +233,9 @@ class MongoStore(Store):
     @_mapped
     def record_login_failure(self, username: str, now: float, max_failures: int,
                              locked_until: float) -> bool:
-        """Count one failure of an unlocked user ($inc on one document, under the counter
-        lock); the one reaching the limit locks and restarts the count."""
-        with self._login_counter(username):
+        """Count one failure of an unlocked user ($inc on one document, under the login lock);
+        the one reaching the limit locks and restarts the count."""
+        with self._login_lock(username):
             counted = self._db.users.find_one_and_update(  # no projection: FerretDB v1 has none
                 _unlocked(username, now), {"$inc": {"failed_logins": 1}},
                 return_document=ReturnDocument.AFTER)
@@ -243,9 +248,20 @@ class MongoStore(Store):
     @_mapped
     def clear_login_failures(self, username: str, now: float) -> bool:
         """Reset the failure count of an unlocked user; False when locked or unknown."""
-        with self._login_counter(username):
+        with self._login_lock(username):
             result = self._db.users.update_one(_unlocked(username, now), {"$set": {
                 "failed_logins": 0, "locked_until": None}})
+        return result.matched_count > 0
+
+    @_mapped
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record a TOTP time step as used when later than the last one (under the login
+        lock, which FerretDB v1 needs for the check and the write to be one)."""
+        with self._login_lock(username):
+            result = self._db.users.update_one(
+                {"username": username,
+                 "$or": [{"totp_last_step": None}, {"totp_last_step": {"$lt": step}}]},
+                {"$set": {"totp_last_step": step}})
         return result.matched_count > 0
 
     @_mapped
@@ -284,6 +300,22 @@ class MongoStore(Store):
         """A user's sessions, oldest first."""
         return self._find("sessions", {"username": username},
                           [("created_at", ASCENDING), ("token_hash", ASCENDING)])
+
+    # --- login_steps ------------------------------------------------------------------
+    @_mapped
+    def create_login_step(self, step: dict[str, Any]) -> None:
+        """Insert a pending login step; DuplicateKey on the same token_hash."""
+        self._db.login_steps.insert_one(complete("login_steps", step))
+
+    @_mapped
+    def get_login_step(self, token_hash: str) -> dict[str, Any] | None:
+        """The pending login step, or None."""
+        return self._get("login_steps", {"token_hash": token_hash})
+
+    @_mapped
+    def delete_login_steps(self, username: str) -> None:
+        """End every pending login step of a user."""
+        self._db.login_steps.delete_many({"username": username})
 
     # --- fyers_tokens -----------------------------------------------------------------
     @_mapped

@@ -229,6 +229,13 @@ class SQLiteStore(SQLiteLogs, Store):
                                f"WHERE {self._UNLOCKED}", (username, now))
         return cursor.rowcount > 0
 
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record a TOTP time step as used when later than the last one; one statement."""
+        cursor = self._execute("UPDATE users SET totp_last_step = ? WHERE username = ? AND "
+                               "(totp_last_step IS NULL OR totp_last_step < ?)",
+                               (step, username, step))
+        return cursor.rowcount > 0
+
     def count_users(self) -> int:
         """How many users exist."""
         return self._execute("SELECT count(*) FROM users").fetchone()[0]
@@ -258,6 +265,20 @@ class SQLiteStore(SQLiteLogs, Store):
         """A user's sessions, oldest first."""
         return self._rows("sessions", "SELECT * FROM sessions WHERE username = ? "
                           "ORDER BY created_at, token_hash", (username,))
+
+    # --- login_steps ------------------------------------------------------------------
+    def create_login_step(self, step: dict[str, Any]) -> None:
+        """Insert a pending login step; DuplicateKey on the same token_hash."""
+        self._insert("login_steps", step)
+
+    def get_login_step(self, token_hash: str) -> dict[str, Any] | None:
+        """The pending login step, or None."""
+        return self._one("login_steps", "SELECT * FROM login_steps WHERE token_hash = ?",
+                         (token_hash,))
+
+    def delete_login_steps(self, username: str) -> None:
+        """End every pending login step of a user."""
+        self._execute("DELETE FROM login_steps WHERE username = ?", (username,))
 
     # --- fyers_tokens -----------------------------------------------------------------
     def save_token(self, token: dict[str, Any]) -> None:

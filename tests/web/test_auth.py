@@ -9,8 +9,9 @@ from urllib.parse import quote
 
 import pytest
 
-from auth import BAD_LOGIN, SESSION_COOKIE, ensure_admin, start_session
+from auth import BAD_LOGIN, SESSION_COOKIE, start_session
 from tests.web.conftest import AuthActions
+from users import ensure_admin
 
 UNLIMITED = "100000 per minute"
 
