@@ -9,8 +9,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 import portfolio
-from auth import limiter
 from config import Config, load_config_or_exit
+from login_limit import close_login_limit, init_login_limit
 from store import configured_store
 from store.log_handler import setup_logging
 from users import users_cli
@@ -42,7 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["nifty_config"] = config
     setup_logging(config, store)
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_login_limit(app)
     register_blueprints(app, config)
     register_pages(app)
     app.cli.add_command(users_cli)
@@ -56,6 +56,7 @@ def create_app(config: Config | None = None) -> Flask:
 def close_app(app: Flask) -> None:
     """Stop logging into this app's store, then close the store (tests, benchmarks): the log
     handler's writer thread must never write to a closed connection."""
+    close_login_limit(app)
     store = app.extensions["store"]
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "store", None) is store]:

@@ -30,17 +30,15 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from login_limit import limiter, login_rate_limit
 from store.base import Store
 from views import get_config, get_store
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
-limiter = Limiter(get_remote_address, storage_uri="memory://")
 
 SESSION_COOKIE = "nifty_session"
 # One answer for an unknown user, a wrong password and a locked user: none of them may tell
@@ -50,11 +48,6 @@ BAD_CODE = "That code is not right (after too many failed logins a user is locke
 TOUCH_EVERY_S = 60  # write last_seen at most once a minute per session
 LOGIN_STEP_KEY = "login_step"  # Flask session key of the pending TOTP step's token
 LOGIN_STEP_S = 5 * 60  # time to type the code after the password
-
-
-def login_rate_limit() -> str:
-    """LOGIN_RATE_LIMIT, for every form that checks a password or a code."""
-    return get_config().login_rate_limit
 
 
 def hash_token(token: str) -> str:

@@ -10,15 +10,8 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from auth import (
-    accept_totp_code,
-    check_credentials,
-    fernet,
-    limiter,
-    login_rate_limit,
-    login_required,
-    totp_secret,
-)
+from auth import accept_totp_code, check_credentials, fernet, login_required, totp_secret
+from login_limit import limiter, login_rate_limit
 from views import get_store
 
 bp = Blueprint("account", __name__)

@@ -3,7 +3,9 @@ out: never a 5xx, never a change to the data, never a protected page without a l
 redirects only to this site (or, for "Log in to Fyers", to the Fyers login page)."""
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
 
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import sqlite_path
+from login_limit import close_login_limit
 from tests.web.conftest import PASSWORD, AuthActions
 
 PUBLIC = ("/login", "/static/")  # what a logged-out visitor may read
@@ -202,3 +205,36 @@ def test_an_unparsable_next_after_an_action_goes_to_the_dashboard(app, target):
     token = AuthActions(client).csrf_token("/tokens")
     response = client.post("/alerts/test", data={"csrf_token": token, "next": target})
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def store_log_rows(app) -> list[dict]:
+    """Every log row in the app's store, once what is queued is written."""
+    store = app.extensions["store"]
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "store", None) is store:
+            handler.flush()
+    return walk_logs(store)
+
+
+def walk_logs(store) -> list[dict]:
+    rows, before = [], None
+    while True:
+        page = store.search_logs(limit=500, before=before)
+        rows += page.rows
+        if page.next_before is None:
+            return rows
+        before = page.next_before
+
+
+def test_a_login_flood_is_one_log_line_not_a_row_per_request(app):
+    client = app.test_client()
+    form = {"csrf_token": AuthActions(client).csrf_token(), "username": "mallory",
+            "password": "guess"}
+    before = len(store_log_rows(app))
+    codes = Counter(client.post("/login", data=form).status_code for _ in range(2000))
+    assert codes[401] + codes[429] == 2000 and codes[401] <= 10
+    close_login_limit(app)  # what the minute's timer does
+    rows = store_log_rows(app)
+    assert [row["message"] for row in rows[:len(rows) - before]] == [
+        f"refused {codes[429]:,} POST /login attempts from 127.0.0.1 in the last minute "
+        "(over LOGIN_RATE_LIMIT)"]
