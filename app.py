@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, render_template
@@ -11,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 import portfolio
 from config import Config, load_config_or_exit
 from login_limit import close_login_limit, init_login_limit
-from store import configured_store
-from store.log_handler import setup_logging
+from store import Store, StoreError, configured_store
+from store.log_handler import redact, setup_logging
 from users import users_cli
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ SECURITY_HEADERS = {
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the web app on `config` (the environment's when None)."""
+    """Build the web app on `config` (the environment's when None). A bad setting or an
+    unusable store ends the process with one line on stderr (the CLIs build it too)."""
     config = config or load_config_or_exit()  # a bad value: one line naming the key, exit 2
     app = Flask(__name__)
     # Cookies are Secure when the app's public URL (its Fyers callback) is https, so a TLS
@@ -37,7 +39,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.update(SECRET_KEY=config.secret("secret_key"), SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.fyers_redirect_uri.startswith("https://"),
                       WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=1024 * 1024)
-    store = configured_store(config)
+    store = store_or_exit(config)
     app.extensions["store"] = store
     app.extensions["nifty_config"] = config
     setup_logging(config, store)
@@ -51,6 +53,15 @@ def create_app(config: Config | None = None) -> Flask:
 
         init_scheduler(app, config)
     return app
+
+
+def store_or_exit(config: Config) -> Store:
+    """The configured store, or one line on stderr and exit status 1."""
+    try:
+        return configured_store(config)
+    except StoreError as exc:
+        print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def close_app(app: Flask) -> None:

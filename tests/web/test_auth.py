@@ -11,7 +11,6 @@ import pytest
 
 from auth import BAD_LOGIN, SESSION_COOKIE, start_session
 from tests.web.conftest import AuthActions
-from users import ensure_admin
 
 UNLIMITED = "100000 per minute"
 
@@ -169,28 +168,6 @@ def test_unknown_page_is_a_page_not_a_traceback(logged_in, client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert "Back to the dashboard" in response.get_data(as_text=True)
-
-
-def test_cli_create_and_passwd(runner, auth, db):
-    result = runner.invoke(args=["users", "create", "bob", "--password", "pw-one-1"])
-    assert result.exit_code == 0, result.output
-    assert auth.login("bob", "pw-one-1").status_code == 302
-    result = runner.invoke(args=["users", "passwd", "bob"], input="pw-two-2\npw-two-2\n")
-    assert result.exit_code == 0, result.output
-    assert db.list_sessions("bob") == []
-    assert auth.login("bob", "pw-one-1").status_code == 401
-    assert auth.login("bob", "pw-two-2").status_code == 302
-
-
-def test_cli_refuses_a_taken_name(runner):
-    result = runner.invoke(args=["users", "create", "alice", "--password", "x"])
-    assert result.exit_code != 0 and "exists" in result.output
-
-
-def test_ensure_admin_only_on_an_empty_store(store):
-    password = ensure_admin(store)
-    assert password and store.get_user("admin")
-    assert ensure_admin(store) is None
 
 
 def test_login_rate_limit_per_ip(config, make_app, make_auth):
