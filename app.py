@@ -5,9 +5,10 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, g, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import portfolio
 from config import Config, load_config_or_exit
@@ -34,6 +35,7 @@ def create_app(config: Config | None = None) -> Flask:
     unusable store ends the process with one line on stderr (the CLIs build it too)."""
     config = config or load_config_or_exit()  # a bad value: one line naming the key, exit 2
     app = Flask(__name__)
+    trust_proxies(app, config.trusted_proxies)
     # Cookies are Secure when the app's public URL (its Fyers callback) is https, so a TLS
     # proxy in front of waitress needs no extra flag.
     app.config.update(SECRET_KEY=config.secret("secret_key"), SESSION_COOKIE_SAMESITE="Lax",
@@ -53,6 +55,14 @@ def create_app(config: Config | None = None) -> Flask:
 
         init_scheduler(app, config)
     return app
+
+
+def trust_proxies(app: Flask, count: int) -> None:
+    """Behind `count` reverse proxies, take the client's address (the login rate limit's key),
+    scheme (Secure cookies, CSRF's referrer check) and host from their X-Forwarded-* headers;
+    with 0, those headers are ignored, since any client could forge them."""
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def store_or_exit(config: Config) -> Store:
@@ -103,8 +113,12 @@ def register_pages(app: Flask) -> None:
 
 
 def add_security_headers(response: Response) -> Response:
-    """Every response: CSP 'self' only, no framing, no sniffing, no cross-site referrer."""
+    """Every response: CSP 'self' only, no framing, no sniffing, no cross-site referrer; and
+    what a logged-in user sees is never kept by the browser or a proxy cache (static files,
+    which never carry g.user, keep their own caching)."""
     response.headers.update(SECURITY_HEADERS)
+    if g.get("user") is not None:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -164,6 +164,38 @@ def test_security_headers_on_every_response(client, logged_in):
         assert headers["Referrer-Policy"]
 
 
+def test_logged_in_pages_are_never_stored_but_static_files_may_be(client, logged_in):
+    for path in ("/", "/logs", "/account", "/tokens", "/backtests", "/no-such-page"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+    assert "no-store" not in client.get("/static/app.js").headers.get("Cache-Control", "")
+
+
+def proxied(app, client_ip: str, **headers: str) -> AuthActions:
+    """A browser whose requests reach the app through a proxy at 198.51.100.7."""
+    client = app.test_client()
+    client.environ_base.update(REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR=client_ip,
+                               **{f"HTTP_{name.upper()}": value for name, value in headers.items()})
+    return AuthActions(client)
+
+
+@pytest.mark.parametrize(("proxies", "second_client_codes"), [(1, [401]), (0, [429])])
+def test_the_login_rate_limit_buckets_by_the_client_behind_trusted_proxies(
+        config, make_app, proxies, second_client_codes):
+    app = make_app(config.with_overrides(login_rate_limit="2 per minute",
+                                         trusted_proxies=proxies))
+    first, second = proxied(app, "203.0.113.1"), proxied(app, "203.0.113.2")
+    assert [first.login("nobody", "x").status_code for _ in range(3)] == [401, 401, 429]
+    assert [second.login("nobody", "x").status_code] == second_client_codes
+
+
+def test_behind_a_trusted_tls_proxy_the_session_cookie_is_secure(config, make_app):
+    app = make_app(config.with_overrides(trusted_proxies=1))
+    browser = proxied(app, "203.0.113.3", x_forwarded_proto="https",
+                      x_forwarded_host="shop.example", referer="https://shop.example/login")
+    assert browser.login().status_code == 302
+    assert browser.client.get_cookie(SESSION_COOKIE, domain="localhost").secure
+
+
 def test_unknown_page_is_a_page_not_a_traceback(logged_in, client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
