@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import logging
+import sys
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, g, render_template
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import portfolio
-from auth import limiter, users_cli
 from config import Config, load_config_or_exit
-from store import configured_store
-from store.log_handler import setup_logging
+from login_limit import close_login_limit, init_login_limit
+from store import Store, StoreError, configured_store
+from store.log_handler import redact, setup_logging
+from users import users_cli
 
 logger = logging.getLogger(__name__)
 csrf = CSRFProtect()
@@ -28,20 +31,22 @@ SECURITY_HEADERS = {
 
 
 def create_app(config: Config | None = None) -> Flask:
-    """Build the web app on `config` (the environment's when None)."""
+    """Build the web app on `config` (the environment's when None). A bad setting or an
+    unusable store ends the process with one line on stderr (the CLIs build it too)."""
     config = config or load_config_or_exit()  # a bad value: one line naming the key, exit 2
     app = Flask(__name__)
+    trust_proxies(app, config.trusted_proxies)
     # Cookies are Secure when the app's public URL (its Fyers callback) is https, so a TLS
     # proxy in front of waitress needs no extra flag.
     app.config.update(SECRET_KEY=config.secret("secret_key"), SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=config.fyers_redirect_uri.startswith("https://"),
                       WTF_CSRF_TIME_LIMIT=None, MAX_CONTENT_LENGTH=1024 * 1024)
-    store = configured_store(config)
+    store = store_or_exit(config)
     app.extensions["store"] = store
     app.extensions["nifty_config"] = config
     setup_logging(config, store)
     csrf.init_app(app)
-    limiter.init_app(app)
+    init_login_limit(app)
     register_blueprints(app, config)
     register_pages(app)
     app.cli.add_command(users_cli)
@@ -52,9 +57,27 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
+def trust_proxies(app: Flask, count: int) -> None:
+    """Behind `count` reverse proxies, take the client's address (the login rate limit's key),
+    scheme (Secure cookies, CSRF's referrer check) and host from their X-Forwarded-* headers;
+    with 0, those headers are ignored, since any client could forge them."""
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def store_or_exit(config: Config) -> Store:
+    """The configured store, or one line on stderr and exit status 1."""
+    try:
+        return configured_store(config)
+    except StoreError as exc:
+        print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def close_app(app: Flask) -> None:
     """Stop logging into this app's store, then close the store (tests, benchmarks): the log
     handler's writer thread must never write to a closed connection."""
+    close_login_limit(app)
     store = app.extensions["store"]
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "store", None) is store]:
@@ -90,8 +113,12 @@ def register_pages(app: Flask) -> None:
 
 
 def add_security_headers(response: Response) -> Response:
-    """Every response: CSP 'self' only, no framing, no sniffing, no cross-site referrer."""
+    """Every response: CSP 'self' only, no framing, no sniffing, no cross-site referrer; and
+    what a logged-in user sees is never kept by the browser or a proxy cache (static files,
+    which never carry g.user, keep their own caching)."""
     response.headers.update(SECURITY_HEADERS)
+    if g.get("user") is not None:
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

@@ -119,6 +119,8 @@ class Config:
     scheduler_enabled: bool = _setting(_bool, False,
                                        "Run the strategy from the web process at RUN_TIME_IST on weekdays")
     run_time_ist: str = _setting(_hhmm, "15:10", "Time of the daily run, IST")
+    trusted_proxies: int = _setting(_non_negative(_int), 0,
+                                    "Reverse proxies in front of the app whose X-Forwarded-* headers to trust")
 
     # Fyers
     fyers_mode: str = _setting(_one_of("sandbox", "live"), "",

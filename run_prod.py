@@ -5,43 +5,64 @@ import argparse
 import logging
 import sys
 
-from waitress import serve
+from waitress.server import create_server
 
 from app import create_app
-from auth import ensure_admin
 from config import load_config_or_exit
-from store import StoreError
-from store.log_handler import redact
+from users import ensure_admin
 from views import get_store
 
 logger = logging.getLogger(__name__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Build the app from the environment and serve it until interrupted."""
+def whole_number(low: int, high: int | None = None) -> type[int]:
+    """An argparse type: an int from `low` to `high` (inclusive), else a one-line usage error."""
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {bounds}")
+        return value
+
+    return parse  # type: ignore[return-value]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python run_prod.py", description=__doc__)
     parser.add_argument("--host", default="0.0.0.0", help="interface to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on")
+    parser.add_argument("--port", type=whole_number(0, 65535), default=8080,
+                        help="port to listen on (0: any free port)")
     parser.add_argument("--first-run", action="store_true",
                         help="create user admin with a random password when there are no users")
-    parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
-    args = parser.parse_args(argv)
+    parser.add_argument("--threads", type=whole_number(1), default=8,
+                        help="waitress worker threads")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the app from the environment and serve it until interrupted."""
+    args = parse_args(argv)
+    app = create_app(load_config_or_exit())  # a bad setting or store: one line, exit 2 or 1
     try:
-        app = create_app(load_config_or_exit())
-    except StoreError as exc:
-        print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads)
+    except (OSError, ValueError) as exc:  # port taken, unknown host, no such interface
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(f"error: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr)
         return 1
-    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{shown_host}:{args.port}/"
     if args.first_run:
         with app.app_context():
             password = ensure_admin(get_store())
         if password:
             print(f"\n  Admin login: admin / {password}\n  (shown once: change it with "
                   f"`flask --app app users passwd admin`)\n", flush=True)
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{shown_host}:{args.port}/"
     print(f"Nifty Shop is serving on {url}", flush=True)
     logger.info("serving on %s", url)
-    serve(app, host=args.host, port=args.port, threads=args.threads)
+    server.run()
     return 0
 
 

@@ -43,8 +43,8 @@ class TradeStats:
 
 
 class Store(ABC):
-    """Collections: users, sessions, fyers_tokens, runs, logs, orders, trades, positions,
-    candles, locks. Field lists are given per method group."""
+    """Collections: users, sessions, login_steps, fyers_tokens, runs, logs, orders, trades,
+    positions, candles, locks. Field lists are given per method group."""
 
     backend_name: str = "abstract"
 
@@ -59,7 +59,7 @@ class Store(ABC):
         """Raise StoreError when the store cannot be reached."""
 
     # --- users: {username, password_hash, totp_secret, failed_logins, locked_until,
-    #             created_at} -----------------------------------------------------------
+    #             created_at, totp_last_step} ---------------------------------------------
     @abstractmethod
     def create_user(self, username: str, password_hash: str) -> None:
         """Insert a user; DuplicateKey when the name is taken."""
@@ -70,6 +70,23 @@ class Store(ABC):
     @abstractmethod
     def update_user(self, username: str, **fields: Any) -> bool:
         """Set fields on a user; False when no such user."""
+
+    @abstractmethod
+    def record_login_failure(self, username: str, now: float, max_failures: int,
+                             locked_until: float) -> bool:
+        """Count one failed login of a user not locked at `now`, atomically however many
+        requests race; the failure that reaches `max_failures` locks the user until
+        `locked_until` and restarts the count. True when this call locked the user."""
+
+    @abstractmethod
+    def clear_login_failures(self, username: str, now: float) -> bool:
+        """Reset the failure count of a user not locked at `now`, atomically; False (nothing
+        changed) when the user is locked or unknown."""
+
+    @abstractmethod
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record TOTP time step `step` as used by the user when it is later than the last one
+        used, atomically; False when it is not (a replayed or older code) or no such user."""
 
     @abstractmethod
     def count_users(self) -> int: ...
@@ -94,6 +111,19 @@ class Store(ABC):
     @abstractmethod
     def list_sessions(self, username: str) -> list[dict[str, Any]]:
         """A user's sessions, oldest first."""
+
+    # --- login_steps: {token_hash, username, created_at, expires_at}: a password accepted,
+    #     its TOTP code still to come ---------------------------------------------------------
+    @abstractmethod
+    def create_login_step(self, step: dict[str, Any]) -> None:
+        """Insert a pending login step; DuplicateKey on the same token_hash."""
+
+    @abstractmethod
+    def get_login_step(self, token_hash: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def delete_login_steps(self, username: str) -> None:
+        """End every pending login step of a user (none is fine)."""
 
     # --- fyers_tokens: {client_id, access_token, refresh_token (both encrypted text),
     #                    access_expires_at, refresh_expires_at, updated_at} ---------------

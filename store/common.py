@@ -16,8 +16,9 @@ from store.base import TradeStats
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("username", "password_hash", "totp_secret", "failed_logins", "locked_until",
-              "created_at"),
+              "created_at", "totp_last_step"),
     "sessions": ("token_hash", "username", "created_at", "last_seen", "expires_at"),
+    "login_steps": ("token_hash", "username", "created_at", "expires_at"),
     "fyers_tokens": ("client_id", "access_token", "refresh_token", "access_expires_at",
                      "refresh_expires_at", "updated_at"),
     "runs": ("run_id", "trigger", "status", "started_at", "finished_at", "summary", "error",

@@ -80,4 +80,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """CREATE INDEX trades_closed ON trades (ts, pnl)
            WHERE side = 'SELL' AND pnl IS NOT NULL""",
     ),
+    (  # 4: the TOTP step of a login lives server-side, and each TOTP code is accepted once
+        "ALTER TABLE users ADD COLUMN totp_last_step INTEGER",
+        """CREATE TABLE login_steps (
+            token_hash TEXT PRIMARY KEY, username TEXT NOT NULL, created_at REAL,
+            expires_at REAL)""",
+        "CREATE INDEX login_steps_user ON login_steps (username)",
+    ),
 ]

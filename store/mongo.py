@@ -12,12 +12,13 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
@@ -38,16 +39,19 @@ logger = logging.getLogger(__name__)
 
 SERVER_SELECTION_TIMEOUT_MS = 3000
 SETTING_LOCK_TTL_S = 5.0  # a writer that died holding it delays the others this long at most
-SETTING_LOCK_POLL_S = 0.005
+LOGIN_LOCK_TTL_S = 10.0
+SHORT_LOCK_POLL_S = 0.005
 DUPLICATE_KEY_CODE = 11000
 _NO_ID = {"_id": 0}
 _UNIQUE_KEYS: dict[str, list[str]] = {
-    "users": ["username"], "sessions": ["token_hash"], "fyers_tokens": ["client_id"],
+    "users": ["username"], "sessions": ["token_hash"], "login_steps": ["token_hash"],
+    "fyers_tokens": ["client_id"],
     "runs": ["run_id"], "orders": ["tag"], "trades": ["trade_id"], "positions": ["symbol"],
     "candles": ["symbol", "date"], "locks": ["name"], "settings": ["key"],
 }
 _INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "sessions": [[("username", ASCENDING), ("created_at", ASCENDING)]],
+    "login_steps": [[("username", ASCENDING)]],
     "runs": [[("started_at", DESCENDING)]],
     "logs": [[("ts", DESCENDING), ("_id", DESCENDING)],
              [("levelno", ASCENDING), ("ts", DESCENDING)],
@@ -109,6 +113,12 @@ def _upsert_one(collection: Collection, query: dict[str, Any], update: dict[str,
         collection.update_one(query, update, upsert=True)
     except DuplicateKeyError:
         collection.update_one(query, update, upsert=True)
+
+
+def _unlocked(username: str, now: float) -> dict[str, Any]:
+    """The query for a user who is not locked at `now`."""
+    return {"username": username,
+            "$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]}
 
 
 def _client(url: str, connect: bool = True) -> MongoClient:
@@ -203,6 +213,60 @@ class MongoStore(Store):
         """Set fields on a user; False when no such user."""
         return self._set("users", {"username": username}, fields)
 
+    @contextmanager
+    def _short_lock(self, name: str, ttl_s: float) -> Iterator[None]:
+        """Hold the store lock `name` for one short read-change-write.
+
+        FerretDB v1 applies even a single document's update without isolation (two concurrent
+        $inc may count one; a compare-and-set update filter is not atomic), and it has no
+        multi-document transactions. Taking a free lock is an insert, which the lock's unique
+        name makes atomic on every server; a holder that crashed frees it after `ttl_s`.
+        """
+        owner = secrets.token_hex(8)
+        deadline = time.monotonic() + 2 * ttl_s
+        while not self.acquire_lock(name, owner, ttl_s):
+            if time.monotonic() > deadline:
+                raise StoreError(f"MongoDB store: the lock {name} stays taken")
+            time.sleep(SHORT_LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            self.release_lock(name, owner)
+
+    @_mapped
+    def record_login_failure(self, username: str, now: float, max_failures: int,
+                             locked_until: float) -> bool:
+        """Count one failure of an unlocked user ($inc on one document, under the login lock);
+        the one reaching the limit locks and restarts the count."""
+        with self._short_lock(f"login:{username}", LOGIN_LOCK_TTL_S):
+            counted = self._db.users.find_one_and_update(  # no projection: FerretDB v1 has none
+                _unlocked(username, now), {"$inc": {"failed_logins": 1}},
+                return_document=ReturnDocument.AFTER)
+            if counted is None or counted["failed_logins"] < max_failures:
+                return False
+            self._db.users.update_one({"username": username}, {"$set": {
+                "failed_logins": 0, "locked_until": locked_until}})
+        return True
+
+    @_mapped
+    def clear_login_failures(self, username: str, now: float) -> bool:
+        """Reset the failure count of an unlocked user; False when locked or unknown."""
+        with self._short_lock(f"login:{username}", LOGIN_LOCK_TTL_S):
+            result = self._db.users.update_one(_unlocked(username, now), {"$set": {
+                "failed_logins": 0, "locked_until": None}})
+        return result.matched_count > 0
+
+    @_mapped
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record a TOTP time step as used when later than the last one (under the login
+        lock, which FerretDB v1 needs for the check and the write to be one)."""
+        with self._short_lock(f"login:{username}", LOGIN_LOCK_TTL_S):
+            result = self._db.users.update_one(
+                {"username": username,
+                 "$or": [{"totp_last_step": None}, {"totp_last_step": {"$lt": step}}]},
+                {"$set": {"totp_last_step": step}})
+        return result.matched_count > 0
+
     @_mapped
     def count_users(self) -> int:
         """How many users exist."""
@@ -239,6 +303,22 @@ class MongoStore(Store):
         """A user's sessions, oldest first."""
         return self._find("sessions", {"username": username},
                           [("created_at", ASCENDING), ("token_hash", ASCENDING)])
+
+    # --- login_steps ------------------------------------------------------------------
+    @_mapped
+    def create_login_step(self, step: dict[str, Any]) -> None:
+        """Insert a pending login step; DuplicateKey on the same token_hash."""
+        self._db.login_steps.insert_one(complete("login_steps", step))
+
+    @_mapped
+    def get_login_step(self, token_hash: str) -> dict[str, Any] | None:
+        """The pending login step, or None."""
+        return self._get("login_steps", {"token_hash": token_hash})
+
+    @_mapped
+    def delete_login_steps(self, username: str) -> None:
+        """End every pending login step of a user."""
+        self._db.login_steps.delete_many({"username": username})
 
     # --- fyers_tokens -----------------------------------------------------------------
     @_mapped
@@ -503,16 +583,9 @@ class MongoStore(Store):
 
     @_mapped
     def modify_setting(self, key: str, change: Callable[[Any], tuple[Any, T]]) -> T:
-        """Read, change and write under a short lock document: its insert is arbitrated by
-        the unique index, which FerretDB v1 enforces atomically (a compare-and-set through
-        update filters is not atomic there, and multi-document transactions are absent)."""
-        name, owner = f"setting:{key}", secrets.token_hex(8)
-        while not self.acquire_lock(name, owner, SETTING_LOCK_TTL_S):
-            time.sleep(SETTING_LOCK_POLL_S)
-        try:
+        """Read, change and write under the setting's short lock (see `_short_lock`)."""
+        with self._short_lock(f"setting:{key}", SETTING_LOCK_TTL_S):
             doc = self._db.settings.find_one({"key": key}, {"_id": 0, "value": 1})
             value, result = change(doc["value"] if doc is not None else None)
             self.set_setting(key, value)
             return result
-        finally:
-            self.release_lock(name, owner)

@@ -209,6 +209,33 @@ class SQLiteStore(SQLiteLogs, Store):
         """Set fields on a user; False when no such user."""
         return self._update("users", "username", username, fields)
 
+    # One statement each: SQLite runs it atomically, and SET sees the row as it was.
+    _UNLOCKED = "username = ? AND (locked_until IS NULL OR locked_until <= ?)"
+
+    def record_login_failure(self, username: str, now: float, max_failures: int,
+                             locked_until: float) -> bool:
+        """Count one failure of an unlocked user; the one reaching the limit locks."""
+        rows = self._execute(
+            "UPDATE users SET "
+            "locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END, "
+            "failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END "
+            f"WHERE {self._UNLOCKED} RETURNING locked_until",
+            (max_failures, locked_until, max_failures, username, now)).fetchall()
+        return bool(rows) and rows[0][0] == locked_until
+
+    def clear_login_failures(self, username: str, now: float) -> bool:
+        """Reset the failure count of an unlocked user; False when locked or unknown."""
+        cursor = self._execute("UPDATE users SET failed_logins = 0, locked_until = NULL "
+                               f"WHERE {self._UNLOCKED}", (username, now))
+        return cursor.rowcount > 0
+
+    def claim_totp_step(self, username: str, step: int) -> bool:
+        """Record a TOTP time step as used when later than the last one; one statement."""
+        cursor = self._execute("UPDATE users SET totp_last_step = ? WHERE username = ? AND "
+                               "(totp_last_step IS NULL OR totp_last_step < ?)",
+                               (step, username, step))
+        return cursor.rowcount > 0
+
     def count_users(self) -> int:
         """How many users exist."""
         return self._execute("SELECT count(*) FROM users").fetchone()[0]
@@ -238,6 +265,20 @@ class SQLiteStore(SQLiteLogs, Store):
         """A user's sessions, oldest first."""
         return self._rows("sessions", "SELECT * FROM sessions WHERE username = ? "
                           "ORDER BY created_at, token_hash", (username,))
+
+    # --- login_steps ------------------------------------------------------------------
+    def create_login_step(self, step: dict[str, Any]) -> None:
+        """Insert a pending login step; DuplicateKey on the same token_hash."""
+        self._insert("login_steps", step)
+
+    def get_login_step(self, token_hash: str) -> dict[str, Any] | None:
+        """The pending login step, or None."""
+        return self._one("login_steps", "SELECT * FROM login_steps WHERE token_hash = ?",
+                         (token_hash,))
+
+    def delete_login_steps(self, username: str) -> None:
+        """End every pending login step of a user."""
+        self._execute("DELETE FROM login_steps WHERE username = ?", (username,))
 
     # --- fyers_tokens -----------------------------------------------------------------
     def save_token(self, token: dict[str, Any]) -> None:

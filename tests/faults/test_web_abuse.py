@@ -3,7 +3,9 @@ out: never a 5xx, never a change to the data, never a protected page without a l
 redirects only to this site (or, for "Log in to Fyers", to the Fyers login page)."""
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
 
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config import sqlite_path
+from login_limit import close_login_limit
 from tests.web.conftest import PASSWORD, AuthActions
 
 PUBLIC = ("/login", "/static/")  # what a logged-out visitor may read
@@ -28,7 +31,8 @@ BAD_DATES = ("2026-13-45", "9999-12-31", "0001-01-01", "2026-02-30", "26-11-2026
              "2026-11-26T00:00", "99999-01-01", "-2026-01-01", "2026-1-1")
 EVIL_NEXT = ("https://evil.example", "//evil.example", "/\\evil.example", "\\\\evil.example",
              "javascript:alert(1)", "http:evil.example", "/%2F/evil.example", "https:/evil.example",
-             " //evil.example", "\t//evil.example", "/\t/evil.example", "///evil.example")
+             " //evil.example", "\t//evil.example", "/\t/evil.example", "///evil.example",
+             "//[", "https://[", "http://[::1")  # the last three: unparsable, not just foreign
 TRAVERSALS = ("/static/../config.py", "/static/%2e%2e/app.py", "/static/..%2fconfig.py",
               "/static/%2e%2e%2fconfig.py", "/static/....//config.py", "/static//etc/passwd",
               "/backtests/..%2f..%2fconfig.py", "/backtests/../series.json",
@@ -192,3 +196,45 @@ def test_logging_in_never_sends_the_browser_off_site(app, target):
                            data={"csrf_token": token, "username": "alice", "password": PASSWORD})
     assert response.status_code == 302
     check(response, "/login", True, "")
+
+
+@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1"])
+def test_an_unparsable_next_after_an_action_goes_to_the_dashboard(app, target):
+    client = app.test_client()
+    assert AuthActions(client).login().status_code == 302
+    token = AuthActions(client).csrf_token("/tokens")
+    response = client.post("/alerts/test", data={"csrf_token": token, "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def store_log_rows(app) -> list[dict]:
+    """Every log row in the app's store, once what is queued is written."""
+    store = app.extensions["store"]
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "store", None) is store:
+            handler.flush()
+    return walk_logs(store)
+
+
+def walk_logs(store) -> list[dict]:
+    rows, before = [], None
+    while True:
+        page = store.search_logs(limit=500, before=before)
+        rows += page.rows
+        if page.next_before is None:
+            return rows
+        before = page.next_before
+
+
+def test_a_login_flood_is_one_log_line_not_a_row_per_request(app):
+    client = app.test_client()
+    form = {"csrf_token": AuthActions(client).csrf_token(), "username": "mallory",
+            "password": "guess"}
+    before = len(store_log_rows(app))
+    codes = Counter(client.post("/login", data=form).status_code for _ in range(2000))
+    assert codes[401] + codes[429] == 2000 and codes[401] <= 10
+    close_login_limit(app)  # what the minute's timer does
+    rows = store_log_rows(app)
+    assert [row["message"] for row in rows[:len(rows) - before]] == [
+        f"refused {codes[429]:,} POST /login attempts from 127.0.0.1 in the last minute "
+        "(over LOGIN_RATE_LIMIT)"]

@@ -89,6 +89,75 @@ def test_sessions(store):
     assert [s["token_hash"] for s in store.list_sessions("amy")] == ["t2", "t3"]
 
 
+def test_login_failures_lock_at_the_limit_and_stop_counting_while_locked(store):
+    store.create_user("amy", "h")
+    assert [store.record_login_failure("amy", T0, 3, T0 + 900) for _ in range(3)] == [
+        False, False, True]
+    amy = store.get_user("amy")
+    assert (amy["failed_logins"], amy["locked_until"]) == (0, T0 + 900)
+    assert store.record_login_failure("amy", T0 + 1, 3, T0 + 901) is False  # locked: not counted
+    assert store.clear_login_failures("amy", T0 + 899) is False
+    assert store.get_user("amy")["locked_until"] == T0 + 900
+    assert store.record_login_failure("amy", T0 + 900, 3, T0 + 1800) is False  # lock over
+    assert store.clear_login_failures("amy", T0 + 900) is True
+    amy = store.get_user("amy")
+    assert (amy["failed_logins"], amy["locked_until"]) == (0, None)
+    assert store.record_login_failure("ghost", T0, 3, T0 + 900) is False
+    assert store.clear_login_failures("ghost", T0) is False
+
+
+def test_simultaneous_login_failures_all_count_and_lock_once(store):
+    store.create_user("amy", "h")
+    store.create_user("bob", "h")
+    barrier = threading.Barrier(8)
+
+    def fail(username: str, limit: int) -> bool:
+        barrier.wait(30)
+        return store.record_login_failure(username, T0, limit, T0 + 900)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert not any(pool.map(fail, ["amy"] * 8, [100] * 8))
+        locks = list(pool.map(fail, ["bob"] * 8, [5] * 8))
+    assert store.get_user("amy")["failed_logins"] == 8
+    assert locks.count(True) == 1 and store.get_user("bob")["locked_until"] == T0 + 900
+
+
+def test_a_totp_time_step_is_claimed_once_and_only_forward(store):
+    store.create_user("amy", "h")
+    assert store.get_user("amy")["totp_last_step"] is None
+    assert [store.claim_totp_step("amy", step) for step in (100, 100, 99, 101)] == [
+        True, False, False, True]
+    assert store.get_user("amy")["totp_last_step"] == 101
+    assert store.claim_totp_step("ghost", 5) is False
+
+
+def test_simultaneous_claims_of_a_totp_step_have_one_winner(store):
+    store.create_user("amy", "h")
+    barrier = threading.Barrier(8)
+
+    def claim(step: int) -> bool:
+        barrier.wait(30)
+        return store.claim_totp_step("amy", step)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(claim, [57_000_000] * 8)).count(True) == 1
+
+
+def test_login_steps_are_found_by_hash_and_ended_per_user(store):
+    for token, username in [("s1", "amy"), ("s2", "amy"), ("s3", "bob")]:
+        store.create_login_step({"token_hash": token, "username": username,
+                                 "created_at": T0, "expires_at": T0 + 300})
+    with pytest.raises(DuplicateKey):
+        store.create_login_step({"token_hash": "s1", "username": "eve", "created_at": T0,
+                                 "expires_at": T0 + 300})
+    assert store.get_login_step("s1") == {"token_hash": "s1", "username": "amy",
+                                          "created_at": T0, "expires_at": T0 + 300}
+    store.delete_login_steps("amy")
+    store.delete_login_steps("nobody")
+    assert store.get_login_step("s1") is None and store.get_login_step("s2") is None
+    assert store.get_login_step("s3")["username"] == "bob"
+
+
 # --- tokens, runs, settings -----------------------------------------------------------------
 def test_tokens_upsert_by_client_id(store):
     store.save_token({"client_id": "XB1-100", "access_token": "enc-a", "refresh_token": "enc-r",

@@ -1,11 +1,18 @@
 """Login, logout, lockout, session cap and expiry, CSRF, open redirects and security headers."""
 from __future__ import annotations
 
+import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import pytest
 
-from auth import BAD_LOGIN, SESSION_COOKIE, ensure_admin, start_session
+from auth import BAD_LOGIN, SESSION_COOKIE, start_session
+from tests.web.conftest import AuthActions
+
+UNLIMITED = "100000 per minute"
 
 
 def test_pages_need_login(client):
@@ -43,6 +50,19 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(auth):
     assert BAD_LOGIN in unknown.get_data(as_text=True)
 
 
+def alert_text(response) -> str:
+    """The flashed message of a page."""
+    return re.search(r'role="alert">([^<]*)<', response.get_data(as_text=True)).group(1)
+
+
+def test_a_locked_user_is_answered_like_an_unknown_one(app, auth):
+    for _ in range(app.extensions["nifty_config"].max_failed_logins):
+        auth.login(password="wrong")
+    locked, unknown = auth.login(), auth.login(username="mallory", password="nope")
+    assert locked.status_code == unknown.status_code == 401
+    assert alert_text(locked) == alert_text(unknown) == BAD_LOGIN
+
+
 def test_lockout_after_failures_until_unlocked(app, auth, runner, db):
     limit = app.extensions["nifty_config"].max_failed_logins
     for _ in range(limit):
@@ -52,6 +72,34 @@ def test_lockout_after_failures_until_unlocked(app, auth, runner, db):
     result = runner.invoke(args=["users", "unlock", "alice"])
     assert result.exit_code == 0, result.output
     assert auth.login().status_code == 302
+
+
+def log_in_together(app, passwords: list[str]) -> list[int]:
+    """Post each password for alice from its own client, all at the same moment."""
+    clients = [AuthActions(app.test_client()) for _ in passwords]
+    forms = [{"csrf_token": auth.csrf_token(), "username": "alice", "password": password}
+             for auth, password in zip(clients, passwords, strict=True)]
+    barrier = threading.Barrier(len(clients))
+
+    def attempt(index: int) -> int:
+        barrier.wait(30)
+        return clients[index].client.post("/login", data=forms[index]).status_code
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        return list(pool.map(attempt, range(len(clients))))
+
+
+def test_simultaneous_wrong_passwords_all_count(config, make_app):
+    app = make_app(config.with_overrides(max_failed_logins=100, login_rate_limit=UNLIMITED))
+    assert log_in_together(app, ["wrong"] * 8) == [401] * 8
+    assert app.extensions["store"].get_user("alice")["failed_logins"] == 8
+
+
+def test_simultaneous_wrong_passwords_lock_even_the_right_one_out(config, make_app, make_auth):
+    app = make_app(config.with_overrides(login_rate_limit=UNLIMITED))
+    assert log_in_together(app, ["wrong"] * 12) == [401] * 12
+    assert app.extensions["store"].get_user("alice")["locked_until"] > time.time()
+    assert make_auth(app.test_client()).login().status_code == 401
 
 
 def test_success_resets_the_failure_count(app, auth, db):
@@ -96,6 +144,13 @@ def test_next_never_leaves_the_site(auth, target):
     assert response.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1"])
+def test_an_unparsable_next_goes_to_the_dashboard_with_one_session(auth, client, db, target):
+    response = auth.login(next=quote(target, safe=""))
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert len(db.list_sessions("alice")) == 1 and client.get_cookie(SESSION_COOKIE)
+
+
 def test_next_goes_back_to_the_page(auth):
     assert auth.login(next="/logs?level=ERROR").headers["Location"] == "/logs?level=ERROR"
 
@@ -109,32 +164,42 @@ def test_security_headers_on_every_response(client, logged_in):
         assert headers["Referrer-Policy"]
 
 
+def test_logged_in_pages_are_never_stored_but_static_files_may_be(client, logged_in):
+    for path in ("/", "/logs", "/account", "/tokens", "/backtests", "/no-such-page"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+    assert "no-store" not in client.get("/static/app.js").headers.get("Cache-Control", "")
+
+
+def proxied(app, client_ip: str, **headers: str) -> AuthActions:
+    """A browser whose requests reach the app through a proxy at 198.51.100.7."""
+    client = app.test_client()
+    client.environ_base.update(REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR=client_ip,
+                               **{f"HTTP_{name.upper()}": value for name, value in headers.items()})
+    return AuthActions(client)
+
+
+@pytest.mark.parametrize(("proxies", "second_client_codes"), [(1, [401]), (0, [429])])
+def test_the_login_rate_limit_buckets_by_the_client_behind_trusted_proxies(
+        config, make_app, proxies, second_client_codes):
+    app = make_app(config.with_overrides(login_rate_limit="2 per minute",
+                                         trusted_proxies=proxies))
+    first, second = proxied(app, "203.0.113.1"), proxied(app, "203.0.113.2")
+    assert [first.login("nobody", "x").status_code for _ in range(3)] == [401, 401, 429]
+    assert [second.login("nobody", "x").status_code] == second_client_codes
+
+
+def test_behind_a_trusted_tls_proxy_the_session_cookie_is_secure(config, make_app):
+    app = make_app(config.with_overrides(trusted_proxies=1))
+    browser = proxied(app, "203.0.113.3", x_forwarded_proto="https",
+                      x_forwarded_host="shop.example", referer="https://shop.example/login")
+    assert browser.login().status_code == 302
+    assert browser.client.get_cookie(SESSION_COOKIE, domain="localhost").secure
+
+
 def test_unknown_page_is_a_page_not_a_traceback(logged_in, client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert "Back to the dashboard" in response.get_data(as_text=True)
-
-
-def test_cli_create_and_passwd(runner, auth, db):
-    result = runner.invoke(args=["users", "create", "bob", "--password", "pw-one-1"])
-    assert result.exit_code == 0, result.output
-    assert auth.login("bob", "pw-one-1").status_code == 302
-    result = runner.invoke(args=["users", "passwd", "bob"], input="pw-two-2\npw-two-2\n")
-    assert result.exit_code == 0, result.output
-    assert db.list_sessions("bob") == []
-    assert auth.login("bob", "pw-one-1").status_code == 401
-    assert auth.login("bob", "pw-two-2").status_code == 302
-
-
-def test_cli_refuses_a_taken_name(runner):
-    result = runner.invoke(args=["users", "create", "alice", "--password", "x"])
-    assert result.exit_code != 0 and "exists" in result.output
-
-
-def test_ensure_admin_only_on_an_empty_store(store):
-    password = ensure_admin(store)
-    assert password and store.get_user("admin")
-    assert ensure_admin(store) is None
 
 
 def test_login_rate_limit_per_ip(config, make_app, make_auth):
