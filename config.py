@@ -146,6 +146,10 @@ class Config:
     entry_candidates: int = _setting(_positive(_int), 5, "How many most-negative symbols to consider")
     max_trade_value: float = _setting(_positive(_float), 10000.0, "Rupees per buy")
     max_new_entries_per_run: int = _setting(_positive(_int), 1, "New symbols bought per run")
+    max_new_entries_per_day: int = _setting(_positive(_int), 1,
+                                            "New symbols bought per trading day, over all runs")
+    rebuy_cooldown_days: int = _setting(_non_negative(_int), 5,
+                                        "Trading days a symbol sold by hand is not bought back")
 
     # Alerts
     telegram_bot_token: str = _setting(_text, "", "Telegram bot token for alerts (optional)")
@@ -215,6 +219,7 @@ class Config:
             entry_candidates=self.entry_candidates,
             max_trade_value=self.max_trade_value,
             max_new_entries_per_run=self.max_new_entries_per_run,
+            max_new_entries_per_day=self.max_new_entries_per_day,
         )
 
     @property

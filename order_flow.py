@@ -43,6 +43,7 @@ class RunResult:
     fills: list[dict[str, Any]] = field(default_factory=list)  # bot trades recorded
     manual: list[dict[str, Any]] = field(default_factory=list)  # manual closes recorded
     refused: list[dict[str, Any]] = field(default_factory=list)  # rejected/cancelled orders
+    notes: list[str] = field(default_factory=list)  # more for the summary, e.g. budget spent
 
 
 @dataclass

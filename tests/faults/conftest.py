@@ -25,9 +25,10 @@ def sandbox() -> Iterator[SandboxHandle]:
 @pytest.fixture
 def run_config(sandbox_config: Config) -> Config:
     """Sandbox config with a real-looking app secret and PIN, a short fill timeout and up to
-    two new entries per run, so a run places more than one order."""
+    two new entries per run and per day, so a run places more than one order."""
     return sandbox_config.with_overrides(fyers_secret_key=APP_SECRET, fyers_pin=PIN,
-                                         order_fill_timeout_s=1.0, max_new_entries_per_run=2)
+                                         order_fill_timeout_s=1.0, max_new_entries_per_run=2,
+                                         max_new_entries_per_day=2)
 
 
 def _sdk_log_sizes() -> dict[str, int]:

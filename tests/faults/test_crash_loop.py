@@ -22,9 +22,10 @@ MAX_KILL_DELAY_S = 1.0  # a warm run takes about a second; a pending order adds 
 SESSION_START = "2026-10-01T09:30:00"
 STEP_S = 900  # prices move along the session between runs, so held stocks hit the exit target
 START_WAIT_S = 60
-# Small exit target and more candidates: most days the bot both sells and buys.
+# Small exit target, more candidates and no daily entry cap (the loop is one trading day):
+# most runs both sell and buy.
 SETTINGS = {"EXIT_THRESHOLD_PCT": "0.3", "ENTRY_CANDIDATES": "50", "MAX_NEW_ENTRIES_PER_RUN": "2",
-            "ORDER_FILL_TIMEOUT_S": "1"}
+            "MAX_NEW_ENTRIES_PER_DAY": "100", "ORDER_FILL_TIMEOUT_S": "1"}
 ORDER_FAULTS = ({}, {}, {"pending_next_orders": 1}, {"lost_ack_next": 1})
 
 
