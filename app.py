@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 import portfolio
 from auth import limiter, users_cli
 from config import Config, load_config_or_exit
+from messages import run_status_label
 from store import configured_store
 from store.log_handler import setup_logging
 
@@ -82,6 +83,7 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.ist, "ist")
     app.add_template_filter(portfolio.ticker, "ticker")
     app.add_template_filter(portfolio.sign_class, "sign_class")
+    app.add_template_filter(run_status_label, "run_status")
     app.add_template_global(portfolio.duration, "duration")
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)

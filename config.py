@@ -135,6 +135,8 @@ class Config:
                                            "Seconds a refresh token lives")
     order_fill_timeout_s: float = _setting(_positive(_float), 30.0,
                                            "Seconds to wait for a fill before cancelling")
+    run_deadline_s: float = _setting(_positive(_float), 300.0,
+                                     "Hard limit on one run: past it the run stops and fails")
 
     # Strategy
     ma_period: int = _setting(_positive(_int), 20, "Moving-average length in completed daily closes")

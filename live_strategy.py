@@ -41,10 +41,11 @@ COLD_START_MARGIN_DAYS = 7
 
 
 def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
-             dry_run: bool = False, heartbeat: Callable[[], None] | None = None) -> RunResult:
-    """One live run through `broker` and `store`; `heartbeat` is called between slow steps."""
-    run = RunContext(config, store, broker, run_id, dry_run, heartbeat or (lambda: None),
-               RunResult("", []))
+             dry_run: bool = False, checkpoint: Callable[[], None] | None = None) -> RunResult:
+    """One live run through `broker` and `store`; `checkpoint` is called before every order
+    and while awaiting fills, and raises when the run must stop (see run_guard.py)."""
+    run = RunContext(config, store, broker, run_id, dry_run, checkpoint or (lambda: None),
+                     RunResult("", []))
     if not dry_run:
         settle_open_orders(run)
     quotes = broker.quotes(nifty50_symbols())
@@ -63,7 +64,6 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
                     intent.side, intent.qty, intent.symbol, intent.price, intent.reason,
                     intent.detail)
         if not dry_run:
-            run.heartbeat()
             execute_intent(run, intent)
     if not run.result.intents:
         logger.info("no order today: nothing met the entry, exit or averaging rules")
@@ -166,8 +166,8 @@ def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
 
 
 def _summary(result: RunResult, dry_run: bool) -> str:
-    """'1 buy, 0 sells; P&L ₹0.00' plus manual sales and refused orders when any, and the
-    run's notes (e.g. the day's entry budget spent)."""
+    """'1 buy, 0 sells; P&L ₹0.00' plus manual sales, refused or partly filled orders and the
+    run's notes (e.g. the day's entry budget spent), when any."""
     if dry_run:
         buys = sum(1 for i in result.intents if i.side == "BUY")
         return "; ".join([f"dry run: would place {buys} buy(s), "
@@ -177,7 +177,8 @@ def _summary(result: RunResult, dry_run: bool) -> str:
     pnl = sum(t["pnl"] for t in result.fills + result.manual if t["pnl"] is not None)
     parts = [f"{buys} buy{'s' * (buys != 1)}, {sells} sell{'s' * (sells != 1)}", f"P&L {inr(pnl)}"]
     for records, what in ((result.manual, "manual sale(s) recorded"),
-                          (result.refused, "order(s) refused")):
+                          (result.refused, "order(s) refused"),
+                          (result.partial, "order(s) partly filled")):
         if records:
             parts.append(f"{len(records)} {what}")
     return "; ".join(parts + result.notes)

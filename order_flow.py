@@ -22,6 +22,7 @@ from broker import (
     FyersBroker,
     Order,
     OrderRejected,
+    PlaceResult,
 )
 from config import Config
 from store.base import Store
@@ -43,6 +44,7 @@ class RunResult:
     fills: list[dict[str, Any]] = field(default_factory=list)  # bot trades recorded
     manual: list[dict[str, Any]] = field(default_factory=list)  # manual closes recorded
     refused: list[dict[str, Any]] = field(default_factory=list)  # rejected/cancelled orders
+    partial: list[dict[str, Any]] = field(default_factory=list)  # orders partly filled
     notes: list[str] = field(default_factory=list)  # more for the summary, e.g. budget spent
 
 
@@ -55,7 +57,7 @@ class RunContext:
     broker: FyersBroker
     run_id: str
     dry_run: bool
-    heartbeat: Callable[[], None]
+    checkpoint: Callable[[], None]  # raises when the run must stop (deadline, lock lost)
     result: RunResult
 
 
@@ -110,8 +112,7 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
         return
     run.store.upsert_order(record)
     try:
-        placed = run.broker.place_market_order(intent.symbol, intent.qty,
-                                               SIDE_BUY if intent.side == "BUY" else SIDE_SELL, tag)
+        placed = _place_once(run, intent, tag)
     except OrderRejected as exc:
         _close_refused(run, record, "rejected", str(exc))
         return
@@ -122,6 +123,13 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
         run.store.upsert_order({**record, "status": "placed", "updated_at": time.time()})
         return
     _finish(run, record, order)
+
+
+def _place_once(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
+    """Place the order, unless the run must stop (its deadline passed) before it."""
+    run.checkpoint()
+    side = SIDE_BUY if intent.side == "BUY" else SIDE_SELL
+    return run.broker.place_market_order(intent.symbol, intent.qty, side, tag)
 
 
 def _new_order(run: RunContext, intent: Intent, tag: str) -> dict[str, Any]:
@@ -147,7 +155,7 @@ def _await_final(run: RunContext, order: Order) -> Order:
     deadline = time.monotonic() + run.config.order_fill_timeout_s
     while not order.is_final and time.monotonic() < deadline:
         time.sleep(POLL_INTERVAL_S)
-        run.heartbeat()
+        run.checkpoint()
         order = _find_order(run, order.tag, order.id) or order
     if order.is_final:
         return order
@@ -177,8 +185,10 @@ def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
                   message=order.message or record["message"])
     if status in ("rejected", "cancelled"):
         _close_refused(run, record, status, order.message)
-    else:
-        run.store.upsert_order(record)
+        return
+    run.store.upsert_order(record)
+    if status == "partial":
+        run.result.partial.append(record)
 
 
 def _order_status(order: Order) -> str:

@@ -63,7 +63,11 @@ def cli_env(config: Config) -> dict[str, str]:
             "TOKEN_ENCRYPTION_KEY": config.token_encryption_key, "FYERS_MODE": "sandbox",
             "FYERS_SANDBOX_URL": config.fyers_sandbox_url, "FYERS_PIN": config.fyers_pin,
             "FYERS_SECRET_KEY": config.fyers_secret_key,
-            "ORDER_FILL_TIMEOUT_S": str(config.order_fill_timeout_s)}
+            "ORDER_FILL_TIMEOUT_S": str(config.order_fill_timeout_s),
+            "RUN_DEADLINE_S": str(config.run_deadline_s),
+            "TELEGRAM_BOT_TOKEN": config.telegram_bot_token,
+            "TELEGRAM_CHAT_ID": config.telegram_chat_id,
+            "TELEGRAM_API_URL": config.telegram_api_url}
 
 
 def run_cli(config: Config, script: str, *args: str, timeout: float = 120

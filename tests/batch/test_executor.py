@@ -14,7 +14,8 @@ import pytest
 
 import executor
 from config import PROJECT_DIR
-from executor import LOCK_NAME, LOGIN_NEEDED, SKIPPED_BUSY, run_once, start_background_run
+from executor import LOCK_NAME, SKIPPED_BUSY, run_once, start_background_run
+from messages import LOGIN_NEEDED
 from tests.alerts.fake_telegram import FakeTelegram
 from tests.batch.helpers import (
     calls_to,
@@ -54,9 +55,9 @@ def test_expired_token_and_refused_refresh_fail_fast_placing_nothing(run_config,
     sandbox.admin("faults", daily_login_mode=True)
     result = run_cli(run_config, "executor.py", "--trigger", "scheduled", "--force")
     assert result.returncode == 1
-    assert LOGIN_NEEDED in result.stdout and "Traceback" not in result.stderr
+    assert LOGIN_NEEDED.sentence in result.stdout and "Traceback" not in result.stderr
     [run] = store.list_runs()
-    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED
+    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED.sentence
     assert "2FA once per trading day" in run["error"]
     assert calls_to(sandbox, "/orders/sync") == 0 and calls_to(sandbox, "/quotes") == 0
 
@@ -70,7 +71,7 @@ def test_token_ended_by_fyers_is_refreshed_before_the_run(run_config, store, san
 
 def test_missing_token_fails_with_the_login_message(run_config, store, sandbox):
     run = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
-    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED
+    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED.sentence
     assert calls_to(sandbox, "/quotes") == 0
 
 
@@ -143,7 +144,7 @@ def test_a_failed_run_alerts_the_owner_with_what_to_do(run_config, store):
         [text] = telegram.texts
     finally:
         telegram.stop()
-    assert "run failed" in text and LOGIN_NEEDED in text and "log in to Fyers" in text
+    assert "run failed" in text and LOGIN_NEEDED.sentence in text
 
 
 @pytest.mark.parametrize("day", [date(2026, 11, 28), date(2026, 11, 24)],

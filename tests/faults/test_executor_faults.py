@@ -9,8 +9,19 @@ from typing import Any
 import pytest
 
 from broker import STATUS_CANCELLED
-from executor import LOGIN_NEEDED
-from tests.faults.helpers import CLEAR_FAULTS, assert_books_agree, fault_when, run
+from executor import LOCK_NAME, run_once
+from messages import BROKER_UNAVAILABLE, DEADLINE_PASSED, LOGIN_NEEDED, RATE_LIMITED, Failure
+from tests.batch.helpers import calls_to
+from tests.faults.helpers import (
+    CLEAR_FAULTS,
+    assert_books_agree,
+    fault_when,
+    quick_broker,
+    run,
+)
+
+STALL_MS = 30_000  # a broker call that takes this long (the sandbox sleeps before answering)
+SHORT_DEADLINE_S = 6.0  # a warm run reaches its first order well before this
 
 
 @dataclass(frozen=True)
@@ -23,23 +34,24 @@ class Fault:
     when: tuple[str, int] | None = None
     clear_after_s: float | None = None
     error: str = ""  # text the failed run's error must contain
+    failure: Failure | None = None  # the sentence a failed run's summary must be
 
 
 MID_HISTORY = ("/history", 5)  # a cold run fetches 50 symbols' candles: hit it half-way
 FAULTS = {
     "429 storm absorbed by retries": Fault({"http_429_next": 3}, "succeeded", MID_HISTORY),
     "429 storm beyond retries": Fault({"http_429_next": 40}, "failed", MID_HISTORY,
-                                      error="request limit"),
+                                      error="request limit", failure=RATE_LIMITED),
     "5xx burst absorbed by retries": Fault({"http_5xx_next": 3}, "succeeded", MID_HISTORY),
     "5xx burst beyond retries": Fault({"http_5xx_next": 40}, "failed", MID_HISTORY,
-                                      error="503"),
+                                      error="503", failure=BROKER_UNAVAILABLE),
     "2 s latency while ordering": Fault({"latency_ms": 2000}, "succeeded",
                                         ("/api/v3/orders", 1), clear_after_s=2.5),
     "5xx on the order itself": Fault({"http_5xx_next": 1}, "succeeded", ("/api/v3/orders", 1)),
     "lost acknowledgements": Fault({"lost_ack_next": 2}, "succeeded"),
-    "partial fills": Fault({"partial_fill_next": 2}, "succeeded"),
-    "orders that never fill": Fault({"pending_next_orders": 2}, "succeeded"),
-    "rejected orders": Fault({"reject_next_orders": 1}, "succeeded"),
+    "partial fills": Fault({"partial_fill_next": 2}, "warning"),
+    "orders that never fill": Fault({"pending_next_orders": 2}, "warning"),
+    "rejected orders": Fault({"reject_next_orders": 1}, "warning"),
 }
 
 
@@ -55,6 +67,8 @@ def test_after_a_faulty_run_broker_and_store_agree(fault, run_config, store, san
             faulty = run(run_config)
     assert faulty["status"] == fault.status, faulty
     assert fault.error in (faulty["error"] or "")
+    if fault.failure:
+        assert faulty["summary"] == fault.failure.sentence
     sandbox.admin("faults", **CLEAR_FAULTS)
     assert_books_agree(run_config, store, settled=False)  # an unanswered order may wait
 
@@ -67,7 +81,7 @@ def test_orders_that_never_fill_are_cancelled_after_the_timeout(run_config, stor
                                                                 logged_in, broker):
     sandbox.admin("faults", pending_next_orders=2)
     done = run(run_config)
-    assert done["status"] == "succeeded" and "2 order(s) refused" in done["summary"]
+    assert done["status"] == "warning" and "2 order(s) refused" in done["summary"]
     assert store.list_trades() == []
     orders = store.list_orders()
     assert len(orders) == 2 and {o["status"] for o in orders} == {"cancelled"}
@@ -81,7 +95,7 @@ def test_a_token_ended_while_a_fill_is_awaited_is_settled_by_the_next_run(
     # orderbook calls: the tag lookup, the order by id, then polls every 0.5 s
     with fault_when(sandbox, "/api/v3/orders", 3, expire_tokens=True):
         stopped = run(patient)
-    assert stopped["status"] == "failed" and stopped["summary"] == LOGIN_NEEDED
+    assert stopped["status"] == "failed" and stopped["summary"] == LOGIN_NEEDED.sentence
     [open_order] = store.list_orders()
     assert open_order["status"] == "placed" and store.list_trades() == []
 
@@ -91,3 +105,26 @@ def test_a_token_ended_while_a_fill_is_awaited_is_settled_by_the_next_run(
     [trade] = [t for t in store.list_trades() if t["order_tag"] == open_order["tag"]]
     assert trade["trade_id"] == open_order["broker_order_id"]
     assert_books_agree(run_config, store)
+
+
+def test_a_stalled_broker_call_cannot_keep_a_run_past_its_deadline(alerting_config, store,
+                                                                   sandbox, logged_in,
+                                                                   telegram):
+    config = alerting_config.with_overrides(run_deadline_s=SHORT_DEADLINE_S,
+                                            order_fill_timeout_s=60.0)
+    run_once(config, trigger="manual", dry_run=True, force=True, broker_factory=quick_broker)
+    sandbox.admin("faults", pending_next_orders=1)
+    # Every call after the first order stalls: its fill is never seen, the second never placed.
+    with fault_when(sandbox, "/api/v3/orders/sync", 1, latency_ms=STALL_MS):
+        stopped = run(config)
+    assert stopped["status"] == "failed" and stopped["summary"] == DEADLINE_PASSED.sentence
+    assert "RUN_DEADLINE_S" in stopped["error"]
+    assert store.get_run(stopped["run_id"])["status"] == "failed"
+    assert store.lock_owner(LOCK_NAME) is None, "the stopped run kept its lock"
+    assert calls_to(sandbox, "/api/v3/orders/sync") == 1
+    assert any(DEADLINE_PASSED.sentence in text for text in telegram.texts)
+
+    sandbox.admin("faults", **CLEAR_FAULTS)
+    sandbox.admin("fill-pending")  # the exchange fills it while no run watches
+    assert run(alerting_config)["status"] == "succeeded"  # settles what the stopped run left
+    assert_books_agree(config, store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from executor import LOGIN_NEEDED
+from messages import LOGIN_NEEDED
 from tests.batch.helpers import run_cli
 from tests.faults.helpers import fault_when, leaked, run, stored_secrets
 from tests.web.conftest import AuthActions
@@ -42,7 +42,7 @@ def test_no_page_or_cli_output_shows_a_secret(make_app, run_config, store, sandb
         assert run(run_config)["status"] == "succeeded"
     sandbox.admin("faults", expire_tokens=True, daily_login_mode=True)
     outputs = [(" ".join(call), run_cli(run_config, *call)) for call in CLI_CALLS]
-    assert LOGIN_NEEDED in outputs[0][1].stdout
+    assert LOGIN_NEEDED.sentence in outputs[0][1].stdout
 
     client = app.test_client()
     assert AuthActions(client).login(password=WRONG_PASSWORD).status_code == 401
