@@ -158,3 +158,13 @@ def test_no_nse_session_skips_the_run_unless_forced(run_config, store, sandbox, 
     assert calls_to(sandbox, "/api/v3/orders/sync") == 0
     forced = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
     assert forced["status"] == "succeeded"
+
+
+def test_four_quick_runs_buy_one_new_stock_that_day(run_config, store, logged_in):
+    runs = [run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+            for _ in range(4)]
+    assert [run["status"] for run in runs] == ["succeeded"] * 4
+    entries = [order for order in store.list_orders() if order["reason"] == "entry"]
+    assert len(entries) == 1 and len(store.get_positions()) == 1
+    for later in runs[1:]:
+        assert later["summary"].endswith("today's new-entry budget is spent: 1 of 1")

@@ -125,3 +125,15 @@ def test_a_buy_today_is_not_mistaken_for_a_manual_sale(run_config, store, broker
     assert all(t["source"] == "bot" for t in store.list_trades())
     assert sum(t["side"] == "BUY" and t["run_id"] == "a" for t in store.list_trades()) == 1
     assert all(o.side == SIDE_BUY for o in broker.orders())
+
+
+def test_a_stock_sold_by_hand_is_not_bought_back(run_config, store, broker, sandbox):
+    config = run_config.with_overrides(max_new_entries_per_day=2)  # room for a second buy
+    run_live(config, store, broker, run_id="buy")
+    [bought] = run_trades(store, "buy")
+    sandbox.admin("manual-sell", symbol=bought["symbol"])
+    run_live(config, store, broker, run_id="after")
+    trades = [(t["source"], t["side"], t["symbol"]) for t in run_trades(store, "after")]
+    assert trades[0] == ("manual", "SELL", bought["symbol"])
+    [(_, side, other)] = [t for t in trades if t[0] == "bot"]
+    assert side == "BUY" and other != bought["symbol"]  # the next candidate instead
