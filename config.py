@@ -137,6 +137,9 @@ class Config:
                                            "Seconds to wait for a fill before cancelling")
     run_deadline_s: float = _setting(_positive(_float), 300.0,
                                      "Hard limit on one run: past it the run stops and fails")
+    rate_limit_window_s: float = _setting(
+        _positive(_float), 60.0,
+        "Fyers' rate-limit window: after a 429 on an order, wait until it ends, then go on")
 
     # Strategy
     ma_period: int = _setting(_positive(_int), 20, "Moving-average length in completed daily closes")

@@ -1,9 +1,11 @@
 """Placing one intended order safely and recording its fill: where a live run moves money.
 
 Every order carries a deterministic orderTag; before placing, an order already at the broker
-with that tag is adopted (a crashed earlier run), never placed twice. The run polls until the
-order is final or ORDER_FILL_TIMEOUT_S passes, then cancels the rest; only the filled quantity
-becomes a trade, at the traded price, keyed by the broker's order id so it is recorded once.
+with that tag is adopted (a crashed earlier run), never placed twice. A 429 on the order
+waits for Fyers' rate-limit window and tries once more, after looking the tag up again. The
+run polls until the order is final or ORDER_FILL_TIMEOUT_S passes, then cancels the rest; only
+the filled quantity becomes a trade, at the traded price, keyed by the broker's order id so it
+is recorded once.
 """
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ from broker import (
     Order,
     OrderRejected,
     PlaceResult,
+    RateLimited,
 )
 from config import Config
+from messages import RATE_LIMITED, failure_for
 from store.base import Store
 from strategy_rules import Intent
 
@@ -112,7 +116,7 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
         return
     run.store.upsert_order(record)
     try:
-        placed = _place_once(run, intent, tag)
+        placed = _place(run, intent, tag)
     except OrderRejected as exc:
         _close_refused(run, record, "rejected", str(exc))
         return
@@ -125,11 +129,37 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
     _finish(run, record, order)
 
 
+def _place(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
+    """Place the order; after a 429, wait for Fyers' window to pass and try once more, looking
+    the tag up first so that an order Fyers took after all is adopted, never placed twice."""
+    try:
+        return _place_once(run, intent, tag)
+    except RateLimited as exc:
+        if failure_for(exc) is not RATE_LIMITED:  # e.g. blocked for the day: no use waiting
+            raise
+        wait_s = window_wait_s(run.config.rate_limit_window_s, exc.retry_after, time.time())
+        logger.warning("%s: waiting %.1f s for the rate-limit window, then placing %s again",
+                       exc, wait_s, tag)
+        time.sleep(wait_s)
+    found = run.broker.orders(tag=tag)
+    if found:
+        logger.warning("order %s reached Fyers despite the 429: adopted", tag)
+        return PlaceResult(order_id=found[0].id, acknowledged=True)
+    # A second 429 fails the run: every breach counts toward Fyers' block for the day.
+    return _place_once(run, intent, tag)
+
+
 def _place_once(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
-    """Place the order, unless the run must stop (its deadline passed) before it."""
+    """One placement, unless the run must stop (its deadline passed) before it."""
     run.checkpoint()
     side = SIDE_BUY if intent.side == "BUY" else SIDE_SELL
     return run.broker.place_market_order(intent.symbol, intent.qty, side, tag)
+
+
+def window_wait_s(window_s: float, retry_after: float | None, now: float) -> float:
+    """Seconds to wait after a 429: Fyers' Retry-After when it gave one, else until its current
+    rate-limit window (the minute) ends."""
+    return retry_after if retry_after else window_s - now % window_s
 
 
 def _new_order(run: RunContext, intent: Intent, tag: str) -> dict[str, Any]:

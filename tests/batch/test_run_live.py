@@ -7,7 +7,7 @@ from datetime import date
 
 from broker import SIDE_BUY, STATUS_TRADED
 from live_strategy import run_live
-from order_flow import order_tag
+from order_flow import order_tag, window_wait_s
 from tests.batch.helpers import calls_to, expected_intents, run_trades
 from universe import nifty50_symbols
 
@@ -137,3 +137,8 @@ def test_a_stock_sold_by_hand_is_not_bought_back(run_config, store, broker, sand
     assert trades[0] == ("manual", "SELL", bought["symbol"])
     [(_, side, other)] = [t for t in trades if t[0] == "bot"]
     assert side == "BUY" and other != bought["symbol"]  # the next candidate instead
+
+
+def test_after_a_429_an_order_waits_retry_after_else_the_rest_of_the_minute():
+    assert window_wait_s(60.0, 7.0, now=135.0) == 7.0
+    assert window_wait_s(60.0, None, now=135.0) == 45.0

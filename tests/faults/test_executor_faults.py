@@ -11,17 +11,20 @@ import pytest
 from broker import STATUS_CANCELLED
 from executor import LOCK_NAME, run_once
 from messages import BROKER_UNAVAILABLE, DEADLINE_PASSED, LOGIN_NEEDED, RATE_LIMITED, Failure
-from tests.batch.helpers import calls_to
+from tests.batch.helpers import calls_to, run_cli
 from tests.faults.helpers import (
     CLEAR_FAULTS,
     assert_books_agree,
     fault_when,
+    on_call,
     quick_broker,
     run,
 )
 
 STALL_MS = 30_000  # a broker call that takes this long (the sandbox sleeps before answering)
 SHORT_DEADLINE_S = 6.0  # a warm run reaches its first order well before this
+SLOW_CALLS_MS = 300  # room to arm a fault while a request is on its way
+SHORT_WINDOW_S = 2.0  # Fyers' rate-limit window, scaled down
 
 
 @dataclass(frozen=True)
@@ -128,3 +131,20 @@ def test_a_stalled_broker_call_cannot_keep_a_run_past_its_deadline(alerting_conf
     sandbox.admin("fill-pending")  # the exchange fills it while no run watches
     assert run(alerting_config)["status"] == "succeeded"  # settles what the stopped run left
     assert_books_agree(config, store)
+
+
+def test_a_429_on_an_order_waits_for_the_window_then_places_the_rest_once(run_config, store,
+                                                                         sandbox, logged_in):
+    config = run_config.with_overrides(rate_limit_window_s=SHORT_WINDOW_S)
+    run_once(config, trigger="manual", dry_run=True, force=True, broker_factory=quick_broker)
+    sandbox.admin("faults", latency_ms=SLOW_CALLS_MS)
+    # The executor CLI in a process of its own; this one arms the 429 the first order meets.
+    with on_call(sandbox, "/api/v3/orders/sync", 1,
+                 lambda done: sandbox.admin("faults", http_429_next=1)):
+        result = run_cli(config, "executor.py", "--force")
+    sandbox.admin("faults", **CLEAR_FAULTS)
+    assert result.returncode == 0 and " succeeded: 2 buys, 0 sells" in result.stdout
+    assert calls_to(sandbox, "/api/v3/orders/sync") == 3  # refused, placed again, the next
+    assert store.search_logs(text="waiting for the rate-limit window").rows
+    assert len(store.list_trades()) == 2
+    assert_books_agree(config, store)  # and no intent was placed twice
