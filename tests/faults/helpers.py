@@ -29,6 +29,9 @@ JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
 # Retries as in production, with backoff scaled down so a storm costs milliseconds.
 quick_broker = functools.partial(FyersBroker, rate_limits=FAST_LIMITS, backoff_s=0.02)
 CLEAR_FAULTS = default_faults()
+# A run that finished: 'warning' when an order was refused or not wholly filled, which Fyers'
+# market-price protection may do to any order.
+DONE = ("succeeded", "warning")
 
 
 def run(config: Config) -> dict[str, Any]:
