@@ -71,11 +71,11 @@ class RunGuard:
 
     def checkpoint(self) -> None:
         """Raise RunStopped when the run must not go on: its deadline passed or its lock is lost."""
-        if self._lost.is_set():
-            raise LockLost("the run lock was taken by another run while this one was slow")
         if self._abandoned.is_set() or time.monotonic() >= self._deadline:
             raise DeadlinePassed(f"the run passed its deadline of {self._deadline_s:g} s "
                                  "(RUN_DEADLINE_S)")
+        if self._lost.is_set():
+            raise LockLost("the run lock was taken by another run while this one was slow")
 
     def run(self, work: Callable[[], T]) -> T:
         """`work()` on a worker thread (with this thread's context, e.g. the run id of its log
@@ -97,7 +97,7 @@ class RunGuard:
         if worker.is_alive():
             logger.error("the run is still busy at its deadline: stopping it")
             self._abandoned.set()
-            self.checkpoint()  # raises DeadlinePassed
+            self.checkpoint()  # raises DeadlinePassed now that the worker is abandoned
         if "error" in outcome:
             raise outcome["error"]
         return outcome["value"]
