@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import portfolio
 from config import Config, load_config_or_exit
 from login_limit import close_login_limit, init_login_limit
+from messages import run_status_label
 from store import Store, StoreError, configured_store
 from store.log_handler import redact, setup_logging
 from users import users_cli
@@ -105,6 +106,7 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.ist, "ist")
     app.add_template_filter(portfolio.ticker, "ticker")
     app.add_template_filter(portfolio.sign_class, "sign_class")
+    app.add_template_filter(run_status_label, "run_status")
     app.add_template_global(portfolio.duration, "duration")
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)

@@ -139,6 +139,11 @@ class Config:
                                            "Seconds to wait for a fill before cancelling")
     broker_timeout_s: float = _setting(_positive(_float), 10.0,
                                        "Seconds any Fyers call may take to answer (connecting: at most 5)")
+    run_deadline_s: float = _setting(_positive(_float), 300.0,
+                                     "Hard limit on one run: past it the run stops and fails")
+    rate_limit_window_s: float = _setting(
+        _positive(_float), 60.0,
+        "Fyers' rate-limit window: after a 429 on an order, wait until it ends, then go on")
 
     # Strategy
     ma_period: int = _setting(_positive(_int), 20, "Moving-average length in completed daily closes")
@@ -150,6 +155,10 @@ class Config:
     entry_candidates: int = _setting(_positive(_int), 5, "How many most-negative symbols to consider")
     max_trade_value: float = _setting(_positive(_float), 10000.0, "Rupees per buy")
     max_new_entries_per_run: int = _setting(_positive(_int), 1, "New symbols bought per run")
+    max_new_entries_per_day: int = _setting(_positive(_int), 1,
+                                            "New symbols bought per trading day, over all runs")
+    rebuy_cooldown_days: int = _setting(_non_negative(_int), 5,
+                                        "Trading days a symbol sold by hand is not bought back")
 
     # Alerts
     telegram_bot_token: str = _setting(_text, "", "Telegram bot token for alerts (optional)")
@@ -219,6 +228,7 @@ class Config:
             entry_candidates=self.entry_candidates,
             max_trade_value=self.max_trade_value,
             max_new_entries_per_run=self.max_new_entries_per_run,
+            max_new_entries_per_day=self.max_new_entries_per_day,
         )
 
     @property

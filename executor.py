@@ -14,16 +14,19 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import notifier
 import token_refresh
-from broker import AuthFailed, FyersBroker, TokenExpired
+from broker import FyersBroker, TokenExpired
 from config import IST, PROJECT_DIR, Config, load_config_or_exit
 from live_strategy import run_live
+from messages import INTERRUPTED, NOT_STARTED, STORE_UNAVAILABLE, UNEXPECTED, Failure, failure_for
 from order_flow import RunResult
+from run_guard import RunGuard
 from store import Store, StoreError, configured_store
 from store.log_handler import logged_store, redact, run_context
 from trading_calendar import is_trading_day
@@ -31,17 +34,30 @@ from trading_calendar import is_trading_day
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "executor"
-LOCK_TTL_S = 600.0  # refreshed while the run works; a crashed run frees the lock after this
+# The lock's keeper thread refreshes it every LOCK_BEAT_S while the run lives; a killed run
+# frees it after LOCK_TTL_S. The run itself is bounded by RUN_DEADLINE_S, not by the lock.
+LOCK_TTL_S = 60.0
+LOCK_BEAT_S = 10.0
 TOKEN_MARGIN_S = 300.0  # a token that would die during the run is refreshed first
-LOGIN_NEEDED = "Fyers login needed: open the Tokens page and log in"
 SKIPPED_BUSY = "skipped: already running"
 ALERT_WAIT_S = 30.0
-FIND_RUNNING_WAIT_S = 5.0
+FINAL_WRITE_TRIES = 4
+FINAL_WRITE_PAUSE_S = 1.0  # doubled after each failed try
 BACKGROUND_OUTPUT = "last-background-run.log"
 
 
-class LoginNeeded(RuntimeError):
-    """No usable access token and the refresh failed: the owner must log in to Fyers."""
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: status, the summary the owner reads, and the technical error."""
+
+    status: str
+    summary: str
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, failure: Failure, error: str) -> Outcome:
+        """A failed run: the failure's sentence as summary, `error` as detail."""
+        return cls("failed", failure.sentence, error)
 
 
 def new_run_id() -> str:
@@ -56,7 +72,11 @@ def run_once(config: Config, *, trigger: str, dry_run: bool = False, force: bool
              run_id: str | None = None, broker_factory: BrokerFactory = FyersBroker
              ) -> dict[str, Any]:
     """One run on its own store connection; returns the final run record."""
-    store = configured_store(config)
+    run_id = run_id or new_run_id()
+    try:
+        store = configured_store(config)
+    except StoreError as exc:
+        return unrecorded_failure(config, run_id, trigger, dry_run, exc)
     try:
         return execute(config, store, trigger=trigger, dry_run=dry_run, force=force,
                        run_id=run_id, broker_factory=broker_factory)
@@ -69,44 +89,90 @@ def execute(config: Config, store: Store, *, trigger: str, dry_run: bool = False
             broker_factory: BrokerFactory = FyersBroker) -> dict[str, Any]:
     """Take the lock and run; a second run at the same time is recorded as skipped.
 
+    Whatever happens, the run ends with a record (or, when the store cannot record it, an
+    alert and the record it would have had), its lock released and an alert.
     `broker_factory` builds the broker (tests and benchmarks pass other rate limits)."""
     run_id = run_id or new_run_id()
     with run_context(run_id):
-        if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
-            logger.info("another run holds the lock: this %s run is skipped", trigger)
-            _open_record(store, run_id, trigger, dry_run, status="skipped")
-            return _close_record(store, run_id, "skipped", SKIPPED_BUSY, None)
-        outcome: tuple[str, str, str | None] = ("failed", "failed: interrupted", "interrupted")
+        try:
+            if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
+                logger.info("another run holds the lock: this %s run is skipped", trigger)
+                record = _open_record(store, run_id, trigger, dry_run, status="skipped")
+                return _close_record(store, record, Outcome("skipped", SKIPPED_BUSY))
+            record = _open_record(store, run_id, trigger, dry_run, status="running")
+        except StoreError as exc:
+            logger.error("the run cannot start: %s", exc)
+            _release_lock(store, run_id)
+            return unrecorded_failure(config, run_id, trigger, dry_run, exc)
+        outcome = Outcome.failed(INTERRUPTED, "interrupted before the run ended")
         futures: list[Future] = []
         try:
-            _open_record(store, run_id, trigger, dry_run, status="running")
-            _close_stale_runs(store, run_id)
-            outcome = _guarded_run(config, store, run_id, dry_run, force, futures,
-                                   broker_factory)
+            with RunGuard(store, LOCK_NAME, run_id, ttl_s=LOCK_TTL_S, beat_s=LOCK_BEAT_S,
+                          deadline_s=config.run_deadline_s) as guard:
+                outcome = _guarded_run(config, store, record, force, guard, futures,
+                                       broker_factory)
         finally:
-            store.release_lock(LOCK_NAME, run_id)
-            record = _close_record(store, run_id, *outcome)
+            record = _close_record(store, record, outcome)
+            _release_lock(store, run_id)
             futures += _notify_end(config, store, record)
             wait(futures, timeout=ALERT_WAIT_S)
         return record
 
 
-def _open_record(store: Store, run_id: str, trigger: str, dry_run: bool, status: str) -> None:
-    """Create the run record unless start_background_run created it already."""
-    if store.get_run(run_id) is None:
-        store.create_run({"run_id": run_id, "trigger": trigger, "status": status,
-                          "started_at": time.time(), "finished_at": None, "summary": "",
-                          "error": None, "dry_run": dry_run})
+def _open_record(store: Store, run_id: str, trigger: str, dry_run: bool,
+                 status: str) -> dict[str, Any]:
+    """The run's record, created unless start_background_run created it already."""
+    record = store.get_run(run_id)
+    if record is None:
+        record = {"run_id": run_id, "trigger": trigger, "status": status,
+                  "started_at": time.time(), "finished_at": None, "summary": "",
+                  "error": None, "dry_run": dry_run}
+        store.create_run(record)
+    return record
 
 
-def _close_record(store: Store, run_id: str, status: str, summary: str,
-                  error: str | None) -> dict[str, Any]:
-    error = redact(error) if error else None  # it is shown on pages and in alerts
-    store.update_run(run_id, status=status, summary=summary, error=error,
-                     finished_at=time.time())
-    logger.log(logging.ERROR if status == "failed" else logging.INFO, "run %s: %s", status,
-               error or summary)
-    return store.get_run(run_id)
+def _close_record(store: Store, record: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """Write the run's end, retrying while the store refuses; when it still cannot, the run
+    failed (its record stays 'running' without the lock, which the next start marks failed)."""
+    error = redact(outcome.error) if outcome.error else None  # shown on pages and in alerts
+    ended = {"status": outcome.status, "summary": outcome.summary, "error": error,
+             "finished_at": time.time()}
+    logger.log(logging.ERROR if outcome.status == "failed" else logging.INFO, "run %s: %s%s",
+               outcome.status, outcome.summary, f" ({error})" if error else "")
+    for attempt in range(1, FINAL_WRITE_TRIES + 1):
+        try:
+            store.update_run(record["run_id"], **ended)
+            return {**record, **ended}
+        except StoreError as exc:
+            logger.error("could not record the run's end (try %d of %d): %s", attempt,
+                         FINAL_WRITE_TRIES, exc)
+            refused = exc
+            if attempt < FINAL_WRITE_TRIES:
+                time.sleep(FINAL_WRITE_PAUSE_S * 2 ** (attempt - 1))
+    detail = f"{error or outcome.summary}; the run's end could not be recorded: {refused}"
+    return {**record, **ended, "status": "failed", "summary": STORE_UNAVAILABLE.sentence,
+            "error": redact(detail)}
+
+
+def _release_lock(store: Store, run_id: str) -> None:
+    """Release the run lock; when the store refuses, its TTL frees it a little later."""
+    try:
+        store.release_lock(LOCK_NAME, run_id)
+    except StoreError as exc:
+        logger.error("could not release the run lock (it expires in %.0f s): %s", LOCK_TTL_S,
+                     exc)
+
+
+def unrecorded_failure(config: Config, run_id: str, trigger: str, dry_run: bool,
+                       error: StoreError) -> dict[str, Any]:
+    """A run the store could not even record (unusable at start): alert the owner, and return
+    the record it would have had."""
+    now = time.time()
+    record = {"run_id": run_id, "trigger": trigger, "status": "failed", "started_at": now,
+              "finished_at": now, "summary": STORE_UNAVAILABLE.sentence,
+              "error": redact(str(error)), "dry_run": dry_run}
+    wait([notifier.notify_run_failed(config, None, record)], timeout=ALERT_WAIT_S)
+    return record
 
 
 def _close_stale_runs(store: Store, run_id: str) -> None:
@@ -114,8 +180,8 @@ def _close_stale_runs(store: Store, run_id: str) -> None:
     for run in store.list_runs(limit=20):
         if run["status"] == "running" and run["run_id"] != run_id:
             store.update_run(run["run_id"], status="failed", finished_at=time.time(),
-                             error="interrupted: the process stopped before finishing",
-                             summary="failed: interrupted")
+                             error="the process stopped before recording the run's end",
+                             summary=INTERRUPTED.sentence)
             logger.warning("run %s had stopped without a status: marked failed", run["run_id"])
 
 
@@ -124,30 +190,39 @@ def ist_today() -> date:
     return datetime.now(IST).date()
 
 
-def _guarded_run(config: Config, store: Store, run_id: str, dry_run: bool, force: bool,
-                 futures: list[Future], broker_factory: BrokerFactory
-                 ) -> tuple[str, str, str | None]:
-    """(status, summary, error) of the run's work; every failure becomes a clear message."""
+def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bool,
+                 guard: RunGuard, futures: list[Future], broker_factory: BrokerFactory
+                 ) -> Outcome:
+    """The run's outcome; every failure becomes one of the owner's sentences (messages.py)."""
     today = ist_today()
     if not force and not is_trading_day(today):
-        return "skipped", f"skipped: {today:%a %d %b} is not an NSE trading day", None
+        return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
     try:
-        broker = _authenticated_broker(config, store, broker_factory)
-        result = run_live(config, store, broker, run_id=run_id, dry_run=dry_run,
-                          heartbeat=_heartbeat(store, run_id))
-    except (LoginNeeded, TokenExpired) as exc:  # TokenExpired: Fyers ended it mid-run
-        logger.error("%s", exc)
-        return "failed", LOGIN_NEEDED, str(exc)
+        result = guard.run(lambda: _work(config, store, record, guard, broker_factory))
     except Exception as exc:  # the run must end with a recorded status, whatever broke
-        logger.exception("run failed")
-        return "failed", f"failed: {type(exc).__name__}", str(exc) or type(exc).__name__
+        failure = failure_for(exc)
+        if failure is UNEXPECTED:
+            logger.exception("run failed")
+        else:
+            logger.error("run failed: %s", exc)
+        return Outcome.failed(failure, str(exc) or type(exc).__name__)
     futures.extend(_notify_events(config, store, result))
-    return "succeeded", result.summary, None
+    status = "warning" if result.refused or result.partial else "succeeded"
+    return Outcome(status, result.summary)
+
+
+def _work(config: Config, store: Store, record: dict[str, Any], guard: RunGuard,
+          broker_factory: BrokerFactory) -> RunResult:
+    """The run's work, on the guard's worker thread: close dead runs, log in, trade."""
+    _close_stale_runs(store, record["run_id"])
+    broker = _authenticated_broker(config, store, broker_factory)
+    return run_live(config, store, broker, run_id=record["run_id"], dry_run=record["dry_run"],
+                    checkpoint=guard.checkpoint)
 
 
 def _authenticated_broker(config: Config, store: Store,
                           broker_factory: BrokerFactory) -> FyersBroker:
-    """A broker with a working access token, refreshing it when needed; else LoginNeeded."""
+    """A broker with a working access token, refreshing it when needed; else AuthFailed."""
     status = token_refresh.token_status(config, store)
     token = token_refresh.load_access_token(config, store)
     if token and status.usable_at(time.time() + TOKEN_MARGIN_S):
@@ -159,21 +234,9 @@ def _authenticated_broker(config: Config, store: Store,
             logger.warning("Fyers refused the stored access token: trying the refresh token")
     else:
         logger.warning("%s Trying the refresh token.", status.message)
-    try:
-        token_refresh.refresh_tokens(config, store)
-    except AuthFailed as exc:  # other broker errors (network, 5xx) fail the run as they are
-        raise LoginNeeded(f"{LOGIN_NEEDED} ({exc})") from exc
+    token_refresh.refresh_tokens(config, store)  # AuthFailed: the owner must log in again
     return broker_factory(config, access_token=token_refresh.load_access_token(config, store),
                           store=store)
-
-
-def _heartbeat(store: Store, run_id: str) -> Callable[[], None]:
-    """Keep the run lock; stop the run when another process has taken it."""
-    def beat() -> None:
-        if not store.refresh_lock(LOCK_NAME, run_id, LOCK_TTL_S):
-            raise RuntimeError("the run lock was lost (the run took longer than its TTL)")
-
-    return beat
 
 
 def _notify_events(config: Config, store: Store, result: RunResult) -> list[Future]:
@@ -190,10 +253,25 @@ def _notify_end(config: Config, store: Store, run: dict[str, Any]) -> list[Futur
     if run["status"] == "skipped":
         return []
     if run["status"] == "failed":
-        action = ("Open the Tokens page and log in to Fyers, then press Run now."
-                  if run["summary"] == LOGIN_NEEDED else notifier.RUN_FAILED_ACTION)
-        return [notifier.notify_run_failed(config, store, run, action=action)]
+        return [notifier.notify_run_failed(config, store, run)]
     return [notifier.notify_run_finished(config, store, run)]
+
+
+# --- what the pages show ---------------------------------------------------------------------
+def running_run(store: Store) -> dict[str, Any] | None:
+    """The run holding the run lock while its record says running; a killed run's record may
+    still say running, but its lock is gone."""
+    owner = store.lock_owner(LOCK_NAME)
+    run = store.get_run(owner) if owner else None
+    return run if run and run["status"] == "running" else None
+
+
+def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs as pages show them: one marked running without the run lock stopped before it
+    finished (killed, or its end could not be recorded) and is shown failed."""
+    owner = store.lock_owner(LOCK_NAME)
+    return [{**run, "status": "failed", "summary": INTERRUPTED.sentence}
+            if run["status"] == "running" and run["run_id"] != owner else run for run in runs]
 
 
 # --- "Run strategy now" ----------------------------------------------------------------------
@@ -211,8 +289,8 @@ def start_background_run(config: Config, trigger: str = "manual",
     try:
         run_id = new_run_id()
         if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
-            return _running_run_id(store), False
-        _open_record(store, run_id, trigger, dry_run, status="running")
+            return store.lock_owner(LOCK_NAME) or "", False
+        record = _open_record(store, run_id, trigger, dry_run, status="running")
         command = [sys.executable, str(PROJECT_DIR / "executor.py"), "--trigger", trigger,
                    "--run-id", run_id] + (["--dry-run"] if dry_run else [])
         if config.is_sandbox:  # the sandbox fills at any hour: "Run now" demos on weekends too
@@ -220,8 +298,8 @@ def start_background_run(config: Config, trigger: str = "manual",
         try:
             _spawn(command, config.data_dir / BACKGROUND_OUTPUT)
         except OSError as exc:
-            store.release_lock(LOCK_NAME, run_id)
-            _close_record(store, run_id, "failed", "failed: could not start", str(exc))
+            _close_record(store, record, Outcome.failed(NOT_STARTED, str(exc)))
+            _release_lock(store, run_id)
             raise
         logger.info("started %s run %s in the background", trigger, run_id)
         return run_id, True
@@ -238,19 +316,6 @@ def _spawn(command: list[str], output: Path) -> None:
                          stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
 
 
-def _running_run_id(store: Store) -> str:
-    """The id of the run holding the lock (its record may be a moment behind the lock)."""
-    deadline = time.monotonic() + FIND_RUNNING_WAIT_S
-    while True:
-        runs = store.list_runs(limit=10)
-        running = [run for run in runs if run["status"] == "running"]
-        if running:
-            return running[0]["run_id"]
-        if time.monotonic() >= deadline:
-            return runs[0]["run_id"] if runs else ""
-        time.sleep(0.1)
-
-
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: exit status 0 when the run succeeded or was skipped, 1 when it failed."""
     parser = argparse.ArgumentParser(prog="python executor.py", description=__doc__,
@@ -261,15 +326,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", help="use this run id (set by start_background_run)")
     args = parser.parse_args(argv)
     config = load_config_or_exit()
+    run_id = args.run_id or new_run_id()
     try:
         with logged_store(config) as store:
             run = execute(config, store, trigger=args.trigger, dry_run=args.dry_run,
-                          force=args.force, run_id=args.run_id)
-    except StoreError as exc:
-        print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
+                          force=args.force, run_id=run_id)
+    except StoreError as exc:  # the store cannot even be opened: nothing can be recorded
+        run = unrecorded_failure(config, run_id, args.trigger, args.dry_run, exc)
+        print(f"error: {_one_line(run)}", file=sys.stderr)
         return 1
-    print(f"run {run['run_id']} {run['status']}: {run['error'] or run['summary']}")
+    print(_one_line(run))
     return 1 if run["status"] == "failed" else 0
+
+
+def _one_line(run: dict[str, Any]) -> str:
+    """'run ID STATUS: summary (error)', what the CLI prints for cron's mail."""
+    error = f" ({run['error']})" if run["error"] else ""
+    return f"run {run['run_id']} {run['status']}: {run['summary']}{error}"
 
 
 if __name__ == "__main__":

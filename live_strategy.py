@@ -1,7 +1,8 @@
 """The live run: `run_live()` applies the strategy's rules (strategy_rules.py) for the executor.
 
 `run_live()` settles earlier orders, reconciles with the broker, refreshes the candle cache,
-decides, and hands each intent to order_flow.py, which places it and records its fill.
+reads what the trading day already used (day_use.py), decides, and hands each intent to
+order_flow.py, which places it and records its fill.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from broker import (
     Quote,
 )
 from config import IST, Config
+from day_use import day_use
 from order_flow import (
     RunContext,
     RunResult,
@@ -39,10 +41,11 @@ COLD_START_MARGIN_DAYS = 7
 
 
 def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
-             dry_run: bool = False, heartbeat: Callable[[], None] | None = None) -> RunResult:
-    """One live run through `broker` and `store`; `heartbeat` is called between slow steps."""
-    run = RunContext(config, store, broker, run_id, dry_run, heartbeat or (lambda: None),
-               RunResult("", []))
+             dry_run: bool = False, checkpoint: Callable[[], None] | None = None) -> RunResult:
+    """One live run through `broker` and `store`; `checkpoint` is called before every order
+    and while awaiting fills, and raises when the run must stop (see run_guard.py)."""
+    run = RunContext(config, store, broker, run_id, dry_run, checkpoint or (lambda: None),
+                     RunResult("", []))
     if not dry_run:
         settle_open_orders(run)
     quotes = broker.quotes(nifty50_symbols())
@@ -51,13 +54,16 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     closes = _refresh_candles(run, _market_date(quotes))
     book = {p["symbol"]: BookEntry(p["symbol"], p["qty"], p["avg_price"], p["last_buy_price"])
             for p in store.get_positions()}
-    run.result.intents = decide(closes, ltps, book, config.strategy_params())
+    params, day = config.strategy_params(), day_use(config, store, broker)
+    if day.entry_budget_spent(params):
+        run.result.notes.append(f"today's new-entry budget is spent: {day.entries} of "
+                                f"{params.max_new_entries_per_day}")
+    run.result.intents = decide(closes, ltps, book, params, day)
     for intent in run.result.intents:
         logger.info("%s %s %d %s at %.2f (%s): %s", "would" if dry_run else "decided",
                     intent.side, intent.qty, intent.symbol, intent.price, intent.reason,
                     intent.detail)
         if not dry_run:
-            run.heartbeat()
             execute_intent(run, intent)
     if not run.result.intents:
         logger.info("no order today: nothing met the entry, exit or averaging rules")
@@ -158,16 +164,19 @@ def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
 
 
 def _summary(result: RunResult, dry_run: bool) -> str:
-    """'1 buy, 0 sells; P&L ₹0.00' plus manual sales and refused orders when any."""
+    """'1 buy, 0 sells; P&L ₹0.00' plus manual sales, refused or partly filled orders and the
+    run's notes (e.g. the day's entry budget spent), when any."""
     if dry_run:
         buys = sum(1 for i in result.intents if i.side == "BUY")
-        return f"dry run: would place {buys} buy(s), {len(result.intents) - buys} sell(s)"
+        return "; ".join([f"dry run: would place {buys} buy(s), "
+                          f"{len(result.intents) - buys} sell(s)", *result.notes])
     buys = sum(1 for t in result.fills if t["side"] == "BUY")
     sells = len(result.fills) - buys
     pnl = sum(t["pnl"] for t in result.fills + result.manual if t["pnl"] is not None)
-    text = f"{buys} buy{'s' * (buys != 1)}, {sells} sell{'s' * (sells != 1)}; P&L {inr(pnl)}"
-    if result.manual:
-        text += f"; {len(result.manual)} manual sale(s) recorded"
-    if result.refused:
-        text += f"; {len(result.refused)} order(s) refused"
-    return text
+    parts = [f"{buys} buy{'s' * (buys != 1)}, {sells} sell{'s' * (sells != 1)}", f"P&L {inr(pnl)}"]
+    for records, what in ((result.manual, "manual sale(s) recorded"),
+                          (result.refused, "order(s) refused"),
+                          (result.partial, "order(s) partly filled")):
+        if records:
+            parts.append(f"{len(records)} {what}")
+    return "; ".join(parts + result.notes)

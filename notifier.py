@@ -40,7 +40,6 @@ NOT_CONFIGURED = "Alerts are off: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID."
 KIND_LABELS = {"run_finished": "Run finished", "run_failed": "Run failed",
                "order_rejected": "Order rejected", "manual_close": "Manual sale",
                "login_reminder": "Login reminder", "test": "Test alert"}
-RUN_FAILED_ACTION = "Open the Strategy page, read the run's log, fix the cause, then press Run now."
 
 
 class AlertError(RuntimeError):
@@ -214,7 +213,10 @@ def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
         return f"⏭️ Nifty Shop run skipped · {when}\n{run.get('summary') or 'No reason given.'}"
     if run.get("dry_run"):  # nothing was placed: the summary says what would have been
         return f"✅ Nifty Shop dry run done · {when}\n{run.get('summary') or 'No orders.'}"
-    lines = [f"✅ Nifty Shop run done · {when}"]
+    if run.get("status") == "warning":  # an order was refused or not wholly filled
+        lines = [f"⚠️ Nifty Shop run done with warnings · {when}", run.get("summary") or ""]
+    else:
+        lines = [f"✅ Nifty Shop run done · {when}"]
     if not orders_placed and not fills:
         return "\n".join([*lines, "No orders: nothing met the rules."])
     lines.append(f"Orders placed: {orders_placed}")
@@ -227,10 +229,14 @@ def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
     return "\n".join(lines)
 
 
-def run_failed(run: Mapping[str, Any], reason: str, action: str) -> str:
-    """Why the run failed and what the owner should do."""
+def run_failed(run: Mapping[str, Any]) -> str:
+    """The failed run's summary, which says what happened and what to do (messages.py), and
+    its technical detail."""
     when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
-    return f"❌ Nifty Shop run failed · {when}\nWhy: {_clip(reason)}\nDo: {action}"
+    lines = [f"❌ Nifty Shop run failed · {when}", run.get("summary") or "No reason given."]
+    if run.get("error"):
+        lines.append(f"Detail: {_clip(run['error'])}")
+    return "\n".join(lines)
 
 
 def order_rejected(symbol: str, side: str, qty: int, message: str) -> str:
@@ -270,11 +276,10 @@ def notify_run_finished(config: Config, store: Store, run: Mapping[str, Any]) ->
     return Notifier.from_config(config, store).send("run_finished", text)
 
 
-def notify_run_failed(config: Config, store: Store, run: Mapping[str, Any],
-                      reason: str | None = None, action: str = RUN_FAILED_ACTION) -> Future:
-    """Alert on a failed run; `reason` defaults to the run's recorded error."""
-    text = run_failed(run, reason or run.get("error") or "unknown error", action)
-    return Notifier.from_config(config, store).send("run_failed", text)
+def notify_run_failed(config: Config, store: Store | None, run: Mapping[str, Any]) -> Future:
+    """Alert on a failed run (`store` None: it could not be opened, so the outcome of the
+    alert is only logged)."""
+    return Notifier.from_config(config, store).send("run_failed", run_failed(run))
 
 
 def notify_order_rejected(config: Config, store: Store, symbol: str, side: str, qty: int,

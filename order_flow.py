@@ -1,9 +1,11 @@
 """Placing one intended order safely and recording its fill: where a live run moves money.
 
 Every order carries a deterministic orderTag; before placing, an order already at the broker
-with that tag is adopted (a crashed earlier run), never placed twice. The run polls until the
-order is final or ORDER_FILL_TIMEOUT_S passes, then cancels the rest; only the filled quantity
-becomes a trade, at the traded price, keyed by the broker's order id so it is recorded once.
+with that tag is adopted (a crashed earlier run), never placed twice. A 429 on the order
+waits for Fyers' rate-limit window and tries once more, after looking the tag up again. The
+run polls until the order is final or ORDER_FILL_TIMEOUT_S passes, then cancels the rest; only
+the filled quantity becomes a trade, at the traded price, keyed by the broker's order id so it
+is recorded once.
 """
 from __future__ import annotations
 
@@ -19,9 +21,12 @@ from broker import (
     SIDE_SELL,
     STATUS_REJECTED,
     BrokerError,
+    DailyLimitBlocked,
     FyersBroker,
     Order,
     OrderRejected,
+    PlaceResult,
+    RateLimited,
 )
 from config import Config
 from store.base import Store
@@ -43,6 +48,8 @@ class RunResult:
     fills: list[dict[str, Any]] = field(default_factory=list)  # bot trades recorded
     manual: list[dict[str, Any]] = field(default_factory=list)  # manual closes recorded
     refused: list[dict[str, Any]] = field(default_factory=list)  # rejected/cancelled orders
+    partial: list[dict[str, Any]] = field(default_factory=list)  # orders partly filled
+    notes: list[str] = field(default_factory=list)  # more for the summary, e.g. budget spent
 
 
 @dataclass
@@ -54,7 +61,7 @@ class RunContext:
     broker: FyersBroker
     run_id: str
     dry_run: bool
-    heartbeat: Callable[[], None]
+    checkpoint: Callable[[], None]  # raises when the run must stop (deadline, lock lost)
     result: RunResult
 
 
@@ -109,8 +116,7 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
         return
     run.store.upsert_order(record)
     try:
-        placed = run.broker.place_market_order(intent.symbol, intent.qty,
-                                               SIDE_BUY if intent.side == "BUY" else SIDE_SELL, tag)
+        placed = _place(run, intent, tag)
     except OrderRejected as exc:
         _close_refused(run, record, "rejected", str(exc))
         return
@@ -121,6 +127,39 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
         run.store.upsert_order({**record, "status": "placed", "updated_at": time.time()})
         return
     _finish(run, record, order)
+
+
+def _place(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
+    """Place the order; after a 429, wait for Fyers' window to pass and try once more, looking
+    the tag up first so that an order Fyers took after all is adopted, never placed twice."""
+    try:
+        return _place_once(run, intent, tag)
+    except RateLimited as exc:
+        if isinstance(exc, DailyLimitBlocked):  # no use waiting: nothing passes until tomorrow
+            raise
+        wait_s = window_wait_s(run.config.rate_limit_window_s, exc.retry_after, time.time())
+        logger.warning("%s: waiting %.1f s for the rate-limit window, then placing %s again",
+                       exc, wait_s, tag)
+        time.sleep(wait_s)
+    found = run.broker.orders(tag=tag)
+    if found:
+        logger.warning("order %s reached Fyers despite the 429: adopted", tag)
+        return PlaceResult(order_id=found[0].id, acknowledged=True)
+    # A second 429 fails the run: every breach counts toward Fyers' block for the day.
+    return _place_once(run, intent, tag)
+
+
+def _place_once(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
+    """One placement, unless the run must stop (its deadline passed) before it."""
+    run.checkpoint()
+    side = SIDE_BUY if intent.side == "BUY" else SIDE_SELL
+    return run.broker.place_market_order(intent.symbol, intent.qty, side, tag)
+
+
+def window_wait_s(window_s: float, retry_after: float | None, now: float) -> float:
+    """Seconds to wait after a 429: Fyers' Retry-After when it gave one, else until its current
+    rate-limit window (the minute) ends."""
+    return retry_after if retry_after else window_s - now % window_s
 
 
 def _new_order(run: RunContext, intent: Intent, tag: str) -> dict[str, Any]:
@@ -146,7 +185,7 @@ def _await_final(run: RunContext, order: Order) -> Order:
     deadline = time.monotonic() + run.config.order_fill_timeout_s
     while not order.is_final and time.monotonic() < deadline:
         time.sleep(POLL_INTERVAL_S)
-        run.heartbeat()
+        run.checkpoint()
         order = _find_order(run, order.tag, order.id) or order
     if order.is_final:
         return order
@@ -176,8 +215,10 @@ def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
                   message=order.message or record["message"])
     if status in ("rejected", "cancelled"):
         _close_refused(run, record, status, order.message)
-    else:
-        run.store.upsert_order(record)
+        return
+    run.store.upsert_order(record)
+    if status == "partial":
+        run.result.partial.append(record)
 
 
 def _order_status(order: Order) -> str:

@@ -1,4 +1,4 @@
-"""The strategy's rules: completed closes, prices and the bot's book in, intended orders out.
+"""The strategy's rules: closes, prices, the bot's book and the day's use in, orders out.
 
 Pure on purpose (stdlib only, no I/O): the live run (live_strategy.py) and the backtest
 (backtesting/engine.py) call the very same `decide()`, and tests exercise it without a broker
@@ -26,6 +26,8 @@ class StrategyParams:
     entry_candidates: int
     max_trade_value: float
     max_new_entries_per_run: int
+    # Config's default, so params built by hand (backtest scenarios) may leave it out.
+    max_new_entries_per_day: int = 1
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,28 @@ class BookEntry:
     qty: int
     avg_price: float
     last_buy_price: float
+
+
+@dataclass(frozen=True)
+class DayUse:
+    """What earlier runs of the same trading day used, and the symbols the owner sold by hand
+    lately: the caps hold per day however many runs happen."""
+
+    entries: int = 0  # new entries already bought today
+    averaged: frozenset[str] = frozenset()  # symbols averaged down today
+    cooling_down: frozenset[str] = frozenset()  # sold by hand within the rebuy cooldown
+
+    def entries_left(self, params: StrategyParams) -> int:
+        """New entries this run may still buy: the run's cap within what is left of the day's."""
+        return max(0, min(params.max_new_entries_per_run,
+                          params.max_new_entries_per_day - self.entries))
+
+    def entry_budget_spent(self, params: StrategyParams) -> bool:
+        """True when earlier runs today bought every new entry the day allows."""
+        return self.entries >= params.max_new_entries_per_day
+
+
+NOTHING_USED = DayUse()
 
 
 @dataclass(frozen=True)
@@ -104,11 +128,11 @@ def _ranked_deviations(closes: Mapping[str, Sequence[float]], ltps: Mapping[str,
 
 
 def _entries(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],
-             excluded: set[str], params: StrategyParams) -> list[Intent]:
-    """Buys of the most-below-MA candidates that are not excluded and affordable."""
+             excluded: set[str], limit: int, params: StrategyParams) -> list[Intent]:
+    """Up to `limit` buys of the most-below-MA candidates that are not excluded and affordable."""
     intents = []
     for dev, symbol in _ranked_deviations(closes, ltps, params)[:params.entry_candidates]:
-        if len(intents) >= params.max_new_entries_per_run:
+        if len(intents) >= limit:
             break
         ltp = ltps[symbol]
         qty = buy_qty(params.max_trade_value, ltp)
@@ -119,13 +143,13 @@ def _entries(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],
     return intents
 
 
-def _average_down(held: Mapping[str, BookEntry], ltps: Mapping[str, float], sold: set[str],
-                  params: StrategyParams) -> Intent | None:
+def _average_down(held: Mapping[str, BookEntry], ltps: Mapping[str, float],
+                  excluded: set[str], params: StrategyParams) -> Intent | None:
     """One more buy of the holding furthest below its last buy price, past the threshold."""
     candidates = []
     for symbol, entry in held.items():
         ltp = ltps.get(symbol)
-        if symbol in sold or ltp is None or entry.last_buy_price <= 0:
+        if symbol in excluded or ltp is None or entry.last_buy_price <= 0:
             continue
         drop_pct = (entry.last_buy_price - ltp) / entry.last_buy_price * 100
         if _more_than(drop_pct, params.averaging_threshold_pct) and buy_qty(
@@ -140,17 +164,20 @@ def _average_down(held: Mapping[str, BookEntry], ltps: Mapping[str, float], sold
 
 
 def decide(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],
-           book: Mapping[str, BookEntry], params: StrategyParams) -> list[Intent]:
+           book: Mapping[str, BookEntry], params: StrategyParams,
+           day: DayUse = NOTHING_USED) -> list[Intent]:
     """Intended orders for one run: exits first, then entries, then at most one average-down.
 
     `closes` are completed daily closes oldest→newest (today excluded); `book` is what the bot
-    held before the run.
+    held before the run; `day` is what earlier runs of the day used (a backtest deciding once a
+    day leaves it out).
     """
     held = _held(book)
     exits = _exits(held, ltps, params)
     sold = {intent.symbol for intent in exits}
-    entries = _entries(closes, ltps, set(held) | sold, params)
+    not_bought = sold | day.cooling_down
+    entries = _entries(closes, ltps, set(held) | not_bought, day.entries_left(params), params)
     if entries:
         return exits + entries
-    average = _average_down(held, ltps, sold, params)
+    average = _average_down(held, ltps, not_bought | day.averaged, params)
     return exits + ([average] if average else [])

@@ -18,12 +18,12 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from broker import AuthFailed, BrokerError, FyersBroker, Tokens
 from config import IST, Config, load_config_or_exit
+from messages import LOGIN_NEEDED
 from store import Store, StoreError
 from store.log_handler import logged_store, redact, register_secret
 from trading_calendar import next_run_at
 
 SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
-LOGIN_NEEDED = "open the Tokens page and log in to Fyers"
 DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per trading day, "
                     "so a refresh is often refused")
 
@@ -92,9 +92,9 @@ def load_access_token(config: Config, store: Store) -> str | None:
 def _status_message(state: str, access: float | None, next_run: float) -> str:
     if state == "MISSING" and access is not None:
         return (f"The stored Fyers token cannot be decrypted (was TOKEN_ENCRYPTION_KEY "
-                f"changed?): {LOGIN_NEEDED}.")
+                f"changed?): {LOGIN_NEEDED.todo}.")
     if state == "MISSING":
-        return f"No Fyers token is stored: {LOGIN_NEEDED}."
+        return f"No Fyers token is stored: {LOGIN_NEEDED.todo}."
     if state == "EXPIRED":
         return f"Token expired at {ist_text(access)}: log in to Fyers."
     if state == "EXPIRING":
@@ -128,15 +128,15 @@ def refresh_tokens(config: Config, store: Store) -> TokenStatus:
     refresh_token = _decrypt(config, record.get("refresh_token")) if record else None
     refresh_expires_at = (record or {}).get("refresh_expires_at") or 0.0
     if not refresh_token or refresh_expires_at <= time.time():
-        raise AuthFailed(f"No valid refresh token is stored: {LOGIN_NEEDED}.")
+        raise AuthFailed(f"No valid refresh token is stored: {LOGIN_NEEDED.todo}.")
     if not config.fyers_pin and not config.is_sandbox:
-        raise AuthFailed(f"FYERS_PIN is not set, so the token cannot be refreshed: {LOGIN_NEEDED}.")
+        raise AuthFailed(f"FYERS_PIN is not set, so the token cannot be refreshed: {LOGIN_NEEDED.todo}.")
     try:
         pin = config.fyers_pin or SANDBOX_PIN
         tokens = FyersBroker(config, store=store).refresh_access_token(refresh_token, pin)
     except AuthFailed as exc:
         raise AuthFailed(f"Fyers refused the token refresh ({exc}); {DAILY_LOGIN_NOTE}: "
-                         f"{LOGIN_NEEDED}.") from exc
+                         f"{LOGIN_NEEDED.todo}.") from exc
     if tokens.refresh_token != refresh_token:
         refresh_expires_at = time.time() + config.refresh_token_validity
     save_tokens(config, store, tokens, refresh_expires_at)

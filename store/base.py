@@ -139,7 +139,8 @@ class Store(ABC):
         """Every app's token record, by client_id."""
 
     # --- runs: {run_id, trigger, status, started_at, finished_at, summary, error,
-    #            dry_run} -- status: running | succeeded | failed | skipped ---------------
+    #            dry_run} -- status: running | succeeded | warning (succeeded with warnings:
+    #            an order was refused or not wholly filled) | failed | skipped -------------
     @abstractmethod
     def create_run(self, run: dict[str, Any]) -> None:
         """Insert; DuplicateKey on the same run_id."""
@@ -241,6 +242,10 @@ class Store(ABC):
     @abstractmethod
     def refresh_lock(self, name: str, owner: str, ttl_s: float) -> bool:
         """Extend a held lock; False when it was lost."""
+
+    @abstractmethod
+    def lock_owner(self, name: str) -> str | None:
+        """Who holds the lock now; None when it is free or expired."""
 
     # --- settings: small key → JSON-able value map (alert status, etc.) ----------------
     @abstractmethod

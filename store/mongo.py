@@ -568,6 +568,13 @@ class MongoStore(Store):
                                            {"$set": {"expires_at": time.time() + ttl_s}})
         return result.matched_count > 0
 
+    @_mapped
+    def lock_owner(self, name: str) -> str | None:
+        """Who holds the lock now; None when it is free or expired."""
+        doc = self._db.locks.find_one({"name": name, "expires_at": {"$gt": time.time()}},
+                                      {"_id": 0, "owner": 1})
+        return doc["owner"] if doc is not None else None
+
     # --- settings ---------------------------------------------------------------------
     @_mapped
     def get_setting(self, key: str, default: Any = None) -> Any:

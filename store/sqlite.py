@@ -422,6 +422,12 @@ class SQLiteStore(SQLiteLogs, Store):
                                (time.time() + ttl_s, name, owner))
         return cursor.rowcount > 0
 
+    def lock_owner(self, name: str) -> str | None:
+        """Who holds the lock now; None when it is free or expired."""
+        row = self._execute("SELECT owner FROM locks WHERE name = ? AND expires_at > ?",
+                            (name, time.time())).fetchone()
+        return row["owner"] if row is not None else None
+
     # --- settings ---------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
         """The stored JSON value, or `default`."""

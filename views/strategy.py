@@ -13,18 +13,13 @@ bp = Blueprint("strategy", __name__)
 HISTORY_ROWS = 50
 
 
-def running_run() -> dict | None:
-    """The newest run when it is still running, else None."""
-    runs = get_store().list_runs(limit=1)
-    return runs[0] if runs and runs[0]["status"] == "running" else None
-
-
 @bp.route("/strategy")
 @login_required
 def index() -> str:
     """The run button (disabled while a run runs), its live status and the run history."""
-    return render_template("strategy.html", running=running_run(),
-                           runs=get_store().list_runs(limit=HISTORY_ROWS))
+    store = get_store()
+    return render_template("strategy.html", running=executor.running_run(store),
+                           runs=executor.as_shown(store, store.list_runs(limit=HISTORY_ROWS)))
 
 
 @bp.route("/strategy/run", methods=("POST",))
@@ -42,8 +37,9 @@ def run_now() -> Response:
 @bp.route("/strategy/status")
 @login_required
 def status() -> Response | str:
-    """The live status fragment htmx polls; reloads the page once the watched run ends."""
-    running = running_run()
+    """The live status fragment htmx polls; reloads the page once the watched run ends (or
+    was killed: its lock is gone)."""
+    running = executor.running_run(get_store())
     watched = request.args.get("run")
     if watched and (running is None or running["run_id"] != watched):
         response = Response("")
@@ -59,5 +55,6 @@ def run_detail(run_id: str) -> str:
     run = get_store().get_run(run_id)
     if run is None:
         abort(404, description=f"No run with id {run_id}: pick one from the run history.")
+    [run] = executor.as_shown(get_store(), [run])
     query = parse_query({"run": run_id})
     return render_template("run.html", run=run, query=query, page=fetch_page(query, None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from config import IST
+from messages import LOGIN_NEEDED
 from notifier import (
     LAST_ALERT,
     notify_manual_close,
@@ -86,14 +87,14 @@ def test_skipped_run_says_why(alert_config, store, telegram):
 
 
 def test_run_failed_says_why_and_what_to_do(alert_config, store, telegram):
-    run = finished_run(store, status="failed",
+    run = finished_run(store, status="failed", summary=LOGIN_NEEDED.sentence,
                        error="Token expired at 26 Nov 09:00 IST: log in to Fyers.")
-    notify_run_failed(alert_config, store, run,
-                      action="Log in on the Tokens page, then press Run now.").result(WAIT_S)
+    notify_run_failed(alert_config, store, run).result(WAIT_S)
     assert telegram.texts == [
         "❌ Nifty Shop run failed · 26 Nov 15:10 IST\n"
-        "Why: Token expired at 26 Nov 09:00 IST: log in to Fyers.\n"
-        "Do: Log in on the Tokens page, then press Run now."]
+        "Fyers needs a new login (the access token expired or could not be refreshed): "
+        "log in to Fyers on the Tokens page.\n"
+        "Detail: Token expired at 26 Nov 09:00 IST: log in to Fyers."]
 
 
 def test_order_rejected_names_the_order_and_the_reason(alert_config, store, telegram):
@@ -123,7 +124,8 @@ def test_every_message_stays_short_for_a_lock_screen(alert_config, store, telegr
     for index in range(10):
         record_fill(store, "run1", f"NSE:SYM{index}-EQ", "BUY", 1, 100.0, None, offset_s=index)
     notify_run_finished(alert_config, store, run).result(WAIT_S)
-    notify_run_failed(alert_config, store, run, reason="Traceback line " * 200).result(WAIT_S)
+    notify_run_failed(alert_config, store, {**run, "status": "failed",
+                                            "error": "Traceback line " * 200}).result(WAIT_S)
     lines = telegram.texts[0].splitlines()
     assert len(lines) <= 9
     assert lines[-1] == "…and 4 more fills"

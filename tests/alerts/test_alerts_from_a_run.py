@@ -9,6 +9,7 @@ import pytest
 
 import executor
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
+from messages import LOGIN_NEEDED
 from notifier import LAST_ALERT
 from tests.batch.helpers import FAST_LIMITS, fast_broker, store_tokens
 
@@ -66,5 +67,4 @@ def test_a_run_without_a_login_says_what_to_do(run_config, store, sandbox, teleg
     assert record["status"] == "failed"
     [text] = telegram.texts
     assert text.splitlines()[0].startswith("❌ Nifty Shop run failed · ")
-    assert text.splitlines()[-1] == ("Do: Open the Tokens page and log in to Fyers, "
-                                     "then press Run now.")
+    assert text.splitlines()[1] == LOGIN_NEEDED.sentence

@@ -58,12 +58,20 @@ def run_trades(store: Any, run_id: str) -> list[dict[str, Any]]:
 
 
 def cli_env(config: Config) -> dict[str, str]:
-    """Environment keys that make a CLI child process use `config`'s store and sandbox."""
+    """Environment keys that make a CLI child process use `config`'s store, sandbox, run
+    limits and alerts."""
     return {"DATABASE_URL": config.database_url, "SECRET_KEY": config.secret_key,
             "TOKEN_ENCRYPTION_KEY": config.token_encryption_key, "FYERS_MODE": "sandbox",
             "FYERS_SANDBOX_URL": config.fyers_sandbox_url, "FYERS_PIN": config.fyers_pin,
             "FYERS_SECRET_KEY": config.fyers_secret_key,
-            "ORDER_FILL_TIMEOUT_S": str(config.order_fill_timeout_s)}
+            "ORDER_FILL_TIMEOUT_S": str(config.order_fill_timeout_s),
+            "RUN_DEADLINE_S": str(config.run_deadline_s),
+            "RATE_LIMIT_WINDOW_S": str(config.rate_limit_window_s),
+            "MAX_NEW_ENTRIES_PER_RUN": str(config.max_new_entries_per_run),
+            "MAX_NEW_ENTRIES_PER_DAY": str(config.max_new_entries_per_day),
+            "TELEGRAM_BOT_TOKEN": config.telegram_bot_token,
+            "TELEGRAM_CHAT_ID": config.telegram_chat_id,
+            "TELEGRAM_API_URL": config.telegram_api_url}
 
 
 def run_cli(config: Config, script: str, *args: str, timeout: float = 120

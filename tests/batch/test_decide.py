@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import Config
-from strategy_rules import BookEntry, Intent, StrategyParams, decide
+from strategy_rules import NOTHING_USED, BookEntry, DayUse, Intent, StrategyParams, decide
 
 PARAMS = StrategyParams(ma_period=5, entry_threshold_pct=2.0, exit_threshold_pct=6.28,
                         averaging_threshold_pct=3.14, entry_candidates=3,
@@ -22,7 +22,7 @@ def held(symbol: str, qty: int = 10, avg: float = 100.0, last: float | None = No
 def test_params_come_from_config():
     params = Config.from_mapping({"MA_PERIOD": "30"}).strategy_params()
     assert params.ma_period == 30 and params.exit_threshold_pct == 6.28
-    assert params.max_new_entries_per_run == 1
+    assert params.max_new_entries_per_run == 1 and params.max_new_entries_per_day == 1
 
 
 def test_no_history_and_short_history_are_skipped():
@@ -102,6 +102,46 @@ def test_average_down_skips_a_holding_too_dear_for_one_share():
     assert decide({}, {"A": 15000.0}, book, PARAMS) == []
 
 
+# --- the trading day: caps over all its runs, and the rebuy cooldown ------------------------
+TWO_A_RUN_THREE_A_DAY = StrategyParams(**{**vars(PARAMS), "max_new_entries_per_run": 2,
+                                          "max_new_entries_per_day": 3})
+THREE_BELOW = ({"A": FLAT, "B": FLAT, "C": FLAT}, {"A": 97.0, "B": 90.0, "C": 95.0})
+
+
+def test_entries_stop_at_what_is_left_of_the_days_budget():
+    closes, ltps = THREE_BELOW
+    fresh = decide(closes, ltps, {}, TWO_A_RUN_THREE_A_DAY)
+    assert [i.symbol for i in fresh] == ["B", "C"]  # the run's cap
+    one_left = decide(closes, ltps, {}, TWO_A_RUN_THREE_A_DAY, DayUse(entries=2))
+    assert [i.symbol for i in one_left] == ["B"]
+    assert decide(closes, ltps, {}, TWO_A_RUN_THREE_A_DAY, DayUse(entries=3)) == []
+    assert DayUse(entries=3).entry_budget_spent(TWO_A_RUN_THREE_A_DAY)
+    assert not DayUse(entries=2).entry_budget_spent(TWO_A_RUN_THREE_A_DAY)
+
+
+def test_a_spent_entry_budget_still_lets_a_holding_average_down():
+    closes, ltps = THREE_BELOW
+    book = {"D": held("D", avg=100.0)}
+    intents = decide(closes, {**ltps, "D": 96.0}, book, PARAMS, DayUse(entries=1))
+    assert [(i.symbol, i.reason) for i in intents] == [("D", "average")]
+
+
+def test_a_symbol_averaged_today_is_not_averaged_again_that_day():
+    book = {"A": held("A", last=100.0), "B": held("B", last=100.0)}
+    ltps = {"A": 90.0, "B": 96.0}  # A is furthest down
+    assert [i.symbol for i in decide({}, ltps, book, PARAMS)] == ["A"]
+    again = decide({}, ltps, book, PARAMS, DayUse(averaged=frozenset({"A"})))
+    assert [(i.symbol, i.reason) for i in again] == [("B", "average")]
+
+
+def test_a_symbol_sold_by_hand_is_neither_bought_back_nor_averaged():
+    closes, ltps = THREE_BELOW
+    cooling = DayUse(cooling_down=frozenset({"B", "D"}))
+    assert [i.symbol for i in decide(closes, ltps, {}, PARAMS, cooling)] == ["C"]
+    book = {"D": held("D", qty=3, last=100.0)}  # partly sold by hand
+    assert decide({}, {"D": 90.0}, book, PARAMS, cooling) == []
+
+
 # --- properties --------------------------------------------------------------------------
 SYMBOLS = [f"S{i}" for i in range(8)]
 prices = st.floats(min_value=1.0, max_value=30000.0, allow_nan=False)
@@ -109,7 +149,11 @@ params_st = st.builds(
     StrategyParams, ma_period=st.integers(1, 6),
     entry_threshold_pct=st.floats(0, 10), exit_threshold_pct=st.floats(0.1, 10),
     averaging_threshold_pct=st.floats(0.1, 10), entry_candidates=st.integers(1, 5),
-    max_trade_value=st.floats(500, 20000), max_new_entries_per_run=st.integers(1, 3))
+    max_trade_value=st.floats(500, 20000), max_new_entries_per_run=st.integers(1, 3),
+    max_new_entries_per_day=st.integers(1, 4))
+day_uses = st.builds(DayUse, entries=st.integers(0, 4),
+                     averaged=st.frozensets(st.sampled_from(SYMBOLS)),
+                     cooling_down=st.frozensets(st.sampled_from(SYMBOLS)))
 markets = st.fixed_dictionaries({
     "closes": st.dictionaries(st.sampled_from(SYMBOLS), st.lists(prices, max_size=8)),
     "ltps": st.dictionaries(st.sampled_from(SYMBOLS), prices),
@@ -117,22 +161,26 @@ markets = st.fixed_dictionaries({
 })
 
 
-def _decide(market: dict, params: StrategyParams) -> tuple[list[Intent], dict[str, BookEntry]]:
+def _decide(market: dict, params: StrategyParams, day: DayUse = NOTHING_USED
+            ) -> tuple[list[Intent], dict[str, BookEntry]]:
     book = {s: BookEntry(s, q, a, last) for s, (q, a, last) in market["book"].items()}
-    return decide(market["closes"], market["ltps"], book, params), book
+    return decide(market["closes"], market["ltps"], book, params, day), book
 
 
 @settings(max_examples=300, deadline=None)
-@given(markets, params_st)
-def test_intents_obey_the_rules(market, params):
-    intents, book = _decide(market, params)
+@given(markets, params_st, day_uses)
+def test_intents_obey_the_rules(market, params, day):
+    intents, book = _decide(market, params, day)
     sides = [i.side for i in intents]
     assert sides == sorted(sides, key=lambda side: side == "BUY")  # exits first
     sold = {i.symbol for i in intents if i.side == "SELL"}
     entries = [i for i in intents if i.reason == "entry"]
     averages = [i for i in intents if i.reason == "average"]
     assert len(entries) <= params.max_new_entries_per_run
+    assert day.entries + len(entries) <= max(day.entries, params.max_new_entries_per_day)
     assert len(averages) <= 1 and not (entries and averages)
+    assert not {i.symbol for i in averages} & day.averaged
+    assert not {i.symbol for i in intents if i.side == "BUY"} & day.cooling_down
     for intent in intents:
         assert intent.qty >= 1 and intent.price == market["ltps"][intent.symbol]
         if intent.side == "SELL":

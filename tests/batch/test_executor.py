@@ -14,7 +14,8 @@ import pytest
 
 import executor
 from config import PROJECT_DIR
-from executor import LOCK_NAME, LOGIN_NEEDED, SKIPPED_BUSY, run_once, start_background_run
+from executor import LOCK_NAME, SKIPPED_BUSY, run_once, start_background_run
+from messages import LOGIN_NEEDED
 from tests.alerts.fake_telegram import FakeTelegram
 from tests.batch.conftest import FYERS_2026
 from tests.batch.helpers import (
@@ -55,9 +56,9 @@ def test_expired_token_and_refused_refresh_fail_fast_placing_nothing(run_config,
     store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
     result = run_cli(run_config, "executor.py", "--trigger", "scheduled", "--force")
     assert result.returncode == 1
-    assert LOGIN_NEEDED in result.stdout and "Traceback" not in result.stderr
+    assert LOGIN_NEEDED.sentence in result.stdout and "Traceback" not in result.stderr
     [run] = store.list_runs()
-    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED
+    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED.sentence
     assert "2FA once per trading day" in run["error"]
     assert calls_to(sandbox, "/orders/sync") == 0 and calls_to(sandbox, "/quotes") == 0
 
@@ -71,7 +72,7 @@ def test_token_ended_by_fyers_is_refreshed_before_the_run(run_config, store, san
 
 def test_missing_token_fails_with_the_login_message(run_config, store, sandbox):
     run = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
-    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED
+    assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED.sentence
     assert calls_to(sandbox, "/quotes") == 0
 
 
@@ -144,7 +145,7 @@ def test_a_failed_run_alerts_the_owner_with_what_to_do(run_config, store):
         [text] = telegram.texts
     finally:
         telegram.stop()
-    assert "run failed" in text and LOGIN_NEEDED in text and "log in to Fyers" in text
+    assert "run failed" in text and LOGIN_NEEDED.sentence in text
 
 
 @pytest.mark.parametrize("day", [date(2026, 11, 28), date(2026, 11, 24)],
@@ -158,3 +159,13 @@ def test_no_nse_session_skips_the_run_unless_forced(run_config, store, sandbox, 
     assert calls_to(sandbox, "/api/v3/orders/sync") == 0
     forced = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
     assert forced["status"] == "succeeded"
+
+
+def test_four_quick_runs_buy_one_new_stock_that_day(run_config, store, logged_in):
+    runs = [run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+            for _ in range(4)]
+    assert [run["status"] for run in runs] == ["succeeded"] * 4
+    entries = [order for order in store.list_orders() if order["reason"] == "entry"]
+    assert len(entries) == 1 and len(store.get_positions()) == 1
+    for later in runs[1:]:
+        assert later["summary"].endswith("today's new-entry budget is spent: 1 of 1")

@@ -7,7 +7,7 @@ from datetime import date
 
 from broker import SIDE_BUY, STATUS_TRADED
 from live_strategy import run_live
-from order_flow import order_tag
+from order_flow import order_tag, window_wait_s
 from tests.batch.helpers import calls_to, expected_intents, run_trades
 from universe import nifty50_symbols
 
@@ -125,3 +125,20 @@ def test_a_buy_today_is_not_mistaken_for_a_manual_sale(run_config, store, broker
     assert all(t["source"] == "bot" for t in store.list_trades())
     assert sum(t["side"] == "BUY" and t["run_id"] == "a" for t in store.list_trades()) == 1
     assert all(o.side == SIDE_BUY for o in broker.orders())
+
+
+def test_a_stock_sold_by_hand_is_not_bought_back(run_config, store, broker, sandbox):
+    config = run_config.with_overrides(max_new_entries_per_day=2)  # room for a second buy
+    run_live(config, store, broker, run_id="buy")
+    [bought] = run_trades(store, "buy")
+    sandbox.admin("manual-sell", symbol=bought["symbol"])
+    run_live(config, store, broker, run_id="after")
+    trades = [(t["source"], t["side"], t["symbol"]) for t in run_trades(store, "after")]
+    assert trades[0] == ("manual", "SELL", bought["symbol"])
+    [(_, side, other)] = [t for t in trades if t[0] == "bot"]
+    assert side == "BUY" and other != bought["symbol"]  # the next candidate instead
+
+
+def test_after_a_429_an_order_waits_retry_after_else_the_rest_of_the_minute():
+    assert window_wait_s(60.0, 7.0, now=135.0) == 7.0
+    assert window_wait_s(60.0, None, now=135.0) == 45.0

@@ -40,8 +40,9 @@ MANY = {"MAX_NEW_ENTRIES_PER_RUN": 4, "ENTRY_CANDIDATES": 50, "EXIT_THRESHOLD_PC
 @pytest.mark.parametrize("sandbox", [FYERS_2026], indirect=True)
 def test_a_day_of_mpp_orders_is_recorded_exactly_as_the_broker_filled_it(run_config, store,
                                                                          sandbox, broker):
-    config = run_config.with_overrides(max_new_entries_per_run=4, entry_candidates=50,
-                                       exit_threshold_pct=0.3, order_fill_timeout_s=1.0)
+    config = run_config.with_overrides(max_new_entries_per_run=4, max_new_entries_per_day=16,
+                                       entry_candidates=50, exit_threshold_pct=0.3,
+                                       order_fill_timeout_s=1.0)
     sandbox.admin("clock", now=f"{DAY}T09:45:00")
     for number in range(4):
         run_live(config, store, broker, run_id=f"mpp{number}")

@@ -9,6 +9,7 @@ import pytest
 from broker import LOG_DIR
 from config import Config
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
+from tests.alerts.conftest import BOT_TOKEN, CHAT_ID, telegram  # noqa: F401 (fixture)
 from tests.batch.conftest import START, broker, logged_in  # noqa: F401 (fixtures)
 from tests.batch.helpers import FAST_LIMITS
 from tests.faults.helpers import APP_SECRET, PIN, assert_no_secrets, stored_secrets
@@ -28,9 +29,17 @@ def sandbox() -> Iterator[SandboxHandle]:
 @pytest.fixture
 def run_config(sandbox_config: Config) -> Config:
     """Sandbox config with a real-looking app secret and PIN, a short fill timeout and up to
-    two new entries per run, so a run places more than one order."""
+    two new entries per run and per day, so a run places more than one order."""
     return sandbox_config.with_overrides(fyers_secret_key=APP_SECRET, fyers_pin=PIN,
-                                         order_fill_timeout_s=1.0, max_new_entries_per_run=2)
+                                         order_fill_timeout_s=1.0, max_new_entries_per_run=2,
+                                         max_new_entries_per_day=2)
+
+
+@pytest.fixture
+def alerting_config(run_config: Config, telegram) -> Config:  # noqa: F811 (the fixture)
+    """run_config with alerts going to the loopback Telegram server."""
+    return run_config.with_overrides(telegram_bot_token=BOT_TOKEN, telegram_chat_id=CHAT_ID,
+                                     telegram_api_url=telegram.url)
 
 
 def _sdk_log_sizes() -> dict[str, int]:

@@ -6,7 +6,7 @@ import functools
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,9 @@ JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
 # Retries as in production, with backoff scaled down so a storm costs milliseconds.
 quick_broker = functools.partial(FyersBroker, rate_limits=FAST_LIMITS, backoff_s=0.02)
 CLEAR_FAULTS = default_faults()
+# A run that finished: 'warning' when an order was refused or not wholly filled, which Fyers'
+# market-price protection may do to any order.
+DONE = ("succeeded", "warning")
 
 
 def run(config: Config) -> dict[str, Any]:
@@ -37,19 +40,18 @@ def run(config: Config) -> dict[str, Any]:
 
 
 @contextmanager
-def fault_when(sandbox: SandboxHandle, path_suffix: str, more_calls: int,
-               clear_after_s: float | None = None, **faults: Any) -> Iterator[None]:
-    """Arm `faults` once the sandbox has seen `more_calls` more requests on paths ending in
-    `path_suffix` (from a watcher thread, so mid-run); clear them after `clear_after_s`."""
+def on_call(sandbox: SandboxHandle, path_suffix: str, more_calls: int,
+            action: Callable[[threading.Event], None]) -> Iterator[None]:
+    """Call `action(done)` from a watcher thread (so mid-run) once the sandbox has seen
+    `more_calls` more requests on paths ending in `path_suffix`; `done` is set when the block
+    ends."""
     target = calls_to(sandbox, path_suffix) + more_calls
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(0.002):
             if calls_to(sandbox, path_suffix) >= target:
-                sandbox.admin("faults", **faults)
-                if clear_after_s is not None and not done.wait(clear_after_s):
-                    sandbox.admin("faults", **CLEAR_FAULTS)
+                action(done)
                 return
 
     watcher = threading.Thread(target=watch, name="fault-trigger", daemon=True)
@@ -59,6 +61,20 @@ def fault_when(sandbox: SandboxHandle, path_suffix: str, more_calls: int,
     finally:
         done.set()
         watcher.join(timeout=10)
+
+
+@contextmanager
+def fault_when(sandbox: SandboxHandle, path_suffix: str, more_calls: int,
+               clear_after_s: float | None = None, **faults: Any) -> Iterator[None]:
+    """Arm `faults` once the sandbox has seen `more_calls` more requests on paths ending in
+    `path_suffix` (mid-run); clear them after `clear_after_s`."""
+    def arm(done: threading.Event) -> None:
+        sandbox.admin("faults", **faults)
+        if clear_after_s is not None and not done.wait(clear_after_s):
+            sandbox.admin("faults", **CLEAR_FAULTS)
+
+    with on_call(sandbox, path_suffix, more_calls, arm):
+        yield
 
 
 def assert_books_agree(config: Config, store: Store, settled: bool = True) -> None:

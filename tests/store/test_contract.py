@@ -333,6 +333,17 @@ def test_lock_expires_after_ttl(store):
     assert not store.refresh_lock("run", "crashed", ttl_s=60)
 
 
+def test_lock_owner_is_the_holder_until_release_or_expiry(store):
+    assert store.lock_owner("run") is None
+    assert store.acquire_lock("run", "a", ttl_s=60)
+    assert store.lock_owner("run") == "a" and store.lock_owner("other") is None
+    store.release_lock("run", "a")
+    assert store.lock_owner("run") is None
+    assert store.acquire_lock("run", "killed", ttl_s=0.2)
+    time.sleep(0.3)
+    assert store.lock_owner("run") is None
+
+
 def test_lock_race_between_threads_has_one_winner(store):
     barrier = threading.Barrier(8)
 

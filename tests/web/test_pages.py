@@ -63,6 +63,7 @@ def test_unknown_run_is_a_404_page(logged_in, client):
 
 
 def test_running_run_disables_the_button_and_polls(logged_in, client, db):
+    db.acquire_lock("executor", "run-live", 60)  # a live run holds the run lock
     db.create_run({"run_id": "run-live", "trigger": "manual", "status": "running",
                    "started_at": 1.0e9, "finished_at": None, "summary": None, "error": None,
                    "dry_run": False})
