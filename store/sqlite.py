@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from config import make_private_folder
 from store.base import DuplicateKey, Store, StoreError, TradeStats
 from store.common import FIELDS, IST, checked, complete, has_word_prefix
 from store.migrations import MIGRATIONS
@@ -66,13 +68,25 @@ class SQLiteStore(SQLiteLogs, Store):
         self._connections_guard = threading.Lock()
         self._generation = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_folder(self.path.parent)
         except OSError as exc:
             raise StoreError(f"cannot create the folder of SQLite file {self.path}: "
                              f"{exc.strerror or exc}") from exc
+        self._create_private_file()
         self._migrate()
 
     # --- plumbing ---------------------------------------------------------------------
+    def _create_private_file(self) -> None:
+        """Create the database file readable by this user only; SQLite gives its -wal and -shm
+        files the same permissions."""
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot create SQLite file {self.path}: {exc.strerror or exc}"
+                             ) from exc
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn sqlite3 errors into the store's own."""
