@@ -34,6 +34,9 @@ LOCK_NAME = "executor"
 LOCK_TTL_S = 600.0  # refreshed while the run works; a crashed run frees the lock after this
 TOKEN_MARGIN_S = 300.0  # a token that would die during the run is refreshed first
 LOGIN_NEEDED = "Fyers login needed: open the Tokens page and log in"
+KEY_DIFFERS = "failed: TOKEN_ENCRYPTION_KEY differs from the web host's"
+KEY_DIFFERS_ACTION = ("Set TOKEN_ENCRYPTION_KEY to the same value on the web host and where this "
+                      "run ran (e.g. the repository secret), then press Run now.")
 SKIPPED_BUSY = "skipped: already running"
 ALERT_WAIT_S = 30.0
 FIND_RUNNING_WAIT_S = 5.0
@@ -42,6 +45,11 @@ BACKGROUND_OUTPUT = "last-background-run.log"
 
 class LoginNeeded(RuntimeError):
     """No usable access token and the refresh failed: the owner must log in to Fyers."""
+
+
+class TokenKeyMismatch(RuntimeError):
+    """The stored tokens were encrypted with another TOKEN_ENCRYPTION_KEY: the run stops and the
+    owner sets the same key on both hosts (a refresh or login cannot help this machine)."""
 
 
 def new_run_id() -> str:
@@ -138,6 +146,9 @@ def _guarded_run(config: Config, store: Store, run_id: str, dry_run: bool, force
     except (LoginNeeded, TokenExpired) as exc:  # TokenExpired: Fyers ended it mid-run
         logger.error("%s", exc)
         return "failed", LOGIN_NEEDED, str(exc)
+    except TokenKeyMismatch as exc:
+        logger.error("%s", exc)
+        return "failed", KEY_DIFFERS, str(exc)
     except Exception as exc:  # the run must end with a recorded status, whatever broke
         logger.exception("run failed")
         return "failed", f"failed: {type(exc).__name__}", str(exc) or type(exc).__name__
@@ -149,6 +160,8 @@ def _authenticated_broker(config: Config, store: Store,
                           broker_factory: BrokerFactory) -> FyersBroker:
     """A broker with a working access token, refreshing it when needed; else LoginNeeded."""
     status = token_refresh.token_status(config, store)
+    if status.state == "UNREADABLE":
+        raise TokenKeyMismatch(status.message)
     token = token_refresh.load_access_token(config, store)
     if token and status.usable_at(time.time() + TOKEN_MARGIN_S):
         broker = broker_factory(config, access_token=token)
@@ -189,8 +202,8 @@ def _notify_end(config: Config, store: Store, run: dict[str, Any]) -> list[Futur
     if run["status"] == "skipped":
         return []
     if run["status"] == "failed":
-        action = ("Open the Tokens page and log in to Fyers, then press Run now."
-                  if run["summary"] == LOGIN_NEEDED else notifier.RUN_FAILED_ACTION)
+        action = {LOGIN_NEEDED: "Open the Tokens page and log in to Fyers, then press Run now.",
+                  KEY_DIFFERS: KEY_DIFFERS_ACTION}.get(run["summary"], notifier.RUN_FAILED_ACTION)
         return [notifier.notify_run_failed(config, store, run, action=action)]
     return [notifier.notify_run_finished(config, store, run)]
 

@@ -11,10 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+from cryptography.fernet import Fernet
 
 import executor
 from config import PROJECT_DIR
-from executor import LOCK_NAME, LOGIN_NEEDED, SKIPPED_BUSY, run_once, start_background_run
+from executor import (
+    KEY_DIFFERS,
+    LOCK_NAME,
+    LOGIN_NEEDED,
+    SKIPPED_BUSY,
+    run_once,
+    start_background_run,
+)
 from tests.alerts.fake_telegram import FakeTelegram
 from tests.batch.helpers import (
     calls_to,
@@ -72,6 +80,19 @@ def test_missing_token_fails_with_the_login_message(run_config, store, sandbox):
     run = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
     assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED
     assert calls_to(sandbox, "/quotes") == 0
+
+
+def test_tokens_stored_under_another_key_fail_naming_the_key_not_a_login(run_config, store,
+                                                                         sandbox):
+    """The GitHub runner and the web host with different TOKEN_ENCRYPTION_KEY secrets."""
+    store_tokens(run_config, store, sandbox)
+    runner = run_config.with_overrides(token_encryption_key=Fernet.generate_key().decode())
+    result = run_cli(runner, "executor.py", "--trigger", "scheduled", "--force")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [run] = store.list_runs()
+    assert run["status"] == "failed" and run["summary"] == KEY_DIFFERS
+    assert "TOKEN_ENCRYPTION_KEY differs" in run["error"] and LOGIN_NEEDED not in run["summary"]
+    assert calls_to(sandbox, "/quotes") == 0 and calls_to(sandbox, "/validate-refresh-token") == 0
 
 
 def test_two_executors_started_together_make_one_run(run_config, store, logged_in):
