@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 import portfolio
+import strategy_settings
 from auth import limiter, users_cli
 from config import Config, load_config_or_exit
 from store import configured_store
@@ -40,6 +41,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["store"] = store
     app.extensions["nifty_config"] = config
     setup_logging(config, store)
+    strategy_settings.save_first_run_defaults(config, store)
     csrf.init_app(app)
     limiter.init_app(app)
     register_blueprints(app, config)

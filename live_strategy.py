@@ -12,6 +12,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import strategy_settings
 from broker import (
     SIDE_SELL,
     Fill,
@@ -40,7 +41,10 @@ COLD_START_MARGIN_DAYS = 7
 
 def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
              dry_run: bool = False, heartbeat: Callable[[], None] | None = None) -> RunResult:
-    """One live run through `broker` and `store`; `heartbeat` is called between slow steps."""
+    """One live run through `broker` and `store` with the strategy settings saved in the store;
+    `heartbeat` is called between slow steps."""
+    config = strategy_settings.for_runs(config, store)
+    logger.info("strategy settings: %s", strategy_settings.listed(config))
     run = RunContext(config, store, broker, run_id, dry_run, heartbeat or (lambda: None),
                RunResult("", []))
     if not dry_run:

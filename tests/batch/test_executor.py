@@ -14,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 import executor
+import strategy_settings
 from config import PROJECT_DIR
 from executor import (
     KEY_DIFFERS,
@@ -93,6 +94,20 @@ def test_tokens_stored_under_another_key_fail_naming_the_key_not_a_login(run_con
     assert run["status"] == "failed" and run["summary"] == KEY_DIFFERS
     assert "TOKEN_ENCRYPTION_KEY differs" in run["error"] and LOGIN_NEEDED not in run["summary"]
     assert calls_to(sandbox, "/quotes") == 0 and calls_to(sandbox, "/validate-refresh-token") == 0
+
+
+def test_a_run_uses_the_strategy_settings_saved_in_the_store(run_config, store, logged_in):
+    """The executor's own environment has the defaults; the store says otherwise and wins."""
+    store.set_setting(strategy_settings.STORE_KEY, {"ma_period": 7, "max_trade_value": 2000.0})
+    result = run_cli(run_config, "executor.py", "--dry-run", "--force")
+    assert result.returncode == 0, result.stderr
+    [run] = store.list_runs()
+    [used] = store.search_logs(text="strategy settings", run_id=run["run_id"]).rows
+    assert "MA_PERIOD=7," in used["message"] and "MAX_TRADE_VALUE=2000.0," in used["message"]
+    entries = [row["message"] for row in store.search_logs(text="would BUY",
+                                                            run_id=run["run_id"]).rows
+               if "(entry)" in row["message"]]
+    assert entries and all("below 7-day MA" in message for message in entries)
 
 
 def test_two_executors_started_together_make_one_run(run_config, store, logged_in):
