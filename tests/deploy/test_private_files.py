@@ -40,21 +40,16 @@ def test_the_database_and_its_journal_files_are_private(fresh):
     store.close()
 
 
-def test_an_empty_token_key_file_is_an_error_naming_it(fresh):
+@pytest.mark.parametrize("content,error", [("", "is empty"), ("\n", "is empty"),
+                                           ("not a key", "holds no valid key")])
+def test_a_token_key_file_without_a_key_is_an_error_naming_it(fresh, content, error):
+    """Tokens may be encrypted with the lost key: the owner decides, nothing is overwritten."""
     fresh.data_dir.mkdir(parents=True)
     key_file = fresh.data_dir / ".token_encryption_key"
-    key_file.write_text("")
-    with pytest.raises(ConfigError, match=f"{key_file} is empty"):
+    key_file.write_text(content)
+    with pytest.raises(ConfigError, match=f"{key_file} {error}"):
         fresh.secret("token_encryption_key")
-    assert key_file.read_text() == ""  # nothing overwritten: the owner decides
-
-
-def test_a_token_key_file_holding_no_key_is_an_error_naming_it(fresh):
-    fresh.data_dir.mkdir(parents=True)
-    key_file = fresh.data_dir / ".token_encryption_key"
-    key_file.write_text("not a key")
-    with pytest.raises(ConfigError, match=f"{key_file} holds no valid key"):
-        fresh.secret("token_encryption_key")
+    assert key_file.read_text() == content
 
 
 def test_an_empty_session_key_file_is_regenerated(fresh):
