@@ -1,7 +1,8 @@
 """One typed, validated configuration read from the environment and `.env`.
 
 This is the only module that reads `os.environ`. Everything else receives a `Config`.
-A bad value stops start-up with `ConfigError`, whose message names the key.
+A bad value (unparseable, not finite, out of its declared range) stops start-up with
+`ConfigError`, whose one-line message names the key; an empty value means the default.
 """
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true/false")
 
 
+# Lower bounds for a setting that declares no range of its own (`low`/`high` of `_setting` are
+# preferred: setting_range() shows them on the Strategy page and in errors).
 def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse_positive(raw: str) -> Any:
         value = parse(raw)
