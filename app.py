@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import portfolio
+import strategy_settings
 from config import Config, load_config_or_exit
 from login_limit import close_login_limit, init_login_limit
 from messages import run_status_label
@@ -46,6 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["store"] = store
     app.extensions["nifty_config"] = config
     setup_logging(config, store)
+    strategy_settings.save_first_run_defaults(config, store)
     csrf.init_app(app)
     init_login_limit(app)
     register_blueprints(app, config)

@@ -224,6 +224,8 @@ def _authenticated_broker(config: Config, store: Store,
                           broker_factory: BrokerFactory) -> FyersBroker:
     """A broker with a working access token, refreshing it when needed; else AuthFailed."""
     status = token_refresh.token_status(config, store)
+    if status.state == "UNREADABLE":
+        raise token_refresh.TokenKeyMismatch(status.message)
     token = token_refresh.load_access_token(config, store)
     if token and status.usable_at(time.time() + TOKEN_MARGIN_S):
         broker = broker_factory(config, access_token=token, store=store)

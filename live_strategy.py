@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import strategy_settings
 from broker import (
     SIDE_SELL,
     Fill,
@@ -42,8 +43,11 @@ COLD_START_MARGIN_DAYS = 7
 
 def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
              dry_run: bool = False, checkpoint: Callable[[], None] | None = None) -> RunResult:
-    """One live run through `broker` and `store`; `checkpoint` is called before every order
-    and while awaiting fills, and raises when the run must stop (see run_guard.py)."""
+    """One live run through `broker` and `store` with the strategy settings saved in the store;
+    `checkpoint` is called before every order and while awaiting fills, and raises when the run
+    must stop (see run_guard.py)."""
+    config = strategy_settings.for_runs(config, store)
+    logger.info("strategy settings: %s", strategy_settings.listed(config))
     run = RunContext(config, store, broker, run_id, dry_run, checkpoint or (lambda: None),
                      RunResult("", []))
     if not dry_run:

@@ -61,6 +61,10 @@ LOCK_LOST = Failure("Another run took over while this one was stalled",
 INTERRUPTED = Failure("The run stopped before it finished (the process was stopped, or its end "
                       "could not be recorded)", "press Run now; it settles any order this run "
                       "left open")
+KEY_DIFFERS = Failure("The stored Fyers tokens were encrypted with another "
+                      "TOKEN_ENCRYPTION_KEY than this machine's",
+                      "set the same TOKEN_ENCRYPTION_KEY on the web host and where the run runs "
+                      "(e.g. the repository secret), then press Run now")
 NOT_STARTED = Failure("The run could not be started", "read the logs page, then press Run now")
 UNEXPECTED = Failure("The run failed with an unexpected error",
                      "read the run's log on the Strategy page, then press Run now")
@@ -83,7 +87,11 @@ RUN_STATUS_LABELS = {"warning": "succeeded with warnings"}
 
 
 def failure_for(error: BaseException) -> Failure:
-    """The failure `error` stands for; UNEXPECTED for anything not foreseen."""
+    """The failure `error` stands for (its own `failure` when it names one, else by its most
+    specific class); UNEXPECTED for anything not foreseen."""
+    own = getattr(error, "failure", None)
+    if isinstance(own, Failure):
+        return own
     return next((_BY_ERROR[kind] for kind in type(error).__mro__ if kind in _BY_ERROR),
                 UNEXPECTED)
 

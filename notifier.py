@@ -7,9 +7,11 @@ The outcome of the latest alert is kept in the store (`last_alert`) for the sett
 """
 from __future__ import annotations
 
+import argparse
 import contextvars
 import functools
 import logging
+import sys
 import textwrap
 import time
 from collections.abc import Mapping, Sequence
@@ -22,10 +24,10 @@ import requests
 from apscheduler.triggers.cron import CronTrigger
 
 import token_refresh
-from config import IST, Config
+from config import IST, Config, load_config_or_exit
 from portfolio import inr
 from store.base import Store, StoreError
-from store.log_handler import redact, register_secret
+from store.log_handler import logged_store, redact, register_secret
 from trading_calendar import is_trading_day
 
 logger = logging.getLogger(__name__)
@@ -319,21 +321,33 @@ def tokens_page_url(config: Config) -> str:
     return f"{parts.scheme}://{parts.netloc}/tokens"
 
 
+def login_reminder_due(config: Config, store: Store, now: float) -> token_refresh.TokenStatus | None:
+    """The token's status when a reminder is due: an NSE trading day, none delivered today, and
+    the token will not carry the next run; else None."""
+    today = datetime.fromtimestamp(now, IST).date()
+    if not is_trading_day(today) or store.get_setting(REMINDER_SENT_ON) == today.isoformat():
+        return None
+    status = token_refresh.token_status(config, store, now=now)
+    return None if status.valid_for_next_run else status
+
+
+def send_login_reminder(config: Config, store: Store, status: token_refresh.TokenStatus,
+                        now: float) -> str | None:
+    """Send the reminder now with the Tokens page link; None when delivered (and remembered
+    for today), else why not."""
+    text = login_reminder(status, tokens_page_url(config))
+    error = Notifier.from_config(config, store).deliver("login_reminder", text)
+    if error is None:
+        store.set_setting(REMINDER_SENT_ON, datetime.fromtimestamp(now, IST).date().isoformat())
+    return error
+
+
 def send_login_reminder_if_needed(config: Config, store: Store, now: float | None = None) -> bool:
     """On an NSE trading day, when the token will not carry the next run, remind the owner
     to log in (once a day); True when a reminder was delivered."""
     now = time.time() if now is None else now
-    today = datetime.fromtimestamp(now, IST).date()
-    if not is_trading_day(today) or store.get_setting(REMINDER_SENT_ON) == today.isoformat():
-        return False
-    status = token_refresh.token_status(config, store, now=now)
-    if status.valid_for_next_run:
-        return False
-    text = login_reminder(status, tokens_page_url(config))
-    if Notifier.from_config(config, store).deliver("login_reminder", text) is not None:
-        return False
-    store.set_setting(REMINDER_SENT_ON, today.isoformat())
-    return True
+    status = login_reminder_due(config, store, now)
+    return status is not None and send_login_reminder(config, store, status, now) is None
 
 
 def _reminder_job(config: Config, store: Store) -> None:
@@ -355,3 +369,37 @@ def schedule_alert_jobs(scheduler: Any, config: Config, store: Store) -> None:
                       args=[config, store], id="login-reminder", max_instances=1, coalesce=True,
                       misfire_grace_time=600, replace_existing=True)
     logger.info("login reminder scheduled: trading days at %s IST", config.alert_reminder_time_ist)
+
+
+def main(argv: list[str] | None = None, now: float | None = None) -> int:
+    """`python notifier.py remind`: the login reminder where no in-process scheduler runs (the
+    GitHub workflow's morning job), as at `now` (tests). Exit 1 with one line when alerts are
+    off, or it is due and cannot be sent."""
+    parser = argparse.ArgumentParser(prog="python notifier.py",
+                                     description="Alerts from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("remind", help="send the Fyers login reminder, with the Tokens page "
+                        "link, when today's login is missing (NSE trading days, once a day)")
+    parser.parse_args(argv)
+    config = load_config_or_exit()
+    if not channels_from_config(config):
+        print(f"notifier: {NOT_CONFIGURED}", file=sys.stderr)
+        return 1
+    try:
+        with logged_store(config) as store:
+            now = time.time() if now is None else now
+            status = login_reminder_due(config, store, now)
+            error = send_login_reminder(config, store, status, now) if status else None
+    except StoreError as exc:
+        print(f"notifier: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
+        return 1
+    if error is not None:
+        print(f"notifier: the login reminder was not sent: {error}", file=sys.stderr)
+        return 1
+    print(f"login reminder sent: {status.message}" if status else
+          "no login reminder due: not a trading day, sent already, or the login covers the run")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n  Admin login: admin / {password}\n  (shown once: change it with "
                   f"`flask --app app users passwd admin`)\n", flush=True)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{shown_host}:{args.port}/"
+    url = f"http://{shown_host}:{server.effective_port}/"
     print(f"Nifty Shop is serving on {url}", flush=True)
     logger.info("serving on %s", url)
     server.run()

@@ -1,4 +1,5 @@
-"""The in-process scheduler: the weekday run job and the alerts' jobs, for single-host installs.
+"""The in-process scheduler: the weekday run job, the alerts' jobs and the daily log retention,
+for single-host installs.
 
 Enabled by `SCHEDULER_ENABLED`; GitHub Actions is the other trigger. Both may be on: the
 executor's store lock lets only one run happen. Which days trade lives in trading_calendar.py.
@@ -14,10 +15,13 @@ from apscheduler.triggers.cron import CronTrigger
 
 import executor
 import notifier
+import retention
 from config import IST, Config
 from trading_calendar import run_time
 
 logger = logging.getLogger(__name__)
+
+RETENTION_AT = (3, 0)  # IST: far from the run and the login window
 
 _started_lock = threading.Lock()
 _scheduler: BackgroundScheduler | None = None
@@ -29,6 +33,14 @@ def _scheduled_run(config: Config) -> None:
         executor.run_once(config, trigger="scheduled")
     except Exception:  # the scheduler thread must survive for tomorrow's run
         logger.exception("scheduled run crashed")
+
+
+def _retention(config: Config, store: Any) -> None:
+    """The job: remove old logs; a failure waits for tomorrow."""
+    try:
+        retention.purge_old_logs(config, store)
+    except Exception:  # the scheduler thread must survive for tomorrow's run
+        logger.exception("log retention failed")
 
 
 def init_scheduler(app: Any, config: Config) -> None:
@@ -48,6 +60,11 @@ def init_scheduler(app: Any, config: Config) -> None:
                           args=[config], id="daily-run", max_instances=1, coalesce=True,
                           misfire_grace_time=600, replace_existing=True)
         notifier.schedule_alert_jobs(scheduler, config, app.extensions["store"])
+        hour, minute = RETENTION_AT
+        scheduler.add_job(_retention, CronTrigger(hour=hour, minute=minute, timezone=IST),
+                          args=[config, app.extensions["store"]], id="log-retention",
+                          max_instances=1, coalesce=True, misfire_grace_time=3600,
+                          replace_existing=True)
         scheduler.start()
         _scheduler = scheduler
         app.extensions["scheduler"] = scheduler

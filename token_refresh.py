@@ -18,12 +18,24 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from broker import AuthFailed, BrokerError, FyersBroker, Tokens
 from config import IST, Config, load_config_or_exit
-from messages import LOGIN_NEEDED
+from messages import KEY_DIFFERS, LOGIN_NEEDED
 from store import Store, StoreError
 from store.log_handler import logged_store, redact, register_secret
 from trading_calendar import next_run_at
 
 SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
+KEY_MISMATCH = ("The stored Fyers tokens cannot be decrypted: this machine's "
+                "TOKEN_ENCRYPTION_KEY differs from the one that stored them (two hosts sharing a "
+                "store must set the same TOKEN_ENCRYPTION_KEY), or log in to Fyers again here.")
+
+
+class TokenKeyMismatch(RuntimeError):
+    """The stored tokens were encrypted with another TOKEN_ENCRYPTION_KEY: the run stops and the
+    owner sets the same key on both hosts (a refresh or login cannot help this machine)."""
+
+    failure = KEY_DIFFERS
+
+
 DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per trading day, "
                     "so a refresh is often refused")
 
@@ -32,7 +44,7 @@ DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per t
 class TokenStatus:
     """Whether the stored access token will carry the next scheduled run, in one sentence."""
 
-    state: str  # "VALID" | "EXPIRING" | "EXPIRED" | "MISSING"
+    state: str  # "VALID" | "EXPIRING" | "EXPIRED" | "MISSING" | "UNREADABLE"
     access_expires_at: float | None
     refresh_expires_at: float | None
     message: str
@@ -90,9 +102,8 @@ def load_access_token(config: Config, store: Store) -> str | None:
 
 
 def _status_message(state: str, access: float | None, next_run: float) -> str:
-    if state == "MISSING" and access is not None:
-        return (f"The stored Fyers token cannot be decrypted (was TOKEN_ENCRYPTION_KEY "
-                f"changed?): {LOGIN_NEEDED.todo}.")
+    if state == "UNREADABLE":
+        return KEY_MISMATCH
     if state == "MISSING":
         return f"No Fyers token is stored: {LOGIN_NEEDED.todo}."
     if state == "EXPIRED":
@@ -110,8 +121,10 @@ def token_status(config: Config, store: Store, now: float | None = None) -> Toke
     access = record.get("access_expires_at") if record.get("access_token") else None
     refresh = record.get("refresh_expires_at")
     next_run = next_run_at(config, now)
-    if access is None or _decrypt(config, record["access_token"]) is None:
+    if access is None:
         state = "MISSING"
+    elif _decrypt(config, record["access_token"]) is None:
+        state = "UNREADABLE"
     elif access <= now:
         state = "EXPIRED"
     elif access <= next_run:

@@ -1,9 +1,10 @@
 """Print what the bot has stored: the latest trades and logs, or one collection.
 
     python verify_db.py [--collection NAME] [--limit N] [--json]
+    python verify_db.py --collection trades --csv      every sale, for the owner's books
 
-Token values and password hashes are never printed. Exit status 1 when the store cannot be
-reached, 2 when the configuration is invalid.
+Token values and password hashes are never printed. Both store backends print the same. Exit
+status 1 when the store cannot be reached, 2 when the configuration or an argument is invalid.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+import trade_books
 from config import load_config_or_exit
 from store import Store, StoreError, configured_store
 from store.common import IST
@@ -35,6 +37,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_COLLECTIONS = ("trades", "logs")
 MESSAGE_WIDTH = 100
+MAX_LIMIT = 1_000_000
 
 
 def _tokens(store: Store, limit: int) -> Rows:
@@ -81,16 +84,39 @@ def render_table(name: str, rows: Rows) -> str:
     return f"== {name}: {len(rows)} rows, times in IST ==\n" + tabulate(body, headers=columns)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _limit(raw: str) -> int:
+    """--limit: a whole number from 1 to MAX_LIMIT."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT:,}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Print the latest trades and logs, or one "
-                                     "collection, from the configured store.")
+    parser = OneLineParser(prog="verify_db.py", description="Print the latest trades and logs, "
+                           "or one collection, from the configured store.")
     parser.add_argument("--collection", choices=sorted(FETCH),
                         help="show only this collection (default: trades and logs)")
-    parser.add_argument("--limit", type=int, default=20, help="rows per collection (default 20)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--limit", type=_limit, default=20,
+                        help=f"rows per collection, 1 to {MAX_LIMIT:,} (default 20)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    output.add_argument("--csv", action="store_true",
+                        help="with --collection trades: every sale as CSV for your books (buy "
+                             "date, sell date, holding days, P&L by average cost; IST dates)")
     args = parser.parse_args(argv)
-    if args.limit < 1:
-        parser.error("--limit must be at least 1")
+    if args.csv and args.collection != "trades":
+        parser.error("--csv needs --collection trades")
     return args
 
 
@@ -102,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = configured_store(config)
         try:
+            if args.csv:
+                print(trade_books.sales_csv(store.list_trades()), end="")
+                return 0
             data = {name: FETCH[name](store, args.limit) for name in names}
         finally:
             store.close()

@@ -2,7 +2,9 @@
 
 Records cross this interface as plain dicts with the fields listed per collection below.
 All times are UTC epoch seconds (float); candle dates are IST trading dates 'YYYY-MM-DD'.
-Money is float rupees. Each backend passes the one contract suite in tests/store/.
+Money is float rupees, rounded to paise where it is an amount (MONEY_FIELDS in common.py; sums
+are exact). Each backend passes the one contract suite in tests/store/; docs/store.md says how
+each one keeps the records.
 """
 from __future__ import annotations
 
@@ -176,6 +178,12 @@ class Store(ABC):
 
     @abstractmethod
     def count_logs(self) -> int: ...
+
+    @abstractmethod
+    def delete_logs_before(self, ts: float, limit: int) -> int:
+        """Remove up to `limit` of the oldest log rows with ts before `ts`; returns how many
+        went. Retention calls it in small batches, so no run or page waits behind one long
+        write. Nothing but logs is ever removed."""
 
     # --- orders: {tag, run_id, symbol, side (BUY|SELL), qty, reason, broker_order_id,
     #              status (pending|placed|traded|partial|cancelled|rejected), filled_qty,

@@ -9,6 +9,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from config import IST
@@ -33,6 +34,22 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "locks": ("name", "owner", "expires_at"),
 }
 
+# Money the owner paid or made, stored as whole paise in a field named <field>_paise, so sums are
+# exact and no price reads back as 1675.8699999999997; records carry float rupees. A position's
+# avg_price (an average per share, kept to 4 decimals) stays a number of rupees.
+MONEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "orders": ("traded_price",), "trades": ("price", "pnl"), "positions": ("last_buy_price",),
+}
+# Times are UTC epoch seconds in records; MongoDB keeps them as BSON dates.
+TIME_FIELDS: dict[str, tuple[str, ...]] = {
+    "users": ("locked_until", "created_at"), "sessions": ("created_at", "last_seen", "expires_at"),
+    "login_steps": ("created_at", "expires_at"),
+    "fyers_tokens": ("access_expires_at", "refresh_expires_at", "updated_at"),
+    "runs": ("started_at", "finished_at"), "logs": ("ts",), "orders": ("created_at", "updated_at"),
+    "trades": ("ts",), "positions": ("opened_at", "updated_at"), "locks": ("expires_at",),
+}
+PAISE_SUFFIX = "_paise"
+
 _WORD = re.compile(r"[^\W_]+")
 MIN_PREFIX_LENGTH = 2
 
@@ -49,6 +66,36 @@ def complete(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """The record with every field of its collection, missing ones as None."""
     record = checked(collection, record)
     return {name: record.get(name) for name in FIELDS[collection]}
+
+
+def to_paise(rupees: float) -> int:
+    """Rupees as whole paise, rounding half up the decimal the float prints as."""
+    return int((Decimal(repr(float(rupees))) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def to_rupees(paise: float | Decimal) -> float:
+    """Paise (a whole number, or an exact mean) as float rupees rounded to paise."""
+    return int(Decimal(paise).quantize(Decimal(1), rounding=ROUND_HALF_UP)) / 100
+
+
+def money_to_paise(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with its money fields as `<field>_paise` whole paise, as the stores keep them."""
+    stored = dict(record)
+    for name in MONEY_FIELDS.get(collection, ()):
+        if name in stored:
+            value = stored.pop(name)
+            stored[name + PAISE_SUFFIX] = None if value is None else to_paise(value)
+    return stored
+
+
+def money_to_rupees(collection: str, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored record with its `<field>_paise` money back as float rupees."""
+    record = dict(stored)
+    for name in MONEY_FIELDS.get(collection, ()):
+        if name + PAISE_SUFFIX in record:
+            value = record.pop(name + PAISE_SUFFIX)
+            record[name] = None if value is None else to_rupees(value)
+    return record
 
 
 STANDARD_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
@@ -126,24 +173,31 @@ def page_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
     return encode_cursor(last["ts"], last["id"])
 
 
-def trade_stats(pnls: Iterable[float]) -> TradeStats:
-    """Aggregates over the pnl of closed trades; avg_loss is negative (the mean losing pnl)."""
-    values = list(pnls)
+def trade_stats(pnl_paise: Iterable[int]) -> TradeStats:
+    """Aggregates over the pnl (whole paise) of closed trades; avg_loss is negative."""
+    values = list(pnl_paise)
     wins = [p for p in values if p > 0]
     losses = [p for p in values if p < 0]
+    return stats_from_sums(sum(values), len(wins), sum(wins), len(losses), sum(losses),
+                           len(values))
+
+
+def stats_from_sums(total: int, wins: int, win_total: int, losses: int, loss_total: int,
+                    closed: int) -> TradeStats:
+    """TradeStats from sums of whole paise: exact totals, means rounded to paise."""
     return TradeStats(
-        total_pnl=sum(values),
-        wins=len(wins),
-        losses=len(losses),
-        avg_win=sum(wins) / len(wins) if wins else 0.0,
-        avg_loss=sum(losses) / len(losses) if losses else 0.0,
-        closed=len(values),
+        total_pnl=to_rupees(total),
+        wins=wins,
+        losses=losses,
+        avg_win=to_rupees(Decimal(win_total) / wins) if wins else 0.0,
+        avg_loss=to_rupees(Decimal(loss_total) / losses) if losses else 0.0,
+        closed=closed,
     )
 
 
-def pnl_by_day(rows: Iterable[tuple[float, float]]) -> list[tuple[str, float]]:
-    """[(IST date, summed pnl)] ascending, from (ts, pnl) pairs."""
-    days: dict[str, float] = defaultdict(float)
-    for ts, pnl in rows:
-        days[datetime.fromtimestamp(ts, IST).strftime("%Y-%m-%d")] += pnl
-    return sorted(days.items())
+def pnl_by_day(rows: Iterable[tuple[float, int]]) -> list[tuple[str, float]]:
+    """[(IST date, summed pnl in rupees)] ascending, from (ts, pnl in whole paise) pairs."""
+    days: dict[str, int] = defaultdict(int)
+    for ts, pnl_paise in rows:
+        days[datetime.fromtimestamp(ts, IST).strftime("%Y-%m-%d")] += pnl_paise
+    return [(day, to_rupees(total)) for day, total in sorted(days.items())]

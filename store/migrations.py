@@ -87,4 +87,23 @@ MIGRATIONS: list[tuple[str, ...]] = [
             expires_at REAL)""",
         "CREATE INDEX login_steps_user ON login_steps (username)",
     ),
+    (  # 5: money the owner paid or made as whole paise in <field>_paise columns: exact sums,
+       # and no price reads back as 1675.8699999999997 (see MONEY_FIELDS in store/common.py)
+        "DROP INDEX trades_closed",
+        "ALTER TABLE trades ADD COLUMN price_paise INTEGER",
+        "ALTER TABLE trades ADD COLUMN pnl_paise INTEGER",
+        """UPDATE trades SET price_paise = CAST(round(price * 100) AS INTEGER),
+                            pnl_paise = CAST(round(pnl * 100) AS INTEGER)""",
+        "ALTER TABLE trades DROP COLUMN price",
+        "ALTER TABLE trades DROP COLUMN pnl",
+        """CREATE INDEX trades_closed ON trades (ts, pnl_paise)
+           WHERE side = 'SELL' AND pnl_paise IS NOT NULL""",
+        "ALTER TABLE orders ADD COLUMN traded_price_paise INTEGER",
+        "UPDATE orders SET traded_price_paise = CAST(round(traded_price * 100) AS INTEGER)",
+        "ALTER TABLE orders DROP COLUMN traded_price",
+        "ALTER TABLE positions ADD COLUMN last_buy_price_paise INTEGER",
+        """UPDATE positions
+           SET last_buy_price_paise = CAST(round(last_buy_price * 100) AS INTEGER)""",
+        "ALTER TABLE positions DROP COLUMN last_buy_price",
+    ),
 ]

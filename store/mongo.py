@@ -34,6 +34,13 @@ from store.common import (
     stored_level,
     trade_stats,
 )
+from store.mongo_documents import (
+    bson_date,
+    epoch_seconds,
+    from_document,
+    to_document,
+    upgrade_documents,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +107,7 @@ def _position_doc(trade: dict[str, Any], position: dict[str, Any] | None
     if position is None:
         return None
     symbol = trade["symbol"]
-    return {**complete("positions", {**position, "symbol": symbol}),
+    return {**to_document("positions", complete("positions", {**position, "symbol": symbol})),
             "last_trade_id": trade["trade_id"]}
 
 
@@ -118,7 +125,7 @@ def _upsert_one(collection: Collection, query: dict[str, Any], update: dict[str,
 def _unlocked(username: str, now: float) -> dict[str, Any]:
     """The query for a user who is not locked at `now`."""
     return {"username": username,
-            "$or": [{"locked_until": None}, {"locked_until": {"$lte": now}}]}
+            "$or": [{"locked_until": None}, {"locked_until": {"$lte": bson_date(now)}}]}
 
 
 def _client(url: str, connect: bool = True) -> MongoClient:
@@ -146,6 +153,7 @@ class MongoStore(Store):
         try:
             self.ping()
             self._create_indexes()
+            self._upgrade_documents()
         except StoreError:
             self._client.close()
             raise
@@ -159,26 +167,37 @@ class MongoStore(Store):
             for index in indexes:
                 self._db[collection].create_index(index)
 
+    @_mapped
+    def _upgrade_documents(self) -> None:
+        """Bring documents written by older versions to today's layout (mongo_documents.py)."""
+        upgrade_documents(self._db)
+
     def _find(self, collection: str, query: dict[str, Any], sort: list[tuple[str, int]],
               limit: int = 0, projection: dict[str, int] = _NO_ID) -> list[dict[str, Any]]:
         """Complete records matching `query`, in `sort` order."""
         cursor = self._db[collection].find(query, projection).sort(sort).limit(limit)
-        return [complete(collection, doc) for doc in cursor]
+        return [complete(collection, from_document(collection, doc)) for doc in cursor]
 
     def _get(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
         doc = self._db[collection].find_one(query, _NO_ID)
-        return complete(collection, doc) if doc is not None else None
+        return complete(collection, from_document(collection, doc)) if doc is not None else None
 
     def _set(self, collection: str, query: dict[str, Any], fields: dict[str, Any]) -> bool:
         """Set fields on the matching document; False when there is none."""
         if not fields:
             return self._db[collection].find_one(query) is not None
-        result = self._db[collection].update_one(query, {"$set": checked(collection, fields)})
+        result = self._db[collection].update_one(
+            query, {"$set": to_document(collection, checked(collection, fields))})
         return result.matched_count > 0
 
     def _upsert(self, collection: str, query: dict[str, Any], fields: dict[str, Any]) -> None:
         """Insert, or set the given fields of the document matching `query`."""
-        _upsert_one(self._db[collection], query, {"$set": checked(collection, fields)})
+        _upsert_one(self._db[collection], query,
+                    {"$set": to_document(collection, checked(collection, fields))})
+
+    def _insert(self, collection: str, record: dict[str, Any]) -> None:
+        """Insert one record with every field of its collection; DuplicateKeyError when taken."""
+        self._db[collection].insert_one(to_document(collection, complete(collection, record)))
 
     # --- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
@@ -199,9 +218,8 @@ class MongoStore(Store):
     @_mapped
     def create_user(self, username: str, password_hash: str) -> None:
         """Insert a user; DuplicateKey when the name is taken."""
-        self._db.users.insert_one(complete("users", {
-            "username": username, "password_hash": password_hash, "failed_logins": 0,
-            "created_at": time.time()}))
+        self._insert("users", {"username": username, "password_hash": password_hash,
+                               "failed_logins": 0, "created_at": time.time()})
 
     @_mapped
     def get_user(self, username: str) -> dict[str, Any] | None:
@@ -245,7 +263,7 @@ class MongoStore(Store):
             if counted is None or counted["failed_logins"] < max_failures:
                 return False
             self._db.users.update_one({"username": username}, {"$set": {
-                "failed_logins": 0, "locked_until": locked_until}})
+                "failed_logins": 0, "locked_until": bson_date(locked_until)}})
         return True
 
     @_mapped
@@ -281,7 +299,7 @@ class MongoStore(Store):
     @_mapped
     def create_session(self, session: dict[str, Any]) -> None:
         """Insert a session; DuplicateKey on the same token_hash."""
-        self._db.sessions.insert_one(complete("sessions", session))
+        self._insert("sessions", session)
 
     @_mapped
     def get_session(self, token_hash: str) -> dict[str, Any] | None:
@@ -308,7 +326,7 @@ class MongoStore(Store):
     @_mapped
     def create_login_step(self, step: dict[str, Any]) -> None:
         """Insert a pending login step; DuplicateKey on the same token_hash."""
-        self._db.login_steps.insert_one(complete("login_steps", step))
+        self._insert("login_steps", step)
 
     @_mapped
     def get_login_step(self, token_hash: str) -> dict[str, Any] | None:
@@ -340,7 +358,7 @@ class MongoStore(Store):
     @_mapped
     def create_run(self, run: dict[str, Any]) -> None:
         """Insert; DuplicateKey on the same run_id."""
-        self._db.runs.insert_one(complete("runs", run))
+        self._insert("runs", run)
 
     @_mapped
     def update_run(self, run_id: str, **fields: Any) -> None:
@@ -355,7 +373,7 @@ class MongoStore(Store):
     @_mapped
     def list_runs(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
         """Newest first by started_at; `before` = started_at of the last row seen."""
-        query = {"started_at": {"$lt": before}} if before is not None else {}
+        query = {"started_at": {"$lt": bson_date(before)}} if before is not None else {}
         return self._find("runs", query, [("started_at", DESCENDING)], limit)
 
     # --- logs -------------------------------------------------------------------------
@@ -364,7 +382,7 @@ class MongoStore(Store):
         """Append log rows in one batch; ObjectIds are the ids."""
         docs = []
         for row in rows:
-            doc = complete("logs", row)
+            doc = to_document("logs", complete("logs", row))
             del doc["id"]
             doc["level"], doc["levelno"] = stored_level(row["level"])
             docs.append(doc)
@@ -384,11 +402,12 @@ class MongoStore(Store):
                 oid = ObjectId(row_id)
             except InvalidId as exc:
                 raise ValueError(f"malformed log cursor {before!r}") from exc
-            clauses.append({"$or": [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": oid}}]})
+            at = bson_date(ts)
+            clauses.append({"$or": [{"ts": {"$lt": at}}, {"ts": at, "_id": {"$lt": oid}}]})
         if since is not None:
-            clauses.append({"ts": {"$gte": since}})
+            clauses.append({"ts": {"$gte": bson_date(since)}})
         if until is not None:
-            clauses.append({"ts": {"$lt": until}})
+            clauses.append({"ts": {"$lt": bson_date(until)}})
         if run_id is not None:
             clauses.append({"run_id": run_id})
         if level is not None:
@@ -397,8 +416,9 @@ class MongoStore(Store):
                     for word, prefix in search_terms(text)]
         cursor = (self._db.logs.find({"$and": clauses} if clauses else {})
                   .sort([("ts", DESCENDING), ("_id", DESCENDING)]).limit(limit + 1))
-        rows = [{**complete("logs", {k: v for k, v in doc.items()
-                                     if k not in ("_id", "levelno")}), "id": str(doc["_id"])}
+        rows = [{**complete("logs", from_document("logs", {k: v for k, v in doc.items()
+                                                          if k not in ("_id", "levelno")})),
+                 "id": str(doc["_id"])}
                 for doc in cursor]
         return LogPage(rows=rows[:limit], next_before=page_cursor(rows, limit))
 
@@ -406,6 +426,14 @@ class MongoStore(Store):
     def count_logs(self) -> int:
         """How many log rows exist (from collection metadata: fast on a big collection)."""
         return self._db.logs.estimated_document_count()
+
+    @_mapped
+    def delete_logs_before(self, ts: float, limit: int) -> int:
+        """Remove up to `limit` of the oldest rows before `ts`, found along the ts index."""
+        oldest = self._db.logs.find({"ts": {"$lt": bson_date(ts)}}, {"_id": 1}).sort(
+            [("ts", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        ids = [doc["_id"] for doc in oldest]
+        return self._db.logs.delete_many({"_id": {"$in": ids}}).deleted_count if ids else 0
 
     # --- orders -----------------------------------------------------------------------
     @_mapped
@@ -426,7 +454,7 @@ class MongoStore(Store):
         if run_id is not None:
             query["run_id"] = run_id
         if since is not None:
-            query["created_at"] = {"$gte": since}
+            query["created_at"] = {"$gte": bson_date(since)}
         if statuses is not None:
             query["status"] = {"$in": list(statuses)}
         return self._find("orders", query, [("created_at", DESCENDING), ("tag", DESCENDING)])
@@ -443,7 +471,7 @@ class MongoStore(Store):
         """
         doc = _position_doc(trade, position)  # a bad position must refuse the trade too
         try:
-            self._db.trades.insert_one(complete("trades", trade))
+            self._insert("trades", trade)
         except DuplicateKeyError:
             self._complete_interrupted_trade(trade, doc)
             return False
@@ -478,7 +506,7 @@ class MongoStore(Store):
                     ) -> list[dict[str, Any]]:
         """Newest first by ts; `until` exclusive."""
         query: dict[str, Any] = {}
-        bounds = {op: value for op, value in (("$gte", since), ("$lt", until))
+        bounds = {op: bson_date(value) for op, value in (("$gte", since), ("$lt", until))
                   if value is not None}
         if bounds:
             query["ts"] = bounds
@@ -487,19 +515,21 @@ class MongoStore(Store):
         return self._find("trades", query, [("ts", DESCENDING), ("trade_id", DESCENDING)],
                           limit or 0)
 
-    def _closed_trades(self) -> list[dict[str, Any]]:
-        return list(self._db.trades.find({"side": "SELL", "pnl": {"$ne": None}},
-                                         {"_id": 0, "ts": 1, "pnl": 1}).sort("ts", ASCENDING))
+    def _closed_trades(self) -> list[tuple[float, int]]:
+        """(ts, pnl in whole paise) of every closed trade, oldest first."""
+        cursor = self._db.trades.find({"side": "SELL", "pnl_paise": {"$ne": None}},
+                                      {"_id": 0, "ts": 1, "pnl_paise": 1}).sort("ts", ASCENDING)
+        return [(epoch_seconds(doc["ts"]), doc["pnl_paise"]) for doc in cursor]
 
     @_mapped
     def trade_stats(self) -> TradeStats:
-        """Aggregates over closed trades."""
-        return trade_stats(doc["pnl"] for doc in self._closed_trades())
+        """Aggregates over closed trades, summed in whole paise."""
+        return trade_stats(pnl for _, pnl in self._closed_trades())
 
     @_mapped
     def realized_pnl_by_day(self) -> list[tuple[str, float]]:
         """[(IST date, realized pnl)] ascending."""
-        return pnl_by_day((doc["ts"], doc["pnl"]) for doc in self._closed_trades())
+        return pnl_by_day(self._closed_trades())
 
     @_mapped
     def get_positions(self) -> list[dict[str, Any]]:
@@ -550,8 +580,9 @@ class MongoStore(Store):
         now = time.time()
         try:
             self._db.locks.find_one_and_update(
-                {"name": name, "$or": [{"expires_at": {"$lte": now}}, {"owner": owner}]},
-                {"$set": {"owner": owner, "expires_at": now + ttl_s}}, upsert=True)
+                {"name": name, "$or": [{"expires_at": {"$lte": bson_date(now)}},
+                                       {"owner": owner}]},
+                {"$set": {"owner": owner, "expires_at": bson_date(now + ttl_s)}}, upsert=True)
         except DuplicateKeyError:
             return False
         return True
@@ -565,13 +596,13 @@ class MongoStore(Store):
     def refresh_lock(self, name: str, owner: str, ttl_s: float) -> bool:
         """Extend a lock `owner` still holds; False when another took it or it is gone."""
         result = self._db.locks.update_one({"name": name, "owner": owner},
-                                           {"$set": {"expires_at": time.time() + ttl_s}})
+                                           {"$set": {"expires_at": bson_date(time.time() + ttl_s)}})
         return result.matched_count > 0
 
     @_mapped
     def lock_owner(self, name: str) -> str | None:
         """Who holds the lock now; None when it is free or expired."""
-        doc = self._db.locks.find_one({"name": name, "expires_at": {"$gt": time.time()}},
+        doc = self._db.locks.find_one({"name": name, "expires_at": {"$gt": bson_date(time.time())}},
                                       {"_id": 0, "owner": 1})
         return doc["owner"] if doc is not None else None
 

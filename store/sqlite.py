@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -11,8 +12,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from config import make_private_folder
 from store.base import DuplicateKey, Store, StoreError, T, TradeStats
-from store.common import FIELDS, IST, checked, complete, has_word_prefix
+from store.common import (
+    FIELDS,
+    IST,
+    checked,
+    complete,
+    has_word_prefix,
+    money_to_paise,
+    money_to_rupees,
+    stats_from_sums,
+)
 from store.migrations import MIGRATIONS
 from store.sql import Where
 from store.sqlite_logs import SQLiteLogs
@@ -30,8 +41,8 @@ def _names(columns: Iterable[str]) -> str:
 
 
 def _encode(table: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Values as SQLite stores them: JSON text for the free-form columns."""
-    encoded = dict(record)
+    """Values as SQLite stores them: JSON text for the free-form columns, money in paise."""
+    encoded = money_to_paise(table, record)
     for name in _JSON_COLUMNS.get(table, ()):
         if encoded.get(name) is not None:
             encoded[name] = json.dumps(encoded[name])
@@ -40,8 +51,8 @@ def _encode(table: str, record: dict[str, Any]) -> dict[str, Any]:
 
 def _decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
     """A row as the record the interface promises."""
-    columns = row.keys()
-    record = {name: row[name] for name in FIELDS[table] if name in columns}
+    stored = money_to_rupees(table, dict(row))
+    record = {name: stored[name] for name in FIELDS[table] if name in stored}
     for name in _JSON_COLUMNS.get(table, ()):
         if record.get(name) is not None:
             record[name] = json.loads(record[name])
@@ -66,13 +77,25 @@ class SQLiteStore(SQLiteLogs, Store):
         self._connections_guard = threading.Lock()
         self._generation = 0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_folder(self.path.parent)
         except OSError as exc:
             raise StoreError(f"cannot create the folder of SQLite file {self.path}: "
                              f"{exc.strerror or exc}") from exc
+        self._create_private_file()
         self._migrate()
 
     # --- plumbing ---------------------------------------------------------------------
+    def _create_private_file(self) -> None:
+        """Create the database file readable by this user only; SQLite gives its -wal and -shm
+        files the same permissions."""
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot create SQLite file {self.path}: {exc.strerror or exc}"
+                             ) from exc
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Turn sqlite3 errors into the store's own."""
@@ -162,7 +185,7 @@ class SQLiteStore(SQLiteLogs, Store):
 
     def _upsert(self, table: str, keys: tuple[str, ...], record: dict[str, Any]) -> None:
         """Insert, or set the given fields of the record with the same key."""
-        updates = [name for name in record if name not in keys]
+        updates = [name for name in money_to_paise(table, record) if name not in keys]
         action = ("UPDATE SET " + ", ".join(f'"{n}" = excluded."{n}"' for n in updates)
                   if updates else "NOTHING")
         self._insert(table, record, f"ON CONFLICT ({_names(keys)}) DO {action}")
@@ -352,25 +375,26 @@ class SQLiteStore(SQLiteLogs, Store):
                           "ORDER BY ts DESC, trade_id DESC LIMIT ?",
                           [*where.params, -1 if limit is None else limit])
 
-    # Closed trades are SELL rows with a pnl; SQL sums them so a page never loads them all.
-    # IST is a fixed UTC+05:30 (no daylight saving), so the IST day is date(ts + offset).
-    _CLOSED = "FROM trades WHERE side = 'SELL' AND pnl IS NOT NULL"
+    # Closed trades are SELL rows with a pnl; SQL sums their whole paise exactly, so a page
+    # never loads them all. IST is a fixed UTC+05:30, so the IST day is date(ts + offset).
+    _CLOSED = "FROM trades WHERE side = 'SELL' AND pnl_paise IS NOT NULL"
     _IST_OFFSET_S = int(IST.utcoffset(None).total_seconds())
 
     def trade_stats(self) -> TradeStats:
         """Aggregates over closed trades."""
         row = self._execute(
-            "SELECT COALESCE(SUM(pnl), 0), COUNT(CASE WHEN pnl > 0 THEN 1 END), "
-            "COUNT(CASE WHEN pnl < 0 THEN 1 END), COALESCE(AVG(CASE WHEN pnl > 0 THEN pnl END), 0), "
-            f"COALESCE(AVG(CASE WHEN pnl < 0 THEN pnl END), 0), COUNT(*) {self._CLOSED}").fetchone()
-        return TradeStats(total_pnl=row[0], wins=row[1], losses=row[2], avg_win=row[3],
-                          avg_loss=row[4], closed=row[5])
+            "SELECT COALESCE(SUM(pnl_paise), 0), COUNT(CASE WHEN pnl_paise > 0 THEN 1 END), "
+            "COALESCE(SUM(CASE WHEN pnl_paise > 0 THEN pnl_paise END), 0), "
+            "COUNT(CASE WHEN pnl_paise < 0 THEN 1 END), "
+            "COALESCE(SUM(CASE WHEN pnl_paise < 0 THEN pnl_paise END), 0), "
+            f"COUNT(*) {self._CLOSED}").fetchone()
+        return stats_from_sums(*row)
 
     def realized_pnl_by_day(self) -> list[tuple[str, float]]:
         """[(IST date, realized pnl)] ascending."""
-        rows = self._execute(f"SELECT date(ts + {self._IST_OFFSET_S}, 'unixepoch') AS day, SUM(pnl) "
-                             f"{self._CLOSED} GROUP BY day ORDER BY day").fetchall()
-        return [(day, total) for day, total in rows]
+        rows = self._execute(f"SELECT date(ts + {self._IST_OFFSET_S}, 'unixepoch') AS day, "
+                             f"SUM(pnl_paise) {self._CLOSED} GROUP BY day ORDER BY day").fetchall()
+        return [(day, total / 100) for day, total in rows]
 
     def get_positions(self) -> list[dict[str, Any]]:
         """Open positions ordered by symbol."""

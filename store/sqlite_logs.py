@@ -149,3 +149,9 @@ class SQLiteLogs:
     def count_logs(self) -> int:
         """How many log rows exist."""
         return self._execute("SELECT count(*) FROM logs").fetchone()[0]
+
+    def delete_logs_before(self, ts: float, limit: int) -> int:
+        """Remove up to `limit` of the oldest rows before `ts`: ids follow ts, so the oldest
+        are the lowest ids, a walk along the rowid."""
+        return self._execute("DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE id < ? "
+                             "ORDER BY id LIMIT ?)", (_clamped(log_id(ts)), limit)).rowcount

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 
 import pytest
 
-from config import PROJECT_DIR, Config, ConfigError, describe_settings
+from config import PROJECT_DIR, Config, ConfigError, describe_settings, parse_setting
 
 
 def test_defaults_match_the_design():
@@ -22,10 +23,36 @@ def test_defaults_match_the_design():
 @pytest.mark.parametrize("key,value", [
     ("MA_PERIOD", "abc"), ("MAX_TRADE_VALUE", "-5"), ("SCHEDULER_ENABLED", "maybe"),
     ("FYERS_MODE", "paper"), ("RUN_TIME_IST", "25:00"), ("EXIT_THRESHOLD_PCT", "0"),
+    ("LOGIN_RATE_LIMIT", "lots please"), ("ORDER_FILL_TIMEOUT_S", "nan"),
+    ("ORDER_FILL_TIMEOUT_S", "inf"), ("SESSION_MAX_HOURS", "1e9"),
+    ("SESSION_MAX_HOURS", "1000000000"), ("APP_LOGS_PER_PAGE_HOME", "1e6"),
+    ("APP_LOGS_PER_PAGE_HOME", "1000000"), ("MAX_TRADE_VALUE", "1e400"),
+    ("ENTRY_THRESHOLD_PCT", "-inf"), ("LOG_RETENTION_DAYS", "0"), ("LOGS_PAGE_SIZE", "10**6"),
 ])
 def test_bad_value_names_the_key(key, value):
-    with pytest.raises(ConfigError, match=key):
+    with pytest.raises(ConfigError, match=key) as raised:
         Config.from_mapping({key: value})
+    assert "\n" not in str(raised.value)
+
+
+def test_a_malformed_encryption_key_is_refused_without_echoing_it():
+    with pytest.raises(ConfigError, match="TOKEN_ENCRYPTION_KEY is invalid: must be a Fernet key"
+                       ) as raised:
+        Config.from_mapping({"TOKEN_ENCRYPTION_KEY": "abc-secret-ish"})
+    assert "abc-secret-ish" not in str(raised.value)
+
+
+def test_every_default_is_within_its_declared_range():
+    for spec in fields(Config):
+        if spec.default not in ("", None):
+            assert parse_setting(spec.name, str(spec.default)) == spec.default, spec.name
+
+
+def test_an_empty_value_means_the_default():
+    every_key_empty = {spec.name.upper(): "" for spec in fields(Config)}
+    assert Config.from_mapping(every_key_empty) == Config.from_mapping({})
+    config = Config.from_mapping({"MONGO_URI": "mongodb://db:27017", "MONGO_DB_NAME": " "})
+    assert config.mongo_database == "nifty_shop"
 
 
 def test_mongo_uri_wins_and_non_prod_gets_a_suffixed_database():
@@ -63,15 +90,28 @@ def test_env_example_documents_every_key():
     assert missing == []
 
 
-@pytest.mark.parametrize("command", [
-    ["verify_db.py"], ["executor.py", "--dry-run"], ["token_refresh.py", "status"],
-    ["run_prod.py", "--port", "0"], ["-m", "flask", "--app", "app", "users", "unlock", "admin"],
-], ids=lambda command: command[-2] if command[0] == "-m" else command[0])
+CLIS = [["verify_db.py"], ["executor.py", "--dry-run"], ["token_refresh.py", "status"],
+        ["run_prod.py", "--port", "0"], ["backtest.py", "--from", "2024-01-01", "--to", "2024-02-01"],
+        ["-m", "flask", "--app", "app", "users", "unlock", "admin"]]
+
+
+def run_cli(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *command], env={"PATH": "/usr/bin:/bin", **env},
+                          capture_output=True, text=True, cwd=PROJECT_DIR, timeout=60)
+
+
+@pytest.mark.parametrize("command", CLIS, ids=lambda command: command[0 if command[0] != "-m" else 1])
 def test_every_cli_reports_bad_config_in_one_line(tmp_path, command):
-    result = subprocess.run(
-        [sys.executable, *command],
-        env={"MA_PERIOD": "abc", "PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
-        capture_output=True, text=True, cwd=PROJECT_DIR, timeout=60)
-    assert result.returncode != 0
-    assert "MA_PERIOD" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = run_cli(command, {"MA_PERIOD": "abc", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("config error: MA_PERIOD")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", CLIS, ids=lambda command: command[0 if command[0] != "-m" else 1])
+def test_every_cli_names_an_empty_key_file_in_one_line(tmp_path, command):
+    (tmp_path / ".token_encryption_key").write_text("")
+    result = run_cli(command, {"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert result.returncode == 2
+    assert f"{tmp_path}/.token_encryption_key is empty" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

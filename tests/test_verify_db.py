@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
+import trade_books
 from config import PROJECT_DIR
 from store import open_store
 
@@ -89,10 +93,19 @@ def test_every_collection_prints(filled, collection):
 
 def test_an_unwritable_sqlite_path_exits_1_with_one_line(tmp_path):
     (tmp_path / "blocked").write_text("a file, not a folder")
-    result = run_cli(env={"DATABASE_URL": f"sqlite:///{tmp_path}/blocked/shop.db"})
+    keys = {"SECRET_KEY": "s", "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+    result = run_cli(env={"DATABASE_URL": f"sqlite:///{tmp_path}/blocked/shop.db", **keys})
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "blocked" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_data_folder_that_cannot_hold_the_keys_exits_2_with_one_line(tmp_path):
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    result = run_cli(env={"DATABASE_URL": f"sqlite:///{tmp_path}/blocked/shop.db"})
+    assert result.returncode == 2
+    assert result.stderr == (f"config error: cannot read the key file {tmp_path}/blocked/"
+                             ".secret_key: Not a directory\n")
 
 
 def test_an_unreachable_mongodb_exits_1_with_one_line():
@@ -108,3 +121,66 @@ def test_an_unreachable_mongodb_exits_1_with_one_line():
 def test_an_unknown_collection_is_refused(db_env):
     result = run_cli("--collection", "passwords", env=db_env)
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("limit", ["999999999999999999999", "0", "-3", "lots"])
+def test_a_bad_limit_is_one_line(db_env, limit):
+    result = run_cli("--limit", limit, env=db_env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("verify_db.py: error: argument --limit:")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def sell(trade_id: str, ts: float, qty: int, price: float, pnl: float) -> dict:
+    return {"trade_id": trade_id, "run_id": "run-2", "order_tag": None, "symbol": "NSE:SBIN-EQ",
+            "side": "SELL", "qty": qty, "price": price, "ts": ts, "pnl": pnl, "source": "bot"}
+
+
+def test_trades_as_csv_for_the_books(filled):
+    store = open_store(filled["DATABASE_URL"])
+    store.record_trade(sell("S1", T0 + 40 * 86400, 12, 850.25, 585.0), None)
+    store.close()
+    result = run_cli("--collection", "trades", "--csv", env=filled)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        "symbol,qty,buy_date,sell_date,holding_days,avg_buy_price,sell_price,buy_value,"
+        "sell_value,pnl,source,trade_id\n"
+        "NSE:SBIN-EQ,12,2024-11-26,2025-01-05,40,801.50,850.25,9618.00,10203.00,585.00,bot,S1\n")
+
+
+def test_csv_needs_the_trades_collection(db_env):
+    result = run_cli("--csv", env=db_env)
+    assert result.returncode == 2 and result.stderr == (
+        "verify_db.py: error: --csv needs --collection trades\n")
+
+
+def test_both_backends_print_the_same(tmp_path):
+    """The same records, stored by SQLite and by MongoDB (dates and paise), print alike."""
+    import verify_db
+
+    sqlite = open_store(f"sqlite:///{tmp_path}/shop.db")
+    mongo = open_store(os.environ.get("TEST_MONGO_URI") or "mongomock://",
+                       f"nifty_verify_{uuid.uuid4().hex[:12]}")
+    try:
+        for store in (sqlite, mongo):
+            store.record_trade({"trade_id": "T1", "run_id": "run-1", "order_tag": "R1",
+                                "symbol": "NSE:SBIN-EQ", "side": "BUY", "qty": 3,
+                                "price": 1675.8699999999997, "ts": T0 + 0.25, "pnl": None,
+                                "source": "bot"},
+                               {"qty": 3, "avg_price": 1675.87, "last_buy_price": 1675.87,
+                                "opened_at": T0, "updated_at": T0})
+            store.record_trade(sell("S1", T0 + 86400, 3, 1700.1, 72.69), None)
+            store.create_run({"run_id": "run-1", "trigger": "scheduled", "status": "succeeded",
+                              "started_at": T0, "finished_at": T0 + 12.5, "dry_run": False})
+            store.insert_logs([{"ts": T0 + 1, "level": "INFO", "logger": "executor",
+                                "message": "bought", "run_id": "run-1", "extra": None}])
+        printed = [[verify_db.render_table(name, verify_db.FETCH[name](store, 20))
+                    for name in ("trades", "runs", "logs", "positions")]
+                   + [trade_books.sales_csv(store.list_trades())] for store in (sqlite, mongo)]
+        assert printed[0] == printed[1]
+        assert "1675.87" in printed[0][0] and "1675.8699" not in printed[0][0]
+    finally:
+        sqlite.close()
+        if os.environ.get("TEST_MONGO_URI"):
+            mongo._client.drop_database(mongo._db.name)
+        mongo.close()

@@ -5,14 +5,17 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 
 from cachetools import TTLCache
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template
 
 import portfolio
 import token_refresh
+import trade_books
 from auth import login_required
 from broker import BrokerError, FyersBroker
+from config import IST
 from store.base import TradeStats
 from views import get_config, get_store
 
@@ -93,3 +96,12 @@ def index() -> str:
         ratio=portfolio.win_loss_ratio(stats),
         chart_json=json.dumps(curve),
     )
+
+
+@bp.route("/trading/sales.csv")
+@login_required
+def sales_csv() -> Response:
+    """Every sale with its buy date, sell date, holding days and P&L, for the owner's books."""
+    filename = f"nifty-shop-sales-{datetime.now(IST):%Y-%m-%d}.csv"
+    return Response(trade_books.sales_csv(get_store().list_trades()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -11,11 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+from cryptography.fernet import Fernet
 
 import executor
+import strategy_settings
 from config import PROJECT_DIR
 from executor import LOCK_NAME, SKIPPED_BUSY, run_once, start_background_run
-from messages import LOGIN_NEEDED
+from messages import KEY_DIFFERS, LOGIN_NEEDED
 from tests.alerts.fake_telegram import FakeTelegram
 from tests.batch.conftest import FYERS_2026
 from tests.batch.helpers import (
@@ -74,6 +76,34 @@ def test_missing_token_fails_with_the_login_message(run_config, store, sandbox):
     run = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
     assert run["status"] == "failed" and run["summary"] == LOGIN_NEEDED.sentence
     assert calls_to(sandbox, "/quotes") == 0
+
+
+def test_tokens_stored_under_another_key_fail_naming_the_key_not_a_login(run_config, store,
+                                                                         sandbox):
+    """The GitHub runner and the web host with different TOKEN_ENCRYPTION_KEY secrets."""
+    store_tokens(run_config, store, sandbox)
+    runner = run_config.with_overrides(token_encryption_key=Fernet.generate_key().decode())
+    result = run_cli(runner, "executor.py", "--trigger", "scheduled", "--force")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [run] = store.list_runs()
+    assert run["status"] == "failed" and run["summary"] == KEY_DIFFERS.sentence
+    assert "TOKEN_ENCRYPTION_KEY differs" in run["error"]
+    assert LOGIN_NEEDED.sentence not in run["summary"]
+    assert calls_to(sandbox, "/quotes") == 0 and calls_to(sandbox, "/validate-refresh-token") == 0
+
+
+def test_a_run_uses_the_strategy_settings_saved_in_the_store(run_config, store, logged_in):
+    """The executor's own environment has the defaults; the store says otherwise and wins."""
+    store.set_setting(strategy_settings.STORE_KEY, {"ma_period": 7, "max_trade_value": 2000.0})
+    result = run_cli(run_config, "executor.py", "--dry-run", "--force")
+    assert result.returncode == 0, result.stderr
+    [run] = store.list_runs()
+    [used] = store.search_logs(text="strategy settings", run_id=run["run_id"]).rows
+    assert "MA_PERIOD=7," in used["message"] and "MAX_TRADE_VALUE=2000.0," in used["message"]
+    entries = [row["message"] for row in store.search_logs(text="would BUY",
+                                                            run_id=run["run_id"]).rows
+               if "(entry)" in row["message"]]
+    assert entries and all("below 7-day MA" in message for message in entries)
 
 
 def test_two_executors_started_together_make_one_run(run_config, store, logged_in):

@@ -43,7 +43,7 @@ def test_runs_on_weekdays_at_the_configured_ist_time_once_per_process(app, store
     init_scheduler(other, config)
     started = app.extensions["scheduler"]
     assert other.extensions["scheduler"] is started
-    [job] = started.get_jobs()
+    job = started.get_job("daily-run")
     friday_after_run = datetime(2026, 11, 27, 16, 0, tzinfo=IST)
     assert job.trigger.get_next_fire_time(None, friday_after_run) == \
         datetime(2026, 11, 30, 15, 10, tzinfo=IST)

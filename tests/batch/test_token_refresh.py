@@ -118,9 +118,10 @@ def test_cli_login_url(run_config):
     assert result.returncode == 0 and "generate-authcode" in result.stdout
 
 
-def test_token_stored_under_another_key_asks_for_a_login(run_config, store, sandbox):
+def test_token_stored_under_another_key_says_the_keys_differ(run_config, store, sandbox):
     store_tokens(run_config, store, sandbox)
     other_key = run_config.with_overrides(token_encryption_key=Fernet.generate_key().decode())
     status = token_refresh.token_status(other_key, store)
-    assert status.state == "MISSING" and "TOKEN_ENCRYPTION_KEY" in status.message
+    assert status.state == "UNREADABLE"
+    assert "TOKEN_ENCRYPTION_KEY differs from the one that stored them" in status.message
     assert token_refresh.load_access_token(other_key, store) is None

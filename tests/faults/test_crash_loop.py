@@ -27,7 +27,7 @@ START_WAIT_S = 60
 # Small exit target, more candidates and no daily entry cap (the loop is one trading day):
 # most runs both sell and buy.
 SETTINGS = {"EXIT_THRESHOLD_PCT": "0.3", "ENTRY_CANDIDATES": "50", "MAX_NEW_ENTRIES_PER_RUN": "2",
-            "MAX_NEW_ENTRIES_PER_DAY": "100", "ORDER_FILL_TIMEOUT_S": "1"}
+            "MAX_NEW_ENTRIES_PER_DAY": "50", "ORDER_FILL_TIMEOUT_S": "1"}
 ORDER_FAULTS = ({}, {}, {"pending_next_orders": 1}, {"lost_ack_next": 1})
 
 

@@ -292,6 +292,44 @@ def test_trade_stats_and_pnl_by_ist_day(store):
     assert store.realized_pnl_by_day() == [("2024-11-26", 400.0), ("2024-11-27", 300.0)]
 
 
+def test_money_is_kept_to_the_paisa_and_summed_exactly(store):
+    """A float price from arithmetic reads back as the amount; sums of paise have no drift."""
+    store.record_trade(trade("b1", price=1675.8699999999997), position(10, 1675.8699999999997))
+    for i, pnl in enumerate([0.1, 0.2, 0.1, -0.3, 1234.005, -0.004]):
+        store.record_trade(trade(f"s{i}", side="SELL", ts=T0 + i + 1, pnl=pnl, price=0.07), None)
+    bought = store.list_trades(since=T0, until=T0 + 1)[0]
+    assert bought["price"] == 1675.87 and bought["pnl"] is None
+    assert store.list_trades(limit=1)[0]["price"] == 0.07
+    stats = store.trade_stats()
+    assert stats.total_pnl == 1234.11  # 0.10 + 0.20 + 0.10 - 0.30 + 1234.01 - 0.00, in paise
+    assert (stats.wins, stats.losses, stats.closed) == (4, 1, 6)
+    assert stats.avg_win == 308.6 and stats.avg_loss == -0.3  # 1234.41 / 4 = 308.6025
+    assert store.realized_pnl_by_day() == [("2024-11-26", 1234.11)]
+    store.upsert_order({"tag": "T", "run_id": "r", "symbol": "NSE:SBIN-EQ", "side": "BUY",
+                        "qty": 1, "status": "traded", "traded_price": 99.994999999,
+                        "created_at": T0})
+    assert store.get_order("T")["traded_price"] == 99.99
+
+
+def test_an_average_cost_keeps_its_four_decimals(store):
+    store.record_trade(trade("b1"), {**position(3, 801.5333), "last_buy_price": 801.6})
+    [held] = store.get_positions()
+    assert (held["avg_price"], held["last_buy_price"]) == (801.5333, 801.6)
+
+
+def test_times_round_trip_to_the_millisecond(store):
+    started = T0 + 0.123456
+    store.create_run({"run_id": "r", "trigger": "manual", "status": "running",
+                      "started_at": started, "finished_at": None})
+    store.insert_logs([log_row(started, "at a fraction")])
+    assert store.get_run("r")["started_at"] == pytest.approx(started, abs=1e-3)
+    assert store.get_run("r")["finished_at"] is None
+    [row] = store.search_logs(since=T0, until=T0 + 1).rows
+    assert row["ts"] == pytest.approx(started, abs=1e-3)
+    assert [r["run_id"] for r in store.list_runs(before=T0 + 1)] == ["r"]
+    assert store.list_runs(before=T0) == []
+
+
 # --- candles --------------------------------------------------------------------------------
 def candle(date: str, close: float) -> dict:
     return {"date": date, "open": close - 1, "high": close + 2, "low": close - 2, "close": close,
@@ -516,6 +554,23 @@ def test_malformed_cursor_raises_value_error(store, cursor):
     store.insert_logs([log_row(T0, "x")])
     with pytest.raises(ValueError):
         store.search_logs(before=cursor)
+
+
+def test_old_logs_are_deleted_oldest_first_in_batches(store):
+    store.insert_logs([log_row(T0 + i, f"old {i}") for i in range(25)])
+    store.insert_logs([log_row(T0 + 100 + i, f"kept {i}") for i in range(5)])
+    store.record_trade(trade("t1", ts=T0), position())
+    store.create_run({"run_id": "r", "trigger": "manual", "status": "succeeded",
+                      "started_at": T0})
+    assert store.delete_logs_before(T0 + 100, limit=10) == 10
+    assert [r["message"] for r in walk_pages(store, limit=50)][-1] == "old 10"
+    assert store.delete_logs_before(T0 + 100, limit=10) == 10
+    assert store.delete_logs_before(T0 + 100, limit=10) == 5
+    assert store.delete_logs_before(T0 + 100, limit=10) == 0
+    assert [r["message"] for r in walk_pages(store, limit=50)] == [
+        f"kept {i}" for i in reversed(range(5))]
+    assert store.search_logs(text="old").rows == []
+    assert store.get_run("r") is not None and len(store.list_trades()) == 1
 
 
 def test_a_closed_store_reconnects_on_use(store):

@@ -136,3 +136,30 @@ def test_closing_from_one_thread_leaves_other_threads_working(tmp_path):
     assert done.is_set()
     assert store.get_user("worker")["failed_logins"] == 1
     store.close()
+
+
+def test_migration_4_keeps_money_as_whole_paise(tmp_path):
+    path = tmp_path / "shop.db"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, statements in enumerate(MIGRATIONS[:3], start=1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+        conn.executemany("INSERT INTO trades (trade_id, symbol, side, qty, price, ts, pnl) "
+                         "VALUES (?, 'NSE:ITC-EQ', ?, 5, ?, ?, ?)",
+                         [("B1", "BUY", 1675.8699999999997, 1.0, None),
+                          ("S1", "SELL", 1700.1, 2.0, 0.1), ("S2", "SELL", 1700.2, 3.0, 0.2)])
+        conn.execute("INSERT INTO orders (tag, traded_price) VALUES ('T', 99.99)")
+        conn.execute("INSERT INTO positions (symbol, qty, avg_price, last_buy_price) "
+                     "VALUES ('NSE:TCS-EQ', 2, 3500.1234, 3499.5)")
+    store = SQLiteStore(path)
+    assert [(t["price"], t["pnl"]) for t in store.list_trades()] == [
+        (1700.2, 0.2), (1700.1, 0.1), (1675.87, None)]
+    assert store.trade_stats().total_pnl == 0.3  # not 0.30000000000000004
+    assert store.get_order("T")["traded_price"] == 99.99
+    assert [(p["avg_price"], p["last_buy_price"]) for p in store.get_positions()] == [
+        (3500.1234, 3499.5)]
+    columns = {row[1]: row[2] for row in store._conn().execute("PRAGMA table_info(trades)")}
+    assert columns["price_paise"] == columns["pnl_paise"] == "INTEGER" and "price" not in columns
+    store.close()

@@ -1,0 +1,65 @@
+"""The GitHub Actions workflow is the whole second deployment: it passes actionlint, a broken
+one does not, and every secret it uses is documented."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from config import PROJECT_DIR
+
+WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "run-cron-script.yml"
+TEXT = WORKFLOW.read_text()
+
+
+def lint(actionlint: Path, root: Path) -> subprocess.CompletedProcess:
+    """actionlint on the workflow under `root` (shellcheck and pyflakes off: they are not
+    installed everywhere, and the run steps are one-liners)."""
+    return subprocess.run([str(actionlint), "-no-color", "-shellcheck=", "-pyflakes=",
+                           str(WORKFLOW.relative_to(PROJECT_DIR))],
+                          cwd=root, capture_output=True, text=True, timeout=120)
+
+
+def test_the_workflow_passes_actionlint(actionlint):
+    result = lint(actionlint, PROJECT_DIR)
+    assert (result.returncode, result.stdout) == (0, ""), result.stdout
+
+
+@pytest.mark.parametrize("broken,error", [
+    (("runs-on: ubuntu-latest", "run-on: ubuntu-latest"), '"runs-on" section is missing'),
+    (("${{ secrets.MONGO_URI }}", "${{ secrets.MONGO_URI }"), "got unexpected EOF while lexing end marker"),
+    (("'40 9 * * 1-5'\n", "'40 9 * * 8'\n"), "invalid CRON format"),
+    (("inputs.job == 'run'", "inputs.jobs == 'run'"), 'property "jobs" is not defined'),
+    (("timeout-minutes: 20", "timeout-minutes: soon"), "expecting a single ${{...}} expression or float number literal"),
+], ids=["no runner", "unclosed expression", "bad cron", "unknown input", "bad timeout"])
+def test_a_broken_workflow_fails_the_check(actionlint, tmp_path, broken, error):
+    shutil.copytree(PROJECT_DIR / ".github", tmp_path / ".github")
+    copy = tmp_path / ".github" / "workflows" / WORKFLOW.name
+    old, new = broken
+    assert old in TEXT
+    copy.write_text(TEXT.replace(old, new, 1))
+    result = lint(actionlint, tmp_path)
+    assert result.returncode == 1 and error in result.stdout, result.stdout
+
+
+def test_the_jobs_run_the_strategy_the_reminder_and_the_retention():
+    assert "cron: '40 9 * * 1-5'" in TEXT and "cron: '30 3 * * *'" in TEXT
+    for command in ('python executor.py --trigger "$TRIGGER"', "python notifier.py remind",
+                    "python retention.py"):
+        assert f"run: {command}\n" in TEXT
+    assert "pip install -r requirements.txt" in (
+        PROJECT_DIR / ".github" / "actions" / "setup" / "action.yml").read_text()
+
+
+def test_every_secret_the_workflow_uses_is_documented():
+    secrets = set(re.findall(r"secrets\.([A-Z_]+)", TEXT))
+    assert {"MONGO_URI", "TOKEN_ENCRYPTION_KEY", "FYERS_CLIENT_ID", "TELEGRAM_BOT_TOKEN"} <= secrets
+    production = (PROJECT_DIR / "README.md").read_text().split("## Production")[1]
+    deploy = (PROJECT_DIR / "docs" / "deploy.md").read_text()
+    for name in sorted(secrets):
+        assert f"`{name}`" in production, f"README's Production section lacks {name}"
+        assert f"`{name}`" in deploy, f"docs/deploy.md lacks {name}"
+        assert f"#   {name}" in TEXT or f", {name}" in TEXT, f"the workflow's header lacks {name}"
