@@ -14,6 +14,7 @@ import pytest
 import backtest
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
+from backtesting.sweep import sweep
 from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
 
 PROJECT = Path(backtest.__file__).resolve().parent
@@ -85,9 +86,10 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir):
     histories = load_csv_dir(scenario_dir)
     settings = Settings(capital=2900.0, slippage_pct=0.0)
     grid = backtest.parse_sweep(["exit=5,8"])
-    table = backtest.sweep(histories, PARAMS, settings, FIRST, LAST, grid)
-    assert table["cagr_pct"].is_monotonic_decreasing
-    for row in table.to_dict("records"):
+    table = sweep(histories, PARAMS, settings, FIRST, LAST, grid)
+    assert [row["cagr_pct"] for row in table] == sorted((row["cagr_pct"] for row in table),
+                                                       reverse=True)
+    for row in table:
         params = replace(PARAMS, exit_threshold_pct=row["exit_threshold_pct"])
         _, summary = backtest.run_backtest(histories, params, settings, FIRST, LAST)
         assert summary["final_equity"] == row["final_equity"]

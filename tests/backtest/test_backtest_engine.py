@@ -56,10 +56,10 @@ def test_equity_curve_is_the_one_worked_out_by_hand(outcome):
                 + [(2050.0, 950.0)]                       # day 10: BBB 10×95
                 + [(3050.0, 0.0)] * 19)                   # days 11-29
     equity = result.equity
-    assert equity["date"].tolist() == DATES
-    assert equity["cash"].tolist() == pytest.approx([cash for cash, _ in expected])
-    assert equity["holdings_value"].tolist() == pytest.approx([held for _, held in expected])
-    assert equity["equity"].tolist() == pytest.approx([c + h for c, h in expected])
+    assert equity["date"] == DATES
+    assert equity["cash"] == pytest.approx([cash for cash, _ in expected])
+    assert equity["holdings_value"] == pytest.approx([held for _, held in expected])
+    assert equity["equity"] == pytest.approx([c + h for c, h in expected])
 
 
 def test_summary_figures(outcome):
