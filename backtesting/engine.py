@@ -35,6 +35,7 @@ NO_DEVIATION = math.inf  # a day without a candle or without MA_PERIOD earlier c
 # Far wider than the tolerance decide() compares thresholds with (1e-9, absolute or relative)
 # and than rounding, so nothing decide() may count as past a threshold is left out of its input.
 _THRESHOLD_MARGIN_PCT = 1e-6
+_EPSILON = 2.0 ** -53  # the largest relative rounding error of one float operation
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class Market:
     own_index: list[Sequence[int | None]]  # per column and day, the day's place in its closes
     ltp: list[Sequence[float | None]]  # per column and day, the close; None without a candle
     mark: list[Sequence[float | None]]  # per column and day, the last known close
-    devs: list[tuple[float, ...]]  # per day and column, (ltp - ma) / ma as decide() computes it
+    devs: list[tuple[float, ...]]  # per day and column, (ltp - ma) / ma, or NO_DEVIATION
+    dev_error: float  # how far a dev below the MA may be from the one decide() computes
     ma_period: int
     column: dict[str, int]
 
@@ -86,20 +88,22 @@ class BacktestResult:
     skipped_buys: int
 
 
-def deviations(closes: list[float], period: int) -> list[float]:
-    """Per close, (close - ma) / ma with ma the mean of the `period` closes before it, rounded
-    as strategy_rules.moving_average rounds it; NO_DEVIATION for the first `period` closes."""
+def deviations(closes: list[float], period: int) -> tuple[list[float], float]:
+    """Per close, (close - ma) / ma with ma the mean of the `period` closes before it
+    (NO_DEVIATION for the first `period`), and a bound on how far any of those below the MA can
+    be from the value decide() computes with math.fsum."""
     if len(closes) <= period:
-        return [NO_DEVIATION] * len(closes)
-    # Every close times 2**scale is a whole number, so each window's sum is an exact integer
-    # and float() rounds it once, to nearest, as math.fsum rounds the same window.
-    scale = 53 - math.frexp(min(closes))[1]
-    sums = list(accumulate(map(int, map(math.ldexp, closes, repeat(scale))), initial=0))
-    window_sums = map(math.ldexp, map(float, map(sub, sums[period:], sums[:-period])),
-                      repeat(-scale))
+        return [NO_DEVIATION] * len(closes), 0.0
+    sums = list(accumulate(closes, initial=0.0))
+    window_sums = list(map(sub, sums[period:-1], sums[:-period - 1]))  # before each later close
     means = list(map(truediv, window_sums, repeat(period)))
     later = closes[period:]
-    return [NO_DEVIATION] * period + list(map(truediv, map(sub, later, means), means))
+    devs = list(map(truediv, map(sub, later, means), means))
+    # Each running sum is off by at most len·ε·total (each addition rounds by at most ε of the
+    # total), so a window's sum by twice that; the rest covers fsum's and the divisions'
+    # roundings, with room to spare (docs/backtesting.md, "The shortlist").
+    error = (8 * len(closes) * sums[-1] / min(window_sums) + 32) * _EPSILON
+    return [NO_DEVIATION] * period + devs, error
 
 
 def _forward_filled(values: list[float | None]) -> list[float | None]:
@@ -115,10 +119,11 @@ def prepare_market(histories: Mapping[str, SymbolHistory], ma_period: int) -> Ma
     first = histories[symbols[0]].dates
     shared = all(histories[symbol].dates == first for symbol in symbols)
     dates = first if shared else sorted(set().union(*(histories[s].dates for s in symbols)))
-    closes, own_index, ltp, mark, dev_columns = [], [], [], [], []
+    closes, own_index, ltp, mark, dev_columns, errors = [], [], [], [], [], [0.0]
     for symbol in symbols:
         history = histories[symbol]
-        devs = deviations(history.closes, ma_period)
+        devs, error = deviations(history.closes, ma_period)
+        errors.append(error)
         closes.append(history.closes)
         if shared:  # the common case: every column is the symbol's own series as it is
             own_index.append(range(len(dates)))
@@ -133,18 +138,22 @@ def prepare_market(histories: Mapping[str, SymbolHistory], ma_period: int) -> Ma
         dev_columns.append(list(map(dict(zip(history.dates, devs, strict=True)).get, dates,
                                     repeat(NO_DEVIATION))))
     return Market(symbols, dates, closes, own_index, ltp, mark, list(zip(*dev_columns, strict=True)),
-                  ma_period, {symbol: s for s, symbol in enumerate(symbols)})
+                  max(errors), ma_period, {symbol: s for s, symbol in enumerate(symbols)})
 
 
-def entry_shortlist(devs: Sequence[float], params: StrategyParams) -> list[int]:
-    """The columns decide() may buy as an entry, most below the MA first: the first
-    ENTRY_CANDIDATES when all of them are past the entry threshold, else every column past or
-    within rounding of it (decide() ranks by (dev, symbol) and looks no further)."""
+def entry_shortlist(devs: Sequence[float], error: float, params: StrategyParams) -> list[int]:
+    """Columns that include every one decide() may rank among its first ENTRY_CANDIDATES, most
+    below the MA first, given devs within `error` of decide()'s (docs/backtesting.md)."""
     order = sorted(range(len(devs)), key=devs.__getitem__)  # stable: ties stay in symbol order
-    top = order[:params.entry_candidates]
-    if len(top) == params.entry_candidates and -devs[top[-1]] * 100 >= params.entry_threshold_pct:
-        return top
-    near = params.entry_threshold_pct - _margin_pct(params.entry_threshold_pct)
+    count, threshold = params.entry_candidates, params.entry_threshold_pct
+    if len(order) >= count and -devs[order[count - 1]] * 100 >= threshold + 200 * error:
+        # The first `count` are past the threshold for decide() too, and rank ahead of any
+        # column whose dev is more than 2 × error beyond theirs.
+        limit, end = devs[order[count - 1]] + 2 * error, count
+        while end < len(order) and devs[order[end]] <= limit:
+            end += 1
+        return order[:end]
+    near = threshold - _margin_pct(threshold) - 200 * error
     return list(takewhile(lambda s: -devs[s] * 100 >= near, order))
 
 
@@ -242,7 +251,7 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
     cash, held, peak_invested = [], [], 0.0
     for t in range(first, stop):
         day = market.dates[t]
-        intents = decide(*_inputs(market, t, entry_shortlist(market.devs[t], params),
+        intents = decide(*_inputs(market, t, entry_shortlist(market.devs[t], market.dev_error, params),
                                   account.book, holdings), params)
         for intent in intents:
             account.fill(intent, day)
