@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from backtesting import results
 from backtesting.costs import NO_COSTS, DeliveryCosts
@@ -36,19 +36,27 @@ from strategy_rules import StrategyParams
 logger = logging.getLogger(__name__)
 
 
-def number_type(kind: Callable[[str], float], minimum: float, *, inclusive: bool
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the usage itself is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: bool
                 ) -> Callable[[str], Any]:
-    """An argparse type: a finite `kind` (int or float) of at least `minimum`, or above it
-    unless `inclusive`; anything else is a one-line usage error."""
-    relation = "at least" if inclusive else "greater than"
+    """An argparse type: a finite `kind` of at least `minimum`, or above it unless `inclusive`;
+    anything else is a one-line usage error."""
+    wanted = (f"{'a whole number' if kind is int else 'a number'} "
+              f"{'at least' if inclusive else 'greater than'} {minimum:g}")
 
     def parse(raw: str) -> Any:
         try:
             value = kind(raw)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}") from None
         if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
-            raise argparse.ArgumentTypeError(f"{raw!r} must be {relation} {minimum:g}")
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}")
         return value
 
     return parse
@@ -134,8 +142,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def build_parser(config: Config) -> argparse.ArgumentParser:
     """The CLI; strategy options default to the configured live values."""
-    parser = argparse.ArgumentParser(prog="python backtest.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python backtest.py", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--csv", type=Path, metavar="DIR",
                         help="one CSV per symbol, named NSE_RELIANCE-EQ.csv or RELIANCE.csv, "
