@@ -101,9 +101,12 @@ def _equity_series(path: Path) -> tuple[list[str], list[float]]:
     try:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
-        return [row["date"] for row in rows], [float(row["equity"]) for row in rows]
+        dates, equity = [row["date"] for row in rows], [float(row["equity"]) for row in rows]
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise UnreadableRun(f"equity.csv cannot be read ({exc})") from None
+    if not (equity and equity[0] > 0):  # the drawdown divides by the running peak
+        raise UnreadableRun("equity.csv cannot be read (no days, or no capital on the first)")
+    return dates, equity
 
 
 def load_saved(root: Path, run_id: str) -> dict[str, Any] | None:
@@ -116,8 +119,6 @@ def load_saved(root: Path, run_id: str) -> dict[str, Any] | None:
         return None
     document = read_summary(folder)
     dates, equity = _equity_series(folder / "equity.csv")
-    if not (equity and equity[0] > 0):
-        raise UnreadableRun("equity.csv does not start with the capital")
     return {
         "id": run_id,
         **document,
