@@ -29,7 +29,6 @@ from strategy_rules import BookEntry, Intent, StrategyParams, decide
 
 logger = logging.getLogger(__name__)
 
-TRADE_COLUMNS = ["date", "symbol", "side", "qty", "price", "costs", "pnl", "reason"]
 EQUITY_COLUMNS = ["date", "cash", "holdings_value", "equity"]
 NO_DEVIATION = math.inf  # a day without a candle or without MA_PERIOD earlier closes
 # Far wider than the tolerance decide() compares thresholds with (1e-9, absolute or relative)
@@ -69,10 +68,27 @@ class Market:
         return self.closes[s][k - self.ma_period:k]
 
 
-class _Holding(NamedTuple):
-    """What the day loop tracks of one holding: its column, quantity and quiet band."""
+class Trade(NamedTuple):
+    """One fill: price with slippage, charges in rupees, pnl net of both sides' charges (sells)."""
 
-    column: int
+    date: str
+    symbol: str
+    side: str
+    qty: int
+    price: float
+    costs: float
+    pnl: float | None
+    reason: str
+
+
+TRADE_COLUMNS = list(Trade._fields)
+
+
+class _Holding(NamedTuple):
+    """What the day loop tracks of one holding: its prices by day, quantity and quiet band."""
+
+    ltp: Sequence[float | None]
+    mark: Sequence[float | None]
     qty: int
     low: float
     high: float
@@ -82,7 +98,7 @@ class _Holding(NamedTuple):
 class BacktestResult:
     """Trades, the daily equity curve and the figures the summary needs."""
 
-    trades: list[dict[str, Any]]
+    trades: list[Trade]
     equity: dict[str, list[Any]]  # EQUITY_COLUMNS → one value per trading day
     peak_invested: float
     skipped_buys: int
@@ -165,7 +181,7 @@ class _Account:
         self.cash = settings.capital
         self.book: dict[str, BookEntry] = {}
         self.buy_costs: dict[str, float] = {}
-        self.trades: list[dict[str, Any]] = []
+        self.trades: list[Trade] = []
         self.skipped_buys = 0
         self.invested = 0.0  # cost basis of the open positions
 
@@ -205,8 +221,8 @@ class _Account:
 
     def _record(self, day: str, intent: Intent, price: float, costs: float,
                 pnl: float | None) -> None:
-        self.trades.append(dict(zip(TRADE_COLUMNS, (day, intent.symbol, intent.side, intent.qty,
-                                                    price, costs, pnl, intent.reason), strict=True)))
+        self.trades.append(Trade(day, intent.symbol, intent.side, intent.qty, price, costs, pnl,
+                                 intent.reason))
 
 def _margin_pct(threshold_pct: float) -> float:
     """How far inside a threshold decide() may still call it met (its tolerance, widened)."""
@@ -229,8 +245,8 @@ def _inputs(market: Market, t: int, shortlist: list[int], book: Mapping[str, Boo
     closes = {market.symbols[s]: market.window(s, t) for s in shortlist}
     ltps = {market.symbols[s]: market.ltp[s][t] for s in shortlist}
     relevant = {}
-    for symbol, (s, _, low, high) in holdings.items():
-        ltp = market.ltp[s][t]
+    for symbol, (prices, _, _, low, high) in holdings.items():
+        ltp = prices[t]
         if ltp is not None and (not low < ltp < high or symbol in closes):
             relevant[symbol] = book[symbol]
             ltps[symbol] = ltp
@@ -257,13 +273,14 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
             account.fill(intent, day)
             entry = account.book.get(intent.symbol)
             if entry:
-                holdings[intent.symbol] = _Holding(market.column[intent.symbol], entry.qty,
+                s = market.column[intent.symbol]
+                holdings[intent.symbol] = _Holding(market.ltp[s], market.mark[s], entry.qty,
                                                    *quiet_band(entry, params))
             else:
                 holdings.pop(intent.symbol, None)
         peak_invested = max(peak_invested, account.invested)
         cash.append(account.cash)
-        held.append(sum([qty * market.mark[s][t] for s, qty, _, _ in holdings.values()], 0.0))
+        held.append(sum([qty * mark[t] for _, mark, qty, _, _ in holdings.values()], 0.0))
     equity = {"date": market.dates[first:stop], "cash": cash, "holdings_value": held,
               "equity": list(map(add, cash, held))}
     return BacktestResult(account.trades, equity, peak_invested, account.skipped_buys)

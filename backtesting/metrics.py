@@ -42,7 +42,7 @@ def _mean(values: list[float]) -> float:
 def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
     """The headline figures; money in rupees, rates in percent, rounded for display."""
     equity = result.equity
-    closed = [trade["pnl"] for trade in result.trades if trade["side"] == "SELL"]
+    closed = [trade.pnl for trade in result.trades if trade.side == "SELL"]
     wins, losses = [pnl for pnl in closed if pnl > 0], [pnl for pnl in closed if pnl <= 0]
     first, last = date.fromisoformat(equity["date"][0]), date.fromisoformat(equity["date"][-1])
     final = equity["equity"][-1]
@@ -63,6 +63,6 @@ def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
         "avg_loss": _mean(losses),
         "exposure_pct": round(days_held / len(equity["date"]) * 100, 2),
         "peak_capital_used": round(result.peak_invested, 2),
-        "total_costs": round(sum(trade["costs"] for trade in result.trades), 2),
+        "total_costs": round(sum(trade.costs for trade in result.trades), 2),
         "skipped_buys": result.skipped_buys,
     }

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
@@ -37,23 +38,23 @@ def _rounded(value: float | None, places: int) -> float | None:
     return None if value is None else round(value, places)
 
 
-def _write_csv(path: Path, columns: dict[str, list[Any]]) -> None:
-    """Columns of equal length under a header of their names; numbers rounded per DECIMALS,
-    None written as an empty field."""
-    rounded = [list(map(_rounded, values, repeat(DECIMALS[name]))) if name in DECIMALS else values
-               for name, values in columns.items()]
+def _write_csv(path: Path, header: list[str], columns: list[Sequence[Any]]) -> None:
+    """Columns of equal length under `header`; numbers rounded per DECIMALS, None as empty."""
+    rounded = [map(_rounded, values, repeat(DECIMALS[name])) if name in DECIMALS else values
+               for name, values in zip(header, columns, strict=True)]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(columns)
+        writer.writerow(header)
         writer.writerows(zip(*rounded, strict=True))
 
 
 def save(out: Path, result: BacktestResult, summary: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write trades.csv, equity.csv and summary.json (figures + parameters) into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "trades.csv", {column: [trade[column] for trade in result.trades]
-                                    for column in TRADE_COLUMNS})
-    _write_csv(out / "equity.csv", {column: result.equity[column] for column in EQUITY_COLUMNS})
+    _write_csv(out / "trades.csv", TRADE_COLUMNS,
+               list(zip(*result.trades, strict=True)) or [()] * len(TRADE_COLUMNS))
+    _write_csv(out / "equity.csv", EQUITY_COLUMNS,
+               [result.equity[column] for column in EQUITY_COLUMNS])
     document = {"summary": summary, **meta, "created_at": time.time()}
     (out / "summary.json").write_text(json.dumps(document, indent=2, default=str))
 

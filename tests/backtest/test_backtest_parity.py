@@ -73,7 +73,7 @@ def engine_trades(histories: dict[str, SymbolHistory], params: StrategyParams, s
                   end: str) -> list[Trade]:
     result, _ = backtest.run_backtest(histories, params, UNLIMITED, date.fromisoformat(start),
                                       date.fromisoformat(end))
-    return [(t["date"], t["symbol"], t["side"], t["qty"]) for t in result.trades]
+    return [(t.date, t.symbol, t.side, t.qty) for t in result.trades]
 
 
 @pytest.mark.parametrize(("seed", "changes"), [
