@@ -6,9 +6,9 @@ day t (docs/strategy.md, "Inputs"); intents fill at that close ± slippage, in d
 cash cannot pay for (value + charges) is skipped, as the broker would reject it.
 
 decide() runs every day, handed only what can change its answer: closes of the symbols that can
-be among its first ENTRY_CANDIDATES (picked by deviations rounded exactly as decide() rounds
-them) and the holdings that are among them or near their exit or averaging price. It passes over
-everything else, so the trades are the ones it makes on everything (docs/backtesting.md).
+be among its first ENTRY_CANDIDATES (picked by deviations within a known rounding error of its
+own) and the holdings that are among them or near their exit or averaging price. It passes over
+everything else, so the trades are the ones it makes on everything (docs/backtesting.md, "Speed").
 Plain lists and the stdlib's C-level helpers, no numpy: see backtesting/data.py.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Market:
     ltp: list[Sequence[float | None]]  # per column and day, the close; None without a candle
     mark: list[Sequence[float | None]]  # per column and day, the last known close
     devs: list[tuple[float, ...]]  # per day and column, (ltp - ma) / ma, or NO_DEVIATION
-    dev_error: float  # how far a dev below the MA may be from the one decide() computes
+    dev_error: float  # how far a dev under 0.5 may be from the one decide() computes
     ma_period: int
     column: dict[str, int]
 
@@ -106,8 +106,8 @@ class BacktestResult:
 
 def deviations(closes: list[float], period: int) -> tuple[list[float], float]:
     """Per close, (close - ma) / ma with ma the mean of the `period` closes before it
-    (NO_DEVIATION for the first `period`), and a bound on how far any of those below the MA can
-    be from the value decide() computes with math.fsum."""
+    (NO_DEVIATION for the first `period`), and a bound on how far each one under 0.5 (all that
+    can matter for an entry) is from the value decide() computes with math.fsum."""
     if len(closes) <= period:
         return [NO_DEVIATION] * len(closes), 0.0
     sums = list(accumulate(closes, initial=0.0))
@@ -117,7 +117,7 @@ def deviations(closes: list[float], period: int) -> tuple[list[float], float]:
     devs = list(map(truediv, map(sub, later, means), means))
     # Each running sum is off by at most len·ε·total (each addition rounds by at most ε of the
     # total), so a window's sum by twice that; the rest covers fsum's and the divisions'
-    # roundings, with room to spare (docs/backtesting.md, "The shortlist").
+    # roundings, with room to spare (docs/backtesting.md, "Speed").
     error = (8 * len(closes) * sums[-1] / min(window_sums) + 32) * _EPSILON
     return [NO_DEVIATION] * period + devs, error
 
@@ -153,11 +153,12 @@ def prepare_market(histories: Mapping[str, SymbolHistory], ma_period: int) -> Ma
         mark.append(_forward_filled(ltp[-1]))
         dev_columns.append(list(map(dict(zip(history.dates, devs, strict=True)).get, dates,
                                     repeat(NO_DEVIATION))))
-    return Market(symbols, dates, closes, own_index, ltp, mark, list(zip(*dev_columns, strict=True)),
-                  max(errors), ma_period, {symbol: s for s, symbol in enumerate(symbols)})
+    devs_by_day = list(zip(*dev_columns, strict=True))
+    return Market(symbols, dates, closes, own_index, ltp, mark, devs_by_day, max(errors), ma_period,
+                  {symbol: s for s, symbol in enumerate(symbols)})
 
 
-def entry_shortlist(devs: Sequence[float], error: float, params: StrategyParams) -> list[int]:
+def _entry_shortlist(devs: Sequence[float], error: float, params: StrategyParams) -> list[int]:
     """Columns that include every one decide() may rank among its first ENTRY_CANDIDATES, most
     below the MA first, given devs within `error` of decide()'s (docs/backtesting.md)."""
     order = sorted(range(len(devs)), key=devs.__getitem__)  # stable: ties stay in symbol order
@@ -171,6 +172,19 @@ def entry_shortlist(devs: Sequence[float], error: float, params: StrategyParams)
         return order[:end]
     near = threshold - _margin_pct(threshold) - 200 * error
     return list(takewhile(lambda s: -devs[s] * 100 >= near, order))
+
+
+def _margin_pct(threshold_pct: float) -> float:
+    """How far inside a threshold decide() may still call it met (its tolerance, widened)."""
+    return _THRESHOLD_MARGIN_PCT * max(1.0, abs(threshold_pct))
+
+
+def _quiet_band(entry: BookEntry, params: StrategyParams) -> tuple[float, float]:
+    """The ltps strictly between which decide() neither sells this holding (gain short of
+    EXIT_THRESHOLD_PCT) nor averages it down (drop short of AVERAGING_THRESHOLD_PCT)."""
+    averaging, exiting = params.averaging_threshold_pct, params.exit_threshold_pct
+    return (entry.last_buy_price * (1 - (averaging - _margin_pct(averaging)) / 100),
+            entry.avg_price * (1 + (exiting - _margin_pct(exiting)) / 100))
 
 
 class _Account:
@@ -224,18 +238,6 @@ class _Account:
         self.trades.append(Trade(day, intent.symbol, intent.side, intent.qty, price, costs, pnl,
                                  intent.reason))
 
-def _margin_pct(threshold_pct: float) -> float:
-    """How far inside a threshold decide() may still call it met (its tolerance, widened)."""
-    return _THRESHOLD_MARGIN_PCT * max(1.0, abs(threshold_pct))
-
-
-def quiet_band(entry: BookEntry, params: StrategyParams) -> tuple[float, float]:
-    """The ltps strictly between which decide() neither sells this holding (gain short of
-    EXIT_THRESHOLD_PCT) nor averages it down (drop short of AVERAGING_THRESHOLD_PCT)."""
-    averaging, exiting = params.averaging_threshold_pct, params.exit_threshold_pct
-    return (entry.last_buy_price * (1 - (averaging - _margin_pct(averaging)) / 100),
-            entry.avg_price * (1 + (exiting - _margin_pct(exiting)) / 100))
-
 
 def _inputs(market: Market, t: int, shortlist: list[int], book: Mapping[str, BookEntry],
             holdings: Mapping[str, _Holding]
@@ -267,15 +269,15 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
     cash, held, peak_invested = [], [], 0.0
     for t in range(first, stop):
         day = market.dates[t]
-        intents = decide(*_inputs(market, t, entry_shortlist(market.devs[t], market.dev_error, params),
-                                  account.book, holdings), params)
+        shortlist = _entry_shortlist(market.devs[t], market.dev_error, params)
+        intents = decide(*_inputs(market, t, shortlist, account.book, holdings), params)
         for intent in intents:
             account.fill(intent, day)
             entry = account.book.get(intent.symbol)
             if entry:
                 s = market.column[intent.symbol]
                 holdings[intent.symbol] = _Holding(market.ltp[s], market.mark[s], entry.qty,
-                                                   *quiet_band(entry, params))
+                                                   *_quiet_band(entry, params))
             else:
                 holdings.pop(intent.symbol, None)
         peak_invested = max(peak_invested, account.invested)
