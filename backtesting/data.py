@@ -40,12 +40,13 @@ class SymbolHistory:
     closes: list[float]
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> SymbolHistory:
-        """From candle records as the store returns them: ascending, one per date."""
+    def from_rows(cls, symbol: str, rows: Sequence[Mapping[str, Any]]) -> SymbolHistory:
+        """From `symbol`'s candle records as the store returns them: ascending, one per date."""
         dates = [str(row["date"]) for row in rows]
         if not _ascending(dates):
-            raise DataError("candles are not in ascending date order")
-        return cls(dates, _checked_closes([float(row["close"]) for row in rows], "the candles"))
+            raise DataError(f"{symbol}'s cached candles are not in ascending date order")
+        closes = [float(row["close"]) for row in rows]
+        return cls(dates, _checked_closes(closes, f"{symbol}'s cached candles"))
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -160,7 +161,7 @@ def load_store(store: Any, symbols: Sequence[str], since: date) -> dict[str, Sym
     for symbol in symbols:
         rows = store.get_candles(symbol, since=since.isoformat())
         if rows:
-            histories[symbol] = SymbolHistory.from_rows(rows)
+            histories[symbol] = SymbolHistory.from_rows(symbol, rows)
     return histories
 
 

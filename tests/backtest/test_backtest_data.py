@@ -110,3 +110,12 @@ def test_malformed_csv_names_the_file_and_the_problem(tmp_path, text, error):
     (tmp_path / "AAA.csv").write_text(text)
     with pytest.raises(DataError, match=error):
         load_csv_dir(tmp_path)
+
+
+def test_a_bad_cached_close_names_the_symbol(config, store):
+    store.upsert_candles("NSE:SBIN-EQ", [
+        {"date": day, "open": 1.0, "high": 1.0, "low": 1.0, "close": 0.0 if n == 3 else 1.0,
+         "volume": 10} for n, day in enumerate(DATES)])
+    with pytest.raises(DataError, match="NSE:SBIN-EQ's cached candles: every close must be"):
+        load_histories(config, csv_dir=None, fetch=False, since=date(2024, 1, 1),
+                       until=date(2024, 2, 9))
