@@ -111,14 +111,14 @@ def deviations(closes: list[float], period: int) -> tuple[list[float], float]:
     if len(closes) <= period:
         return [NO_DEVIATION] * len(closes), 0.0
     sums = list(accumulate(closes, initial=0.0))
-    window_sums = list(map(sub, sums[period:-1], sums[:-period - 1]))  # before each later close
+    window_sums = map(sub, sums[period:-1], sums[:-period - 1])  # before each later close
     means = list(map(truediv, window_sums, repeat(period)))
-    later = closes[period:]
-    devs = list(map(truediv, map(sub, later, means), means))
+    devs = list(map(truediv, map(sub, closes[period:], means), means))
     # Each running sum is off by at most len·ε·total (each addition rounds by at most ε of the
-    # total), so a window's sum by twice that; the rest covers fsum's and the divisions'
-    # roundings, with room to spare (docs/backtesting.md, "Speed").
-    error = (8 * len(closes) * sums[-1] / min(window_sums) + 32) * _EPSILON
+    # total), so a window's sum by twice that, and no window sums to less than period × the
+    # least close; the rest covers fsum's and the divisions' roundings, with room to spare
+    # (docs/backtesting.md, "Speed").
+    error = (8 * len(closes) * sums[-1] / (period * min(closes)) + 32) * _EPSILON
     return [NO_DEVIATION] * period + devs, error
 
 
@@ -244,8 +244,9 @@ def _inputs(market: Market, t: int, shortlist: list[int], book: Mapping[str, Boo
             ) -> tuple[dict[str, list[float]], dict[str, float], dict[str, BookEntry]]:
     """decide()'s closes, ltps and book for day t: the shortlisted columns, and the holdings
     that are shortlisted or outside their quiet band (decide() passes over the others)."""
-    closes = {market.symbols[s]: market.window(s, t) for s in shortlist}
-    ltps = {market.symbols[s]: market.ltp[s][t] for s in shortlist}
+    symbols, ltp = market.symbols, market.ltp
+    closes = {symbols[s]: market.window(s, t) for s in shortlist}
+    ltps = {symbols[s]: ltp[s][t] for s in shortlist}
     relevant = {}
     for symbol, (prices, _, _, low, high) in holdings.items():
         ltp = prices[t]

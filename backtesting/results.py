@@ -8,7 +8,6 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +33,20 @@ def new_run_dir(root: Path) -> Path:
     return root / f"{stamp}-{os.urandom(3).hex()}"
 
 
-def _rounded(value: float | None, places: int) -> float | None:
-    return None if value is None else round(value, places)
+def _fixed(values: Sequence[float | None], places: int) -> list[str]:
+    """Numbers with `places` decimals (money to the paisa), None as an empty field."""
+    text = f"{{:.{places}f}}".format
+    return [text(value) if value is not None else "" for value in values]
 
 
 def _write_csv(path: Path, header: list[str], columns: list[Sequence[Any]]) -> None:
-    """Columns of equal length under `header`; numbers rounded per DECIMALS, None as empty."""
-    rounded = [map(_rounded, values, repeat(DECIMALS[name])) if name in DECIMALS else values
-               for name, values in zip(header, columns, strict=True)]
+    """Columns of equal length under `header`, numbers with the decimals of DECIMALS."""
+    cells = [_fixed(values, DECIMALS[name]) if name in DECIMALS else values
+             for name, values in zip(header, columns, strict=True)]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        writer.writerows(zip(*rounded, strict=True))
+        writer.writerows(zip(*cells, strict=True))
 
 
 def save(out: Path, result: BacktestResult, summary: dict[str, Any], meta: dict[str, Any]) -> None:
