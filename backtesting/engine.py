@@ -179,12 +179,13 @@ def _margin_pct(threshold_pct: float) -> float:
     return _THRESHOLD_MARGIN_PCT * max(1.0, abs(threshold_pct))
 
 
-def _quiet_band(entry: BookEntry, params: StrategyParams) -> tuple[float, float]:
-    """The ltps strictly between which decide() neither sells this holding (gain short of
-    EXIT_THRESHOLD_PCT) nor averages it down (drop short of AVERAGING_THRESHOLD_PCT)."""
+def _quiet_band(params: StrategyParams) -> tuple[float, float]:
+    """(low, high): decide() neither averages down a holding priced above low × its last buy
+    price (drop short of AVERAGING_THRESHOLD_PCT) nor sells one priced below high × its
+    average price (gain short of EXIT_THRESHOLD_PCT)."""
     averaging, exiting = params.averaging_threshold_pct, params.exit_threshold_pct
-    return (entry.last_buy_price * (1 - (averaging - _margin_pct(averaging)) / 100),
-            entry.avg_price * (1 + (exiting - _margin_pct(exiting)) / 100))
+    return (1 - (averaging - _margin_pct(averaging)) / 100,
+            1 + (exiting - _margin_pct(exiting)) / 100)
 
 
 class _Account:
@@ -267,6 +268,7 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
         raise DataError(f"no candles between {start} and {end}")
     account = _Account(settings)
     holdings: dict[str, _Holding] = {}
+    low, high = _quiet_band(params)
     cash, held, peak_invested = [], [], 0.0
     for t in range(first, stop):
         day = market.dates[t]
@@ -278,7 +280,8 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
             if entry:
                 s = market.column[intent.symbol]
                 holdings[intent.symbol] = _Holding(market.ltp[s], market.mark[s], entry.qty,
-                                                   *_quiet_band(entry, params))
+                                                   entry.last_buy_price * low,
+                                                   entry.avg_price * high)
             else:
                 holdings.pop(intent.symbol, None)
         peak_invested = max(peak_invested, account.invested)
