@@ -12,7 +12,6 @@ fastest), `pandas` (PandasData, which looks each column up by name) and `csv`
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import backtrader as bt
 import pandas as pd
 
-from bench.naive_backtest import rule_arguments
+from bench.naive_backtest import rule_arguments, write_fills
 
 CAPITAL = 1e12  # no buy is ever short of cash
 TOLERANCE = 1e-9  # percentage points, as the docs say
@@ -142,11 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed", choices=FEEDS, default="direct")
     args = parser.parse_args(argv)
     frames = None if args.feed == "csv" else read_frames(args.csv)
-    fills = run(feeds(args.csv, frames, args.feed), args)
-    with args.out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["date", "symbol", "side", "qty", "price", "reason"])
-        writer.writerows(fills)
+    write_fills(args.out, run(feeds(args.csv, frames, args.feed), args))
     return 0
 
 

@@ -119,15 +119,19 @@ def rule_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--entries-per-run", type=int, default=1)
 
 
+def write_fills(path: Path, fills: list[tuple]) -> None:
+    """The fills as a CSV, the format both baselines write."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["date", "symbol", "side", "qty", "price", "reason"])
+        writer.writerows(fills)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python bench/naive_backtest.py", description=__doc__)
     rule_arguments(parser)
     args = parser.parse_args(argv)
-    fills = backtest(read_closes(args.csv), args)
-    with args.out.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["date", "symbol", "side", "qty", "price", "reason"])
-        writer.writerows(fills)
+    write_fills(args.out, backtest(read_closes(args.csv), args))
     return 0
 
 
