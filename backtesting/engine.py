@@ -1,20 +1,27 @@
 """The day loop: replay daily closes through strategy_rules.decide() and fill at the close.
 
 Each trading day t the rules see, per symbol, its closes t-MA_PERIOD…t-1 and `ltp` = close of
-day t (docs/strategy.md, "Precise points"); intents fill at that close ± slippage, in decide()'s order
+day t (docs/strategy.md, "Inputs"); intents fill at that close ± slippage, in decide()'s order
 (exits → entries → average-down). Sale proceeds are usable for buys the same day; a buy the
 cash cannot pay for (value + charges) is skipped, as the broker would reject it.
+
+decide() runs every day, handed only what can change its answer: closes of the symbols that can
+be among its first ENTRY_CANDIDATES (picked by deviations within a known rounding error of its
+own) and the holdings that are among them or near their exit or averaging price. It passes over
+everything else, so the trades are the ones it makes on everything (docs/backtesting.md, "Speed").
+Plain lists and the stdlib's C-level helpers, no numpy: see backtesting/data.py.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from itertools import accumulate, repeat, takewhile
+from operator import add, sub, truediv
+from typing import Any, NamedTuple
 
 from backtesting.costs import DeliveryCosts
 from backtesting.data import DataError, SymbolHistory
@@ -22,13 +29,12 @@ from strategy_rules import BookEntry, Intent, StrategyParams, decide
 
 logger = logging.getLogger(__name__)
 
-# Symbols that cannot qualify for an entry are kept out of decide()'s input (it uses closes only
-# to rank entries; exits and averaging need just the holdings' ltps). The margin is far wider
-# than the rounding of a cumulative-sum mean, so decide() still makes every exact call; the
-# parity test against run_live guards this.
-_PREFILTER_MARGIN_PCT = 1e-6
-TRADE_COLUMNS = ["date", "symbol", "side", "qty", "price", "costs", "pnl", "reason"]
 EQUITY_COLUMNS = ["date", "cash", "holdings_value", "equity"]
+NO_DEVIATION = math.inf  # a day without a candle or without MA_PERIOD earlier closes
+# Far wider than the tolerance decide() compares thresholds with (1e-9, absolute or relative)
+# and than rounding, so nothing decide() may count as past a threshold is left out of its input.
+_THRESHOLD_MARGIN_PCT = 1e-6
+_EPSILON = 2.0 ** -53  # the largest relative rounding error of one float operation
 
 
 @dataclass(frozen=True)
@@ -42,61 +48,144 @@ class Settings:
 
 @dataclass(frozen=True)
 class Market:
-    """Closes aligned on the union of trading dates (T days × S symbols), ready for the loop."""
+    """Closes aligned on the union of trading dates, ready for the loop; `column` numbers the
+    symbols in sorted order, so ordering columns orders symbols."""
 
     symbols: list[str]
-    dates: np.ndarray  # datetime64[D], ascending
-    ltp: np.ndarray  # T×S close of the day, NaN when the symbol has no candle that day
-    mark: np.ndarray  # T×S last known close, for valuing holdings
-    dev: np.ndarray  # T×S (ltp - ma) / ma, NaN without a candle or MA_PERIOD earlier closes
-    position: np.ndarray  # T×S how many of the symbol's own closes precede the day
-    closes: list[list[float]]  # per symbol, its own closes (lists: decide() sums them fastest)
+    dates: list[str]  # ISO, ascending
+    closes: list[list[float]]  # per column, the symbol's own closes
+    own_index: list[Sequence[int | None]]  # per column and day, the day's place in its closes
+    ltp: list[Sequence[float | None]]  # per column and day, the close; None without a candle
+    mark: list[Sequence[float | None]]  # per column and day, the last known close
+    devs: list[tuple[float, ...]]  # per day and column, (ltp - ma) / ma, or NO_DEVIATION
+    dev_error: float  # how far a dev under 0.5 may be from the one decide() computes
     ma_period: int
-    column: dict[str, int]  # symbol → its column in the T×S arrays
+    column: dict[str, int]
+
+    def window(self, s: int, t: int) -> list[float]:
+        """Column s's MA_PERIOD closes before day t."""
+        k = self.own_index[s][t]
+        return self.closes[s][k - self.ma_period:k]
+
+
+class Trade(NamedTuple):
+    """One fill: price with slippage, charges in rupees, pnl net of both sides' charges (sells)."""
+
+    date: str
+    symbol: str
+    side: str
+    qty: int
+    price: float
+    costs: float
+    pnl: float | None
+    reason: str
+
+
+TRADE_COLUMNS = list(Trade._fields)
+
+
+class _Holding(NamedTuple):
+    """What the day loop tracks of one holding: its prices by day, quantity and quiet band."""
+
+    ltp: Sequence[float | None]
+    mark: Sequence[float | None]
+    qty: int
+    low: float
+    high: float
 
 
 @dataclass
 class BacktestResult:
     """Trades, the daily equity curve and the figures the summary needs."""
 
-    trades: list[dict[str, Any]]
-    equity: pd.DataFrame  # date, cash, holdings_value, equity
+    trades: list[Trade]
+    equity: dict[str, list[Any]]  # EQUITY_COLUMNS → one value per trading day
     peak_invested: float
     skipped_buys: int
 
 
-def _column(history: SymbolHistory, dates: np.ndarray, ma_period: int
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ltp, dev, position) of one symbol on every date of `dates`."""
-    count = len(history)
-    position = np.searchsorted(history.dates, dates)
-    clipped = np.minimum(position, count - 1)
-    has = (position < count) & (history.dates[clipped] == dates)
-    ltp = np.where(has, history.closes[clipped], np.nan)
-    sums = np.concatenate(([0.0], np.cumsum(history.closes)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ma = (sums[position] - sums[np.maximum(position - ma_period, 0)]) / ma_period
-        dev = np.where(has & (position >= ma_period), (ltp - ma) / ma, np.nan)
-    return ltp, dev, position
+def deviations(closes: list[float], period: int) -> tuple[list[float], float]:
+    """Per close, (close - ma) / ma with ma the mean of the `period` closes before it
+    (NO_DEVIATION for the first `period`), and a bound on how far each one under 0.5 (all that
+    can matter for an entry) is from the value decide() computes with math.fsum."""
+    if len(closes) <= period:
+        return [NO_DEVIATION] * len(closes), 0.0
+    sums = list(accumulate(closes, initial=0.0))
+    window_sums = map(sub, sums[period:-1], sums[:-period - 1])  # before each later close
+    means = list(map(truediv, window_sums, repeat(period)))
+    devs = list(map(truediv, map(sub, closes[period:], means), means))
+    # Each running sum is off by at most len·ε·total (each addition rounds by at most ε of the
+    # total), so a window's sum by twice that, and no window sums to less than period × the
+    # least close; the rest covers fsum's and the divisions' roundings, with room to spare
+    # (docs/backtesting.md, "Speed").
+    error = (8 * len(closes) * sums[-1] / (period * min(closes)) + 32) * _EPSILON
+    return [NO_DEVIATION] * period + devs, error
+
+
+def _forward_filled(values: list[float | None]) -> list[float | None]:
+    """Each None replaced by the last value before it."""
+    return list(accumulate(values, lambda last, value: last if value is None else value))
 
 
 def prepare_market(histories: Mapping[str, SymbolHistory], ma_period: int) -> Market:
-    """Align every symbol on the union of dates and precompute each day's deviation from the MA."""
+    """Align every symbol on the union of dates and compute each day's deviation from the MA."""
     symbols = sorted(symbol for symbol, history in histories.items() if len(history))
-    dates = np.unique(np.concatenate([histories[symbol].dates for symbol in symbols]))
-    columns = [_column(histories[symbol], dates, ma_period) for symbol in symbols]
-    ltp = np.column_stack([column[0] for column in columns])
-    return Market(
-        symbols=symbols,
-        dates=dates,
-        ltp=ltp,
-        mark=pd.DataFrame(ltp).ffill().to_numpy(),
-        dev=np.column_stack([column[1] for column in columns]),
-        position=np.column_stack([column[2] for column in columns]),
-        closes=[histories[symbol].closes.tolist() for symbol in symbols],
-        ma_period=ma_period,
-        column={symbol: s for s, symbol in enumerate(symbols)},
-    )
+    if not symbols:
+        raise DataError("no candles to backtest")
+    first = histories[symbols[0]].dates
+    shared = all(histories[symbol].dates == first for symbol in symbols)
+    dates = first if shared else sorted(set().union(*(histories[s].dates for s in symbols)))
+    closes, own_index, ltp, mark, dev_columns, errors = [], [], [], [], [], [0.0]
+    for symbol in symbols:
+        history = histories[symbol]
+        devs, error = deviations(history.closes, ma_period)
+        errors.append(error)
+        closes.append(history.closes)
+        if shared:  # the common case: every column is the symbol's own series as it is
+            own_index.append(range(len(dates)))
+            ltp.append(history.closes)
+            mark.append(history.closes)
+            dev_columns.append(devs)
+            continue
+        place = dict(zip(history.dates, range(len(history)), strict=True))
+        own_index.append(list(map(place.get, dates)))
+        ltp.append(list(map(dict(zip(history.dates, history.closes, strict=True)).get, dates)))
+        mark.append(_forward_filled(ltp[-1]))
+        dev_columns.append(list(map(dict(zip(history.dates, devs, strict=True)).get, dates,
+                                    repeat(NO_DEVIATION))))
+    devs_by_day = list(zip(*dev_columns, strict=True))
+    return Market(symbols, dates, closes, own_index, ltp, mark, devs_by_day, max(errors), ma_period,
+                  {symbol: s for s, symbol in enumerate(symbols)})
+
+
+def _entry_shortlist(devs: Sequence[float], error: float, params: StrategyParams) -> list[int]:
+    """Columns that include every one decide() may rank among its first ENTRY_CANDIDATES, most
+    below the MA first, given devs within `error` of decide()'s (docs/backtesting.md)."""
+    order = sorted(range(len(devs)), key=devs.__getitem__)  # stable: ties stay in symbol order
+    count, threshold = params.entry_candidates, params.entry_threshold_pct
+    if len(order) >= count and -devs[order[count - 1]] * 100 >= threshold + 200 * error:
+        # The first `count` are past the threshold for decide() too, and rank ahead of any
+        # column whose dev is more than 2 × error beyond theirs.
+        limit, end = devs[order[count - 1]] + 2 * error, count
+        while end < len(order) and devs[order[end]] <= limit:
+            end += 1
+        return order[:end]
+    near = threshold - _margin_pct(threshold) - 200 * error
+    return list(takewhile(lambda s: -devs[s] * 100 >= near, order))
+
+
+def _margin_pct(threshold_pct: float) -> float:
+    """How far inside a threshold decide() may still call it met (its tolerance, widened)."""
+    return _THRESHOLD_MARGIN_PCT * max(1.0, abs(threshold_pct))
+
+
+def _quiet_band(params: StrategyParams) -> tuple[float, float]:
+    """(low, high): decide() neither averages down a holding priced above low × its last buy
+    price (drop short of AVERAGING_THRESHOLD_PCT) nor sells one priced below high × its
+    average price (gain short of EXIT_THRESHOLD_PCT)."""
+    averaging, exiting = params.averaging_threshold_pct, params.exit_threshold_pct
+    return (1 - (averaging - _margin_pct(averaging)) / 100,
+            1 + (exiting - _margin_pct(exiting)) / 100)
 
 
 class _Account:
@@ -107,8 +196,9 @@ class _Account:
         self.cash = settings.capital
         self.book: dict[str, BookEntry] = {}
         self.buy_costs: dict[str, float] = {}
-        self.trades: list[dict[str, Any]] = []
+        self.trades: list[Trade] = []
         self.skipped_buys = 0
+        self.invested = 0.0  # cost basis of the open positions
 
     def fill(self, intent: Intent, day: str) -> None:
         """Apply one intent at its decision price ± slippage, or skip a buy cash cannot pay."""
@@ -131,11 +221,13 @@ class _Account:
         qty = intent.qty + (held.qty if held else 0)
         cost_basis = value + (held.qty * held.avg_price if held else 0.0)
         self.book[intent.symbol] = BookEntry(intent.symbol, qty, cost_basis / qty, price)
+        self.invested += value
         self.buy_costs[intent.symbol] = self.buy_costs.get(intent.symbol, 0.0) + costs
         self._record(day, intent, price, costs, None)
 
     def _sell(self, intent: Intent, day: str, price: float) -> None:
         held = self.book.pop(intent.symbol)
+        self.invested -= held.qty * held.avg_price
         value = intent.qty * price
         costs = self.settings.costs.charges("SELL", value)
         self.cash += value - costs
@@ -144,28 +236,25 @@ class _Account:
 
     def _record(self, day: str, intent: Intent, price: float, costs: float,
                 pnl: float | None) -> None:
-        self.trades.append(dict(zip(TRADE_COLUMNS, (day, intent.symbol, intent.side, intent.qty,
-                                                    price, costs, pnl, intent.reason), strict=True)))
-
-    def invested(self) -> float:
-        """Cost basis of the open positions."""
-        return sum(entry.qty * entry.avg_price for entry in self.book.values())
+        self.trades.append(Trade(day, intent.symbol, intent.side, intent.qty, price, costs, pnl,
+                                 intent.reason))
 
 
-def _inputs(market: Market, t: int, eligible: list[int], book: Mapping[str, BookEntry]
-            ) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """decide()'s closes and ltps for day t: the entry-eligible columns plus the holdings."""
-    ltp_row, position_row, ma = market.ltp[t].tolist(), market.position[t].tolist(), market.ma_period
-    closes, ltps = {}, {}
-    for s in eligible:
-        symbol, k = market.symbols[s], position_row[s]
-        closes[symbol] = market.closes[s][k - ma:k]
-        ltps[symbol] = ltp_row[s]
-    for symbol in book:
-        ltp = ltp_row[market.column[symbol]]
-        if ltp == ltp:  # not NaN: the symbol traded that day
+def _inputs(market: Market, t: int, shortlist: list[int], book: Mapping[str, BookEntry],
+            holdings: Mapping[str, _Holding]
+            ) -> tuple[dict[str, list[float]], dict[str, float], dict[str, BookEntry]]:
+    """decide()'s closes, ltps and book for day t: the shortlisted columns, and the holdings
+    that are shortlisted or outside their quiet band (decide() passes over the others)."""
+    symbols, ltp = market.symbols, market.ltp
+    closes = {symbols[s]: market.window(s, t) for s in shortlist}
+    ltps = {symbols[s]: ltp[s][t] for s in shortlist}
+    relevant = {}
+    for symbol, (prices, _, _, low, high) in holdings.items():
+        ltp = prices[t]
+        if ltp is not None and (not low < ltp < high or symbol in closes):
+            relevant[symbol] = book[symbol]
             ltps[symbol] = ltp
-    return closes, ltps
+    return closes, ltps, relevant
 
 
 def simulate(market: Market, params: StrategyParams, settings: Settings,
@@ -173,22 +262,31 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
     """Run the strategy on every trading day of [start, end]."""
     if params.ma_period != market.ma_period:
         raise ValueError("market was prepared for another ma_period")
-    first = int(np.searchsorted(market.dates, np.datetime64(start), "left"))
-    stop = int(np.searchsorted(market.dates, np.datetime64(end), "right"))
+    first = bisect_left(market.dates, start.isoformat())
+    stop = bisect_right(market.dates, end.isoformat())
     if first >= stop:
         raise DataError(f"no candles between {start} and {end}")
     account = _Account(settings)
-    rows, peak_invested = [], 0.0
-    # Only symbols far enough below their MA can be entries; decide() makes the exact call.
-    eligible = market.dev * -100 >= params.entry_threshold_pct - _PREFILTER_MARGIN_PCT
+    holdings: dict[str, _Holding] = {}
+    low, high = _quiet_band(params)
+    cash, held, peak_invested = [], [], 0.0
     for t in range(first, stop):
-        day = str(market.dates[t])
-        closes, ltps = _inputs(market, t, np.flatnonzero(eligible[t]).tolist(), account.book)
-        for intent in decide(closes, ltps, account.book, params):
+        day = market.dates[t]
+        shortlist = _entry_shortlist(market.devs[t], market.dev_error, params)
+        intents = decide(*_inputs(market, t, shortlist, account.book, holdings), params)
+        for intent in intents:
             account.fill(intent, day)
-        held = sum(entry.qty * market.mark[t, market.column[symbol]]
-                   for symbol, entry in account.book.items())
-        rows.append((day, account.cash, held, account.cash + held))
-        peak_invested = max(peak_invested, account.invested())
-    equity = pd.DataFrame(rows, columns=EQUITY_COLUMNS)
+            entry = account.book.get(intent.symbol)
+            if entry:
+                s = market.column[intent.symbol]
+                holdings[intent.symbol] = _Holding(market.ltp[s], market.mark[s], entry.qty,
+                                                   entry.last_buy_price * low,
+                                                   entry.avg_price * high)
+            else:
+                holdings.pop(intent.symbol, None)
+        peak_invested = max(peak_invested, account.invested)
+        cash.append(account.cash)
+        held.append(sum([qty * mark[t] for _, mark, qty, _, _ in holdings.values()], 0.0))
+    equity = {"date": market.dates[first:stop], "cash": cash, "holdings_value": held,
+              "equity": list(map(add, cash, held))}
     return BacktestResult(account.trades, equity, peak_invested, account.skipped_buys)

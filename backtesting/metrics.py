@@ -2,18 +2,30 @@
 from __future__ import annotations
 
 from datetime import date
+from itertools import accumulate
 from typing import Any
 
-import pandas as pd
-
-from backtesting.engine import TRADE_COLUMNS, BacktestResult
+from backtesting.engine import BacktestResult
 
 DAYS_PER_YEAR = 365.25
+# Every figure summarize() gives, with how the CLI labels it; "start" and "end" are ISO dates,
+# the others numbers.
+SUMMARY_LABELS = {
+    "start": "From", "end": "To", "trading_days": "Trading days",
+    "initial_capital": "Initial capital (₹)", "final_equity": "Final equity (₹)",
+    "total_return_pct": "Total return (%)", "cagr_pct": "CAGR (%)",
+    "max_drawdown_pct": "Max drawdown (%)", "trades": "Trades",
+    "closed_trades": "Closed trades", "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)",
+    "avg_loss": "Avg loss (₹)", "exposure_pct": "Exposure (% of days)",
+    "peak_capital_used": "Capital used at peak (₹)", "total_costs": "Costs (₹)",
+    "skipped_buys": "Buys skipped (cash short)",
+}
 
 
-def drawdown_pct(equity: pd.Series) -> pd.Series:
+def drawdown_pct(equity: list[float]) -> list[float]:
     """Percent below the running peak on each day (0 at a new high, negative below it)."""
-    return (equity / equity.cummax() - 1) * 100
+    return [(value / peak - 1) * 100 for value, peak in zip(equity, accumulate(equity, max),
+                                                             strict=True)]
 
 
 def cagr_pct(first: float, last: float, days: int) -> float:
@@ -23,35 +35,34 @@ def cagr_pct(first: float, last: float, days: int) -> float:
     return ((last / first) ** (DAYS_PER_YEAR / days) - 1) * 100
 
 
-def _mean(values: pd.Series) -> float:
-    return round(float(values.mean()), 2) if len(values) else 0.0
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 2) if values else 0.0
 
 
 def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
     """The headline figures; money in rupees, rates in percent, rounded for display."""
     equity = result.equity
-    trades = pd.DataFrame(result.trades, columns=TRADE_COLUMNS)
-    closed = trades.loc[trades["side"] == "SELL", "pnl"].astype(float)
-    wins, losses = closed[closed > 0], closed[closed <= 0]
-    first, last = date.fromisoformat(equity["date"].iloc[0]), date.fromisoformat(
-        equity["date"].iloc[-1])
-    final = float(equity["equity"].iloc[-1])
+    closed = [trade.pnl for trade in result.trades if trade.side == "SELL"]
+    wins, losses = [pnl for pnl in closed if pnl > 0], [pnl for pnl in closed if pnl <= 0]
+    first, last = date.fromisoformat(equity["date"][0]), date.fromisoformat(equity["date"][-1])
+    final = equity["equity"][-1]
+    days_held = sum(1 for value in equity["holdings_value"] if value > 0)
     return {
         "start": first.isoformat(),
         "end": last.isoformat(),
-        "trading_days": len(equity),
+        "trading_days": len(equity["date"]),
         "initial_capital": round(capital, 2),
         "final_equity": round(final, 2),
         "total_return_pct": round((final / capital - 1) * 100, 2),
         "cagr_pct": round(cagr_pct(capital, final, (last - first).days), 2),
-        "max_drawdown_pct": round(float(-drawdown_pct(equity["equity"]).min()), 2),
-        "trades": len(trades),
+        "max_drawdown_pct": round(max(0.0, -min(drawdown_pct(equity["equity"]))), 2),
+        "trades": len(result.trades),
         "closed_trades": len(closed),
-        "win_rate_pct": round(len(wins) / len(closed) * 100, 2) if len(closed) else 0.0,
+        "win_rate_pct": round(len(wins) / len(closed) * 100, 2) if closed else 0.0,
         "avg_win": _mean(wins),
         "avg_loss": _mean(losses),
-        "exposure_pct": round(float((equity["holdings_value"] > 0).mean()) * 100, 2),
+        "exposure_pct": round(days_held / len(equity["date"]) * 100, 2),
         "peak_capital_used": round(result.peak_invested, 2),
-        "total_costs": round(float(trades["costs"].sum()), 2),
+        "total_costs": round(sum(trade.costs for trade in result.trades), 2),
         "skipped_buys": result.skipped_buys,
     }

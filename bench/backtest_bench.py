@@ -1,161 +1,167 @@
-"""Backtest speed: 10 years × 50 symbols through live_strategy.decide(), against the same rules
-written as a backtrader strategy, in one run; prints both times, the ratio and whether the
-trades agree. `python -m bench.backtest_bench` or `make bench-backtest`.
+"""Backtest speed against two independent baselines making the same trades, and its scaling.
 
-Both sides run without costs or slippage and with capital large enough that no buy is skipped,
-so they must produce the same list of (date, symbol, side, qty).
+`python -m bench.backtest_bench` or `make bench-backtest`. Baselines: a naive pure-Python loop
+(bench/naive_backtest.py) and backtrader (bench/backtrader_backtest.py) with its fastest feed.
+Candles: synthetic markets of bench/synthetic_market.py written as CSV folders. Every side runs
+without costs or slippage and with cash that is never short, so all must make the same
+(date, symbol, side, qty) list; the bench checks it. Figures:
+- end to end, 50 symbols × 2,500 days: process start → trades.csv written, each command in a
+  fresh process, runs interleaved after an untimed round, min and median of REPEATS
+  (backtrader's `csv` feed once);
+- engine only, 50 × 2,500: candles already in memory → trades (backtest: prepare_market +
+  simulate; naive: its day loop; backtrader: Cerebro.run on in-memory frames, both pandas feeds);
+- scaling: engine-only µs per symbol-day at 50 × 2,500, 200 × 2,500 and 200 × 10,000.
 """
 from __future__ import annotations
 
-import logging
-import math
+import argparse
+import csv
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-import backtrader as bt
-import numpy as np
-import pandas as pd
-
-from backtest import run_backtest
 from backtesting.costs import NO_COSTS
-from backtesting.data import SymbolHistory, load_store
-from backtesting.engine import Settings
+from backtesting.data import load_csv_dir, load_store
+from backtesting.engine import Settings, prepare_market, simulate
+from bench import backtrader_backtest, naive_backtest
+from bench.synthetic_market import write_market
 from store import open_store
 from strategy_rules import StrategyParams
 
-logger = logging.getLogger(__name__)
-
-START, END = date(2016, 1, 1), date(2025, 12, 31)
-WARMUP_START = date(2015, 10, 1)
-SEED = 7
-GOAL_SECONDS = 2.0
-GOAL_RATIO = 20.0
-CAPITAL = 1e9  # no buy is ever short of cash, so neither engine skips one
-TOLERANCE = 1e-9  # the same threshold tolerance live_strategy uses
-REPEATS = 3  # backtest.py's time is the median of these; backtrader's one run takes ~30 s
-
-
-def synthetic_histories() -> dict[str, SymbolHistory]:
-    """The sandbox's deterministic NIFTY 50 market, from WARMUP_START to END."""
-    from fyers_sandbox.market import Market, trading_days
-
-    days = np.array(trading_days(), dtype="datetime64[D]")
-    keep = (days >= np.datetime64(WARMUP_START)) & (days <= np.datetime64(END))
-    market = Market(SEED)
-    return {symbol: SymbolHistory(days[keep], market.series(symbol).close[keep].astype(float))
-            for symbol in sorted(market.base_prices)}
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+HEADLINE = (50, 2_500)
+SIZES = [(50, 2_500), (200, 2_500), (200, 10_000)]
+REPEATS = 3
+RULES = StrategyParams(ma_period=20, entry_threshold_pct=0.0, exit_threshold_pct=6.28,
+                       averaging_threshold_pct=3.14, entry_candidates=5,
+                       max_trade_value=10_000.0, max_new_entries_per_run=1)
+CAPITAL = "1e12"  # no buy is ever short of cash, so no side skips one
+NAIVE_GOAL, BACKTRADER_GOAL, SCALING_GOAL = 2.0, 20.0, 1.2
+Trade = tuple[str, str, str, int]
 
 
-class SameRules(bt.Strategy):
-    """The rules of docs/strategy.md as backtrader code: decide at each close, fill at that close (coc)."""
-
-    params = (("rules", None),)
-
-    def __init__(self) -> None:
-        self.rules: StrategyParams = self.p.rules
-        self.sma = {data._name: bt.indicators.SMA(data.close, period=self.rules.ma_period)
-                    for data in self.datas}
-        self.last_buy: dict[str, float] = {}
-        self.fills: list[tuple[str, str, str, int]] = []
-
-    def next(self) -> None:
-        today = self.datas[0].datetime.date(0)
-        if today < START:  # the warm-up only feeds the moving averages
-            return
-        day = today.isoformat()
-        held = {data._name: data for data in self.datas if self.getposition(data).size > 0}
-        sold = self._exits(held, day)
-        if not self._entries(held, sold, day):
-            self._average_down(held, sold, day)
-
-    def _order(self, data: Any, side: str, qty: int, day: str) -> None:
-        (self.buy if side == "BUY" else self.sell)(data=data, size=qty)
-        self.fills.append((day, data._name, side, qty))
-
-    def _exits(self, held: dict[str, Any], day: str) -> set[str]:
-        sold = set()
-        for name in sorted(held):
-            position = self.getposition(held[name])
-            gain = (held[name].close[0] - position.price) / position.price * 100
-            if gain >= self.rules.exit_threshold_pct - TOLERANCE:
-                self._order(held[name], "SELL", position.size, day)
-                sold.add(name)
-        return sold
-
-    def _entries(self, held: dict[str, Any], sold: set[str], day: str) -> bool:
-        ranked = []
-        for data in self.datas:
-            ma = self.sma[data._name][-1]  # mean of the ma_period closes before today
-            dev = (data.close[0] - ma) / ma
-            if -dev * 100 >= self.rules.entry_threshold_pct - TOLERANCE:
-                ranked.append((dev, data._name, data))
-        entries = 0
-        for _, name, data in sorted(ranked, key=lambda item: item[:2])[:self.rules.entry_candidates]:
-            qty = math.floor(self.rules.max_trade_value / data.close[0])
-            if entries >= self.rules.max_new_entries_per_run:
-                break
-            if name in held or name in sold or qty < 1:
-                continue
-            self._order(data, "BUY", qty, day)
-            self.last_buy[name] = data.close[0]
-            entries += 1
-        return entries > 0
-
-    def _average_down(self, held: dict[str, Any], sold: set[str], day: str) -> None:
-        best = None
-        for name, data in held.items():
-            drop = (self.last_buy[name] - data.close[0]) / self.last_buy[name] * 100
-            qty = math.floor(self.rules.max_trade_value / data.close[0])
-            if name not in sold and drop > self.rules.averaging_threshold_pct + TOLERANCE \
-                    and qty >= 1 and (best is None or (-drop, name) < best[:2]):
-                best = (-drop, name, data, qty)
-        if best:
-            self._order(best[2], "BUY", best[3], day)
-            self.last_buy[best[1]] = best[2].close[0]
+def rule_argv(folder: Path, start: str, end: str, out: Path) -> list[str]:
+    """The options every command takes for RULES on `folder`."""
+    return ["--csv", str(folder), "--from", start, "--to", end, "--out", str(out),
+            "--capital", CAPITAL, "--ma-period", str(RULES.ma_period),
+            "--entry", str(RULES.entry_threshold_pct), "--exit", str(RULES.exit_threshold_pct),
+            "--average", str(RULES.averaging_threshold_pct),
+            "--max-trade-value", str(RULES.max_trade_value)]
 
 
-def run_backtrader(histories: dict[str, SymbolHistory], rules: StrategyParams
-                   ) -> list[tuple[str, str, str, int]]:
-    """The backtrader run's orders as (date, symbol, side, qty), all filled at the close."""
-    cerebro = bt.Cerebro(stdstats=False)
-    cerebro.broker.setcash(CAPITAL)
-    cerebro.broker.set_coc(True)
-    for symbol, history in histories.items():
-        frame = pd.DataFrame({"open": history.closes, "high": history.closes,
-                              "low": history.closes, "close": history.closes,
-                              "volume": 0.0, "openinterest": 0.0},
-                             index=pd.DatetimeIndex(history.dates.astype("datetime64[ns]")))
-        cerebro.adddata(bt.feeds.PandasData(dataname=frame, fromdate=pd.Timestamp(WARMUP_START),
-                                            todate=pd.Timestamp(END)), name=symbol)
-    cerebro.addstrategy(SameRules, rules=rules)
-    return cerebro.run()[0].fills
+def commands(folder: Path, start: str, end: str, work: Path) -> dict[str, list[str]]:
+    """Each side's command line; each writes `work`/<side>.csv or <side>/trades.csv."""
+    baseline_rules = ["--candidates", str(RULES.entry_candidates),
+                      "--entries-per-run", str(RULES.max_new_entries_per_run)]
+    python = sys.executable
+    return {
+        "backtest": [python, "backtest.py", *rule_argv(folder, start, end, work / "backtest"),
+                     "--costs", "0", "--slippage", "0"],
+        "naive": [python, "bench/naive_backtest.py",
+                  *rule_argv(folder, start, end, work / "naive.csv"), *baseline_rules],
+        "backtrader": [python, "-m", "bench.backtrader_backtest",
+                       *rule_argv(folder, start, end, work / "backtrader.csv"), *baseline_rules],
+    }
 
 
-def seconds_from_store(histories: dict[str, SymbolHistory], rules: StrategyParams,
-                       settings: Settings) -> float:
-    """Wall time of the CLI's default path: read the candle cache (SQLite), backtest, summarize."""
-    with tempfile.TemporaryDirectory() as folder:
-        store = open_store(f"sqlite:///{folder}/bench.db")
+def trades_written(path: Path) -> list[Trade]:
+    """(date, symbol, side, qty) of a trades CSV any side wrote."""
+    with path.open(newline="") as handle:
+        return [(row["date"], row["symbol"], row["side"], int(row["qty"]))
+                for row in csv.DictReader(handle)]
+
+
+def seconds(command: list[str], env: dict[str, str]) -> float:
+    """Wall time of one command in a fresh process, from start to exit."""
+    started = time.perf_counter()
+    subprocess.run(command, cwd=PROJECT_DIR, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def end_to_end(folder: Path, start: str, end: str, work: Path) -> tuple[dict[str, list[float]],
+                                                                          float, bool]:
+    """Wall times per side (REPEATS, interleaved, after one untimed round), backtrader's csv
+    feed once, and whether the three trades files agree."""
+    # backtest.py reads the two rules it has no option for from the environment. Bytecode is
+    # written, as on any machine: the untimed round compiles what a user's first run would.
+    env = {**os.environ, "ENTRY_CANDIDATES": str(RULES.entry_candidates),
+           "MAX_NEW_ENTRIES_PER_RUN": str(RULES.max_new_entries_per_run),
+           "DATABASE_URL": f"sqlite:///{work}/unused.db", "FYERS_MODE": "sandbox"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    runs = commands(folder, start, end, work)
+    for command in runs.values():
+        seconds(command, env)
+    times: dict[str, list[float]] = {side: [] for side in runs}
+    for _ in range(REPEATS):
+        for side, command in runs.items():
+            times[side].append(seconds(command, env))
+    csv_feed = seconds([*runs["backtrader"], "--feed", "csv"], env)
+    same = (trades_written(work / "backtest" / "trades.csv") == trades_written(work / "naive.csv")
+            == trades_written(work / "backtrader.csv"))
+    return times, csv_feed, same
+
+
+def fastest(run: Callable[[], Any], repeats: int = REPEATS) -> float:
+    """The least wall time of `repeats` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def baseline_args(folder: Path, start: str, end: str) -> argparse.Namespace:
+    """The baselines' options for RULES, as their command line would give them."""
+    parser = argparse.ArgumentParser()
+    naive_backtest.rule_arguments(parser)
+    return parser.parse_args([*rule_argv(folder, start, end, Path(os.devnull)), "--candidates",
+                              str(RULES.entry_candidates), "--entries-per-run",
+                              str(RULES.max_new_entries_per_run)])
+
+
+def engine_seconds(folder: Path, start: str, end: str) -> tuple[float, float]:
+    """Engine-only times of backtest's engine and of the naive loop on `folder`."""
+    histories = load_csv_dir(folder)
+    settings = Settings(capital=float(CAPITAL), slippage_pct=0.0, costs=NO_COSTS)
+    period = (date.fromisoformat(start), date.fromisoformat(end))
+    ours = fastest(lambda: simulate(prepare_market(histories, RULES.ma_period), RULES, settings,
+                                    *period))
+    closes, args = naive_backtest.read_closes(folder), baseline_args(folder, start, end)
+    return ours, fastest(lambda: naive_backtest.backtest(closes, args))
+
+
+def backtrader_engine_seconds(folder: Path, start: str, end: str) -> dict[str, float]:
+    """Backtrader's Cerebro.run on in-memory frames, per pandas feed (once: it is slow)."""
+    frames, args = backtrader_backtest.read_frames(folder), baseline_args(folder, start, end)
+    return {feed: fastest(lambda feed=feed: backtrader_backtest.run(
+                backtrader_backtest.feeds(folder, frames, feed), args), repeats=1)
+            for feed in ("direct", "pandas")}
+
+
+def from_store_seconds(folder: Path, start: str, end: str, work: Path) -> float:
+    """Reading the SQLite candle cache (backtest.py without --csv) plus the engine."""
+    histories = load_csv_dir(folder)
+    store = open_store(f"sqlite:///{work}/candles.db")
+    try:
         for symbol, history in histories.items():
             store.upsert_candles(symbol, [
-                {"date": str(day), "open": close, "high": close, "low": close, "close": close,
-                 "volume": 0} for day, close in zip(history.dates, history.closes.tolist(),
-                                                    strict=True)])
-        started = time.perf_counter()
-        run_backtest(load_store(store, list(histories), WARMUP_START), rules, settings, START, END)
-        elapsed = time.perf_counter() - started
+                {"date": day, "open": close, "high": close, "low": close, "close": close,
+                 "volume": 0} for day, close in zip(history.dates, history.closes, strict=True)])
+        settings = Settings(capital=float(CAPITAL), slippage_pct=0.0, costs=NO_COSTS)
+        return fastest(lambda: simulate(
+            prepare_market(load_store(store, list(histories), date.fromisoformat(start)),
+                           RULES.ma_period),
+            RULES, settings, date.fromisoformat(start), date.fromisoformat(end)), repeats=1)
+    finally:
         store.close()
-    return elapsed
-
-
-def first_difference(ours: list[tuple], theirs: list[tuple]) -> str:
-    """Where two trade lists part, for the report."""
-    index = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b),
-                 min(len(ours), len(theirs)))
-    return f"first difference at #{index}: {ours[index:index + 1]} vs {theirs[index:index + 1]}"
 
 
 def _figure(value: float, unit: str, goal: str, ok: bool | None) -> dict[str, Any]:
@@ -163,44 +169,74 @@ def _figure(value: float, unit: str, goal: str, ok: bool | None) -> dict[str, An
 
 
 def main() -> dict[str, Any]:
-    """Time both engines on the same candles and compare their trades."""
-    histories = synthetic_histories()
-    rules = StrategyParams(ma_period=20, entry_threshold_pct=0.0, exit_threshold_pct=6.28,
-                           averaging_threshold_pct=3.14, entry_candidates=5,
-                           max_trade_value=10_000.0, max_new_entries_per_run=1)
-    settings = Settings(capital=CAPITAL, slippage_pct=0.0, costs=NO_COSTS)
-    days = sum(1 for day in next(iter(histories.values())).dates if day >= np.datetime64(START))
+    """Time every side, compare their trades, print the ratios and return the figures."""
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        markets = {size: (work / f"{size[0]}x{size[1]}",
+                          *write_market(work / f"{size[0]}x{size[1]}", *size)) for size in SIZES}
+        folder, start, end = markets[HEADLINE]
+        times, csv_feed, same = end_to_end(folder, start, end, work)
+        trades = len(trades_written(work / "naive.csv"))
+        best = {side: min(values) for side, values in times.items()}
+        print(f"{HEADLINE[0]} symbols × {HEADLINE[1]} days ({start} → {end}), {trades} trades, "
+              f"same on all three sides: {same}")
+        print("end to end, process start → trades.csv (min / median of "
+              f"{REPEATS}, wall):")
+        for side, values in times.items():
+            print(f"  {side:<11} {min(values):7.3f} s / {statistics.median(values):7.3f} s")
+        print(f"  backtrader with its csv feed, once: {csv_feed:.3f} s")
+        naive_ratio = best["naive"] / best["backtest"]
+        backtrader_ratio = min(best["backtrader"], csv_feed) / best["backtest"]
+        print(f"  backtest.py is {naive_ratio:.2f}× the naive loop's speed (goal ≥ "
+              f"{NAIVE_GOAL:g}×), {backtrader_ratio:.1f}× backtrader's (goal ≥ "
+              f"{BACKTRADER_GOAL:g}×)")
 
-    timings = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        result, _ = run_backtest(histories, rules, settings, START, END)
-        timings.append(time.perf_counter() - started)
-    ours_s = statistics.median(timings)
-    from_store_s = seconds_from_store(histories, rules, settings)
-    started = time.perf_counter()
-    theirs = run_backtrader(histories, rules)
-    backtrader_s = time.perf_counter() - started
+        engine, naive = {}, {}
+        for size, (market, first, last) in markets.items():
+            engine[size], naive[size] = engine_seconds(market, first, last)
+        bt_engine = backtrader_engine_seconds(folder, start, end)
+        engine_ratio = min(bt_engine.values()) / engine[HEADLINE]
+        print(f"engine only, {HEADLINE[0]} × {HEADLINE[1]}: backtest {engine[HEADLINE]:.3f} s, "
+              f"naive loop {naive[HEADLINE]:.3f} s, backtrader "
+              + ", ".join(f"{feed} feed {s:.2f} s" for feed, s in bt_engine.items())
+              + f": {engine_ratio:.1f}× backtrader (goal ≥ {BACKTRADER_GOAL:g}×)")
+        print("engine only, µs per symbol-day (backtest / naive loop):")
+        per_unit = {}
+        for size in SIZES:
+            units = size[0] * size[1]
+            per_unit[size] = engine[size] / units * 1e6
+            print(f"  {size[0]:>3} × {size[1]:>6}: {per_unit[size]:.3f} / "
+                  f"{naive[size] / units * 1e6:.3f}  ({naive[size] / engine[size]:.2f}× faster)")
+        scaling = per_unit[SIZES[-1]] / per_unit[HEADLINE]
+        print(f"  µs per symbol-day at 200 × 10,000 over 50 × 2,500: {scaling:.2f} "
+              f"(goal ≤ {SCALING_GOAL:g}: no worse than linear)")
+        from_store = from_store_seconds(folder, start, end, work)
+        print(f"engine with reading the SQLite candle cache instead of CSV: {from_store:.3f} s")
 
-    ours = [(t["date"], t["symbol"], t["side"], t["qty"]) for t in result.trades]
-    same = ours == theirs
-    ratio = backtrader_s / ours_s
-    print(f"{len(histories)} symbols × {days} trading days ({START} → {END})")
-    print(f"backtest.py  {ours_s:7.3f} s  {len(ours)} trades (median of {REPEATS}; "
-          f"{from_store_s:.3f} s with reading the SQLite candle cache)")
-    print(f"backtrader   {backtrader_s:7.3f} s  {len(theirs)} trades")
-    print(f"ratio        {ratio:7.1f}×  (goal ≥ {GOAL_RATIO:.0f}×)")
-    print(f"same trades  {same}" + ("" if same else f"; {first_difference(ours, theirs)}"))
-    return {
-        "backtest_seconds": _figure(ours_s, "s", f"< {GOAL_SECONDS:.0f} s", ours_s < GOAL_SECONDS),
-        "from_store_seconds": _figure(from_store_s, "s", "-", None),
-        "backtrader_seconds": _figure(backtrader_s, "s", "-", None),
-        "speedup": _figure(ratio, "x", f">= {GOAL_RATIO:.0f}x", ratio >= GOAL_RATIO),
+    figures.update({
+        "end_to_end_seconds": _figure(best["backtest"], "s", "-", None),
+        "naive_end_to_end_seconds": _figure(best["naive"], "s", "-", None),
+        "backtrader_end_to_end_seconds": _figure(best["backtrader"], "s", "-", None),
+        "vs_naive_end_to_end": _figure(naive_ratio, "x", f">= {NAIVE_GOAL:g}x",
+                                       naive_ratio >= NAIVE_GOAL),
+        "vs_backtrader_end_to_end": _figure(backtrader_ratio, "x", f">= {BACKTRADER_GOAL:g}x",
+                                            backtrader_ratio >= BACKTRADER_GOAL),
+        "vs_backtrader_engine": _figure(engine_ratio, "x", f">= {BACKTRADER_GOAL:g}x",
+                                        engine_ratio >= BACKTRADER_GOAL),
+        "vs_naive_engine_200x10000": _figure(naive[SIZES[-1]] / engine[SIZES[-1]], "x", ">= 1x",
+                                             naive[SIZES[-1]] >= engine[SIZES[-1]]),
+        "scaling_per_symbol_day": _figure(scaling, "x", f"<= {SCALING_GOAL:g}",
+                                          scaling <= SCALING_GOAL),
+        "from_store_seconds": _figure(from_store, "s", "-", None),
         "same_trades": same,
-        "trades": len(ours),
-        "symbols": len(histories),
-        "trading_days": days,
-    }
+        "trades": trades,
+        "end_to_end_median_seconds": {side: statistics.median(v) for side, v in times.items()},
+        "backtrader_csv_feed_seconds": csv_feed,
+        "backtrader_engine_seconds": bt_engine,
+        "engine_us_per_symbol_day": {f"{s}x{d}": per_unit[(s, d)] for s, d in SIZES},
+    })
+    return figures
 
 
 if __name__ == "__main__":

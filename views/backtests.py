@@ -19,8 +19,11 @@ def saved_root() -> Path:
 
 
 def saved_run(run_id: str) -> dict:
-    """One saved run, or 404."""
-    run = results.load_saved(saved_root(), run_id)
+    """One saved run, or a 404 page saying there is none or why it cannot be shown."""
+    try:
+        run = results.load_saved(saved_root(), run_id)
+    except results.UnreadableRun as exc:
+        abort(404, description=f"Saved backtest {run_id!r} cannot be shown: {exc}.")
     if run is None:
         abort(404, description=f"No saved backtest {run_id!r}.")
     return run
@@ -29,7 +32,7 @@ def saved_run(run_id: str) -> dict:
 @bp.route("/backtests")
 @login_required
 def index() -> str:
-    """Every saved backtest with its headline figures, newest first."""
+    """Every saved backtest with its headline figures, newest first (unreadable ones say so)."""
     return render_template("backtests.html", runs=results.list_saved(saved_root()))
 
 

@@ -14,18 +14,24 @@ import pytest
 import backtest
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
+from backtesting.sweep import sweep
+from config import Config
 from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
 
 PROJECT = Path(backtest.__file__).resolve().parent
 
 
+def run_cli(config: Config, *args: str) -> subprocess.CompletedProcess:
+    """`python backtest.py ARGS` in a fresh process on `config`'s data folder."""
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
+    return subprocess.run([sys.executable, "backtest.py", *args], cwd=PROJECT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
 def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     out = tmp_path / "run"
-    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
-    done = subprocess.run(
-        [sys.executable, "backtest.py", "--csv", str(scenario_dir), *SCENARIO_ARGS,
-         "--slippage", "0", "--costs", "0", "--out", str(out)],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--slippage", "0",
+                   "--costs", "0", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "Final equity (₹)" in done.stdout and "3050.0" in done.stdout
     trades = pd.read_csv(out / "trades.csv")
@@ -85,9 +91,42 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir):
     histories = load_csv_dir(scenario_dir)
     settings = Settings(capital=2900.0, slippage_pct=0.0)
     grid = backtest.parse_sweep(["exit=5,8"])
-    table = backtest.sweep(histories, PARAMS, settings, FIRST, LAST, grid)
-    assert table["cagr_pct"].is_monotonic_decreasing
-    for row in table.to_dict("records"):
+    table = sweep(histories, PARAMS, settings, FIRST, LAST, grid)
+    assert [row["cagr_pct"] for row in table] == sorted((row["cagr_pct"] for row in table),
+                                                       reverse=True)
+    for row in table:
         params = replace(PARAMS, exit_threshold_pct=row["exit_threshold_pct"])
         _, summary = backtest.run_backtest(histories, params, settings, FIRST, LAST)
         assert summary["final_equity"] == row["final_equity"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--capital", "0"], "argument --capital: '0' is not a number greater than 0"),
+    (["--capital", "nan"], "argument --capital: 'nan' is not a number greater than 0"),
+    (["--ma-period", "-3"], "argument --ma-period: '-3' is not a whole number greater than 0"),
+    (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0"),
+    (["--sweep", "ma=5,0"], "bad --sweep item 'ma=5,0': '0' is not a whole number greater than 0"),
+])
+def test_bad_numbers_are_one_line_usage_errors(scenario_dir, config, args, message):
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *args)
+    assert done.returncode == 2
+    assert done.stderr == f"python backtest.py: error: {message} (see --help)\n"
+    assert not list((config.data_dir / "backtests").glob("*"))
+
+
+def test_out_on_an_unwritable_path_is_a_one_line_usage_error(scenario_dir, config, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS,
+                   "--out", str(tmp_path / "a-file" / "run"))
+    assert done.returncode == 2
+    assert done.stderr == (f"python backtest.py: error: argument --out: cannot create "
+                           f"{tmp_path}/a-file/run: Not a directory (see --help)\n")
+
+
+def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, capsys):
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    (config.data_dir / "backtests").write_text("a file where the runs' folder should be")
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("backtest: cannot write the results into ")
+    assert error.count("\n") == 1 and "Traceback" not in error

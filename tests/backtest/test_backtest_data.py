@@ -24,8 +24,8 @@ def test_file_names_map_to_symbols(stem, symbol):
 def test_csv_folder_is_read_by_symbol(scenario_dir):
     histories = load_csv_dir(scenario_dir)
     assert sorted(histories) == ["NSE:AAA-EQ", "NSE:BBB-EQ", "NSE:CCC-EQ"]
-    assert histories["NSE:CCC-EQ"].closes.tolist() == scenario_closes()["CCC"]
-    assert [str(day) for day in histories["NSE:AAA-EQ"].dates] == DATES
+    assert histories["NSE:CCC-EQ"].closes == scenario_closes()["CCC"]
+    assert histories["NSE:AAA-EQ"].dates == DATES
 
 
 def test_csv_without_close_names_the_file(tmp_path):
@@ -41,7 +41,7 @@ def test_store_cache_is_the_default_source(config, store):
     histories = load_histories(config, csv_dir=None, fetch=False, since=date(2024, 1, 3),
                                until=date(2024, 2, 9))
     assert list(histories) == ["NSE:SBIN-EQ"]
-    assert histories["NSE:SBIN-EQ"].closes.tolist() == [float(n) for n in range(2, 30)]
+    assert histories["NSE:SBIN-EQ"].closes == [float(n) for n in range(2, 30)]
 
 
 def test_cache_gaps_before_and_after():
@@ -64,13 +64,13 @@ def test_history_calls_span_at_most_366_days():
 
 def test_csv_with_a_bad_close_names_the_file(tmp_path):
     (tmp_path / "AAA.csv").write_text("date,close\n2024-01-01,1\n2024-01-02,abc\n")
-    with pytest.raises(DataError, match="AAA.csv: unreadable date or close"):
+    with pytest.raises(DataError, match="AAA.csv: unreadable close"):
         load_csv_dir(tmp_path)
 
 
 def test_csv_rows_without_a_close_are_left_out(tmp_path):
     (tmp_path / "AAA.csv").write_text("date,close\n2024-01-01,1\n2024-01-02,\n2024-01-03,3\n")
-    assert load_csv_dir(tmp_path)["NSE:AAA-EQ"].closes.tolist() == [1.0, 3.0]
+    assert load_csv_dir(tmp_path)["NSE:AAA-EQ"].closes == [1.0, 3.0]
 
 
 def test_a_cache_starting_late_is_pointed_out(config, store, caplog):
@@ -80,3 +80,42 @@ def test_a_cache_starting_late_is_pointed_out(config, store, caplog):
     load_histories(config, csv_dir=None, fetch=False, since=date(2023, 6, 1),
                    until=date(2024, 2, 9))
     assert "the candle cache starts on 2024-01-01: run with --fyers" in caplog.text
+
+
+def test_csv_files_from_spreadsheets_and_brokers_read_alike(tmp_path):
+    (tmp_path / "PLAIN.csv").write_text("date,open,high,low,close,volume\n"
+                                        "2024-01-01,1,1,1,10.5,7\n2024-01-02,1,1,1,11,7\n")
+    (tmp_path / "CRLF.csv").write_bytes(b"\xef\xbb\xbfDate,Close\r\n2024-01-01,10.5\r\n"
+                                        b"2024-01-02,11\r\n")
+    (tmp_path / "QUOTED.csv").write_text('"close","date"\n"10.5","2024-01-01"\n'
+                                         '"11","2024-01-02"\n')
+    (tmp_path / "TIMED.csv").write_text("date,close\n2024-01-01 00:00:00+05:30,10.5\n"
+                                        "2024-01-02 00:00:00+05:30,11\n\n")
+    (tmp_path / "UNSORTED.csv").write_text("date,close\n2024-01-02,99\n2024-01-01,10.5\n"
+                                           "2024-01-02,11\n")
+    histories = load_csv_dir(tmp_path)
+    assert len(histories) == 5
+    for history in histories.values():
+        assert (history.dates, history.closes) == (["2024-01-01", "2024-01-02"], [10.5, 11.0])
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("date,close\n2024-01-01,1\n2024-02-30,2\n", "AAA.csv: unreadable date '2024-02-30'"),
+    ("date,close\n01/02/2024,1\n", "AAA.csv: unreadable date '01/02/2024'"),
+    ("date,close\n2024-01-01,1\n2024-01-02,0\n", "AAA.csv: every close must be a positive"),
+    ("date,close\n2024-01-01,1\n2024-01-02,nan\n", "AAA.csv: every close must be a positive"),
+    ("date,open,close\n2024-01-01,1\n2024-01-02,1,2,3\n", "AAA.csv: a row has fewer fields"),
+])
+def test_malformed_csv_names_the_file_and_the_problem(tmp_path, text, error):
+    (tmp_path / "AAA.csv").write_text(text)
+    with pytest.raises(DataError, match=error):
+        load_csv_dir(tmp_path)
+
+
+def test_a_bad_cached_close_names_the_symbol(config, store):
+    store.upsert_candles("NSE:SBIN-EQ", [
+        {"date": day, "open": 1.0, "high": 1.0, "low": 1.0, "close": 0.0 if n == 3 else 1.0,
+         "volume": 10} for n, day in enumerate(DATES)])
+    with pytest.raises(DataError, match="NSE:SBIN-EQ's cached candles: every close must be"):
+        load_histories(config, csv_dir=None, fetch=False, since=date(2024, 1, 1),
+                       until=date(2024, 2, 9))

@@ -39,11 +39,10 @@ def test_trades_are_the_ones_worked_out_by_hand(outcome):
         (DATES[10], "NSE:AAA-EQ", "SELL", 20, 100.0, 100.0, "exit"),
         (DATES[11], "NSE:BBB-EQ", "SELL", 10, 100.0, 50.0, "exit"),
     ]
-    got = [(t["date"], t["symbol"], t["side"], t["qty"], t["price"], t["pnl"], t["reason"])
-           for t in result.trades]
+    got = [(t.date, t.symbol, t.side, t.qty, t.price, t.pnl, t.reason) for t in result.trades]
     assert got == expected
     assert result.skipped_buys == 1
-    assert all(trade["costs"] == 0 for trade in result.trades)
+    assert all(trade.costs == 0 for trade in result.trades)
 
 
 def test_equity_curve_is_the_one_worked_out_by_hand(outcome):
@@ -56,10 +55,10 @@ def test_equity_curve_is_the_one_worked_out_by_hand(outcome):
                 + [(2050.0, 950.0)]                       # day 10: BBB 10×95
                 + [(3050.0, 0.0)] * 19)                   # days 11-29
     equity = result.equity
-    assert equity["date"].tolist() == DATES
-    assert equity["cash"].tolist() == pytest.approx([cash for cash, _ in expected])
-    assert equity["holdings_value"].tolist() == pytest.approx([held for _, held in expected])
-    assert equity["equity"].tolist() == pytest.approx([c + h for c, h in expected])
+    assert equity["date"] == DATES
+    assert equity["cash"] == pytest.approx([cash for cash, _ in expected])
+    assert equity["holdings_value"] == pytest.approx([held for _, held in expected])
+    assert equity["equity"] == pytest.approx([c + h for c, h in expected])
 
 
 def test_summary_figures(outcome):
@@ -81,9 +80,9 @@ def test_slippage_makes_every_fill_worse_than_the_close(scenario_dir):
     settings = Settings(capital=2900.0, slippage_pct=0.1, costs=NO_COSTS)
     result, _ = run_backtest(load_csv_dir(scenario_dir), PARAMS, settings, FIRST, LAST)
     first_buy, first_sell = result.trades[0], result.trades[3]
-    assert first_buy["price"] == pytest.approx(97 * 1.001)       # 97.097
-    assert first_sell["side"] == "SELL"
-    assert first_sell["price"] == pytest.approx(100 * 0.999)     # 99.9
+    assert first_buy.price == pytest.approx(97 * 1.001)          # 97.097
+    assert first_sell.side == "SELL"
+    assert first_sell.price == pytest.approx(100 * 0.999)        # 99.9
 
 
 def test_a_period_without_candles_is_a_clear_error(scenario_dir):

@@ -63,7 +63,7 @@ def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
                              config.strategy_params(),
                              Settings(capital=10_000_000.0, slippage_pct=0.0, costs=NO_COSTS),
                              days[0], days[-1])
-    backtested = [(t["date"], t["symbol"], t["side"], t["qty"], t["reason"])
+    backtested = [(t.date, t.symbol, t.side, t.qty, t.reason)
                   for t in result.trades]
 
     assert len(live) >= SESSIONS  # an entry (or exit / average) every session

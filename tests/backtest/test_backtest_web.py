@@ -82,3 +82,33 @@ def test_pages_need_login(client, saved_id):
     response = client.get(f"/backtests/{saved_id}")
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+def test_a_truncated_summary_is_listed_as_unreadable(logged_in, saved_id, config):
+    root = results.backtests_root(config.data_dir)
+    broken = root / "20260101T000000-broken"
+    broken.mkdir()
+    (broken / "summary.json").write_text((root / saved_id / "summary.json").read_text()[:60])
+    response = logged_in.get("/backtests")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f'href="/backtests/{saved_id}"' in page and "₹3,050.00" in page
+    assert "Unreadable run <code>20260101T000000-broken</code>: summary.json cannot be read" in page
+    assert 'href="/backtests/20260101T000000-broken"' not in page
+
+
+def test_a_summary_without_the_figures_is_listed_as_unreadable(logged_in, config):
+    broken = results.backtests_root(config.data_dir) / "hand-edited"
+    broken.mkdir(parents=True)
+    (broken / "summary.json").write_text('{"summary": {"start": "2024-01-01"}}')
+    page = logged_in.get("/backtests").get_data(as_text=True)
+    assert "Unreadable run <code>hand-edited</code>: summary.json lacks some of" in page
+
+
+@pytest.mark.parametrize("path", ["/backtests/{id}", "/backtests/{id}/series.json"])
+def test_a_run_with_a_cut_equity_file_is_a_404_saying_why(logged_in, saved_id, config, path):
+    equity = results.backtests_root(config.data_dir) / saved_id / "equity.csv"
+    equity.write_text("date,cash,holdings_value,equ")
+    response = logged_in.get(path.format(id=saved_id))
+    assert response.status_code == 404
+    assert "equity.csv cannot be read" in response.get_data(as_text=True)
