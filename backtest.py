@@ -190,7 +190,8 @@ def params_from_args(config: Config, args: argparse.Namespace) -> StrategyParams
 
 def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     """Parse, load candles, run (or sweep), print and save; the exit status of the docstring."""
-    config = config or load_config_or_exit()
+    # A CSV backtest needs no key: only the store's candle cache (and the broker) read them.
+    config = config or load_config_or_exit(resolve_keys=False)
     parser = build_parser(config)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -15,9 +15,7 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from cryptography.fernet import Fernet
 from dotenv import dotenv_values
-from limits import parse_many
 
 from strategy_rules import StrategyParams
 
@@ -80,6 +78,8 @@ def _hhmm(raw: str) -> str:
 
 def _rate_limit(raw: str) -> str:
     """A flask-limiter rate such as '10 per minute' (several separated by ';')."""
+    from limits import parse_many  # here, not at the top: it costs every CLI ~50 ms to import
+
     value = raw.strip()
     try:
         parse_many(value)
@@ -89,6 +89,8 @@ def _rate_limit(raw: str) -> str:
 
 
 def _fernet_key(raw: str) -> str:
+    from cryptography.fernet import Fernet  # here: a CSV backtest never needs cryptography
+
     value = raw.strip()
     try:
         Fernet(value.encode())
@@ -318,6 +320,8 @@ def _new_key_file(path: Path) -> str:
     The key is written to a temporary file and linked into place, so a full disk or a
     concurrent start never leaves an empty or half-written key file behind.
     """
+    from cryptography.fernet import Fernet
+
     value = Fernet.generate_key().decode()
     try:
         make_private_folder(path.parent)
@@ -404,11 +408,13 @@ def refuse_throwaway_store(values: Mapping[str, str]) -> None:
                           "secret to the web host's key")
 
 
-def load_config_or_exit() -> Config:
-    """For CLIs: the Config with its keys resolved, or one line on stderr naming the bad key
-    (or key file) and exit status 2."""
+def load_config_or_exit(*, resolve_keys: bool = True) -> Config:
+    """For CLIs: the Config with its keys resolved (read from, or generated into, the data
+    folder; `resolve_keys=False` leaves them for `Config.secret` to resolve when needed), or one
+    line on stderr naming the bad key (or key file) and exit status 2."""
     try:
-        return Config.from_env().with_secrets()
+        config = Config.from_env()
+        return config.with_secrets() if resolve_keys else config
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
