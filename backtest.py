@@ -30,7 +30,7 @@ from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import DataError, SymbolHistory, load_csv_dir
 from backtesting.engine import BacktestResult, Settings, prepare_market, simulate
 from backtesting.metrics import SUMMARY_LABELS, summarize
-from config import Config, load_config_or_exit
+from config import Config, config_or_exit, load_config_or_exit
 from strategy_rules import StrategyParams
 
 logger = logging.getLogger(__name__)
@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     config = config or load_config_or_exit(resolve_keys=False)
     parser = build_parser(config)
     args = parser.parse_args(argv)
+    if args.csv is None:
+        config = config_or_exit(config.with_secrets)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     params = params_from_args(config, args)
     settings = Settings(args.capital, args.slippage, DeliveryCosts() if args.costs else NO_COSTS)

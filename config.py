@@ -410,11 +410,16 @@ def refuse_throwaway_store(values: Mapping[str, str]) -> None:
 
 def load_config_or_exit(*, resolve_keys: bool = True) -> Config:
     """For CLIs: the Config with its keys resolved (read from, or generated into, the data
-    folder; `resolve_keys=False` leaves them for `Config.secret` to resolve when needed), or one
-    line on stderr naming the bad key (or key file) and exit status 2."""
+    folder; `resolve_keys=False` leaves them for later), or one line on stderr naming the bad
+    key (or key file) and exit status 2."""
+    config = config_or_exit(Config.from_env)
+    return config_or_exit(config.with_secrets) if resolve_keys else config
+
+
+def config_or_exit(make: Callable[[], Config]) -> Config:
+    """`make()`, or its ConfigError as one line on stderr and exit status 2 (for CLIs)."""
     try:
-        config = Config.from_env()
-        return config.with_secrets() if resolve_keys else config
+        return make()
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
