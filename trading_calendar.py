@@ -14,6 +14,7 @@ import exchange_calendars
 from config import IST, Config
 
 NSE_CALENDAR = "XBOM"  # exchange_calendars' Indian equity calendar (NSE and BSE share holidays)
+MARKET_OPEN = time(9, 15)  # IST, when NSE's normal session starts trading
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +39,15 @@ def previous_trading_day(day: date) -> date:
     while not is_trading_day(day):
         day -= timedelta(days=1)
     return day
+
+
+def session_at(moment: float) -> date:
+    """The NSE session trading or last traded at `moment` (epoch s): today's once its market
+    has opened, else the session before."""
+    current = datetime.fromtimestamp(moment, IST)
+    if is_trading_day(current.date()) and current.time() >= MARKET_OPEN:
+        return current.date()
+    return previous_trading_day(current.date())
 
 
 def run_time(config: Config) -> time:
