@@ -17,7 +17,6 @@ BENCHMARKS = {
     "run": "bench.run_bench",
     "web": "bench.web_bench",
     "backtest": "bench.backtest_bench",
-    "load": "bench.load_bench",
     "broker": "bench.broker_bench",
 }
 PROJECT_DIR = Path(__file__).resolve().parent.parent
