@@ -18,6 +18,7 @@ BENCHMARKS = {
     "web": "bench.web_bench",
     "backtest": "bench.backtest_bench",
     "broker": "bench.broker_bench",
+    "lighthouse": "bench.lighthouse_bench",
 }
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REPORT = PROJECT_DIR / "artifacts" / "bench.json"
