@@ -68,7 +68,6 @@ def complete(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in FIELDS[collection]}
 
 
-
 def by_symbol(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Records grouped by their symbol, each group in the order given."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
