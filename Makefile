@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 SANDBOX_PORT ?= 8765
 
-.PHONY: run test venv lint bench bench-store bench-run bench-web bench-backtest mongo-server clean
+.PHONY: run test venv lint bench bench-store bench-run bench-web bench-backtest lighthouse mongo-server clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,17 @@ bench-web: venv
 
 bench-backtest: venv
 	$(PY) -m bench backtest
+
+# Lighthouse from the npm registry, pinned in bench/lighthouse/ (Node 20: 12.2.3); `make test`
+# never needs npm.
+LIGHTHOUSE := bench/lighthouse/node_modules/.bin/lighthouse
+
+$(LIGHTHOUSE): bench/lighthouse/package.json bench/lighthouse/package-lock.json
+	cd bench/lighthouse && npm ci --no-audit --no-fund
+	@touch $@
+
+lighthouse: venv $(LIGHTHOUSE)
+	$(PY) -m bench lighthouse
 
 mongo-server:
 	bash .ci/mongo-server.sh

@@ -6,6 +6,7 @@ import sys
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, render_template
+from flask_compress import Compress
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -15,12 +16,14 @@ import strategy_settings
 from config import Config, load_config_or_exit
 from login_limit import close_login_limit, init_login_limit
 from messages import run_status_label
+from static_files import init_static_files
 from store import Store, StoreError, configured_store
 from store.log_handler import redact, setup_logging
 from users import users_cli
 
 logger = logging.getLogger(__name__)
 csrf = CSRFProtect()
+compress = Compress()  # pages and fragments: zstd, Brotli or gzip, as the browser accepts
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
@@ -52,6 +55,8 @@ def create_app(config: Config | None = None) -> Flask:
     init_login_limit(app)
     register_blueprints(app, config)
     register_pages(app)
+    compress.init_app(app)
+    init_static_files(app, SECURITY_HEADERS)
     app.cli.add_command(users_cli)
     if config.scheduler_enabled:
         from scheduler import init_scheduler

@@ -32,7 +32,7 @@ from order_flow import (
 from portfolio import inr
 from store.base import Store
 from strategy_rules import BookEntry, decide
-from trading_calendar import previous_trading_day
+from trading_calendar import previous_trading_day, session_at
 from universe import nifty50_symbols
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     quotes = broker.quotes(nifty50_symbols())
     ltps = {symbol: quote.ltp for symbol, quote in quotes.items()}
     _reconcile(run, ltps)
-    closes = _refresh_candles(run, _market_date(quotes))
+    closes = _refresh_candles(run, quotes)
     book = {p["symbol"]: BookEntry(p["symbol"], p["qty"], p["avg_price"], p["last_buy_price"])
             for p in store.get_positions()}
     params, day = config.strategy_params(), day_use(config, store, broker)
@@ -90,23 +90,49 @@ def _window_start(today: date, sessions: int) -> date:
     return day - timedelta(days=COLD_START_MARGIN_DAYS)
 
 
-def _refresh_candles(run: RunContext, today: date) -> dict[str, list[float]]:
-    """Completed closes per symbol from the cache, fetching only the days it lacks."""
-    latest_needed = previous_trading_day(today)
-    start = _window_start(today, run.config.ma_period)
-    closes = {}
-    for symbol in nifty50_symbols():
-        cached = [c for c in run.store.get_candles(symbol, since=start.isoformat())
-                  if c["date"] < today.isoformat()]
-        complete = len(cached) >= run.config.ma_period
-        if not complete or cached[-1]["date"] < latest_needed.isoformat():
-            fetch_from = date.fromisoformat(cached[-1]["date"]) + timedelta(days=1) \
-                if complete else start
-            _fetch_candles(run, symbol, fetch_from, latest_needed)
-            cached = [c for c in run.store.get_candles(symbol, since=start.isoformat())
-                      if c["date"] < today.isoformat()]
-        closes[symbol] = [c["close"] for c in cached]
-    return closes
+def _refresh_candles(run: RunContext, quotes: Mapping[str, Quote]) -> dict[str, list[float]]:
+    """Completed closes per symbol from the cache. A cache one session behind (the next day's
+    run) is completed with the quotes' previous close; history is fetched only for symbols
+    that miss more."""
+    today, sessions = _market_date(quotes), run.config.ma_period
+    latest_needed = previous_trading_day(today).isoformat()
+    start = _window_start(today, sessions).isoformat()
+    symbols = nifty50_symbols()
+    cached = run.store.candles_of(symbols, start, until=latest_needed)
+    quoted = {symbol: [candle] for symbol, candle in _quoted_closes(quotes, today).items()
+              if _one_session_behind(cached.get(symbol, []), latest_needed, sessions)}
+    run.store.upsert_candles_of(quoted)
+    fetched = []
+    for symbol in symbols:
+        rows = cached.get(symbol, []) + quoted.get(symbol, [])
+        if len(rows) < sessions or rows[-1]["date"] < latest_needed:
+            fetch_from = date.fromisoformat(rows[-1]["date"]) + timedelta(days=1) \
+                if len(rows) >= sessions else date.fromisoformat(start)
+            _fetch_candles(run, symbol, fetch_from, date.fromisoformat(latest_needed))
+            fetched.append(symbol)
+    if fetched:
+        cached.update(run.store.candles_of(fetched, start, until=latest_needed))
+    logger.info("candles up to %s: the close of %d symbols from the quotes, history fetched "
+                "for %d", latest_needed, len(quoted), len(fetched))
+    return {symbol: [c["close"] for c in cached.get(symbol, []) + quoted.get(symbol, [])]
+            for symbol in symbols}
+
+
+def _quoted_closes(quotes: Mapping[str, Quote], today: date) -> dict[str, dict[str, Any]]:
+    """The previous session's candle (its close only) from each quote of today's session. A
+    quote's previous close belongs to the session before its own: before today's open, or on
+    a holiday, that is a session older than the one before today, so such quotes give none."""
+    yesterday = previous_trading_day(today).isoformat()
+    return {symbol: {"date": yesterday, "close": quote.prev_close}
+            for symbol, quote in quotes.items()
+            if quote.traded_at and session_at(quote.traded_at) == today and quote.prev_close > 0}
+
+
+def _one_session_behind(rows: Sequence[dict[str, Any]], latest_needed: str,
+                        sessions: int) -> bool:
+    """True when cached `rows` lack only the `latest_needed` session of a full window."""
+    before = previous_trading_day(date.fromisoformat(latest_needed)).isoformat()
+    return len(rows) + 1 >= sessions and bool(rows) and rows[-1]["date"] == before
 
 
 def _fetch_candles(run: RunContext, symbol: str, start: date, end: date) -> None:

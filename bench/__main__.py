@@ -17,8 +17,8 @@ BENCHMARKS = {
     "run": "bench.run_bench",
     "web": "bench.web_bench",
     "backtest": "bench.backtest_bench",
-    "load": "bench.load_bench",
     "broker": "bench.broker_bench",
+    "lighthouse": "bench.lighthouse_bench",
 }
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REPORT = PROJECT_DIR / "artifacts" / "bench.json"

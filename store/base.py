@@ -9,7 +9,7 @@ each one keeps the records.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -226,12 +226,25 @@ class Store(ABC):
         """Open positions ordered by symbol."""
 
     # --- candles: {symbol, date, open, high, low, close, volume}, key (symbol, date) ------
+    # A day whose close came from a quote's previous close has open, high, low and volume None.
     @abstractmethod
-    def upsert_candles(self, symbol: str, candles: Sequence[dict[str, Any]]) -> None: ...
+    def upsert_candles_of(self, candles: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        """Insert or replace the daily candles of every symbol in `candles` (symbol → its
+        candles), keyed by (symbol, date), in one write."""
 
     @abstractmethod
+    def candles_of(self, symbols: Sequence[str], since: str = "",
+                   until: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """symbol → its candles dated from `since` to `until` (both inclusive, None: no end),
+        ascending, read in one query; symbols without any are left out."""
+
+    def upsert_candles(self, symbol: str, candles: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace one symbol's daily candles."""
+        self.upsert_candles_of({symbol: candles})
+
     def get_candles(self, symbol: str, since: str | None = None) -> list[dict[str, Any]]:
         """Ascending by date; `since` inclusive."""
+        return self.candles_of([symbol], since or "").get(symbol, [])
 
     @abstractmethod
     def last_candle_dates(self) -> dict[str, str]:

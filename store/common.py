@@ -68,6 +68,14 @@ def complete(collection: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in FIELDS[collection]}
 
 
+def by_symbol(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by their symbol, each group in the order given."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[record["symbol"]].append(record)
+    return dict(groups)
+
+
 def to_paise(rupees: float) -> int:
     """Rupees as whole paise, rounding half up the decimal the float prints as."""
     return int((Decimal(repr(float(rupees))) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from store.base import DuplicateKey, LogPage, Store, StoreError, T, TradeStats
 from store.common import (
+    by_symbol,
     checked,
     complete,
     decode_cursor,
@@ -539,17 +540,19 @@ class MongoStore(Store):
 
     # --- candles ----------------------------------------------------------------------
     @_mapped
-    def upsert_candles(self, symbol: str, candles: Sequence[dict[str, Any]]) -> None:
+    def upsert_candles_of(self, candles: Mapping[str, Sequence[dict[str, Any]]]) -> None:
         """Replace daily candles keyed by (symbol, date): delete those dates, insert anew.
 
         Two bulk commands instead of one upsert per candle (years of history are thousands of
         candles); a writer racing with the same candles only meets duplicate keys, ignored.
         """
-        docs = [complete("candles", {**candle, "symbol": symbol}) for candle in candles]
+        docs = [complete("candles", {**candle, "symbol": symbol})
+                for symbol, rows in candles.items() for candle in rows]
         if not docs:
             return
-        self._db.candles.delete_many({"symbol": symbol,
-                                      "date": {"$in": [doc["date"] for doc in docs]}})
+        self._db.candles.delete_many({"$or": [
+            {"symbol": symbol, "date": {"$in": [candle["date"] for candle in rows]}}
+            for symbol, rows in candles.items() if rows]})
         try:
             self._db.candles.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -557,10 +560,13 @@ class MongoStore(Store):
                 raise
 
     @_mapped
-    def get_candles(self, symbol: str, since: str | None = None) -> list[dict[str, Any]]:
-        """Ascending by date; `since` inclusive."""
-        return self._find("candles", {"symbol": symbol, "date": {"$gte": since or ""}},
-                          [("date", ASCENDING)])
+    def candles_of(self, symbols: Sequence[str], since: str = "",
+                   until: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """symbol → its candles from `since` to `until`, ascending: one find along the
+        (symbol, date) index."""
+        dates = {"$gte": since} if until is None else {"$gte": since, "$lte": until}
+        return by_symbol(self._find("candles", {"symbol": {"$in": list(symbols)}, "date": dates},
+                                    [("symbol", ASCENDING), ("date", ASCENDING)]))
 
     @_mapped
     def last_candle_dates(self) -> dict[str, str]:

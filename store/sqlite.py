@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from store.base import DuplicateKey, Store, StoreError, T, TradeStats
 from store.common import (
     FIELDS,
     IST,
+    by_symbol,
     checked,
     complete,
     has_word_prefix,
@@ -401,21 +402,26 @@ class SQLiteStore(SQLiteLogs, Store):
         return self._rows("positions", "SELECT * FROM positions ORDER BY symbol")
 
     # --- candles ----------------------------------------------------------------------
-    def upsert_candles(self, symbol: str, candles: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace daily candles keyed by (symbol, date)."""
+    def upsert_candles_of(self, candles: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        """Insert or replace daily candles keyed by (symbol, date), in one transaction."""
         names = FIELDS["candles"]
         values = [[{**checked("candles", c), "symbol": symbol}.get(n) for n in names]
-                  for c in candles]
+                  for symbol, rows in candles.items() for c in rows]
+        if not values:
+            return
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names[2:])
         with self._transaction() as conn:
             conn.executemany(f"INSERT INTO candles ({_names(names)}) VALUES "
                              f"({', '.join('?' * len(names))}) ON CONFLICT (symbol, date) "
                              f"DO UPDATE SET {updates}", values)
 
-    def get_candles(self, symbol: str, since: str | None = None) -> list[dict[str, Any]]:
-        """Ascending by date; `since` inclusive."""
-        return self._rows("candles", "SELECT * FROM candles WHERE symbol = ? AND date >= ? "
-                          "ORDER BY date", (symbol, since or ""))
+    def candles_of(self, symbols: Sequence[str], since: str = "",
+                   until: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """symbol → its candles from `since` to `until`, ascending: one query along the
+        (symbol, date) key."""
+        where = Where().one_of("symbol", symbols).add("date >= ?", since).add("date <= ?", until)
+        return by_symbol(self._rows("candles", f"SELECT * FROM candles {where.sql} "
+                                    "ORDER BY symbol, date", where.params))
 
     def last_candle_dates(self) -> dict[str, str]:
         """{symbol: newest cached date}."""

@@ -42,17 +42,6 @@ def test_warm_run_makes_one_data_call(run_config, store, broker, sandbox):
     assert calls_to(sandbox, "/quotes") == quotes + 1
 
 
-def test_next_day_fetches_only_the_missing_session(run_config, store, broker, sandbox):
-    run_live(run_config, store, broker, run_id="day1", dry_run=True)
-    cached = store.last_candle_dates()
-    assert set(cached.values()) == {"2026-09-30"}  # today's candle is never cached
-    sandbox.admin("clock", now="2026-10-05T15:45:00")  # Fri 2 Oct is a holiday, then a weekend
-    history = calls_to(sandbox, "/history")
-    run_live(run_config, store, broker, run_id="day2", dry_run=True)
-    assert calls_to(sandbox, "/history") == history + 50
-    assert set(store.last_candle_dates().values()) == {"2026-10-01"}
-
-
 def test_dry_run_places_nothing(run_config, store, broker, sandbox):
     result = run_live(run_config, store, broker, run_id="dry", dry_run=True)
     assert result.intents and result.summary.startswith("dry run: would place 1 buy")

@@ -65,9 +65,10 @@ def test_a_machine_fyers_does_not_know_fails_the_run_and_records_nothing(run_con
 @pytest.mark.parametrize("sandbox", [{"rate_limits": FYERS_RATE_LIMITS}], indirect=True)
 def test_four_quick_runs_after_the_clock_moved_never_draw_a_429(run_config, store, sandbox,
                                                                 logged_in):
-    """Each run is its own process (as "Run now" starts it) and fetches the missing session
-    of 50 symbols: together more than Fyers' 200 calls a minute, so they must share a budget."""
-    sessions = ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08"]
+    """Each run is its own process (as "Run now" starts it) and, a session having been missed
+    since the last one, fetches history for 50 symbols: together more than Fyers' 200 calls a
+    minute, so they must share a budget."""
+    sessions = ["2026-10-05", "2026-10-07", "2026-10-09", "2026-10-13"]
     for day in sessions:
         sandbox.admin("clock", now=f"{day}T15:45:00")
         result = run_cli(run_config, "executor.py", "--force", "--dry-run", timeout=240)

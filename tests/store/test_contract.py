@@ -349,6 +349,24 @@ def test_candles_upsert_by_symbol_and_date(store):
     assert store.get_candles("NSE:NONE-EQ") == []
 
 
+
+def test_candles_of_many_symbols_are_read_and_written_at_once(store):
+    store.upsert_candles_of({"NSE:SBIN-EQ": [candle("2024-11-25", 800), candle("2024-11-26", 805)],
+                             "NSE:TCS-EQ": [candle("2024-11-26", 4000)], "NSE:INFY-EQ": []})
+    store.upsert_candles_of({"NSE:SBIN-EQ": [candle("2024-11-26", 806)],
+                             "NSE:TCS-EQ": [{"date": "2024-11-27", "close": 4010}]})
+    found = store.candles_of(["NSE:SBIN-EQ", "NSE:TCS-EQ", "NSE:INFY-EQ"], since="2024-11-26")
+    assert {symbol: [(c["date"], c["close"]) for c in rows] for symbol, rows in found.items()} \
+        == {"NSE:SBIN-EQ": [("2024-11-26", 806)],
+            "NSE:TCS-EQ": [("2024-11-26", 4000), ("2024-11-27", 4010)]}
+    close_only = found["NSE:TCS-EQ"][-1]
+    assert (close_only["open"], close_only["high"], close_only["low"], close_only["volume"]) \
+        == (None, None, None, None)
+    bounded = store.candles_of(["NSE:SBIN-EQ", "NSE:TCS-EQ"], "2024-11-25", until="2024-11-26")
+    assert [c["date"] for c in bounded["NSE:SBIN-EQ"]] == ["2024-11-25", "2024-11-26"]
+    assert [c["date"] for c in bounded["NSE:TCS-EQ"]] == ["2024-11-26"]
+    assert store.candles_of([]) == {}
+
 # --- locks ----------------------------------------------------------------------------------
 def test_lock_is_exclusive_until_released(store):
     assert store.acquire_lock("run", "a", ttl_s=60)
