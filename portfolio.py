@@ -15,7 +15,7 @@ from babel.numbers import format_currency
 
 from broker import Quote
 from config import IST
-from store.base import TradeStats
+from store.base import ClosedDay, TradeStats
 
 EN_IN = Locale.parse("en_IN")  # parsed once: a page formats hundreds of amounts
 MINUS = "\u2212"  # a real minus sign reads better than a hyphen next to ₹
@@ -136,13 +136,13 @@ def win_loss_ratio(stats: TradeStats) -> float | None:
     return stats.wins / stats.losses if stats.losses else None
 
 
-def cumulative_pnl(by_day: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
-    """Running total of realized P&L per IST day, for the chart."""
-    total = 0.0
+def cumulative_pnl(days: Iterable[ClosedDay]) -> list[tuple[str, float]]:
+    """Running total of realized P&L per IST day, for the chart (summed in whole paise)."""
+    total = 0
     points = []
-    for day, pnl in by_day:
-        total += pnl
-        points.append((day, round(total, 2)))
+    for day in days:
+        total += day.pnl_paise
+        points.append((day.day, total / 100))
     return points
 
 

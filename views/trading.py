@@ -17,6 +17,7 @@ from auth import login_required
 from broker import BrokerError, FyersBroker
 from config import IST
 from store.base import TradeStats
+from store.common import trade_stats
 from views import get_config, get_store
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def closed_trade_figures(newest: dict | None) -> tuple[TradeStats, list[tuple[st
     with _figures_lock:
         if key in cache:
             return cache[key]
-    store = get_store()
-    figures = store.trade_stats(), portfolio.cumulative_pnl(store.realized_pnl_by_day())
+    days = get_store().closed_trade_days()  # one pass over the closed trades for both
+    figures = trade_stats(days), portfolio.cumulative_pnl(days)
     with _figures_lock:
         cache[key] = figures
     return figures

@@ -5,7 +5,7 @@ import pytest
 
 import portfolio
 from broker import Quote
-from store.base import TradeStats
+from store.base import ClosedDay, TradeStats
 
 
 @pytest.mark.parametrize("amount, text", [
@@ -51,8 +51,9 @@ def test_positions_valued_at_quotes_and_unknown_without_price():
 def test_win_loss_ratio_and_cumulative_pnl():
     assert portfolio.win_loss_ratio(TradeStats(100.0, 3, 2, 50.0, -25.0, 5)) == 1.5
     assert portfolio.win_loss_ratio(TradeStats(100.0, 3, 0, 50.0, 0.0, 3)) is None
-    assert portfolio.cumulative_pnl([("d1", 10.0), ("d2", -4.5), ("d3", 1.0)]) == [
-        ("d1", 10.0), ("d2", 5.5), ("d3", 6.5)]
+    days = [ClosedDay("d1", 1, 1, 1000, 0, 0), ClosedDay("d2", 2, 1, 50, 1, -500),
+            ClosedDay("d3", 1, 1, 100, 0, 0)]
+    assert portfolio.cumulative_pnl(days) == [("d1", 10.0), ("d2", 5.5), ("d3", 6.5)]
 
 
 def test_activity_grouped_by_ist_day_newest_first():
