@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 import token_refresh
 from config import IST, Config, load_config_or_exit
-from portfolio import inr
+from portfolio import inr, signed_inr
 from store.base import Store, StoreError
 from store.log_handler import logged_store, redact, register_secret
 from trading_calendar import is_trading_day
@@ -190,11 +190,6 @@ def _clip(text: str) -> str:
 def short_symbol(symbol: str) -> str:
     """'NSE:RELIANCE-EQ' → 'RELIANCE'."""
     return symbol.rpartition(":")[2].removesuffix("-EQ")
-
-
-def signed_inr(amount: float) -> str:
-    """₹ with an explicit + for gains, as P&L reads."""
-    return f"+{inr(amount)}" if amount > 0 else inr(amount)
 
 
 def _fill_line(fill: Mapping[str, Any]) -> str:
