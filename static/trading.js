@@ -12,16 +12,19 @@ function drawPnlChart() {
   const rupees = new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR",
                                                   maximumFractionDigits: 0 });
   const paise = new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR" });
+  const day = new Intl.DateTimeFormat("en-IN", { day: "2-digit", month: "short",
+                                                 timeZone: "Asia/Kolkata" });
   new Chart(canvas, {
     type: "line",
     data: {
-      labels: points.map((p) => p[0]),
+      labels: points.map((p) => day.format(new Date(`${p[0]}T12:00:00+05:30`))),
       datasets: [{ label: "Cumulative realized P&L", data: points.map((p) => p[1]),
                    borderColor: "#0d6efd", backgroundColor: "rgba(13, 110, 253, 0.1)",
                    fill: "origin", tension: 0,
                    pointRadius: points.length > 60 ? 0 : 3 }],
     },
     options: {
+      animation: false,
       maintainAspectRatio: false,
       plugins: { legend: { display: false },
                  tooltip: { callbacks: { label: (c) => paise.format(c.parsed.y) } } },
