@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import notifier
 import portfolio
 import prices
 from broker import Quote
@@ -109,3 +110,12 @@ def test_no_login_no_call(sandbox_app, sandbox):
     assert "Fyers needs a new login, so prices are not live." in page
     assert "No price is known yet for the holdings." in page
     assert sandbox.requests_to(QUOTES) == sandbox.requests_to(FUNDS) == 0
+
+
+def test_the_run_alert_values_holdings_as_the_dashboard_does(holding):
+    app, auth = holding
+    dashboard = auth.client.get("/").get_data(as_text=True)
+    line = notifier.holdings_now(app.extensions["nifty_config"], app.extensions["store"])
+    assert line.startswith(f"Holdings {figure(dashboard, 'Holdings value')}, open P&L +"
+                           f"{figure(dashboard, 'Holdings P&L')} (+")
+    assert "at live prices of" in line
