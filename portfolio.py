@@ -255,8 +255,8 @@ def closed_trades(days: Sequence[ClosedDay], latest_trades: Sequence[Mapping[str
     """Figures from the per-day sums, and the last `shown` sales found among the latest trades
     (newest first), paired with their buys from what was held before those trades."""
     held = trade_books.held_before(latest_trades, positions)
-    sales = trade_books.sales(latest_trades, held_before=held)
-    return ClosedTrades(trade_stats(days), cumulative_pnl(days), sales[::-1][:shown])
+    sales = trade_books.sales(latest_trades, held_before=held, last=shown)
+    return ClosedTrades(trade_stats(days), cumulative_pnl(days), sales[::-1])
 
 
 def trade_line(trade: Mapping[str, Any]) -> str:
@@ -290,13 +290,19 @@ def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mappin
     """Group trades (by ts) and cancelled orders (by created_at) per IST day, newest day first;
     at most `per_day` of each are listed, the rest counted in `more` (realized counts all)."""
     days: dict[str, DayActivity] = {}
+
+    def activity_on(ts: float) -> DayActivity:
+        day = ist_date(ts)
+        if day not in days:
+            days[day] = DayActivity(day)
+        return days[day]
+
     for trade in trades:
-        activity = days.setdefault(ist_date(trade["ts"]), DayActivity(ist_date(trade["ts"])))
+        activity = activity_on(trade["ts"])
         activity.realized += trade["pnl"] or 0.0
         _keep(activity, activity.trades, trade, per_day)
     for order in orders:
-        day = ist_date(order["created_at"])
-        activity = days.setdefault(day, DayActivity(day))
+        activity = activity_on(order["created_at"])
         _keep(activity, activity.cancelled, order, per_day)
     return [days[day] for day in sorted(days, reverse=True)]
 

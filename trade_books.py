@@ -59,13 +59,13 @@ class Sale:
 
 
 def sales(trades: Iterable[Mapping[str, Any]],
-          held_before: Mapping[str, int] | None = None) -> list[Sale]:
+          held_before: Mapping[str, int] | None = None, last: int | None = None) -> list[Sale]:
     """One Sale per SELL, oldest first, from trades in any order: every trade of the store, or
     the latest ones with `held_before`, the shares per symbol held before the oldest of them
-    (a holding opened before then has no buy date)."""
+    (a holding opened before then has no buy date); only the `last` few when given."""
     held = {symbol: qty for symbol, qty in (held_before or {}).items() if qty > 0}
     opened: dict[str, float] = {}
-    found = []
+    found: list[tuple[Mapping[str, Any], float | None]] = []
     for trade in sorted(trades, key=lambda t: (t["ts"], t["trade_id"])):
         symbol = trade["symbol"]
         if trade["side"] == "BUY":
@@ -73,11 +73,11 @@ def sales(trades: Iterable[Mapping[str, Any]],
                 opened[symbol] = trade["ts"]
             held[symbol] = held.get(symbol, 0) + trade["qty"]
             continue
-        found.append(_sale(trade, opened.get(symbol)))
+        found.append((trade, opened.get(symbol)))
         held[symbol] = held.get(symbol, 0) - trade["qty"]
         if held[symbol] <= 0:
             opened.pop(symbol, None)
-    return found
+    return [_sale(trade, opened_at) for trade, opened_at in found[-last if last else 0:]]
 
 
 def held_before(trades: Iterable[Mapping[str, Any]],

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from config import make_private_folder
 from store.base import ClosedDay, DuplicateKey, Store, StoreError, T
 from store.common import (
     FIELDS,
-    IST,
     checked,
     complete,
     has_word_prefix,
@@ -375,20 +375,23 @@ class SQLiteStore(SQLiteLogs, Store):
                           [*where.params, -1 if limit is None else limit])
 
     # Closed trades are SELL rows with a pnl; SQL sums their whole paise exactly, so a page
-    # never loads them all. IST is a fixed UTC+05:30, so the IST day is date(ts + offset).
-    _IST_OFFSET_S = int(IST.utcoffset(None).total_seconds())
+    # never loads them all. IST is a fixed UTC+05:30, so an IST day is a whole number of days
+    # after 1970-01-01 of ts + 19800 s: the expression the trades_closed_day index holds.
+    _IST_DAY = "CAST((ts + 19800) / 86400 AS INTEGER)"
+    _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
     def closed_trade_days(self) -> list[ClosedDay]:
-        """Closed trades summed per IST day, ascending: one pass over the trades_closed index."""
+        """Closed trades summed per IST day, ascending, in the trades_closed_day index order."""
         rows = self._execute(
-            f"SELECT date(ts + {self._IST_OFFSET_S}, 'unixepoch') AS day, COUNT(*), "
+            f"SELECT {self._IST_DAY} AS day, COUNT(*), "
             "COUNT(CASE WHEN pnl_paise > 0 THEN 1 END), "
             "COALESCE(SUM(CASE WHEN pnl_paise > 0 THEN pnl_paise END), 0), "
             "COUNT(CASE WHEN pnl_paise < 0 THEN 1 END), "
             "COALESCE(SUM(CASE WHEN pnl_paise < 0 THEN pnl_paise END), 0) "
             "FROM trades WHERE side = 'SELL' AND pnl_paise IS NOT NULL "
             "GROUP BY day ORDER BY day").fetchall()
-        return [ClosedDay(*row) for row in rows]
+        return [ClosedDay(date.fromordinal(self._EPOCH_DAY + day).isoformat(), *sums)
+                for day, *sums in rows]
 
     def get_positions(self) -> list[dict[str, Any]]:
         """Open positions ordered by symbol."""

@@ -20,7 +20,7 @@ from views import get_config, get_store
 
 bp = Blueprint("trading", __name__)
 FIGURES_TTL_S = 60
-LATEST_TRADES = 1000  # the closed trades shown are paired with their buys among these
+LATEST_TRADES = 500  # the closed trades shown are paired with their buys among these
 CLOSED_SHOWN = 50
 _figures_lock = threading.Lock()
 

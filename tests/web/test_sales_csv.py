@@ -98,3 +98,5 @@ def test_the_latest_trades_pair_sales_with_their_buys():
     opened_12th = datetime.fromtimestamp(at(12), IST).date()
     assert [(s.trade_id, s.bought_on, s.holding_days) for s in sales] == [
         ("s1", None, None), ("s2", opened_12th, 4), ("s3", opened_12th, 8)]
+    assert [s.trade_id for s in trade_books.sales(latest, held_before=held, last=2)] == [
+        "s2", "s3"]
