@@ -107,18 +107,25 @@ def market_view(config: Config, store: Store, symbols: Sequence[str], *,
     quotes = _fresh(market, "quotes", QUOTES_FRESH_S, now) or {"at": None, "prices": {}}
     marks = {symbol: Mark(quotes["prices"][symbol], at=quotes["at"])
              for symbol in wanted if symbol in quotes["prices"]}
-    closes = store.latest_candles([symbol for symbol in wanted if symbol not in marks])
+    unquoted = [symbol for symbol in wanted if symbol not in marks]
+    closes = store.latest_candles(unquoted)
     marks.update({symbol: Mark(float(candle["close"]), day=candle["date"])
                   for symbol, candle in closes.items()})
-    funds = market.get("funds") or {}
-    return Market(marks, funds.get("available"), funds.get("at"), trouble)
+    funds = market.get("funds") or {}  # the last known, shown with its time
+    return Market(marks, funds.get("available"), funds.get("at"), trouble if unquoted else "")
 
 
 def remember_quotes(store: Store, quotes: Mapping[str, Quote], at: float | None = None) -> None:
     """Keep quotes a run read, so pages (and the run's alert) value holdings at them."""
-    _keep(store, quotes={"at": time.time() if at is None else at,
-                         "prices": {symbol: quote.ltp for symbol, quote in quotes.items()}},
+    _keep(store, quotes=_quotes_part(quotes, list(quotes), time.time() if at is None else at),
           failure=None)
+
+
+def _quotes_part(quotes: Mapping[str, Quote], asked: list[str], at: float) -> dict[str, Any]:
+    """Quotes as the store keeps them; a symbol asked for but not quoted (Fyers has no quote
+    for it) is not asked for again until they are stale."""
+    return {"at": at, "asked": asked,
+            "prices": {symbol: quote.ltp for symbol, quote in quotes.items()}}
 
 
 def _fresh(market: Mapping[str, Any], part: str, fresh_s: float, now: float
@@ -130,7 +137,7 @@ def _fresh(market: Mapping[str, Any], part: str, fresh_s: float, now: float
 
 def _missing_quotes(market: Mapping[str, Any], wanted: Sequence[str], now: float) -> bool:
     quotes = _fresh(market, "quotes", QUOTES_FRESH_S, now)
-    return bool(wanted) and (quotes is None or any(s not in quotes["prices"] for s in wanted))
+    return bool(wanted) and (quotes is None or not set(wanted) <= set(quotes.get("asked", ())))
 
 
 def _ask_fyers(config: Config, store: Store, market: Mapping[str, Any], wanted: list[str],
@@ -175,8 +182,7 @@ def _fetch(config: Config, store: Store, token: str, symbols: list[str], want_fu
         parts: dict[str, Any] = {"failure": None}
         with token_refresh.fyers_verdict(config, store, token, "the pages' price check"):
             if symbols:
-                quotes = broker.quotes(symbols)
-                parts["quotes"] = {"at": asked, "prices": {s: q.ltp for s, q in quotes.items()}}
+                parts["quotes"] = _quotes_part(broker.quotes(symbols), symbols, asked)
             if want_funds:
                 parts["funds"] = {"at": asked, "available": broker.funds().get(FUNDS_ROW)}
         _keep(store, **parts)

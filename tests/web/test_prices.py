@@ -119,3 +119,15 @@ def test_the_run_alert_values_holdings_as_the_dashboard_does(holding):
     assert line.startswith(f"Holdings {figure(dashboard, 'Holdings value')}, open P&L +"
                            f"{figure(dashboard, 'Holdings P&L')} (+")
     assert "at live prices of" in line
+
+
+def test_a_symbol_fyers_does_not_quote_keeps_its_close_without_asking_again(holding, sandbox):
+    app, auth = holding
+    hold(app, "NSE:GONE-EQ")  # delisted: Fyers has no quote for it
+    app.extensions["store"].upsert_candles("NSE:GONE-EQ", [
+        {"date": "2026-11-20", "open": 1, "high": 1, "low": 1, "close": 0.5, "volume": 1}])
+    page = text(auth.client.get("/trading").get_data(as_text=True))
+    assert "Holdings valued at live prices, some at the close of" in page
+    assert f"close of {portfolio.day_label('2026-11-20')} · ₹5.00" in page
+    auth.client.get("/")
+    assert sandbox.requests_to(QUOTES) == 1
