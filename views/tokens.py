@@ -67,7 +67,7 @@ def refresh() -> Response:
         token_refresh.refresh_tokens(config, store)
     except BrokerError as exc:
         if token_refresh.ask_fyers(config, store):
-            flash(f"Fyers refused the refresh ({exc}), but the current login still works until "
+            flash(f"The refresh did not work ({exc}), but the current login still works until "
                   f"{until(status_for_pages())}: nothing to do now.", "warning")
         else:
             flash(f"Refresh failed: {exc}", "danger")
