@@ -230,10 +230,12 @@ def _authenticated_broker(config: Config, store: Store,
     if token and status.usable_at(time.time() + TOKEN_MARGIN_S):
         broker = broker_factory(config, access_token=token, store=store)
         try:
-            broker.profile()  # one cheap call: the server may have ended the session early
+            # one cheap call: the server may have ended the session early; pages learn it too
+            with token_refresh.fyers_verdict(config, store, token, "the run's login check"):
+                broker.profile()
             return broker
         except TokenExpired:
-            logger.warning("Fyers refused the stored access token: trying the refresh token")
+            logger.warning("trying the refresh token")
     else:
         logger.warning("%s Trying the refresh token.", status.message)
     token_refresh.refresh_tokens(config, store)  # AuthFailed: the owner must log in again

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import prices
 import strategy_settings
 from broker import (
     SIDE_SELL,
@@ -53,6 +54,7 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     if not dry_run:
         settle_open_orders(run)
     quotes = broker.quotes(nifty50_symbols())
+    prices.remember_quotes(store, quotes)  # the pages and the run's alert value holdings alike
     ltps = {symbol: quote.ltp for symbol, quote in quotes.items()}
     _reconcile(run, ltps)
     closes = _refresh_candles(run, quotes)

@@ -23,9 +23,11 @@ from urllib.parse import urlsplit
 import requests
 from apscheduler.triggers.cron import CronTrigger
 
+import portfolio
+import prices
 import token_refresh
 from config import IST, Config, load_config_or_exit
-from portfolio import inr
+from portfolio import inr, signed_inr
 from store.base import Store, StoreError
 from store.log_handler import logged_store, redact, register_secret
 from trading_calendar import is_trading_day
@@ -192,11 +194,6 @@ def short_symbol(symbol: str) -> str:
     return symbol.rpartition(":")[2].removesuffix("-EQ")
 
 
-def signed_inr(amount: float) -> str:
-    """₹ with an explicit + for gains, as P&L reads."""
-    return f"+{inr(amount)}" if amount > 0 else inr(amount)
-
-
 def _fill_line(fill: Mapping[str, Any]) -> str:
     """'Bought 12 RELIANCE @ ₹812.40' or 'Sold 5 TCS @ ₹3,512.00, P&L +₹1,060.00'."""
     verb = "Bought" if fill["side"] == "BUY" else "Sold"
@@ -275,7 +272,24 @@ def notify_run_finished(config: Config, store: Store, run: Mapping[str, Any]) ->
     fills = [trade for trade in reversed(store.list_trades(since=run["started_at"]))
              if trade.get("run_id") == run["run_id"] and trade.get("source") != "manual"]
     text = run_finished(run, fills, orders_placed=len(orders))
-    return Notifier.from_config(config, store).send("run_finished", text)
+    holdings = holdings_now(config, store) if run.get("status") != "skipped" else None
+    return Notifier.from_config(config, store).send(
+        "run_finished", f"{text}\n{holdings}" if holdings else text)
+
+
+def holdings_now(config: Config, store: Store) -> str | None:
+    """'Holdings ₹15,952.95, open P&L −₹426.40 (−2.60%) at live prices of 15:10 IST': what the
+    dashboard shows, at the same prices (prices.py); None without holdings or their prices."""
+    positions = store.get_positions()
+    if not positions:
+        return None
+    market = prices.market_view(config, store, [p["symbol"] for p in positions])
+    holdings = portfolio.value_positions(positions, market.marks)
+    if holdings.value is None:
+        return None
+    change = f"{'+' if holdings.open_pnl > 0 else ''}{portfolio.pct(holdings.open_pct)}"
+    return (f"Holdings {inr(holdings.value)}, open P&L {signed_inr(holdings.open_pnl)} ({change}) "
+            f"at {holdings.valued_at}")
 
 
 def notify_run_failed(config: Config, store: Store | None, run: Mapping[str, Any]) -> Future:

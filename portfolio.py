@@ -4,6 +4,7 @@ Views call these so that no template or view does arithmetic on money.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,20 +14,28 @@ from typing import Any
 from babel import Locale
 from babel.numbers import format_currency
 
-from broker import Quote
+import trade_books
 from config import IST
-from store.base import TradeStats
+from store.base import ClosedDay, TradeStats
+from store.common import trade_stats
+from trade_books import Sale
 
 EN_IN = Locale.parse("en_IN")  # parsed once: a page formats hundreds of amounts
 MINUS = "\u2212"  # a real minus sign reads better than a hyphen next to ₹
 
 
+@functools.lru_cache(maxsize=4096)  # pages show the same amounts on every load; babel is slow
 def inr(amount: float | None) -> str:
     """₹ with Indian grouping and paise, e.g. ₹1,23,456.78 or −₹1,234.00; '—' when unknown."""
     if amount is None or not math.isfinite(amount):
         return "—"
     paise_exact = round(amount, 2) + 0.0  # + 0.0 turns -0.0 into 0.0: no "−₹0.00"
     return format_currency(paise_exact, "INR", locale=EN_IN).replace("-", MINUS)
+
+
+def signed_inr(amount: float) -> str:
+    """₹ with an explicit + for gains, as P&L reads."""
+    return f"+{inr(amount)}" if amount > 0 else inr(amount)
 
 
 def pct(value: float | None) -> str:
@@ -60,6 +69,16 @@ def ist(ts: float | None, fmt: str = "%d %b %Y %H:%M") -> str:
     return ist_datetime(ts).strftime(fmt)
 
 
+def ist_when(ts: float | None, now: float) -> str:
+    """'06:00 IST tomorrow', '15:10 IST today', '15:10 IST yesterday' or 'Thu 26 Nov 06:00 IST',
+    as seen at `now`; '—' when missing."""
+    if ts is None:
+        return "—"
+    days = (ist_datetime(ts).date() - ist_datetime(now).date()).days
+    named = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(days)
+    return f"{ist(ts, '%H:%M')} IST {named}" if named else ist(ts, "%a %d %b %H:%M IST")
+
+
 def ist_date(ts: float) -> str:
     """The IST calendar date 'YYYY-MM-DD' of an epoch-second time."""
     return ist_datetime(ts).strftime("%Y-%m-%d")
@@ -91,44 +110,111 @@ def duration(started: float | None, finished: float | None) -> str:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """The price a holding is valued at, and where it comes from: a Fyers quote read at `at`
+    (epoch seconds), else the cached daily close of `day` ('YYYY-MM-DD')."""
+
+    price: float
+    at: float | None = None
+    day: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.at is not None
+
+    @property
+    def label(self) -> str:
+        """'live 14:32' or 'close of 27 Nov'."""
+        if self.at is not None:
+            return f"live {ist(self.at, '%H:%M')}"
+        return f"close of {day_label(self.day)}"
+
+
+def day_label(day: str | None) -> str:
+    """'27 Nov' for an IST date 'YYYY-MM-DD' of this year, '27 Nov 2025' for another year."""
+    if not day:
+        return "—"
+    when = datetime.strptime(day, "%Y-%m-%d")
+    same_year = when.year == datetime.now(IST).year
+    return when.strftime("%d %b" if same_year else "%d %b %Y")
+
+
+@dataclass(frozen=True)
 class PositionView:
-    """One open position as the trading page shows it; price fields are None when unknown."""
+    """One open position valued at its mark; price fields are None when it has none."""
 
     symbol: str
     qty: int
     avg_price: float
-    ltp: float | None
-    pnl: float | None
-    pnl_pct: float | None
+    mark: Mark | None
 
     @property
     def invested(self) -> float:
         return self.qty * self.avg_price
 
+    @property
+    def ltp(self) -> float | None:
+        return self.mark.price if self.mark else None
 
-def value_positions(positions: Iterable[Mapping[str, Any]], prices: Mapping[str, float]
-                    ) -> list[PositionView]:
-    """Open positions valued at `prices` (symbol → price); missing prices leave P&L unknown."""
-    rows = []
-    for position in positions:
-        qty, avg = int(position["qty"]), float(position["avg_price"])
-        ltp = prices.get(position["symbol"])
-        pnl = None if ltp is None else (ltp - avg) * qty
-        change = None if ltp is None or not avg else (ltp - avg) / avg * 100
-        rows.append(PositionView(position["symbol"], qty, avg, ltp, pnl, change))
-    return rows
+    @property
+    def value(self) -> float | None:
+        return self.qty * self.mark.price if self.mark else None
 
+    @property
+    def pnl(self) -> float | None:
+        return None if self.value is None else self.value - self.invested
 
-def quote_prices(quotes: Mapping[str, Quote]) -> dict[str, float]:
-    """symbol → last traded price from a batched quotes answer."""
-    return {symbol: quote.ltp for symbol, quote in quotes.items()}
+    @property
+    def pnl_pct(self) -> float | None:
+        return None if self.pnl is None or not self.invested else self.pnl / self.invested * 100
 
 
-def unrealized_pnl(rows: Sequence[PositionView]) -> float | None:
-    """Sum of open P&L, or None when any position has no price (a partial sum would mislead)."""
-    if any(row.pnl is None for row in rows):
-        return None
-    return sum(row.pnl for row in rows if row.pnl is not None)
+@dataclass(frozen=True)
+class Holdings:
+    """The open positions valued at one set of marks, and the money at stake in them."""
+
+    rows: list[PositionView]
+
+    @property
+    def invested(self) -> float:
+        return sum(row.invested for row in self.rows)
+
+    @property
+    def value(self) -> float | None:
+        """Current value, or None when a position has no price (a partial sum would mislead)."""
+        values = [row.value for row in self.rows]
+        return None if None in values else sum(values)
+
+    @property
+    def open_pnl(self) -> float | None:
+        return None if self.value is None else self.value - self.invested
+
+    @property
+    def open_pct(self) -> float | None:
+        return None if self.open_pnl is None or not self.invested else \
+            self.open_pnl / self.invested * 100
+
+    @property
+    def valued_at(self) -> str:
+        """What the figures are valued at, in words: 'live prices of 14:32 IST', 'the close of
+        27 Nov', 'the closes of 26 Nov to 27 Nov', or live prices with some closes; '' when
+        no holding has a price."""
+        marks = [row.mark for row in self.rows if row.mark is not None]
+        closes = sorted({mark.day for mark in marks if not mark.live})
+        live = [mark.at for mark in marks if mark.live]
+        if not closes:
+            return f"live prices of {ist(max(live), '%H:%M')} IST" if live else ""
+        days = (f"the close of {day_label(closes[0])}" if len(closes) == 1 else
+                f"the closes of {day_label(closes[0])} to {day_label(closes[-1])}")
+        return f"live prices, some at {days}" if live else days
+
+
+def value_positions(positions: Iterable[Mapping[str, Any]], marks: Mapping[str, Mark]
+                    ) -> Holdings:
+    """Open positions valued at `marks` (symbol → Mark); a missing mark leaves its P&L unknown."""
+    return Holdings([PositionView(position["symbol"], int(position["qty"]),
+                                  float(position["avg_price"]), marks.get(position["symbol"]))
+                     for position in positions])
 
 
 def win_loss_ratio(stats: TradeStats) -> float | None:
@@ -136,14 +222,51 @@ def win_loss_ratio(stats: TradeStats) -> float | None:
     return stats.wins / stats.losses if stats.losses else None
 
 
-def cumulative_pnl(by_day: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
-    """Running total of realized P&L per IST day, for the chart."""
-    total = 0.0
-    points = []
-    for day, pnl in by_day:
-        total += pnl
-        points.append((day, round(total, 2)))
+def cumulative_pnl(days: Sequence[ClosedDay]) -> list[tuple[str, float]]:
+    """Running total of realized P&L per IST day, for the chart (summed in whole paise). It
+    starts at zero the day before the first sale, so a single day reads as a rise or a fall."""
+    if not days:
+        return []
+    first = datetime.strptime(days[0].day, "%Y-%m-%d") - timedelta(days=1)
+    total = 0
+    points = [(first.strftime("%Y-%m-%d"), 0.0)]
+    for day in days:
+        total += day.pnl_paise
+        points.append((day.day, total / 100))
     return points
+
+
+@dataclass(frozen=True)
+class ClosedTrades:
+    """The Trading page's closed trades: figures over all of them, the realized P&L curve, and
+    the latest sales, newest first, each with its buy."""
+
+    stats: TradeStats
+    curve: list[tuple[str, float]]
+    latest: list[Sale]
+
+    @property
+    def ratio(self) -> float | None:
+        return win_loss_ratio(self.stats)
+
+
+def closed_trades(days: Sequence[ClosedDay], latest_trades: Sequence[Mapping[str, Any]],
+                  positions: Iterable[Mapping[str, Any]], shown: int) -> ClosedTrades:
+    """Figures from the per-day sums, and the last `shown` sales found among the latest trades
+    (newest first), paired with their buys from what was held before those trades."""
+    held = trade_books.held_before(latest_trades, positions)
+    sales = trade_books.sales(latest_trades, held_before=held, last=shown)
+    return ClosedTrades(trade_stats(days), cumulative_pnl(days), sales[::-1])
+
+
+def trade_line(trade: Mapping[str, Any]) -> str:
+    """'Bought 5 BAJAJFINSV for ₹8,379.00', or 'Sold 5 TCS for ₹17,560.00, P&L +₹1,060.00'."""
+    if trade["side"] == "BUY":
+        verb = "Bought"
+    else:
+        verb = "Sold by hand" if trade.get("source") == "manual" else "Sold"
+    line = f"{verb} {trade['qty']} {ticker(trade['symbol'])} for {inr(trade['qty'] * trade['price'])}"
+    return line if trade.get("pnl") is None else f"{line}, P&L {signed_inr(trade['pnl'])}"
 
 
 @dataclass
@@ -167,13 +290,19 @@ def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mappin
     """Group trades (by ts) and cancelled orders (by created_at) per IST day, newest day first;
     at most `per_day` of each are listed, the rest counted in `more` (realized counts all)."""
     days: dict[str, DayActivity] = {}
+
+    def activity_on(ts: float) -> DayActivity:
+        day = ist_date(ts)
+        if day not in days:
+            days[day] = DayActivity(day)
+        return days[day]
+
     for trade in trades:
-        activity = days.setdefault(ist_date(trade["ts"]), DayActivity(ist_date(trade["ts"])))
+        activity = activity_on(trade["ts"])
         activity.realized += trade["pnl"] or 0.0
         _keep(activity, activity.trades, trade, per_day)
     for order in orders:
-        day = ist_date(order["created_at"])
-        activity = days.setdefault(day, DayActivity(day))
+        activity = activity_on(order["created_at"])
         _keep(activity, activity.cancelled, order, per_day)
     return [days[day] for day in sorted(days, reverse=True)]
 

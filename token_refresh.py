@@ -2,26 +2,34 @@
 
 CLI: `python token_refresh.py status | refresh | login-url | exchange AUTH_CODE`.
 Tokens are stored Fernet-encrypted in `fyers_tokens` and registered with the log redaction
-filter whenever they are in memory.
+filter whenever they are in memory. What Fyers last said of the stored access token (a refusal
+seen by a run or a page) is kept beside it, so every page and process shows the same state.
+Every login, refresh and refusal writes a line to the `tokens` logger, never a token.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import logging
 import secrets
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from broker import AuthFailed, BrokerError, FyersBroker, Tokens
+from broker import AuthFailed, BrokerError, FyersBroker, TokenExpired, Tokens
 from config import IST, Config, load_config_or_exit
 from messages import KEY_DIFFERS, LOGIN_NEEDED
 from store import Store, StoreError
 from store.log_handler import logged_store, redact, register_secret
 from trading_calendar import next_run_at
+
+logger = logging.getLogger("tokens")  # named for the part, also when run as a CLI
 
 SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
 KEY_MISMATCH = ("The stored Fyers tokens cannot be decrypted: this machine's "
@@ -38,21 +46,37 @@ class TokenKeyMismatch(RuntimeError):
 
 DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per trading day, "
                     "so a refresh is often refused")
+REFUSAL_KEY = "fyers_refusal"  # settings key prefix; one refusal per Fyers app
+LOGIN_NEEDED_STATES = frozenset({"MISSING", "UNREADABLE", "EXPIRED", "REFUSED"})
+STATE_LABELS = {"MISSING": "LOGIN NEEDED · no token", "EXPIRED": "LOGIN NEEDED · expired",
+                "REFUSED": "LOGIN NEEDED · refused by Fyers", "UNREADABLE": "KEY DIFFERS"}
 
 
 @dataclass(frozen=True)
 class TokenStatus:
     """Whether the stored access token will carry the next scheduled run, in one sentence."""
 
-    state: str  # "VALID" | "EXPIRING" | "EXPIRED" | "MISSING" | "UNREADABLE"
+    state: str  # "VALID" | "EXPIRING" | "EXPIRED" | "REFUSED" | "MISSING" | "UNREADABLE"
     access_expires_at: float | None
     refresh_expires_at: float | None
     message: str
     valid_for_next_run: bool
+    refused_at: float | None = None  # when Fyers refused this token (state REFUSED)
 
     def usable_at(self, now: float) -> bool:
-        """True when the access token can still be used at `now` (VALID or EXPIRING)."""
+        """True when the access token has not reached its expiry at `now` (VALID or EXPIRING,
+        or REFUSED early: the run asks Fyers once more before giving up on it)."""
         return self.access_expires_at is not None and self.access_expires_at > now
+
+    @property
+    def login_needed(self) -> bool:
+        """Nothing can reach Fyers until the owner logs in again (or fixes the key)."""
+        return self.state in LOGIN_NEEDED_STATES
+
+    @property
+    def label(self) -> str:
+        """The state in the owner's words, e.g. 'LOGIN NEEDED · refused by Fyers'."""
+        return STATE_LABELS.get(self.state, self.state)
 
 
 def ist_text(ts: float) -> str:
@@ -101,38 +125,102 @@ def load_access_token(config: Config, store: Store) -> str | None:
     return _decrypt(config, record.get("access_token")) if record else None
 
 
-def _status_message(state: str, access: float | None, next_run: float) -> str:
+def _token_id(access_token: str) -> str:
+    """A short one-way digest naming an access token, so a refusal sticks to that token only."""
+    return hashlib.sha256(access_token.encode()).hexdigest()[:16]
+
+
+def _refusal_key(config: Config) -> str:
+    return f"{REFUSAL_KEY}:{config.client_id}"
+
+
+def _refusal_of(config: Config, store: Store, access_token: str) -> dict[str, Any] | None:
+    """The refusal Fyers gave this very access token, if any (a newer login has none)."""
+    refusal = store.get_setting(_refusal_key(config))
+    return refusal if refusal and refusal.get("token") == _token_id(access_token) else None
+
+
+@contextmanager
+def fyers_verdict(config: Config, store: Store, access_token: str, during: str
+                  ) -> Iterator[None]:
+    """Keep what Fyers says of `access_token` in the block: TokenExpired (re-raised) marks it
+    refused for every page and process at once; a block that ends well clears a refusal."""
+    try:
+        yield
+    except TokenExpired as exc:
+        store.set_setting(_refusal_key(config), {"token": _token_id(access_token),
+                                                 "at": time.time(), "during": during,
+                                                 "reason": str(exc)})
+        logger.warning("Fyers refused the access token during %s: %s; a new Fyers login is "
+                       "needed", during, exc)
+        raise
+    if _refusal_of(config, store, access_token):
+        store.set_setting(_refusal_key(config), None)
+        logger.info("Fyers accepted the access token again during %s", during)
+
+
+def ask_fyers(config: Config, store: Store) -> bool | None:
+    """Whether Fyers accepts the stored access token now (one cheap call, kept as its verdict);
+    None when no token is stored or Fyers could not be asked."""
+    token = load_access_token(config, store)
+    if token is None:
+        return None
+    try:
+        with fyers_verdict(config, store, token, "a check from the Tokens page"):
+            FyersBroker(config, token, store=store, attempts=1).profile()
+    except TokenExpired:
+        return False
+    except BrokerError as exc:
+        logger.warning("could not ask Fyers about the access token: %s", exc)
+        return None
+    return True
+
+
+def _status_message(state: str, access: float | None, next_run: float | None,
+                    refusal: dict[str, Any] | None) -> str:
     if state == "UNREADABLE":
         return KEY_MISMATCH
     if state == "MISSING":
         return f"No Fyers token is stored: {LOGIN_NEEDED.todo}."
     if state == "EXPIRED":
         return f"Token expired at {ist_text(access)}: log in to Fyers."
+    if state == "REFUSED":
+        return (f"Fyers refused the token at {ist_text(refusal['at'])} ({refusal['during']}): "
+                f"{refusal['reason']}. Log in to Fyers.")
+    if next_run is None:
+        return f"Token valid until {ist_text(access)}."
     if state == "EXPIRING":
         return (f"Token valid until {ist_text(access)}, which is before the next run at "
                 f"{ist_text(next_run)}: log in to Fyers before then.")
     return f"Token valid until {ist_text(access)}, covering the next run at {ist_text(next_run)}."
 
 
-def token_status(config: Config, store: Store, now: float | None = None) -> TokenStatus:
-    """VALID / EXPIRING (expires before the next scheduled run) / EXPIRED / MISSING."""
+def token_status(config: Config, store: Store, now: float | None = None, *,
+                 runs_automatically: bool = True) -> TokenStatus:
+    """MISSING / UNREADABLE / EXPIRED / REFUSED (by Fyers, before its expiry) / EXPIRING (ends
+    before the next scheduled run) / VALID. Pages say whether runs start by themselves; when
+    they do not, a usable token is VALID and no run is named."""
     now = time.time() if now is None else now
     record = _stored(config, store) or {}
     access = record.get("access_expires_at") if record.get("access_token") else None
     refresh = record.get("refresh_expires_at")
-    next_run = next_run_at(config, now)
+    next_run = next_run_at(config, now) if runs_automatically else None
+    plain = _decrypt(config, record["access_token"]) if access is not None else None
+    refusal = _refusal_of(config, store, plain) if plain else None
     if access is None:
         state = "MISSING"
-    elif _decrypt(config, record["access_token"]) is None:
+    elif plain is None:
         state = "UNREADABLE"
     elif access <= now:
         state = "EXPIRED"
-    elif access <= next_run:
+    elif refusal:
+        state = "REFUSED"
+    elif next_run is not None and access <= next_run:
         state = "EXPIRING"
     else:
         state = "VALID"
-    return TokenStatus(state, access, refresh, _status_message(state, access, next_run),
-                       state == "VALID")
+    return TokenStatus(state, access, refresh, _status_message(state, access, next_run, refusal),
+                       state == "VALID", refusal["at"] if refusal else None)
 
 
 def refresh_tokens(config: Config, store: Store) -> TokenStatus:
@@ -141,30 +229,42 @@ def refresh_tokens(config: Config, store: Store) -> TokenStatus:
     refresh_token = _decrypt(config, record.get("refresh_token")) if record else None
     refresh_expires_at = (record or {}).get("refresh_expires_at") or 0.0
     if not refresh_token or refresh_expires_at <= time.time():
+        logger.warning("Fyers token refresh not tried: no valid refresh token is stored")
         raise AuthFailed(f"No valid refresh token is stored: {LOGIN_NEEDED.todo}.")
     if not config.fyers_pin and not config.is_sandbox:
+        logger.warning("Fyers token refresh not tried: FYERS_PIN is not set")
         raise AuthFailed(f"FYERS_PIN is not set, so the token cannot be refreshed: {LOGIN_NEEDED.todo}.")
     try:
         pin = config.fyers_pin or SANDBOX_PIN
         tokens = FyersBroker(config, store=store).refresh_access_token(refresh_token, pin)
     except AuthFailed as exc:
+        logger.warning("Fyers refused the token refresh: %s", exc)
         raise AuthFailed(f"Fyers refused the token refresh ({exc}); {DAILY_LOGIN_NOTE}: "
                          f"{LOGIN_NEEDED.todo}.") from exc
     if tokens.refresh_token != refresh_token:
         refresh_expires_at = time.time() + config.refresh_token_validity
     save_tokens(config, store, tokens, refresh_expires_at)
+    logger.info("Fyers token refreshed: valid until %s", ist_text(tokens.access_expires_at))
     return token_status(config, store)
 
 
 def login_url(config: Config, state: str) -> str:
     """The Fyers login page that redirects back to FYERS_REDIRECT_URI with an auth code."""
-    return FyersBroker(config).login_url(state)
+    url = FyersBroker(config).login_url(state)
+    logger.info("Fyers login started: the owner is sent to the Fyers login page")
+    return url
 
 
 def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenStatus:
     """Trade the auth code from the login redirect for tokens and store them."""
-    tokens = FyersBroker(config, store=store).exchange_auth_code(auth_code.strip())
+    try:
+        tokens = FyersBroker(config, store=store).exchange_auth_code(auth_code.strip())
+    except BrokerError as exc:
+        logger.warning("Fyers refused the login (auth code exchange): %s", exc)
+        raise
     save_tokens(config, store, tokens, time.time() + config.refresh_token_validity)
+    logger.info("Fyers login done: new access token valid until %s",
+                ist_text(tokens.access_expires_at))
     return token_status(config, store)
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from config import IST
@@ -21,19 +22,50 @@ COLUMNS = ("symbol", "qty", "buy_date", "sell_date", "holding_days", "avg_buy_pr
            "sell_price", "buy_value", "sell_value", "pnl", "source", "trade_id")
 
 
-def _ist_date(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, IST)
+def _ist_date(ts: float) -> date:
+    return datetime.fromtimestamp(ts, IST).date()
 
 
-def _rupees(paise: int) -> str:
-    return f"{paise / 100:.2f}"
+@dataclass(frozen=True)
+class Sale:
+    """One sale with its buy side; money in rupees exact to the paisa (from whole paise)."""
+
+    symbol: str
+    qty: int
+    bought_on: date | None  # the day its holding was opened; None when not in the trades read
+    sold_on: date
+    avg_buy_price: float
+    sell_price: float
+    buy_value: float
+    sell_value: float
+    pnl: float
+    source: str
+    trade_id: str
+
+    @property
+    def holding_days(self) -> int | None:
+        """Calendar days from the buy date to the sale."""
+        return (self.sold_on - self.bought_on).days if self.bought_on else None
+
+    def csv_row(self) -> dict[str, Any]:
+        """The sale as a row of the CSV: ISO dates, amounts with two decimals."""
+        money = {name: f"{getattr(self, name):.2f}" for name in
+                 ("avg_buy_price", "sell_price", "buy_value", "sell_value", "pnl")}
+        return {"symbol": self.symbol, "qty": self.qty,
+                "buy_date": self.bought_on.isoformat() if self.bought_on else "",
+                "sell_date": self.sold_on.isoformat(),
+                "holding_days": "" if self.holding_days is None else self.holding_days,
+                **money, "source": self.source, "trade_id": self.trade_id}
 
 
-def sales(trades: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per SELL, oldest first, from every trade of the store (in any order)."""
+def sales(trades: Iterable[Mapping[str, Any]],
+          held_before: Mapping[str, int] | None = None, last: int | None = None) -> list[Sale]:
+    """One Sale per SELL, oldest first, from trades in any order: every trade of the store, or
+    the latest ones with `held_before`, the shares per symbol held before the oldest of them
+    (a holding opened before then has no buy date); only the `last` few when given."""
+    held = {symbol: qty for symbol, qty in (held_before or {}).items() if qty > 0}
     opened: dict[str, float] = {}
-    held: dict[str, int] = {}
-    rows = []
+    found: list[tuple[Mapping[str, Any], float | None]] = []
     for trade in sorted(trades, key=lambda t: (t["ts"], t["trade_id"])):
         symbol = trade["symbol"]
         if trade["side"] == "BUY":
@@ -41,34 +73,41 @@ def sales(trades: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 opened[symbol] = trade["ts"]
             held[symbol] = held.get(symbol, 0) + trade["qty"]
             continue
-        rows.append(_sale_row(trade, opened.get(symbol)))
+        found.append((trade, opened.get(symbol)))
         held[symbol] = held.get(symbol, 0) - trade["qty"]
         if held[symbol] <= 0:
             opened.pop(symbol, None)
-    return rows
+    return [_sale(trade, opened_at) for trade, opened_at in found[-last if last else 0:]]
 
 
-def _sale_row(trade: Mapping[str, Any], opened_at: float | None) -> dict[str, Any]:
-    """A sale's row; the buy side follows from its P&L, so the two always agree."""
+def held_before(trades: Iterable[Mapping[str, Any]],
+                positions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Shares per symbol held before `trades` (the latest ones): what is held now, minus what
+    they bought, plus what they sold."""
+    held = {position["symbol"]: int(position["qty"]) for position in positions}
+    for trade in trades:
+        change = trade["qty"] if trade["side"] == "BUY" else -trade["qty"]
+        held[trade["symbol"]] = held.get(trade["symbol"], 0) - change
+    return held
+
+
+def _sale(trade: Mapping[str, Any], opened_at: float | None) -> Sale:
+    """A sale with its buy side; the buy side follows from its P&L, so the two always agree."""
     qty, sell_price = trade["qty"], to_paise(trade["price"])
     sell_value = sell_price * qty
     buy_value = sell_value - to_paise(trade["pnl"] or 0.0)
-    sold_on = _ist_date(trade["ts"]).date()
-    bought_on = _ist_date(opened_at).date() if opened_at is not None else None
-    return {"symbol": trade["symbol"], "qty": qty,
-            "buy_date": bought_on.isoformat() if bought_on else "",
-            "sell_date": sold_on.isoformat(),
-            "holding_days": (sold_on - bought_on).days if bought_on else "",
-            "avg_buy_price": _rupees(round(buy_value / qty)), "sell_price": _rupees(sell_price),
-            "buy_value": _rupees(buy_value), "sell_value": _rupees(sell_value),
-            "pnl": _rupees(sell_value - buy_value), "source": trade["source"] or "",
-            "trade_id": trade["trade_id"]}
+    return Sale(symbol=trade["symbol"], qty=qty,
+                bought_on=_ist_date(opened_at) if opened_at is not None else None,
+                sold_on=_ist_date(trade["ts"]), avg_buy_price=round(buy_value / qty) / 100,
+                sell_price=sell_price / 100, buy_value=buy_value / 100,
+                sell_value=sell_value / 100, pnl=(sell_value - buy_value) / 100,
+                source=trade["source"] or "", trade_id=trade["trade_id"])
 
 
 def sales_csv(trades: Iterable[Mapping[str, Any]]) -> str:
-    """The sales as CSV text with a header row."""
+    """Every sale of `trades` (all of the store's) as CSV text with a header row."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(sales(trades))
+    writer.writerows(sale.csv_row() for sale in sales(trades))
     return out.getvalue()

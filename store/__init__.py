@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from config import Config, sqlite_path
-from store.base import DuplicateKey, LogPage, Store, StoreError, TradeStats
+from store.base import ClosedDay, DuplicateKey, LogPage, Store, StoreError, TradeStats
 
-__all__ = ["DuplicateKey", "LogPage", "Store", "StoreError", "TradeStats", "configured_store",
-           "open_store"]
+__all__ = ["ClosedDay", "DuplicateKey", "LogPage", "Store", "StoreError", "TradeStats",
+           "configured_store", "open_store"]
 
 
 def open_store(url: str, mongo_database: str = "nifty_shop") -> Store:

@@ -44,6 +44,24 @@ class TradeStats:
     closed: int
 
 
+@dataclass(frozen=True)
+class ClosedDay:
+    """The closed trades (SELL rows with a pnl) of one IST day, summed in whole paise: the
+    Trading page's P&L figures and chart both come from these, read in one pass."""
+
+    day: str  # IST date 'YYYY-MM-DD'
+    closed: int  # break-even trades included
+    wins: int
+    win_paise: int
+    losses: int
+    loss_paise: int  # zero or negative
+
+    @property
+    def pnl_paise(self) -> int:
+        """The day's realized P&L."""
+        return self.win_paise + self.loss_paise
+
+
 class Store(ABC):
     """Collections: users, sessions, login_steps, fyers_tokens, runs, logs, orders, trades,
     positions, candles, locks. Field lists are given per method group."""
@@ -215,11 +233,8 @@ class Store(ABC):
         """Newest first by ts."""
 
     @abstractmethod
-    def trade_stats(self) -> TradeStats: ...
-
-    @abstractmethod
-    def realized_pnl_by_day(self) -> list[tuple[str, float]]:
-        """[(IST date 'YYYY-MM-DD', realized pnl of that day)] ascending, for the P&L chart."""
+    def closed_trade_days(self) -> list[ClosedDay]:
+        """Closed trades summed per IST day, ascending by day (one pass over them)."""
 
     @abstractmethod
     def get_positions(self) -> list[dict[str, Any]]:
@@ -249,6 +264,11 @@ class Store(ABC):
     @abstractmethod
     def last_candle_dates(self) -> dict[str, str]:
         """{symbol: newest cached date}."""
+
+    @abstractmethod
+    def latest_candles(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """{symbol: its newest cached candle} for those of `symbols` that have one, read in
+        one go however many symbols are asked for (pages value holdings at these closes)."""
 
     # --- locks: {name, owner, expires_at} -----------------------------------------------
     @abstractmethod

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from config import IST
-from store.base import TradeStats
+from store.base import ClosedDay, TradeStats
 
 FIELDS: dict[str, tuple[str, ...]] = {
     "users": ("username", "password_hash", "totp_secret", "failed_logins", "locked_until",
@@ -181,31 +181,32 @@ def page_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
     return encode_cursor(last["ts"], last["id"])
 
 
-def trade_stats(pnl_paise: Iterable[int]) -> TradeStats:
-    """Aggregates over the pnl (whole paise) of closed trades; avg_loss is negative."""
-    values = list(pnl_paise)
-    wins = [p for p in values if p > 0]
-    losses = [p for p in values if p < 0]
-    return stats_from_sums(sum(values), len(wins), sum(wins), len(losses), sum(losses),
-                           len(values))
+def closed_days(rows: Iterable[tuple[float, int]]) -> list[ClosedDay]:
+    """Closed trades summed per IST day, ascending, from (ts, pnl in whole paise) pairs."""
+    days: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for ts, pnl_paise in rows:
+        sums = days[datetime.fromtimestamp(ts, IST).strftime("%Y-%m-%d")]
+        sums[0] += 1
+        if pnl_paise > 0:
+            sums[1] += 1
+            sums[2] += pnl_paise
+        elif pnl_paise < 0:
+            sums[3] += 1
+            sums[4] += pnl_paise
+    return [ClosedDay(day, *sums) for day, sums in sorted(days.items())]
 
 
-def stats_from_sums(total: int, wins: int, win_total: int, losses: int, loss_total: int,
-                    closed: int) -> TradeStats:
-    """TradeStats from sums of whole paise: exact totals, means rounded to paise."""
+def trade_stats(days: Iterable[ClosedDay]) -> TradeStats:
+    """Aggregates over every closed trade from their per-day sums: exact totals, means rounded
+    to paise; avg_loss is negative."""
+    days = list(days)
+    wins, win_total = sum(d.wins for d in days), sum(d.win_paise for d in days)
+    losses, loss_total = sum(d.losses for d in days), sum(d.loss_paise for d in days)
     return TradeStats(
-        total_pnl=to_rupees(total),
+        total_pnl=to_rupees(win_total + loss_total),
         wins=wins,
         losses=losses,
         avg_win=to_rupees(Decimal(win_total) / wins) if wins else 0.0,
         avg_loss=to_rupees(Decimal(loss_total) / losses) if losses else 0.0,
-        closed=closed,
+        closed=sum(d.closed for d in days),
     )
-
-
-def pnl_by_day(rows: Iterable[tuple[float, int]]) -> list[tuple[str, float]]:
-    """[(IST date, summed pnl in rupees)] ascending, from (ts, pnl in whole paise) pairs."""
-    days: dict[str, int] = defaultdict(int)
-    for ts, pnl_paise in rows:
-        days[datetime.fromtimestamp(ts, IST).strftime("%Y-%m-%d")] += pnl_paise
-    return [(day, to_rupees(total)) for day, total in sorted(days.items())]

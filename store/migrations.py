@@ -106,4 +106,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
            SET last_buy_price_paise = CAST(round(last_buy_price * 100) AS INTEGER)""",
         "ALTER TABLE positions DROP COLUMN last_buy_price",
     ),
+    (  # 6: closed trades are summed per IST day (the Trading page's figures and chart) in the
+       # order of an index on the day number, without sorting; IST is UTC+05:30 (19800 s)
+        "DROP INDEX trades_closed",
+        """CREATE INDEX trades_closed_day
+           ON trades (CAST((ts + 19800) / 86400 AS INTEGER), pnl_paise)
+           WHERE side = 'SELL' AND pnl_paise IS NOT NULL""",
+    ),
 ]

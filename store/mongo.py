@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -22,18 +23,18 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from store.base import DuplicateKey, LogPage, Store, StoreError, T, TradeStats
+from store.base import ClosedDay, DuplicateKey, LogPage, Store, StoreError, T
 from store.common import (
+    IST,
     by_symbol,
     checked,
+    closed_days,
     complete,
     decode_cursor,
     level_number,
     page_cursor,
-    pnl_by_day,
     search_terms,
     stored_level,
-    trade_stats,
 )
 from store.mongo_documents import (
     bson_date,
@@ -46,6 +47,7 @@ from store.mongo_documents import (
 logger = logging.getLogger(__name__)
 
 SERVER_SELECTION_TIMEOUT_MS = 3000
+RECENT_CANDLE_DAYS = 14
 SETTING_LOCK_TTL_S = 5.0  # a writer that died holding it delays the others this long at most
 LOGIN_LOCK_TTL_S = 10.0
 SHORT_LOCK_POLL_S = 0.005
@@ -523,14 +525,9 @@ class MongoStore(Store):
         return [(epoch_seconds(doc["ts"]), doc["pnl_paise"]) for doc in cursor]
 
     @_mapped
-    def trade_stats(self) -> TradeStats:
-        """Aggregates over closed trades, summed in whole paise."""
-        return trade_stats(pnl for _, pnl in self._closed_trades())
-
-    @_mapped
-    def realized_pnl_by_day(self) -> list[tuple[str, float]]:
-        """[(IST date, realized pnl)] ascending."""
-        return pnl_by_day(self._closed_trades())
+    def closed_trade_days(self) -> list[ClosedDay]:
+        """Closed trades summed per IST day in whole paise, ascending."""
+        return closed_days(self._closed_trades())
 
     @_mapped
     def get_positions(self) -> list[dict[str, Any]]:
@@ -576,6 +573,22 @@ class MongoStore(Store):
             doc = self._db.candles.find_one({"symbol": symbol}, {"_id": 0, "date": 1},
                                             sort=[("date", DESCENDING)])
             newest[symbol] = doc["date"]
+        return newest
+
+    @_mapped
+    def latest_candles(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """{symbol: newest cached candle}. FerretDB v1 has no $max in $group, so one find reads
+        the candles of the last RECENT_CANDLE_DAYS (runs refresh them every trading day), and
+        only a symbol whose newest candle is older is looked up on its own."""
+        wanted = list(dict.fromkeys(symbols))
+        since = (datetime.now(IST) - timedelta(days=RECENT_CANDLE_DAYS)).date().isoformat()
+        newest: dict[str, dict[str, Any]] = {}
+        for candle in self._find("candles", {"symbol": {"$in": wanted}, "date": {"$gte": since}},
+                                 [("symbol", ASCENDING), ("date", DESCENDING)]):
+            newest.setdefault(candle["symbol"], candle)
+        for symbol in (s for s in wanted if s not in newest):
+            older = self._find("candles", {"symbol": symbol}, [("date", DESCENDING)], limit=1)
+            newest.update((candle["symbol"], candle) for candle in older)
         return newest
 
     # --- locks ------------------------------------------------------------------------

@@ -9,21 +9,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from config import make_private_folder
-from store.base import DuplicateKey, Store, StoreError, T, TradeStats
+from store.base import ClosedDay, DuplicateKey, Store, StoreError, T
 from store.common import (
     FIELDS,
-    IST,
     by_symbol,
     checked,
     complete,
     has_word_prefix,
     money_to_paise,
     money_to_rupees,
-    stats_from_sums,
 )
 from store.migrations import MIGRATIONS
 from store.sql import Where
@@ -377,25 +376,23 @@ class SQLiteStore(SQLiteLogs, Store):
                           [*where.params, -1 if limit is None else limit])
 
     # Closed trades are SELL rows with a pnl; SQL sums their whole paise exactly, so a page
-    # never loads them all. IST is a fixed UTC+05:30, so the IST day is date(ts + offset).
-    _CLOSED = "FROM trades WHERE side = 'SELL' AND pnl_paise IS NOT NULL"
-    _IST_OFFSET_S = int(IST.utcoffset(None).total_seconds())
+    # never loads them all. IST is a fixed UTC+05:30, so an IST day is a whole number of days
+    # after 1970-01-01 of ts + 19800 s: the expression the trades_closed_day index holds.
+    _IST_DAY = "CAST((ts + 19800) / 86400 AS INTEGER)"
+    _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
-    def trade_stats(self) -> TradeStats:
-        """Aggregates over closed trades."""
-        row = self._execute(
-            "SELECT COALESCE(SUM(pnl_paise), 0), COUNT(CASE WHEN pnl_paise > 0 THEN 1 END), "
+    def closed_trade_days(self) -> list[ClosedDay]:
+        """Closed trades summed per IST day, ascending, in the trades_closed_day index order."""
+        rows = self._execute(
+            f"SELECT {self._IST_DAY} AS day, COUNT(*), "
+            "COUNT(CASE WHEN pnl_paise > 0 THEN 1 END), "
             "COALESCE(SUM(CASE WHEN pnl_paise > 0 THEN pnl_paise END), 0), "
             "COUNT(CASE WHEN pnl_paise < 0 THEN 1 END), "
-            "COALESCE(SUM(CASE WHEN pnl_paise < 0 THEN pnl_paise END), 0), "
-            f"COUNT(*) {self._CLOSED}").fetchone()
-        return stats_from_sums(*row)
-
-    def realized_pnl_by_day(self) -> list[tuple[str, float]]:
-        """[(IST date, realized pnl)] ascending."""
-        rows = self._execute(f"SELECT date(ts + {self._IST_OFFSET_S}, 'unixepoch') AS day, "
-                             f"SUM(pnl_paise) {self._CLOSED} GROUP BY day ORDER BY day").fetchall()
-        return [(day, total / 100) for day, total in rows]
+            "COALESCE(SUM(CASE WHEN pnl_paise < 0 THEN pnl_paise END), 0) "
+            "FROM trades WHERE side = 'SELL' AND pnl_paise IS NOT NULL "
+            "GROUP BY day ORDER BY day").fetchall()
+        return [ClosedDay(date.fromordinal(self._EPOCH_DAY + day).isoformat(), *sums)
+                for day, *sums in rows]
 
     def get_positions(self) -> list[dict[str, Any]]:
         """Open positions ordered by symbol."""
@@ -427,6 +424,18 @@ class SQLiteStore(SQLiteLogs, Store):
         """{symbol: newest cached date}."""
         rows = self._execute("SELECT symbol, max(date) FROM candles GROUP BY symbol").fetchall()
         return {symbol: date for symbol, date in rows}
+
+    def latest_candles(self, symbols: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """{symbol: newest cached candle}: one query, one index probe per symbol."""
+        wanted = list(dict.fromkeys(symbols))
+        if not wanted:
+            return {}
+        rows = self._rows("candles", "WITH wanted (symbol) AS (VALUES "
+                          f"{', '.join(['(?)'] * len(wanted))}) SELECT candles.* FROM wanted "
+                          "JOIN candles ON candles.symbol = wanted.symbol AND candles.date = "
+                          "(SELECT max(date) FROM candles AS newest "
+                          "WHERE newest.symbol = wanted.symbol)", wanted)
+        return {row["symbol"]: row for row in rows}
 
     # --- locks ------------------------------------------------------------------------
     def acquire_lock(self, name: str, owner: str, ttl_s: float) -> bool:

@@ -1,4 +1,4 @@
-"""Dashboard: KPIs, recent activity by day and the Fyers token banner."""
+"""Dashboard: the Today card, the money in the holdings, and recent activity by day."""
 from __future__ import annotations
 
 import time
@@ -6,7 +6,8 @@ import time
 from flask import Blueprint, render_template
 
 import portfolio
-import token_refresh
+import prices
+import today
 from auth import login_required
 from views import get_config, get_store
 
@@ -14,36 +15,26 @@ bp = Blueprint("dashboard", __name__)
 CANCELLED = ("cancelled", "rejected")
 
 
-def last_closes(symbols: list[str], since: str) -> dict[str, float]:
-    """symbol → newest cached daily close: the dashboard values holdings without the market."""
-    store = get_store()
-    closes = {}
-    for symbol in symbols:
-        candles = store.get_candles(symbol, since=since)
-        if candles:
-            closes[symbol] = float(candles[-1]["close"])
-    return closes
-
-
 @bp.route("/")
 @login_required
 def index() -> str:
-    """KPIs, what the bot did on each of the last days, and a banner when the token is bad."""
+    """The last and next run with the Fyers login state, the holdings at one price (live, else
+    the dated close), and what the bot did on each of the last days."""
     config, store, now = get_config(), get_store(), time.time()
     positions = store.get_positions()
-    since_day = portfolio.ist_date(now - 14 * 86400)
-    rows = portfolio.value_positions(positions, last_closes([p["symbol"] for p in positions],
-                                                            since_day))
+    market = prices.market_view(config, store, [p["symbol"] for p in positions])
     start = portfolio.ist_midnight(now, config.app_logs_per_page_home - 1)
     trades = store.list_trades(since=start)
     orders = store.list_orders(since=start, statuses=CANCELLED)
-    today = portfolio.ist_midnight(now)
+    midnight = portfolio.ist_midnight(now)
     return render_template(
         "dashboard.html",
-        token=token_refresh.token_status(config, store, now),
-        holdings_pnl=portfolio.unrealized_pnl(rows),
-        open_positions=len(positions),
-        trades_today=sum(1 for trade in trades if trade["ts"] >= today),
+        now=now,
+        today=today.today(config, store, now),
+        run_time=config.run_time_ist,
+        holdings=portfolio.value_positions(positions, market.marks),
+        market=market,
+        trades_today=sum(1 for trade in trades if trade["ts"] >= midnight),
         days=portfolio.activity_by_day(trades, orders),
         days_shown=config.app_logs_per_page_home,
     )

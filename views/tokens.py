@@ -4,13 +4,17 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+import portfolio
+import today
 import token_refresh
 from auth import login_required
 from broker import BrokerError
+from store import StoreError
 from views import get_config, get_store
 
 logger = logging.getLogger(__name__)
@@ -18,27 +22,63 @@ bp = Blueprint("tokens", __name__)
 STATE_KEY = "fyers_state"
 
 
+def status_for_pages(now: float | None = None) -> token_refresh.TokenStatus:
+    """The token status as pages show it: judged against the next automatic run, if any."""
+    config, store = get_config(), get_store()
+    now = time.time() if now is None else now
+    automatic = today.automatic_runs(config, store, now).at is not None
+    return token_refresh.token_status(config, store, now, runs_automatically=automatic)
+
+
+@bp.app_context_processor
+def login_banner() -> dict[str, Callable[[], token_refresh.TokenStatus | None]]:
+    """Every page may show the "Fyers login needed" banner; the status is read only when the
+    page's template asks for it (base.html does, for a logged-in user)."""
+    return {"fyers_login_needed": fyers_login_needed}
+
+
+def fyers_login_needed() -> token_refresh.TokenStatus | None:
+    """The token status when a login is needed, else None (also when the store is down: the
+    page says that on its own)."""
+    try:
+        status = token_refresh.token_status(get_config(), get_store())
+    except StoreError:
+        return None
+    return status if status.login_needed else None
+
+
 @bp.route("/tokens")
 @login_required
 def index() -> str:
-    """The token status and the two ways to fix it."""
-    config, store = get_config(), get_store()
-    return render_template("tokens.html", token=token_refresh.token_status(config, store),
-                           now=time.time(), redirect_uri=config.fyers_redirect_uri,
-                           sandbox=config.is_sandbox)
+    """The token status as Fyers last gave it, and the two ways to fix it."""
+    config = get_config()
+    now = time.time()
+    return render_template("tokens.html", token=status_for_pages(now), now=now,
+                           redirect_uri=config.fyers_redirect_uri, sandbox=config.is_sandbox)
 
 
 @bp.route("/tokens/refresh", methods=("POST",))
 @login_required
 def refresh() -> Response:
-    """Try the refresh token now and say plainly whether it worked."""
+    """Try the refresh token now; when Fyers refuses it, ask Fyers whether the current token
+    still works, so the message and the status below it agree."""
+    config, store = get_config(), get_store()
     try:
-        status = token_refresh.refresh_tokens(get_config(), get_store())
+        token_refresh.refresh_tokens(config, store)
     except BrokerError as exc:
-        flash(f"Refresh failed: {exc}", "danger")
+        if token_refresh.ask_fyers(config, store):
+            flash(f"The refresh did not work ({exc}), but the current login still works until "
+                  f"{until(status_for_pages())}: nothing to do now.", "warning")
+        else:
+            flash(f"Refresh failed: {exc}", "danger")
     else:
-        flash(f"Token refreshed. {status.message}", "success")
+        flash(f"Token refreshed: valid until {until(status_for_pages())}.", "success")
     return redirect(url_for("tokens.index"))
+
+
+def until(status: token_refresh.TokenStatus) -> str:
+    """When the access token ends, e.g. '06:00 IST tomorrow'."""
+    return portfolio.ist_when(status.access_expires_at, time.time())
 
 
 @bp.route("/tokens/login")
@@ -68,9 +108,10 @@ def callback() -> Response:
         flash("Fyers sent no auth code (was the login cancelled?): try again.", "warning")
     else:
         try:
-            status = token_refresh.exchange_auth_code(get_config(), get_store(), auth_code)
+            token_refresh.exchange_auth_code(get_config(), get_store(), auth_code)
         except BrokerError as exc:
             flash(f"Fyers refused the login: {exc}", "danger")
         else:
-            flash(f"Logged in to Fyers. {status.message}", "success")
+            flash(f"Logged in to Fyers: the token is valid until {until(status_for_pages())}.",
+                  "success")
     return redirect(url_for("tokens.index"))

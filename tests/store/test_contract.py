@@ -6,13 +6,13 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
 from config import PROJECT_DIR
-from store import DuplicateKey, Store, TradeStats
-from store.common import IST
+from store import ClosedDay, DuplicateKey, Store, TradeStats
+from store.common import IST, trade_stats
 
 T0 = 1_732_600_000.0  # 2024-11-26 05:46:40 UTC
 
@@ -278,18 +278,20 @@ def test_list_trades_filters(store):
     assert [t["trade_id"] for t in store.list_trades(limit=3)] == ["t3", "t2", "t1"]
 
 
-def test_trade_stats_and_pnl_by_ist_day(store):
-    assert store.trade_stats() == TradeStats(0.0, 0, 0, 0.0, 0.0, 0)
-    assert store.realized_pnl_by_day() == []
+def test_closed_trades_summed_per_ist_day(store):
+    assert store.closed_trade_days() == []
     evening_utc = datetime(2024, 11, 26, 20, 0, tzinfo=IST).timestamp()  # 14:30 UTC
     after_midnight_ist = datetime(2024, 11, 27, 0, 30, tzinfo=IST).timestamp()  # 19:00 UTC on 26
     store.record_trade(trade("b1", ts=T0 - 10), position())
     store.record_trade(trade("s1", side="SELL", ts=evening_utc, pnl=500.0), None)
     store.record_trade(trade("s2", side="SELL", ts=evening_utc + 60, pnl=-100.0), None)
-    store.record_trade(trade("s3", side="SELL", ts=after_midnight_ist, pnl=300.0), None)
-    assert store.trade_stats() == TradeStats(total_pnl=700.0, wins=2, losses=1, avg_win=400.0,
-                                             avg_loss=-100.0, closed=3)
-    assert store.realized_pnl_by_day() == [("2024-11-26", 400.0), ("2024-11-27", 300.0)]
+    store.record_trade(trade("s3", side="SELL", ts=evening_utc + 90, pnl=0.0), None)
+    store.record_trade(trade("s4", side="SELL", ts=after_midnight_ist, pnl=300.0), None)
+    assert store.closed_trade_days() == [
+        ClosedDay("2024-11-26", closed=3, wins=1, win_paise=50000, losses=1, loss_paise=-10000),
+        ClosedDay("2024-11-27", closed=1, wins=1, win_paise=30000, losses=0, loss_paise=0)]
+    assert trade_stats(store.closed_trade_days()) == TradeStats(
+        total_pnl=700.0, wins=2, losses=1, avg_win=400.0, avg_loss=-100.0, closed=4)
 
 
 def test_money_is_kept_to_the_paisa_and_summed_exactly(store):
@@ -300,11 +302,10 @@ def test_money_is_kept_to_the_paisa_and_summed_exactly(store):
     bought = store.list_trades(since=T0, until=T0 + 1)[0]
     assert bought["price"] == 1675.87 and bought["pnl"] is None
     assert store.list_trades(limit=1)[0]["price"] == 0.07
-    stats = store.trade_stats()
+    stats = trade_stats(store.closed_trade_days())
     assert stats.total_pnl == 1234.11  # 0.10 + 0.20 + 0.10 - 0.30 + 1234.01 - 0.00, in paise
     assert (stats.wins, stats.losses, stats.closed) == (4, 1, 6)
     assert stats.avg_win == 308.6 and stats.avg_loss == -0.3  # 1234.41 / 4 = 308.6025
-    assert store.realized_pnl_by_day() == [("2024-11-26", 1234.11)]
     store.upsert_order({"tag": "T", "run_id": "r", "symbol": "NSE:SBIN-EQ", "side": "BUY",
                         "qty": 1, "status": "traded", "traded_price": 99.994999999,
                         "created_at": T0})
@@ -366,6 +367,22 @@ def test_candles_of_many_symbols_are_read_and_written_at_once(store):
     assert [c["date"] for c in bounded["NSE:SBIN-EQ"]] == ["2024-11-25", "2024-11-26"]
     assert [c["date"] for c in bounded["NSE:TCS-EQ"]] == ["2024-11-26"]
     assert store.candles_of([]) == {}
+
+def test_latest_candles_of_some_symbols_at_once(store):
+    today = datetime.now(IST).date()
+    recent = [(today - timedelta(days=days)).isoformat() for days in (1, 3)]
+    store.upsert_candles("NSE:SBIN-EQ", [candle("2024-11-25", 800), candle("2024-11-27", 812)])
+    store.upsert_candles("NSE:TCS-EQ", [candle("2024-11-22", 4000), candle("2024-11-21", 3990)])
+    store.upsert_candles("NSE:ITC-EQ", [candle(recent[1], 440), candle(recent[0], 450)])
+    store.upsert_candles("NSE:INFY-EQ", [candle(recent[0], 1600)])
+    latest = store.latest_candles(["NSE:TCS-EQ", "NSE:SBIN-EQ", "NSE:NONE-EQ", "NSE:TCS-EQ",
+                                   "NSE:ITC-EQ"])
+    assert {symbol: (c["date"], c["close"]) for symbol, c in latest.items()} == {
+        "NSE:SBIN-EQ": ("2024-11-27", 812), "NSE:TCS-EQ": ("2024-11-22", 4000),
+        "NSE:ITC-EQ": (recent[0], 450)}
+    assert latest["NSE:SBIN-EQ"]["symbol"] == "NSE:SBIN-EQ"
+    assert store.latest_candles([]) == {} and store.latest_candles(["NSE:NONE-EQ"]) == {}
+
 
 # --- locks ----------------------------------------------------------------------------------
 def test_lock_is_exclusive_until_released(store):

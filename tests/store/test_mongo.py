@@ -8,6 +8,7 @@ from datetime import datetime
 import pytest
 
 from store import StoreError, open_store
+from store.common import trade_stats
 from store.mongo_documents import upgrade_documents
 
 T0 = 1_732_600_000.0  # 2024-11-26 05:46:40 UTC
@@ -119,7 +120,7 @@ def test_documents_of_older_versions_are_converted_once(mongo_store):
     [sold] = mongo_store.list_trades()
     assert (sold["price"], sold["pnl"], sold["ts"]) == (1675.87, 12.34, T0)
     assert mongo_store.get_order("TAGS1")["traded_price"] == 1675.87
-    assert mongo_store.trade_stats().total_pnl == 12.34
+    assert trade_stats(mongo_store.closed_trade_days()).total_pnl == 12.34
     assert [row["message"] for row in mongo_store.search_logs(since=T0).rows] == ["legacy"]
     assert mongo_store.acquire_lock("executor", "next", ttl_s=60)  # the old lock had expired
 

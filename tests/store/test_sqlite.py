@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from store import StoreError, open_store
+from store.common import trade_stats
 from store.migrations import MIGRATIONS
 from store.sqlite import SQLiteStore
 
@@ -156,7 +157,7 @@ def test_migration_4_keeps_money_as_whole_paise(tmp_path):
     store = SQLiteStore(path)
     assert [(t["price"], t["pnl"]) for t in store.list_trades()] == [
         (1700.2, 0.2), (1700.1, 0.1), (1675.87, None)]
-    assert store.trade_stats().total_pnl == 0.3  # not 0.30000000000000004
+    assert trade_stats(store.closed_trade_days()).total_pnl == 0.3  # not 0.30000000000000004
     assert store.get_order("T")["traded_price"] == 99.99
     assert [(p["avg_price"], p["last_buy_price"]) for p in store.get_positions()] == [
         (3500.1234, 3499.5)]

@@ -97,6 +97,15 @@ def make_auth():
 
 
 @pytest.fixture
+def sandbox_app(sandbox_config, make_app, make_auth):
+    """The app on a config pointing at the sandbox, with alice logged in."""
+    app = make_app(sandbox_config)
+    auth = make_auth(app.test_client())
+    assert auth.login().status_code == 302
+    return app, auth
+
+
+@pytest.fixture
 def password() -> str:
     return PASSWORD
 

@@ -6,6 +6,10 @@ import re
 
 import pytest
 
+import portfolio
+from tests.web.conftest import DAY
+from tests.web.text import text
+
 
 @pytest.mark.parametrize("path", ["/", "/trading", "/logs", "/tokens", "/strategy",
                                   "/strategy/runs/run-b", "/account"])
@@ -17,36 +21,97 @@ def test_every_page_renders(logged_in, client, seeded, path):
     assert "<script>" not in page and "style=" not in page  # the CSP allows neither
 
 
-def test_dashboard_kpis_activity_and_token_banner(logged_in, client, seeded):
+def test_dashboard_values_holdings_at_the_dated_close_when_fyers_cannot_be_asked(
+        logged_in, client, seeded):
     page = client.get("/").get_data(as_text=True)
-    assert "₹1,000.00" in page  # INFY: 10 × (1,600 last close − 1,500 avg)
-    assert re.search(r"Trades today</div>\s*<div class=\"fs-3\">1<", page)
+    closed_on = portfolio.day_label(portfolio.ist_date(seeded - DAY))
+    assert f"Valued at the close of {closed_on}." in page  # INFY's newest cached close: ₹1,600
+    assert "Fyers needs a new login, so prices are not live." in page
+    assert "₹16,000.00" in page and "invested ₹15,000.00" in page
+    assert "₹1,000.00" in page and "6.67%" in page  # 10 × (1,600 − 1,500)
+    assert "Trades today: 1" in page
     assert "NSE:TCS-EQ" in page and "₹600.00" in page and "−₹200.00" in page
     assert "CANCELLED" in page and "not filled in time" in page
     assert "Logs of the day" in page and "/logs?from=" in page
-    assert "Fyers token missing" in page and 'href="/tokens/login"' in page
+
+
+def test_today_card_says_what_ran_and_that_nothing_runs_by_itself(logged_in, client, seeded):
+    page = text(client.get("/").get_data(as_text=True))
+    assert "Last run succeeded" in page and "by hand" in page and "1 buy, 0 sells" in page
+    assert "Bought 10 INFY for ₹15,000.00" in page
+    assert "Automatic runs are off: nothing runs by itself." in page
+    assert "SCHEDULER_ENABLED=true" in page and "run-cron-script.yml" in page
+    assert "Login needed: no run can reach Fyers" in page
+
+
+def test_today_card_names_the_workflow_when_it_ran_on_schedule(logged_in, client, seeded, db):
+    db.create_run({"run_id": "run-gh", "trigger": "scheduled", "status": "failed",
+                   "started_at": seeded - 60, "finished_at": seeded - 30,
+                   "summary": "Fyers needs a new login: log in to Fyers on the Tokens page.",
+                   "error": "code -8", "dry_run": False})
+    page = text(client.get("/").get_data(as_text=True))
+    assert "Last run failed" in page and "scheduled" in page
+    assert "Fyers needs a new login: log in to Fyers on the Tokens page." in page
+    assert "started by the GitHub workflow" in page and "Automatic runs are off" not in page
 
 
 def test_dashboard_empty_state_says_what_to_do(logged_in, client):
     page = client.get("/").get_data(as_text=True)
     assert "No trades or cancelled orders" in page and 'href="/strategy"' in page
+    assert "The bot has not run yet." in text(page)
 
 
-def test_trading_without_prices_shows_positions_and_a_notice(logged_in, client, seeded):
+@pytest.mark.parametrize("path", ["/", "/trading", "/strategy", "/logs", "/account"])
+def test_every_page_asks_for_the_fyers_login_while_one_is_needed(logged_in, client, path):
+    page = client.get(path).get_data(as_text=True)
+    assert "Fyers login needed." in page and 'href="/tokens/login"' in page
+
+
+def test_the_tokens_page_shows_the_state_without_the_banner(logged_in, client):
+    page = client.get("/tokens").get_data(as_text=True)
+    assert "LOGIN NEEDED · no token" in page and "Fyers login needed." not in page
+
+
+def test_trading_values_positions_at_the_dated_close_without_a_login(logged_in, client, seeded):
     response = client.get("/trading")
     assert response.status_code == 200
-    page = response.get_data(as_text=True)
-    assert "No Fyers token" in page and "price unavailable" in page
-    assert "NSE:INFY-EQ" in page and "₹1,500.00" in page
-    assert "₹400.00" in page  # realized: 600 − 200
-    assert "1 / 1" in page and "ratio 1.00" in page
+    page = text(response.get_data(as_text=True))
+    closed_on = portfolio.day_label(portfolio.ist_date(seeded - DAY))
+    assert f"Holdings valued at the close of {closed_on}." in page
+    assert f"₹1,600.00 close of {closed_on} · ₹16,000.00" in page
+    assert "Invested ₹15,000.00 1 open position" in page
+    assert "Open P&L ₹1,000.00 6.67%" in page
+
+
+def test_trading_figures_and_closed_trades_with_their_buys(logged_in, client, seeded):
+    page = client.get("/trading").get_data(as_text=True)
+    words = text(page)
+    assert "Total P&L (realized) ₹400.00 2 closed trades" in words  # 600 − 200
+    assert "Wins / losses 1 / 1 ratio 1.00" in words
+    assert "Average win ₹600.00" in words and "Average loss −₹200.00" in words
+    closed = page.split("Closed trades", 1)[1]
+    assert "SBIN" in closed and "TCS" in closed and "INFY" not in closed  # buys are not sales
+    sold_on = portfolio.ist_datetime(seeded - DAY)
+    bought_on = portfolio.ist_datetime(seeded - 2 * DAY)
+    assert (f"{bought_on:%d %b} → {sold_on:%d %b %y} 1 day" in text(closed))
+    assert "10 × ₹800.00 → ₹780.00" in text(closed)
     points = json.loads(re.search(r'data-points="([^"]*)"', page).group(1).replace("&#34;", '"'))
-    assert [value for _, value in points] == [600.0, 400.0]
+    assert [value for _, value in points] == [0.0, 600.0, 400.0]  # from zero
+
+
+def test_zero_is_not_red(logged_in, client, db):
+    for trade_id, side, pnl in (("b", "BUY", None), ("s", "SELL", 0.0)):
+        db.record_trade({"trade_id": trade_id, "run_id": "r", "order_tag": trade_id,
+                         "symbol": "NSE:ITC-EQ", "side": side, "qty": 1, "price": 400.0,
+                         "ts": 1.0e9 + (side == "SELL"), "pnl": pnl, "source": "bot"}, None)
+    page = client.get("/trading").get_data(as_text=True)
+    assert "text-danger" not in page.split("<main", 1)[1]
+    assert "Average loss" in page and "₹0.00" in page
 
 
 def test_trading_empty_states(logged_in, client):
     page = client.get("/trading").get_data(as_text=True)
-    assert "No open positions" in page and "No trades yet" in page
+    assert "No open positions" in page and "No closed trades yet" in page
 
 
 def test_strategy_history_and_run_logs(logged_in, client, seeded):
@@ -77,13 +142,14 @@ def test_running_run_disables_the_button_and_polls(logged_in, client, db):
 
 def test_tokens_page_shows_status_and_both_ways_to_fix(logged_in, client):
     page = client.get("/tokens").get_data(as_text=True)
-    assert "MISSING" in page and "Log in to Fyers" in page and "Refresh now" in page
+    assert "LOGIN NEEDED" in page and "Log in to Fyers" in page and "Refresh now" in page
 
 
 def test_refresh_without_token_says_why(logged_in, client):
     response = logged_in.post("/tokens/refresh", "/tokens")
     assert response.status_code == 302
-    assert "Refresh failed" in client.get("/tokens").get_data(as_text=True)
+    page = client.get("/tokens").get_data(as_text=True)
+    assert "Refresh failed" in page and "alert-success" not in page
 
 
 def test_trading_figures_follow_a_new_trade(logged_in, client, seeded, db):

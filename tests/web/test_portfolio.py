@@ -1,11 +1,13 @@
 """Money and time formatting, and the P&L arithmetic the pages show."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 import portfolio
-from broker import Quote
-from store.base import TradeStats
+from config import IST
+from store.base import ClosedDay, TradeStats
 
 
 @pytest.mark.parametrize("amount, text", [
@@ -37,22 +39,65 @@ def test_duration():
     assert portfolio.duration(0, None) == "—"
 
 
-def test_positions_valued_at_quotes_and_unknown_without_price():
+def test_positions_valued_at_their_marks_and_unknown_without_one():
     positions = [{"symbol": "A", "qty": 10, "avg_price": 100.0},
                  {"symbol": "B", "qty": 2, "avg_price": 50.0}]
-    prices = portfolio.quote_prices({"A": Quote("A", 110.0, 100.0, 10.0)})
-    rows = portfolio.value_positions(positions, prices)
-    assert (rows[0].pnl, rows[0].pnl_pct) == (100.0, 10.0)
-    assert rows[1].ltp is None and rows[1].pnl is None
-    assert portfolio.unrealized_pnl(rows) is None  # a partial sum would mislead
-    assert portfolio.unrealized_pnl(rows[:1]) == 100.0
+    holdings = portfolio.value_positions(positions, {"A": portfolio.Mark(110.0, at=0.0)})
+    first, second = holdings.rows
+    assert (first.value, first.pnl, first.pnl_pct) == (1100.0, 100.0, 10.0)
+    assert second.ltp is None and second.pnl is None
+    assert holdings.invested == 1100.0
+    assert holdings.value is None and holdings.open_pnl is None  # a partial sum would mislead
+    both = portfolio.value_positions(positions, {"A": portfolio.Mark(110.0, at=0.0),
+                                                 "B": portfolio.Mark(45.0, day="2026-11-27")})
+    assert (both.value, both.open_pnl) == (1190.0, 90.0)
+    assert round(both.open_pct, 4) == 8.1818
+
+
+def test_holdings_say_what_they_are_valued_at():
+    positions = [{"symbol": "A", "qty": 1, "avg_price": 1.0},
+                 {"symbol": "B", "qty": 1, "avg_price": 1.0}]
+    at_1432 = datetime(2026, 11, 27, 14, 32, tzinfo=IST).timestamp()
+    live = portfolio.Mark(2.0, at=at_1432)
+    close_26, close_27 = (portfolio.Mark(2.0, day=f"2026-11-{day}") for day in (26, 27))
+    assert portfolio.value_positions(positions, {"A": live, "B": live}).valued_at == \
+        "live prices of 14:32 IST"
+    assert portfolio.value_positions(positions, {"A": close_27, "B": close_27}).valued_at == \
+        "the close of 27 Nov"
+    assert portfolio.value_positions(positions, {"A": close_27, "B": close_26}).valued_at == \
+        "the closes of 26 Nov to 27 Nov"
+    assert portfolio.value_positions(positions, {"A": live, "B": close_27}).valued_at == \
+        "live prices, some at the close of 27 Nov"
+    assert portfolio.value_positions(positions, {}).valued_at == ""
+    assert (live.label, close_27.label) == ("live 14:32", "close of 27 Nov")
+    assert portfolio.day_label("2019-03-04") == "04 Mar 2019"
+
+
+def test_times_read_as_today_or_tomorrow():
+    now = datetime(2026, 11, 25, 20, 0, tzinfo=IST).timestamp()
+    at = [datetime(2026, 11, day, hour, 0, tzinfo=IST).timestamp() for day, hour in
+          ((26, 6), (25, 15), (24, 15), (28, 6))]
+    assert [portfolio.ist_when(ts, now) for ts in at] == [
+        "06:00 IST tomorrow", "15:00 IST today", "15:00 IST yesterday", "Sat 28 Nov 06:00 IST"]
+
+
+def test_a_trade_in_words():
+    buy = {"side": "BUY", "qty": 5, "symbol": "NSE:BAJAJFINSV-EQ", "price": 1675.8, "pnl": None}
+    assert portfolio.trade_line(buy) == "Bought 5 BAJAJFINSV for ₹8,379.00"
+    sale = {"side": "SELL", "qty": 5, "symbol": "NSE:TCS-EQ", "price": 3512.0, "pnl": 1060.0,
+            "source": "manual"}
+    assert portfolio.trade_line(sale) == "Sold by hand 5 TCS for ₹17,560.00, P&L +₹1,060.00"
 
 
 def test_win_loss_ratio_and_cumulative_pnl():
     assert portfolio.win_loss_ratio(TradeStats(100.0, 3, 2, 50.0, -25.0, 5)) == 1.5
     assert portfolio.win_loss_ratio(TradeStats(100.0, 3, 0, 50.0, 0.0, 3)) is None
-    assert portfolio.cumulative_pnl([("d1", 10.0), ("d2", -4.5), ("d3", 1.0)]) == [
-        ("d1", 10.0), ("d2", 5.5), ("d3", 6.5)]
+    days = [ClosedDay("2026-11-26", 1, 1, 1000, 0, 0), ClosedDay("2026-11-27", 2, 1, 50, 1, -500),
+            ClosedDay("2026-11-30", 1, 1, 100, 0, 0)]
+    assert portfolio.cumulative_pnl(days) == [  # from zero the day before the first sale
+        ("2026-11-25", 0.0), ("2026-11-26", 10.0), ("2026-11-27", 5.5), ("2026-11-30", 6.5)]
+    assert portfolio.cumulative_pnl(days[:1]) == [("2026-11-25", 0.0), ("2026-11-26", 10.0)]
+    assert portfolio.cumulative_pnl([]) == []
 
 
 def test_activity_grouped_by_ist_day_newest_first():

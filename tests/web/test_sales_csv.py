@@ -40,7 +40,7 @@ def rows(text: str) -> list[dict]:
 
 
 def test_one_row_per_sale_with_the_day_its_holding_was_opened():
-    sales = trade_books.sales(reversed(HISTORY))  # the store lists newest first
+    sales = [sale.csv_row() for sale in trade_books.sales(reversed(HISTORY))]  # newest first
     assert [(s["trade_id"], s["buy_date"], s["sell_date"], s["holding_days"]) for s in sales] == [
         ("s1", "2026-11-02", "2026-11-10", 8), ("s2", "2026-11-12", "2026-11-16", 4),
         ("s3", "2026-11-12", "2026-11-20", 8)]
@@ -52,13 +52,13 @@ def test_one_row_per_sale_with_the_day_its_holding_was_opened():
 
 def test_dates_are_indian_dates():
     late_evening_utc = datetime(2026, 11, 26, 20, 0, tzinfo=IST).timestamp() + 5 * 3600
-    [sale] = trade_books.sales([trade("b", "BUY", 1, 10.0, at(25)),
-                                trade("s", "SELL", 1, 11.0, late_evening_utc, 1.0)])
+    [sale] = [sale.csv_row() for sale in trade_books.sales([
+        trade("b", "BUY", 1, 10.0, at(25)), trade("s", "SELL", 1, 11.0, late_evening_utc, 1.0)])]
     assert sale["sell_date"] == "2026-11-27" and sale["holding_days"] == 2
 
 
 def test_a_sale_without_a_recorded_buy_leaves_the_buy_date_empty():
-    [sale] = trade_books.sales([trade("s", "SELL", 2, 50.0, at(5), 4.0)])
+    [sale] = [sale.csv_row() for sale in trade_books.sales([trade("s", "SELL", 2, 50.0, at(5), 4.0)])]
     assert (sale["buy_date"], sale["holding_days"], sale["avg_buy_price"]) == ("", "", "48.00")
 
 
@@ -86,3 +86,17 @@ def test_the_trading_page_downloads_the_sales_as_csv(auth, db):
 def test_the_download_needs_a_login(client):
     response = client.get("/trading/sales.csv")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_latest_trades_pair_sales_with_their_buys():
+    """The Trading page reads only the latest trades: a holding opened before them has no buy
+    date, one opened among them has its own."""
+    latest = sorted(HISTORY, key=lambda t: t["ts"], reverse=True)[:4]  # s3, s2, b3, s1
+    held = trade_books.held_before(latest, [{"symbol": "NSE:TCS-EQ", "qty": 1}])
+    assert held == {"NSE:ITC-EQ": 20, "NSE:TCS-EQ": 1}
+    sales = trade_books.sales(latest, held_before=held)
+    opened_12th = datetime.fromtimestamp(at(12), IST).date()
+    assert [(s.trade_id, s.bought_on, s.holding_days) for s in sales] == [
+        ("s1", None, None), ("s2", opened_12th, 4), ("s3", opened_12th, 8)]
+    assert [s.trade_id for s in trade_books.sales(latest, held_before=held, last=2)] == [
+        "s2", "s3"]
