@@ -29,7 +29,7 @@ from order_flow import (
     sell_trade,
     settle_open_orders,
 )
-from portfolio import inr
+from portfolio import inr, ticker
 from store.base import Store
 from strategy_rules import BookEntry, decide
 from trading_calendar import previous_trading_day
@@ -64,13 +64,13 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
                                 f"{params.max_new_entries_per_day}")
     run.result.intents = decide(closes, ltps, book, params, day)
     for intent in run.result.intents:
-        logger.info("%s %s %d %s at %.2f (%s): %s", "would" if dry_run else "decided",
-                    intent.side, intent.qty, intent.symbol, intent.price, intent.reason,
+        logger.info("%s %s %d %s at %s (%s): %s", "would" if dry_run else "decided",
+                    intent.side, intent.qty, intent.symbol, inr(intent.price), intent.reason,
                     intent.detail)
         if not dry_run:
             execute_intent(run, intent)
     if not run.result.intents:
-        logger.info("no order today: nothing met the entry, exit or averaging rules")
+        logger.info(NO_ORDER)
     run.result.summary = _summary(run.result, dry_run)
     return run.result
 
@@ -162,25 +162,50 @@ def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
     trade.update(trade_id=trade_id, run_id=run.run_id, order_tag=None, symbol=symbol,
                  source="manual")
     logger.warning("%s: %d shares the bot held are gone at the broker (sold by hand?): a "
-                   "manual sale at %.2f, P&L %.2f", symbol, qty, price, trade["pnl"])
+                   "manual sale at %s, P&L %s", symbol, qty, inr(price), inr(trade["pnl"]))
     if not run.dry_run and run.store.record_trade(trade, after):
         run.result.manual.append(trade)
 
 
+# --- the summary ---------------------------------------------------------------------------
+NO_ORDER = "no order: nothing met the entry, exit or averaging rules"
+Deal = tuple[str, str, int, float, float | None]  # side, symbol, qty, price, P&L of a sale
+
+
+def deals_sentence(deals: Sequence[Deal], bought: str, sold: str) -> str:
+    """'sold 3 TCS for ₹9,600.00 (P&L ₹600.00); bought 5 BAJAJFINSV for ₹8,379.00' with the
+    given verbs, sales first as the rules decide them; '' when there are none."""
+    clauses = []
+    for side, verb in (("SELL", sold), ("BUY", bought)):
+        mine = [deal for deal in deals if deal[0] == side]
+        if not mine:
+            continue
+        items = ", ".join(f"{qty} {ticker(symbol)} for {inr(qty * price)}"
+                          for _, symbol, qty, price, _ in mine)
+        pnl = [deal[4] for deal in mine if deal[4] is not None]
+        clauses.append(f"{verb} {items}" + (f" (P&L {inr(sum(pnl))})" if pnl else ""))
+    return "; ".join(clauses)
+
+
 def _summary(result: RunResult, dry_run: bool) -> str:
-    """'1 buy, 0 sells; P&L ₹0.00' plus manual sales, refused or partly filled orders and the
-    run's notes (e.g. the day's entry budget spent), when any."""
+    """The run in one sentence, e.g. 'Bought 5 BAJAJFINSV for ₹8,379.00.', followed by sales
+    made by hand, refused or partly filled orders and the run's notes (e.g. the day's entry
+    budget spent), when any."""
     if dry_run:
-        buys = sum(1 for i in result.intents if i.side == "BUY")
-        return "; ".join([f"dry run: would place {buys} buy(s), "
-                          f"{len(result.intents) - buys} sell(s)", *result.notes])
-    buys = sum(1 for t in result.fills if t["side"] == "BUY")
-    sells = len(result.fills) - buys
-    pnl = sum(t["pnl"] for t in result.fills + result.manual if t["pnl"] is not None)
-    parts = [f"{buys} buy{'s' * (buys != 1)}, {sells} sell{'s' * (sells != 1)}", f"P&L {inr(pnl)}"]
-    for records, what in ((result.manual, "manual sale(s) recorded"),
-                          (result.refused, "order(s) refused"),
-                          (result.partial, "order(s) partly filled")):
+        said = deals_sentence([(i.side, i.symbol, i.qty, i.price, None) for i in result.intents],
+                              "would buy", "would sell")
+        opening = f"Dry run, nothing placed: {said}" if said else f"Dry run: {NO_ORDER}"
+    else:
+        said = deals_sentence([(t["side"], t["symbol"], t["qty"], t["price"], t["pnl"])
+                               for t in result.fills], "bought", "sold")
+        opening = (said or ("nothing bought or sold" if result.intents else NO_ORDER))
+        opening = opening[0].upper() + opening[1:]
+    parts = [opening]
+    for records, one, many in ((result.manual, "sale made by hand recorded",
+                                "sales made by hand recorded"),
+                               (result.refused, "order refused", "orders refused"),
+                               (result.partial, "order only partly filled",
+                                "orders only partly filled")):
         if records:
-            parts.append(f"{len(records)} {what}")
-    return "; ".join(parts + result.notes)
+            parts.append(f"{len(records)} {one if len(records) == 1 else many}")
+    return "; ".join(parts + result.notes) + "."

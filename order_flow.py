@@ -29,6 +29,7 @@ from broker import (
     RateLimited,
 )
 from config import Config
+from portfolio import inr
 from store.base import Store
 from strategy_rules import Intent
 
@@ -251,7 +252,8 @@ def _record_fill(run: RunContext, record: dict[str, Any], order: Order) -> None:
                  symbol=symbol, source="bot")
     if run.store.record_trade(trade, after):
         run.result.fills.append(trade)
-        logger.info("filled: %s %d %s at %.2f", trade["side"], trade["qty"], symbol, trade["price"])
+        logger.info("filled: %s %d %s at %s", trade["side"], trade["qty"], symbol,
+                    inr(trade["price"]))
 
 
 def settle_open_orders(run: RunContext) -> None:
