@@ -29,7 +29,8 @@ from broker import (
     RateLimited,
 )
 from config import Config
-from portfolio import inr
+from portfolio import inr, ticker
+from run_steps import RunSteps
 from store.base import Store
 from strategy_rules import Intent
 
@@ -64,6 +65,7 @@ class RunContext:
     dry_run: bool
     checkpoint: Callable[[], None]  # raises when the run must stop (deadline, lock lost)
     result: RunResult
+    steps: RunSteps  # the run's progress, for the run page
 
 
 def order_tag(run_id: str, symbol: str, side: str) -> str:
@@ -204,6 +206,8 @@ def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
     record = {**record, "broker_order_id": order.id, "status": "placed",
               "updated_at": time.time()}
     run.store.upsert_order(record)
+    run.steps.begin("fills", f"waiting for {record['side']} {record['qty']} "
+                             f"{ticker(record['symbol'])} to fill")
     order = _await_final(run, order)
     if not order.is_final:
         logger.warning("order %s is still open at the broker: the next run settles it", order.id)

@@ -106,4 +106,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
            SET last_buy_price_paise = CAST(round(last_buy_price * 100) AS INTEGER)""",
         "ALTER TABLE positions DROP COLUMN last_buy_price",
     ),
+    (  # 6: a run records its steps (login, prices, decisions, orders, fills) as it goes, for
+       # the live run page: a JSON list on the run's row
+        "ALTER TABLE runs ADD COLUMN steps TEXT",
+    ),
 ]
