@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import notifier
+import strategy_settings
 import token_refresh
 from broker import FyersBroker, TokenExpired
 from config import IST, PROJECT_DIR, Config, load_config_or_exit
+from day_use import recorded_day_use
 from live_strategy import run_live
 from messages import INTERRUPTED, NOT_STARTED, STORE_UNAVAILABLE, UNEXPECTED, Failure, failure_for
 from order_flow import RunResult
+from portfolio import ist_midnight
 from run_guard import RunGuard
 from run_steps import RunSteps
 from store import Store, StoreError, configured_store
@@ -284,6 +287,38 @@ def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # --- "Run strategy now" ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunNowStakes:
+    """What a "Run now" puts at stake, for its confirmation: the most it can spend, and what
+    already ran today."""
+
+    max_spend: float  # MAX_TRADE_VALUE for each buy today's caps still allow
+    trade_value: float  # MAX_TRADE_VALUE
+    buys: int  # the most buys the run may place
+    entries_left: int  # new entries the run may still buy
+    entries_per_day: int  # MAX_NEW_ENTRIES_PER_DAY
+    today: dict[str, Any] | None  # the latest run started today (IST) and not skipped
+    newest_run_id: str  # the confirmation starts a run only while this is still the newest
+
+
+def run_now_stakes(config: Config, store: Store, now: float | None = None) -> RunNowStakes:
+    """The stakes of a run started now, from the store alone (settings, today's recorded
+    orders, holdings, runs): a confirmation page never waits for the broker."""
+    config = strategy_settings.for_runs(config, store)
+    params = config.strategy_params()
+    day = recorded_day_use(config, store, now)
+    buys = day.most_buys(params, [position["symbol"] for position in store.get_positions()])
+    midnight = ist_midnight(time.time() if now is None else now)
+    runs = as_shown(store, store.list_runs(limit=20))
+    today = next((run for run in runs if run["started_at"] >= midnight
+                  and run["status"] != "skipped"), None)
+    return RunNowStakes(max_spend=buys * params.max_trade_value,
+                        trade_value=params.max_trade_value, buys=buys,
+                        entries_left=day.entries_left(params),
+                        entries_per_day=params.max_new_entries_per_day, today=today,
+                        newest_run_id=runs[0]["run_id"] if runs else "")
+
+
 def start_background_run(config: Config, trigger: str = "manual",
                          dry_run: bool = False) -> tuple[str, bool]:
     """Start a detached executor and return (run id, True); when a run holds the lock already,

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 TAG_PREFIX = "NS"
 OPEN_ORDER_STATUSES = ("pending", "placed")
+FILLED_ORDER_STATUSES = ("traded", "partial")
 POLL_INTERVAL_S = 0.5
 
 

@@ -7,7 +7,7 @@ or a store. The rules and their precise points are written down in docs/strategy
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Percentages are compared with this tolerance so a threshold that is met exactly on paper
@@ -57,6 +57,14 @@ class DayUse:
     def entry_budget_spent(self, params: StrategyParams) -> bool:
         """True when earlier runs today bought every new entry the day allows."""
         return self.entries >= params.max_new_entries_per_day
+
+    def most_buys(self, params: StrategyParams, held: Iterable[str]) -> int:
+        """The most buys one run may still place today, whatever the prices: its new entries,
+        or else one average-down of a holding in `held` not averaged or sold by hand lately
+        (decide() places one or the other)."""
+        entries = min(self.entries_left(params), params.entry_candidates)
+        can_average = bool(set(held) - self.averaged - self.cooling_down)
+        return max(entries, int(can_average))
 
 
 NOTHING_USED = DayUse()
