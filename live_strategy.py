@@ -100,7 +100,7 @@ def _place_all(run: RunContext) -> None:
          *_counted(result.refused, "refused", "refused"),
          *_counted(result.partial, "only partly filled", "only partly filled")]))
     run.steps.done("fills", deals_sentence(_fill_deals(result), "bought", "sold")
-                   or "nothing filled")
+                   or ("nothing filled" if intents else "nothing to fill"))
 
 
 def _market_date(quotes: Mapping[str, Quote]) -> date:

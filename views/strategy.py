@@ -125,7 +125,7 @@ def run_detail(run_id: str) -> str:
 
 @bp.route("/strategy/runs/<run_id>/live")
 @login_required
-def run_live(run_id: str) -> str:
+def run_progress(run_id: str) -> str:
     """The run page's live part, which htmx polls while the run runs."""
     return render_template("_run_live.html", **run_view(run_id))
 

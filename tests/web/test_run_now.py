@@ -105,7 +105,7 @@ def test_the_confirmation_says_what_ran_today_and_what_is_left(logged_in, client
                     {"symbol": "NSE:BAJAJFINSV-EQ", "qty": 5, "avg_price": 1675.8,
                      "last_buy_price": 1675.8, "opened_at": started, "updated_at": started})
     page = text_of(confirmation(client)[0])
-    assert "It can spend at most ₹10,000.00: 1 buy of up to ₹10,000.00 each (MAX_TRADE_VALUE):" \
+    assert "It can spend at most ₹10,000.00: one buy of up to ₹10,000.00 (MAX_TRADE_VALUE):" \
            " today's 1 new entry is bought, one average-down remains." in page
     assert "(scheduled): succeeded Bought 5 BAJAJFINSV for ₹8,379.00." in page
     db.upsert_order({**order, "tag": "NS2", "reason": "average", "broker_order_id": "F2"})
