@@ -69,9 +69,8 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
         run.result.notes.append(f"today's new-entry budget is spent: {day.entries} of "
                                 f"{params.max_new_entries_per_day}")
     run.result.intents = decide(closes, ltps, book, params, day)
-    run.steps.done("decisions", "; ".join([deals_sentence(
-        [(i.side, i.symbol, i.qty, i.price, None) for i in run.result.intents], "buy", "sell")
-        or NO_ORDER, *run.result.notes]))
+    run.steps.done("decisions", "; ".join([
+        deals_sentence(_intent_deals(run.result), "buy", "sell") or NO_ORDER, *run.result.notes]))
     _place_all(run)
     run.result.summary = _summary(run.result, dry_run)
     return run.result
@@ -215,6 +214,11 @@ def deals_sentence(deals: Sequence[Deal], bought: str, sold: str) -> str:
     return "; ".join(clauses)
 
 
+def _intent_deals(result: RunResult) -> list[Deal]:
+    """The run's decisions, at the prices they were decided on, as deals for deals_sentence()."""
+    return [(i.side, i.symbol, i.qty, i.price, None) for i in result.intents]
+
+
 def _fill_deals(result: RunResult) -> list[Deal]:
     """The run's fills as deals for deals_sentence()."""
     return [(t["side"], t["symbol"], t["qty"], t["price"], t["pnl"]) for t in result.fills]
@@ -232,8 +236,7 @@ def _summary(result: RunResult, dry_run: bool) -> str:
     made by hand, refused or partly filled orders and the run's notes (e.g. the day's entry
     budget spent), when any."""
     if dry_run:
-        said = deals_sentence([(i.side, i.symbol, i.qty, i.price, None) for i in result.intents],
-                              "would buy", "would sell")
+        said = deals_sentence(_intent_deals(result), "would buy", "would sell")
         opening = f"Dry run, nothing placed: {said}" if said else f"Dry run: {NO_ORDER}"
     else:
         said = deals_sentence(_fill_deals(result), "bought", "sold")

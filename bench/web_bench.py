@@ -107,7 +107,8 @@ def page_paths(client: Any) -> list[str]:
     """Every page, plus the log searches and a deep scroll page users hit."""
     first = client.get("/logs").get_data(as_text=True)
     cursor = first.split('hx-get="/logs/rows?before=', 1)[1].split('"', 1)[0].replace("&amp;", "&")
-    return ["/", "/trading", "/strategy", "/strategy/runs/run-0500", "/tokens", "/logs",
+    return ["/", "/trading", "/strategy", "/strategy/runs/run-0500", "/strategy/run",
+            "/strategy/runs/run-0500/live", "/strategy/status?run=run-0500", "/tokens", "/logs",
             "/logs?q=filled", "/logs?q=reconc&level=ERROR", "/logs?from=2026-01-01&to=2026-01-31",
             f"/logs/rows?before={cursor}"]
 
