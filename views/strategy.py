@@ -33,7 +33,7 @@ def render_index(errors: Mapping[str, str] | None = None,
                  submitted: Mapping[str, str] | None = None, status: int = 200
                  ) -> tuple[str, int]:
     """The Strategy page; `errors` and `submitted` re-show a rejected settings form."""
-    return render_template("strategy.html", **run_area(executor.running_run(get_store())),
+    return render_template("strategy.html", **run_area(None),
                            settings=strategy_settings.describe(run_config()),
                            settings_locked=get_config().strategy_from_env,
                            errors=errors or {}, submitted=submitted or {}), status
@@ -90,6 +90,8 @@ def run_now() -> Response:
         flash("Run started: this page follows it.", "success")
     else:
         flash("A run is already running; no second run was started.", "info")
+    if not run_id:  # the running run let go of its lock just now
+        return redirect(url_for("strategy.index"))
     return redirect(url_for("strategy.run_detail", run_id=run_id))
 
 
@@ -98,21 +100,20 @@ def run_now() -> Response:
 def status() -> str:
     """The Strategy page's run area htmx polls while a run runs: the watched run (`run`, or the
     running one) as it goes or as it ended, the run button and the history."""
-    store = get_store()
-    watched = request.args.get("run")
-    run = store.get_run(watched) if watched else executor.running_run(store)
-    return render_template("_run_status.html", **run_area(run))
+    return render_template("_run_status.html", **run_area(request.args.get("run")))
 
 
-def run_area(run: dict[str, Any] | None) -> dict[str, Any]:
-    """What _run_status.html shows: `run` (None: no run to follow) with its steps and newest
-    log lines, whether a run holds the lock, and the run history."""
+def run_area(watched: str | None) -> dict[str, Any]:
+    """What _run_status.html shows: the run to follow (`watched`, else the running one) with its
+    steps and newest log lines (the run page has the older ones), whether a run runs, and the
+    run history."""
     store = get_store()
+    running = executor.running_run(store)
+    run = store.get_run(watched) if watched else running
     shown = executor.as_shown(store, [run])[0] if run else None
+    rows = store.search_logs(run_id=shown["run_id"], limit=STATUS_LOG_ROWS).rows if shown else []
     return {"run": shown, "steps": run_steps.shown_steps(shown) if shown else [],
-            "page": LogPage(store.search_logs(run_id=shown["run_id"], limit=STATUS_LOG_ROWS).rows
-                            if shown else [], None),  # no "older lines" here: the run page has them
-            "running": executor.running_run(store) is not None,
+            "page": LogPage(rows, None), "running": running is not None,
             "runs": executor.as_shown(store, store.list_runs(limit=HISTORY_ROWS))}
 
 
