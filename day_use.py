@@ -11,10 +11,11 @@ import logging
 import time
 from datetime import date, datetime
 from datetime import time as clock_time
+from typing import Any
 
 from broker import FyersBroker
 from config import IST, Config
-from order_flow import OPEN_ORDER_STATUSES
+from order_flow import FILLED_ORDER_STATUSES, OPEN_ORDER_STATUSES
 from store.base import Store
 from strategy_rules import DayUse
 from trading_calendar import previous_trading_day
@@ -28,14 +29,40 @@ def day_use(config: Config, store: Store, broker: FyersBroker,
     fills = broker.tradebook()
     orders = [store.get_order(fill.tag) for fill in fills if fill.tag]
     orders += store.list_orders(statuses=OPEN_ORDER_STATUSES)
-    buys = {order["tag"]: order for order in orders if order and order["side"] == "BUY"}
+    use = _use_of([order for order in orders if order], config, store, now)
+    if use.cooling_down:
+        logger.info("not bought back, sold by hand lately: %s",
+                    ", ".join(sorted(use.cooling_down)))
+    return use
+
+
+def recorded_day_use(config: Config, store: Store, now: float | None = None) -> DayUse:
+    """The day's use as the bot recorded it, without asking the broker (the "Run now"
+    confirmation): today's orders that filled or may still fill."""
+    since = _ist_start(_ist_day(now))
+    orders = [order for order in store.list_orders(since=since)
+              if order["status"] in (*OPEN_ORDER_STATUSES, *FILLED_ORDER_STATUSES)]
+    return _use_of(orders, config, store, now)
+
+
+def _use_of(orders: list[dict[str, Any]], config: Config, store: Store,
+            now: float | None) -> DayUse:
+    """The entries and average-downs among `orders` (each tag counted once), and the symbols
+    cooling down on the day of `now`."""
+    buys = {order["tag"]: order for order in orders if order["side"] == "BUY"}
     entries = [order for order in buys.values() if order["reason"] == "entry"]
     averaged = {order["symbol"] for order in buys.values() if order["reason"] == "average"}
-    today = datetime.fromtimestamp(time.time() if now is None else now, IST).date()
-    cooling = sold_by_hand_since(store, cooldown_start(today, config.rebuy_cooldown_days))
-    if cooling:
-        logger.info("not bought back, sold by hand lately: %s", ", ".join(sorted(cooling)))
+    cooling = sold_by_hand_since(store, cooldown_start(_ist_day(now), config.rebuy_cooldown_days))
     return DayUse(entries=len(entries), averaged=frozenset(averaged), cooling_down=cooling)
+
+
+def _ist_day(now: float | None) -> date:
+    return datetime.fromtimestamp(time.time() if now is None else now, IST).date()
+
+
+def _ist_start(day: date) -> float:
+    """Epoch seconds of the IST midnight that starts `day`."""
+    return datetime.combine(day, clock_time(), IST).timestamp()
 
 
 def cooldown_start(today: date, days: int) -> date:
@@ -49,6 +76,5 @@ def cooldown_start(today: date, days: int) -> date:
 
 def sold_by_hand_since(store: Store, first_day: date) -> frozenset[str]:
     """Symbols of the manual sales recorded on `first_day` (IST) or later."""
-    since = datetime.combine(first_day, clock_time(), IST).timestamp()
-    return frozenset(trade["symbol"] for trade in store.list_trades(since=since)
+    return frozenset(trade["symbol"] for trade in store.list_trades(since=_ist_start(first_day))
                      if trade["source"] == "manual")

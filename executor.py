@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import notifier
+import strategy_settings
 import token_refresh
 from broker import FyersBroker, TokenExpired
 from config import IST, PROJECT_DIR, Config, load_config_or_exit
+from day_use import recorded_day_use
 from live_strategy import run_live
 from messages import INTERRUPTED, NOT_STARTED, STORE_UNAVAILABLE, UNEXPECTED, Failure, failure_for
 from order_flow import RunResult
+from portfolio import ist_midnight
 from run_guard import RunGuard
+from run_steps import RunSteps
 from store import Store, StoreError, configured_store
 from store.log_handler import logged_store, redact, run_context
 from trading_calendar import is_trading_day
@@ -106,13 +110,15 @@ def execute(config: Config, store: Store, *, trigger: str, dry_run: bool = False
             return unrecorded_failure(config, run_id, trigger, dry_run, exc)
         outcome = Outcome.failed(INTERRUPTED, "interrupted before the run ended")
         futures: list[Future] = []
+        steps = RunSteps(store, run_id)
         try:
             with RunGuard(store, LOCK_NAME, run_id, ttl_s=LOCK_TTL_S, beat_s=LOCK_BEAT_S,
                           deadline_s=config.run_deadline_s) as guard:
                 outcome = _guarded_run(config, store, record, force, guard, futures,
-                                       broker_factory)
+                                       broker_factory, steps)
         finally:
-            record = _close_record(store, record, outcome)
+            record = _close_record(store, record, outcome,
+                                   steps.end(failed=outcome.status == "failed"))
             _release_lock(store, run_id)
             futures += _notify_end(config, store, record)
             wait(futures, timeout=ALERT_WAIT_S)
@@ -131,12 +137,14 @@ def _open_record(store: Store, run_id: str, trigger: str, dry_run: bool,
     return record
 
 
-def _close_record(store: Store, record: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
-    """Write the run's end, retrying while the store refuses; when it still cannot, the run
-    failed (its record stays 'running' without the lock, which the next start marks failed)."""
+def _close_record(store: Store, record: dict[str, Any], outcome: Outcome,
+                  steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write the run's end (and its final `steps`, when it took any), retrying while the store
+    refuses; when it still cannot, the run failed (its record stays 'running' without the
+    lock, which the next start marks failed)."""
     error = redact(outcome.error) if outcome.error else None  # shown on pages and in alerts
     ended = {"status": outcome.status, "summary": outcome.summary, "error": error,
-             "finished_at": time.time()}
+             "finished_at": time.time(), **({"steps": steps} if steps else {})}
     logger.log(logging.ERROR if outcome.status == "failed" else logging.INFO, "run %s: %s%s",
                outcome.status, outcome.summary, f" ({error})" if error else "")
     for attempt in range(1, FINAL_WRITE_TRIES + 1):
@@ -191,14 +199,14 @@ def ist_today() -> date:
 
 
 def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bool,
-                 guard: RunGuard, futures: list[Future], broker_factory: BrokerFactory
-                 ) -> Outcome:
+                 guard: RunGuard, futures: list[Future], broker_factory: BrokerFactory,
+                 steps: RunSteps) -> Outcome:
     """The run's outcome; every failure becomes one of the owner's sentences (messages.py)."""
     today = ist_today()
     if not force and not is_trading_day(today):
         return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
     try:
-        result = guard.run(lambda: _work(config, store, record, guard, broker_factory))
+        result = guard.run(lambda: _work(config, store, record, guard, broker_factory, steps))
     except Exception as exc:  # the run must end with a recorded status, whatever broke
         failure = failure_for(exc)
         if failure is UNEXPECTED:
@@ -212,12 +220,14 @@ def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bo
 
 
 def _work(config: Config, store: Store, record: dict[str, Any], guard: RunGuard,
-          broker_factory: BrokerFactory) -> RunResult:
+          broker_factory: BrokerFactory, steps: RunSteps) -> RunResult:
     """The run's work, on the guard's worker thread: close dead runs, log in, trade."""
     _close_stale_runs(store, record["run_id"])
+    steps.begin("login", "checking the Fyers login")
     broker = _authenticated_broker(config, store, broker_factory)
+    steps.done("login", "Fyers accepted the login")
     return run_live(config, store, broker, run_id=record["run_id"], dry_run=record["dry_run"],
-                    checkpoint=guard.checkpoint)
+                    checkpoint=guard.checkpoint, steps=steps)
 
 
 def _authenticated_broker(config: Config, store: Store,
@@ -279,6 +289,38 @@ def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # --- "Run strategy now" ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunNowStakes:
+    """What a "Run now" puts at stake, for its confirmation: the most it can spend, and what
+    already ran today."""
+
+    max_spend: float  # MAX_TRADE_VALUE for each buy today's caps still allow
+    trade_value: float  # MAX_TRADE_VALUE
+    buys: int  # the most buys the run may place
+    entries_left: int  # new entries the run may still buy
+    entries_per_day: int  # MAX_NEW_ENTRIES_PER_DAY
+    today: dict[str, Any] | None  # the latest run started today (IST) and not skipped
+    newest_run_id: str  # the confirmation starts a run only while this is still the newest
+
+
+def run_now_stakes(config: Config, store: Store, now: float | None = None) -> RunNowStakes:
+    """The stakes of a run started now, from the store alone (settings, today's recorded
+    orders, holdings, runs): a confirmation page never waits for the broker."""
+    config = strategy_settings.for_runs(config, store)
+    params = config.strategy_params()
+    day = recorded_day_use(config, store, now)
+    buys = day.most_buys(params, [position["symbol"] for position in store.get_positions()])
+    midnight = ist_midnight(time.time() if now is None else now)
+    runs = as_shown(store, store.list_runs(limit=20))
+    today = next((run for run in runs if run["started_at"] >= midnight
+                  and run["status"] != "skipped"), None)
+    return RunNowStakes(max_spend=buys * params.max_trade_value,
+                        trade_value=params.max_trade_value, buys=buys,
+                        entries_left=day.entries_left(params),
+                        entries_per_day=params.max_new_entries_per_day, today=today,
+                        newest_run_id=runs[0]["run_id"] if runs else "")
+
+
 def start_background_run(config: Config, trigger: str = "manual",
                          dry_run: bool = False) -> tuple[str, bool]:
     """Start a detached executor and return (run id, True); when a run holds the lock already,

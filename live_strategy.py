@@ -30,7 +30,8 @@ from order_flow import (
     sell_trade,
     settle_open_orders,
 )
-from portfolio import inr
+from portfolio import inr, ticker
+from run_steps import RunSteps
 from store.base import Store
 from strategy_rules import BookEntry, decide
 from trading_calendar import previous_trading_day, session_at
@@ -43,14 +44,16 @@ COLD_START_MARGIN_DAYS = 7
 
 
 def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
-             dry_run: bool = False, checkpoint: Callable[[], None] | None = None) -> RunResult:
+             dry_run: bool = False, checkpoint: Callable[[], None] | None = None,
+             steps: RunSteps | None = None) -> RunResult:
     """One live run through `broker` and `store` with the strategy settings saved in the store;
     `checkpoint` is called before every order and while awaiting fills, and raises when the run
-    must stop (see run_guard.py)."""
+    must stop (see run_guard.py); `steps` records its progress on the run's record."""
     config = strategy_settings.for_runs(config, store)
     logger.info("strategy settings: %s", strategy_settings.listed(config))
     run = RunContext(config, store, broker, run_id, dry_run, checkpoint or (lambda: None),
-                     RunResult("", []))
+                     RunResult("", []), steps or RunSteps(store, run_id))
+    run.steps.begin("prices", "reading prices and the bot's holdings")
     if not dry_run:
         settle_open_orders(run)
     quotes = broker.quotes(nifty50_symbols())
@@ -58,6 +61,9 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     ltps = {symbol: quote.ltp for symbol, quote in quotes.items()}
     _reconcile(run, ltps)
     closes = _refresh_candles(run, quotes)
+    run.steps.done("prices", "; ".join([f"{len(quotes)} prices read", *_counted(
+        run.result.manual, "sale made by hand found", "sales made by hand found")]))
+    run.steps.begin("decisions", "applying the rules")
     book = {p["symbol"]: BookEntry(p["symbol"], p["qty"], p["avg_price"], p["last_buy_price"])
             for p in store.get_positions()}
     params, day = config.strategy_params(), day_use(config, store, broker)
@@ -65,16 +71,37 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
         run.result.notes.append(f"today's new-entry budget is spent: {day.entries} of "
                                 f"{params.max_new_entries_per_day}")
     run.result.intents = decide(closes, ltps, book, params, day)
-    for intent in run.result.intents:
-        logger.info("%s %s %d %s at %.2f (%s): %s", "would" if dry_run else "decided",
-                    intent.side, intent.qty, intent.symbol, intent.price, intent.reason,
-                    intent.detail)
-        if not dry_run:
-            execute_intent(run, intent)
-    if not run.result.intents:
-        logger.info("no order today: nothing met the entry, exit or averaging rules")
+    run.steps.done("decisions", "; ".join([
+        deals_sentence(_intent_deals(run.result), "buy", "sell") or NO_ORDER, *run.result.notes]))
+    _place_all(run)
     run.result.summary = _summary(run.result, dry_run)
     return run.result
+
+
+def _place_all(run: RunContext) -> None:
+    """Log each decision and, unless this is a dry run, place it and await its fill."""
+    intents = run.result.intents
+    for number, intent in enumerate(intents, start=1):
+        logger.info("%s %s %d %s at %s (%s): %s", "would" if run.dry_run else "decided",
+                    intent.side, intent.qty, intent.symbol, inr(intent.price), intent.reason,
+                    intent.detail)
+        if not run.dry_run:
+            run.steps.begin("orders", f"placing {number} of {len(intents)}: {intent.side} "
+                                      f"{intent.qty} {ticker(intent.symbol)}")
+            execute_intent(run, intent)
+    if not intents:
+        logger.info(NO_ORDER)
+    if run.dry_run:
+        run.steps.done("orders", "dry run: nothing placed")
+        run.steps.done("fills", "dry run: nothing placed")
+        return
+    result = run.result
+    run.steps.done("orders", "; ".join(
+        [f"{len(intents)} sent to Fyers" if intents else "none to place",
+         *_counted(result.refused, "refused", "refused"),
+         *_counted(result.partial, "only partly filled", "only partly filled")]))
+    run.steps.done("fills", deals_sentence(_fill_deals(result), "bought", "sold")
+                   or ("nothing filled" if intents else "nothing to fill"))
 
 
 def _market_date(quotes: Mapping[str, Quote]) -> date:
@@ -190,25 +217,63 @@ def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
     trade.update(trade_id=trade_id, run_id=run.run_id, order_tag=None, symbol=symbol,
                  source="manual")
     logger.warning("%s: %d shares the bot held are gone at the broker (sold by hand?): a "
-                   "manual sale at %.2f, P&L %.2f", symbol, qty, price, trade["pnl"])
+                   "manual sale at %s, P&L %s", symbol, qty, inr(price), inr(trade["pnl"]))
     if not run.dry_run and run.store.record_trade(trade, after):
         run.result.manual.append(trade)
 
 
+# --- the summary ---------------------------------------------------------------------------
+NO_ORDER = "no order: nothing met the entry, exit or averaging rules"
+Deal = tuple[str, str, int, float, float | None]  # side, symbol, qty, price, P&L of a sale
+
+
+def deals_sentence(deals: Sequence[Deal], bought: str, sold: str) -> str:
+    """'sold 3 TCS for ₹9,600.00 (P&L ₹600.00); bought 5 BAJAJFINSV for ₹8,379.00' with the
+    given verbs, sales first as the rules decide them; '' when there are none."""
+    clauses = []
+    for side, verb in (("SELL", sold), ("BUY", bought)):
+        mine = [deal for deal in deals if deal[0] == side]
+        if not mine:
+            continue
+        items = ", ".join(f"{qty} {ticker(symbol)} for {inr(qty * price)}"
+                          for _, symbol, qty, price, _ in mine)
+        pnl = [deal[4] for deal in mine if deal[4] is not None]
+        clauses.append(f"{verb} {items}" + (f" (P&L {inr(sum(pnl))})" if pnl else ""))
+    return "; ".join(clauses)
+
+
+def _intent_deals(result: RunResult) -> list[Deal]:
+    """The run's decisions, at the prices they were decided on, as deals for deals_sentence()."""
+    return [(i.side, i.symbol, i.qty, i.price, None) for i in result.intents]
+
+
+def _fill_deals(result: RunResult) -> list[Deal]:
+    """The run's fills as deals for deals_sentence()."""
+    return [(t["side"], t["symbol"], t["qty"], t["price"], t["pnl"]) for t in result.fills]
+
+
+def _counted(records: Sequence[Any], one: str, many: str) -> list[str]:
+    """['1 order refused'] or ['2 orders refused'] style, [] when there are none."""
+    if not records:
+        return []
+    return [f"{len(records)} {one if len(records) == 1 else many}"]
+
+
 def _summary(result: RunResult, dry_run: bool) -> str:
-    """'1 buy, 0 sells; P&L ₹0.00' plus manual sales, refused or partly filled orders and the
-    run's notes (e.g. the day's entry budget spent), when any."""
+    """The run in one sentence, e.g. 'Bought 5 BAJAJFINSV for ₹8,379.00.', followed by sales
+    made by hand, refused or partly filled orders and the run's notes (e.g. the day's entry
+    budget spent), when any."""
     if dry_run:
-        buys = sum(1 for i in result.intents if i.side == "BUY")
-        return "; ".join([f"dry run: would place {buys} buy(s), "
-                          f"{len(result.intents) - buys} sell(s)", *result.notes])
-    buys = sum(1 for t in result.fills if t["side"] == "BUY")
-    sells = len(result.fills) - buys
-    pnl = sum(t["pnl"] for t in result.fills + result.manual if t["pnl"] is not None)
-    parts = [f"{buys} buy{'s' * (buys != 1)}, {sells} sell{'s' * (sells != 1)}", f"P&L {inr(pnl)}"]
-    for records, what in ((result.manual, "manual sale(s) recorded"),
-                          (result.refused, "order(s) refused"),
-                          (result.partial, "order(s) partly filled")):
-        if records:
-            parts.append(f"{len(records)} {what}")
-    return "; ".join(parts + result.notes)
+        said = deals_sentence(_intent_deals(result), "would buy", "would sell")
+        opening = f"Dry run, nothing placed: {said}" if said else f"Dry run: {NO_ORDER}"
+    else:
+        said = deals_sentence(_fill_deals(result), "bought", "sold")
+        opening = (said or ("nothing bought or sold" if result.intents else NO_ORDER))
+        opening = opening[0].upper() + opening[1:]
+    return "; ".join([opening,
+                      *_counted(result.manual, "sale made by hand recorded",
+                                "sales made by hand recorded"),
+                      *_counted(result.refused, "order refused", "orders refused"),
+                      *_counted(result.partial, "order only partly filled",
+                                "orders only partly filled"),
+                      *result.notes]) + "."

@@ -29,6 +29,8 @@ from broker import (
     RateLimited,
 )
 from config import Config
+from portfolio import inr, ticker
+from run_steps import RunSteps
 from store.base import Store
 from strategy_rules import Intent
 
@@ -36,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 TAG_PREFIX = "NS"
 OPEN_ORDER_STATUSES = ("pending", "placed")
+FILLED_ORDER_STATUSES = ("traded", "partial")
 POLL_INTERVAL_S = 0.5
 
 
@@ -63,6 +66,7 @@ class RunContext:
     dry_run: bool
     checkpoint: Callable[[], None]  # raises when the run must stop (deadline, lock lost)
     result: RunResult
+    steps: RunSteps  # the run's progress, for the run page
 
 
 def order_tag(run_id: str, symbol: str, side: str) -> str:
@@ -203,6 +207,8 @@ def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
     record = {**record, "broker_order_id": order.id, "status": "placed",
               "updated_at": time.time()}
     run.store.upsert_order(record)
+    run.steps.begin("fills", f"waiting for {record['side']} {record['qty']} "
+                             f"{ticker(record['symbol'])} to fill")
     order = _await_final(run, order)
     if not order.is_final:
         logger.warning("order %s is still open at the broker: the next run settles it", order.id)
@@ -251,7 +257,8 @@ def _record_fill(run: RunContext, record: dict[str, Any], order: Order) -> None:
                  symbol=symbol, source="bot")
     if run.store.record_trade(trade, after):
         run.result.fills.append(trade)
-        logger.info("filled: %s %d %s at %.2f", trade["side"], trade["qty"], symbol, trade["price"])
+        logger.info("filled: %s %d %s at %s", trade["side"], trade["qty"], symbol,
+                    inr(trade["price"]))
 
 
 def settle_open_orders(run: RunContext) -> None:

@@ -7,7 +7,7 @@ or a store. The rules and their precise points are written down in docs/strategy
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 # Percentages are compared with this tolerance so a threshold that is met exactly on paper
@@ -58,6 +58,14 @@ class DayUse:
         """True when earlier runs today bought every new entry the day allows."""
         return self.entries >= params.max_new_entries_per_day
 
+    def most_buys(self, params: StrategyParams, held: Iterable[str]) -> int:
+        """The most buys one run may still place today, whatever the prices: its new entries,
+        or else one average-down of a holding in `held` not averaged or sold by hand lately
+        (decide() places one or the other)."""
+        entries = min(self.entries_left(params), params.entry_candidates)
+        can_average = bool(set(held) - self.averaged - self.cooling_down)
+        return max(entries, int(can_average))
+
 
 NOTHING_USED = DayUse()
 
@@ -86,6 +94,13 @@ def buy_qty(max_trade_value: float, ltp: float) -> int:
     return math.floor(max_trade_value / ltp) if ltp > 0 else 0
 
 
+def rupees(price: float) -> str:
+    """A share price as the reason of an order reads it, e.g. '₹1,675.80'. This module stays
+    stdlib-only, so not portfolio.inr; no NIFTY 50 share costs ₹1 lakh, below which Indian and
+    Western digit grouping agree."""
+    return f"₹{price:,.2f}"
+
+
 def _at_least(value: float, threshold: float) -> bool:
     return value >= threshold or math.isclose(value, threshold, abs_tol=_PCT_TOLERANCE)
 
@@ -108,8 +123,8 @@ def _exits(held: Mapping[str, BookEntry], ltps: Mapping[str, float],
             continue
         gain_pct = (ltp - entry.avg_price) / entry.avg_price * 100
         if _at_least(gain_pct, params.exit_threshold_pct):
-            intents.append(Intent(symbol, "SELL", entry.qty, "exit", ltp,
-                                  f"{gain_pct:.2f}% above average buy price {entry.avg_price:.2f}"))
+            intents.append(Intent(symbol, "SELL", entry.qty, "exit", ltp, f"{gain_pct:.2f}% "
+                                  f"above average buy price {rupees(entry.avg_price)}"))
     return intents
 
 
@@ -160,7 +175,7 @@ def _average_down(held: Mapping[str, BookEntry], ltps: Mapping[str, float],
     neg_drop, symbol = min(candidates)
     ltp = ltps[symbol]
     return Intent(symbol, "BUY", buy_qty(params.max_trade_value, ltp), "average", ltp,
-                  f"{-neg_drop:.2f}% below last buy price {held[symbol].last_buy_price:.2f}")
+                  f"{-neg_drop:.2f}% below last buy price {rupees(held[symbol].last_buy_price)}")
 
 
 def decide(closes: Mapping[str, Sequence[float]], ltps: Mapping[str, float],

@@ -197,7 +197,8 @@ def page_paths(site: Site) -> dict[str, str]:
     """{label: path} of every page a user opens, the log searches and filters, and infinite
     scroll at 50 % and 90 % of the log table."""
     paths = {path: path for path in (
-        "/", "/trading", "/strategy", "/strategy/runs/run-0500", "/tokens", "/account",
+        "/", "/trading", "/strategy", "/strategy/runs/run-0500", "/strategy/run",
+        "/strategy/runs/run-0500/live", "/strategy/status?run=run-0500", "/tokens", "/account",
         "/backtests", "/logs", "/logs?q=filled", "/logs?q=reconc&level=ERROR",
         "/logs?from=2026-01-01&to=2026-01-31")}
     for share in (0.5, 0.9):

@@ -159,8 +159,9 @@ class Store(ABC):
         """Every app's token record, by client_id."""
 
     # --- runs: {run_id, trigger, status, started_at, finished_at, summary, error,
-    #            dry_run} -- status: running | succeeded | warning (succeeded with warnings:
-    #            an order was refused or not wholly filled) | failed | skipped -------------
+    #            dry_run, steps} -- status: running | succeeded | warning (succeeded with
+    #            warnings: an order was refused or not wholly filled) | failed | skipped;
+    #            steps: None or a JSON-able list the run rewrites as it goes (run_steps.py) --
     @abstractmethod
     def create_run(self, run: dict[str, Any]) -> None:
         """Insert; DuplicateKey on the same run_id."""

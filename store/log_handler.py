@@ -9,10 +9,12 @@ import atexit
 import logging
 import queue
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from config import Config
@@ -113,6 +115,31 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def script_name() -> str:
+    """The module name of the script this process runs: 'executor' for `python executor.py`,
+    'fyers_sandbox' for `python -m fyers_sandbox`."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return spec.name.removesuffix(".__main__")
+    return Path(getattr(main, "__file__", None) or "main").stem
+
+
+class ScriptNameFilter(logging.Filter):
+    """Names a script's records after its module, not '__main__': the logs page says which
+    part of the bot wrote a line (executor, backtest, run_prod...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name_of_main = script_name()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rename the record in place; never drops it."""
+        if record.name == "__main__":
+            record.name = self.name_of_main
+        return True
+
+
 class StoreLogHandler(logging.Handler):
     """Queues records and writes them to the store's `logs` in batches from a thread.
 
@@ -130,6 +157,7 @@ class StoreLogHandler(logging.Handler):
         self._closed = False
         self._stop = object()
         self.addFilter(RedactingFilter())
+        self.addFilter(ScriptNameFilter())
         self.addFilter(lambda record: record.name != __name__)  # its own failures go elsewhere
         self._worker = threading.Thread(target=self._write_forever, name="store-log-writer",
                                         daemon=True)
@@ -231,6 +259,7 @@ def setup_logging(config: Config, store: Store, *, console: bool = True) -> Stor
         stream.set_name(CONSOLE_HANDLER)
         stream.setFormatter(logging.Formatter(CONSOLE_FORMAT))
         stream.addFilter(RedactingFilter())
+        stream.addFilter(ScriptNameFilter())
         root.addHandler(stream)
     return handler
 

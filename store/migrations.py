@@ -113,4 +113,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
            ON trades (CAST((ts + 19800) / 86400 AS INTEGER), pnl_paise)
            WHERE side = 'SELL' AND pnl_paise IS NOT NULL""",
     ),
+    (  # 7: a run records its steps (login, prices, decisions, orders, fills) as it goes, for
+       # the live run page: a JSON list on the run's row
+        "ALTER TABLE runs ADD COLUMN steps TEXT",
+    ),
 ]

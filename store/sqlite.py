@@ -31,7 +31,7 @@ from store.sqlite_logs import SQLiteLogs
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 5.0
-_JSON_COLUMNS = {"runs": ("summary",), "logs": ("extra",)}
+_JSON_COLUMNS = {"runs": ("summary", "steps"), "logs": ("extra",)}
 _BOOL_COLUMNS = {"runs": ("dry_run",)}
 
 

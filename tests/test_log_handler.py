@@ -172,3 +172,30 @@ def test_setup_logging_is_idempotent_and_follows_the_store(config, tmp_path):
         root.setLevel(level)
         first_store.close()
         other_store.close()
+
+
+SCRIPT = """
+import logging, sys
+from config import Config
+from store import open_store
+from store.log_handler import setup_logging
+config = Config.from_mapping({"DATABASE_URL": sys.argv[1]})
+store = open_store(config.store_url)
+setup_logging(config, store, console=False)
+logging.getLogger(__name__).info("written by the script")
+store.close()
+"""
+
+
+def test_a_script_logs_under_its_module_name_not_main(tmp_path):
+    script = tmp_path / "nightly_job.py"
+    script.write_text(SCRIPT)
+    url = f"sqlite:///{tmp_path}/shop.db"
+    result = subprocess.run([sys.executable, str(script), url], cwd=PROJECT_DIR,
+                            env={"PYTHONPATH": str(PROJECT_DIR), "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    store = open_store(url)
+    [row] = store.search_logs().rows
+    assert (row["logger"], row["message"]) == ("nightly_job", "written by the script")
+    store.close()

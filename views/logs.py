@@ -48,6 +48,14 @@ def parse_query(values: Mapping[str, str]) -> LogQuery:
     return query
 
 
+@bp.app_template_filter("log_parts")
+def log_parts(message: str) -> tuple[str, str]:
+    """(first line, the rest) of a log message: a traceback or other detail stays behind a
+    "Details" toggle, never in the main view."""
+    headline, _, detail = message.partition("\n")
+    return headline, detail.strip("\n")
+
+
 def fetch_page(query: LogQuery, before: str | None) -> LogPage:
     """One page of matching rows; a malformed cursor becomes the query's error."""
     if not query.error:

@@ -3,19 +3,23 @@ and the strategy settings the next run uses."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 import executor
+import run_steps
 import strategy_settings
 from auth import login_required
 from config import Config
+from store.base import LogPage
 from views import get_config, get_store
 from views.logs import fetch_page, parse_query
 
 bp = Blueprint("strategy", __name__)
 HISTORY_ROWS = 50
+STATUS_LOG_ROWS = 5  # the newest lines of a followed run on the Strategy page
 
 
 def run_config() -> Config:
@@ -29,9 +33,7 @@ def render_index(errors: Mapping[str, str] | None = None,
                  submitted: Mapping[str, str] | None = None, status: int = 200
                  ) -> tuple[str, int]:
     """The Strategy page; `errors` and `submitted` re-show a rejected settings form."""
-    store = get_store()
-    return render_template("strategy.html", running=executor.running_run(store),
-                           runs=executor.as_shown(store, store.list_runs(limit=HISTORY_ROWS)),
+    return render_template("strategy.html", **run_area(None),
                            settings=strategy_settings.describe(run_config()),
                            settings_locked=get_config().strategy_from_env,
                            errors=errors or {}, submitted=submitted or {}), status
@@ -60,39 +62,81 @@ def save_settings() -> Response | tuple[str, int]:
     return redirect(url_for("strategy.index", _anchor="settings"))
 
 
+@bp.route("/strategy/run")
+@login_required
+def confirm_run() -> str:
+    """The "Run now" confirmation: the most the run can spend and what already ran today; as
+    a fragment for htmx, else as a page (without JavaScript)."""
+    stakes = executor.run_now_stakes(get_config(), get_store())
+    template = "_run_confirm.html" if request.headers.get("HX-Request") else "run_confirm.html"
+    return render_template(template, stakes=stakes, sandbox=get_config().is_sandbox)
+
+
 @bp.route("/strategy/run", methods=("POST",))
 @login_required
 def run_now() -> Response:
-    """Start a manual run in the background; a second click while it runs starts nothing."""
+    """Start a manual run in the background, only from a confirmation that is still current:
+    a second tap, or a form shown before another run started, starts nothing."""
+    if request.form.get("confirm") != "yes":
+        flash("Confirm the run first: the page says what it can spend.", "warning")
+        return redirect(url_for("strategy.confirm_run"))
+    newest = executor.run_now_stakes(get_config(), get_store()).newest_run_id
+    if newest and request.form.get("last_run") != newest:
+        flash("Another run started after that confirmation was shown: no run was started. "
+              "Here it is.", "info")
+        return redirect(url_for("strategy.run_detail", run_id=newest))
     run_id, started = executor.start_background_run(get_config(), "manual")
     if started:
-        flash(f"Run {run_id} started: its status updates below.", "success")
+        flash("Run started: this page follows it.", "success")
     else:
-        flash(f"Run {run_id} is already running; no second run was started.", "info")
-    return redirect(url_for("strategy.index"))
+        flash("A run is already running; no second run was started.", "info")
+    if not run_id:  # the running run let go of its lock just now
+        return redirect(url_for("strategy.index"))
+    return redirect(url_for("strategy.run_detail", run_id=run_id))
 
 
 @bp.route("/strategy/status")
 @login_required
-def status() -> Response | str:
-    """The live status fragment htmx polls; reloads the page once the watched run ends (or
-    was killed: its lock is gone)."""
-    running = executor.running_run(get_store())
-    watched = request.args.get("run")
-    if watched and (running is None or running["run_id"] != watched):
-        response = Response("")
-        response.headers["HX-Refresh"] = "true"
-        return response
-    return render_template("_run_status.html", running=running)
+def status() -> str:
+    """The Strategy page's run area htmx polls while a run runs: the watched run (`run`, or the
+    running one) as it goes or as it ended, the run button and the history."""
+    return render_template("_run_status.html", **run_area(request.args.get("run")))
+
+
+def run_area(watched: str | None) -> dict[str, Any]:
+    """What _run_status.html shows: the run to follow (`watched`, else the running one) with its
+    steps and newest log lines (the run page has the older ones), whether a run runs, and the
+    run history."""
+    store = get_store()
+    running = executor.running_run(store)
+    run = store.get_run(watched) if watched else running
+    shown = executor.as_shown(store, [run])[0] if run else None
+    rows = store.search_logs(run_id=shown["run_id"], limit=STATUS_LOG_ROWS).rows if shown else []
+    return {"run": shown, "steps": run_steps.shown_steps(shown) if shown else [],
+            "page": LogPage(rows, None), "running": running is not None,
+            "runs": executor.as_shown(store, store.list_runs(limit=HISTORY_ROWS))}
 
 
 @bp.route("/strategy/runs/<run_id>")
 @login_required
 def run_detail(run_id: str) -> str:
-    """One run: its record and its log lines."""
+    """One run: its status, steps, outcome and log lines, following it while it runs."""
+    return render_template("run.html", **run_view(run_id))
+
+
+@bp.route("/strategy/runs/<run_id>/live")
+@login_required
+def run_progress(run_id: str) -> str:
+    """The run page's live part, which htmx polls while the run runs."""
+    return render_template("_run_live.html", **run_view(run_id))
+
+
+def run_view(run_id: str) -> dict[str, Any]:
+    """One run as its page shows it, or a 404 page."""
     run = get_store().get_run(run_id)
     if run is None:
         abort(404, description=f"No run with id {run_id}: pick one from the run history.")
     [run] = executor.as_shown(get_store(), [run])
     query = parse_query({"run": run_id})
-    return render_template("run.html", run=run, query=query, page=fetch_page(query, None))
+    return {"run": run, "steps": run_steps.shown_steps(run), "query": query,
+            "page": fetch_page(query, None)}

@@ -195,6 +195,16 @@ def test_intents_obey_the_rules(market, params, day):
         assert intent.symbol in book
 
 
+@settings(max_examples=300, deadline=None)
+@given(markets, params_st, day_uses)
+def test_a_run_never_spends_more_than_the_run_now_confirmation_says(market, params, day):
+    intents, book = _decide(market, params, day)
+    buys = [intent for intent in intents if intent.side == "BUY"]
+    most = day.most_buys(params, book)
+    assert len(buys) <= most
+    assert sum(i.qty * i.price for i in buys) <= most * params.max_trade_value * (1 + 1e-9)
+
+
 @settings(max_examples=150, deadline=None)
 @given(markets, params_st)
 def test_decision_does_not_depend_on_input_order(market, params):

@@ -47,7 +47,7 @@ def test_a_run_records_its_outcome(run_config, store, logged_in):
     run = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
     assert run["status"] == "succeeded" and run["trigger"] == "manual"
     assert run["finished_at"] >= run["started_at"] and run["error"] is None
-    assert run["summary"].startswith("1 buy, 0 sells; P&L ")
+    assert run["summary"].startswith("Bought ")
     assert len(run_trades(store, run["run_id"])) == 1
     assert store.acquire_lock(LOCK_NAME, "someone-else", 1), "the lock was released"
 
@@ -161,7 +161,7 @@ def test_double_click_starts_one_background_run(run_config, store, sandbox, logg
     run = wait_for(lambda: (r := store.get_run(run_id)) and r["status"] != "running" and r,
                    "the background run to finish")
     assert run["status"] == "succeeded" and run["dry_run"]
-    assert run["summary"].startswith("dry run: would place")
+    assert run["summary"].startswith("Dry run, nothing placed: would buy")
     assert [r["run_id"] for r in store.list_runs()] == [run_id]
     assert calls_to(sandbox, "/orders/sync") == 0
 
@@ -198,4 +198,4 @@ def test_four_quick_runs_buy_one_new_stock_that_day(run_config, store, logged_in
     entries = [order for order in store.list_orders() if order["reason"] == "entry"]
     assert len(entries) == 1 and len(store.get_positions()) == 1
     for later in runs[1:]:
-        assert later["summary"].endswith("today's new-entry budget is spent: 1 of 1")
+        assert later["summary"].endswith("today's new-entry budget is spent: 1 of 1.")

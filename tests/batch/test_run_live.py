@@ -8,16 +8,19 @@ from datetime import date
 from broker import SIDE_BUY, STATUS_TRADED
 from live_strategy import run_live
 from order_flow import order_tag, window_wait_s
+from portfolio import inr, ticker
 from tests.batch.helpers import calls_to, expected_intents, run_trades
 from universe import nifty50_symbols
 
 DAY = date(2026, 10, 1)
 
 
-def test_a_run_places_what_decide_wants_and_records_the_fill(run_config, store, broker):
+def test_a_run_places_what_decide_wants_and_records_the_fill(run_config, store, broker,
+                                                             caplog):
     expected = expected_intents(broker, store, run_config, DAY)
     assert expected, "the sandbox market at START should offer an entry"
-    result = run_live(run_config, store, broker, run_id="r1")
+    with caplog.at_level(logging.INFO):
+        result = run_live(run_config, store, broker, run_id="r1")
     assert [(i.symbol, i.side, i.qty) for i in result.intents] == \
         [(i.symbol, i.side, i.qty) for i in expected]
     [trade] = run_trades(store, "r1")
@@ -30,7 +33,12 @@ def test_a_run_places_what_decide_wants_and_records_the_fill(run_config, store, 
     [position] = store.get_positions()
     assert position["qty"] == intent.qty and position["avg_price"] == trade["price"]
     assert store.get_order(order.tag)["status"] == "traded"
-    assert result.summary.startswith("1 buy, 0 sells; P&L ")
+    value = inr(trade["qty"] * trade["price"])
+    assert result.summary == f"Bought {trade['qty']} {ticker(trade['symbol'])} for {value}."
+    said = [r.getMessage() for r in caplog.records]
+    assert f"filled: BUY {trade['qty']} {trade['symbol']} at {inr(trade['price'])}" in said
+    assert any(line.startswith(f"decided BUY {trade['qty']} {trade['symbol']} at ₹")
+               for line in said)
 
 
 def test_warm_run_makes_one_data_call(run_config, store, broker, sandbox):
@@ -44,7 +52,7 @@ def test_warm_run_makes_one_data_call(run_config, store, broker, sandbox):
 
 def test_dry_run_places_nothing(run_config, store, broker, sandbox):
     result = run_live(run_config, store, broker, run_id="dry", dry_run=True)
-    assert result.intents and result.summary.startswith("dry run: would place 1 buy")
+    assert result.intents and result.summary.startswith("Dry run, nothing placed: would buy ")
     assert calls_to(sandbox, "/orders/sync") == 0
     assert store.list_trades() == [] and store.list_orders() == []
 
@@ -57,7 +65,7 @@ def test_rejected_order_is_recorded_with_the_brokers_message(run_config, store, 
     [order] = store.list_orders(run_id="rej")
     assert order["status"] == "rejected" and "RMS" in order["message"]
     assert store.list_trades() == [] and store.get_positions() == []
-    assert result.refused and "1 order(s) refused" in result.summary
+    assert result.refused and result.summary == "Nothing bought or sold; 1 order refused."
     assert any("rejected" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
 
 
@@ -104,7 +112,7 @@ def test_holding_sold_by_hand_becomes_a_manual_trade(run_config, store, broker, 
         (bought["symbol"], "SELL", bought["qty"])
     assert manual["price"] == sold["tradedPrice"]
     assert manual["pnl"] == round((sold["tradedPrice"] - bought["price"]) * bought["qty"], 2)
-    assert "1 manual sale(s) recorded" in result.summary
+    assert "1 sale made by hand recorded" in result.summary
     assert any("sold by hand" in r.getMessage() for r in caplog.records)
 
 

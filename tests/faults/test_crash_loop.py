@@ -95,5 +95,7 @@ def test_the_strategy_page_does_not_stay_running_after_a_kill(make_app, crash_co
     page = client.get("/strategy").text
     assert "Run strategy now" in page and "Running…" not in page and "disabled" not in page
     assert INTERRUPTED.sentence in page
-    assert client.get("/strategy/status?run=killed").headers["HX-Refresh"] == "true"
-    assert INTERRUPTED.sentence in client.get("/strategy/runs/killed").text
+    area = client.get("/strategy/status?run=killed").text  # the page's last poll
+    assert "status-failed" in area and INTERRUPTED.sentence in area and "hx-trigger" not in area
+    run_page = client.get("/strategy/runs/killed").text
+    assert INTERRUPTED.sentence in run_page and "step-failed" in run_page

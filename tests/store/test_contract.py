@@ -188,6 +188,18 @@ def test_runs(store):
     assert store.get_run("nope") is None
 
 
+def test_a_run_keeps_the_steps_it_rewrites(store):
+    store.create_run({"run_id": "r1", "trigger": "manual", "status": "running",
+                      "started_at": T0, "dry_run": False})
+    assert store.get_run("r1")["steps"] is None
+    steps = [{"name": "login", "state": "done", "detail": "token accepted", "at": T0 + 1}]
+    store.update_run("r1", steps=steps)
+    steps += [{"name": "prices", "state": "running", "detail": "", "at": T0 + 2}]
+    store.update_run("r1", steps=steps)
+    assert store.get_run("r1")["steps"] == steps
+    assert store.list_runs()[0]["steps"] == steps
+
+
 @pytest.mark.parametrize("value", [{"status": "sent", "at": T0, "tries": [1, 2]}, [1, "a", None],
                                    42, 1.5, "text", True, None])
 def test_settings_round_trip(store, value):

@@ -79,3 +79,18 @@ def test_bad_filters_get_a_message_not_a_500(logged_in, client, many_logs, query
 
 def test_no_match_says_what_to_do(logged_in, client):
     assert "No log lines match" in client.get("/logs?q=zzz").get_data(as_text=True)
+
+
+def test_a_traceback_stays_behind_a_details_toggle(logged_in, client, db):
+    db.insert_logs([{"ts": START, "level": "ERROR", "logger": "executor", "run_id": "run-x",
+                     "extra": {}, "message": "run failed\nTraceback (most recent call last):\n"
+                                            "  File \"executor.py\", line 1\nKeyError: 'x'"}])
+    page = client.get("/logs?q=run+failed").get_data(as_text=True)
+    assert messages(page) == ["run failed"]
+    assert re.search(r"<details[^>]*><summary[^>]*>Details</summary><pre[^>]*>Traceback \(most "
+                     r"recent call last\):\n  File &#34;executor.py&#34;, line 1\nKeyError", page)
+
+
+def test_the_run_link_is_a_tap_target(logged_in, client, many_logs):
+    page = client.get("/logs?run=run-x").get_data(as_text=True)
+    assert re.search(r'<a class="log-run tap-target[^"]*" href="/strategy/runs/run-x"', page)

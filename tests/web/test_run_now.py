@@ -1,11 +1,18 @@
-""""Run strategy now": a double submit starts exactly one background run."""
+""""Run strategy now" is deliberate: a confirmation names the most the run can spend and what
+already ran today; one tap on it starts one run, however often it is sent."""
 from __future__ import annotations
 
+import html
+import re
 import time
 
 import pytest
 
+import strategy_settings
+from portfolio import ist_midnight
+
 WAIT_FOR_CHILD_S = 120
+FIELD = r'name="{}" value="([^"]*)"'
 
 
 @pytest.fixture
@@ -26,14 +33,99 @@ def wait_until_finished(db, run_id: str) -> dict:
     return run
 
 
-def test_double_submit_starts_one_run(child_env, logged_in, client, db):
-    token = logged_in.csrf_token("/strategy")
-    first = client.post("/strategy/run", data={"csrf_token": token})
-    second = client.post("/strategy/run", data={"csrf_token": token})
-    assert first.status_code == second.status_code == 302
-    runs = db.list_runs()
-    assert len(runs) == 1 and runs[0]["trigger"] == "manual"
-    page = client.get("/strategy").get_data(as_text=True)
-    assert "already running" in page
-    wait_until_finished(db, runs[0]["run_id"])
+def confirmation(client) -> tuple[str, dict[str, str]]:
+    """The confirmation page's text and the fields its form posts."""
+    page = client.get("/strategy/run").get_data(as_text=True)
+    fields = {name: html.unescape(re.search(FIELD.format(name), page).group(1))
+              for name in ("csrf_token", "confirm", "last_run")}
+    return page, fields
+
+
+def text_of(page: str) -> str:
+    """The page's words without tags, whitespace squeezed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+
+
+def earlier_today() -> float:
+    """A moment of today (IST) before now."""
+    now = time.time()
+    return max(ist_midnight(now) + 1, now - 3600)
+
+
+def test_run_now_asks_first_then_one_tap_starts_one_run(child_env, logged_in, client, db):
+    strategy = client.get("/strategy").get_data(as_text=True)
+    assert re.search(r'<form class="mb-3" method="get" action="/strategy/run"', strategy)
+    page, form = confirmation(client)
+    assert db.list_runs() == [] and "Yes, run now" in page and form["confirm"] == "yes"
+    first = client.post("/strategy/run", data=form)
+    second = client.post("/strategy/run", data=form)  # a double tap sends the same form
+    [run] = db.list_runs()
+    assert run["trigger"] == "manual"
+    assert first.headers["Location"] == second.headers["Location"] == \
+        f"/strategy/runs/{run['run_id']}"
+    wait_until_finished(db, run["run_id"])
     assert len(db.list_runs()) == 1
+    third = client.post("/strategy/run", data=form)  # the same form after the run ended
+    assert third.headers["Location"] == f"/strategy/runs/{run['run_id']}"
+    assert len(db.list_runs()) == 1
+    assert "no run was started" in client.get(third.headers["Location"]).get_data(as_text=True)
+    loggers = {row["logger"] for row in db.search_logs(run_id=run["run_id"], limit=500).rows}
+    assert "executor" in loggers and "__main__" not in loggers
+
+
+def test_a_post_without_the_confirmation_starts_nothing(logged_in, client, db):
+    response = logged_in.post("/strategy/run", "/strategy")
+    assert response.headers["Location"] == "/strategy/run"
+    assert db.list_runs() == []
+    assert "Confirm the run first" in client.get("/strategy/run").get_data(as_text=True)
+
+
+def test_the_confirmation_names_the_most_a_run_can_spend(logged_in, client, db):
+    db.set_setting(strategy_settings.STORE_KEY, {"max_trade_value": 12000.0,
+                                                 "max_new_entries_per_run": 2,
+                                                 "max_new_entries_per_day": 3})
+    page = text_of(confirmation(client)[0])
+    assert "It can spend at most ₹24,000.00: 2 buys of up to ₹12,000.00 each" in page
+    assert "No run yet today." in page
+
+
+def test_the_confirmation_says_what_ran_today_and_what_is_left(logged_in, client, db):
+    started = earlier_today()
+    db.create_run({"run_id": "run-today", "trigger": "scheduled", "status": "succeeded",
+                   "started_at": started, "finished_at": started + 30, "dry_run": False,
+                   "summary": "Bought 5 BAJAJFINSV for ₹8,379.00.", "error": None})
+    order = {"tag": "NS1", "run_id": "run-today", "symbol": "NSE:BAJAJFINSV-EQ", "side": "BUY",
+             "qty": 5, "reason": "entry", "broker_order_id": "F1", "status": "traded",
+             "filled_qty": 5, "traded_price": 1675.8, "message": "", "created_at": started,
+             "updated_at": started}
+    db.upsert_order(order)
+    db.record_trade({"trade_id": "F1", "run_id": "run-today", "order_tag": "NS1",
+                     "symbol": "NSE:BAJAJFINSV-EQ", "side": "BUY", "qty": 5, "price": 1675.8,
+                     "ts": started, "pnl": None, "source": "bot"},
+                    {"symbol": "NSE:BAJAJFINSV-EQ", "qty": 5, "avg_price": 1675.8,
+                     "last_buy_price": 1675.8, "opened_at": started, "updated_at": started})
+    page = text_of(confirmation(client)[0])
+    assert "It can spend at most ₹10,000.00: one buy of up to ₹10,000.00 (MAX_TRADE_VALUE):" \
+           " today's 1 new entry is bought, one average-down remains." in page
+    assert "(scheduled): succeeded Bought 5 BAJAJFINSV for ₹8,379.00." in page
+    db.upsert_order({**order, "tag": "NS2", "reason": "average", "broker_order_id": "F2"})
+    page = text_of(confirmation(client)[0])
+    assert "It can spend ₹0.00: today's 1 new entry is bought and no holding can be " \
+           "averaged down." in page
+
+
+def test_a_confirmation_shown_before_another_run_started_starts_nothing(logged_in, client, db):
+    _, form = confirmation(client)
+    db.create_run({"run_id": "run-cron", "trigger": "scheduled", "status": "succeeded",
+                   "started_at": time.time(), "finished_at": time.time(), "dry_run": False,
+                   "summary": "No order: nothing met the entry, exit or averaging rules.",
+                   "error": None})
+    response = client.post("/strategy/run", data=form)
+    assert response.headers["Location"] == "/strategy/runs/run-cron"
+    assert [run["run_id"] for run in db.list_runs()] == ["run-cron"]
+
+
+def test_htmx_gets_the_confirmation_as_a_fragment(logged_in, client):
+    fragment = client.get("/strategy/run", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'id="run-confirm"' in fragment and "<nav" not in fragment
+    assert 'class="js-once' in fragment  # a double tap sends one request
