@@ -16,9 +16,10 @@ import strategy_settings
 from config import Config, load_config_or_exit
 from login_limit import close_login_limit, init_login_limit
 from messages import run_status_label
+from redaction import redact
 from static_files import init_static_files
 from store import Store, StoreError, configured_store
-from store.log_handler import redact, setup_logging
+from store.log_handler import setup_logging
 from users import users_cli
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyotp
-from cryptography.fernet import Fernet, InvalidToken
 from flask import (
     Blueprint,
     Response,
@@ -32,6 +31,7 @@ from flask import (
 )
 from werkzeug.security import check_password_hash, generate_password_hash
 
+import encryption
 from login_limit import limiter, login_rate_limit
 from store.base import Store
 from views import get_config, get_store
@@ -176,18 +176,10 @@ def register_failure(store: Store, username: str, now: float) -> None:
 
 
 # --- TOTP -----------------------------------------------------------------------------------
-def fernet() -> Fernet:
-    """TOTP secrets are kept encrypted with the token key, like the Fyers tokens."""
-    return Fernet(get_config().secret("token_encryption_key").encode())
-
-
 def totp_secret(user: dict[str, Any]) -> str:
     """The user's TOTP secret in clear, '' when none (or unreadable with this key)."""
-    try:
-        return fernet().decrypt(user["totp_secret"].encode()).decode() if user.get(
-            "totp_secret") else ""
-    except InvalidToken:
-        return ""
+    stored = user.get("totp_secret")
+    return (encryption.decrypt(get_config(), stored) or "") if stored else ""
 
 
 def accept_totp_code(store: Store, username: str, secret: str, code: str, now: float) -> bool:

@@ -363,6 +363,7 @@ class FyersBroker:
                  max_wait_s: float = DEFAULT_MAX_WAIT_S,
                  clock: Callable[[], float] = time.time) -> None:
         self._config = config
+        self._access_token = access_token or ""
         base = config.fyers_sandbox_url.rstrip("/")
         live = not config.is_sandbox
         fyersModel.Config.API = LIVE_API_URL if live else f"{base}/api/v3"
@@ -383,6 +384,11 @@ class FyersBroker:
         self._max_wait_s = max_wait_s
         self._clock = clock
         self._calls = 0
+
+    @property
+    def access_token(self) -> str:
+        """The access token this broker calls Fyers with ('' for the login calls)."""
+        return self._access_token
 
     @property
     def call_count(self) -> int:

@@ -29,10 +29,11 @@ from live_strategy import run_live
 from messages import INTERRUPTED, NOT_STARTED, STORE_UNAVAILABLE, UNEXPECTED, Failure, failure_for
 from order_flow import RunResult
 from portfolio import ist_midnight
+from redaction import redact
 from run_guard import RunGuard
 from run_steps import RunSteps
 from store import Store, StoreError, configured_store
-from store.log_handler import logged_store, redact, run_context
+from store.log_handler import logged_store, run_context
 from trading_calendar import is_trading_day
 
 logger = logging.getLogger(__name__)
@@ -236,12 +237,12 @@ def _authenticated_broker(config: Config, store: Store,
     status = token_refresh.token_status(config, store)
     if status.state == "UNREADABLE":
         raise token_refresh.TokenKeyMismatch(status.message)
-    token = token_refresh.load_access_token(config, store)
-    if token and status.usable_at(time.time() + TOKEN_MARGIN_S):
-        broker = broker_factory(config, access_token=token, store=store)
+    broker = token_refresh.stored_broker(config, store, broker_factory)
+    if broker and status.usable_at(time.time() + TOKEN_MARGIN_S):
         try:
             # one cheap call: the server may have ended the session early; pages learn it too
-            with token_refresh.fyers_verdict(config, store, token, "the run's login check"):
+            with token_refresh.fyers_verdict(config, store, broker.access_token,
+                                             "the run's login check"):
                 broker.profile()
             return broker
         except TokenExpired:
@@ -249,8 +250,7 @@ def _authenticated_broker(config: Config, store: Store,
     else:
         logger.warning("%s Trying the refresh token.", status.message)
     token_refresh.refresh_tokens(config, store)  # AuthFailed: the owner must log in again
-    return broker_factory(config, access_token=token_refresh.load_access_token(config, store),
-                          store=store)
+    return token_refresh.stored_broker(config, store, broker_factory)
 
 
 def _notify_events(config: Config, store: Store, result: RunResult) -> list[Future]:

@@ -27,9 +27,10 @@ import portfolio
 import prices
 import token_refresh
 from config import IST, Config, load_config_or_exit
-from portfolio import inr, signed_inr
+from portfolio import inr, ist_short, signed_inr, ticker
+from redaction import redact, register_secret
 from store.base import Store, StoreError
-from store.log_handler import logged_store, redact, register_secret
+from store.log_handler import logged_store
 from trading_calendar import is_trading_day
 
 logger = logging.getLogger(__name__)
@@ -189,15 +190,10 @@ def _clip(text: str) -> str:
     return textwrap.shorten(text, MAX_REASON_CHARS, placeholder=" …")
 
 
-def short_symbol(symbol: str) -> str:
-    """'NSE:RELIANCE-EQ' → 'RELIANCE'."""
-    return symbol.rpartition(":")[2].removesuffix("-EQ")
-
-
 def _fill_line(fill: Mapping[str, Any]) -> str:
     """'Bought 12 RELIANCE @ ₹812.40' or 'Sold 5 TCS @ ₹3,512.00, P&L +₹1,060.00'."""
     verb = "Bought" if fill["side"] == "BUY" else "Sold"
-    line = f"{verb} {fill['qty']} {short_symbol(fill['symbol'])} @ {inr(fill['price'])}"
+    line = f"{verb} {fill['qty']} {ticker(fill['symbol'])} @ {inr(fill['price'])}"
     if fill.get("pnl") is not None:
         line += f", P&L {signed_inr(fill['pnl'])}"
     return line
@@ -207,7 +203,7 @@ def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
                  orders_placed: int) -> str:
     """Orders placed, one line per fill, and the P&L of the sells (a skipped or dry run: its
     summary)."""
-    when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
+    when = ist_short(run.get("finished_at") or run["started_at"])
     if run.get("status") == "skipped":
         return f"⏭️ Nifty Shop run skipped · {when}\n{run.get('summary') or 'No reason given.'}"
     if run.get("dry_run"):  # nothing was placed: the summary says what would have been
@@ -231,7 +227,7 @@ def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
 def run_failed(run: Mapping[str, Any]) -> str:
     """The failed run's summary, which says what happened and what to do (messages.py), and
     its technical detail."""
-    when = token_refresh.ist_text(run.get("finished_at") or run["started_at"])
+    when = ist_short(run.get("finished_at") or run["started_at"])
     lines = [f"❌ Nifty Shop run failed · {when}", run.get("summary") or "No reason given."]
     if run.get("error"):
         lines.append(f"Detail: {_clip(run['error'])}")
@@ -240,14 +236,14 @@ def run_failed(run: Mapping[str, Any]) -> str:
 
 def order_rejected(symbol: str, side: str, qty: int, message: str) -> str:
     """Which order Fyers refused, and its reason."""
-    return (f"⚠️ Nifty Shop order rejected\n{side} {qty} {short_symbol(symbol)}\n"
+    return (f"⚠️ Nifty Shop order rejected\n{side} {qty} {ticker(symbol)}\n"
             f"Fyers said: {_clip(message)}")
 
 
 def manual_close(symbol: str, qty: int, price: float, pnl: float | None) -> str:
     """A holding sold outside the bot (e.g. on the Fyers app), as the bot recorded it."""
     lines = ["ℹ️ Nifty Shop saw a manual sale",
-             f"Sold {qty} {short_symbol(symbol)} @ {inr(price)} outside the bot"]
+             f"Sold {qty} {ticker(symbol)} @ {inr(price)} outside the bot"]
     if pnl is not None:
         lines.append(f"P&L {signed_inr(pnl)}")
     return "\n".join(lines)
@@ -260,7 +256,7 @@ def login_reminder(status: token_refresh.TokenStatus, tokens_page_url: str) -> s
 
 def check_message(now: float) -> str:
     """The 'Send test alert' text."""
-    return f"🔔 Nifty Shop test alert · {token_refresh.ist_text(now)}\nAlerts reach this chat."
+    return f"🔔 Nifty Shop test alert · {ist_short(now)}\nAlerts reach this chat."
 
 
 # --- what the executor and the web app call ------------------------------------------------

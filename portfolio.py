@@ -69,6 +69,11 @@ def ist(ts: float | None, fmt: str = "%d %b %Y %H:%M") -> str:
     return ist_datetime(ts).strftime(fmt)
 
 
+def ist_short(ts: float) -> str:
+    """'26 Nov 09:00 IST': a moment near now, as messages and alerts name it."""
+    return ist(ts, "%d %b %H:%M IST")
+
+
 def ist_when(ts: float | None, now: float) -> str:
     """'06:00 IST tomorrow', '15:10 IST today', '15:10 IST yesterday' or 'Thu 26 Nov 06:00 IST',
     as seen at `now`; '—' when missing."""

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 import token_refresh
-from broker import BrokerError, FyersBroker, Quote, TokenExpired
+from broker import BrokerError, Quote, TokenExpired
 from config import Config
 from portfolio import Mark, ist
 from store.base import Store
@@ -144,13 +144,12 @@ def _ask_fyers(config: Config, store: Store, market: Mapping[str, Any], wanted: 
                now: float, wait_s: float) -> str:
     """Fetch what is stale unless Fyers needs a login or failed a moment ago; '' when the
     answer came within `wait_s`, else why the prices are not live."""
-    token = token_refresh.load_access_token(config, store)
-    if token is None or token_refresh.token_status(config, store, now).login_needed:
+    if token_refresh.token_status(config, store, now).login_needed:
         return LOGIN_NEEDED
     if not _recent_failure(market, now):
         want_quotes = _missing_quotes(market, wanted, now)
         want_funds = _fresh(market, "funds", FUNDS_FRESH_S, now) is None
-        job = partial(_fetch, config, store, token, wanted if want_quotes else [], want_funds)
+        job = partial(_fetch, config, store, wanted if want_quotes else [], want_funds)
         if not _fetcher(store).run(job, wait_s):
             return (f"Fyers has not answered within {wait_s:g} s; live prices show on a "
                     "reload once it does.")
@@ -171,16 +170,18 @@ def _failed(failure: Mapping[str, Any]) -> str:
     return f"Fyers gave no prices at {ist(failure['at'], '%H:%M')} IST ({failure['message']})."
 
 
-def _fetch(config: Config, store: Store, token: str, symbols: list[str], want_funds: bool
-           ) -> None:
+def _fetch(config: Config, store: Store, symbols: list[str], want_funds: bool) -> None:
     """The background job: quotes of `symbols` (one batched call) and the funds, kept in the
     store with the time asked; a failure is kept instead, and pauses the pages' asking."""
     asked = time.time()
     try:
-        broker = FyersBroker(config, token, store=store, attempts=2, backoff_s=0.2,
-                             max_wait_s=BUDGET_WAIT_S)
+        broker = token_refresh.stored_broker(config, store, attempts=2, backoff_s=0.2,
+                                             max_wait_s=BUDGET_WAIT_S)
+        if broker is None:  # logged out between the page's check and this job
+            return
         parts: dict[str, Any] = {"failure": None}
-        with token_refresh.fyers_verdict(config, store, token, "the pages' price check"):
+        with token_refresh.fyers_verdict(config, store, broker.access_token,
+                                         "the pages' price check"):
             if symbols:
                 parts["quotes"] = _quotes_part(broker.quotes(symbols), symbols, asked)
             if want_funds:

@@ -12,8 +12,9 @@ import sys
 import time
 
 from config import Config, load_config_or_exit
+from redaction import redact
 from store import Store, StoreError
-from store.log_handler import logged_store, redact
+from store.log_handler import logged_store
 
 logger = logging.getLogger(__name__)
 

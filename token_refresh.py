@@ -14,19 +14,19 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-
+import encryption
 from broker import AuthFailed, BrokerError, FyersBroker, TokenExpired, Tokens
-from config import IST, Config, load_config_or_exit
+from config import Config, load_config_or_exit
 from messages import KEY_DIFFERS, LOGIN_NEEDED
+from portfolio import ist_short
+from redaction import redact, register_secret
 from store import Store, StoreError
-from store.log_handler import logged_store, redact, register_secret
+from store.log_handler import logged_store
 from trading_calendar import next_run_at
 
 logger = logging.getLogger("tokens")  # named for the part, also when run as a CLI
@@ -79,23 +79,9 @@ class TokenStatus:
         return STATE_LABELS.get(self.state, self.state)
 
 
-def ist_text(ts: float) -> str:
-    """'26 Nov 09:00 IST' for an epoch time."""
-    return datetime.fromtimestamp(ts, IST).strftime("%d %b %H:%M IST")
-
-
-def _fernet(config: Config) -> Fernet:
-    return Fernet(config.secret("token_encryption_key").encode())
-
-
 def _decrypt(config: Config, value: str | None) -> str | None:
     """The plain token, registered for redaction; None when absent or undecryptable."""
-    if not value:
-        return None
-    try:
-        plain = _fernet(config).decrypt(value.encode()).decode()
-    except InvalidToken:
-        return None
+    plain = encryption.decrypt(config, value) if value else None
     register_secret(plain)
     return plain
 
@@ -108,11 +94,10 @@ def save_tokens(config: Config, store: Store, tokens: Tokens, refresh_expires_at
     """Encrypt and upsert the token record for this app."""
     register_secret(tokens.access_token)
     register_secret(tokens.refresh_token)
-    fernet = _fernet(config)
     store.save_token({
         "client_id": config.client_id,
-        "access_token": fernet.encrypt(tokens.access_token.encode()).decode(),
-        "refresh_token": fernet.encrypt(tokens.refresh_token.encode()).decode(),
+        "access_token": encryption.encrypt(config, tokens.access_token),
+        "refresh_token": encryption.encrypt(config, tokens.refresh_token),
         "access_expires_at": tokens.access_expires_at,
         "refresh_expires_at": refresh_expires_at,
         "updated_at": time.time(),
@@ -123,6 +108,14 @@ def load_access_token(config: Config, store: Store) -> str | None:
     """The decrypted access token, or None when none is stored."""
     record = _stored(config, store)
     return _decrypt(config, record.get("access_token")) if record else None
+
+
+def stored_broker(config: Config, store: Store, factory: Callable[..., FyersBroker] = FyersBroker,
+                  **options: Any) -> FyersBroker | None:
+    """A broker on the stored access token that spends the app's rate budget kept in `store`
+    (`factory` and `options` as FyersBroker takes them); None when no token is stored."""
+    token = load_access_token(config, store)
+    return None if token is None else factory(config, access_token=token, store=store, **options)
 
 
 def _token_id(access_token: str) -> str:
@@ -162,12 +155,12 @@ def fyers_verdict(config: Config, store: Store, access_token: str, during: str
 def ask_fyers(config: Config, store: Store) -> bool | None:
     """Whether Fyers accepts the stored access token now (one cheap call, kept as its verdict);
     None when no token is stored or Fyers could not be asked."""
-    token = load_access_token(config, store)
-    if token is None:
+    broker = stored_broker(config, store, attempts=1)
+    if broker is None:
         return None
     try:
-        with fyers_verdict(config, store, token, "a check from the Tokens page"):
-            FyersBroker(config, token, store=store, attempts=1).profile()
+        with fyers_verdict(config, store, broker.access_token, "a check from the Tokens page"):
+            broker.profile()
     except TokenExpired:
         return False
     except BrokerError as exc:
@@ -183,16 +176,16 @@ def _status_message(state: str, access: float | None, next_run: float | None,
     if state == "MISSING":
         return f"No Fyers token is stored: {LOGIN_NEEDED.todo}."
     if state == "EXPIRED":
-        return f"Token expired at {ist_text(access)}: log in to Fyers."
+        return f"Token expired at {ist_short(access)}: log in to Fyers."
     if state == "REFUSED":
-        return (f"Fyers refused the token at {ist_text(refusal['at'])} ({refusal['during']}): "
+        return (f"Fyers refused the token at {ist_short(refusal['at'])} ({refusal['during']}): "
                 f"{refusal['reason']}. Log in to Fyers.")
     if next_run is None:
-        return f"Token valid until {ist_text(access)}."
+        return f"Token valid until {ist_short(access)}."
     if state == "EXPIRING":
-        return (f"Token valid until {ist_text(access)}, which is before the next run at "
-                f"{ist_text(next_run)}: log in to Fyers before then.")
-    return f"Token valid until {ist_text(access)}, covering the next run at {ist_text(next_run)}."
+        return (f"Token valid until {ist_short(access)}, which is before the next run at "
+                f"{ist_short(next_run)}: log in to Fyers before then.")
+    return f"Token valid until {ist_short(access)}, covering the next run at {ist_short(next_run)}."
 
 
 def token_status(config: Config, store: Store, now: float | None = None, *,
@@ -244,7 +237,7 @@ def refresh_tokens(config: Config, store: Store) -> TokenStatus:
     if tokens.refresh_token != refresh_token:
         refresh_expires_at = time.time() + config.refresh_token_validity
     save_tokens(config, store, tokens, refresh_expires_at)
-    logger.info("Fyers token refreshed: valid until %s", ist_text(tokens.access_expires_at))
+    logger.info("Fyers token refreshed: valid until %s", ist_short(tokens.access_expires_at))
     return token_status(config, store)
 
 
@@ -264,7 +257,7 @@ def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenSta
         raise
     save_tokens(config, store, tokens, time.time() + config.refresh_token_validity)
     logger.info("Fyers login done: new access token valid until %s",
-                ist_text(tokens.access_expires_at))
+                ist_short(tokens.access_expires_at))
     return token_status(config, store)
 
 
@@ -281,7 +274,7 @@ def _command(config: Config, store: Store, args: argparse.Namespace) -> int:
         status = token_status(config, store)
     print(f"{status.state}: {status.message}")
     if status.refresh_expires_at:
-        print(f"Refresh token valid until {ist_text(status.refresh_expires_at)}.")
+        print(f"Refresh token valid until {ist_short(status.refresh_expires_at)}.")
     return 0 if status.valid_for_next_run else 1
 
 

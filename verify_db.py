@@ -12,15 +12,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from tabulate import tabulate
 
 import trade_books
 from config import load_config_or_exit
+from portfolio import ist
 from store import Store, StoreError, configured_store
-from store.common import IST
 
 Rows = list[dict[str, Any]]
 
@@ -70,7 +69,7 @@ def _cell(column: str, value: Any) -> Any:
     if value is None:
         return ""
     if column == "ts" or column.endswith("_at"):
-        return datetime.fromtimestamp(value, IST).strftime("%Y-%m-%d %H:%M:%S")
+        return ist(value, "%Y-%m-%d %H:%M:%S")
     if column == "message":
         first_line = str(value).splitlines()[0] if value else ""
         return first_line[:MESSAGE_WIDTH]

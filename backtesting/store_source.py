@@ -13,7 +13,7 @@ from backtesting.data import DataError, SymbolHistory, fetch_into_store, load_st
 from broker import BrokerError, FyersBroker
 from config import Config
 from store import Store, StoreError, configured_store
-from token_refresh import load_access_token
+from token_refresh import stored_broker
 from universe import nifty50_symbols
 
 logger = logging.getLogger(__name__)
@@ -21,11 +21,11 @@ logger = logging.getLogger(__name__)
 
 def open_broker(config: Config, store: Store) -> FyersBroker:
     """The configured broker (sandbox or live) with the stored access token."""
-    token = load_access_token(config, store)
-    if not token:
+    broker = stored_broker(config, store)
+    if broker is None:
         raise DataError("no Fyers access token: log in on the Tokens page or run "
                         "`python token_refresh.py login-url`, then try again")
-    return FyersBroker(config, token, store=store)  # the app's rate budget, shared
+    return broker
 
 
 def _progress(number: int, total: int, symbol: str) -> None:

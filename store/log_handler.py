@@ -1,14 +1,14 @@
-"""Logging into the store: a queued handler writing batches, the run-id context, redaction.
+"""Logging into the store: a queued handler writing batches and the run-id context.
 
 `setup_logging(config, store)` once per process; inside a run, `with run_context(run_id):`
-tags every record. Secrets are masked before a record reaches any handler set up here.
+tags every record. Secrets are masked (redaction.py) before a record reaches any handler
+set up here.
 """
 from __future__ import annotations
 
 import atexit
 import logging
 import queue
-import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -18,34 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from config import Config
+from redaction import MASK, RedactingFilter, is_secret_name, redact, register_secret
 from store import configured_store
 from store.base import Store
 from store.common import standard_level
 
 logger = logging.getLogger(__name__)
 
-MASK = "[REDACTED]"
 CONSOLE_HANDLER = "nifty_shop.console"
 CONSOLE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 current_run_id: ContextVar[str | None] = ContextVar("current_run_id", default=None)
 
-_SECRET_NAME = (r"(?:[a-z0-9]+[_-])*"
-                r"(?:access_token|refresh_token|secret|pin|password|passwd|appidhash)"
-                r"(?:[_-][a-z0-9]+)*")
-_SECRET_KEY = re.compile(_SECRET_NAME, re.IGNORECASE)
-_KEYED_VALUE = re.compile(
-    rf"""(?<![a-z0-9_-])(?P<key>{_SECRET_NAME}["']?\s*[:=]\s*)"""
-    r"""(?P<value>"[^"]*"|'[^']*'|[^\s,;&)}\]]+)""", re.IGNORECASE)
-_JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*")
-_MIN_SECRET_LENGTH = 4
 _NOT_EXTRA = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "taskName", "run_id"}
-
-_secrets: set[str] = set()
-_secrets_pattern: re.Pattern[str] | None = None
-_secrets_guard = threading.Lock()
-
 
 @contextmanager
 def run_context(run_id: str) -> Iterator[None]:
@@ -57,34 +43,9 @@ def run_context(run_id: str) -> Iterator[None]:
         current_run_id.reset(token)
 
 
-def register_secret(value: str | None) -> None:
-    """Mask this exact value wherever it appears in a log message from now on."""
-    global _secrets_pattern
-    if not value or len(value.strip()) < _MIN_SECRET_LENGTH:
-        return
-    with _secrets_guard:
-        _secrets.add(value.strip())
-        longest_first = sorted(_secrets, key=len, reverse=True)
-        _secrets_pattern = re.compile("|".join(map(re.escape, longest_first)))
-
-
-def _mask_keyed(match: re.Match[str]) -> str:
-    value = match["value"]
-    quote = value[0] if value[0] in "\"'" else ""
-    return f"{match['key']}{quote}{MASK}{quote}"
-
-
-def redact(text: str) -> str:
-    """The text with JWTs, values of secret-named keys and registered secrets masked."""
-    text = _JWT.sub(MASK, text)
-    text = _KEYED_VALUE.sub(_mask_keyed, text)
-    pattern = _secrets_pattern
-    return pattern.sub(MASK, text) if pattern is not None else text
-
-
 def _safe(key: str, value: Any) -> Any:
     """A JSON-able, redacted copy of a record's custom attribute."""
-    if _SECRET_KEY.fullmatch(key):
+    if is_secret_name(key):
         return MASK
     if value is None or isinstance(value, (bool, int, float)):
         return value
@@ -95,24 +56,6 @@ def _safe(key: str, value: Any) -> Any:
     if isinstance(value, (list, tuple, set)):
         return [_safe("", item) for item in value]
     return redact(repr(value))
-
-
-class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message, traceback and stack before any handler sees it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record in place (idempotent); never drops it."""
-        try:
-            record.msg, record.args = redact(record.getMessage()), None
-        except (TypeError, ValueError):  # bad %-args: leave it for the handler to report
-            return True
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
 
 
 def script_name() -> str:

@@ -10,16 +10,9 @@ import sys
 import pytest
 
 from config import PROJECT_DIR
+from redaction import MASK, redact, register_secret
 from store import open_store
-from store.log_handler import (
-    CONSOLE_HANDLER,
-    MASK,
-    StoreLogHandler,
-    redact,
-    register_secret,
-    run_context,
-    setup_logging,
-)
+from store.log_handler import CONSOLE_HANDLER, StoreLogHandler, run_context, setup_logging
 from store.sqlite import SQLiteStore
 
 

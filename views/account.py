@@ -10,9 +10,10 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from auth import accept_totp_code, check_credentials, fernet, login_required, totp_secret
+import encryption
+from auth import accept_totp_code, check_credentials, login_required, totp_secret
 from login_limit import limiter, login_rate_limit
-from views import get_store
+from views import get_config, get_store
 
 bp = Blueprint("account", __name__)
 SETUP_KEY = "totp_setup"
@@ -48,7 +49,7 @@ def change_totp(user: dict[str, Any], password: str, code: str) -> tuple[str, st
     if user.get("totp_secret"):
         store.update_user(username, totp_secret=None)
         return "Two-factor login is off.", "info"
-    store.update_user(username, totp_secret=fernet().encrypt(secret.encode()).decode())
+    store.update_user(username, totp_secret=encryption.encrypt(get_config(), secret))
     session.pop(SETUP_KEY, None)
     return "Two-factor login is on: you will be asked for a code after the password.", "success"
 
