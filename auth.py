@@ -74,12 +74,19 @@ def safe_next(target: str | None) -> str:
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Send anonymous visitors to the login page, coming back here afterwards."""
+    """Send anonymous visitors to the login page, coming back here afterwards. A fragment htmx
+    polls (a run followed live) sends the whole page there, not the login form into a card."""
     @functools.wraps(view)
     def wrapped(**kwargs: Any) -> Any:
-        if g.user is None:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        return view(**kwargs)
+        if g.user is not None:
+            return view(**kwargs)
+        if request.headers.get("HX-Request") == "true":
+            shown = urlsplit(request.headers.get("HX-Current-URL", ""))
+            back = f"{shown.path}?{shown.query}" if shown.query else shown.path
+            response = Response("", 401)
+            response.headers["HX-Redirect"] = url_for("auth.login", next=back or None)
+            return response
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
     return wrapped
 

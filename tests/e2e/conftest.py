@@ -6,6 +6,7 @@ import pytest
 
 from config import PROJECT_DIR
 from devstack import Stack, start_stack
+from store import open_store
 
 SCREENSHOTS = PROJECT_DIR / "artifacts" / "screenshots"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
@@ -77,3 +78,11 @@ def page(session, viewport, request):
     shared.screenshot(path=str(SCREENSHOTS / f"{request.node.originalname}-{viewport}.png"),
                       full_page=True)
     assert problems.items == []
+
+
+@pytest.fixture(scope="module")
+def app_store(stack):
+    """The same SQLite file the app process uses, for seeding what a journey needs."""
+    opened = open_store(stack.database_url)
+    yield opened
+    opened.close()

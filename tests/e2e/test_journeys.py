@@ -9,18 +9,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from store import open_store
-
 pytestmark = pytest.mark.browser
 WORD = "journeyprobe"
-
-
-@pytest.fixture(scope="module")
-def app_store(stack):
-    """The same SQLite file the app process uses, for seeding what a journey needs."""
-    opened = open_store(stack.database_url)
-    yield opened
-    opened.close()
 
 
 def open_menu_if_collapsed(page) -> None:

@@ -14,18 +14,9 @@ import requests
 from playwright.sync_api import expect
 
 from config import PROJECT_DIR
-from store import open_store
 
 pytestmark = pytest.mark.browser
 DAY = 86400
-
-
-@pytest.fixture(scope="module")
-def app_store(stack):
-    """The same SQLite file the app process uses, for seeding what a journey needs."""
-    opened = open_store(stack.database_url)
-    yield opened
-    opened.close()
 
 
 def log_in_to_fyers(page, stack) -> None:

@@ -11,21 +11,12 @@ from playwright.sync_api import expect
 
 import backtest
 from config import Config
-from store import open_store
 from tests.backtest.scenario import SCENARIO_ARGS, scenario_closes, write_csv
 
 pytestmark = pytest.mark.browser
 RUN_WAIT_MS = 150_000  # a cold run fetches 50 symbols' candles through the slowed sandbox
 SLOW_SANDBOX_MS = 1000  # every Fyers call of the run takes a second: the page sees it running
 TAP_PX = 44
-
-
-@pytest.fixture(scope="module")
-def app_store(stack):
-    """The same SQLite file the app process uses."""
-    opened = open_store(stack.database_url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -19,6 +19,16 @@ def test_pages_need_login(client):
     response = client.get("/trading")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=/trading")
+
+
+def test_a_polled_fragment_sends_the_whole_page_to_the_login(client):
+    # The run page polls its live part; when the session ends meanwhile, the browser goes to
+    # the login form (and back to the run afterwards), not the form into the run's card.
+    response = client.get("/strategy/runs/r1/live", headers={
+        "HX-Request": "true", "HX-Current-URL": "http://localhost/strategy/runs/r1?x=1"})
+    assert response.status_code == 401 and response.get_data() == b""
+    target = urlsplit(response.headers["HX-Redirect"])
+    assert target.path == "/login" and parse_qs(target.query)["next"] == ["/strategy/runs/r1?x=1"]
 
 
 def test_login_then_logout(auth, client):
