@@ -40,11 +40,17 @@ def _text(raw: str) -> str:
 
 
 def _int(raw: str) -> int:
-    return int(raw.strip())
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError("expected a whole number, e.g. 20") from None
 
 
 def _float(raw: str) -> float:
-    value = float(raw.strip())
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("expected a number, e.g. 6.28") from None
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
