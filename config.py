@@ -380,10 +380,15 @@ def setting_range(name: str) -> str:
     """The declared range of a setting in words ('between 1 and 50'), or '' when it has none."""
     low, high = _FIELDS[name].metadata["low"], _FIELDS[name].metadata["high"]
     if low is not None and high is not None:
-        return f"between {low:g} and {high:g}"
+        return f"between {_bound(low)} and {_bound(high)}"
     if low is not None:
-        return f"at least {low:g}"
-    return f"at most {high:g}" if high is not None else ""
+        return f"at least {_bound(low)}"
+    return f"at most {_bound(high)}" if high is not None else ""
+
+
+def _bound(value: float) -> str:
+    """A range bound as a person writes it: 10000000 → '10,000,000', 0.01 → '0.01'."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
 def strategy_fields() -> list[Field]:
