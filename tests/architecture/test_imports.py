@@ -12,7 +12,7 @@ import pytest
 
 from config import PROJECT_DIR
 
-PACKAGES = ("store", "views", "backtesting", "fyers_sandbox", "bench")
+PACKAGES = ("broker", "store", "views", "backtesting", "fyers_sandbox", "bench")
 
 
 def project_modules() -> dict[str, Path]:

@@ -1,201 +1,69 @@
-"""FyersBroker: the one place that calls the fyers_apiv3 SDK.
+"""FyersBroker: the one class that calls the fyers_apiv3 SDK.
 
-Everything else sees the dataclasses and exceptions below. The SDK builds its URLs from the
-class attributes `fyersModel.Config.API` / `.DATA_API`, so they are process-wide: the broker
-constructor points them at the sandbox or at Fyers, and one process talks to one Fyers
-endpoint. Every HTTP call has connect/read timeouts (`Transport`, mounted on the SDK's own
-requests session) and spends the app's rate budget shared through the store (rate_budget.py);
-a 429 pauses every process for the window Fyers names. Reads are retried on 429 / 5xx / no
-response, orders never are. Replies that are not what Fyers documents become UnexpectedReply.
-See docs/fyers.md.
+The SDK builds its URLs from the class attributes `fyersModel.Config.API` / `.DATA_API`, so
+they are process-wide: the broker constructor points them at the sandbox or at Fyers, and one
+process talks to one Fyers endpoint. Every HTTP call has connect/read timeouts (`Transport`,
+mounted on the SDK's own requests session) and spends the app's rate budget shared through the
+store (rate_budget.py); a 429 pauses every process for the window Fyers names. Reads are retried
+on 429 / 5xx / no response, orders never are.
 """
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import requests
 from fyers_apiv3 import fyersModel
 from requests.adapters import HTTPAdapter
 
-from config import IST, PROJECT_DIR, Config
+from broker.errors import (
+    DAY_BLOCK_HINT,
+    AuthFailed,
+    BrokerError,
+    BrokerUnavailable,
+    DailyLimitBlocked,
+    IPNotAllowed,
+    OrderRejected,
+    RateLimited,
+    blocked_message,
+    error_for,
+)
+from broker.records import (
+    Candle,
+    Fill,
+    Holding,
+    Order,
+    PlaceResult,
+    Position,
+    Quote,
+    Tokens,
+    candle_from,
+    fill_from,
+    holding_from,
+    jwt_expiry,
+    order_from,
+    parsed,
+    position_from,
+    quote_from,
+)
+from config import PROJECT_DIR, Config
 from rate_budget import CLIENT_WINDOWS, Holder, RateBudget, memory_holder
 
 logger = logging.getLogger(__name__)
-
-# Orderbook status codes (Fyers v3)
-STATUS_CANCELLED = 1
-STATUS_TRADED = 2
-STATUS_TRANSIT = 4
-STATUS_REJECTED = 5
-STATUS_PENDING = 6
-STATUS_EXPIRED = 7
-FINAL_STATUSES = frozenset({STATUS_CANCELLED, STATUS_TRADED, STATUS_REJECTED, STATUS_EXPIRED})
-SIDE_BUY = 1
-SIDE_SELL = -1
-
-
-class BrokerError(RuntimeError):
-    """Base of every broker failure."""
-
-
-class TokenExpired(BrokerError):
-    """The access token is expired or invalid (-8, -15, -16, -17): stop the run and ask the
-    owner to log in (or refresh first)."""
-
-
-class AuthFailed(BrokerError):
-    """An auth code or refresh token was refused (-437, -501, daily login required): the
-    owner must complete the Fyers login again."""
-
-
-class RateLimited(BrokerError):
-    """Fyers answered 429 / -429 even after waiting for its window, or the shared budget
-    has no room within the caller's patience: stop this call, try again after `retry_after`."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class DailyLimitBlocked(RateLimited):
-    """Fyers blocked this app's API calls for the rest of the IST day (more than three
-    per-minute breaches): every process stops calling until the next day; the run fails."""
-
-
-class OrderRejected(BrokerError):
-    """Fyers refused an order; the order is recorded as cancelled with this message."""
-
-
-class IPNotAllowed(BrokerError):
-    """Fyers refused an order because this machine's IP is not the static IP registered
-    with the app: not an OrderRejected; the run fails loudly, nothing is recorded as traded."""
-
-
-class UnexpectedReply(BrokerError):
-    """Fyers answered with something it does not document (HTML instead of JSON, an unknown
-    code, a missing field): nothing of it is used or recorded; the call fails."""
-
-
-class InvalidRequest(BrokerError):
-    """Bad parameters or symbol (-50, -300): a bug or bad config; the run fails."""
-
-
-class BrokerUnavailable(BrokerError):
-    """Network error or 5xx after retries: the run fails and can be retried."""
-
-
-@dataclass(frozen=True)
-class Quote:
-    symbol: str
-    ltp: float
-    prev_close: float
-    change_pct: float
-    traded_at: float = 0.0  # epoch s of the last trade (Fyers `tt`), 0 when absent
-
-
-@dataclass(frozen=True)
-class Candle:
-    date: str  # IST trading date 'YYYY-MM-DD'
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: int
-
-
-@dataclass(frozen=True)
-class Holding:
-    """A holding as Fyers shows it since April 2026: `start_qty` (its `quantity`) is what was
-    held when the day began, `remaining_qty` (`remainingQuantity`) that minus today's sales.
-    Today's buys are not holdings: they are positions."""
-
-    symbol: str
-    start_qty: int
-    remaining_qty: int
-    avg_price: float
-    ltp: float
-    pnl: float
-    holding_type: str  # HLD | T1
-
-
-@dataclass(frozen=True)
-class Position:
-    symbol: str
-    net_qty: int
-    avg_price: float
-    ltp: float
-    pnl: float
-    realized: float
-
-
-@dataclass(frozen=True)
-class Order:
-    id: str
-    symbol: str
-    side: int  # 1 buy, -1 sell
-    qty: int
-    filled_qty: int
-    traded_price: float
-    status: int
-    tag: str  # without the orderbook's "1:" prefix
-    message: str
-    placed_at: str
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-
-@dataclass(frozen=True)
-class Fill:
-    order_id: str
-    symbol: str
-    side: int
-    qty: int
-    price: float
-    tag: str
-    traded_at: str
-
-
-@dataclass(frozen=True)
-class PlaceResult:
-    order_id: str | None
-    acknowledged: bool  # False for code 201: look the tag up before doing anything else
-
-
-@dataclass(frozen=True)
-class Tokens:
-    access_token: str
-    refresh_token: str
-    access_expires_at: float  # epoch seconds, from the JWT exp or ACCESS_TOKEN_VALIDITY
-
 
 LIVE_API_URL = "https://api-t1.fyers.in/api/v3"
 LIVE_DATA_URL = "https://api-t1.fyers.in/data"
 LOG_DIR = PROJECT_DIR / "fyers_logs"
 QUOTES_PER_CALL = 50
 HISTORY_DAYS_PER_CALL = 366
-TOKEN_CODES = frozenset({-8, -15, -16, -17})
-AUTH_CODES = frozenset({-437, -501})
-INVALID_CODES = frozenset({-50, -51, -300})
-IP_NOT_ALLOWED_CODE = -392  # the sandbox's choice; Fyers documents none (docs/fyers.md)
-IP_REFUSAL = re.compile(r"static ip|whitelist|ip address|not allowed from", re.IGNORECASE)
-REGISTER_IP = "register this machine's static IP with your Fyers app"
 NO_ACK_CODE = 201
 CONNECT_TIMEOUT_S = 5.0
-DAY_BLOCK_HINT = re.compile(r"block", re.IGNORECASE)
 DEFAULT_MAX_WAIT_S = 90.0  # a run waits out a minute window; pages pass far less
-TOKEN_LIKE = re.compile(r"[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")  # a JWT echoed in a message
 
 
 class Transport(HTTPAdapter):
@@ -226,115 +94,6 @@ def _seconds(raw: str | None) -> float | None:
     except ValueError:
         return None
     return value if value is not None and math.isfinite(value) and value >= 0 else None
-
-
-def error_for(call: str, body: dict[str, Any]) -> BrokerError | None:
-    """The exception a Fyers reply stands for, or None when it succeeded."""
-    if body.get("s") in ("ok", "no_data"):
-        return None
-    try:
-        code = int(body.get("code", 0))
-    except (TypeError, ValueError):
-        code = 0
-    text = TOKEN_LIKE.sub("<token>", str(body.get("message") or "error"))
-    message = f"Fyers {call}: {text} (code {code})"
-    if body.get("s") != "error":
-        return UnexpectedReply(f"Fyers {call}: a reply with status {body.get('s')!r}")
-    if code in TOKEN_CODES:
-        return TokenExpired(message)
-    if code in (-429, 429):
-        return RateLimited(message)
-    if code in AUTH_CODES:
-        return AuthFailed(message)
-    if code == IP_NOT_ALLOWED_CODE or IP_REFUSAL.search(text):
-        return IPNotAllowed(f"Fyers refused the order because this machine's IP is not the "
-                            f"static IP registered for the app: {REGISTER_IP} ({message})")
-    if code in INVALID_CODES:
-        return InvalidRequest(message)
-    if code == -99 or code >= 500:
-        return BrokerUnavailable(message)
-    return UnexpectedReply(f"{message}: a code Fyers does not document")
-
-
-def jwt_expiry(token: str) -> float | None:
-    """The `exp` claim of a JWT, read without verifying it (only Fyers can), or None."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, KeyError, TypeError, ValueError):
-        return None
-
-
-def plain_tag(raw: object) -> str:
-    """An order tag as the bot wrote it, whichever form Fyers shows: `1:<tag>` or `<tag>`;
-    `Untagged` (`2:Untagged` in the orderbook, `1:Untagged` in the tradebook) is no tag."""
-    tag = re.sub(r"^\d+:", "", str(raw or ""))
-    return "" if tag == "Untagged" else tag
-
-
-def _order(row: dict[str, Any]) -> Order:
-    return Order(id=str(row["id"]), symbol=str(row["symbol"]), side=int(row["side"]),
-                 qty=int(row["qty"]), filled_qty=int(row.get("filledQty") or 0),
-                 traded_price=float(row.get("tradedPrice") or 0.0), status=int(row["status"]),
-                 tag=plain_tag(row.get("orderTag")), message=str(row.get("message") or ""),
-                 placed_at=str(row.get("orderDateTime") or ""))
-
-
-def _fill(row: dict[str, Any]) -> Fill:
-    return Fill(order_id=str(row["orderNumber"]), symbol=str(row["symbol"]),
-                side=int(row["side"]), qty=int(row["tradedQty"]), price=float(row["tradePrice"]),
-                tag=plain_tag(row.get("orderTag")), traded_at=str(row.get("orderDateTime") or ""))
-
-
-def _holding(row: dict[str, Any]) -> Holding:
-    return Holding(symbol=str(row["symbol"]), start_qty=int(row["quantity"]),
-                   remaining_qty=int(row["remainingQuantity"]),
-                   avg_price=float(row["costPrice"]), ltp=float(row.get("ltp") or 0.0),
-                   pnl=float(row.get("pl") or 0.0), holding_type=str(row["holdingType"]))
-
-
-def _position(row: dict[str, Any]) -> Position:
-    return Position(symbol=str(row["symbol"]), net_qty=int(row["netQty"]),
-                    avg_price=float(row.get("netAvg") or 0.0), ltp=float(row.get("ltp") or 0.0),
-                    pnl=float(row.get("pl") or 0.0),
-                    realized=float(row.get("realized_profit") or 0.0))
-
-
-def _candle(row: list[Any]) -> Candle:
-    epoch, opening, high, low, close, volume = row
-    day = datetime.fromtimestamp(epoch, IST).date().isoformat()
-    return Candle(day, float(opening), float(high), float(low), float(close), int(volume))
-
-
-def _quote(entry: dict[str, Any]) -> Quote | None:
-    """A quote entry, or None (logged) for a symbol Fyers has no quote for."""
-    values = entry.get("v") or {}
-    if entry.get("s") != "ok":
-        logger.warning("Fyers quotes: no quote for %s (%s)", entry.get("n"), values)
-        return None
-    return Quote(symbol=str(entry["n"]), ltp=float(values["lp"]),
-                 prev_close=float(values["prev_close_price"]),
-                 change_pct=float(values.get("chp") or 0.0),
-                 traded_at=float(values.get("tt") or 0.0))
-
-
-def _blocked_message(until: float) -> str:
-    return ("Fyers has blocked this app's API calls for the rest of the day (the per-minute "
-            "limit was exceeded more than 3 times); the bot makes no Fyers call until "
-            f"{datetime.fromtimestamp(until, IST):%d %b %H:%M} IST")
-
-
-def parsed(call: str, rows: Any, parse: Callable[[dict[str, Any]], Any]) -> list:
-    """Rows of a reply through `parse`; UnexpectedReply naming what is missing or malformed."""
-    if not isinstance(rows, list):
-        raise UnexpectedReply(f"Fyers {call}: expected a list of rows, got {type(rows).__name__}")
-    try:
-        return [parse(row) for row in rows]
-    except KeyError as exc:
-        raise UnexpectedReply(f"Fyers {call}: a row lacks the field {exc}") from exc
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise UnexpectedReply(f"Fyers {call}: a malformed row ({exc})") from exc
 
 
 def _chunks(start: date, end: date) -> list[tuple[date, date]]:
@@ -404,7 +163,7 @@ class FyersBroker:
             now = self._clock()
             turn = self._budget.take(now)
             if turn.blocked_until is not None:
-                raise DailyLimitBlocked(_blocked_message(turn.blocked_until), turn.blocked_until - now)
+                raise DailyLimitBlocked(blocked_message(turn.blocked_until), turn.blocked_until - now)
             if turn.wait_s <= 0:
                 return
             if now + turn.wait_s > deadline:
@@ -456,7 +215,7 @@ class FyersBroker:
                        "the app for the day): every process pauses %.0f s", call, turn.breaches,
                        pause)
         if turn.blocked_until is not None:
-            raise DailyLimitBlocked(_blocked_message(turn.blocked_until), pause)
+            raise DailyLimitBlocked(blocked_message(turn.blocked_until), pause)
 
     def _read(self, call: str, request: Callable[[], Any]) -> dict[str, Any]:
         """An idempotent call, retried on 429 (after the pause it set) and with exponential
@@ -488,25 +247,25 @@ class FyersBroker:
     def holdings(self) -> list[Holding]:
         """Holdings bought before today, one per symbol and type (T1 not yet settled, HLD)."""
         rows = self._read("holdings", self._fyers.holdings).get("holdings") or []
-        return parsed("holdings", rows, _holding)
+        return parsed("holdings", rows, holding_from)
 
     def positions(self) -> list[Position]:
         """Today's net positions: today's buys and today's sales, holdings sold included."""
         rows = self._read("positions", self._fyers.positions).get("netPositions") or []
-        return parsed("positions", rows, _position)
+        return parsed("positions", rows, position_from)
 
     def orders(self, *, tag: str | None = None, order_id: str | None = None) -> list[Order]:
         """The day's orderbook, read whole and matched here (Fyers' own filters are not relied
         on): optionally only the orders with this tag (either form Fyers shows) or id."""
         body = self._read("orderbook", self._fyers.orderbook)
-        found = parsed("orderbook", body.get("orderBook") or [], _order)
+        found = parsed("orderbook", body.get("orderBook") or [], order_from)
         return [order for order in found
                 if (not tag or order.tag == tag) and (not order_id or order.id == order_id)]
 
     def tradebook(self) -> list[Fill]:
         """Today's fills, including the owner's own trades (untagged)."""
         rows = self._read("tradebook", self._fyers.tradebook).get("tradeBook") or []
-        return parsed("tradebook", rows, _fill)
+        return parsed("tradebook", rows, fill_from)
 
     # --- orders -------------------------------------------------------------------------
     def place_market_order(self, symbol: str, qty: int, side: int, tag: str) -> PlaceResult:
@@ -561,7 +320,7 @@ class FyersBroker:
                      "range_from": first.isoformat(), "range_to": last.isoformat(),
                      "cont_flag": "1"}
             body = self._read("history", lambda q=query: self._fyers.history(q))
-            for candle in parsed("history", body.get("candles") or [], _candle):
+            for candle in parsed("history", body.get("candles") or [], candle_from):
                 candles[candle.date] = candle
         return [candles[day] for day in sorted(candles)]
 
@@ -572,7 +331,7 @@ class FyersBroker:
         for i in range(0, len(unique), QUOTES_PER_CALL):
             query = {"symbols": ",".join(unique[i:i + QUOTES_PER_CALL])}
             body = self._read("quotes", lambda q=query: self._fyers.quotes(q))
-            for quote in parsed("quotes", body.get("d") or [], _quote):
+            for quote in parsed("quotes", body.get("d") or [], quote_from):
                 if quote is not None:
                     quotes[quote.symbol] = quote
         return quotes

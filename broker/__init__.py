@@ -1,0 +1,51 @@
+"""The broker: the one package that knows the fyers_apiv3 SDK (docs/fyers.md).
+
+Everything else imports what it needs from here: `FyersBroker` (client.py), the typed records
+it returns (records.py) and the exceptions it raises (errors.py), whose docstrings say what
+the bot does when each is raised.
+"""
+from broker.client import LOG_DIR, FyersBroker
+from broker.errors import (
+    REGISTER_IP,
+    AuthFailed,
+    BrokerError,
+    BrokerUnavailable,
+    DailyLimitBlocked,
+    InvalidRequest,
+    IPNotAllowed,
+    OrderRejected,
+    RateLimited,
+    TokenExpired,
+    UnexpectedReply,
+    error_for,
+)
+from broker.records import (
+    FINAL_STATUSES,
+    SIDE_BUY,
+    SIDE_SELL,
+    STATUS_CANCELLED,
+    STATUS_EXPIRED,
+    STATUS_PENDING,
+    STATUS_REJECTED,
+    STATUS_TRADED,
+    STATUS_TRANSIT,
+    Candle,
+    Fill,
+    Holding,
+    Order,
+    PlaceResult,
+    Position,
+    Quote,
+    Tokens,
+    jwt_expiry,
+    plain_tag,
+)
+
+__all__ = [
+    "FINAL_STATUSES", "LOG_DIR", "REGISTER_IP", "SIDE_BUY", "SIDE_SELL", "STATUS_CANCELLED",
+    "STATUS_EXPIRED", "STATUS_PENDING", "STATUS_REJECTED", "STATUS_TRADED", "STATUS_TRANSIT",
+    "AuthFailed", "BrokerError", "BrokerUnavailable", "Candle", "DailyLimitBlocked", "Fill",
+    "FyersBroker", "Holding", "IPNotAllowed", "InvalidRequest", "Order", "OrderRejected",
+    "PlaceResult", "Position", "Quote", "RateLimited", "TokenExpired", "Tokens",
+    "UnexpectedReply", "error_for", "jwt_expiry", "plain_tag",
+]
