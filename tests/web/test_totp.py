@@ -24,7 +24,11 @@ def turn_on_totp(auth) -> pyotp.TOTP:
     """Scan-equivalent: read the key from the account page and confirm with a code from the
     previous time step (so the current one is still unused for the login that follows)."""
     totp = pyotp.TOTP(shown_key(auth))
+    seconds_into_step = time.time() % totp.interval
+    if seconds_into_step > totp.interval - 2:  # the previous step's code would be two steps old
+        time.sleep(totp.interval - seconds_into_step + 0.1)
     auth.post("/account", "/account", password=PASSWORD, code=totp.at(time.time() - 30))
+    assert "Two-factor login is on" in auth.client.get("/account").get_data(as_text=True)
     return totp
 
 
