@@ -117,4 +117,31 @@ MIGRATIONS: list[tuple[str, ...]] = [
        # the live run page: a JSON list on the run's row
         "ALTER TABLE runs ADD COLUMN steps TEXT",
     ),
+    (  # 8: the closed trades' sums per IST day kept as trades are recorded (trades are only
+       # ever inserted), so the Trading page reads one row a day instead of every sale
+        """CREATE TABLE closed_days (
+               day INTEGER PRIMARY KEY,  -- days after 1970-01-01 of ts + 19800 s (IST)
+               closed INTEGER NOT NULL, wins INTEGER NOT NULL, win_paise INTEGER NOT NULL,
+               losses INTEGER NOT NULL, loss_paise INTEGER NOT NULL)""",
+        """INSERT INTO closed_days
+           SELECT CAST((ts + 19800) / 86400 AS INTEGER) AS day, COUNT(*),
+                  COUNT(CASE WHEN pnl_paise > 0 THEN 1 END),
+                  COALESCE(SUM(CASE WHEN pnl_paise > 0 THEN pnl_paise END), 0),
+                  COUNT(CASE WHEN pnl_paise < 0 THEN 1 END),
+                  COALESCE(SUM(CASE WHEN pnl_paise < 0 THEN pnl_paise END), 0)
+           FROM trades WHERE side = 'SELL' AND pnl_paise IS NOT NULL GROUP BY day""",
+        """CREATE TRIGGER trades_sum_closed_day AFTER INSERT ON trades
+           WHEN NEW.side = 'SELL' AND NEW.pnl_paise IS NOT NULL
+           BEGIN
+               INSERT INTO closed_days
+               VALUES (CAST((NEW.ts + 19800) / 86400 AS INTEGER), 1, NEW.pnl_paise > 0,
+                       max(NEW.pnl_paise, 0), NEW.pnl_paise < 0, min(NEW.pnl_paise, 0))
+               ON CONFLICT (day) DO UPDATE SET
+                   closed = closed + 1, wins = wins + excluded.wins,
+                   win_paise = win_paise + excluded.win_paise,
+                   losses = losses + excluded.losses,
+                   loss_paise = loss_paise + excluded.loss_paise;
+           END""",
+        "DROP INDEX trades_closed_day",
+    ),
 ]

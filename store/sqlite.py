@@ -375,22 +375,13 @@ class SQLiteStore(SQLiteLogs, Store):
                           "ORDER BY ts DESC, trade_id DESC LIMIT ?",
                           [*where.params, -1 if limit is None else limit])
 
-    # Closed trades are SELL rows with a pnl; SQL sums their whole paise exactly, so a page
-    # never loads them all. IST is a fixed UTC+05:30, so an IST day is a whole number of days
-    # after 1970-01-01 of ts + 19800 s: the expression the trades_closed_day index holds.
-    _IST_DAY = "CAST((ts + 19800) / 86400 AS INTEGER)"
     _EPOCH_DAY = date(1970, 1, 1).toordinal()
 
     def closed_trade_days(self) -> list[ClosedDay]:
-        """Closed trades summed per IST day, ascending, in the trades_closed_day index order."""
-        rows = self._execute(
-            f"SELECT {self._IST_DAY} AS day, COUNT(*), "
-            "COUNT(CASE WHEN pnl_paise > 0 THEN 1 END), "
-            "COALESCE(SUM(CASE WHEN pnl_paise > 0 THEN pnl_paise END), 0), "
-            "COUNT(CASE WHEN pnl_paise < 0 THEN 1 END), "
-            "COALESCE(SUM(CASE WHEN pnl_paise < 0 THEN pnl_paise END), 0) "
-            "FROM trades WHERE side = 'SELL' AND pnl_paise IS NOT NULL "
-            "GROUP BY day ORDER BY day").fetchall()
+        """Closed trades (SELL rows with a pnl) summed per IST day in whole paise, ascending:
+        the closed_days table a trigger keeps as trades are recorded (migration 8)."""
+        rows = self._execute("SELECT day, closed, wins, win_paise, losses, loss_paise "
+                             "FROM closed_days ORDER BY day").fetchall()
         return [ClosedDay(date.fromordinal(self._EPOCH_DAY + day).isoformat(), *sums)
                 for day, *sums in rows]
 

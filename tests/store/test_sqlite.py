@@ -6,10 +6,21 @@ import threading
 
 import pytest
 
-from store import StoreError, open_store
+from store import ClosedDay, StoreError, open_store
 from store.common import trade_stats
 from store.migrations import MIGRATIONS
 from store.sqlite import SQLiteStore
+
+
+def database_at(path, version: int) -> sqlite3.Connection:
+    """A database file migrated up to `version` only, as an older release left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, statements in enumerate(MIGRATIONS[:version], start=1):
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?)", (number,))
+    return conn
 
 
 def test_reopening_keeps_data_and_applies_migrations_once(tmp_path):
@@ -32,11 +43,7 @@ def test_reopening_keeps_data_and_applies_migrations_once(tmp_path):
 
 def test_migration_2_rekeys_existing_logs_by_time(tmp_path):
     path = tmp_path / "shop.db"
-    with sqlite3.connect(path, isolation_level=None) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for statement in MIGRATIONS[0]:
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (1)")
+    with database_at(path, 1) as conn:
         conn.executemany("INSERT INTO logs (ts, level, levelno, logger, message) "
                          "VALUES (?, 'INFO', 20, 'x', ?)",
                          [(1000.5, "late arrival"), (2000.25, "newest"), (1000.5, "same time"),
@@ -141,12 +148,7 @@ def test_closing_from_one_thread_leaves_other_threads_working(tmp_path):
 
 def test_migration_4_keeps_money_as_whole_paise(tmp_path):
     path = tmp_path / "shop.db"
-    with sqlite3.connect(path, isolation_level=None) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        for version, statements in enumerate(MIGRATIONS[:3], start=1):
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    with database_at(path, 3) as conn:
         conn.executemany("INSERT INTO trades (trade_id, symbol, side, qty, price, ts, pnl) "
                          "VALUES (?, 'NSE:ITC-EQ', ?, 5, ?, ?, ?)",
                          [("B1", "BUY", 1675.8699999999997, 1.0, None),
@@ -163,4 +165,25 @@ def test_migration_4_keeps_money_as_whole_paise(tmp_path):
         (3500.1234, 3499.5)]
     columns = {row[1]: row[2] for row in store._conn().execute("PRAGMA table_info(trades)")}
     assert columns["price_paise"] == columns["pnl_paise"] == "INTEGER" and "price" not in columns
+    store.close()
+
+
+def test_migration_8_sums_the_closed_trades_already_there_and_every_later_sale(tmp_path):
+    path = tmp_path / "shop.db"
+    ist_midnight = 1_764_441_000  # 2025-11-30 00:00 IST
+    with database_at(path, 7) as conn:
+        conn.executemany("INSERT INTO trades (trade_id, symbol, side, qty, price_paise, ts, "
+                         "pnl_paise) VALUES (?, 'NSE:ITC-EQ', ?, 5, 40000, ?, ?)",
+                         [("B1", "BUY", ist_midnight - 1, None),  # 29 Nov, a buy: not closed
+                          ("S1", "SELL", ist_midnight - 1, 1500),  # 29 Nov, 23:59:59 IST
+                          ("S2", "SELL", ist_midnight, -700), ("S3", "SELL", ist_midnight + 60, 0)])
+    store = SQLiteStore(path)
+    assert store.closed_trade_days() == [
+        ClosedDay("2025-11-29", closed=1, wins=1, win_paise=1500, losses=0, loss_paise=0),
+        ClosedDay("2025-11-30", closed=2, wins=0, win_paise=0, losses=1, loss_paise=-700)]
+    store.record_trade({"trade_id": "S4", "run_id": None, "order_tag": "S4", "symbol": "NSE:ITC-EQ",
+                        "side": "SELL", "qty": 5, "price": 410.0, "ts": ist_midnight + 120,
+                        "pnl": 12.34, "source": "bot"}, None)
+    assert store.closed_trade_days()[-1] == ClosedDay(
+        "2025-11-30", closed=3, wins=1, win_paise=1234, losses=1, loss_paise=-700)
     store.close()
