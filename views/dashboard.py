@@ -9,7 +9,7 @@ import portfolio
 import prices
 import today
 from auth import login_required
-from views import get_config, get_store
+from views import get_config, get_store, kept_until_next_trade
 
 bp = Blueprint("dashboard", __name__)
 CANCELLED = ("cancelled", "rejected")
@@ -24,7 +24,7 @@ def index() -> str:
     positions = store.get_positions()
     market = prices.market_view(config, store, [p["symbol"] for p in positions])
     start = portfolio.ist_midnight(now, config.app_logs_per_page_home - 1)
-    trades = store.list_trades(since=start)
+    trades = kept_until_next_trade("trades since", lambda: store.list_trades(since=start), start)
     orders = store.list_orders(since=start, statuses=CANCELLED)
     midnight = portfolio.ist_midnight(now)
     return render_template(

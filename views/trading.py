@@ -3,44 +3,30 @@ and the closed trades with their figures and P&L curve."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from cachetools import TTLCache
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, render_template
 
 import portfolio
 import prices
 import trade_books
 from auth import login_required
 from config import IST
-from views import get_config, get_store
+from views import get_config, get_store, kept_until_next_trade
 
 bp = Blueprint("trading", __name__)
-FIGURES_TTL_S = 60
 LATEST_TRADES = 500  # the closed trades shown are paired with their buys among these
 CLOSED_SHOWN = 50
-_figures_lock = threading.Lock()
 
 
 def closed_trade_figures(positions: Sequence[Mapping[str, Any]]) -> portfolio.ClosedTrades:
-    """Figures, curve and latest sales of the closed trades; they only change with a new trade,
-    so they are kept until one is recorded (or a minute passes)."""
+    """Figures, curve and latest sales of the closed trades (they change only with a trade)."""
     store = get_store()
-    newest = store.list_trades(limit=1)
-    key = (newest[0]["trade_id"], newest[0]["ts"]) if newest else None
-    cache = current_app.extensions.setdefault("figures_cache", TTLCache(2, FIGURES_TTL_S))
-    with _figures_lock:
-        if key in cache:
-            return cache[key]
-    figures = portfolio.closed_trades(store.closed_trade_days(),
-                                      store.list_trades(limit=LATEST_TRADES), positions,
-                                      CLOSED_SHOWN)
-    with _figures_lock:
-        cache[key] = figures
-    return figures
+    return kept_until_next_trade("closed trades", lambda: portfolio.closed_trades(
+        store.closed_trade_days(), store.list_trades(limit=LATEST_TRADES), positions,
+        CLOSED_SHOWN))
 
 
 @bp.route("/trading")

@@ -151,10 +151,14 @@ def test_refresh_without_token_says_why(logged_in, client):
     assert "Refresh failed" in page and "alert-success" not in page
 
 
-def test_trading_figures_follow_a_new_trade(logged_in, client, seeded, db):
+def test_trading_figures_and_the_dashboard_follow_a_new_trade(logged_in, client, seeded, db):
     assert "₹400.00" in client.get("/trading").get_data(as_text=True)
+    assert "10 × <span title=\"NSE:INFY-EQ\">INFY</span> @ ₹1,600.00" not in client.get(
+        "/").get_data(as_text=True)
     db.record_trade({"trade_id": "t6", "run_id": "run-c", "order_tag": "t6",
                      "symbol": "NSE:INFY-EQ", "side": "SELL", "qty": 10, "price": 1600.0,
                      "ts": seeded, "pnl": 1000.0, "source": "bot"}, None)
     page = client.get("/trading").get_data(as_text=True)
     assert "₹1,400.00" in page and "2 / 1" in page
+    assert "10 × <span title=\"NSE:INFY-EQ\">INFY</span> @ ₹1,600.00" in client.get(
+        "/").get_data(as_text=True)
