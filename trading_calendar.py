@@ -16,6 +16,7 @@ from config import IST, PROJECT_DIR, Config
 
 NSE_CALENDAR = "XBOM"  # exchange_calendars' Indian equity calendar (NSE and BSE share holidays)
 MARKET_OPEN = time(9, 15)  # IST, when NSE's normal session starts trading
+MARKET_CLOSE = time(15, 30)  # IST, when it ends (orders after it wait for the next session)
 SESSIONS_CACHE_DIR = PROJECT_DIR / "data"
 
 
