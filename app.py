@@ -100,10 +100,20 @@ def close_app(app: Flask) -> None:
 def register_blueprints(app: Flask, config: Config) -> None:
     """One blueprint per area; the Fyers callback lives at the path of FYERS_REDIRECT_URI."""
     from auth import bp as auth_bp
-    from views import account, alerts, backtests, dashboard, logs, strategy, tokens, trading
+    from views import (
+        account,
+        alerts,
+        backtests,
+        dashboard,
+        logs,
+        paper,
+        strategy,
+        tokens,
+        trading,
+    )
 
     for blueprint in (auth_bp, account.bp, dashboard.bp, trading.bp, logs.bp, tokens.bp,
-                      strategy.bp, backtests.bp, alerts.bp):
+                      strategy.bp, paper.bp, backtests.bp, alerts.bp):
         app.register_blueprint(blueprint)
     callback_path = urlsplit(config.fyers_redirect_uri).path or "/tokens/callback"
     app.add_url_rule(callback_path, "tokens_callback", tokens.callback)

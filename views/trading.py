@@ -14,7 +14,7 @@ import prices
 import trade_books
 from auth import login_required
 from config import IST
-from views import get_config, get_store, kept_until_next_trade
+from views import get_config, get_store, kept_until_next_trade, paper
 
 bp = Blueprint("trading", __name__)
 LATEST_TRADES = 500  # the closed trades shown are paired with their buys among these
@@ -45,6 +45,7 @@ def index() -> str:
         closed=closed,
         shown=CLOSED_SHOWN,
         chart_json=json.dumps(closed.curve),
+        comparison=paper.comparison(),
     )
 
 
