@@ -21,9 +21,9 @@ from broker import PaperBroker
 from config import PROJECT_DIR, Config
 from executor import LOCK_NAME, execute
 from fyers_sandbox.testing import SandboxHandle
-from order_flow import OPEN_ORDER_STATUSES
 from tests.batch.conftest import DEMO
 from tests.batch.helpers import cli_env, fast_broker
+from tests.faults.helpers import assert_books_agree
 
 OTHER_IP = ("10.9.9.9",)  # the sandbox refuses every order, modify and cancel from loopback
 # Trading days of one week and the Monday after (Tue 24 Nov 2026 is Guru Nanak Jayanti).
@@ -164,27 +164,6 @@ KILLS = 6
 SEED = 20261123
 
 
-def assert_paper_books_agree(config: Config, store: Any) -> None:
-    """Every paper fill is one paper trade at its price and quantity, no trade lacks a fill,
-    the paper positions are what the paper account holds, and no order is left open."""
-    paper = store.for_book("paper")
-    broker = token_refresh.stored_broker(config, paper, fast_broker)
-    assert isinstance(broker, PaperBroker)
-    fills = {fill.order_id: fill for fill in broker.tradebook()}
-    trades = {t["trade_id"]: t for t in paper.list_trades() if t["source"] == "bot"}
-    assert trades.keys() == fills.keys()
-    for trade_id, trade in trades.items():
-        assert (trade["qty"], trade["price"]) == (fills[trade_id].qty, fills[trade_id].price)
-    held = Counter()
-    for holding in broker.holdings():
-        held[holding.symbol] += holding.start_qty
-    for position in broker.positions():
-        held[position.symbol] += position.net_qty
-    assert {p["symbol"]: p["qty"] for p in paper.get_positions()} == \
-        {symbol: qty for symbol, qty in held.items() if qty}
-    assert paper.list_orders(statuses=OPEN_ORDER_STATUSES) == []
-
-
 @pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
 def test_a_paper_run_killed_mid_way_leaves_no_half_recorded_trade(paper_config, store, sandbox,
                                                                   logged_in):
@@ -211,7 +190,10 @@ def test_a_paper_run_killed_mid_way_leaves_no_half_recorded_trade(paper_config, 
         after = execute(config, store, trigger="scheduled", force=True,
                         run_id=f"after{kill}", broker_factory=fast_broker)
         assert after["status"] in ("succeeded", "warning"), after
-        assert_paper_books_agree(config, store)
+        paper = store.for_book("paper")
+        broker = token_refresh.stored_broker(config, paper, fast_broker)
+        assert isinstance(broker, PaperBroker)
+        assert_books_agree(config, paper, broker=broker)
     assert requests_to_account(sandbox) == {}
     assert {t["side"] for t in store.for_book("paper").list_trades()} == {"BUY", "SELL"}
 
