@@ -152,7 +152,6 @@ def test_market_hours_are_read_from_fyers_time(paper_config, store, sandbox, log
     assert all("market is closed" in order["message"] for order in refused), refused
     assert closed["status"] == "warning"
 
-    store.release_lock(LOCK_NAME, "none")
     sandbox.admin("clock", now=f"{WEEK[1]}T11:00:00")
     opened = execute(paper_config, store, trigger="manual", force=True, run_id="in-session",
                      broker_factory=fast_broker)
