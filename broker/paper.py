@@ -57,14 +57,14 @@ class PaperBroker:
     `real`; orders, fills, holdings and funds simulated in `holder` (the store), starting
     with `capital` rupees."""
 
+    is_paper = True  # what a run's words check ("simulated", not "sent to Fyers")
+
     def __init__(self, real: FyersBroker, holder: AccountHolder, capital: float) -> None:
         self._real = real
         self._holder = holder
         self._capital = capital
-        self._quotes: dict[str, Quote] = {}
-        self._clock: FyersClock | None = None
-
-    is_paper = True
+        self._quotes: dict[str, Quote] = {}  # the last quotes read: the fills' prices
+        self._clock: FyersClock | None = None  # Fyers' time, from those quotes
 
     @property
     def access_token(self) -> str:
@@ -93,12 +93,15 @@ class PaperBroker:
         return self._real.history(symbol, start, end)
 
     def login_url(self, state: str) -> str:
+        """Fyers' login page (the login is real)."""
         return self._real.login_url(state)
 
     def exchange_auth_code(self, auth_code: str) -> Tokens:
+        """Fyers' tokens for the login's auth code."""
         return self._real.exchange_auth_code(auth_code)
 
     def refresh_access_token(self, refresh_token: str, pin: str) -> Tokens:
+        """A new access token from Fyers."""
         return self._real.refresh_access_token(refresh_token, pin)
 
     # --- the simulated account ------------------------------------------------------------
