@@ -123,3 +123,11 @@ def test_strategy_from_env_keeps_the_mode_of_the_environment(make_app, config, m
     assert BANNER in text(auth.client.get("/strategy"))
     auth.post("/strategy/live", "/strategy/live", confirm="real-money")
     assert BANNER in text(auth.client.get("/strategy"))
+
+
+def test_paper_trading_is_a_first_run_default_then_the_store_decides(make_app, config):
+    first = make_app(config.with_overrides(paper_trading=True))
+    store = first.extensions["store"]
+    assert paper_mode.is_paper(config, store)  # saved on the first start, whatever config says
+    make_app(config.with_overrides(paper_trading=False))
+    assert paper_mode.is_paper(config.with_overrides(paper_trading=False), store)
