@@ -129,5 +129,6 @@ def test_paper_trading_is_a_first_run_default_then_the_store_decides(make_app, c
     first = make_app(config.with_overrides(paper_trading=True))
     store = first.extensions["store"]
     assert paper_mode.is_paper(config, store)  # saved on the first start, whatever config says
-    make_app(config.with_overrides(paper_trading=False))
-    assert paper_mode.is_paper(config.with_overrides(paper_trading=False), store)
+    later = config.with_overrides(paper_trading=False)
+    paper_mode.save_first_run_default(later, store)  # what a later start does
+    assert paper_mode.is_paper(later, store)
