@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import paper_mode
 import portfolio
 import strategy_settings
 from config import Config, load_config_or_exit
@@ -52,6 +53,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["nifty_config"] = config
     setup_logging(config, store)
     strategy_settings.save_first_run_defaults(config, store)
+    paper_mode.save_first_run_default(config, store)
     csrf.init_app(app)
     init_login_limit(app)
     register_blueprints(app, config)
@@ -98,10 +100,20 @@ def close_app(app: Flask) -> None:
 def register_blueprints(app: Flask, config: Config) -> None:
     """One blueprint per area; the Fyers callback lives at the path of FYERS_REDIRECT_URI."""
     from auth import bp as auth_bp
-    from views import account, alerts, backtests, dashboard, logs, strategy, tokens, trading
+    from views import (
+        account,
+        alerts,
+        backtests,
+        dashboard,
+        logs,
+        paper,
+        strategy,
+        tokens,
+        trading,
+    )
 
     for blueprint in (auth_bp, account.bp, dashboard.bp, trading.bp, logs.bp, tokens.bp,
-                      strategy.bp, backtests.bp, alerts.bp):
+                      strategy.bp, paper.bp, backtests.bp, alerts.bp):
         app.register_blueprint(blueprint)
     callback_path = urlsplit(config.fyers_redirect_uri).path or "/tokens/callback"
     app.add_url_rule(callback_path, "tokens_callback", tokens.callback)
@@ -118,10 +130,22 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.trade_line, "trade_line")
     app.add_template_filter(run_status_label, "run_status")
     app.add_template_global(portfolio.duration, "duration")
+    app.add_template_global(paper_shown, "paper_trading")
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, server_error)
+
+
+def paper_shown() -> bool:
+    """Whether the page says Paper (banner, title): the book the pages show, False when the
+    store cannot say (the page is an error page then)."""
+    from views import is_paper
+
+    try:
+        return is_paper()
+    except StoreError:
+        return False
 
 
 def add_security_headers(response: Response) -> Response:

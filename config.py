@@ -184,6 +184,13 @@ class Config:
         "Fyers' rate-limit window: after a 429 on an order, wait until it ends, then go on",
         low=1, high=600)
 
+    # Paper trading (docs/paper.md): real quotes and history, orders filled by a local simulator
+    paper_trading: bool = _setting(_bool, False,
+                                   "Paper trading: orders are simulated against Fyers' live quotes, "
+                                   "never sent; first-run default, then switched on the Strategy page")
+    paper_capital: float = _setting(_float, 100000.0,
+                                    "Rupees the paper account starts with", low=1000, high=100_000_000)
+
     # Strategy: every field from MA_PERIOD to the Alerts section is a strategy setting, kept in
     # the store and edited on the Strategy page (strategy_settings.py); these are its defaults.
     ma_period: int = _setting(_int, 20, "Moving-average length in completed daily closes",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import notifier
+import paper_mode
 import strategy_settings
 import token_refresh
 from broker import FyersBroker, TokenExpired
@@ -96,10 +97,13 @@ def execute(config: Config, store: Store, *, trigger: str, dry_run: bool = False
 
     Whatever happens, the run ends with a record (or, when the store cannot record it, an
     alert and the record it would have had), its lock released and an alert.
-    `broker_factory` builds the broker (tests and benchmarks pass other rate limits)."""
+    `broker_factory` builds the broker (tests and benchmarks pass other rate limits). The run
+    trades the book in use (paper_mode.py): on paper, its records and broker are the paper
+    book's."""
     run_id = run_id or new_run_id()
     with run_context(run_id):
         try:
+            store = paper_mode.book_store(config, store)
             if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
                 logger.info("another run holds the lock: this %s run is skipped", trigger)
                 record = _open_record(store, run_id, trigger, dry_run, status="skipped")
@@ -133,7 +137,7 @@ def _open_record(store: Store, run_id: str, trigger: str, dry_run: bool,
     if record is None:
         record = {"run_id": run_id, "trigger": trigger, "status": status,
                   "started_at": time.time(), "finished_at": None, "summary": "",
-                  "error": None, "dry_run": dry_run}
+                  "error": None, "dry_run": dry_run, "book": store.book}
         store.create_run(record)
     return record
 
@@ -217,7 +221,7 @@ def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bo
         return Outcome.failed(failure, str(exc) or type(exc).__name__)
     futures.extend(_notify_events(config, store, result))
     status = "warning" if result.refused or result.partial else "succeeded"
-    return Outcome(status, result.summary)
+    return Outcome(status, f"Paper: {result.summary}" if store.book == "paper" else result.summary)
 
 
 def _work(config: Config, store: Store, record: dict[str, Any], guard: RunGuard,
@@ -333,6 +337,7 @@ def start_background_run(config: Config, trigger: str = "manual",
     """
     store = configured_store(config)
     try:
+        store = paper_mode.book_store(config, store)
         run_id = new_run_id()
         if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
             return store.lock_owner(LOCK_NAME) or "", False

@@ -96,8 +96,9 @@ def _place_all(run: RunContext) -> None:
         run.steps.done("fills", "dry run: nothing placed")
         return
     result = run.result
+    sent = "simulated (paper)" if getattr(run.broker, "is_paper", False) else "sent to Fyers"
     run.steps.done("orders", "; ".join(
-        [f"{len(intents)} sent to Fyers" if intents else "none to place",
+        [f"{len(intents)} {sent}" if intents else "none to place",
          *_counted(result.refused, "refused", "refused"),
          *_counted(result.partial, "only partly filled", "only partly filled")]))
     run.steps.done("fills", deals_sentence(_fill_deals(result), "bought", "sold")

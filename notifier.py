@@ -27,6 +27,7 @@ import portfolio
 import prices
 import token_refresh
 from config import IST, Config, load_config_or_exit
+from paper_mode import PAPER_LABEL
 from portfolio import inr, ist_short, signed_inr, ticker
 from redaction import redact, register_secret
 from store.base import Store, StoreError
@@ -141,6 +142,8 @@ class Notifier:
             logger.info("alert %s not sent: %s", kind, NOT_CONFIGURED)
             return NOT_CONFIGURED
         text = redact(text)  # the secrets setup_logging and token_refresh registered
+        if self.store is not None and self.store.book == "paper":  # never read as real money
+            text = f"{PAPER_LABEL} · {text}"
         errors = [error for channel in self.channels
                   if (error := self._deliver_to(channel, kind, text, attempts or self.attempts))]
         self._record(kind, errors)

@@ -101,7 +101,8 @@ def market_view(config: Config, store: Store, symbols: Sequence[str], *,
     now = time.time()
     market = store.get_setting(MARKET_KEY) or {}
     trouble = ""
-    if _missing_quotes(market, wanted, now) or _fresh(market, "funds", FUNDS_FRESH_S, now) is None:
+    if _missing_quotes(market, wanted, now) or _fresh(market, _funds(store), FUNDS_FRESH_S,
+                                                      now) is None:
         trouble = _ask_fyers(config, store, market, wanted, now, wait_s)
         market = store.get_setting(MARKET_KEY) or {}
     quotes = _fresh(market, "quotes", QUOTES_FRESH_S, now) or {"at": None, "prices": {}}
@@ -111,8 +112,13 @@ def market_view(config: Config, store: Store, symbols: Sequence[str], *,
     closes = store.latest_candles(unquoted)
     marks.update({symbol: Mark(float(candle["close"]), day=candle["date"])
                   for symbol, candle in closes.items()})
-    funds = market.get("funds") or {}  # the last known, shown with its time
+    funds = market.get(_funds(store)) or {}  # the last known, shown with its time
     return Market(marks, funds.get("available"), funds.get("at"), trouble if unquoted else "")
+
+
+def _funds(store: Store) -> str:
+    """The part holding the funds of the store's book: the paper account's are its own."""
+    return "funds" if store.book == "real" else f"{store.book}_funds"
 
 
 def remember_quotes(store: Store, quotes: Mapping[str, Quote], at: float | None = None) -> None:
@@ -148,7 +154,7 @@ def _ask_fyers(config: Config, store: Store, market: Mapping[str, Any], wanted: 
         return LOGIN_NEEDED
     if not _recent_failure(market, now):
         want_quotes = _missing_quotes(market, wanted, now)
-        want_funds = _fresh(market, "funds", FUNDS_FRESH_S, now) is None
+        want_funds = _fresh(market, _funds(store), FUNDS_FRESH_S, now) is None
         job = partial(_fetch, config, store, wanted if want_quotes else [], want_funds)
         if not _fetcher(store).run(job, wait_s):
             return (f"Fyers has not answered within {wait_s:g} s; live prices show on a "
@@ -185,7 +191,8 @@ def _fetch(config: Config, store: Store, symbols: list[str], want_funds: bool) -
             if symbols:
                 parts["quotes"] = _quotes_part(broker.quotes(symbols), symbols, asked)
             if want_funds:
-                parts["funds"] = {"at": asked, "available": broker.funds().get(FUNDS_ROW)}
+                parts[_funds(store)] = {"at": asked,
+                                        "available": broker.funds().get(FUNDS_ROW)}
         _keep(store, **parts)
     except BrokerError as exc:
         logger.warning("Fyers prices for the pages: %s", exc)

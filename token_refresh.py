@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import encryption
-from broker import AuthFailed, BrokerError, FyersBroker, TokenExpired, Tokens
+from broker import AuthFailed, BrokerError, FyersBroker, PaperBroker, TokenExpired, Tokens
 from config import Config, load_config_or_exit
 from messages import KEY_DIFFERS, LOGIN_NEEDED
 from portfolio import ist_short
@@ -113,9 +113,15 @@ def load_access_token(config: Config, store: Store) -> str | None:
 def stored_broker(config: Config, store: Store, factory: Callable[..., FyersBroker] = FyersBroker,
                   **options: Any) -> FyersBroker | None:
     """A broker on the stored access token that spends the app's rate budget kept in `store`
-    (`factory` and `options` as FyersBroker takes them); None when no token is stored."""
+    (`factory` and `options` as FyersBroker takes them), a PaperBroker around it when `store` is
+    the paper book's; None when no token is stored."""
     token = load_access_token(config, store)
-    return None if token is None else factory(config, access_token=token, store=store, **options)
+    if token is None:
+        return None
+    broker = factory(config, access_token=token, store=store, **options)
+    # The one place paper trading is chosen: a store seen through the paper book gets a broker
+    # whose orders are simulated (docs/paper.md); everything else stays the real broker's.
+    return PaperBroker(broker, store, config.paper_capital) if store.book == "paper" else broker
 
 
 def _token_id(access_token: str) -> str:

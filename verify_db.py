@@ -3,7 +3,8 @@
     python verify_db.py [--collection NAME] [--limit N] [--json]
     python verify_db.py --collection trades --csv      every sale, for the owner's books
 
-Token values and password hashes are never printed. Both store backends print the same. Exit
+Runs, orders, trades and positions are printed for both books, real and paper (docs/paper.md),
+each row labelled in a `book` column (`--book` picks one). Token values and password hashes are never printed. Both store backends print the same. Exit
 status 1 when the store cannot be reached, 2 when the configuration or an argument is invalid.
 """
 from __future__ import annotations
@@ -20,21 +21,23 @@ import trade_books
 from config import load_config_or_exit
 from portfolio import ist
 from store import Store, StoreError, configured_store
+from store.base import BOOK_COLLECTIONS
 
 Rows = list[dict[str, Any]]
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "runs": ("started_at", "run_id", "trigger", "status", "dry_run", "finished_at", "error"),
-    "orders": ("created_at", "tag", "symbol", "side", "qty", "status", "filled_qty",
+    "runs": ("book", "started_at", "run_id", "trigger", "status", "dry_run", "finished_at", "error"),
+    "orders": ("book", "created_at", "tag", "symbol", "side", "qty", "status", "filled_qty",
                "traded_price", "broker_order_id", "message"),
-    "trades": ("ts", "symbol", "side", "qty", "price", "pnl", "source", "run_id", "trade_id"),
+    "trades": ("book", "ts", "symbol", "side", "qty", "price", "pnl", "source", "run_id", "trade_id"),
     "logs": ("ts", "level", "logger", "run_id", "message"),
-    "positions": ("symbol", "qty", "avg_price", "last_buy_price", "opened_at", "updated_at"),
+    "positions": ("book", "symbol", "qty", "avg_price", "last_buy_price", "opened_at", "updated_at"),
     "fyers_tokens": ("client_id", "access_token", "refresh_token", "access_expires_at",
                      "refresh_expires_at", "updated_at"),
     "users": ("username", "totp", "failed_logins", "locked_until", "created_at"),
 }
 DEFAULT_COLLECTIONS = ("trades", "logs")
+BOOKS = ("real", "paper")
 MESSAGE_WIDTH = 100
 MAX_LIMIT = 1_000_000
 
@@ -53,15 +56,29 @@ def _users(store: Store, limit: int) -> Rows:
             for user in store.list_users()[:limit]]
 
 
+def _booked(fetch: Callable[[Store, int], Rows]) -> Callable[..., Rows]:
+    """`fetch` run on each book's view of the store, every row labelled with its book."""
+    def rows(store: Store, limit: int, books: tuple[str, ...] = BOOKS) -> Rows:
+        return [{"book": book, **row} for book in books
+                for row in fetch(store.for_book(book), limit)]
+    return rows
+
+
 FETCH: dict[str, Callable[[Store, int], Rows]] = {
-    "runs": lambda store, limit: store.list_runs(limit=limit),
-    "orders": lambda store, limit: store.list_orders()[:limit],
-    "trades": lambda store, limit: store.list_trades(limit=limit),
+    "runs": _booked(lambda store, limit: store.list_runs(limit=limit)),
+    "orders": _booked(lambda store, limit: store.list_orders()[:limit]),
+    "trades": _booked(lambda store, limit: store.list_trades(limit=limit)),
     "logs": lambda store, limit: store.search_logs(limit=limit).rows,
-    "positions": lambda store, limit: store.get_positions()[:limit],
+    "positions": _booked(lambda store, limit: store.get_positions()[:limit]),
     "fyers_tokens": _tokens,
     "users": _users,
 }
+
+
+def _fetch(name: str, store: Store, limit: int, books: tuple[str, ...]) -> Rows:
+    """Up to `limit` rows of collection `name` (per book, for a book's collection)."""
+    fetch = FETCH[name]
+    return fetch(store, limit, books) if name in BOOK_COLLECTIONS else fetch(store, limit)
 
 
 def _cell(column: str, value: Any) -> Any:
@@ -113,6 +130,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     output.add_argument("--csv", action="store_true",
                         help="with --collection trades: every sale as CSV for your books (buy "
                              "date, sell date, holding days, P&L by average cost; IST dates)")
+    parser.add_argument("--book", choices=BOOKS,
+                        help="runs, orders, trades and positions of this book only (default: "
+                             "both, each row labelled)")
     args = parser.parse_args(argv)
     if args.csv and args.collection != "trades":
         parser.error("--csv needs --collection trades")
@@ -127,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = configured_store(config)
         try:
+            books = (args.book,) if args.book else BOOKS
             if args.csv:
-                print(trade_books.sales_csv(store.list_trades()), end="")
+                print(trade_books.books_csv({book: store.for_book(book).list_trades()
+                                             for book in books}), end="")
                 return 0
-            data = {name: FETCH[name](store, args.limit) for name in names}
+            data = {name: _fetch(name, store, args.limit, books) for name in names}
         finally:
             store.close()
     except StoreError as exc:

@@ -2,7 +2,8 @@
 
 Everything else imports what it needs from here: `FyersBroker` (client.py), the typed records
 it returns (records.py) and the exceptions it raises (errors.py), whose docstrings say what
-the bot does when each is raised.
+the bot does when each is raised; `PaperBroker` (paper.py, its rules in paper_fills.py), the
+same interface with orders filled locally for paper trading.
 """
 from broker.client import LOG_DIR, FyersBroker
 from broker.errors import (
@@ -19,6 +20,7 @@ from broker.errors import (
     UnexpectedReply,
     error_for,
 )
+from broker.paper import PaperBroker
 from broker.records import (
     FINAL_STATUSES,
     SIDE_BUY,
@@ -45,7 +47,7 @@ __all__ = [
     "FINAL_STATUSES", "LOG_DIR", "REGISTER_IP", "SIDE_BUY", "SIDE_SELL", "STATUS_CANCELLED",
     "STATUS_EXPIRED", "STATUS_PENDING", "STATUS_REJECTED", "STATUS_TRADED", "STATUS_TRANSIT",
     "AuthFailed", "BrokerError", "BrokerUnavailable", "Candle", "DailyLimitBlocked", "Fill",
-    "FyersBroker", "Holding", "IPNotAllowed", "InvalidRequest", "Order", "OrderRejected",
+    "FyersBroker", "Holding", "IPNotAllowed", "InvalidRequest", "Order", "OrderRejected", "PaperBroker",
     "PlaceResult", "Position", "Quote", "RateLimited", "TokenExpired", "Tokens",
     "UnexpectedReply", "error_for", "jwt_expiry", "plain_tag",
 ]

@@ -8,12 +8,18 @@ each one keeps the records.
 """
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+BOOKS = ("real", "paper")
+# The money collections, one set per book; everything else (users, sessions, tokens, settings,
+# candles, logs, locks) is shared by both books.
+BOOK_COLLECTIONS = ("runs", "orders", "trades", "positions", "closed_days")
 
 
 class StoreError(RuntimeError):
@@ -67,6 +73,22 @@ class Store(ABC):
     positions, candles, locks. Field lists are given per method group."""
 
     backend_name: str = "abstract"
+    book: str = "real"  # whose runs, orders, trades and positions this store object reads
+
+    def for_book(self, book: str) -> Store:
+        """This store seen through one book ("real" or "paper"): the same connection, with its
+        runs, orders, trades and positions those of `book` (docs/paper.md), never mixed."""
+        if book not in BOOKS:
+            raise ValueError(f"unknown book {book!r}: use one of {', '.join(BOOKS)}")
+        if book == self.book:
+            return self
+        view = copy.copy(self)
+        view.book = book
+        return view
+
+    def collection(self, name: str) -> str:
+        """The stored name of collection `name` in this store's book (`paper_trades`, …)."""
+        return f"paper_{name}" if self.book == "paper" and name in BOOK_COLLECTIONS else name
 
     # --- lifecycle ----------------------------------------------------------------------
     @abstractmethod
@@ -159,7 +181,7 @@ class Store(ABC):
         """Every app's token record, by client_id."""
 
     # --- runs: {run_id, trigger, status, started_at, finished_at, summary, error,
-    #            dry_run, steps} -- status: running | succeeded | warning (succeeded with
+    #            dry_run, steps, book (real|paper)} -- status: running | succeeded | warning (succeeded with
     #            warnings: an order was refused or not wholly filled) | failed | skipped;
     #            steps: None or a JSON-able list the run rewrites as it goes (run_steps.py) --
     @abstractmethod

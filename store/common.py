@@ -23,7 +23,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "fyers_tokens": ("client_id", "access_token", "refresh_token", "access_expires_at",
                      "refresh_expires_at", "updated_at"),
     "runs": ("run_id", "trigger", "status", "started_at", "finished_at", "summary", "error",
-             "dry_run", "steps"),
+             "dry_run", "steps", "book"),
     "logs": ("id", "ts", "level", "logger", "message", "run_id", "extra"),
     "orders": ("tag", "run_id", "symbol", "side", "qty", "reason", "broker_order_id", "status",
                "filled_qty", "traded_price", "message", "created_at", "updated_at"),

@@ -144,4 +144,44 @@ MIGRATIONS: list[tuple[str, ...]] = [
            END""",
         "DROP INDEX trades_closed_day",
     ),
+    (  # 9: the paper book (docs/paper.md): runs, orders, trades, positions and closed-day sums
+       # of paper trading in paper_* tables beside the real ones, so the books never mix; a
+       # run records the book it ran on
+        "ALTER TABLE runs ADD COLUMN book TEXT",
+        "UPDATE runs SET book = 'real'",
+        """CREATE TABLE paper_runs (
+            run_id TEXT PRIMARY KEY, "trigger" TEXT, status TEXT, started_at REAL,
+            finished_at REAL, summary TEXT, error TEXT, dry_run INTEGER, steps TEXT, book TEXT)""",
+        "CREATE INDEX paper_runs_started ON paper_runs (started_at)",
+        """CREATE TABLE paper_orders (
+            tag TEXT PRIMARY KEY, run_id TEXT, symbol TEXT, side TEXT, qty INTEGER, reason TEXT,
+            broker_order_id TEXT, status TEXT, filled_qty INTEGER, message TEXT, created_at REAL,
+            updated_at REAL, traded_price_paise INTEGER)""",
+        "CREATE INDEX paper_orders_created ON paper_orders (created_at)",
+        "CREATE INDEX paper_orders_run ON paper_orders (run_id)",
+        """CREATE TABLE paper_trades (
+            trade_id TEXT PRIMARY KEY, run_id TEXT, order_tag TEXT, symbol TEXT NOT NULL,
+            side TEXT NOT NULL, qty INTEGER NOT NULL, ts REAL NOT NULL, source TEXT,
+            price_paise INTEGER, pnl_paise INTEGER)""",
+        "CREATE INDEX paper_trades_ts ON paper_trades (ts)",
+        "CREATE INDEX paper_trades_symbol_ts ON paper_trades (symbol, ts)",
+        """CREATE TABLE paper_positions (
+            symbol TEXT PRIMARY KEY, qty INTEGER NOT NULL, avg_price REAL NOT NULL,
+            opened_at REAL, updated_at REAL, last_buy_price_paise INTEGER)""",
+        """CREATE TABLE paper_closed_days (
+               day INTEGER PRIMARY KEY, closed INTEGER NOT NULL, wins INTEGER NOT NULL,
+               win_paise INTEGER NOT NULL, losses INTEGER NOT NULL, loss_paise INTEGER NOT NULL)""",
+        """CREATE TRIGGER paper_trades_sum_closed_day AFTER INSERT ON paper_trades
+           WHEN NEW.side = 'SELL' AND NEW.pnl_paise IS NOT NULL
+           BEGIN
+               INSERT INTO paper_closed_days
+               VALUES (CAST((NEW.ts + 19800) / 86400 AS INTEGER), 1, NEW.pnl_paise > 0,
+                       max(NEW.pnl_paise, 0), NEW.pnl_paise < 0, min(NEW.pnl_paise, 0))
+               ON CONFLICT (day) DO UPDATE SET
+                   closed = closed + 1, wins = wins + excluded.wins,
+                   win_paise = win_paise + excluded.win_paise,
+                   losses = losses + excluded.losses,
+                   loss_paise = loss_paise + excluded.loss_paise;
+           END""",
+    ),
 ]

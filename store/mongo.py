@@ -23,7 +23,16 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from store.base import ClosedDay, DuplicateKey, LogPage, Store, StoreError, T
+from store.base import (
+    BOOK_COLLECTIONS,
+    BOOKS,
+    ClosedDay,
+    DuplicateKey,
+    LogPage,
+    Store,
+    StoreError,
+    T,
+)
 from store.common import (
     IST,
     by_symbol,
@@ -141,6 +150,14 @@ def _client(url: str, connect: bool = True) -> MongoClient:
                        connectTimeoutMS=SERVER_SELECTION_TIMEOUT_MS, connect=connect)
 
 
+class _Link:
+    """The client and database a store shares with its book views (close() replaces both)."""
+
+    def __init__(self, client: MongoClient, database: str) -> None:
+        self.client = client
+        self.db = client[database]
+
+
 class MongoStore(Store):
     """Store on a MongoDB-wire server; indexes and unique keys created at open."""
 
@@ -149,10 +166,9 @@ class MongoStore(Store):
     def __init__(self, url: str, database: str) -> None:
         self._url = url
         try:
-            self._client = _client(url)
+            self._link = _Link(_client(url), database)
         except (PyMongoError, ValueError) as exc:  # pymongo reports some bad URLs as ValueError
             raise StoreError(f"MongoDB store: bad URL: {exc}") from exc
-        self._db = self._client[database]
         try:
             self.ping()
             self._create_indexes()
@@ -161,14 +177,32 @@ class MongoStore(Store):
             self._client.close()
             raise
 
+    @property
+    def _client(self) -> MongoClient:
+        return self._link.client
+
+    @property
+    def _db(self) -> Any:
+        return self._link.db
+
+    def _coll(self, collection: str) -> Collection:
+        """The stored collection of `collection` in this store's book (paper_trades, …)."""
+        return self._db[self.collection(collection)]
+
     @_mapped
     def _create_indexes(self) -> None:
-        """Unique keys and the indexes the queries use; a no-op when they exist."""
-        for collection, key in _UNIQUE_KEYS.items():
-            self._db[collection].create_index([(name, ASCENDING) for name in key], unique=True)
-        for collection, indexes in _INDEXES.items():
-            for index in indexes:
-                self._db[collection].create_index(index)
+        """Unique keys and the indexes the queries use, for both books; a no-op when they
+        exist."""
+        for book in BOOKS:
+            view = self.for_book(book)
+            for collection, key in _UNIQUE_KEYS.items():
+                if book == "real" or collection in BOOK_COLLECTIONS:
+                    view._coll(collection).create_index([(name, ASCENDING) for name in key],
+                                                        unique=True)
+            for collection, indexes in _INDEXES.items():
+                for index in indexes:
+                    if book == "real" or collection in BOOK_COLLECTIONS:
+                        view._coll(collection).create_index(index)
 
     @_mapped
     def _upgrade_documents(self) -> None:
@@ -178,29 +212,29 @@ class MongoStore(Store):
     def _find(self, collection: str, query: dict[str, Any], sort: list[tuple[str, int]],
               limit: int = 0, projection: dict[str, int] = _NO_ID) -> list[dict[str, Any]]:
         """Complete records matching `query`, in `sort` order."""
-        cursor = self._db[collection].find(query, projection).sort(sort).limit(limit)
+        cursor = self._coll(collection).find(query, projection).sort(sort).limit(limit)
         return [complete(collection, from_document(collection, doc)) for doc in cursor]
 
     def _get(self, collection: str, query: dict[str, Any]) -> dict[str, Any] | None:
-        doc = self._db[collection].find_one(query, _NO_ID)
+        doc = self._coll(collection).find_one(query, _NO_ID)
         return complete(collection, from_document(collection, doc)) if doc is not None else None
 
     def _set(self, collection: str, query: dict[str, Any], fields: dict[str, Any]) -> bool:
         """Set fields on the matching document; False when there is none."""
         if not fields:
-            return self._db[collection].find_one(query) is not None
-        result = self._db[collection].update_one(
+            return self._coll(collection).find_one(query) is not None
+        result = self._coll(collection).update_one(
             query, {"$set": to_document(collection, checked(collection, fields))})
         return result.matched_count > 0
 
     def _upsert(self, collection: str, query: dict[str, Any], fields: dict[str, Any]) -> None:
         """Insert, or set the given fields of the document matching `query`."""
-        _upsert_one(self._db[collection], query,
+        _upsert_one(self._coll(collection), query,
                     {"$set": to_document(collection, checked(collection, fields))})
 
     def _insert(self, collection: str, record: dict[str, Any]) -> None:
         """Insert one record with every field of its collection; DuplicateKeyError when taken."""
-        self._db[collection].insert_one(to_document(collection, complete(collection, record)))
+        self._coll(collection).insert_one(to_document(collection, complete(collection, record)))
 
     # --- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
@@ -208,8 +242,8 @@ class MongoStore(Store):
         (the log writer may still flush at exit after a CLI closed the store)."""
         closed = self._client
         if isinstance(closed, MongoClient):  # a closed pymongo client refuses every call
-            self._client = _client(self._url, connect=False)
-            self._db = self._client[self._db.name]
+            self._link.client = _client(self._url, connect=False)
+            self._link.db = self._link.client[self._db.name]
         closed.close()
 
     @_mapped
@@ -483,22 +517,22 @@ class MongoStore(Store):
 
     def _apply_position(self, symbol: str, doc: dict[str, Any] | None) -> None:
         if doc is None:
-            self._db.positions.delete_one({"symbol": symbol})
+            self._coll("positions").delete_one({"symbol": symbol})
         else:
-            _upsert_one(self._db.positions, {"symbol": symbol}, {"$set": doc})
+            _upsert_one(self._coll("positions"), {"symbol": symbol}, {"$set": doc})
 
     def _complete_interrupted_trade(self, trade: dict[str, Any], doc: dict[str, Any] | None
                                     ) -> None:
         """Apply the position when the stored trade is the symbol's newest and the position
         does not reflect it yet; otherwise the duplicate changes nothing."""
         symbol, trade_id = trade["symbol"], trade["trade_id"]
-        current = self._db.positions.find_one({"symbol": symbol}, {"last_trade_id": 1})
+        current = self._coll("positions").find_one({"symbol": symbol}, {"last_trade_id": 1})
         if current is None and doc is None:
             return
         if current is not None and current.get("last_trade_id") == trade_id:
             return
-        stored = self._db.trades.find_one({"trade_id": trade_id}, {"ts": 1})
-        if self._db.trades.find_one({"symbol": symbol, "ts": {"$gt": stored["ts"]}}) is not None:
+        stored = self._coll("trades").find_one({"trade_id": trade_id}, {"ts": 1})
+        if self._coll("trades").find_one({"symbol": symbol, "ts": {"$gt": stored["ts"]}}) is not None:
             return
         logger.warning("trade %s was stored without its position update: completing it", trade_id)
         self._apply_position(symbol, doc)
@@ -520,7 +554,7 @@ class MongoStore(Store):
 
     def _closed_trades(self) -> list[tuple[float, int]]:
         """(ts, pnl in whole paise) of every closed trade, oldest first."""
-        cursor = self._db.trades.find({"side": "SELL", "pnl_paise": {"$ne": None}},
+        cursor = self._coll("trades").find({"side": "SELL", "pnl_paise": {"$ne": None}},
                                       {"_id": 0, "ts": 1, "pnl_paise": 1}).sort("ts", ASCENDING)
         return [(epoch_seconds(doc["ts"]), doc["pnl_paise"]) for doc in cursor]
 

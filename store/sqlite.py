@@ -75,7 +75,7 @@ class SQLiteStore(SQLiteLogs, Store):
         self._local = threading.local()
         self._connections: dict[sqlite3.Connection, threading.Thread] = {}
         self._connections_guard = threading.Lock()
-        self._generation = 0
+        self._generation = [0]  # shared with the store's book views (for_book)
         try:
             make_private_folder(self.path.parent)
         except OSError as exc:
@@ -111,7 +111,7 @@ class SQLiteStore(SQLiteLogs, Store):
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use."""
         conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.generation == self._generation:
+        if conn is not None and self._local.generation == self._generation[0]:
             return conn
         if conn is not None:  # the store was closed since: reopen, as a new store would
             self._close_connections(lambda c, thread: c is conn)
@@ -126,7 +126,7 @@ class SQLiteStore(SQLiteLogs, Store):
             conn.execute("PRAGMA synchronous = NORMAL")
         with self._connections_guard:
             self._connections[conn] = threading.current_thread()
-        self._local.conn, self._local.generation = conn, self._generation
+        self._local.conn, self._local.generation = conn, self._generation[0]
         return conn
 
     def _close_connections(self, which: Callable[[sqlite3.Connection, threading.Thread], bool]
@@ -179,7 +179,7 @@ class SQLiteStore(SQLiteLogs, Store):
     def _insert(self, table: str, record: dict[str, Any], conflict: str = "") -> int:
         """INSERT one record (DuplicateKey on a taken key); returns the number of rows written."""
         row = _encode(table, checked(table, record))
-        sql = (f"INSERT INTO {table} ({_names(row)}) VALUES ({', '.join('?' * len(row))}) "
+        sql = (f"INSERT INTO {self.collection(table)} ({_names(row)}) VALUES ({', '.join('?' * len(row))}) "
                f"{conflict}")
         return self._execute(sql, list(row.values())).rowcount
 
@@ -193,11 +193,13 @@ class SQLiteStore(SQLiteLogs, Store):
     def _update(self, table: str, key: str, value: Any, fields: dict[str, Any]) -> bool:
         """Set fields on the row whose `key` is `value`; False when there is none."""
         if not fields:
-            found = self._execute(f"SELECT 1 FROM {table} WHERE {key} = ?", (value,)).fetchone()
+            found = self._execute(f"SELECT 1 FROM {self.collection(table)} WHERE {key} = ?",
+                                  (value,)).fetchone()
             return found is not None
         row = _encode(table, checked(table, fields))
         assignments = ", ".join(f'"{name}" = ?' for name in row)
-        cursor = self._execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?",
+        cursor = self._execute(f"UPDATE {self.collection(table)} SET {assignments} "
+                               f"WHERE {key} = ?",
                                [*row.values(), value])
         return cursor.rowcount > 0
 
@@ -211,7 +213,7 @@ class SQLiteStore(SQLiteLogs, Store):
         """
         current = threading.current_thread()
         with self._connections_guard:
-            self._generation += 1
+            self._generation[0] += 1
         self._close_connections(lambda conn, thread: thread is current or not thread.is_alive())
 
     def ping(self) -> None:
@@ -328,12 +330,13 @@ class SQLiteStore(SQLiteLogs, Store):
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run, or None."""
-        return self._one("runs", "SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return self._one("runs", f"SELECT * FROM {self.collection('runs')} WHERE run_id = ?", (run_id,))
 
     def list_runs(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
         """Newest first by started_at; `before` = started_at of the last row seen."""
         where, params = ("WHERE started_at < ?", [before]) if before is not None else ("", [])
-        return self._rows("runs", f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?",
+        return self._rows("runs", f"SELECT * FROM {self.collection('runs')} {where} "
+                          "ORDER BY started_at DESC LIMIT ?",
                           [*params, limit])
 
     # --- orders -----------------------------------------------------------------------
@@ -343,14 +346,14 @@ class SQLiteStore(SQLiteLogs, Store):
 
     def get_order(self, tag: str) -> dict[str, Any] | None:
         """The order with this tag, or None."""
-        return self._one("orders", "SELECT * FROM orders WHERE tag = ?", (tag,))
+        return self._one("orders", f"SELECT * FROM {self.collection('orders')} WHERE tag = ?", (tag,))
 
     def list_orders(self, *, run_id: str | None = None, since: float | None = None,
                     statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Newest first by created_at."""
         where = (Where().add("run_id = ?", run_id).add("created_at >= ?", since)
                  .one_of("status", statuses))
-        return self._rows("orders", f"SELECT * FROM orders {where.sql} "
+        return self._rows("orders", f"SELECT * FROM {self.collection('orders')} {where.sql} "
                           "ORDER BY created_at DESC, tag DESC", where.params)
 
     # --- trades and positions ---------------------------------------------------------
@@ -360,7 +363,8 @@ class SQLiteStore(SQLiteLogs, Store):
             if not self._insert("trades", trade, "ON CONFLICT (trade_id) DO NOTHING"):
                 return False
             if position is None:
-                conn.execute("DELETE FROM positions WHERE symbol = ?", (trade["symbol"],))
+                conn.execute(f"DELETE FROM {self.collection('positions')} WHERE symbol = ?",
+                             (trade["symbol"],))
             else:
                 self._upsert("positions", ("symbol",),
                              complete("positions", {**position, "symbol": trade["symbol"]}))
@@ -371,7 +375,7 @@ class SQLiteStore(SQLiteLogs, Store):
                     ) -> list[dict[str, Any]]:
         """Newest first by ts; `until` exclusive."""
         where = Where().add("ts >= ?", since).add("ts < ?", until).add("symbol = ?", symbol)
-        return self._rows("trades", f"SELECT * FROM trades {where.sql} "
+        return self._rows("trades", f"SELECT * FROM {self.collection('trades')} {where.sql} "
                           "ORDER BY ts DESC, trade_id DESC LIMIT ?",
                           [*where.params, -1 if limit is None else limit])
 
@@ -381,13 +385,13 @@ class SQLiteStore(SQLiteLogs, Store):
         """Closed trades (SELL rows with a pnl) summed per IST day in whole paise, ascending:
         the closed_days table a trigger keeps as trades are recorded (migration 8)."""
         rows = self._execute("SELECT day, closed, wins, win_paise, losses, loss_paise "
-                             "FROM closed_days ORDER BY day").fetchall()
+                             f"FROM {self.collection('closed_days')} ORDER BY day").fetchall()
         return [ClosedDay(date.fromordinal(self._EPOCH_DAY + day).isoformat(), *sums)
                 for day, *sums in rows]
 
     def get_positions(self) -> list[dict[str, Any]]:
         """Open positions ordered by symbol."""
-        return self._rows("positions", "SELECT * FROM positions ORDER BY symbol")
+        return self._rows("positions", f"SELECT * FROM {self.collection('positions')} ORDER BY symbol")
 
     # --- candles ----------------------------------------------------------------------
     def upsert_candles_of(self, candles: Mapping[str, Sequence[dict[str, Any]]]) -> None:

@@ -143,9 +143,30 @@ def test_trades_as_csv_for_the_books(filled):
     result = run_cli("--collection", "trades", "--csv", env=filled)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "symbol,qty,buy_date,sell_date,holding_days,avg_buy_price,sell_price,buy_value,"
+        "book,symbol,qty,buy_date,sell_date,holding_days,avg_buy_price,sell_price,buy_value,"
         "sell_value,pnl,source,trade_id\n"
-        "NSE:SBIN-EQ,12,2024-11-26,2025-01-05,40,801.50,850.25,9618.00,10203.00,585.00,bot,S1\n")
+        "real,NSE:SBIN-EQ,12,2024-11-26,2025-01-05,40,801.50,850.25,9618.00,10203.00,585.00,bot,"
+        "S1\n")
+
+
+def test_paper_rows_are_labelled_in_tables_and_csv(filled):
+    """A paper trade of the same symbol is printed as paper, never merged into the real book."""
+    paper = open_store(filled["DATABASE_URL"]).for_book("paper")
+    paper.record_trade({**sell("P261126000001", T0, 5, 810.0, None), "side": "BUY", "pnl": None},
+                       {"qty": 5, "avg_price": 810.0, "last_buy_price": 810.0, "opened_at": T0,
+                        "updated_at": T0})
+    paper.record_trade(sell("P261127000002", T0 + 86400, 5, 820.0, 50.0), None)
+    paper.close()
+    table = run_cli("--collection", "trades", env=filled)
+    assert table.returncode == 0, table.stderr
+    lines = [line.split() for line in table.stdout.splitlines()[3:]]
+    assert sorted((line[0], line[-1]) for line in lines) == [
+        ("paper", "P261126000001"), ("paper", "P261127000002"), ("real", "T1")]
+    only_real = run_cli("--collection", "positions", "--book", "real", env=filled).stdout
+    assert "real" in only_real and "paper" not in only_real
+    rows = run_cli("--collection", "trades", "--csv", env=filled).stdout.splitlines()
+    assert rows[1:] == ["paper,NSE:SBIN-EQ,5,2024-11-26,2024-11-27,1,810.00,820.00,4050.00,"
+                        "4100.00,50.00,bot,P261127000002"]
 
 
 def test_csv_needs_the_trades_collection(db_env):

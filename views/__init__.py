@@ -6,8 +6,9 @@ from collections.abc import Callable, Hashable
 from typing import TypeVar
 
 from cachetools import TTLCache
-from flask import current_app
+from flask import current_app, g, has_request_context
 
+import paper_mode
 from config import Config
 from store.base import Store
 
@@ -17,8 +18,19 @@ T = TypeVar("T")
 
 
 def get_store() -> Store:
-    """The store opened once by create_app for this app."""
-    return current_app.extensions["store"]
+    """The store opened once by create_app for this app, seen through the book in use (the
+    paper book while paper trading is on: paper_mode.py), decided once per request."""
+    if has_request_context() and "book_store" in g:
+        return g.book_store
+    store = paper_mode.book_store(get_config(), current_app.extensions["store"])
+    if has_request_context():
+        g.book_store = store
+    return store
+
+
+def is_paper() -> bool:
+    """Whether the pages show the paper book (the banner, titles and cards say so)."""
+    return get_store().book == "paper"
 
 
 def get_config() -> Config:

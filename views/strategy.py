@@ -14,7 +14,7 @@ import strategy_settings
 from auth import login_required
 from config import Config
 from store.base import LogPage
-from views import get_config, get_store
+from views import get_config, get_store, paper
 from views.logs import fetch_page, parse_query
 
 bp = Blueprint("strategy", __name__)
@@ -33,7 +33,7 @@ def render_index(errors: Mapping[str, str] | None = None,
                  submitted: Mapping[str, str] | None = None, status: int = 200
                  ) -> tuple[str, int]:
     """The Strategy page; `errors` and `submitted` re-show a rejected settings form."""
-    return render_template("strategy.html", **run_area(None),
+    return render_template("strategy.html", **run_area(None), **paper.mode_card(),
                            settings=strategy_settings.describe(run_config()),
                            settings_locked=get_config().strategy_from_env,
                            errors=errors or {}, submitted=submitted or {}), status

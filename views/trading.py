@@ -14,7 +14,7 @@ import prices
 import trade_books
 from auth import login_required
 from config import IST
-from views import get_config, get_store, kept_until_next_trade
+from views import get_config, get_store, kept_until_next_trade, paper
 
 bp = Blueprint("trading", __name__)
 LATEST_TRADES = 500  # the closed trades shown are paired with their buys among these
@@ -45,13 +45,17 @@ def index() -> str:
         closed=closed,
         shown=CLOSED_SHOWN,
         chart_json=json.dumps(closed.curve),
+        comparison=paper.comparison(),
     )
 
 
 @bp.route("/trading/sales.csv")
 @login_required
 def sales_csv() -> Response:
-    """Every sale with its buy date, sell date, holding days and P&L, for the owner's books."""
-    filename = f"nifty-shop-sales-{datetime.now(IST):%Y-%m-%d}.csv"
-    return Response(trade_books.sales_csv(get_store().list_trades()), mimetype="text/csv",
+    """Every sale of the book in use with its buy date, sell date, holding days and P&L, for
+    the owner's books; each row and the file name say paper on paper."""
+    store = get_store()
+    paper = "-paper" if store.book == "paper" else ""
+    filename = f"nifty-shop{paper}-sales-{datetime.now(IST):%Y-%m-%d}.csv"
+    return Response(trade_books.sales_csv(store.list_trades(), store.book), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

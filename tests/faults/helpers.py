@@ -77,11 +77,13 @@ def fault_when(sandbox: SandboxHandle, path_suffix: str, more_calls: int,
         yield
 
 
-def assert_books_agree(config: Config, store: Store, settled: bool = True) -> None:
+def assert_books_agree(config: Config, store: Store, settled: bool = True,
+                       broker: Any = None) -> None:
     """Every filled broker order with our tag is one store trade at its traded price and
     filled quantity; no trade lacks a broker fill; no tag was placed twice; positions match
-    what the broker holds (start-of-day holdings plus today's net positions); and when `settled` (after a successful run) no order is open."""
-    broker = fast_broker(config, token_refresh.load_access_token(config, store))
+    what the broker holds (start-of-day holdings plus today's net positions); and when `settled` (after a successful run) no order is open.
+    `broker` is the stored token's real broker unless given (a PaperBroker for the paper book)."""
+    broker = broker or fast_broker(config, token_refresh.load_access_token(config, store))
     ours = [order for order in broker.orders() if order.tag.startswith(TAG_PREFIX)]
     placed_twice = [tag for tag, n in Counter(o.tag for o in ours).items() if n > 1]
     assert not placed_twice, f"orders placed twice: {placed_twice}"

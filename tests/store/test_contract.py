@@ -634,3 +634,54 @@ def test_ping_and_unknown_fields(store):
     with pytest.raises(ValueError):
         store.insert_logs([{**log_row(T0), "colour": 1}])
     assert store.count_logs() == 0
+
+
+# --- books: real and paper (docs/paper.md) --------------------------------------------------
+def test_books_never_mix(store):
+    paper = store.for_book("paper")
+    assert (store.book, paper.book, store.for_book("real")) == ("real", "paper", store)
+    store.create_run({"run_id": "real-1", "trigger": "manual", "status": "running",
+                      "started_at": T0, "dry_run": False, "book": "real"})
+    paper.create_run({"run_id": "paper-1", "trigger": "manual", "status": "running",
+                      "started_at": T0 + 1, "dry_run": False, "book": "paper"})
+    store.upsert_order({"tag": "REAL", "run_id": "real-1", "symbol": "NSE:SBIN-EQ",
+                        "side": "BUY", "qty": 1, "status": "traded", "created_at": T0})
+    paper.upsert_order({"tag": "PAPER", "run_id": "paper-1", "symbol": "NSE:TCS-EQ",
+                        "side": "BUY", "qty": 2, "status": "traded", "created_at": T0})
+    store.record_trade(trade("t-real"), position(10))
+    paper.record_trade(trade("t-paper", symbol="NSE:TCS-EQ", qty=2), position(2))
+    paper.record_trade(trade("t-paper-sell", symbol="NSE:TCS-EQ", side="SELL", qty=2,
+                             ts=T0 + 5, pnl=40.0), None)
+    assert [r["run_id"] for r in store.list_runs()] == ["real-1"]
+    assert [(r["run_id"], r["book"]) for r in paper.list_runs()] == [("paper-1", "paper")]
+    assert store.get_run("paper-1") is None and paper.get_run("real-1") is None
+    assert [o["tag"] for o in store.list_orders()] == ["REAL"] and store.get_order("PAPER") is None
+    assert [o["tag"] for o in paper.list_orders()] == ["PAPER"] and paper.get_order("REAL") is None
+    assert [t["trade_id"] for t in store.list_trades()] == ["t-real"]
+    assert [t["trade_id"] for t in paper.list_trades()] == ["t-paper-sell", "t-paper"]
+    assert [p["symbol"] for p in store.get_positions()] == ["NSE:SBIN-EQ"]
+    assert paper.get_positions() == []
+    assert store.closed_trade_days() == []
+    assert [day.pnl_paise for day in paper.closed_trade_days()] == [4000]
+
+
+def test_books_share_everything_but_the_money(store):
+    paper = store.for_book("paper")
+    paper.set_setting("k", 1)
+    paper.upsert_candles("NSE:SBIN-EQ", [{"date": "2024-11-26", "close": 800.0}])
+    assert store.get_setting("k") == 1 and store.get_candles("NSE:SBIN-EQ")[0]["close"] == 800.0
+    assert paper.acquire_lock("executor", "paper-run", 60)
+    assert not store.acquire_lock("executor", "real-run", 60)
+    store.create_user("owner", "hash")
+    assert paper.get_user("owner")["password_hash"] == "hash"
+    with pytest.raises(ValueError):
+        store.for_book("demo")
+
+
+def test_a_book_view_survives_its_store_closing(store):
+    paper = store.for_book("paper")
+    paper.record_trade(trade("t1"), position())
+    store.close()
+    assert [t["trade_id"] for t in paper.list_trades()] == ["t1"]
+    paper.close()
+    assert [t["trade_id"] for t in paper.list_trades()] == ["t1"] and store.list_trades() == []

@@ -1,0 +1,81 @@
+"""Paper trading on or off, kept in the store like the strategy settings (docs/paper.md).
+
+PAPER_TRADING gives the first-run default; the Strategy page switches it (going live only once
+confirmed). With STRATEGY_FROM_ENV=true the environment wins and the page only shows it. The
+mode decides which book a run or a page sees (`book_store`): the paper book's store gets a
+PaperBroker from token_refresh.stored_broker, so nothing else needs to know.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from config import Config
+from portfolio import ist_date
+from store.base import Store
+
+logger = logging.getLogger(__name__)
+
+STORE_KEY = "paper_trading"
+PAPER_LABEL = "PAPER"  # the first word of every paper alert
+
+
+class ModeLocked(ValueError):
+    """STRATEGY_FROM_ENV is set: the mode comes from the environment and cannot be switched."""
+
+
+def is_paper(config: Config, store: Store) -> bool:
+    """Whether runs and pages are on paper now (one store read)."""
+    if config.strategy_from_env:
+        return config.paper_trading
+    saved = store.get_setting(STORE_KEY)
+    return config.paper_trading if saved is None else bool(saved.get("on"))
+
+
+def book_store(config: Config, store: Store) -> Store:
+    """`store` seen through the book in use: the paper book while paper trading is on."""
+    return store.for_book("paper" if is_paper(config, store) else "real")
+
+
+def save_first_run_default(config: Config, store: Store) -> None:
+    """On the web app's first start, save PAPER_TRADING to the store, so a runner elsewhere
+    (e.g. GitHub Actions) trades the same book."""
+    if config.strategy_from_env or store.get_setting(STORE_KEY) is not None:
+        return
+    store.set_setting(STORE_KEY, {"on": config.paper_trading, "at": time.time(), "by": "env"})
+
+
+def switch(config: Config, store: Store, on: bool, who: str) -> bool:
+    """Turn paper trading on or off, logging who did; False when it already was."""
+    if config.strategy_from_env:
+        raise ModeLocked("STRATEGY_FROM_ENV is set: PAPER_TRADING comes from the environment")
+    if is_paper(config, store) == on:
+        return False
+    store.set_setting(STORE_KEY, {"on": on, "at": time.time(), "by": who})
+    logger.warning("paper trading turned %s by %s: %s", "on" if on else "off", who,
+                   "orders are simulated" if on else "orders go to Fyers with real money")
+    return True
+
+
+@dataclass(frozen=True)
+class PaperRecord:
+    """What the paper book has done, for the Strategy page before going live."""
+
+    days: int  # IST days with a paper run that was not skipped
+    runs: int
+    trades: int
+    closed: int
+    pnl: float  # realized P&L of the paper sales
+    first_day: str | None
+
+
+def paper_record(store: Store) -> PaperRecord:
+    """The paper book's days, runs, trades and realized P&L."""
+    paper = store.for_book("paper")
+    runs = [run for run in paper.list_runs(limit=10_000) if run["status"] != "skipped"]
+    days = sorted({ist_date(run["started_at"]) for run in runs})
+    closed = paper.closed_trade_days()
+    return PaperRecord(len(days), len(runs), len(paper.list_trades()),
+                       sum(day.closed for day in closed),
+                       sum(day.pnl_paise for day in closed) / 100, days[0] if days else None)

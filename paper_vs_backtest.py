@@ -1,0 +1,167 @@
+"""Paper vs backtest: the paper period's days replayed by the backtest engine on the store's
+cached candles, with the same settings and capital, side by side with what paper trading did,
+and a reason for every difference (docs/paper.md).
+
+`compare()` is pure (tested without I/O); `replay()` reads the store and runs the engine.
+The backtest fills at the day's close (± its slippage, net of charges); the paper run at the
+price of its own time, as the simulator filled it. A day enters the replay once its close is
+cached, which the next day's run does.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import strategy_settings
+from backtesting.data import DataError, SymbolHistory
+from backtesting.engine import Settings, Trade, prepare_market, simulate
+from config import Config
+from portfolio import inr, ist_date, ticker
+from store.base import Store
+from universe import nifty50_symbols
+
+PAPER_ORDER_DAY = re.compile(r"^P(\d{2})(\d{2})(\d{2})\d{6}$")  # broker/paper_fills.place()
+WARMUP_MARGIN_DAYS = 30
+NOT_FILLED = ("rejected", "cancelled", "partial")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One trade that is not the same in both: the day, the symbol, what each side did."""
+
+    day: str
+    symbol: str
+    side: str
+    paper: str  # e.g. '5 @ ₹1,671.05', or '—'
+    backtest: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The paper book and its backtest replay over the same days."""
+
+    first_day: str
+    last_day: str
+    days: int
+    paper_trades: int
+    backtest_trades: int
+    paper_pnl: float  # realized, before charges, as the pages show it
+    backtest_pnl: float  # realized, net of charges, as the backtest reports it
+    backtest_costs: float
+    matched: int
+    differences: list[Difference]
+
+
+def paper_day(trade: Mapping[str, Any]) -> str:
+    """The Fyers day of a paper trade: in its order id (P + YYMMDD + number), else its time."""
+    found = PAPER_ORDER_DAY.match(str(trade["trade_id"]))
+    return f"20{found[1]}-{found[2]}-{found[3]}" if found else ist_date(trade["ts"])
+
+
+def _shown(qty: int, price: float) -> str:
+    return f"{qty} @ {inr(price)}"
+
+
+def _missing_reason(day: str, symbol: str, side: str, run_days: set[str],
+                    orders: Mapping[tuple[str, str, str], dict[str, Any]]) -> str:
+    """Why paper trading has no trade where the backtest has one."""
+    order = orders.get((day, symbol, side))
+    if order is not None and order["status"] in NOT_FILLED:
+        return f"not filled on paper ({order['status']}): {order['message']}"
+    if day not in run_days:
+        return "the bot did not run that day"
+    return ("decided otherwise: the run saw the price at its own time, the backtest the close "
+            "(or the books had already differed)")
+
+
+def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Mapping[str, Any]],
+            run_days: Iterable[str], backtest: Sequence[Trade], days: Sequence[str],
+            closes: Mapping[tuple[str, str], float]) -> Comparison:
+    """Pair paper and backtest trades by (day, symbol, side) over `days` and name each
+    difference: slippage against the close, a partial or missing fill, a day without a run, a
+    different decision. `closes` maps (day, symbol) to the day's close."""
+    wanted = set(days)
+    paper = {(paper_day(t), t["symbol"], t["side"]): t for t in paper_trades
+             if t["source"] == "bot" and paper_day(t) in wanted}
+    tested = {(t.date, t.symbol, t.side): t for t in backtest if t.date in wanted}
+    orders = {(paper_day({"trade_id": o["broker_order_id"] or "", "ts": o["created_at"]}),
+               o["symbol"], o["side"]): o for o in paper_orders}
+    ran = set(run_days) | {key[0] for key in paper}
+    differences, matched = [], 0
+    diverged: dict[str, str] = {}  # symbol → the first difference in what the books hold
+    for key in sorted(set(paper) | set(tested)):
+        day, symbol, side = key
+        ours, theirs = paper.get(key), tested.get(key)
+        earlier = diverged.get(symbol)
+        if ours is None or theirs is None:
+            reason = (f"follows from {earlier}: the books hold different {ticker(symbol)}"
+                      if earlier else _missing_reason(day, symbol, side, ran, orders)
+                      if ours is None else "decided otherwise: the backtest did not (the close "
+                      "vs the run's price, its cash, or books that differed)")
+            diverged.setdefault(symbol, f"{day}'s {side.lower()}")
+            differences.append(Difference(day, ticker(symbol), side,
+                                          _shown(ours["qty"], ours["price"]) if ours else "—",
+                                          _shown(theirs.qty, theirs.price) if theirs else "—",
+                                          reason))
+            continue
+        matched += 1
+        reason = _fill_reason(ours, theirs, closes.get((day, symbol)), orders.get(key))
+        if ours["qty"] != theirs.qty:
+            diverged.setdefault(symbol, f"{day}'s {side.lower()}")
+        if reason:
+            differences.append(Difference(day, ticker(symbol), side,
+                                          _shown(ours["qty"], ours["price"]),
+                                          _shown(theirs.qty, theirs.price), reason))
+    return Comparison(min(days, default=""), max(days, default=""), len(days), len(paper),
+                      len(tested),
+                      round(sum(t["pnl"] or 0.0 for t in paper.values()), 2),
+                      round(sum(t.pnl or 0.0 for t in tested.values()), 2),
+                      round(sum(t.costs for t in tested.values()), 2), matched, differences)
+
+
+def _fill_reason(ours: Mapping[str, Any], theirs: Trade, close: float | None,
+                 order: Mapping[str, Any] | None) -> str:
+    """Why a trade both made differs: a partial fill, or the price against the close."""
+    if ours["qty"] != theirs.qty:
+        said = f": {order['message']}" if order else ""
+        return f"partly filled on paper, {ours['qty']} of {theirs.qty}{said}"
+    if round(ours["price"], 2) == round(theirs.price, 2):
+        return ""
+    against = f"; the close {inr(close)}" if close is not None else ""
+    return (f"slippage: paper filled at the price of its run's time{against}; the backtest "
+            f"at the close ± its slippage")
+
+
+# --- the replay: reads the store --------------------------------------------------------------
+def replay(config: Config, store: Store) -> Comparison | None:
+    """The paper book compared with the backtest over the paper days whose close is cached;
+    None before the first paper run."""
+    paper = store.for_book("paper")
+    runs = [run for run in paper.list_runs(limit=10_000)
+            if run["status"] in ("succeeded", "warning") and not run.get("dry_run")]
+    trades = paper.list_trades()
+    if not runs and not trades:
+        return None
+    run_days = {ist_date(run["started_at"]) for run in runs}
+    first = min(run_days | {paper_day(t) for t in trades})
+    config = strategy_settings.for_runs(config, store)
+    since = date.fromisoformat(first) - timedelta(days=2 * config.ma_period + WARMUP_MARGIN_DAYS)
+    cached = store.candles_of(nifty50_symbols(), since.isoformat())
+    try:
+        histories = {symbol: SymbolHistory.from_rows(symbol, rows) for symbol, rows in cached.items()}
+        market = prepare_market(histories, config.ma_period)
+    except DataError:
+        return None
+    days = [day for day in market.dates if day >= first]
+    backtest: list[Trade] = []
+    if days:
+        result = simulate(market, config.strategy_params(), Settings(capital=config.paper_capital),
+                          date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
+        backtest = result.trades
+    closes = {(row["date"], symbol): row["close"] for symbol, rows in cached.items()
+              for row in rows if row["date"] >= first}
+    return compare(trades, paper.list_orders(), run_days, backtest, days, closes)

@@ -1,0 +1,217 @@
+"""Paper trading against the sandbox through the real SDK (docs/paper.md): a week of runs
+that never sends an order to Fyers and trades as the backtest engine decides on the same
+candles, books that never mix, market hours read from Fyers' time, and crashes that leave no
+half-recorded paper trade."""
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+import paper_mode
+import paper_vs_backtest
+import token_refresh
+from broker import PaperBroker
+from config import PROJECT_DIR, Config
+from executor import LOCK_NAME, execute
+from fyers_sandbox.testing import SandboxHandle
+from tests.batch.conftest import DEMO
+from tests.batch.helpers import cli_env, fast_broker
+from tests.faults.helpers import assert_books_agree
+
+OTHER_IP = ("10.9.9.9",)  # the sandbox refuses every order, modify and cancel from loopback
+# Trading days of one week and the Monday after (Tue 24 Nov 2026 is Guru Nanak Jayanti).
+WEEK = ["2026-11-23", "2026-11-25", "2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01",
+        "2026-12-02"]
+# The last minute of the session: the quotes are within a hair of the close the backtest
+# decides on, so a difference comes from the simulator's fills, not from the hour.
+RUN_TIME = "15:29:58"
+ACTIVE = {"entry_candidates": 50, "entry_threshold_pct": 6.0, "max_new_entries_per_run": 2,
+          "max_new_entries_per_day": 2, "exit_threshold_pct": 1.5, "averaging_threshold_pct": 0.5}
+ACCOUNT_PATHS = ("/orders", "/tradebook", "/holdings", "/positions", "/funds")
+
+
+@pytest.fixture
+def paper_config(run_config: Config) -> Config:
+    """run_config trading on paper with rules that buy, average and sell within a week."""
+    return run_config.with_overrides(paper_trading=True, **ACTIVE)
+
+
+def paper_run(config: Config, store: Any, day: str, time_of_day: str = RUN_TIME,
+              sandbox: SandboxHandle | None = None) -> dict[str, Any]:
+    """One scheduled run with the sandbox clock moved to `day` at `time_of_day`."""
+    if sandbox is not None:
+        sandbox.admin("clock", now=f"{day}T{time_of_day}")
+    return execute(config, store, trigger="scheduled", force=True, run_id=f"run-{day}",
+                   broker_factory=fast_broker)
+
+
+def requests_to_account(sandbox: SandboxHandle) -> dict[str, int]:
+    """Requests the sandbox saw on order and account endpoints (place, modify, cancel, the
+    books and funds)."""
+    seen = sandbox.admin("stats", method="GET")["requests"]
+    return {path: n for path, n in seen.items() if any(part in path for part in ACCOUNT_PATHS)}
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_a_paper_week_trades_as_the_backtest_and_never_calls_an_order_endpoint(
+        paper_config, store, sandbox, logged_in):
+    for day in WEEK:
+        run = paper_run(paper_config, store, day, sandbox=sandbox)
+        assert run["status"] in ("succeeded", "warning"), run  # warning: not wholly filled
+        assert run["summary"].startswith("Paper: ") and run["book"] == "paper"
+
+    assert requests_to_account(sandbox) == {}
+    paper = store.for_book("paper")
+    reasons = Counter(order["reason"] for order in paper.list_orders()
+                      if order["status"] == "traded")
+    sides = Counter(trade["side"] for trade in paper.list_trades())
+    assert sides["BUY"] and sides["SELL"] and any("average" in r for r in reasons), reasons
+    assert store.list_runs() == [] and store.list_trades() == [] and store.get_positions() == []
+
+    comparison = paper_vs_backtest.replay(paper_config, store)
+    assert comparison.days == len(WEEK) - 1  # the last day's close is not cached yet
+    named = ("slippage", "not filled on paper", "partly filled on paper", "follows from")
+    assert [d for d in comparison.differences if not d.reason.startswith(named)] == []
+    compared = {f"run-{day}" for day in WEEK[:-1]}
+    unfilled = {(order["symbol"], order["side"]) for order in paper.list_orders()
+                if order["status"] in ("cancelled", "partial") and order["run_id"] in compared}
+    by_fill = {(f"NSE:{d.symbol}-EQ", d.side) for d in comparison.differences
+               if d.reason.startswith(named[1:3])}
+    assert by_fill == unfilled
+    assert comparison.paper_trades == comparison.matched + len(
+        [d for d in comparison.differences if d.backtest == "—"]) > 5
+    assert comparison.backtest_trades == comparison.matched + len(
+        [d for d in comparison.differences if d.paper == "—"])
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_a_day_without_a_run_and_an_unfilled_order_are_named(paper_config, store, sandbox,
+                                                            logged_in):
+    for day in WEEK[:2] + WEEK[3:]:  # Wednesday missed
+        paper_run(paper_config, store, day, sandbox=sandbox)
+    comparison = paper_vs_backtest.replay(paper_config, store)
+    missed = [d for d in comparison.differences if d.day == WEEK[2]]
+    assert missed and {d.reason for d in missed} == {"the bot did not run that day"}
+
+
+def test_fills_are_seeded_by_the_order_and_costs_include_the_dp_charge():
+    from broker import paper_fills
+
+    fates = [paper_fills.fill_fate(f"NSTAG{n}", 10, 1, 1000.0) for n in range(400)]
+    assert fates == [paper_fills.fill_fate(f"NSTAG{n}", 10, 1, 1000.0) for n in range(400)]
+    filled = Counter("all" if f.filled_qty == 10 else "part" if f.filled_qty else "none"
+                     for f in fates)
+    assert filled["all"] > 300 and filled["part"] and filled["none"]
+    assert all(1000.0 <= f.price <= 1010.0 for f in fates)  # never beyond the MPP band
+    buy, sell, second_sell = (paper_fills.charges("BUY", 100_000, False),
+                              paper_fills.charges("SELL", 100_000, True),
+                              paper_fills.charges("SELL", 100_000, False))
+    assert round(sell - second_sell, 2) == 14.16  # ₹12 DP charge + 18% GST, once a day
+    assert buy > second_sell  # stamp duty on the buy only
+
+
+@pytest.mark.parametrize("sandbox", [DEMO], indirect=True)
+def test_real_and_paper_books_never_mix(run_config, store, sandbox, logged_in):
+    real_config = run_config.with_overrides(**ACTIVE)
+    assert paper_run(real_config, store, WEEK[0], sandbox=sandbox)["book"] == "real"
+    real_held = store.get_positions()
+    assert real_held
+
+    paper_mode.switch(real_config, store, True, "test")
+    for day in WEEK[1:3]:
+        assert paper_run(real_config, store, day, sandbox=sandbox)["book"] == "paper"
+    paper = store.for_book("paper")
+    assert store.get_positions() == real_held  # the paper runs sold nothing of the real book
+    assert {t["run_id"] for t in paper.list_trades()} <= {f"run-{d}" for d in WEEK[1:3]}
+    paper_held = paper.get_positions()
+    assert paper_held and requests_to_account(sandbox)["/api/v3/orders/sync"] == len(
+        [o for o in store.list_orders() if o["broker_order_id"]])  # only the real run's orders
+
+    paper_mode.switch(real_config, store, False, "test")
+    assert paper_run(real_config, store, WEEK[3], sandbox=sandbox)["book"] == "real"
+    assert paper.get_positions() == paper_held  # the real run sold nothing of the paper book
+    assert all(t["run_id"] in ("run-" + WEEK[0], "run-" + WEEK[3]) for t in store.list_trades())
+    manual = [t for t in store.list_trades() + paper.list_trades() if t["source"] == "manual"]
+    assert manual == []  # neither book took the other's holdings for sales made by hand
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_market_hours_are_read_from_fyers_time(paper_config, store, sandbox, logged_in):
+    """The sandbox's clock, not this machine's, says whether NSE is open: at 16:00 IST on a
+    trading day paper orders are refused as Fyers would; in the session they fill."""
+    closed = paper_run(paper_config, store, WEEK[0], "16:00:00", sandbox)
+    refused = store.for_book("paper").list_orders()
+    assert refused and {order["status"] for order in refused} == {"rejected"}
+    assert all("market is closed" in order["message"] for order in refused), refused
+    assert closed["status"] == "warning"
+
+    sandbox.admin("clock", now=f"{WEEK[1]}T11:00:00")
+    opened = execute(paper_config, store, trigger="manual", force=True, run_id="in-session",
+                     broker_factory=fast_broker)
+    assert opened["status"] == "succeeded" and "Bought" in opened["summary"]
+
+
+# --- crashes ---------------------------------------------------------------------------------
+KILLS = 6
+SEED = 20261123
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_a_paper_run_killed_mid_way_leaves_no_half_recorded_trade(paper_config, store, sandbox,
+                                                                  logged_in):
+    config = paper_config.with_overrides(max_new_entries_per_day=50, exit_threshold_pct=0.3)
+    rng = random.Random(SEED)
+    sandbox.admin("clock", now=f"{WEEK[0]}T09:30:00")
+    assert paper_run(config, store, WEEK[0])["status"] == "succeeded"
+    env = {**os.environ, **cli_env(config), "PAPER_TRADING": "true", "EXIT_THRESHOLD_PCT": "0.3",
+           "ENTRY_CANDIDATES": "50", "MAX_NEW_ENTRIES_PER_RUN": "2",
+           "MAX_NEW_ENTRIES_PER_DAY": "50"}
+    for kill in range(KILLS):
+        sandbox.admin("clock", advance_seconds=900)
+        child = subprocess.Popen([sys.executable, "executor.py", "--force", "--run-id",
+                                  f"kill{kill}"], cwd=PROJECT_DIR, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while store.for_book("paper").get_run(f"kill{kill}") is None and child.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.8))
+        child.kill()
+        child.wait(timeout=10)
+        store.release_lock(LOCK_NAME, f"kill{kill}")
+        after = execute(config, store, trigger="scheduled", force=True,
+                        run_id=f"after{kill}", broker_factory=fast_broker)
+        assert after["status"] in ("succeeded", "warning"), after
+        paper = store.for_book("paper")
+        broker = token_refresh.stored_broker(config, paper, fast_broker)
+        assert isinstance(broker, PaperBroker)
+        assert_books_agree(config, paper, broker=broker)
+    assert requests_to_account(sandbox) == {}
+    assert {t["side"] for t in store.for_book("paper").list_trades()} == {"BUY", "SELL"}
+
+
+def test_a_paper_run_costs_no_more_data_calls_than_a_real_one(run_config, store, logged_in,
+                                                              sandbox):
+    """A next-day run each, after a first run filled the candle cache: the same data calls
+    (one quotes call, no history), and no account call at all on paper."""
+    paper_run(run_config, store, WEEK[0], sandbox=sandbox)
+    counts = {}
+    for on, day in ((False, WEEK[1]), (True, WEEK[2])):
+        paper_mode.switch(run_config, store, on, "test")
+        before = sandbox.admin("stats", method="GET")["requests"]
+        paper_run(run_config, store, day, sandbox=sandbox)
+        after = sandbox.admin("stats", method="GET")["requests"]
+        counts[on] = {path: after[path] - before.get(path, 0) for path in after
+                      if path.startswith(("/data", "/api")) and after[path] > before.get(path, 0)}
+    data = {on: {path: n for path, n in seen.items() if path.startswith("/data")}
+            for on, seen in counts.items()}
+    assert data[True] == data[False] == {"/data/quotes": 1}
+    assert [path for path in counts[True] if any(p in path for p in ACCOUNT_PATHS)] == []
+    assert sum(counts[True].values()) < sum(counts[False].values())

@@ -1,0 +1,62 @@
+"""paper_vs_backtest.compare() without I/O: trades paired by day, symbol and side, and each
+difference named."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from backtesting.engine import Trade
+from config import IST
+from paper_vs_backtest import compare, paper_day
+
+DAYS = ["2026-11-23", "2026-11-25", "2026-11-26"]
+
+
+def paper(day: str, n: int, symbol: str, side: str, qty: int, price: float,
+          pnl: float | None = None) -> dict:
+    return {"trade_id": f"P{day[2:].replace('-', '')}{n:06d}", "symbol": f"NSE:{symbol}-EQ",
+            "side": side, "qty": qty, "price": price, "pnl": pnl, "source": "bot",
+            "ts": datetime(2026, 12, 5, 12, tzinfo=IST).timestamp()}  # this machine's clock
+
+
+def backtested(day: str, symbol: str, side: str, qty: int, price: float,
+           pnl: float | None = None) -> Trade:
+    return Trade(day, f"NSE:{symbol}-EQ", side, qty, price, 1.0, pnl, "entry")
+
+
+def order(day: str, n: int, symbol: str, side: str, status: str, message: str) -> dict:
+    return {"broker_order_id": f"P{day[2:].replace('-', '')}{n:06d}", "created_at": 0.0,
+            "symbol": f"NSE:{symbol}-EQ", "side": side, "status": status, "message": message}
+
+
+def test_a_paper_trade_belongs_to_the_fyers_day_in_its_order_id():
+    assert paper_day(paper("2026-11-25", 3, "TCS", "BUY", 1, 1.0)) == "2026-11-25"
+    assert paper_day({"trade_id": "manual-x", "ts": 1_796_000_000.0}) == "2026-11-30"
+
+
+def test_each_difference_is_named():
+    ours = [paper(DAYS[0], 1, "TCS", "BUY", 5, 100.05), paper(DAYS[0], 2, "SBIN", "BUY", 3, 50.0),
+            paper(DAYS[2], 4, "SBIN", "SELL", 3, 55.0, 15.0)]
+    theirs = [backtested(DAYS[0], "TCS", "BUY", 5, 100.10), backtested(DAYS[0], "SBIN", "BUY", 6, 50.0),
+              backtested(DAYS[0], "INFY", "BUY", 2, 10.0), backtested(DAYS[1], "ITC", "BUY", 4, 20.0),
+              backtested(DAYS[2], "SBIN", "SELL", 6, 55.0, 30.0),
+              backtested(DAYS[2], "INFY", "SELL", 2, 11.0, 2.0)]
+    orders = [order(DAYS[0], 2, "SBIN", "BUY", "partial", "MPP: 3 of 6 filled"),
+              order(DAYS[0], 3, "INFY", "BUY", "cancelled", "MPP: not filled")]
+    result = compare(ours, orders, [DAYS[0], DAYS[2]], theirs, DAYS,
+                     {(DAYS[0], "NSE:TCS-EQ"): 100.0})
+    reasons = {(d.day, d.symbol, d.side): d.reason for d in result.differences}
+    assert reasons[(DAYS[0], "TCS", "BUY")].startswith("slippage") and "₹100.00" in reasons[
+        (DAYS[0], "TCS", "BUY")]
+    assert reasons[(DAYS[0], "SBIN", "BUY")] == "partly filled on paper, 3 of 6: MPP: 3 of 6 filled"
+    assert reasons[(DAYS[0], "INFY", "BUY")] == "not filled on paper (cancelled): MPP: not filled"
+    assert reasons[(DAYS[1], "ITC", "BUY")] == "the bot did not run that day"
+    assert reasons[(DAYS[2], "SBIN", "SELL")].startswith("partly filled on paper")
+    assert reasons[(DAYS[2], "INFY", "SELL")].startswith("follows from 2026-11-23's buy")
+    assert (result.paper_trades, result.backtest_trades, result.matched) == (3, 6, 3)
+    assert (result.paper_pnl, result.backtest_pnl, result.backtest_costs) == (15.0, 32.0, 6.0)
+
+
+def test_the_same_trades_at_the_same_prices_differ_nowhere():
+    ours = [paper(DAYS[0], 1, "TCS", "BUY", 5, 100.1)]
+    result = compare(ours, [], [DAYS[0]], [backtested(DAYS[0], "TCS", "BUY", 5, 100.1)], DAYS, {})
+    assert result.differences == [] and result.matched == 1

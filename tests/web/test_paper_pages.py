@@ -1,0 +1,134 @@
+"""The pages while paper trading (docs/paper.md): every page says Paper, the paper book is shown
+instead of the real one (and the real one again once paper is off), the sales CSV says paper,
+and going live is a confirmed act naming the real money at stake."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+import paper_mode
+import prices
+
+PAGES = ["/", "/trading", "/strategy", "/logs", "/tokens", "/backtests", "/account",
+         "/strategy/live"]
+BANNER = "Paper trading — no real money"
+
+
+def paper_trade(db, trade_id: str, symbol: str, side: str, qty: int, price: float, ts: float,
+                pnl: float | None = None) -> None:
+    """A trade in the paper book, with its position."""
+    position = None if side == "SELL" else {"qty": qty, "avg_price": price,
+                                            "last_buy_price": price, "opened_at": ts,
+                                            "updated_at": ts}
+    db.for_book("paper").record_trade(
+        {"trade_id": trade_id, "run_id": "paper-run", "order_tag": trade_id, "symbol": symbol,
+         "side": side, "qty": qty, "price": price, "ts": ts, "pnl": pnl, "source": "bot"},
+        position)
+
+
+@pytest.fixture
+def paper_on(db, config):
+    paper_mode.switch(config, db, True, "test")
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_says_paper_in_its_banner_and_title(logged_in, client, paper_on, path):
+    page = text(client.get(path))
+    assert BANNER in page
+    assert re.search(r"<title>Paper · [^<]+ · Nifty Shop</title>", page)
+
+
+def test_the_login_page_says_paper_too(client, paper_on):
+    page = text(client.get("/login"))
+    assert BANNER in page and "<title>Paper · " in page
+
+
+@pytest.mark.parametrize("path", ["/", "/trading", "/strategy"])
+def test_real_pages_never_say_paper(logged_in, client, seeded, path):
+    page = text(client.get(path))
+    assert BANNER not in page and "<title>Paper" not in page
+
+
+def test_the_paper_book_replaces_the_real_one_and_back(logged_in, client, db, config, seeded):
+    paper_trade(db, "P261126000001", "NSE:WIPRO-EQ", "BUY", 40, 248.05, seeded - 300)
+    real = text(client.get("/trading"))
+    assert "INFY" in real and "WIPRO" not in real
+    paper_mode.switch(config, db, True, "test")
+    paper = text(client.get("/trading"))
+    assert "WIPRO" in paper and "INFY" not in paper and "Paper vs backtest" in paper
+    paper_mode.switch(config, db, False, "test")
+    again = text(client.get("/trading"))
+    assert "INFY" in again and "WIPRO" not in again and "Paper vs backtest" not in again
+
+
+def test_the_sales_csv_labels_paper_rows(logged_in, client, db, paper_on, seeded):
+    paper_trade(db, "P261125000001", "NSE:TCS-EQ", "BUY", 2, 3000.0, seeded - 3 * 86400)
+    paper_trade(db, "P261126000002", "NSE:TCS-EQ", "SELL", 2, 3100.0, seeded - 2 * 86400, 200.0)
+    response = client.get("/trading/sales.csv")
+    assert "nifty-shop-paper-sales-" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(text(response))))
+    assert [(row["book"], row["trade_id"], row["pnl"]) for row in rows] == [
+        ("paper", "P261126000002", "200.00")]
+
+
+def test_switching_paper_on_needs_no_confirmation(logged_in, client, db, config):
+    assert not paper_mode.is_paper(config, db)
+    page = text(client.get("/strategy"))
+    assert "Switch to paper trading" in page
+    response = logged_in.post("/strategy/paper", "/strategy")
+    assert response.status_code == 302 and paper_mode.is_paper(config, db)
+    assert BANNER in text(client.get("/strategy"))
+
+
+def test_going_live_is_confirmed_and_names_the_real_money(logged_in, client, db, config, seeded,
+                                                          paper_on):
+    prices._keep(db, funds={"at": seeded + 10**6, "available": 52_345.5})  # the real funds
+    paper_trade(db, "P261126000001", "NSE:WIPRO-EQ", "BUY", 40, 248.05, seeded - 300)
+    strategy = text(client.get("/strategy"))
+    assert "Go live with real money" in strategy and 'id="paper-record"' in strategy
+
+    refused = logged_in.post("/strategy/live", "/strategy/live")  # no confirm field
+    assert refused.status_code == 302 and paper_mode.is_paper(config, db)
+
+    confirm = text(client.get("/strategy/live"))
+    at_stake = re.search(r'id="real-at-stake">([^<]+)<', confirm).group(1)
+    # the bot's real holding (10 INFY at the cached close ₹1,600) plus the real funds
+    assert at_stake == "₹68,345.50", at_stake
+    assert "WIPRO" not in confirm  # the paper book is not real money
+
+    done = logged_in.post("/strategy/live", "/strategy/live", confirm="real-money")
+    assert done.status_code == 302 and not paper_mode.is_paper(config, db)
+    page = text(client.get("/strategy"))
+    assert BANNER not in page and "Switch to paper trading" in page
+    assert db.for_book("paper").get_positions()  # the paper book stays where it was
+
+
+def test_a_going_live_form_without_its_csrf_token_changes_nothing(logged_in, client, db, config,
+                                                                  paper_on):
+    response = client.post("/strategy/live", data={"confirm": "real-money"})
+    assert response.status_code == 400 and paper_mode.is_paper(config, db)
+
+
+def test_strategy_from_env_keeps_the_mode_of_the_environment(make_app, config, make_auth):
+    app = make_app(config.with_overrides(strategy_from_env=True, paper_trading=True))
+    auth = make_auth(app.test_client())
+    auth.login()
+    assert BANNER in text(auth.client.get("/strategy"))
+    auth.post("/strategy/live", "/strategy/live", confirm="real-money")
+    assert BANNER in text(auth.client.get("/strategy"))
+
+
+def test_paper_trading_is_a_first_run_default_then_the_store_decides(make_app, config):
+    first = make_app(config.with_overrides(paper_trading=True))
+    store = first.extensions["store"]
+    assert paper_mode.is_paper(config, store)  # saved on the first start, whatever config says
+    later = config.with_overrides(paper_trading=False)
+    paper_mode.save_first_run_default(later, store)  # what a later start does
+    assert paper_mode.is_paper(later, store)
