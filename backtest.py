@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from backtesting import results
+from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.costs import NO_COSTS, DeliveryCosts
-from backtesting.data import DataError, SymbolHistory, load_csv_dir
+from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import BacktestResult, Settings, prepare_market, simulate
 from backtesting.metrics import SUMMARY_LABELS, summarize
 from config import Config, config_or_exit, load_config_or_exit
@@ -101,7 +102,7 @@ def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: 
     """Closes from the CSV folder, else the store's cache (filled through the broker first when
     `fetch` is set or the cache has nothing for the period)."""
     if csv_dir is not None:
-        return load_csv_dir(csv_dir)
+        return load_csv_dir_cached(csv_dir, config.data_dir / "candle-cache")[0]
     # Imported here: a CSV backtest starts without the store, the broker SDK and the calendar.
     from backtesting.store_source import load_cached
 
