@@ -184,6 +184,11 @@ class Config:
         "Fyers' rate-limit window: after a 429 on an order, wait until it ends, then go on",
         low=1, high=600)
 
+    # Backtest
+    dask_scheduler_address: str = _setting(
+        _text, "", "Dask scheduler for `backtest.py --sweep … --engine dask`, e.g. "
+                   "tcp://10.0.0.5:8786 (none: a local cluster)")
+
     # Strategy: every field from MA_PERIOD to the Alerts section is a strategy setting, kept in
     # the store and edited on the Strategy page (strategy_settings.py); these are its defaults.
     ma_period: int = _setting(_int, 20, "Moving-average length in completed daily closes",
