@@ -204,11 +204,15 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
 
     out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
+    runner = None
+    if args.engine == "dask":
+        from backtesting.cluster import dask_runner
+
+        runner = dask_runner(args.cluster)
     try:
         document = sweep.run(sweep.prepare(histories, params, settings, args.start, args.end,
                                            grid),
-                             grid, out, workers=args.workers, engine=args.engine,
-                             cluster=args.cluster)
+                             grid, out, workers=args.workers, runner=runner)
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {out}: {exc.strerror or exc}",
               file=sys.stderr)

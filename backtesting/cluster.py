@@ -5,10 +5,11 @@ it, so the rows are the same row for row."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from backtesting.sweep import ClusterUnavailable, Sweep, row_of, run_folder, save_run
+from backtesting.sweep import ClusterUnavailable, Runner, Sweep, row_of, run_folder, save_run
 
 CONNECT_TIMEOUT_S = 5
 
@@ -32,6 +33,11 @@ def _client(address: str) -> Any:
 def _remote(sweep: Sweep, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """What a cluster worker runs: one combination's result and summary."""
     return sweep.run(overrides)
+
+
+def dask_runner(address: str) -> Runner:
+    """A sweep runner on the Dask scheduler at `address` (a local cluster when empty)."""
+    return partial(run_on_dask, address)
 
 
 def run_on_dask(address: str, sweep: Sweep, grid: list[dict[str, Any]], out: Path,

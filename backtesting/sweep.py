@@ -108,10 +108,15 @@ def describe(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{name}={value}" for name, value in overrides.items())
 
 
+Runner = Callable[[Sweep, list[dict[str, Any]], Path, Callable[[int, Any, str | None], None]],
+                  None]
+
+
 def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | None = None,
-        engine: str = "local", cluster: str = "") -> dict[str, Any]:
-    """Every combination of `grid`, saved under `out` with sweep.json and sweep.html; returns
-    the sweep's document (rows in grid order, failed combinations named)."""
+        runner: Runner | None = None) -> dict[str, Any]:
+    """Every combination of `grid` on `workers` forked processes, or through `runner` (the
+    cluster's), saved under `out` with sweep.json and sweep.html; returns the sweep's document
+    (rows in grid order, failed combinations named)."""
     rows: list[dict[str, Any] | None] = [None] * len(grid)
     failed: list[dict[str, Any]] = []
     progress = Progress(len(grid), "combinations")
@@ -125,10 +130,8 @@ def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | N
         progress.step()
 
     out.mkdir(parents=True, exist_ok=True)
-    if engine == "dask":
-        from backtesting.cluster import run_on_dask
-
-        run_on_dask(cluster, sweep, grid, out, done)
+    if runner is not None:
+        runner(sweep, grid, out, done)
     else:
         run_local(sweep, grid, out, workers or os.cpu_count() or 1, done)
     document = {

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import backtest
+from backtesting import sweep
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
-from backtesting import sweep
 from config import Config
 from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
 
