@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 WIDTH, HEIGHT, PAD = 720, 240, 48
-# Green (best) through pale yellow to red (worst); the text on each is black or white by its lightness.
-GOOD, MID, BAD = (26, 152, 80), (255, 255, 191), (215, 48, 39)
+# Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
+# whichever contrasts more (at least 4.5:1 on any colour).
+GOOD, MID, BAD = (0, 104, 55), (255, 255, 191), (165, 0, 38)
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], share: float) -> tuple[int, ...]:
@@ -21,8 +22,11 @@ def _mix(a: tuple[int, int, int], b: tuple[int, int, int], share: float) -> tupl
 def cell_colour(share: float) -> tuple[str, str]:
     """(fill, text colour) for a value at `share` of the way from best (0) to worst (1)."""
     rgb = _mix(GOOD, MID, share * 2) if share <= 0.5 else _mix(MID, BAD, share * 2 - 1)
-    light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 140
-    return "#{:02x}{:02x}{:02x}".format(*rgb), "#000" if light else "#fff"
+    linear = [(c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4) for c in rgb]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    black_on = (luminance + 0.05) / 0.05  # WCAG contrast of black text, and of white below
+    return "#{:02x}{:02x}{:02x}".format(*rgb), "#000" if black_on >= 1.05 / (
+        luminance + 0.05) else "#fff"
 
 
 def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, dict],
@@ -32,8 +36,9 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
     needs); colour from best to worst value, the value written in the cell."""
     values = [cell["value"] for cell in cells.values()]
     low, high = (min(values), max(values)) if values else (0.0, 0.0)
-    cw, ch, left, top = 72, 36, 88, 28
-    width, height = left + cw * len(xs) + 8, top + ch * len(ys) + 40
+    cw, ch, left, top = 72, 36, 88, 24
+    longest = max(len(x_label), len(y_label)) + 8
+    width, height = max(left + cw * len(xs) + 8, 8 * longest), top + ch * len(ys) + 44
     parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="group" aria-label="{escape(value_label)} by '
              f'{escape(x_label)} and {escape(y_label)}" xmlns="http://www.w3.org/2000/svg" '
@@ -60,9 +65,8 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
                 f'height="{ch - 2}" fill="{fill}"/><text x="{left + cw * i + cw / 2}" '
                 f'y="{top + ch * j + ch / 2 + 4}" text-anchor="middle" fill="{ink}">'
                 f'{cell["value"]:.2f}</text></a>')
-    parts.append(f'<text x="{left + cw * len(xs) / 2}" y="{height - 8}" text-anchor="middle">'
-                 f'{escape(x_label)} →</text>')
-    parts.append(f'<text x="8" y="{top - 8}">{escape(y_label)} ↓</text></svg>')
+    parts.append(f'<text x="4" y="{height - 26}">Across: {escape(x_label)}</text>'
+                 f'<text x="4" y="{height - 8}">Down: {escape(y_label)}</text></svg>')
     return "".join(parts)
 
 

@@ -1,0 +1,64 @@
+"""A saved sweep in Debian's Chromium, on a phone and a desktop: the heat map fits or scrolls
+within the page, a cell opens its run, whose report draws equity against buy-and-hold."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.security import generate_password_hash
+from werkzeug.serving import make_server
+
+import backtest
+from app import create_app
+from tests.backtest.scenario import SCENARIO_ARGS
+from tests.web.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+SWEEP_ID = "20260101T000000-sweep"
+
+
+@pytest.fixture
+def app_url(config, scenario_dir) -> Iterator[str]:
+    """The app on a free loopback port, with one saved sweep and a user."""
+    out = config.data_dir / "backtests" / SWEEP_ID
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1,2",
+                          "exit=5,6,8", "--workers", "2", "--out", str(out)], config) == 0
+    app = create_app(config)
+    app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    app.extensions["store"].close()
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_a_heat_map_cell_opens_its_run(app_url, browser, width, tmp_path):
+    problems: list[str] = []
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.goto(f"{app_url}/login")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{app_url}/backtests")
+    page.click(f"a[href='/backtests/{SWEEP_ID}']")
+    cells = page.locator(".heatmap a")
+    assert cells.count() == 6
+    # Nothing wider than the screen but the heat map's own scrolling box.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    page.screenshot(path=tmp_path / f"sweep-{width}.png", full_page=True)  # to look at
+    assert cells.nth(5).get_attribute("aria-label").startswith(
+        "entry_threshold_pct 2.0, exit_threshold_pct 8.0: Total return (%) ")
+    cells.nth(5).click()
+    page.wait_for_function(
+        "() => window.Chart !== undefined && Chart.getChart('backtest-drawdown') !== undefined")
+    lines = page.evaluate("() => Chart.getChart('backtest-equity').data.datasets.map("
+                          "(d) => [d.label, d.data.length])")
+    assert lines == [["Strategy", 30], ["Buy and hold, equal weight", 30]]
+    assert page.locator(".backtest-trades tbody tr").count() >= 1
+    page.screenshot(path=tmp_path / f"run-{width}.png", full_page=True)
+    page.close()
+    assert problems == []
