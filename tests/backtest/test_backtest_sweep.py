@@ -143,3 +143,19 @@ def test_the_backtests_page_shows_a_saved_sweep_as_a_heat_map(scenario_dir, conf
     assert "against buy and hold" in text and f"Trades ({best['trades']})" in text
     series = logged_in.get(f"/backtests/20260101T000000-sweep/{best['run']}/series.json")
     assert series.get_json()["buy_and_hold"][0] == 2900.0
+
+
+def test_on_a_terminal_the_progress_is_a_bar_with_an_eta(scenario_dir, config, tmp_path):
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
+    done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
+                           *SCENARIO_ARGS, *GRID, "--out", str(tmp_path / "s")], cwd=PROJECT,
+                          env=env, stdout=subprocess.DEVNULL, stderr=terminal, timeout=60)
+    os.close(terminal)
+    shown = os.read(controller, 65536).decode()
+    os.close(controller)
+    assert done.returncode == 0
+    assert "\r[" + "#" * 30 + "] 4/4 combinations, ETA 0:00" in shown
+    assert "INFO" not in shown
