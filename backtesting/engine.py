@@ -261,11 +261,9 @@ def buy_and_hold(market: Market, first: int, stop: int, capital: float) -> list[
     """Daily value of `capital` split equally over the symbols priced on day `first`, bought at
     that close and held (the universe's equal-weight buy-and-hold, no costs)."""
     priced = [s for s in range(len(market.symbols)) if market.ltp[s][first] is not None]
-    value = [0.0] * (stop - first)
-    for s in priced:
-        shares = capital / len(priced) / market.ltp[s][first]
-        value = list(map(add, value, map(mul, market.mark[s][first:stop], repeat(shares))))
-    return value
+    values = [map(mul, market.mark[s][first:stop], repeat(capital / len(priced) / market.ltp[s][first]))
+              for s in priced]
+    return list(map(sum, zip(*values, strict=True)))
 
 
 def simulate(market: Market, params: StrategyParams, settings: Settings,

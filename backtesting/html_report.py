@@ -15,6 +15,7 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem
          "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
          "border-bottom:1px solid #dee2e6;text-align:right}th:first-child,td:first-child"
          "{text-align:left}.scroll{overflow-x:auto}svg{max-width:100%;height:auto}")
+TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
 HEATMAP_METRICS = {"total_return_pct": ("Total return (%)", True),
                    "max_drawdown_pct": ("Max drawdown (%)", False)}
 
@@ -50,9 +51,11 @@ def run_html(summary: dict[str, Any], equity: dict[str, list], trades: Sequence[
                                       label="Drawdown from the running peak",
                                       unit=lambda v: f"{v:.1f}%"),
         f"<h2>Trades ({len(trades)})</h2>",
+        f"<p>The first {TRADES_SHOWN}; every one is in trades.csv.</p>"
+        if len(trades) > TRADES_SHOWN else "",
         _table(["Date", "Symbol", "Side", "Qty", "Price", "Costs", "P&L", "Reason"],
                [(t[0], t[1], t[2], t[3], f"{t[4]:.2f}", f"{t[5]:.2f}",
-                 "" if t[6] is None else f"{t[6]:.2f}", t[7]) for t in trades])]))
+                 "" if t[6] is None else f"{t[6]:.2f}", t[7]) for t in trades[:TRADES_SHOWN]])]))
 
 
 def sweep_html(document: dict[str, Any]) -> str:

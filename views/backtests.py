@@ -10,11 +10,10 @@ from werkzeug.wrappers import Response
 
 from auth import login_required
 from backtesting import charts, results
-from backtesting.html_report import HEATMAP_METRICS
+from backtesting.html_report import HEATMAP_METRICS, TRADES_SHOWN
 from views import get_config
 
 bp = Blueprint("backtests", __name__)
-TRADES_SHOWN = 500
 
 
 def saved_root() -> Path:
