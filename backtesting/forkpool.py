@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
+from contextlib import suppress
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -38,10 +39,31 @@ def run_forked(task: Callable[[Any], Any], items: Sequence[Any], workers: int,
     context = multiprocessing.get_context("fork")
     pending = deque(range(len(items)))
     running: dict[Connection, tuple[Any, int]] = {}
+
+    def give(conn: Connection | None, process: Any) -> None:
+        """Hand the next item to a worker (a new one when `conn` is None or has died)."""
+        while pending:
+            if conn is None:
+                conn, process = _start(context, task, items)
+            index = pending.popleft()
+            try:
+                conn.send(index)
+            except OSError:  # it died before taking the item: the item waits for another
+                pending.appendleft(index)
+                process.join()
+                conn.close()
+                conn = None
+                continue
+            running[conn] = process, index
+            return
+        if conn is not None:  # nothing left: let the worker end
+            with suppress(OSError):
+                conn.send(None)
+            process.join()
+            conn.close()
+
     for _ in range(min(workers, len(items))):
-        conn, process = _start(context, task, items)
-        running[conn] = process, pending.popleft()
-        conn.send(running[conn][1])
+        give(None, None)
     while running:
         for conn in wait(list(running)):
             process, index = running.pop(conn)
@@ -49,16 +71,9 @@ def run_forked(task: Callable[[Any], Any], items: Sequence[Any], workers: int,
                 status, value = conn.recv()
             except (EOFError, OSError):  # the worker died mid-task
                 process.join()
-                done(index, None, f"worker process died (exit code {process.exitcode})")
                 conn.close()
-                if pending:
-                    conn, process = _start(context, task, items)
-            else:
-                done(index, value if status == "ok" else None,
-                     None if status == "ok" else value)
-            if pending:
-                running[conn] = process, pending.popleft()
-                conn.send(running[conn][1])
-            elif process.is_alive():
-                conn.send(None)
-                process.join()
+                done(index, None, f"worker process died (exit code {process.exitcode})")
+                give(None, None)
+                continue
+            done(index, value if status == "ok" else None, None if status == "ok" else value)
+            give(conn, process)

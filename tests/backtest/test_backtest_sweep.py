@@ -159,3 +159,28 @@ def test_on_a_terminal_the_progress_is_a_bar_with_an_eta(scenario_dir, config, t
     assert done.returncode == 0
     assert "\r[" + "#" * 30 + "] 4/4 combinations, ETA 0:00" in shown
     assert "INFO" not in shown
+
+
+def test_a_killed_worker_fails_its_combination_and_the_sweep_saves_the_rest(config, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    from bench.synthetic_market import write_market
+
+    first, last = write_market(tmp_path / "market", 40, 2000)
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
+    out = tmp_path / "sweep"
+    cli = subprocess.Popen([sys.executable, "backtest.py", "--csv", str(tmp_path / "market"),
+                            "--from", first, "--to", last, "--sweep", "exit=4,5,6,7,8,9",
+                            "--workers", "2", "--out", str(out)], cwd=PROJECT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(cli.pid)
+    while not (workers := parent.children()) and cli.poll() is None:
+        pass
+    while workers[0].cpu_times().user < 0.03:  # busy with its first combination
+        pass
+    workers[0].kill()
+    _, stderr = cli.communicate(timeout=120)
+    assert cli.returncode == 1
+    (failure,) = [line for line in stderr.splitlines() if line.startswith("backtest: ")]
+    assert failure.startswith("backtest: combination exit_threshold_pct=")
+    assert failure.endswith("failed: worker process died (exit code -9)")
+    assert len(rows_of(out)) == 5
