@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from contextlib import suppress
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
