@@ -183,16 +183,15 @@ def sweep_scaling(folder: Path, start: str, end: str, work: Path) -> dict[str, A
     prepared = sweep.prepare(load_csv_dir(folder), RULES, settings, date.fromisoformat(start),
                              date.fromisoformat(end), grid)
     logging.getLogger("backtesting").setLevel(logging.WARNING)  # no progress lines here
-    rates = {}
-    for workers in range(1, (os.cpu_count() or 1) + 1):
-        runs = []
-        for repeat in range(REPEATS):
+    runs: dict[int, list[float]] = {n: [] for n in range(1, (os.cpu_count() or 1) + 1)}
+    for repeat in range(REPEATS):  # worker counts interleaved: others' load hits each alike
+        for workers, rates_seen in runs.items():
             started = time.perf_counter()
             sweep.run(prepared, grid, work / f"sweep-{workers}-{repeat}", workers=workers)
-            runs.append(len(grid) / (time.perf_counter() - started))
-        rates[workers] = statistics.median(runs)
+            rates_seen.append(len(grid) / (time.perf_counter() - started))
+    rates = {workers: statistics.median(seen) for workers, seen in runs.items()}
     print(f"sweep of {len(grid)} combinations (each saved with its report), combinations/s "
-          f"by workers (median of {REPEATS}): "
+          f"by workers (median of {REPEATS}, interleaved): "
           + ", ".join(f"{n}: {rate:.2f}" for n, rate in rates.items()))
     figures = {}
     for workers, rate in rates.items():
