@@ -187,12 +187,13 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
     return parser
 
 
-def write_report(out: Path, result: BacktestResult, summary: dict[str, Any]) -> None:
+def write_report(out: Path, result: BacktestResult, summary: dict[str, Any],
+                 params: dict[str, Any]) -> None:
     """report.html beside the CSVs: the figures, charts and trades for a browser."""
     from backtesting import html_report  # imported here: only a run that draws loads it
 
     html_report.write(out / "report.html",
-                      html_report.run_html(summary, result.equity, result.trades))
+                      html_report.run_html(summary, params, result.equity, result.trades))
 
 
 def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, SymbolHistory],
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
     try:
         results.save(out, result, summary, {"params": asdict(params), "settings": asdict(settings)})
-        write_report(out, result, summary)
+        write_report(out, result, summary, asdict(params))
     except OSError as exc:
         print(f"backtest: cannot write the results into {out}: {exc.strerror or exc}",
               file=sys.stderr)

@@ -33,9 +33,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def run_html(summary: dict[str, Any], equity: dict[str, list], trades: Sequence[Sequence]) -> str:
-    """A run's report: its figures, equity against the equal-weight buy-and-hold, drawdown and
-    every trade."""
+def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, list],
+             trades: Sequence[Sequence]) -> str:
+    """A run's report: its figures and parameters, equity against the equal-weight buy-and-hold,
+    drawdown and its first TRADES_SHOWN trades."""
     dates = equity["date"]
     lines = [("Strategy", equity["equity"], "#0d6efd")]
     if equity.get("buy_and_hold"):
@@ -43,8 +44,8 @@ def run_html(summary: dict[str, Any], equity: dict[str, list], trades: Sequence[
     figures = _table(["Figure", "Value"], [(label, summary[key])
                                            for key, label in SUMMARY_LABELS.items()])
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
-        figures,
-        "<h2>Equity</h2>", line_svg(dates, lines, label="Equity against buy and hold",
+        figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
+        "<h2>Equity against buy and hold</h2>", line_svg(dates, lines, label="Equity against buy and hold",
                                     unit=lambda v: f"₹{v:,.0f}"),
         "<h2>Drawdown</h2>", line_svg(dates, [("Drawdown", drawdown_pct(equity["equity"]),
                                                "#dc3545")],

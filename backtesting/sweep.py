@@ -80,8 +80,8 @@ def save_run(out: Path, sweep: Sweep, overrides: dict[str, Any], result: Backtes
     meta = {"params": asdict(replace(sweep.base, **overrides)),
             "settings": asdict(sweep.settings)}
     results.save(out, result, summary, meta)
-    html_report.write(out / "report.html", html_report.run_html(summary, result.equity,
-                                                                result.trades))
+    html_report.write(out / "report.html", html_report.run_html(summary, meta["params"],
+                                                                result.equity, result.trades))
 
 
 class LocalTask:

@@ -43,7 +43,11 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     assert list(equity.columns) == ["date", "cash", "holdings_value", "equity", "buy_and_hold"]
     # ₹2,900 over three symbols at 100 on day 0; CCC ends at 100 too, AAA and BBB at 100.
     assert equity["buy_and_hold"].iloc[0] == 2900.0
-    assert "Backtest 2024-01-01 → 2024-02-09" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "<title>Backtest 2024-01-01 → 2024-02-09</title>" in report
+    assert report.count("<polyline") == 3  # strategy, buy-and-hold, drawdown
+    assert "<h2>Trades (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
+    assert "<script" not in report
     assert equity["date"].tolist() == DATES
     assert equity["equity"].iloc[-1] == 3050.0
     saved = json.loads((out / "summary.json").read_text())
