@@ -4,11 +4,11 @@ combination comes back as its result and summary and is saved here, as the local
 it, so the rows are the same row for row."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from backtesting.forkpool import Done
 from backtesting.sweep import ClusterUnavailable, Runner, Sweep, row_of, run_folder, save_run
 
 CONNECT_TIMEOUT_S = 5
@@ -41,7 +41,7 @@ def dask_runner(address: str) -> Runner:
 
 
 def run_on_dask(address: str, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
-                done: Callable[[int, Any, str | None], None]) -> None:
+                done: Done) -> None:
     """Every combination of `grid` on the cluster, each saved under `out` as it comes back."""
     from dask.distributed import as_completed
 

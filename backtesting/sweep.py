@@ -18,7 +18,7 @@ from typing import Any
 from backtesting import html_report, results
 from backtesting.data import SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
-from backtesting.forkpool import run_forked
+from backtesting.forkpool import Done, run_forked
 from backtesting.metrics import summarize
 from backtesting.progress import Progress
 from strategy_rules import StrategyParams
@@ -98,7 +98,7 @@ class LocalTask:
 
 
 def run_local(sweep: Sweep, grid: list[dict[str, Any]], out: Path, workers: int,
-              done: Callable[[int, Any, str | None], None]) -> None:
+              done: Done) -> None:
     """Every combination on `workers` forked processes sharing `sweep`'s markets."""
     run_forked(LocalTask(sweep, out), list(enumerate(grid)), workers, done)
 
@@ -108,8 +108,7 @@ def describe(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{name}={value}" for name, value in overrides.items())
 
 
-Runner = Callable[[Sweep, list[dict[str, Any]], Path, Callable[[int, Any, str | None], None]],
-                  None]
+Runner = Callable[[Sweep, list[dict[str, Any]], Path, Done], None]
 
 
 def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | None = None,
@@ -126,7 +125,6 @@ def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | N
             rows[index] = row
         else:
             failed.append({"combination": describe(grid[index]), "error": error})
-            logger.error("combination %s failed: %s", describe(grid[index]), error)
         progress.step()
 
     out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import argparse
 import csv
 import logging
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -172,6 +173,12 @@ def from_store_seconds(folder: Path, start: str, end: str, work: Path) -> float:
         store.close()
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's ended children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def sweep_scaling(folder: Path, start: str, end: str, work: Path) -> dict[str, Any]:
     """Sweep throughput (combinations a second, median of REPEATS) with 1 … cores workers, the
     markets prepared once beforehand as backtest.py does; figures per worker count."""
@@ -184,15 +191,19 @@ def sweep_scaling(folder: Path, start: str, end: str, work: Path) -> dict[str, A
                              date.fromisoformat(end), grid)
     logging.getLogger("backtesting").setLevel(logging.WARNING)  # no progress lines here
     runs: dict[int, list[float]] = {n: [] for n in range(1, (os.cpu_count() or 1) + 1)}
+    cpu: dict[int, list[float]] = {n: [] for n in runs}
     for repeat in range(REPEATS):  # worker counts interleaved: others' load hits each alike
         for workers, rates_seen in runs.items():
-            started = time.perf_counter()
+            started, used = time.perf_counter(), _children_cpu()
             sweep.run(prepared, grid, work / f"sweep-{workers}-{repeat}", workers=workers)
             rates_seen.append(len(grid) / (time.perf_counter() - started))
+            cpu[workers].append((_children_cpu() - used) / len(grid))
     rates = {workers: statistics.median(seen) for workers, seen in runs.items()}
     print(f"sweep of {len(grid)} combinations (each saved with its report), combinations/s "
           f"by workers (median of {REPEATS}, interleaved): "
           + ", ".join(f"{n}: {rate:.2f}" for n, rate in rates.items()))
+    print("  workers' CPU seconds per combination (the work a worker count adds, whatever the "
+          "load): " + ", ".join(f"{n}: {statistics.median(c):.3f}" for n, c in cpu.items()))
     figures = {}
     for workers, rate in rates.items():
         if workers > 1:
