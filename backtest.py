@@ -123,6 +123,8 @@ def parse_sweep(items: list[str]) -> list[dict[str, Any]]:
             raise ValueError(f"bad --sweep item {item!r}: use KEY=V1,V2 with KEY one of "
                              f"{', '.join(SWEEP_KEYS)}")
         name = SWEEP_KEYS[key]
+        if any(axis and axis[0][0] == name for axis in axes):
+            raise ValueError(f"bad --sweep item {item!r}: {key} is given twice")
         try:
             axes.append([(name, parse_setting(name, value)) for value in values.split(",")
                          if value.strip()])

@@ -43,9 +43,9 @@ def dask_runner(address: str) -> Runner:
 def run_on_dask(address: str, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
                 done: Done) -> None:
     """Every combination of `grid` on the cluster, each saved under `out` as it comes back."""
-    from dask.distributed import as_completed
-
     with _client(address) as client:
+        from dask.distributed import as_completed  # importable: _client found the extra
+
         shared = client.scatter(sweep, broadcast=True)
         futures = {client.submit(_remote, shared, overrides, pure=False): index
                    for index, overrides in enumerate(grid)}

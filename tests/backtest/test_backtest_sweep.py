@@ -73,6 +73,7 @@ def test_a_worker_that_dies_fails_only_its_own_task():
     (["max-trade-value=50"], "bad --sweep item 'max-trade-value=50': MAX_TRADE_VALUE='50' is "
                              "invalid: must be between 100 and 10,000,000"),
     (["exit="], "bad --sweep item 'exit=': no values, so the grid is empty"),
+    (["exit=5", "exit=6"], "bad --sweep item 'exit=6': exit is given twice"),
 ])
 def test_bad_grids_are_one_line_usage_errors(scenario_dir, config, sweep, message):
     done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", *sweep)
@@ -92,6 +93,22 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp
     assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at "
                                   f"tcp://127.0.0.1:{port}")
     assert done.stderr.count("\n") == 1
+
+
+def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, config,
+                                                                  tmp_path):
+    hidden = tmp_path / "no-extra"  # a `dask` that cannot be imported, as when not installed
+    (hidden / "dask").mkdir(parents=True)
+    (hidden / "dask" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
+           "PYTHONPATH": str(hidden)}
+    done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
+                           *SCENARIO_ARGS, *GRID, "--engine", "dask", "--out",
+                           str(tmp_path / "s")], cwd=PROJECT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == ("backtest: --engine dask needs the cluster extra: pip install -r "
+                           "requirements-cluster.txt\n")
 
 
 def test_dask_engine_gives_the_local_rows(scenario_dir, config, tmp_path):
