@@ -99,7 +99,7 @@ def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, 
                                                                   tmp_path):
     hidden = tmp_path / "no-extra"  # a `dask` that cannot be imported, as when not installed
     (hidden / "dask").mkdir(parents=True)
-    (hidden / "dask" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    (hidden / "dask" / "__init__.py").write_text("raise ModuleNotFoundError('dask')\n")
     env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
            "PYTHONPATH": str(hidden)}
     done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
