@@ -2,14 +2,17 @@
 
 `python backtest.py [--csv DIR | --fyers] --from D --to D [--capital X] [--slippage PCT]
 [--costs 0|1] [--out DIR] [--ma-period N] [--entry PCT] [--exit PCT] [--average PCT]
-[--max-trade-value X] [--sweep KEY=V,V ...]`
+[--max-trade-value X] [--sweep KEY=V,V ... [--workers N] [--engine local|dask] [--cluster ADDR]]`
 
 Data: `--csv DIR` (see backtesting/data.py for file naming), else the store's candle cache;
 `--fyers` first fills the cache's gaps through the broker (sandbox or live, per FYERS_MODE), as
-does an empty cache. Writes trades.csv, equity.csv and summary.json into --out (default
-data/backtests/<id>/, listed on the web app's Backtests page) and prints the summary.
-`--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on all cores and prints them ranked.
-Exit status: 0 done, 1 no usable candles, 2 bad arguments or results that cannot be written.
+does an empty cache. Writes trades.csv, equity.csv, summary.json and report.html into --out
+(default data/backtests/<id>/, listed on the web app's Backtests page) and prints the summary.
+`--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on --workers processes (default
+every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
+sweep.html heat map, and prints them ranked.
+Exit status: 0 done, 1 no usable candles or a failed sweep combination, 2 bad arguments,
+results that cannot be written or a cluster that cannot be reached.
 """
 from __future__ import annotations
 
