@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 WIDTH, HEIGHT, PAD = 720, 240, 48
+# What a heat map can be coloured by: figure → (label, whether higher is better).
+HEATMAP_METRICS = {"total_return_pct": ("Total return (%)", True),
+                   "max_drawdown_pct": ("Max drawdown (%)", False)}
 # Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
 # whichever contrasts more (at least 4.5:1 on any colour).
 GOOD, MID, BAD = (0, 104, 55), (255, 255, 191), (165, 0, 38)
@@ -57,16 +60,18 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
             share = (high - cell["value"]) / span if higher_is_better else (
                 cell["value"] - low) / span
             fill, ink = cell_colour(share)
-            label = (f"{x_label} {x}, {y_label} {y}: {value_label} {cell['value']:.2f}; "
-                     "open this run")
+            where = f"{x_label} {x}, {y_label} {y}" if y_label else f"{x_label} {x}"
+            label = f"{where}: {value_label} {cell['value']:.2f}; open this run"
             parts.append(
                 f'<a href="{escape(link(cell))}" aria-label="{escape(label)}">'
                 f'<rect x="{left + cw * i + 1}" y="{top + ch * j + 1}" width="{cw - 2}" '
                 f'height="{ch - 2}" fill="{fill}"/><text x="{left + cw * i + cw / 2}" '
                 f'y="{top + ch * j + ch / 2 + 4}" text-anchor="middle" fill="{ink}">'
                 f'{cell["value"]:.2f}</text></a>')
-    parts.append(f'<text x="4" y="{height - 26}">Across: {escape(x_label)}</text>'
-                 f'<text x="4" y="{height - 8}">Down: {escape(y_label)}</text></svg>')
+    parts.append(f'<text x="4" y="{height - 26}">Across: {escape(x_label)}</text>')
+    if y_label:
+        parts.append(f'<text x="4" y="{height - 8}">Down: {escape(y_label)}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -100,9 +105,15 @@ def line_svg(dates: Sequence[str], series: Sequence[tuple[str, Sequence[float], 
     return "".join(parts)
 
 
-def sweep_cells(rows: Sequence[dict], x: str, y: str, metric: str,
-                fixed: dict[str, object]) -> dict[tuple, dict]:
-    """A sweep's rows as heat-map cells: (row[x], row[y]) → {value, run} for the rows whose
-    other parameters equal `fixed`."""
-    return {(row[x], row[y]): {"value": row[metric], "run": row["run"]} for row in rows
-            if all(row.get(name) == value for name, value in fixed.items())}
+def sweep_heatmap(document: dict, x: str, y: str, metric: str, fixed: dict[str, object],
+                  link: Callable[[dict], str]) -> str:
+    """A saved sweep's heat map of `metric` (a key of HEATMAP_METRICS) over parameters x and y
+    (one row when they are the same), for the rows whose other parameters equal `fixed`."""
+    label, higher_is_better = HEATMAP_METRICS[metric]
+    one_row = x == y
+    cells = {(row[x], "" if one_row else row[y]): {"value": row[metric], "run": row["run"]}
+             for row in document["rows"]
+             if all(row.get(name) == value for name, value in fixed.items())}
+    return heatmap_svg(document["axes"][x], [""] if one_row else document["axes"][y], cells,
+                       x_label=x, y_label="" if one_row else y, value_label=label,
+                       higher_is_better=higher_is_better, link=link)

@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from backtesting.charts import heatmap_svg, line_svg, sweep_cells
+from backtesting.charts import HEATMAP_METRICS, line_svg, sweep_heatmap
 from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
@@ -16,8 +16,6 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem
          "border-bottom:1px solid #dee2e6;text-align:right}th:first-child,td:first-child"
          "{text-align:left}.scroll{overflow-x:auto}svg{max-width:100%;height:auto}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
-HEATMAP_METRICS = {"total_return_pct": ("Total return (%)", True),
-                   "max_drawdown_pct": ("Max drawdown (%)", False)}
 
 
 def _page(title: str, body: str) -> str:
@@ -69,12 +67,9 @@ def sweep_html(document: dict[str, Any]) -> str:
     if fixed:
         parts.append("<p>Other parameters at " + ", ".join(f"{k} = {v}" for k, v in fixed.items())
                      + ".</p>")
-    for metric, (label, higher_is_better) in HEATMAP_METRICS.items():
-        cells = sweep_cells(document["rows"], x, y, metric, fixed)
-        parts.append(f"<h2>{escape(label)}</h2>" + heatmap_svg(
-            document["axes"][x], document["axes"][y], cells, x_label=x, y_label=y,
-            value_label=label, higher_is_better=higher_is_better,
-            link=lambda cell: f"{cell['run']}/report.html"))
+    for metric, (label, _) in HEATMAP_METRICS.items():
+        parts.append(f"<h2>{escape(label)}</h2>" + sweep_heatmap(
+            document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html"))
     if document.get("failed"):
         parts.append("<h2>Failed</h2>" + _table(["Combination", "Error"], [
             (failed["combination"], failed["error"]) for failed in document["failed"]]))

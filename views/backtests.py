@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from auth import login_required
 from backtesting import charts, results
-from backtesting.html_report import HEATMAP_METRICS, TRADES_SHOWN
+from backtesting.html_report import TRADES_SHOWN
 from views import get_config
 
 bp = Blueprint("backtests", __name__)
@@ -46,16 +46,13 @@ def heatmap(sweep: dict) -> dict:
     x = request.args.get("x") if request.args.get("x") in axes else names[0]
     y = request.args.get("y") if request.args.get("y") in axes else names[min(1, len(names) - 1)]
     metric = request.args.get("metric")
-    metric = metric if metric in HEATMAP_METRICS else "total_return_pct"
+    metric = metric if metric in charts.HEATMAP_METRICS else "total_return_pct"
     fixed = {name: next((v for v in axes[name] if str(v) == request.args.get(name)),
                         axes[name][0]) for name in names if name not in (x, y)}
-    label, higher_is_better = HEATMAP_METRICS[metric]
-    svg = charts.heatmap_svg(
-        axes[x], axes[y], charts.sweep_cells(sweep["rows"], x, y, metric, fixed), x_label=x,
-        y_label=y, value_label=label, higher_is_better=higher_is_better,
-        link=lambda cell: f"{request.path}/{cell['run']}")
+    svg = charts.sweep_heatmap(sweep, x, y, metric, fixed,
+                               link=lambda cell: f"{request.path}/{cell['run']}")
     return {"x": x, "y": y, "metric": metric, "fixed": fixed, "svg": Markup(svg),
-            "metrics": HEATMAP_METRICS}
+            "metrics": charts.HEATMAP_METRICS}
 
 
 @bp.route("/backtests/<path:run_id>")

@@ -100,6 +100,9 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
     grid = backtest.parse_sweep(["exit=5,8"])
     prepared = sweep.prepare(histories, PARAMS, settings, FIRST, LAST, grid)
     table = sweep.ranked(sweep.run(prepared, grid, tmp_path / "sweep", workers=2)["rows"])
+    # One swept parameter: each heat map is one row of two cells.
+    page = (tmp_path / "sweep" / "sweep.html").read_text()
+    assert page.count('aria-label="exit_threshold_pct 5.0: ') == 2  # total return, drawdown
     assert [row["cagr_pct"] for row in table] == sorted((row["cagr_pct"] for row in table),
                                                        reverse=True)
     for row in table:
