@@ -201,3 +201,14 @@ def test_a_killed_worker_fails_its_combination_and_the_sweep_saves_the_rest(conf
     assert failure.startswith("backtest: combination exit_threshold_pct=")
     assert failure.endswith("failed: worker process died (exit code -9)")
     assert len(rows_of(out)) == 5
+
+
+def test_a_cut_sweep_json_is_listed_as_unreadable_and_its_page_says_why(config, logged_in):
+    broken = config.data_dir / "backtests" / "20260101T000000-cut"
+    broken.mkdir(parents=True)
+    (broken / "sweep.json").write_text('{"axes": {"exit_threshold_pct": [5')
+    listing = logged_in.get("/backtests").get_data(as_text=True)
+    assert "Unreadable run <code>20260101T000000-cut</code>: sweep.json cannot be read" in listing
+    page = logged_in.get("/backtests/20260101T000000-cut")
+    assert page.status_code == 404
+    assert "sweep.json cannot be read" in page.get_data(as_text=True)
