@@ -2,14 +2,17 @@
 
 `python backtest.py [--csv DIR | --fyers] --from D --to D [--capital X] [--slippage PCT]
 [--costs 0|1] [--out DIR] [--ma-period N] [--entry PCT] [--exit PCT] [--average PCT]
-[--max-trade-value X] [--sweep KEY=V,V ...]`
+[--max-trade-value X] [--sweep KEY=V,V ... [--workers N] [--engine local|dask] [--cluster ADDR]]`
 
 Data: `--csv DIR` (see backtesting/data.py for file naming), else the store's candle cache;
 `--fyers` first fills the cache's gaps through the broker (sandbox or live, per FYERS_MODE), as
-does an empty cache. Writes trades.csv, equity.csv and summary.json into --out (default
-data/backtests/<id>/, listed on the web app's Backtests page) and prints the summary.
-`--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on all cores and prints them ranked.
-Exit status: 0 done, 1 no usable candles, 2 bad arguments or results that cannot be written.
+does an empty cache. Writes trades.csv, equity.csv, summary.json and report.html into --out
+(default data/backtests/<id>/, listed on the web app's Backtests page) and prints the summary.
+`--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on --workers processes (default
+every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
+sweep.html heat map, and prints them ranked.
+Exit status: 0 done, 1 no usable candles or a failed sweep combination, 2 bad arguments,
+results that cannot be written or a cluster that cannot be reached.
 """
 from __future__ import annotations
 
@@ -26,11 +29,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from backtesting import results
+from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.costs import NO_COSTS, DeliveryCosts
-from backtesting.data import DataError, SymbolHistory, load_csv_dir
+from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import BacktestResult, Settings, prepare_market, simulate
 from backtesting.metrics import SUMMARY_LABELS, summarize
-from config import Config, config_or_exit, load_config_or_exit
+from config import Config, ConfigError, config_or_exit, load_config_or_exit, parse_setting
 from strategy_rules import StrategyParams
 
 logger = logging.getLogger(__name__)
@@ -66,15 +70,10 @@ POSITIVE = number_type(float, 0, inclusive=False)
 POSITIVE_INT = number_type(int, 0, inclusive=False)
 NON_NEGATIVE = number_type(float, 0, inclusive=True)
 
-# --sweep KEY → StrategyParams field and how to read its values.
-SWEEP_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "entry": ("entry_threshold_pct", NON_NEGATIVE),
-    "exit": ("exit_threshold_pct", POSITIVE),
-    "average": ("averaging_threshold_pct", POSITIVE),
-    "ma": ("ma_period", POSITIVE_INT),
-    "candidates": ("entry_candidates", POSITIVE_INT),
-    "max-trade-value": ("max_trade_value", POSITIVE),
-}
+# --sweep KEY → the StrategyParams field (and Config setting, whose range it must be in).
+SWEEP_KEYS = {"entry": "entry_threshold_pct", "exit": "exit_threshold_pct",
+              "average": "averaging_threshold_pct", "ma": "ma_period",
+              "candidates": "entry_candidates", "max-trade-value": "max_trade_value"}
 
 
 def writable_dir(raw: str) -> Path:
@@ -101,7 +100,7 @@ def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: 
     """Closes from the CSV folder, else the store's cache (filled through the broker first when
     `fetch` is set or the cache has nothing for the period)."""
     if csv_dir is not None:
-        return load_csv_dir(csv_dir)
+        return load_csv_dir_cached(csv_dir, config.data_dir / "candle-cache")[0]
     # Imported here: a CSV backtest starts without the store, the broker SDK and the calendar.
     from backtesting.store_source import load_cached
 
@@ -116,21 +115,26 @@ def run_backtest(histories: dict[str, SymbolHistory], params: StrategyParams, se
 
 
 def parse_sweep(items: list[str]) -> list[dict[str, Any]]:
-    """`["entry=0,1", "exit=5,8"]` → every combination as StrategyParams field overrides
-    (`[]` → no combination); ValueError names a bad item."""
+    """`["entry=0,1", "exit=5,8"]` → every combination as StrategyParams field overrides, each
+    value within its setting's range; ValueError names a bad item (or an empty grid)."""
     if not items:
         return []
     axes = []
     for item in items:
         key, sep, values = item.partition("=")
-        if not sep or key not in SWEEP_KEYS or not values:
+        if not sep or key not in SWEEP_KEYS:
             raise ValueError(f"bad --sweep item {item!r}: use KEY=V1,V2 with KEY one of "
                              f"{', '.join(SWEEP_KEYS)}")
-        name, parse = SWEEP_KEYS[key]
+        name = SWEEP_KEYS[key]
+        if any(axis and axis[0][0] == name for axis in axes):
+            raise ValueError(f"bad --sweep item {item!r}: {key} is given twice")
         try:
-            axes.append([(name, parse(value)) for value in values.split(",")])
-        except argparse.ArgumentTypeError as exc:
+            axes.append([(name, parse_setting(name, value)) for value in values.split(",")
+                         if value.strip()])
+        except ConfigError as exc:
             raise ValueError(f"bad --sweep item {item!r}: {exc}") from None
+        if not axes[-1]:
+            raise ValueError(f"bad --sweep item {item!r}: no values, so the grid is empty")
     return [dict(combination) for combination in itertools.product(*axes)]
 
 
@@ -178,7 +182,56 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                         metavar="X", help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")
     parser.add_argument("--sweep", nargs="+", metavar="KEY=V,V",
                         help=f"grid over {', '.join(SWEEP_KEYS)}, e.g. entry=0,1,2 exit=5,6.28,8")
+    parser.add_argument("--workers", type=POSITIVE_INT, metavar="N",
+                        help=f"sweep processes (default: every core, here {os.cpu_count()})")
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="sweep on this machine's cores, or on a Dask cluster")
+    parser.add_argument("--cluster", default=config.dask_scheduler_address, metavar="ADDRESS",
+                        help="with --engine dask: the scheduler, e.g. tcp://scheduler-host:8786 "
+                             "(DASK_SCHEDULER_ADDRESS; none: a local cluster)")
     return parser
+
+
+def write_report(out: Path, result: BacktestResult, summary: dict[str, Any],
+                 params: dict[str, Any]) -> None:
+    """report.html beside the CSVs: the figures, charts and trades for a browser."""
+    from backtesting import html_report  # imported here: only a run that draws loads it
+
+    html_report.write(out / "report.html",
+                      html_report.run_html(summary, params, result.equity, result.trades))
+
+
+def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, SymbolHistory],
+              params: StrategyParams, settings: Settings, grid: list[dict[str, Any]]) -> int:
+    """Run, save and print a sweep; 2 when the cluster cannot be reached, 1 when a
+    combination failed (named on stderr; the others are saved), else 0."""
+    # Imported here: its process pool, HTML and table printer would slow every single run.
+    from backtesting import sweep
+
+    out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
+    logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
+    runner = None
+    if args.engine == "dask":
+        from backtesting.cluster import dask_runner
+
+        runner = dask_runner(args.cluster)
+    try:
+        document = sweep.run(sweep.prepare(histories, params, settings, args.start, args.end,
+                                           grid),
+                             grid, out, workers=args.workers, runner=runner)
+    except OSError as exc:
+        print(f"backtest: cannot write the sweep into {out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
+    except sweep.ClusterUnavailable as exc:
+        print(f"backtest: {exc}", file=sys.stderr)
+        return 2
+    print(sweep.format_table(document["rows"], list(document["axes"])))
+    print(f"\nSaved {len(document['rows'])} runs, sweep.json and sweep.html to {out}")
+    for failed in document["failed"]:
+        print(f"backtest: combination {failed['combination']} failed: {failed['error']}",
+              file=sys.stderr)
+    return 1 if document["failed"] else 0
 
 
 def params_from_args(config: Config, args: argparse.Namespace) -> StrategyParams:
@@ -208,11 +261,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         histories = load_histories(config, csv_dir=args.csv, fetch=args.fyers,
                                    since=warmup_start(args.start, longest_ma), until=args.end)
         if grid:
-            # Imported here: its process pool and table printer would slow every single run.
-            from backtesting.sweep import format_table, sweep
-
-            print(format_table(sweep(histories, params, settings, args.start, args.end, grid)))
-            return 0
+            return run_sweep(config, args, histories, params, settings, grid)
         result, summary = run_backtest(histories, params, settings, args.start, args.end)
     except DataError as exc:
         print(f"backtest: {exc}", file=sys.stderr)
@@ -220,12 +269,13 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
     try:
         results.save(out, result, summary, {"params": asdict(params), "settings": asdict(settings)})
+        write_report(out, result, summary, asdict(params))
     except OSError as exc:
         print(f"backtest: cannot write the results into {out}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
     print(format_summary(summary))
-    print(f"\nSaved trades.csv, equity.csv and summary.json to {out}")
+    print(f"\nSaved trades.csv, equity.csv, summary.json and report.html to {out}")
     return 0
 
 

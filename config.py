@@ -191,6 +191,11 @@ class Config:
     paper_capital: float = _setting(_float, 100000.0,
                                     "Rupees the paper account starts with", low=1000, high=100_000_000)
 
+    # Backtest
+    dask_scheduler_address: str = _setting(
+        _text, "", "Dask scheduler for `backtest.py --sweep … --engine dask`, e.g. "
+                   "tcp://scheduler-host:8786 (none: a local cluster)")
+
     # Strategy: every field from MA_PERIOD to the Alerts section is a strategy setting, kept in
     # the store and edited on the Strategy page (strategy_settings.py); these are its defaults.
     ma_period: int = _setting(_int, 20, "Moving-average length in completed daily closes",

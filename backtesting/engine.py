@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import accumulate, repeat, takewhile
-from operator import add, sub, truediv
+from operator import add, mul, sub, truediv
 from typing import Any, NamedTuple
 
 from backtesting.costs import DeliveryCosts
@@ -29,7 +29,7 @@ from strategy_rules import BookEntry, Intent, StrategyParams, decide
 
 logger = logging.getLogger(__name__)
 
-EQUITY_COLUMNS = ["date", "cash", "holdings_value", "equity"]
+EQUITY_COLUMNS = ["date", "cash", "holdings_value", "equity", "buy_and_hold"]
 NO_DEVIATION = math.inf  # a day without a candle or without MA_PERIOD earlier closes
 # Far wider than the tolerance decide() compares thresholds with (1e-9, absolute or relative)
 # and than rounding, so nothing decide() may count as past a threshold is left out of its input.
@@ -257,6 +257,15 @@ def _inputs(market: Market, t: int, shortlist: list[int], book: Mapping[str, Boo
     return closes, ltps, relevant
 
 
+def buy_and_hold(market: Market, first: int, stop: int, capital: float) -> list[float]:
+    """Daily value of `capital` split equally over the symbols priced on day `first`, bought at
+    that close and held (the universe's equal-weight buy-and-hold, no costs)."""
+    priced = [s for s in range(len(market.symbols)) if market.ltp[s][first] is not None]
+    values = [map(mul, market.mark[s][first:stop], repeat(capital / len(priced) / market.ltp[s][first]))
+              for s in priced]
+    return list(map(sum, zip(*values, strict=True)))
+
+
 def simulate(market: Market, params: StrategyParams, settings: Settings,
              start: date, end: date) -> BacktestResult:
     """Run the strategy on every trading day of [start, end]."""
@@ -288,5 +297,6 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
         cash.append(account.cash)
         held.append(sum([qty * mark[t] for _, mark, qty, _, _ in holdings.values()], 0.0))
     equity = {"date": market.dates[first:stop], "cash": cash, "holdings_value": held,
-              "equity": list(map(add, cash, held))}
+              "equity": list(map(add, cash, held)),
+              "buy_and_hold": buy_and_hold(market, first, stop, settings.capital)}
     return BacktestResult(account.trades, equity, peak_invested, account.skipped_buys)

@@ -15,7 +15,10 @@ from backtesting.engine import EQUITY_COLUMNS, TRADE_COLUMNS, BacktestResult
 from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-DECIMALS = {"price": 4, "costs": 2, "pnl": 2, "cash": 2, "holdings_value": 2, "equity": 2}
+# A saved run: a folder of its own, or one combination of a saved sweep (`<sweep>/runs/<n>`).
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}(/runs/[0-9]{1,6})?$")
+DECIMALS = {"price": 4, "costs": 2, "pnl": 2, "cash": 2, "holdings_value": 2, "equity": 2,
+            "buy_and_hold": 2}
 
 
 class UnreadableRun(ValueError):
@@ -83,32 +86,79 @@ def read_summary(folder: Path) -> dict[str, Any]:
     return document
 
 
+def save_sweep(out: Path, document: dict[str, Any]) -> None:
+    """Write a sweep's sweep.json (its grid, every combination's row and run folder, failures)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps({**document, "created_at": time.time()},
+                                               indent=2, default=str))
+
+
+def read_sweep(folder: Path) -> dict[str, Any]:
+    """A sweep folder's sweep.json; UnreadableRun when it cannot be read or lacks its rows."""
+    try:
+        document = json.loads((folder / "sweep.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UnreadableRun(f"sweep.json cannot be read ({exc})") from None
+    if not (isinstance(document, dict) and isinstance(document.get("rows"), list)
+            and isinstance(document.get("axes"), dict)):
+        raise UnreadableRun("sweep.json lacks the sweep's rows")
+    return document
+
+
+def _listed(folder: Path, read: Any, kind: str) -> dict[str, Any]:
+    """One entry of list_saved: the document `read` gives, or why it cannot be read."""
+    try:
+        return {"id": folder.name, "kind": kind, **read(folder)}
+    except UnreadableRun as exc:
+        return {"id": folder.name, "kind": kind, "unreadable": str(exc),
+                "created_at": folder.stat().st_mtime}
+
+
 def list_saved(root: Path) -> list[dict[str, Any]]:
-    """Every saved run under `root`, newest first: its summary.json plus `id`, or `id`,
-    `created_at` (the file's time) and `unreadable` (why) when summary.json cannot be read."""
+    """Every saved run and sweep under `root`, newest first: its summary.json (or sweep.json)
+    plus `id` and `kind`, or `id`, `created_at` (the folder's time) and `unreadable` (why)."""
     runs = []
-    for path in root.glob("*/summary.json") if root.is_dir() else []:
-        if not SAFE_ID.match(path.parent.name):
+    for folder in root.iterdir() if root.is_dir() else []:
+        if not SAFE_ID.match(folder.name):
             continue
-        try:
-            runs.append({"id": path.parent.name, **read_summary(path.parent)})
-        except UnreadableRun as exc:
-            runs.append({"id": path.parent.name, "unreadable": str(exc),
-                         "created_at": path.stat().st_mtime})
+        if (folder / "sweep.json").is_file():
+            runs.append(_listed(folder, read_sweep, "sweep"))
+        elif (folder / "summary.json").is_file():
+            runs.append(_listed(folder, read_summary, "run"))
     return sorted(runs, key=lambda run: run.get("created_at", 0), reverse=True)
 
 
-def _equity_series(path: Path) -> tuple[list[str], list[float]]:
-    """The date and equity columns of an equity.csv."""
+def load_sweep(root: Path, sweep_id: str) -> dict[str, Any] | None:
+    """A saved sweep's sweep.json with its `id`, or None when `sweep_id` names no sweep."""
+    if not SAFE_ID.match(sweep_id) or not (root / sweep_id / "sweep.json").is_file():
+        return None
+    return {"id": sweep_id, **read_sweep(root / sweep_id)}
+
+
+def _equity_series(path: Path) -> tuple[list[str], list[float], list[float] | None]:
+    """The date, equity and buy-and-hold columns of an equity.csv (None for a run saved before
+    buy-and-hold was)."""
     try:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         dates, equity = [row["date"] for row in rows], [float(row["equity"]) for row in rows]
+        held = ([float(row["buy_and_hold"]) for row in rows]
+                if rows and rows[0].get("buy_and_hold") else None)
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise UnreadableRun(f"equity.csv cannot be read ({exc})") from None
     if not (equity and equity[0] > 0):  # the drawdown divides by the running peak
         raise UnreadableRun("equity.csv cannot be read (no days, or no capital on the first)")
-    return dates, equity
+    return dates, equity, held
+
+
+def read_trades(folder: Path, most: int) -> tuple[list[dict[str, str]], int]:
+    """The first `most` rows of a run's trades.csv and how many there are in all."""
+    try:
+        with (folder / "trades.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UnreadableRun(f"trades.csv cannot be read ({exc})") from None
+    return rows[:most], len(rows)
 
 
 def load_saved(root: Path, run_id: str) -> dict[str, Any] | None:
@@ -117,16 +167,17 @@ def load_saved(root: Path, run_id: str) -> dict[str, Any] | None:
     Raises UnreadableRun when its files are cut short or malformed.
     """
     folder = root / run_id
-    if not SAFE_ID.match(run_id) or not (folder / "summary.json").is_file():
+    if not RUN_ID.match(run_id) or not (folder / "summary.json").is_file():
         return None
     document = read_summary(folder)
-    dates, equity = _equity_series(folder / "equity.csv")
+    dates, equity, held = _equity_series(folder / "equity.csv")
     return {
         "id": run_id,
         **document,
         "series": {
             "dates": dates,
             "equity": equity,
+            "buy_and_hold": held,
             "drawdown_pct": [round(value, 2) for value in drawdown_pct(equity)],
         },
     }

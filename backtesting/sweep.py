@@ -1,63 +1,166 @@
-"""`backtest.py --sweep`: every combination of some strategy knobs, on all cores, ranked.
+"""`backtest.py --sweep`: every combination of some strategy knobs, in parallel, ranked and saved.
 
-Imported only when a sweep is asked for: a process pool and the table printer would add to
-every single backtest's start-up.
+The markets (candles aligned, deviations computed: once per MA length) are prepared before any
+worker starts; the local engine forks its workers so they share them, and the cluster engine
+(backtesting/cluster.py) sends them to each worker once. Each combination's run is saved as
+`runs/<n>/` of the sweep's folder, which sweep.json describes. Imported only for a sweep.
 """
 from __future__ import annotations
 
-import itertools
+import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from datetime import date
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
+from backtesting import html_report, results
 from backtesting.data import SymbolHistory
-from backtesting.engine import Market, Settings, prepare_market, simulate
+from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
+from backtesting.forkpool import Done, run_forked
 from backtesting.metrics import summarize
+from backtesting.progress import Progress
 from strategy_rules import StrategyParams
 
-RANKING_COLUMNS = ["cagr_pct", "max_drawdown_pct", "win_rate_pct", "trades", "final_equity",
-                   "peak_capital_used", "skipped_buys"]
+logger = logging.getLogger(__name__)
 
-_worker_histories: dict[str, SymbolHistory] = {}
-
-
-def _init_worker(histories: dict[str, SymbolHistory]) -> None:
-    """Give a sweep process the candles once, not with every task."""
-    _worker_histories.update(histories)
+RANKING_COLUMNS = ["cagr_pct", "total_return_pct", "max_drawdown_pct", "win_rate_pct", "trades",
+                   "final_equity", "peak_capital_used", "skipped_buys"]
+TABLE_COLUMNS = ["cagr_pct", "max_drawdown_pct", "win_rate_pct", "trades", "final_equity",
+                 "peak_capital_used", "skipped_buys"]
 
 
-@lru_cache(maxsize=8)
-def _worker_market(ma_period: int) -> Market:
-    """The aligned market for one MA length, prepared once per sweep process."""
-    return prepare_market(_worker_histories, ma_period)
+class ClusterUnavailable(RuntimeError):
+    """The cluster extra is not installed or the cluster cannot be reached; the message says
+    which."""
 
 
-def _sweep_one(params: StrategyParams, settings: Settings, start: date, end: date
-               ) -> dict[str, Any]:
-    """One sweep variant's summary."""
-    result = simulate(_worker_market(params.ma_period), params, settings, start, end)
-    return summarize(result, settings.capital)
+@dataclass(frozen=True)
+class Sweep:
+    """What every combination shares: the markets by MA length, the rules it varies, the money
+    side and the period."""
+
+    markets: dict[int, Market]
+    base: StrategyParams
+    settings: Settings
+    start: date
+    end: date
+
+    def run(self, overrides: dict[str, Any]) -> tuple[BacktestResult, dict[str, Any]]:
+        """One combination's result and summary."""
+        params = replace(self.base, **overrides)
+        result = simulate(self.markets[params.ma_period], params, self.settings, self.start,
+                          self.end)
+        return result, summarize(result, self.settings.capital)
 
 
-def sweep(histories: dict[str, SymbolHistory], base: StrategyParams, settings: Settings,
-          start: date, end: date, grid: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every parameter combination of `grid` on all cores as rows of its overrides and
-    RANKING_COLUMNS, best CAGR first (then smallest drawdown)."""
-    variants = [replace(base, **overrides) for overrides in grid]
-    with ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, len(variants)),
-                             initializer=_init_worker, initargs=(histories,)) as pool:
-        summaries = list(pool.map(_sweep_one, variants, itertools.repeat(settings),
-                                  itertools.repeat(start), itertools.repeat(end)))
-    rows = [{**overrides, **{column: summary[column] for column in RANKING_COLUMNS}}
-            for overrides, summary in zip(grid, summaries, strict=True)]
+def prepare(histories: dict[str, SymbolHistory], base: StrategyParams, settings: Settings,
+            start: date, end: date, grid: list[dict[str, Any]]) -> Sweep:
+    """The sweep's shared part, with a market for each MA length of the grid."""
+    periods = {overrides.get("ma_period", base.ma_period) for overrides in grid}
+    return Sweep({period: prepare_market(histories, period) for period in sorted(periods)},
+                 base, settings, start, end)
+
+
+def run_folder(index: int) -> str:
+    """Where combination `index` is saved, relative to the sweep's folder."""
+    return f"runs/{index:04d}"
+
+
+def row_of(overrides: dict[str, Any], summary: dict[str, Any], index: int) -> dict[str, Any]:
+    """A combination's row: its parameters, its figures and its run folder."""
+    return {**overrides, **{column: summary[column] for column in RANKING_COLUMNS},
+            "run": run_folder(index)}
+
+
+def save_run(out: Path, sweep: Sweep, overrides: dict[str, Any], result: BacktestResult,
+             summary: dict[str, Any]) -> None:
+    """One combination's files, as a single run saves them, plus its report.html."""
+    meta = {"params": asdict(replace(sweep.base, **overrides)),
+            "settings": asdict(sweep.settings)}
+    results.save(out, result, summary, meta)
+    html_report.write(out / "report.html", html_report.run_html(summary, meta["params"],
+                                                                result.equity, result.trades))
+
+
+class LocalTask:
+    """One combination in a forked worker: run, save its folder, return its row."""
+
+    def __init__(self, sweep: Sweep, out: Path) -> None:
+        self.sweep, self.out = sweep, out
+
+    def __call__(self, item: tuple[int, dict[str, Any]]) -> dict[str, Any]:
+        index, overrides = item
+        result, summary = self.sweep.run(overrides)
+        save_run(self.out / run_folder(index), self.sweep, overrides, result, summary)
+        return row_of(overrides, summary, index)
+
+
+def run_local(sweep: Sweep, grid: list[dict[str, Any]], out: Path, workers: int,
+              done: Done) -> None:
+    """Every combination on `workers` forked processes sharing `sweep`'s markets."""
+    run_forked(LocalTask(sweep, out), list(enumerate(grid)), workers, done)
+
+
+def describe(overrides: dict[str, Any]) -> str:
+    """A combination as it reads on the command line, e.g. 'entry_threshold_pct=1.0, ma_period=20'."""
+    return ", ".join(f"{name}={value}" for name, value in overrides.items())
+
+
+Runner = Callable[[Sweep, list[dict[str, Any]], Path, Done], None]
+
+
+def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | None = None,
+        runner: Runner | None = None) -> dict[str, Any]:
+    """Every combination of `grid` on `workers` forked processes, or through `runner` (the
+    cluster's), saved under `out` with sweep.json and sweep.html; returns the sweep's document
+    (rows in grid order, failed combinations named)."""
+    rows: list[dict[str, Any] | None] = [None] * len(grid)
+    failed: list[dict[str, Any]] = []
+    progress = Progress(len(grid), "combinations")
+
+    def done(index: int, row: dict[str, Any] | None, error: str | None) -> None:
+        if error is None:
+            rows[index] = row
+        else:
+            failed.append({"combination": describe(grid[index]), "error": error})
+        progress.step()
+
+    out.mkdir(parents=True, exist_ok=True)
+    if runner is not None:
+        runner(sweep, grid, out, done)
+    else:
+        run_local(sweep, grid, out, workers or os.cpu_count() or 1, done)
+    document = {
+        "axes": axes_of(grid), "start": sweep.start.isoformat(), "end": sweep.end.isoformat(),
+        "params": asdict(sweep.base), "settings": asdict(sweep.settings),
+        "rows": [row for row in rows if row is not None], "failed": failed,
+    }
+    results.save_sweep(out, document)
+    html_report.write(out / "sweep.html", html_report.sweep_html(document))
+    return document
+
+
+def axes_of(grid: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Each swept parameter with its values in the order given."""
+    axes: dict[str, list[Any]] = {}
+    for overrides in grid:
+        for name, value in overrides.items():
+            if value not in axes.setdefault(name, []):
+                axes[name].append(value)
+    return axes
+
+
+def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Best CAGR first, then the smallest drawdown."""
     return sorted(rows, key=lambda row: (-row["cagr_pct"], row["max_drawdown_pct"]))
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+def format_table(rows: list[dict[str, Any]], axes: list[str]) -> str:
     """The ranked rows as a plain-text table with a header."""
-    return tabulate(rows, headers="keys", floatfmt="g")
+    from tabulate import tabulate
+
+    return tabulate([{**{name: row[name] for name in axes},
+                      **{column: row[column] for column in TABLE_COLUMNS}, "run": row["run"]}
+                     for row in ranked(rows)], headers="keys", floatfmt="g")

@@ -1,15 +1,17 @@
 // The backtest report's equity and drawdown charts, from the run's series.json (no inline JS).
 "use strict";
 
-function lineChart(canvas, labels, values, label, color, format) {
+function lineChart(canvas, labels, lines, format) {
+  const datasets = lines.map(([label, data, color, dash]) => ({
+    label, data, borderColor: color, borderDash: dash || [], pointRadius: 0, borderWidth: 1.5,
+    fill: false, tension: 0 }));
   new Chart(canvas, {
     type: "line",
-    data: { labels, datasets: [{ label, data: values, borderColor: color, pointRadius: 0,
-                                 borderWidth: 1.5, fill: false, tension: 0 }] },
+    data: { labels, datasets },
     options: {
       maintainAspectRatio: false,
       animation: false,
-      plugins: { legend: { display: false },
+      plugins: { legend: { display: lines.length > 1 },
                  tooltip: { callbacks: { label: (c) => format(c.parsed.y) } } },
       scales: { y: { ticks: { callback: (v) => format(v) } },
                 x: { ticks: { maxTicksLimit: 8 } } },
@@ -26,8 +28,12 @@ async function drawBacktestCharts() {
   const series = await response.json();
   const rupees = new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR",
                                                   maximumFractionDigits: 0 });
-  lineChart(equity, series.dates, series.equity, "Equity", "#0d6efd", (v) => rupees.format(v));
-  lineChart(drawdown, series.dates, series.drawdown_pct, "Drawdown", "#dc3545",
+  const lines = [["Strategy", series.equity, "#0d6efd"]];
+  if (series.buy_and_hold) {
+    lines.push(["Buy and hold, equal weight", series.buy_and_hold, "#6c757d", [6, 4]]);
+  }
+  lineChart(equity, series.dates, lines, (v) => rupees.format(v));
+  lineChart(drawdown, series.dates, [["Drawdown", series.drawdown_pct, "#dc3545"]],
             (v) => `${v.toFixed(1)}%`);
 }
 

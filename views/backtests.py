@@ -1,13 +1,16 @@
-"""Backtests: the runs `python backtest.py` saved, and one run's report with its charts."""
+"""Backtests: the runs and sweeps `python backtest.py` saved, a run's report with its charts and
+trades, and a sweep's heat map whose cells open each combination's run."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, jsonify, render_template, send_from_directory
+from flask import Blueprint, abort, jsonify, render_template, request, send_from_directory
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from auth import login_required
-from backtesting import results
+from backtesting import charts, results
+from backtesting.html_report import TRADES_SHOWN
 from views import get_config
 
 bp = Blueprint("backtests", __name__)
@@ -32,25 +35,53 @@ def saved_run(run_id: str) -> dict:
 @bp.route("/backtests")
 @login_required
 def index() -> str:
-    """Every saved backtest with its headline figures, newest first (unreadable ones say so)."""
+    """Every saved backtest and sweep with its headline figures, newest first."""
     return render_template("backtests.html", runs=results.list_saved(saved_root()))
 
 
-@bp.route("/backtests/<run_id>")
+def heatmap(sweep: dict) -> dict:
+    """The heat map the query asks for (?x=&y=&metric=&<other parameter>=): its choices and SVG."""
+    axes = sweep["axes"]
+    names = list(axes)
+    x = request.args.get("x") if request.args.get("x") in axes else names[0]
+    y = request.args.get("y") if request.args.get("y") in axes else names[min(1, len(names) - 1)]
+    metric = request.args.get("metric")
+    metric = metric if metric in charts.HEATMAP_METRICS else "total_return_pct"
+    fixed = {name: next((v for v in axes[name] if str(v) == request.args.get(name)),
+                        axes[name][0]) for name in names if name not in (x, y)}
+    svg = charts.sweep_heatmap(sweep, x, y, metric, fixed,
+                               link=lambda cell: f"{request.path}/{cell['run']}")
+    return {"x": x, "y": y, "metric": metric, "fixed": fixed, "svg": Markup(svg),
+            "metrics": charts.HEATMAP_METRICS}
+
+
+@bp.route("/backtests/<path:run_id>")
 @login_required
 def report(run_id: str) -> str:
-    """One backtest: its parameters, summary, and equity and drawdown charts."""
-    return render_template("backtests_report.html", run=saved_run(run_id))
+    """One backtest (figures, equity against buy-and-hold, drawdown, trades), or one sweep's
+    heat map."""
+    try:
+        sweep = results.load_sweep(saved_root(), run_id)
+    except results.UnreadableRun as exc:
+        abort(404, description=f"Saved sweep {run_id!r} cannot be shown: {exc}.")
+    if sweep is not None:
+        return render_template("backtests_sweep.html", sweep=sweep, map=heatmap(sweep))
+    run = saved_run(run_id)
+    try:
+        trades, count = results.read_trades(saved_root() / run_id, TRADES_SHOWN)
+    except results.UnreadableRun as exc:
+        abort(404, description=f"Saved backtest {run_id!r} cannot be shown: {exc}.")
+    return render_template("backtests_report.html", run=run, trades=trades, trade_count=count)
 
 
-@bp.route("/backtests/<run_id>/series.json")
+@bp.route("/backtests/<path:run_id>/series.json")
 @login_required
 def series(run_id: str) -> Response:
-    """Daily dates, equity and drawdown for static/backtest.js to chart."""
+    """Daily dates, equity, buy-and-hold and drawdown for static/backtest.js to chart."""
     return jsonify(saved_run(run_id)["series"])
 
 
-@bp.route("/backtests/<run_id>/<any('trades.csv', 'equity.csv'):name>")
+@bp.route("/backtests/<path:run_id>/<any('trades.csv', 'equity.csv'):name>")
 @login_required
 def download(run_id: str, name: str) -> Response:
     """The run's trades or equity CSV as a download."""

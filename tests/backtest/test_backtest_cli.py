@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import backtest
+from backtesting import sweep
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
-from backtesting.sweep import sweep
 from config import Config
 from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
 
@@ -40,7 +40,14 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     assert trades["side"].tolist() == ["BUY", "BUY", "BUY", "SELL", "SELL"]
     assert trades["pnl"].dropna().tolist() == [100.0, 50.0]
     equity = pd.read_csv(out / "equity.csv")
-    assert list(equity.columns) == ["date", "cash", "holdings_value", "equity"]
+    assert list(equity.columns) == ["date", "cash", "holdings_value", "equity", "buy_and_hold"]
+    # ₹2,900 over three symbols at 100 on day 0; CCC ends at 100 too, AAA and BBB at 100.
+    assert equity["buy_and_hold"].iloc[0] == 2900.0
+    report = (out / "report.html").read_text()
+    assert "<title>Backtest 2024-01-01 → 2024-02-09</title>" in report
+    assert report.count("<polyline") == 3  # strategy, buy-and-hold, drawdown
+    assert "<h2>Trades (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
+    assert "<script" not in report
     assert equity["date"].tolist() == DATES
     assert equity["equity"].iloc[-1] == 3050.0
     saved = json.loads((out / "summary.json").read_text())
@@ -87,11 +94,15 @@ def test_parse_sweep_gives_every_combination():
     ]
 
 
-def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir):
+def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
     histories = load_csv_dir(scenario_dir)
     settings = Settings(capital=2900.0, slippage_pct=0.0)
     grid = backtest.parse_sweep(["exit=5,8"])
-    table = sweep(histories, PARAMS, settings, FIRST, LAST, grid)
+    prepared = sweep.prepare(histories, PARAMS, settings, FIRST, LAST, grid)
+    table = sweep.ranked(sweep.run(prepared, grid, tmp_path / "sweep", workers=2)["rows"])
+    # One swept parameter: each heat map is one row of two cells.
+    page = (tmp_path / "sweep" / "sweep.html").read_text()
+    assert page.count('aria-label="exit_threshold_pct 5.0: ') == 2  # total return, drawdown
     assert [row["cagr_pct"] for row in table] == sorted((row["cagr_pct"] for row in table),
                                                        reverse=True)
     for row in table:
@@ -105,7 +116,8 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir):
     (["--capital", "nan"], "argument --capital: 'nan' is not a number greater than 0"),
     (["--ma-period", "-3"], "argument --ma-period: '-3' is not a whole number greater than 0"),
     (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0"),
-    (["--sweep", "ma=5,0"], "bad --sweep item 'ma=5,0': '0' is not a whole number greater than 0"),
+    (["--sweep", "ma=5,0"], "bad --sweep item 'ma=5,0': MA_PERIOD='0' is invalid: must be "
+                            "between 2 and 250"),
 ])
 def test_bad_numbers_are_one_line_usage_errors(scenario_dir, config, args, message):
     done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *args)

@@ -1,6 +1,7 @@
 """A CSV backtest starts light: neither the engine nor a whole `backtest.py --csv` run loads the
 broker SDK, the scheduler, the trading calendar, the store, babel, pandas or numpy (importing
-them took longer than a naive backtest's whole run)."""
+them took longer than a naive backtest's whole run), nor what only a sweep needs (its process
+pool, its table printer, the cluster extra)."""
 from __future__ import annotations
 
 import os
@@ -13,7 +14,8 @@ from tests.backtest.scenario import SCENARIO_ARGS
 
 PROJECT = Path(backtest.__file__).resolve().parent
 HEAVY = {"fyers_apiv3", "aiohttp", "broker", "apscheduler", "scheduler", "exchange_calendars",
-         "trading_calendar", "store", "babel", "pandas", "numpy"}
+         "trading_calendar", "store", "babel", "pandas", "numpy", "dask", "distributed",
+         "tabulate", "multiprocessing"}
 PRINT_MODULES = "print(*sorted({name.split('.')[0] for name in sys.modules}))"
 
 

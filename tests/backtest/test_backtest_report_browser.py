@@ -1,4 +1,6 @@
-"""The backtest report in Debian's Chromium: both charts draw under the CSP, without errors."""
+"""The Backtests pages in Debian's Chromium: a report's charts draw under the CSP, without errors;
+a saved sweep's heat map fits a phone and a desktop, and a cell opens its run, whose report draws
+equity against buy-and-hold."""
 from __future__ import annotations
 
 import threading
@@ -14,11 +16,16 @@ from tests.backtest.scenario import SCENARIO_ARGS
 from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
+SWEEP_ID = "20260101T000000-sweep"
 
 
 @pytest.fixture
 def app_url(config, scenario_dir) -> Iterator[str]:
-    """The app on a free loopback port, with one saved backtest and a user."""
+    """The app on a free loopback port, with a saved sweep, then a saved backtest (listed
+    first, being newer), and a user."""
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1,2",
+                          "exit=5,6,8", "--workers", "2", "--out",
+                          str(config.data_dir / "backtests" / SWEEP_ID)], config) == 0
     assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 0
     app = create_app(config)
     app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
@@ -29,15 +36,21 @@ def app_url(config, scenario_dir) -> Iterator[str]:
     app.extensions["store"].close()
 
 
-def test_report_draws_equity_and_drawdown(app_url, browser):
-    problems: list[str] = []
-    page = browser.new_page(viewport={"width": 390, "height": 844})
+def logged_in_page(browser, app_url: str, width: int, problems: list[str]):
+    """A page of `width` px logged in as alice, gathering console errors into `problems`."""
+    page = browser.new_page(viewport={"width": width, "height": 844})
     page.on("console", lambda msg: msg.type == "error" and problems.append(msg.text))
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.goto(f"{app_url}/login")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    return page
+
+
+def test_report_draws_equity_and_drawdown(app_url, browser):
+    problems: list[str] = []
+    page = logged_in_page(browser, app_url, 390, problems)
     page.goto(f"{app_url}/backtests")
     page.click("table a")
     page.wait_for_function(
@@ -46,4 +59,29 @@ def test_report_draws_equity_and_drawdown(app_url, browser):
                            "(id) => Chart.getChart(id).data.datasets[0].data.length)")
     page.close()
     assert points == [30, 30]
+    assert problems == []
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_a_heat_map_cell_opens_its_run(app_url, browser, width, tmp_path):
+    problems: list[str] = []
+    page = logged_in_page(browser, app_url, width, problems)
+    page.goto(f"{app_url}/backtests")
+    page.click(f"a[href='/backtests/{SWEEP_ID}']")
+    cells = page.locator(".heatmap a")
+    assert cells.count() == 6
+    # Nothing wider than the screen but the heat map's own scrolling box.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    page.screenshot(path=tmp_path / f"sweep-{width}.png", full_page=True)  # to look at
+    assert cells.nth(5).get_attribute("aria-label").startswith(
+        "entry_threshold_pct 2.0, exit_threshold_pct 8.0: Total return (%) ")
+    cells.nth(5).click()
+    page.wait_for_function(
+        "() => window.Chart !== undefined && Chart.getChart('backtest-drawdown') !== undefined")
+    lines = page.evaluate("() => Chart.getChart('backtest-equity').data.datasets.map("
+                          "(d) => [d.label, d.data.length])")
+    assert lines == [["Strategy", 30], ["Buy and hold, equal weight", 30]]
+    assert page.locator(".backtest-trades tbody tr").count() >= 1
+    page.screenshot(path=tmp_path / f"run-{width}.png", full_page=True)
+    page.close()
     assert problems == []

@@ -1,0 +1,119 @@
+"""Charts as inline SVG text, drawn on the server: a sweep's heat map (the Backtests page and the
+CLI's sweep.html) and a run's equity and drawdown lines (the CLI's report.html).
+
+Stdlib only and no script: the pages' CSP allows none inline, and a file opened from disk needs
+none. Every heat-map cell says its value as text and in its aria-label, not by colour alone.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+
+WIDTH, HEIGHT, PAD = 720, 240, 48
+# What a heat map can be coloured by: figure → (label, whether higher is better).
+HEATMAP_METRICS = {"total_return_pct": ("Total return (%)", True),
+                   "max_drawdown_pct": ("Max drawdown (%)", False)}
+# Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
+# whichever contrasts more (at least 4.5:1 on any colour).
+GOOD, MID, BAD = (0, 104, 55), (255, 255, 191), (165, 0, 38)
+
+
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], share: float) -> tuple[int, ...]:
+    return tuple(round(x + (y - x) * share) for x, y in zip(a, b, strict=True))
+
+
+def cell_colour(share: float) -> tuple[str, str]:
+    """(fill, text colour) for a value at `share` of the way from best (0) to worst (1)."""
+    rgb = _mix(GOOD, MID, share * 2) if share <= 0.5 else _mix(MID, BAD, share * 2 - 1)
+    linear = [(c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4) for c in rgb]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    black_on = (luminance + 0.05) / 0.05  # WCAG contrast of black text, and of white below
+    return "#{:02x}{:02x}{:02x}".format(*rgb), "#000" if black_on >= 1.05 / (
+        luminance + 0.05) else "#fff"
+
+
+def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, dict],
+                *, x_label: str, y_label: str, value_label: str, higher_is_better: bool,
+                link: Callable[[dict], str]) -> str:
+    """A grid of links, one per (x, y) in `cells` (each a dict with `value` and what `link`
+    needs); colour from best to worst value, the value written in the cell."""
+    values = [cell["value"] for cell in cells.values()]
+    low, high = (min(values), max(values)) if values else (0.0, 0.0)
+    cw, ch, left, top = 72, 36, 88, 24
+    longest = max(len(x_label), len(y_label)) + 8
+    width, height = max(left + cw * len(xs) + 8, 8 * longest), top + ch * len(ys) + 44
+    parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
+             f'height="{height}" role="group" aria-label="{escape(value_label)} by '
+             f'{escape(x_label)} and {escape(y_label)}" xmlns="http://www.w3.org/2000/svg" '
+             f'font-family="system-ui, sans-serif" font-size="13">']
+    for i, x in enumerate(xs):
+        parts.append(f'<text x="{left + cw * i + cw / 2}" y="{top - 8}" text-anchor="middle">'
+                     f'{escape(str(x))}</text>')
+    for j, y in enumerate(ys):
+        parts.append(f'<text x="{left - 8}" y="{top + ch * j + ch / 2 + 4}" text-anchor="end">'
+                     f'{escape(str(y))}</text>')
+        for i, x in enumerate(xs):
+            cell = cells.get((x, y))
+            if cell is None:
+                continue
+            span = (high - low) or 1.0
+            share = (high - cell["value"]) / span if higher_is_better else (
+                cell["value"] - low) / span
+            fill, ink = cell_colour(share)
+            where = f"{x_label} {x}, {y_label} {y}" if y_label else f"{x_label} {x}"
+            label = f"{where}: {value_label} {cell['value']:.2f}; open this run"
+            parts.append(
+                f'<a href="{escape(link(cell))}" aria-label="{escape(label)}">'
+                f'<rect x="{left + cw * i + 1}" y="{top + ch * j + 1}" width="{cw - 2}" '
+                f'height="{ch - 2}" fill="{fill}"/><text x="{left + cw * i + cw / 2}" '
+                f'y="{top + ch * j + ch / 2 + 4}" text-anchor="middle" fill="{ink}">'
+                f'{cell["value"]:.2f}</text></a>')
+    parts.append(f'<text x="4" y="{height - 26}">Across: {escape(x_label)}</text>')
+    if y_label:
+        parts.append(f'<text x="4" y="{height - 8}">Down: {escape(y_label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def line_svg(dates: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]],
+             *, label: str, unit: Callable[[float], str]) -> str:
+    """Lines over the days: `series` as (name, values, colour), the y range labelled at its two
+    ends and the first and last date under the axis."""
+    values = [v for _, line, _ in series for v in line]
+    low, high = min(values), max(values)
+    span, count = (high - low) or 1.0, max(len(dates) - 1, 1)
+    step = max(1, len(dates) // WIDTH)  # about one point per pixel
+
+    def point(t: int, value: float) -> str:
+        x = PAD + (WIDTH - 2 * PAD) * t / count
+        return f"{x:.1f},{HEIGHT - PAD - (HEIGHT - 2 * PAD) * (value - low) / span:.1f}"
+
+    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}" '
+             'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" '
+             'font-size="12" width="100%">',
+             f'<text x="4" y="{PAD - 6}">{escape(unit(high))}</text>',
+             f'<text x="4" y="{HEIGHT - PAD + 16}">{escape(unit(low))}</text>',
+             f'<text x="{PAD}" y="{HEIGHT - 6}">{escape(dates[0])}</text>',
+             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" text-anchor="end">'
+             f'{escape(dates[-1])}</text>']
+    for k, (name, line, colour) in enumerate(series):
+        points = " ".join(point(t, line[t]) for t in [*range(0, len(line), step), len(line) - 1])
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+                     f'points="{points}"/><text x="{PAD + 8 + 200 * k}" y="16" '
+                     f'fill="{colour}">— {escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sweep_heatmap(document: dict, x: str, y: str, metric: str, fixed: dict[str, object],
+                  link: Callable[[dict], str]) -> str:
+    """A saved sweep's heat map of `metric` (a key of HEATMAP_METRICS) over parameters x and y
+    (one row when they are the same), for the rows whose other parameters equal `fixed`."""
+    label, higher_is_better = HEATMAP_METRICS[metric]
+    one_row = x == y
+    cells = {(row[x], "" if one_row else row[y]): {"value": row[metric], "run": row["run"]}
+             for row in document["rows"]
+             if all(row.get(name) == value for name, value in fixed.items())}
+    return heatmap_svg(document["axes"][x], [""] if one_row else document["axes"][y], cells,
+                       x_label=x, y_label="" if one_row else y, value_label=label,
+                       higher_is_better=higher_is_better, link=link)

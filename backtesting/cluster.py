@@ -1,0 +1,61 @@
+"""`backtest.py --sweep … --engine dask`: the same sweep on a Dask cluster (the optional extra,
+`pip install -r requirements-cluster.txt`). The prepared markets go to every worker once; each
+combination comes back as its result and summary and is saved here, as the local engine saves
+it, so the rows are the same row for row."""
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from backtesting.forkpool import Done
+from backtesting.sweep import ClusterUnavailable, Runner, Sweep, row_of, run_folder, save_run
+
+CONNECT_TIMEOUT_S = 5
+
+
+def _client(address: str) -> Any:
+    """A client of the scheduler at `address`, or of a new local cluster on this machine's
+    cores when it is empty."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterUnavailable("--engine dask needs the cluster extra: pip install -r "
+                                 "requirements-cluster.txt") from None
+    if not address:
+        return Client(LocalCluster(threads_per_worker=1, dashboard_address=None))
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def _remote(sweep: Sweep, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """What a cluster worker runs: one combination's result and summary."""
+    return sweep.run(overrides)
+
+
+def dask_runner(address: str) -> Runner:
+    """A sweep runner on the Dask scheduler at `address` (a local cluster when empty)."""
+    return partial(run_on_dask, address)
+
+
+def run_on_dask(address: str, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
+                done: Done) -> None:
+    """Every combination of `grid` on the cluster, each saved under `out` as it comes back."""
+    with _client(address) as client:
+        from dask.distributed import as_completed  # importable: _client found the extra
+
+        shared = client.scatter(sweep, broadcast=True)
+        futures = {client.submit(_remote, shared, overrides, pure=False): index
+                   for index, overrides in enumerate(grid)}
+        for future in as_completed(futures):
+            index = futures[future]
+            if future.status != "finished":
+                done(index, None, f"{type(future.exception()).__name__}: {future.exception()}")
+                continue
+            result, summary = future.result()
+            save_run(out / run_folder(index), sweep, grid[index], result, summary)
+            done(index, row_of(grid[index], summary, index), None)
+        if not address:
+            client.cluster.close()

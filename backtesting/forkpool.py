@@ -1,0 +1,79 @@
+"""Tasks on forked worker processes that share the parent's memory (the candles are never
+copied or parsed again), surviving a worker that dies: its task is reported failed, a new
+worker takes its place and the other tasks go on."""
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+# What happened to one task: (its index, its result or None, None or why it failed).
+Done = Callable[[int, Any, str | None], None]
+
+
+def _serve(task: Callable[[Any], Any], items: Sequence[Any], conn: Connection) -> None:
+    """A worker's loop: run the item whose index arrives, send back ("ok" | "error", value)."""
+    while (index := conn.recv()) is not None:
+        try:
+            conn.send(("ok", task(items[index])))
+        except Exception as exc:  # the sweep goes on; the row names this combination
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _start(context: Any, task: Callable[[Any], Any], items: Sequence[Any]
+           ) -> tuple[Connection, Any]:
+    """A forked worker and the parent's end of its pipe."""
+    parent, child = context.Pipe()
+    process = context.Process(target=_serve, args=(task, items, child), daemon=True)
+    process.start()
+    child.close()
+    return parent, process
+
+
+def run_forked(task: Callable[[Any], Any], items: Sequence[Any], workers: int,
+               done: Done) -> None:
+    """task(item) for every item on `workers` forked processes, calling done() as each ends."""
+    context = multiprocessing.get_context("fork")
+    pending = deque(range(len(items)))
+    running: dict[Connection, tuple[Any, int]] = {}
+
+    def give(conn: Connection | None, process: Any) -> None:
+        """Hand the next item to a worker (a new one when `conn` is None or has died)."""
+        while pending:
+            if conn is None:
+                conn, process = _start(context, task, items)
+            index = pending.popleft()
+            try:
+                conn.send(index)
+            except OSError:  # it died before taking the item: the item waits for another
+                pending.appendleft(index)
+                process.join()
+                conn.close()
+                conn = None
+                continue
+            running[conn] = process, index
+            return
+        if conn is not None:  # nothing left: let the worker end
+            with suppress(OSError):
+                conn.send(None)
+            process.join()
+            conn.close()
+
+    for _ in range(min(workers, len(items))):
+        give(None, None)
+    while running:
+        for conn in wait(list(running)):
+            process, index = running.pop(conn)
+            try:
+                status, value = conn.recv()
+            except (EOFError, OSError):  # the worker died mid-task
+                process.join()
+                conn.close()
+                done(index, None, f"worker process died (exit code {process.exitcode})")
+                give(None, None)
+                continue
+            done(index, value if status == "ok" else None, None if status == "ok" else value)
+            give(conn, process)

@@ -1,0 +1,85 @@
+"""Self-contained HTML beside the CSVs, for people who never open the web app: a run's
+report.html (figures, equity against buy-and-hold, drawdown, the trades) and a sweep's
+sweep.html (heat maps whose cells open each combination's report.html)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from backtesting.charts import HEATMAP_METRICS, line_svg, sweep_heatmap
+from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
+
+STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
+         "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
+         "border-bottom:1px solid #dee2e6;text-align:right}th:first-child,td:first-child"
+         "{text-align:left}.scroll{overflow-x:auto}svg{max-width:100%;height:auto}")
+TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{escape(str(name))}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, list],
+             trades: Sequence[Sequence]) -> str:
+    """A run's report: its figures and parameters, equity against the equal-weight buy-and-hold,
+    drawdown and its first TRADES_SHOWN trades."""
+    dates = equity["date"]
+    lines = [("Strategy", equity["equity"], "#0d6efd")]
+    if equity.get("buy_and_hold"):
+        lines.append(("Buy and hold, equal weight", equity["buy_and_hold"], "#6c757d"))
+    figures = _table(["Figure", "Value"], [(label, summary[key])
+                                           for key, label in SUMMARY_LABELS.items()])
+    return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
+        figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
+        "<h2>Equity against buy and hold</h2>", line_svg(dates, lines, label="Equity against buy and hold",
+                                    unit=lambda v: f"₹{v:,.0f}"),
+        "<h2>Drawdown</h2>", line_svg(dates, [("Drawdown", drawdown_pct(equity["equity"]),
+                                               "#dc3545")],
+                                      label="Drawdown from the running peak",
+                                      unit=lambda v: f"{v:.1f}%"),
+        f"<h2>Trades ({len(trades)})</h2>",
+        f"<p>The first {TRADES_SHOWN}; every one is in trades.csv.</p>"
+        if len(trades) > TRADES_SHOWN else "",
+        _table(["Date", "Symbol", "Side", "Qty", "Price", "Costs", "P&L", "Reason"],
+               [(t[0], t[1], t[2], t[3], f"{t[4]:.2f}", f"{t[5]:.2f}",
+                 "" if t[6] is None else f"{t[6]:.2f}", t[7]) for t in trades[:TRADES_SHOWN]])]))
+
+
+def sweep_html(document: dict[str, Any]) -> str:
+    """A sweep's page: a heat map per figure over its first two parameters (any others at
+    their first value) and every combination ranked."""
+    axes = list(document["axes"])
+    x, y = axes[0], (axes[1] if len(axes) > 1 else axes[0])
+    fixed = {name: values[0] for name, values in document["axes"].items() if name not in (x, y)}
+    parts = []
+    if fixed:
+        parts.append("<p>Other parameters at " + ", ".join(f"{k} = {v}" for k, v in fixed.items())
+                     + ".</p>")
+    for metric, (label, _) in HEATMAP_METRICS.items():
+        parts.append(f"<h2>{escape(label)}</h2>" + sweep_heatmap(
+            document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html"))
+    if document.get("failed"):
+        parts.append("<h2>Failed</h2>" + _table(["Combination", "Error"], [
+            (failed["combination"], failed["error"]) for failed in document["failed"]]))
+    columns = [*axes, *HEATMAP_METRICS, "cagr_pct", "trades", "run"]
+    ranked = sorted(document["rows"], key=lambda row: -row["total_return_pct"])
+    parts.append("<h2>Every combination</h2>" + _table(columns, [
+        [row[column] for column in columns] for row in ranked]))
+    return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
+
+
+def write(path: Path, text: str) -> None:
+    """Write one report file."""
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,214 @@
+"""`backtest.py --sweep`: saved runs and heat map, a dying worker, bad grids, the Backtests pages
+showing a sweep, and the Dask engine (with the cluster extra) giving the same rows."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from app import create_app
+from backtesting.forkpool import run_forked
+from tests.backtest.scenario import SCENARIO_ARGS
+from tests.backtest.test_backtest_cli import PROJECT, run_cli
+from tests.web.conftest import PASSWORD, AuthActions
+
+GRID = ["--sweep", "entry=1,2", "exit=5,8"]
+
+
+def rows_of(folder) -> list[dict]:
+    return json.loads((folder / "sweep.json").read_text())["rows"]
+
+
+def test_a_sweep_saves_every_run_and_a_heat_map(scenario_dir, config, tmp_path):
+    out = tmp_path / "sweep"
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--workers", "2",
+                   "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = rows_of(out)
+    assert [(row["entry_threshold_pct"], row["exit_threshold_pct"]) for row in rows] == [
+        (1.0, 5.0), (1.0, 8.0), (2.0, 5.0), (2.0, 8.0)]
+    for row in rows:
+        assert (out / row["run"] / "trades.csv").is_file()
+        assert json.loads((out / row["run"] / "summary.json").read_text())["summary"][
+            "total_return_pct"] == row["total_return_pct"]
+    page = (out / "sweep.html").read_text()
+    assert page.count('href="runs/') == 8  # 4 cells in each of the two heat maps
+    assert 'aria-label="entry_threshold_pct 2.0, exit_threshold_pct 5.0: Total return (%)' in page
+    # Off a terminal, the progress is a count in the log.
+    assert "INFO backtesting.progress: 4/4 combinations done" in done.stderr
+
+
+def test_one_worker_and_two_give_the_same_rows(scenario_dir, config, tmp_path):
+    for workers in ("1", "2"):
+        assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--workers",
+                       workers, "--out", str(tmp_path / workers)).returncode == 0
+    assert rows_of(tmp_path / "1") == rows_of(tmp_path / "2")
+
+
+def _dies_on_three(number: int) -> int:
+    if number == 3:
+        os._exit(7)
+    return number * 10
+
+
+def test_a_worker_that_dies_fails_only_its_own_task():
+    outcomes = {}
+    run_forked(_dies_on_three, [1, 2, 3, 4, 5, 6], 2,
+               lambda index, value, error: outcomes.update({index: (value, error)}))
+    assert outcomes == {0: (10, None), 1: (20, None),
+                        2: (None, "worker process died (exit code 7)"),
+                        3: (40, None), 4: (50, None), 5: (60, None)}
+
+
+@pytest.mark.parametrize(("sweep", "message"), [
+    (["speed=1,2"], "bad --sweep item 'speed=1,2': use KEY=V1,V2 with KEY one of entry, exit, "
+                    "average, ma, candidates, max-trade-value"),
+    (["entry=1,60"], "bad --sweep item 'entry=1,60': ENTRY_THRESHOLD_PCT='60' is invalid: must "
+                     "be between 0 and 50"),
+    (["max-trade-value=50"], "bad --sweep item 'max-trade-value=50': MAX_TRADE_VALUE='50' is "
+                             "invalid: must be between 100 and 10,000,000"),
+    (["exit="], "bad --sweep item 'exit=': no values, so the grid is empty"),
+    (["exit=5", "exit=6"], "bad --sweep item 'exit=6': exit is given twice"),
+])
+def test_bad_grids_are_one_line_usage_errors(scenario_dir, config, sweep, message):
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", *sweep)
+    assert done.returncode == 2
+    assert done.stderr == f"python backtest.py: error: {message} (see --help)\n"
+
+
+def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp_path):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install -r requirements-cluster.txt")
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--engine", "dask",
+                   "--cluster", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "s"))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at "
+                                  f"tcp://127.0.0.1:{port}")
+    assert done.stderr.count("\n") == 1
+
+
+def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, config,
+                                                                  tmp_path):
+    hidden = tmp_path / "no-extra"  # a `dask` that cannot be imported, as when not installed
+    (hidden / "dask").mkdir(parents=True)
+    (hidden / "dask" / "__init__.py").write_text("raise ModuleNotFoundError('dask')\n")
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
+           "PYTHONPATH": str(hidden)}
+    done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
+                           *SCENARIO_ARGS, *GRID, "--engine", "dask", "--out",
+                           str(tmp_path / "s")], cwd=PROJECT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == ("backtest: --engine dask needs the cluster extra: pip install -r "
+                           "requirements-cluster.txt\n")
+
+
+def test_dask_engine_gives_the_local_rows(scenario_dir, config, tmp_path):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install -r requirements-cluster.txt")
+    from dask.distributed import LocalCluster
+
+    local = tmp_path / "local"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--out",
+                   str(local)).returncode == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                      processes=True) as cluster:
+        env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
+               "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}
+        done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
+                               *SCENARIO_ARGS, *GRID, "--engine", "dask", "--out",
+                               str(tmp_path / "dask")], cwd=PROJECT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert rows_of(tmp_path / "dask") == rows_of(local)
+
+
+@pytest.fixture
+def logged_in(config):
+    app = create_app(config)
+    app.config["TESTING"] = True
+    app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
+    client = app.test_client()
+    assert AuthActions(client).login().status_code == 302
+    yield client
+    app.extensions["store"].close()
+
+
+def test_the_backtests_page_shows_a_saved_sweep_as_a_heat_map(scenario_dir, config, logged_in):
+    out = config.data_dir / "backtests" / "20260101T000000-sweep"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--out",
+                   str(out)).returncode == 0
+    listing = logged_in.get("/backtests").get_data(as_text=True)
+    assert "Sweep of 4 runs over entry_threshold_pct, exit_threshold_pct" in listing
+    page = logged_in.get("/backtests/20260101T000000-sweep?metric=max_drawdown_pct"
+                         ).get_data(as_text=True)
+    best = rows_of(out)[3]
+    assert (f'href="/backtests/20260101T000000-sweep/{best["run"]}" aria-label="'
+            f'entry_threshold_pct 2.0, exit_threshold_pct 8.0: Max drawdown (%) '
+            f'{best["max_drawdown_pct"]:.2f}; open this run"') in page
+    run = logged_in.get(f"/backtests/20260101T000000-sweep/{best['run']}")
+    assert run.status_code == 200
+    text = run.get_data(as_text=True)
+    assert "against buy and hold" in text and f"Trades ({best['trades']})" in text
+    series = logged_in.get(f"/backtests/20260101T000000-sweep/{best['run']}/series.json")
+    assert series.get_json()["buy_and_hold"][0] == 2900.0
+
+
+def test_on_a_terminal_the_progress_is_a_bar_with_an_eta(scenario_dir, config, tmp_path):
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
+    done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
+                           *SCENARIO_ARGS, *GRID, "--out", str(tmp_path / "s")], cwd=PROJECT,
+                          env=env, stdout=subprocess.DEVNULL, stderr=terminal, timeout=60)
+    os.close(terminal)
+    shown = os.read(controller, 65536).decode()
+    os.close(controller)
+    assert done.returncode == 0
+    assert "\r[" + "#" * 30 + "] 4/4 combinations, ETA 0:00" in shown
+    assert "INFO" not in shown
+
+
+def test_a_killed_worker_fails_its_combination_and_the_sweep_saves_the_rest(config, tmp_path):
+    psutil = pytest.importorskip("psutil")
+    from bench.synthetic_market import write_market
+
+    first, last = write_market(tmp_path / "market", 40, 2000)
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
+    out = tmp_path / "sweep"
+    cli = subprocess.Popen([sys.executable, "backtest.py", "--csv", str(tmp_path / "market"),
+                            "--from", first, "--to", last, "--sweep", "exit=4,5,6,7,8,9",
+                            "--workers", "2", "--out", str(out)], cwd=PROJECT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(cli.pid)
+    while not (workers := parent.children()) and cli.poll() is None:
+        pass
+    while workers[0].cpu_times().user < 0.03:  # busy with its first combination
+        pass
+    workers[0].kill()
+    _, stderr = cli.communicate(timeout=120)
+    assert cli.returncode == 1
+    (failure,) = [line for line in stderr.splitlines() if line.startswith("backtest: ")]
+    assert failure.startswith("backtest: combination exit_threshold_pct=")
+    assert failure.endswith("failed: worker process died (exit code -9)")
+    assert len(rows_of(out)) == 5
+
+
+def test_a_cut_sweep_json_is_listed_as_unreadable_and_its_page_says_why(config, logged_in):
+    broken = config.data_dir / "backtests" / "20260101T000000-cut"
+    broken.mkdir(parents=True)
+    (broken / "sweep.json").write_text('{"axes": {"exit_threshold_pct": [5')
+    listing = logged_in.get("/backtests").get_data(as_text=True)
+    assert "Unreadable run <code>20260101T000000-cut</code>: sweep.json cannot be read" in listing
+    page = logged_in.get("/backtests/20260101T000000-cut")
+    assert page.status_code == 404
+    assert "sweep.json cannot be read" in page.get_data(as_text=True)
