@@ -1,5 +1,5 @@
 """`backtest.py --sweep … --engine dask`: the same sweep on a Dask cluster (the optional extra,
-`pip install -r requirements-cluster.txt`). The prepared markets go to every worker once; each
+`pip install '.[cluster]'`). The prepared markets go to every worker once; each
 combination comes back as its result and summary and is saved here, as the local engine saves
 it, so the rows are the same row for row."""
 from __future__ import annotations
@@ -20,8 +20,8 @@ def _client(address: str) -> Any:
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise ClusterUnavailable("--engine dask needs the cluster extra: pip install -r "
-                                 "requirements-cluster.txt") from None
+        raise ClusterUnavailable("--engine dask needs the cluster extra: pip install "
+                                 "'.[cluster]'") from None
     if not address:
         return Client(LocalCluster(threads_per_worker=1, dashboard_address=None))
     try:

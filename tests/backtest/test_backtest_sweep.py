@@ -83,7 +83,7 @@ def test_bad_grids_are_one_line_usage_errors(scenario_dir, config, sweep, messag
 
 def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp_path):
     pytest.importorskip("distributed", reason="the cluster extra is not installed: "
-                        "pip install -r requirements-cluster.txt")
+                        "pip install '.[cluster]'")
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -107,13 +107,12 @@ def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, 
                            str(tmp_path / "s")], cwd=PROJECT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
-    assert done.stderr == ("backtest: --engine dask needs the cluster extra: pip install -r "
-                           "requirements-cluster.txt\n")
+    assert done.stderr == "backtest: --engine dask needs the cluster extra: pip install '.[cluster]'\n"
 
 
 def test_dask_engine_gives_the_local_rows(scenario_dir, config, tmp_path):
     pytest.importorskip("distributed", reason="the cluster extra is not installed: "
-                        "pip install -r requirements-cluster.txt")
+                        "pip install '.[cluster]'")
     from dask.distributed import LocalCluster
 
     local = tmp_path / "local"
