@@ -144,4 +144,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
            END""",
         "DROP INDEX trades_closed_day",
     ),
+    (  # 9: an order's outcome in the owner's words (order_outcomes.py) needs how long the bot
+       # waited before cancelling it and what became of a partly filled order's rest
+        "ALTER TABLE orders ADD COLUMN wait_s REAL",
+        "ALTER TABLE orders ADD COLUMN rest TEXT",
+    ),
 ]
