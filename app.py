@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import order_outcomes
 import portfolio
 import strategy_settings
 from config import Config, load_config_or_exit
@@ -117,6 +118,8 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.ist_when, "ist_when")
     app.add_template_filter(portfolio.trade_line, "trade_line")
     app.add_template_filter(run_status_label, "run_status")
+    app.add_template_filter(order_outcomes.phrase, "outcome")
+    app.add_template_filter(order_outcomes.badge, "outcome_badge")
     app.add_template_global(portfolio.duration, "duration")
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)
