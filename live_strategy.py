@@ -120,9 +120,13 @@ def _place_all(run: RunContext) -> None:
         run.steps.done("orders", f"{why}: nothing was placed")
         run.steps.done("fills", f"{why}: nothing was placed")
         return
+    if _all_held(result):  # the close came before the first order
+        run.steps.done("orders", f"{result.closed}: nothing was placed")
+        run.steps.done("fills", f"{result.closed}: nothing was placed")
+        return
+    sent = len(intents) - len(result.held_back)
     run.steps.done("orders", "; ".join(
-        [f"{len(intents)} sent to Fyers" if intents else "none to place",
-         *_order_clauses(result)]))
+        [f"{sent} sent to Fyers" if intents else "none to place", *_order_clauses(result)]))
     run.steps.done("fills", deals_sentence(_fill_deals(result), "bought", "sold")
                    or ("nothing filled" if intents else "nothing to fill"))
 

@@ -123,12 +123,12 @@ def execute(box: Sandbox, order: dict) -> None:
     if outside_hours(box, now):  # an AMO (offlineOrder true): it waits for the next open
         order.update(limitPrice=0.0, message="AMO: waits for the next open",
                      _fills_at=next_open(now).timestamp(), _expires_at=next_close(now).timestamp())
-    elif state.take_fault("pending_next_orders"):
-        order["message"] = "Order pending at exchange"
+    elif state.take_fault("pending_next_orders"):  # waits for a cancel, a fill or the close
+        order.update(message="Order pending at exchange", _expires_at=next_close(now).timestamp())
     elif state.take_fault("partial_fill_next"):
         ratio = float(state.faults["partial_fill_ratio"])
         state.book.fill(order, partial_qty(order["qty"], ratio), price, now)
-        order["message"] = "Partially filled"
+        order.update(message="Partially filled", _expires_at=next_close(now).timestamp())
     elif box.options.demo or _fraction(box, order, "fate") < MPP_FILLED_AT_ONCE:
         state.book.fill(order, order["qty"], price, now)
     else:
@@ -153,9 +153,9 @@ def catch_up(box: Sandbox) -> None:
     with box.state.lock:
         now = box.state.now()
         for order in box.state.book.pending():
-            fills_at, expires_at = order.get("_fills_at"), order.get("_expires_at")
-            if fills_at is None:
-                continue  # a fault's pending order waits for a cancel or /admin/fill-pending
+            # a fault's pending order has no fill time: a cancel, /admin/fill-pending or the close
+            fills_at = order.get("_fills_at") or float("inf")
+            expires_at = order.get("_expires_at") or float("inf")
             if min(fills_at, expires_at) > now.timestamp():
                 continue
             if fills_at < expires_at:
