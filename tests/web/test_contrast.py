@@ -80,6 +80,30 @@ def test_every_badge_reads_at_wcag_aa(selector, text, background):
     assert contrast(text, background) >= AA_TEXT, (selector, text, background)
 
 
+ALERTS = ("light", "warning", "info", "success", "danger", "secondary", "primary")
+
+
+def alert_link_colour() -> str:
+    """The colour app.css gives a link inside an alert (Bootstrap's link blue without one)."""
+    css = re.sub(r"/\*.*?\*/", "", (STATIC / "app.css").read_text(), flags=re.S)
+    rule = next((body for selector, body in RULE.findall(css)
+                 if selector.strip().startswith(".alert a")), "")
+    found = re.search(r"(?<![\w-])color\s*:\s*([^;]+)", rule)
+    return found.group(1) if found else "var(--bs-link-color)"
+
+
+def test_bootstraps_link_blue_fails_on_a_light_alert():
+    """The failure Lighthouse found on Trading and the dashboard ("No open positions … open
+    Strategy" in an alert-light box): 4.39:1."""
+    assert contrast("var(--bs-link-color)", "var(--bs-light-bg-subtle)") < AA_TEXT
+
+
+@pytest.mark.parametrize("variant", ALERTS)
+def test_a_link_in_any_alert_reads_at_wcag_aa(variant):
+    background = f"var(--bs-{variant}-bg-subtle)"
+    assert contrast(alert_link_colour(), background) >= AA_TEXT, (variant, alert_link_colour())
+
+
 def test_every_badge_class_a_template_uses_is_coloured_in_app_css():
     """A status or outcome class with no colour of its own would fall back to Bootstrap's
     default badge: light text on whatever is behind it."""
