@@ -70,19 +70,17 @@ def _seconds(value: Any) -> str:
     return f"{float(value):g} s" if value else ""
 
 
+HEADLINES = {REJECTED: "order rejected by Fyers", PARTIAL: "order partly filled",
+             EXPIRED: "order expired at the close", NOT_PLACED: "order not placed"}
+# An outcome as a summary counts it: without the per-order detail (reason, quantities).
+COUNTED = {REJECTED: "rejected by Fyers", PARTIAL: "only partly filled",
+           UNKNOWN: "unknown to Fyers, not recorded as filled", NOT_PLACED: "not placed"}
+
+
 def headline(order: Mapping[str, Any]) -> str:
     """The alert's first words for an order that did not fill wholly: 'order rejected by
     Fyers', 'order not filled', 'order partly filled', 'order expired at the close'."""
-    status = order.get("status")
-    if status == REJECTED:
-        return "order rejected by Fyers"
-    if status == PARTIAL:
-        return "order partly filled"
-    if status == EXPIRED:
-        return "order expired at the close"
-    if status == NOT_PLACED:
-        return "order not placed"
-    return "order not filled"
+    return HEADLINES.get(order.get("status"), "order not filled")
 
 
 def described(order: Mapping[str, Any]) -> str:
@@ -101,17 +99,8 @@ def counted(orders: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _count_words(order: Mapping[str, Any]) -> str:
-    """An outcome as counted in a summary: without the per-order detail (reason, quantities)."""
-    status = order.get("status")
-    if status == REJECTED:
-        return "rejected by Fyers"
-    if status == PARTIAL:
-        return "only partly filled"
-    if status == UNKNOWN:
-        return "unknown to Fyers, not recorded as filled"
-    if status == NOT_PLACED:
-        return "not placed"
-    return phrase(order)
+    """An outcome as counted in a summary, e.g. 'not filled in 30 s, cancelled'."""
+    return COUNTED.get(order.get("status")) or phrase(order)
 
 
 def badge(status: str | None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, request
@@ -91,11 +91,7 @@ def outside_hours(box: Sandbox, now: datetime) -> bool:
 
 def next_open(moment: datetime) -> datetime:
     """The next session's open after `moment` (today's, before 09:15 on a trading day)."""
-    local = moment.astimezone(IST)
-    day = local.date()
-    if day not in trading_days() or local.time() >= MARKET_OPEN:
-        day = next(d for d in trading_days() if d > day)
-    return datetime.combine(day, MARKET_OPEN, IST)
+    return _next_session_at(moment, MARKET_OPEN)
 
 
 def _fraction(box: Sandbox, order: dict, purpose: str) -> float:
@@ -106,11 +102,16 @@ def _fraction(box: Sandbox, order: dict, purpose: str) -> float:
 
 def next_close(moment: datetime) -> datetime:
     """The end of the session a DAY order placed at `moment` belongs to."""
+    return _next_session_at(moment, MARKET_CLOSE)
+
+
+def _next_session_at(moment: datetime, at: time) -> datetime:
+    """`at` (IST) on the first trading day whose `at` is still to come after `moment`."""
     local = moment.astimezone(IST)
     day = local.date()
-    if day not in trading_days() or local.time() >= MARKET_CLOSE:
+    if day not in trading_days() or local.time() >= at:
         day = next(d for d in trading_days() if d > day)
-    return datetime.combine(day, MARKET_CLOSE, IST)
+    return datetime.combine(day, at, IST)
 
 
 def execute(box: Sandbox, order: dict) -> None:
