@@ -45,7 +45,7 @@ MAX_FILL_LINES = 6
 MAX_REASON_CHARS = 300
 NOT_CONFIGURED = "Alerts are off: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID."
 KIND_LABELS = {"run_finished": "Run finished", "run_failed": "Run failed",
-               "order_rejected": "Order rejected", "order_outcome": "Order not filled",
+               "order_rejected": "Order rejected", "order_outcome": "Order outcome",
                "manual_close": "Manual sale",
                "login_reminder": "Login reminder", "test": "Test alert"}
 
