@@ -104,6 +104,27 @@ def test_a_link_in_any_alert_reads_at_wcag_aa(variant):
     assert contrast(alert_link_colour(), background) >= AA_TEXT, (variant, alert_link_colour())
 
 
+CARD_HEADER = "#f8f8f9"  # Bootstrap's card-cap tint (3 % of the body colour) over white
+
+
+def sign_colour(kind: str) -> str:
+    """The colour of a gain or a loss (text-success, text-danger): app.css's --bs-<kind>-rgb on
+    the class, else Bootstrap's."""
+    css = re.sub(r"/\*.*?\*/", "", (STATIC / "app.css").read_text(), flags=re.S)
+    found = re.search(rf"\.text-{kind}\s*{{[^}}]*--bs-{kind}-rgb:\s*([\d\s,]+);", css)
+    if not found:
+        return f"var(--bs-{kind})"
+    return "#" + "".join(f"{int(part):02x}" for part in found.group(1).split(","))
+
+
+@pytest.mark.parametrize("kind", ["success", "danger"])
+def test_gains_and_losses_read_at_wcag_aa_on_a_card_header(kind):
+    """The dashboard's day headers ("Realized ₹…"): Bootstrap's own colours read 4.26:1 there."""
+    assert contrast(f"var(--bs-{kind})", CARD_HEADER) < AA_TEXT
+    assert contrast(sign_colour(kind), CARD_HEADER) >= AA_TEXT
+    assert contrast(sign_colour(kind), "var(--bs-light-bg-subtle)") >= AA_TEXT
+
+
 def test_every_badge_class_a_template_uses_is_coloured_in_app_css():
     """A status or outcome class with no colour of its own would fall back to Bootstrap's
     default badge: light text on whatever is behind it."""
