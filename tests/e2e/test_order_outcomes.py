@@ -18,6 +18,7 @@ from store import open_store
 from tests.alerts.conftest import BOT_TOKEN, CHAT_ID
 from tests.alerts.fake_telegram import FakeTelegram
 from tests.batch.helpers import store_tokens
+from tests.e2e.conftest import SCREENSHOTS, VIEWPORTS
 
 pytestmark = pytest.mark.browser
 RUN_TIME = "2026-10-01T15:10:00"  # a session whose closes offer an entry (BUY 6 TECHM)
@@ -59,7 +60,7 @@ def run_config(stack, sandbox, telegram) -> Config:
 
 @pytest.fixture(scope="module")
 def page(browser, stack):
-    context = browser.new_context(base_url=stack.app_url)
+    context = browser.new_context(base_url=stack.app_url, viewport=VIEWPORTS["phone"])
     shown = context.new_page()
     shown.goto("/login")
     shown.get_by_label("Username").fill("admin")
@@ -129,6 +130,9 @@ def test_each_outcome_reads_the_same_in_the_alert_the_run_page_and_trading(
     page.goto("/trading")
     expect(page.locator(".order-list .order-outcome").first).to_have_text(
         re.compile(f"^{words}$"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"order-outcome-{what.replace(' ', '-')}.png"),
+                    full_page=True)
 
 
 def test_a_pending_order_reads_waiting_on_trading(run_config, page):
