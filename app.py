@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import order_outcomes
 import paper_mode
 import portfolio
 import strategy_settings
@@ -129,6 +130,8 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.ist_when, "ist_when")
     app.add_template_filter(portfolio.trade_line, "trade_line")
     app.add_template_filter(run_status_label, "run_status")
+    app.add_template_filter(order_outcomes.phrase, "outcome")
+    app.add_template_filter(order_outcomes.badge, "outcome_badge")
     app.add_template_global(portfolio.duration, "duration")
     app.add_template_global(paper_shown, "paper_trading")
     app.after_request(add_security_headers)

@@ -173,6 +173,9 @@ class Config:
     order_fill_timeout_s: float = _setting(_float, 30.0,
                                            "Seconds to wait for a fill before cancelling",
                                            low=0.1, high=300)
+    after_market_orders: bool = _setting(
+        _bool, False, "Outside NSE hours place after-market orders (offlineOrder) for the next "
+        "open instead of placing nothing")
     broker_timeout_s: float = _setting(_float, 10.0,
                                        "Seconds any Fyers call may take to answer (connecting: at most 5)",
                                        low=1, high=120)

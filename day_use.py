@@ -15,7 +15,7 @@ from typing import Any
 
 from broker import FyersBroker
 from config import IST, Config
-from order_flow import FILLED_ORDER_STATUSES, OPEN_ORDER_STATUSES
+from order_outcomes import FILLED, OPEN
 from store.base import Store
 from strategy_rules import DayUse
 from trading_calendar import previous_trading_day
@@ -28,7 +28,7 @@ def day_use(config: Config, store: Store, broker: FyersBroker,
     """New entries and average-downs of today, and the symbols cooling down after a manual sale."""
     fills = broker.tradebook()
     orders = [store.get_order(fill.tag) for fill in fills if fill.tag]
-    orders += store.list_orders(statuses=OPEN_ORDER_STATUSES)
+    orders += store.list_orders(statuses=OPEN)
     use = _use_of([order for order in orders if order], config, store, now)
     if use.cooling_down:
         logger.info("not bought back, sold by hand lately: %s",
@@ -41,7 +41,7 @@ def recorded_day_use(config: Config, store: Store, now: float | None = None) -> 
     confirmation): today's orders that filled or may still fill."""
     since = _ist_start(_ist_day(now))
     orders = [order for order in store.list_orders(since=since)
-              if order["status"] in (*OPEN_ORDER_STATUSES, *FILLED_ORDER_STATUSES)]
+              if order["status"] in (*OPEN, *FILLED)]
     return _use_of(orders, config, store, now)
 
 

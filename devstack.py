@@ -60,8 +60,10 @@ class Stack:
                 process.kill()
 
 
-def start_stack(workdir: Path, **settings: str) -> Stack:
-    """Sandbox + app on free ports, data in `workdir`; extra settings become env keys."""
+def start_stack(workdir: Path, sandbox_args: tuple[str, ...] = ("--demo",),
+                **settings: str) -> Stack:
+    """Sandbox + app on free ports, data in `workdir`; extra settings become env keys. The
+    sandbox starts as `make run` starts it (`--demo`) unless `sandbox_args` say otherwise."""
     app_port, sandbox_port = free_port(), free_port()
     app_url, sandbox_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{sandbox_port}"
     env = {
@@ -78,7 +80,7 @@ def start_stack(workdir: Path, **settings: str) -> Stack:
     with open(workdir / "sandbox.log", "w") as sandbox_log:  # the child keeps its own copy
         sandbox = subprocess.Popen(
             [sys.executable, "-m", "fyers_sandbox", "--port", str(sandbox_port),
-             "--state", str(workdir / "sandbox.db"), "--demo"],  # as `make run` starts it
+             "--state", str(workdir / "sandbox.db"), *sandbox_args],
             cwd=PROJECT_DIR, env=env, stdout=sandbox_log, stderr=subprocess.STDOUT)
     app = subprocess.Popen(
         [sys.executable, "run_prod.py", "--host", "127.0.0.1", "--port", str(app_port),

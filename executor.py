@@ -220,7 +220,7 @@ def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bo
             logger.error("run failed: %s", exc)
         return Outcome.failed(failure, str(exc) or type(exc).__name__)
     futures.extend(_notify_events(config, store, result))
-    status = "warning" if result.refused or result.partial else "succeeded"
+    status = "warning" if result.incomplete or result.held_back else "succeeded"
     return Outcome(status, f"Paper: {result.summary}" if store.book == "paper" else result.summary)
 
 
@@ -258,11 +258,11 @@ def _authenticated_broker(config: Config, store: Store,
 
 
 def _notify_events(config: Config, store: Store, result: RunResult) -> list[Future]:
-    """Alerts for manual sales and refused orders found by the run."""
+    """Alerts for manual sales found by the run and its orders that did not fill wholly."""
     futures = [notifier.notify_manual_close(config, store, t["symbol"], t["qty"], t["price"],
                                             t["pnl"]) for t in result.manual]
-    futures += [notifier.notify_order_rejected(config, store, o["symbol"], o["side"], o["qty"],
-                                               o["message"]) for o in result.refused]
+    futures += [notifier.notify_order_outcome(config, store, order)
+                for order in result.incomplete]
     return futures
 
 

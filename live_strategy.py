@@ -1,8 +1,10 @@
 """The live run: `run_live()` applies the strategy's rules (strategy_rules.py) for the executor.
 
-`run_live()` settles earlier orders, reconciles with the broker, refreshes the candle cache,
-reads what the trading day already used (day_use.py), decides, and hands each intent to
-order_flow.py, which places it and records its fill.
+`run_live()` reads the quotes (whose time is Fyers' clock: market_hours.py), settles earlier
+orders, reconciles with the broker, refreshes the candle cache, reads what the trading day
+already used (day_use.py), decides, and hands each intent to order_flow.py, which places it
+and records its fill. Outside NSE's session it decides, says what it would do, and places
+nothing (unless AFTER_MARKET_ORDERS is on).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from broker import (
 )
 from config import IST, Config
 from day_use import day_use
+from market_hours import FyersClock, MarketSession
 from order_flow import (
     RunContext,
     RunResult,
@@ -30,6 +33,7 @@ from order_flow import (
     sell_trade,
     settle_open_orders,
 )
+from order_outcomes import counted
 from portfolio import inr, ticker
 from run_steps import RunSteps
 from store.base import Store
@@ -54,10 +58,11 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     run = RunContext(config, store, broker, run_id, dry_run, checkpoint or (lambda: None),
                      RunResult("", []), steps or RunSteps(store, run_id))
     run.steps.begin("prices", "reading prices and the bot's holdings")
-    if not dry_run:
-        settle_open_orders(run)
     quotes = broker.quotes(nifty50_symbols())
     prices.remember_quotes(store, quotes)  # the pages and the run's alert value holdings alike
+    run.session = _fyers_session(quotes)
+    if not dry_run:
+        settle_open_orders(run)
     ltps = {symbol: quote.ltp for symbol, quote in quotes.items()}
     _reconcile(run, ltps)
     closes = _refresh_candles(run, quotes)
@@ -73,34 +78,56 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     run.result.intents = decide(closes, ltps, book, params, day)
     run.steps.done("decisions", "; ".join([
         deals_sentence(_intent_deals(run.result), "buy", "sell") or NO_ORDER, *run.result.notes]))
+    session = run.session()
+    if not session.is_open and not (config.after_market_orders and not dry_run):
+        run.result.closed = session.closed_sentence()
     _place_all(run)
     run.result.summary = _summary(run.result, dry_run)
     return run.result
 
 
+def _fyers_session(quotes: Mapping[str, Quote]) -> Callable[[], MarketSession]:
+    """NSE's session by Fyers' clock (the quotes' time, moved on monotonically), logging a
+    machine clock well off Fyers' or the lack of a quote time."""
+    clock = FyersClock.from_quotes(quotes)
+    if not clock.from_fyers:
+        logger.warning("no quote carried Fyers' time: market hours follow this machine's clock")
+    elif skew := clock.skew_sentence():
+        logger.warning("%s", skew[0].upper() + skew[1:])
+    return clock.session
+
+
 def _place_all(run: RunContext) -> None:
-    """Log each decision and, unless this is a dry run, place it and await its fill."""
-    intents = run.result.intents
+    """Log each decision and, unless this is a dry run or NSE is closed, place it and await
+    its fill."""
+    intents, result = run.result.intents, run.result
+    placing = not run.dry_run and not result.closed
     for number, intent in enumerate(intents, start=1):
-        logger.info("%s %s %d %s at %s (%s): %s", "would" if run.dry_run else "decided",
+        logger.info("%s %s %d %s at %s (%s): %s", "decided" if placing else "would",
                     intent.side, intent.qty, intent.symbol, inr(intent.price), intent.reason,
                     intent.detail)
-        if not run.dry_run:
+        if placing:
             run.steps.begin("orders", f"placing {number} of {len(intents)}: {intent.side} "
                                       f"{intent.qty} {ticker(intent.symbol)}")
             execute_intent(run, intent)
     if not intents:
         logger.info(NO_ORDER)
-    if run.dry_run:
-        run.steps.done("orders", "dry run: nothing placed")
-        run.steps.done("fills", "dry run: nothing placed")
+    if not placing:
+        why = "dry run" if run.dry_run else result.closed
+        if not run.dry_run:
+            result.held_back = list(intents)
+            logger.warning("%s: nothing was placed", result.closed)
+        run.steps.done("orders", f"{why}: nothing was placed")
+        run.steps.done("fills", f"{why}: nothing was placed")
         return
-    result = run.result
-    sent = "simulated (paper)" if getattr(run.broker, "is_paper", False) else "sent to Fyers"
+    if _all_held(result):  # the close came before the first order
+        run.steps.done("orders", f"{result.closed}: nothing was placed")
+        run.steps.done("fills", f"{result.closed}: nothing was placed")
+        return
+    sent = len(intents) - len(result.held_back)
+    where = "simulated (paper)" if getattr(run.broker, "is_paper", False) else "sent to Fyers"
     run.steps.done("orders", "; ".join(
-        [f"{len(intents)} {sent}" if intents else "none to place",
-         *_counted(result.refused, "refused", "refused"),
-         *_counted(result.partial, "only partly filled", "only partly filled")]))
+        [f"{sent} {where}" if intents else "none to place", *_order_clauses(result)]))
     run.steps.done("fills", deals_sentence(_fill_deals(result), "bought", "sold")
                    or ("nothing filled" if intents else "nothing to fill"))
 
@@ -260,21 +287,42 @@ def _counted(records: Sequence[Any], one: str, many: str) -> list[str]:
     return [f"{len(records)} {one if len(records) == 1 else many}"]
 
 
+def _order_clauses(result: RunResult) -> list[str]:
+    """What became of the orders that did not fill wholly, the ones NSE's close held back and
+    the ones waiting at Fyers for the open, counted (order_outcomes.counted)."""
+    held = [f"{len(result.held_back)} order{'' if len(result.held_back) == 1 else 's'} not "
+            f"placed: {result.closed}"] if result.held_back and not _all_held(result) else []
+    return [*counted(result.incomplete), *held,
+            *_counted(result.waiting, "order waiting at Fyers for the open",
+                      "orders waiting at Fyers for the open")]
+
+
+def _all_held(result: RunResult) -> bool:
+    """True when NSE was closed for the whole run: it placed nothing."""
+    return bool(result.closed) and len(result.held_back) == len(result.intents) \
+        and not result.fills and not result.incomplete and not result.waiting
+
+
 def _summary(result: RunResult, dry_run: bool) -> str:
     """The run in one sentence, e.g. 'Bought 5 BAJAJFINSV for ₹8,379.00.', followed by sales
-    made by hand, refused or partly filled orders and the run's notes (e.g. the day's entry
-    budget spent), when any."""
+    made by hand, orders that did not fill wholly (in order_outcomes' words), orders NSE's
+    close held back and the run's notes (e.g. the day's entry budget spent), when any. Outside
+    the session: 'NSE is closed until Mon 09:15 IST: nothing was placed; would buy …'."""
     if dry_run:
         said = deals_sentence(_intent_deals(result), "would buy", "would sell")
         opening = f"Dry run, nothing placed: {said}" if said else f"Dry run: {NO_ORDER}"
+        notes = [result.closed] if result.closed else []
+    elif _all_held(result):
+        said = deals_sentence(_intent_deals(result), "would buy", "would sell")
+        opening = f"{result.closed}: nothing was placed" + (f"; {said}" if said else
+                                                            f" ({NO_ORDER})")
+        notes = []
     else:
         said = deals_sentence(_fill_deals(result), "bought", "sold")
         opening = (said or ("nothing bought or sold" if result.intents else NO_ORDER))
         opening = opening[0].upper() + opening[1:]
+        notes = _order_clauses(result)
     return "; ".join([opening,
                       *_counted(result.manual, "sale made by hand recorded",
                                 "sales made by hand recorded"),
-                      *_counted(result.refused, "order refused", "orders refused"),
-                      *_counted(result.partial, "order only partly filled",
-                                "orders only partly filled"),
-                      *result.notes]) + "."
+                      *notes, *result.notes]) + "."

@@ -1,4 +1,5 @@
-"""Alerts to the owner's phone about runs, rejected orders, manual sales and the daily Fyers login.
+"""Alerts to the owner's phone about runs, orders that did not fill, manual sales and the daily
+Fyers login.
 
 Messages go out on a background thread with a few retries, so a run never waits for, or fails
 because of, Telegram. A channel is anything with `send(text)` raising `AlertError`: Telegram is
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from apscheduler.triggers.cron import CronTrigger
 
+import order_outcomes
 import portfolio
 import prices
 import token_refresh
@@ -44,7 +46,8 @@ MAX_FILL_LINES = 6
 MAX_REASON_CHARS = 300
 NOT_CONFIGURED = "Alerts are off: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID."
 KIND_LABELS = {"run_finished": "Run finished", "run_failed": "Run failed",
-               "order_rejected": "Order rejected", "manual_close": "Manual sale",
+               "order_rejected": "Order rejected", "order_outcome": "Order outcome",
+               "manual_close": "Manual sale",
                "login_reminder": "Login reminder", "test": "Test alert"}
 
 
@@ -211,12 +214,13 @@ def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
         return f"⏭️ Nifty Shop run skipped · {when}\n{run.get('summary') or 'No reason given.'}"
     if run.get("dry_run"):  # nothing was placed: the summary says what would have been
         return f"✅ Nifty Shop dry run done · {when}\n{run.get('summary') or 'No orders.'}"
-    if run.get("status") == "warning":  # an order was refused or not wholly filled
+    if run.get("status") == "warning":  # an order did not fill wholly, or NSE was closed
         lines = [f"⚠️ Nifty Shop run done with warnings · {when}", run.get("summary") or ""]
     else:
         lines = [f"✅ Nifty Shop run done · {when}"]
     if not orders_placed and not fills:
-        return "\n".join([*lines, "No orders: nothing met the rules."])
+        return "\n".join([*lines, "No order placed." if run.get("status") == "warning"
+                           else "No orders: nothing met the rules."])
     lines.append(f"Orders placed: {orders_placed}")
     lines += [_fill_line(fill) for fill in fills[:MAX_FILL_LINES]]
     if len(fills) > MAX_FILL_LINES:
@@ -237,10 +241,12 @@ def run_failed(run: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def order_rejected(symbol: str, side: str, qty: int, message: str) -> str:
-    """Which order Fyers refused, and its reason."""
-    return (f"⚠️ Nifty Shop order rejected\n{side} {qty} {ticker(symbol)}\n"
-            f"Fyers said: {_clip(message)}")
+def order_outcome(order: Mapping[str, Any]) -> str:
+    """An order that did not fill wholly and what became of it, in order_outcomes' words
+    ('rejected' only when Fyers refused it)."""
+    return (f"⚠️ Nifty Shop {order_outcomes.headline(order)}\n"
+            f"{order['side']} {order['qty']} {ticker(order['symbol'])}: "
+            f"{_clip(order_outcomes.phrase(order))}")
 
 
 def manual_close(symbol: str, qty: int, price: float, pnl: float | None) -> str:
@@ -267,7 +273,8 @@ def check_message(now: float) -> str:
 def notify_run_finished(config: Config, store: Store, run: Mapping[str, Any]) -> Future:
     """Alert on a finished run, reading its orders and fills from the store (manual sales
     found by the run have alerts of their own)."""
-    orders = store.list_orders(run_id=run["run_id"])
+    orders = [order for order in store.list_orders(run_id=run["run_id"])
+              if order["status"] != order_outcomes.NOT_PLACED]
     fills = [trade for trade in reversed(store.list_trades(since=run["started_at"]))
              if trade.get("run_id") == run["run_id"] and trade.get("source") != "manual"]
     text = run_finished(run, fills, orders_placed=len(orders))
@@ -297,11 +304,9 @@ def notify_run_failed(config: Config, store: Store | None, run: Mapping[str, Any
     return Notifier.from_config(config, store).send("run_failed", run_failed(run))
 
 
-def notify_order_rejected(config: Config, store: Store, symbol: str, side: str, qty: int,
-                          message: str) -> Future:
-    """Alert on an order Fyers refused."""
-    text = order_rejected(symbol, side, qty, message)
-    return Notifier.from_config(config, store).send("order_rejected", text)
+def notify_order_outcome(config: Config, store: Store, order: Mapping[str, Any]) -> Future:
+    """Alert on an order that did not fill wholly: rejected, not filled, expired, partly."""
+    return Notifier.from_config(config, store).send("order_outcome", order_outcome(order))
 
 
 def notify_manual_close(config: Config, store: Store, symbol: str, qty: int, price: float,

@@ -5,7 +5,9 @@ with that tag is adopted (a crashed earlier run), never placed twice. A 429 on t
 waits for Fyers' rate-limit window and tries once more, after looking the tag up again. The
 run polls until the order is final or ORDER_FILL_TIMEOUT_S passes, then cancels the rest; only
 the filled quantity becomes a trade, at the traded price, keyed by the broker's order id so it
-is recorded once.
+is recorded once. Right before each order the run asks NSE's session by Fyers' clock: once
+closed, nothing more is placed (unless the owner opted in to after-market orders). What became
+of each order is named in order_outcomes.py.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from broker import (
     SIDE_BUY,
     SIDE_SELL,
+    STATUS_EXPIRED,
     STATUS_REJECTED,
     BrokerError,
     DailyLimitBlocked,
@@ -28,7 +32,24 @@ from broker import (
     PlaceResult,
     RateLimited,
 )
-from config import Config
+from config import IST, Config
+from market_hours import MarketSession
+from order_outcomes import (
+    CANCELLED,
+    EXPIRED,
+    NOT_PLACED,
+    OPEN,
+    PARTIAL,
+    PENDING,
+    PLACED,
+    REJECTED,
+    REST_CANCELLED_BY_BOT,
+    REST_EXPIRED,
+    TRADED,
+    UNFILLED,
+    UNKNOWN,
+    described,
+)
 from portfolio import inr, ticker
 from run_steps import RunSteps
 from store.base import Store
@@ -37,8 +58,6 @@ from strategy_rules import Intent
 logger = logging.getLogger(__name__)
 
 TAG_PREFIX = "NS"
-OPEN_ORDER_STATUSES = ("pending", "placed")
-FILLED_ORDER_STATUSES = ("traded", "partial")
 POLL_INTERVAL_S = 0.5
 
 
@@ -50,9 +69,17 @@ class RunResult:
     intents: list[Intent]
     fills: list[dict[str, Any]] = field(default_factory=list)  # bot trades recorded
     manual: list[dict[str, Any]] = field(default_factory=list)  # manual closes recorded
-    refused: list[dict[str, Any]] = field(default_factory=list)  # rejected/cancelled orders
-    partial: list[dict[str, Any]] = field(default_factory=list)  # orders partly filled
+    # orders that did not fill wholly (partly filled, not filled, expired, rejected, …)
+    incomplete: list[dict[str, Any]] = field(default_factory=list)
+    held_back: list[Intent] = field(default_factory=list)  # not placed: NSE closed meanwhile
+    waiting: list[dict[str, Any]] = field(default_factory=list)  # left at Fyers for the open
+    closed: str = ""  # 'NSE is closed until Mon 09:15 IST' when the run saw the market closed
     notes: list[str] = field(default_factory=list)  # more for the summary, e.g. budget spent
+
+
+def always_open() -> MarketSession:
+    """A session that is open, for callers that do not read Fyers' clock (tests, benches)."""
+    return MarketSession(datetime.now(IST), True, None, None)
 
 
 @dataclass
@@ -67,6 +94,11 @@ class RunContext:
     checkpoint: Callable[[], None]  # raises when the run must stop (deadline, lock lost)
     result: RunResult
     steps: RunSteps  # the run's progress, for the run page
+    session: Callable[[], MarketSession] = always_open  # NSE's session by Fyers' clock, now
+
+
+class MarketClosed(Exception):
+    """NSE closed before an order could be placed; the order is not placed."""
 
 
 def order_tag(run_id: str, symbol: str, side: str) -> str:
@@ -105,39 +137,59 @@ def buy_trade(position: dict[str, Any] | None, symbol: str, qty: int,
 
 # --- orders ----------------------------------------------------------------------------------
 def execute_intent(run: RunContext, intent: Intent) -> None:
-    """Place one intent safely: adopt an order already carrying its tag, never place twice."""
+    """Place one intent safely: adopt an order already carrying its tag, never place twice;
+    outside NSE's session place nothing (or an after-market order, when the owner opted in)."""
     tag = order_tag(run.run_id, intent.symbol, intent.side)
     record = run.store.get_order(tag)
-    if record and record["status"] not in OPEN_ORDER_STATUSES:
+    if record and record["status"] not in OPEN:
         logger.info("order %s was settled earlier in this run: skipped", tag)
         return
     existing = run.broker.orders(tag=tag)  # the whole day's book, matched here by tag
-    record = record or _new_order(run, intent, tag)
     if existing:
         logger.warning("order %s is already at the broker (%s): adopted, not placed again",
                        tag, existing[0].id)
-        _finish(run, record, existing[0])
+        _finish(run, record or _new_order(run, intent, tag), existing[0])
         return
+    session = run.session()
+    after_market = not session.is_open and run.config.after_market_orders
+    if not session.is_open and not after_market:
+        _hold_back(run, intent, record, session.closed_sentence())
+        return
+    record = record or _new_order(run, intent, tag)
     run.store.upsert_order(record)
     try:
-        placed = _place(run, intent, tag)
+        placed = _place(run, intent, tag, after_market)
     except OrderRejected as exc:
-        _close_refused(run, record, "rejected", str(exc))
+        _close(run, record, REJECTED, str(exc))
+        return
+    except MarketClosed as exc:
+        _hold_back(run, intent, record, str(exc))
         return
     order = _find_order(run, tag, placed.order_id if placed.acknowledged else None)
     if order is None:
         logger.warning("order %s was not acknowledged and is not in the orderbook yet: the "
                        "next run settles it", tag)
-        run.store.upsert_order({**record, "status": "placed", "updated_at": time.time()})
+        run.store.upsert_order({**record, "status": PLACED, "updated_at": time.time()})
         return
     _finish(run, record, order)
 
 
-def _place(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
+def _hold_back(run: RunContext, intent: Intent, record: dict[str, Any] | None,
+               closed: str) -> None:
+    """NSE is closed: the intent is not placed, and a record already written says so."""
+    run.result.held_back.append(intent)
+    run.result.closed = run.result.closed or closed
+    if record is not None and run.store.get_order(record["tag"]) is not None:
+        run.store.upsert_order({**record, "status": NOT_PLACED, "updated_at": time.time(),
+                                "message": f"{closed} when it was due"})
+    logger.warning("%s: %s %d %s not placed", closed, intent.side, intent.qty, intent.symbol)
+
+
+def _place(run: RunContext, intent: Intent, tag: str, after_market: bool) -> PlaceResult:
     """Place the order; after a 429, wait for Fyers' window to pass and try once more, looking
     the tag up first so that an order Fyers took after all is adopted, never placed twice."""
     try:
-        return _place_once(run, intent, tag)
+        return _place_once(run, intent, tag, after_market)
     except RateLimited as exc:
         if isinstance(exc, DailyLimitBlocked):  # no use waiting: nothing passes until tomorrow
             raise
@@ -150,14 +202,20 @@ def _place(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
         logger.warning("order %s reached Fyers despite the 429: adopted", tag)
         return PlaceResult(order_id=found[0].id, acknowledged=True)
     # A second 429 fails the run: every breach counts toward Fyers' block for the day.
-    return _place_once(run, intent, tag)
+    return _place_once(run, intent, tag, after_market)
 
 
-def _place_once(run: RunContext, intent: Intent, tag: str) -> PlaceResult:
-    """One placement, unless the run must stop (its deadline passed) before it."""
+def _place_once(run: RunContext, intent: Intent, tag: str, after_market: bool) -> PlaceResult:
+    """One placement, unless the run must stop (its deadline passed) or NSE closed meanwhile
+    (MarketClosed: a run started at 15:29:59 places nothing at 15:30:01)."""
     run.checkpoint()
+    session = run.session()
+    if not after_market and not session.is_open:
+        raise MarketClosed(session.closed_sentence())
     side = SIDE_BUY if intent.side == "BUY" else SIDE_SELL
-    return run.broker.place_market_order(intent.symbol, intent.qty, side, tag)
+    # the keyword only when asked: a broker without after-market orders (paper) still fits
+    amo = {"after_market": True} if after_market else {}
+    return run.broker.place_market_order(intent.symbol, intent.qty, side, tag, **amo)
 
 
 def window_wait_s(window_s: float, retry_after: float | None, now: float) -> float:
@@ -170,8 +228,8 @@ def _new_order(run: RunContext, intent: Intent, tag: str) -> dict[str, Any]:
     now = time.time()
     return {"tag": tag, "run_id": run.run_id, "symbol": intent.symbol, "side": intent.side,
             "qty": intent.qty, "reason": intent.reason, "broker_order_id": None,
-            "status": "pending", "filled_qty": 0, "traded_price": None, "message": intent.detail,
-            "created_at": now, "updated_at": now}
+            "status": PENDING, "filled_qty": 0, "traded_price": None, "message": intent.detail,
+            "created_at": now, "updated_at": now, "wait_s": None, "rest": None}
 
 
 def _find_order(run: RunContext, tag: str, order_id: str | None) -> Order | None:
@@ -184,65 +242,80 @@ def _find_order(run: RunContext, tag: str, order_id: str | None) -> Order | None
         time.sleep(POLL_INTERVAL_S)
 
 
-def _await_final(run: RunContext, order: Order) -> Order:
-    """Poll until traded / cancelled / rejected, or cancel at ORDER_FILL_TIMEOUT_S."""
+def _await_final(run: RunContext, order: Order) -> tuple[Order, bool]:
+    """Poll until traded / cancelled / rejected / expired, or cancel at ORDER_FILL_TIMEOUT_S;
+    (the order, True when the bot's cancel is what ended it)."""
     deadline = time.monotonic() + run.config.order_fill_timeout_s
     while not order.is_final and time.monotonic() < deadline:
         time.sleep(POLL_INTERVAL_S)
         run.checkpoint()
         order = _find_order(run, order.tag, order.id) or order
     if order.is_final:
-        return order
+        return order, False
     logger.warning("order %s not complete after %.0f s (%d of %d filled): cancelling the rest",
                    order.id, run.config.order_fill_timeout_s, order.filled_qty, order.qty)
     try:
         run.broker.cancel_order(order.id)
     except BrokerError as exc:
         logger.warning("cancelling order %s failed: %s", order.id, exc)
-    return _find_order(run, order.tag, order.id) or order
+        return _find_order(run, order.tag, order.id) or order, False
+    return _find_order(run, order.tag, order.id) or order, True
 
 
 def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
-    """Wait for the order's outcome, record its filled quantity once, and close the record."""
-    record = {**record, "broker_order_id": order.id, "status": "placed",
+    """Wait for the order's outcome, record its filled quantity once, and close the record;
+    outside the session an open order is left to wait at Fyers for the open."""
+    record = {**record, "broker_order_id": order.id, "status": PLACED,
               "updated_at": time.time()}
+    session = run.session()
+    if not order.is_final and not session.is_open:
+        record["message"] = f"waits for the open ({session.closed_sentence()})"
+        run.store.upsert_order(record)
+        run.result.waiting.append(record)
+        logger.info("order %s %s: the next run settles it", order.id, record["message"])
+        return
     run.store.upsert_order(record)
     run.steps.begin("fills", f"waiting for {record['side']} {record['qty']} "
                              f"{ticker(record['symbol'])} to fill")
-    order = _await_final(run, order)
+    order, cancelled_by_bot = _await_final(run, order)
     if not order.is_final:
         logger.warning("order %s is still open at the broker: the next run settles it", order.id)
         return
     if order.filled_qty > 0:
         _record_fill(run, record, order)
-    status = _order_status(order)
-    record.update(status=status, filled_qty=order.filled_qty, updated_at=time.time(),
+    status, rest = _outcome(order, cancelled_by_bot)
+    record.update(status=status, filled_qty=order.filled_qty, updated_at=time.time(), rest=rest,
                   traded_price=order.traded_price if order.filled_qty else None,
+                  wait_s=run.config.order_fill_timeout_s if cancelled_by_bot else None,
                   message=order.message or record["message"])
-    if status in ("rejected", "cancelled"):
-        _close_refused(run, record, status, order.message)
-        return
-    run.store.upsert_order(record)
-    if status == "partial":
-        run.result.partial.append(record)
+    if status == TRADED:
+        run.store.upsert_order(record)
+    else:
+        _close(run, record, status, record["message"])
 
 
-def _order_status(order: Order) -> str:
-    """The store's status for a final broker order."""
+def _outcome(order: Order, cancelled_by_bot: bool) -> tuple[str, str | None]:
+    """(the store's status, what became of a partial fill's rest) of a final broker order."""
     if order.status == STATUS_REJECTED:
-        return "rejected"
+        return REJECTED, None
     if order.filled_qty >= order.qty:
-        return "traded"
-    return "partial" if order.filled_qty > 0 else "cancelled"
+        return TRADED, None
+    if order.filled_qty > 0:
+        rest = REST_EXPIRED if order.status == STATUS_EXPIRED else \
+            REST_CANCELLED_BY_BOT if cancelled_by_bot else None
+        return PARTIAL, rest
+    if order.status == STATUS_EXPIRED:
+        return EXPIRED, None
+    return (UNFILLED if cancelled_by_bot else CANCELLED), None
 
 
-def _close_refused(run: RunContext, record: dict[str, Any], status: str, message: str) -> None:
-    """Record a rejected or cancelled order with the broker's message."""
+def _close(run: RunContext, record: dict[str, Any], status: str, message: str) -> None:
+    """Record an order that did not fill wholly, with Fyers' message, and say what became
+    of it (order_outcomes.phrase) in the log and the run's summary."""
     record = {**record, "status": status, "message": message or status, "updated_at": time.time()}
     run.store.upsert_order(record)
-    run.result.refused.append(record)
-    logger.warning("%s order for %d %s %s: %s", record["side"], record["qty"], record["symbol"],
-                   status, record["message"])
+    run.result.incomplete.append(record)
+    logger.warning("%s order %s", record["tag"], described(record))
 
 
 def _record_fill(run: RunContext, record: dict[str, Any], order: Order) -> None:
@@ -262,13 +335,17 @@ def _record_fill(run: RunContext, record: dict[str, Any], order: Order) -> None:
 
 
 def settle_open_orders(run: RunContext) -> None:
-    """Finish orders an earlier run left pending or placed (it crashed or timed out)."""
-    records = run.store.list_orders(statuses=OPEN_ORDER_STATUSES)
+    """Finish orders an earlier run left pending or placed (it crashed or timed out); one Fyers
+    does not show is closed, saying whether it ever reached Fyers."""
+    records = run.store.list_orders(statuses=OPEN)
     book = run.broker.orders() if records else []  # read once, matched here by tag
     for record in records:
         found = [order for order in book if order.tag == record["tag"]]
         if found:
             logger.warning("settling order %s left open by run %s", record["tag"], record["run_id"])
             _finish(run, record, found[0])
+        elif record["broker_order_id"]:
+            _close(run, record, UNKNOWN, f"Fyers no longer shows order {record['broker_order_id']} "
+                   f"in today's order book; check the Fyers app's orders")
         else:
-            _close_refused(run, record, "cancelled", "never reached the broker (the run stopped)")
+            _close(run, record, NOT_PLACED, "it never reached Fyers (the run stopped first)")

@@ -276,7 +276,7 @@ def trade_line(trade: Mapping[str, Any]) -> str:
 
 @dataclass
 class DayActivity:
-    """What the bot did on one IST day: trades and orders cancelled or rejected."""
+    """What the bot did on one IST day: trades, and orders that did not fill wholly."""
 
     day: str
     trades: list[dict[str, Any]] = field(default_factory=list)
@@ -292,7 +292,7 @@ class DayActivity:
 
 def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mapping[str, Any]],
                     per_day: int = 20) -> list[DayActivity]:
-    """Group trades (by ts) and cancelled orders (by created_at) per IST day, newest day first;
+    """Group trades (by ts) and unfilled orders (by created_at) per IST day, newest day first;
     at most `per_day` of each are listed, the rest counted in `more` (realized counts all)."""
     days: dict[str, DayActivity] = {}
 

@@ -268,18 +268,22 @@ def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenSta
 
 
 def _command(config: Config, store: Store, args: argparse.Namespace) -> int:
-    """Run one CLI command; the exit status is 0 when the token carries the next run."""
+    """Run one CLI command. `exchange` exits 0 once Fyers accepted the login, even when the
+    token ends before the next run (it says so); `status` and `refresh` exit 0 when the token
+    carries the next run. Only a refresh that just worked names the refresh token's end: under
+    Fyers' daily 2FA nothing else suggests a refresh will happen."""
     if args.command == "login-url":
         print(login_url(config, secrets.token_urlsafe(16)))
         return 0
-    if args.command == "refresh":
-        status = refresh_tokens(config, store)
-    elif args.command == "exchange":
+    if args.command == "exchange":
         status = exchange_auth_code(config, store, args.auth_code)
-    else:
-        status = token_status(config, store)
+        print(f"Fyers accepted the login. {status.state}: {status.message}")
+        print(f"Log in again each trading day: {DAILY_LOGIN_NOTE}.")
+        return 0
+    status = refresh_tokens(config, store) if args.command == "refresh" else \
+        token_status(config, store)
     print(f"{status.state}: {status.message}")
-    if status.refresh_expires_at:
+    if args.command == "refresh" and status.refresh_expires_at:
         print(f"Refresh token valid until {ist_short(status.refresh_expires_at)}.")
     return 0 if status.valid_for_next_run else 1
 

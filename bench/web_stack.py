@@ -96,10 +96,19 @@ def seed(database_url: str, now: float, logs: int, trades: int) -> None:
     store.close()
 
 
+def seed_user(database_url: str, *_counts: float) -> None:
+    """Only the bench user: the store a first start leaves."""
+    store = open_store(database_url)
+    store.create_user(USER, generate_password_hash(PASSWORD))
+    store.close()
+
+
 @contextmanager
-def seeded_site(workdir: Path, logs: int, trades: int, users: int = 1) -> Iterator[Site]:
+def seeded_site(workdir: Path, logs: int, trades: int, users: int = 1,
+                seed_store: bool = True) -> Iterator[Site]:
     """A workdir seeded in a child process (so its memory never counts), with the sandbox
-    running and a Fyers login stored, so pages show live prices; `users` sessions may coexist."""
+    running and a Fyers login stored, so pages show live prices; `users` sessions may coexist.
+    Without `seed_store` the store holds only the bench user (and the login)."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir),
         "DATABASE_URL": f"sqlite:///{workdir}/nifty_shop.db", "SECRET_KEY": "bench-secret-key",
@@ -108,7 +117,8 @@ def seeded_site(workdir: Path, logs: int, trades: int, users: int = 1) -> Iterat
     }
     started = time.perf_counter()
     child = multiprocessing.get_context("spawn").Process(
-        target=seed, args=(env["DATABASE_URL"], time.time(), logs, trades))
+        target=seed if seed_store else seed_user, args=(env["DATABASE_URL"], time.time(), logs,
+                                                        trades))
     child.start()
     child.join()
     if child.exitcode:

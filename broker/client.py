@@ -268,13 +268,15 @@ class FyersBroker:
         return parsed("tradebook", rows, fill_from)
 
     # --- orders -------------------------------------------------------------------------
-    def place_market_order(self, symbol: str, qty: int, side: int, tag: str) -> PlaceResult:
-        """Place a CNC market order once. Never retried: when the answer is lost the tag is
-        looked up; acknowledged=False means the outcome is unknown yet (look the tag up).
+    def place_market_order(self, symbol: str, qty: int, side: int, tag: str, *,
+                           after_market: bool = False) -> PlaceResult:
+        """Place a CNC market order once (`after_market`: as an AMO, `offlineOrder: true`, which
+        waits for the next open). Never retried: when the answer is lost the tag is looked up;
+        acknowledged=False means the outcome is unknown yet (look the tag up).
         IPNotAllowed when Fyers refuses this machine's IP; RateLimited after a 429."""
         order = {"symbol": symbol, "qty": int(qty), "type": 2, "side": int(side),
                  "productType": "CNC", "limitPrice": 0, "stopPrice": 0, "validity": "DAY",
-                 "disclosedQty": 0, "offlineOrder": False, "orderTag": tag}
+                 "disclosedQty": 0, "offlineOrder": after_market, "orderTag": tag}
         body = self._send("place_order", lambda: self._fyers.place_order(order))
         if body.get("code") == NO_ACK_CODE:
             logger.warning("Fyers place_order %s: no acknowledgement yet for tag %s", symbol, tag)
@@ -284,8 +286,8 @@ class FyersBroker:
         error = error_for("place_order", body)
         if isinstance(error, IPNotAllowed):
             raise error
-        if error is not None and body.get("id"):
-            raise OrderRejected(str(error))
+        if error is not None and body.get("id"):  # Fyers' own words: the owner reads them
+            raise OrderRejected(str(body.get("message") or error))
         if error is None or isinstance(error, BrokerUnavailable):
             logger.warning("Fyers place_order %s: answer lost (%s); looking up tag %s",
                            symbol, error or "no order id", tag)

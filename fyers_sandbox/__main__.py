@@ -1,4 +1,4 @@
-"""CLI: `python -m fyers_sandbox --port 8765 [--seed N] [--state FILE] [--market-hours] [--demo]
+"""CLI: `python -m fyers_sandbox --port 8765 [--seed N] [--state FILE] [--no-market-hours] [--demo]
 [--allow-refresh] [--allowed-ips IP,...]`, served by waitress. Prints one line with the URL
 once it listens. Without --demo it behaves as Fyers does since April 2026."""
 from __future__ import annotations
@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated market")
     parser.add_argument("--state", metavar="FILE", help="SQLite file keeping state across restarts")
-    parser.add_argument("--market-hours", action="store_true",
-                        help="refuse orders outside NSE hours and on holidays")
+    parser.add_argument("--market-hours", action=argparse.BooleanOptionalAction, default=True,
+                        help="refuse orders with offlineOrder false outside NSE hours and on "
+                        "holidays, as Fyers does (default; --no-market-hours turns it off)")
     parser.add_argument("--start", metavar="ISO", help="initial clock (naive means IST)")
     parser.add_argument("--rate-limits", type=parse_limits, default=FYERS_RATE_LIMITS,
                         metavar="N/S,...", help="per-app limits (default 10/1,200/60)")

@@ -32,7 +32,7 @@ class SandboxOptions:
 
     seed: int = 1
     state_file: str | None = None
-    market_hours: bool = False
+    market_hours: bool = True  # Fyers: offlineOrder false only while NSE is open
     rate_limits: tuple[tuple[int, int], ...] = FYERS_RATE_LIMITS
     pin: str | None = None  # when set, refresh needs exactly this PIN; else any 4 digits
     client_id: str = SANDBOX_CLIENT_ID

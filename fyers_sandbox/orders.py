@@ -5,14 +5,16 @@ around the LTP. Whether one fills at once, partly, or waits while the price is b
 band is decided from the seed and the order id, so a sandbox replays the same day the same
 way; a waiting remainder fills later as the clock moves, or expires at the close. Faults
 override that outcome; `demo` fills every order at once. Orders (not reads) are accepted
-only from the app's static IPs when `allowed_ips` is set. Sells need holdings, buys cash;
-with `--market-hours` orders outside NSE hours are rejected.
+only from the app's static IPs when `allowed_ips` is set. Sells need holdings, buys cash.
+Outside NSE hours an order with `offlineOrder: false` is rejected (Fyers: false means "when
+market is open"), and one with `offlineOrder: true` is an after-market order that waits for the
+next open; `demo` fills at any hour and `market_hours=False` turns the hours off.
 """
 from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, request
@@ -20,7 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from fyers_sandbox.book import partial_qty
 from fyers_sandbox.core import Sandbox, fail, ok, sandbox
-from fyers_sandbox.market import IST, MARKET_CLOSE, is_market_open, trading_days
+from fyers_sandbox.market import IST, MARKET_CLOSE, MARKET_OPEN, is_market_open, trading_days
 
 bp = Blueprint("orders", __name__, url_prefix="/api/v3")
 
@@ -33,6 +35,9 @@ MPP_FILLED_AT_ONCE = 0.6  # shares of market orders: fill at once / fill partly 
 MPP_FILLED_PARTLY = 0.2
 MPP_WAIT_S = (300, 3600)  # a waiting remainder fills this long after placement, if before close
 HIDDEN_TRADE_FIELDS = ("date", "realized")
+# chosen: Fyers documents neither code nor words for an order outside market hours (see README)
+MARKET_CLOSED = ("RMS: market is closed: orders with offlineOrder false are accepted from "
+                 "09:15 to 15:30 IST on trading days; place an AMO (offlineOrder true) instead")
 CLIENT_ID = "XS0001"
 
 
@@ -50,6 +55,8 @@ def validation_error(body: dict[str, Any], box: Sandbox) -> ResponseReturnValue 
               (body.get("validity") == "DAY", "Invalid validity: use DAY"),
               (TAG_PATTERN.fullmatch(str(body.get("orderTag", "x"))) is not None,
                "Invalid orderTag: 1 to 30 letters or digits")]
+    checks.append((isinstance(body.get("offlineOrder", False), bool),
+                   "Invalid offlineOrder: use true (AMO) or false"))
     return next((fail(-50, message) for passed, message in checks if not passed), None)
 
 
@@ -66,8 +73,8 @@ def static_ip_only() -> ResponseReturnValue | None:
 def refusal(box: Sandbox, body: dict[str, Any]) -> str | None:
     """Why the exchange or RMS refuses the order in `body` now, or None."""
     now = box.state.now()
-    if box.options.market_hours and not is_market_open(now):
-        return "RMS: market is closed"
+    if outside_hours(box, now) and not body.get("offlineOrder"):
+        return MARKET_CLOSED
     if box.state.take_fault("reject_next_orders"):
         return "RMS: order rejected by the sandbox (injected fault)"
     if body["side"] == -1 and box.state.book.sellable(body["symbol"]) < body["qty"]:
@@ -75,6 +82,16 @@ def refusal(box: Sandbox, body: dict[str, Any]) -> str | None:
     if body["side"] == 1 and box.state.book.cash < body["qty"] * box.market.ltp(body["symbol"], now):
         return "RMS: insufficient funds"
     return None
+
+
+def outside_hours(box: Sandbox, now: datetime) -> bool:
+    """True when market hours apply (not demo, not turned off) and NSE is closed at `now`."""
+    return box.options.market_hours and not box.options.demo and not is_market_open(now)
+
+
+def next_open(moment: datetime) -> datetime:
+    """The next session's open after `moment` (today's, before 09:15 on a trading day)."""
+    return _next_session_at(moment, MARKET_OPEN)
 
 
 def _fraction(box: Sandbox, order: dict, purpose: str) -> float:
@@ -85,11 +102,16 @@ def _fraction(box: Sandbox, order: dict, purpose: str) -> float:
 
 def next_close(moment: datetime) -> datetime:
     """The end of the session a DAY order placed at `moment` belongs to."""
+    return _next_session_at(moment, MARKET_CLOSE)
+
+
+def _next_session_at(moment: datetime, at: time) -> datetime:
+    """`at` (IST) on the first trading day whose `at` is still to come after `moment`."""
     local = moment.astimezone(IST)
     day = local.date()
-    if day not in trading_days() or local.time() >= MARKET_CLOSE:
+    if day not in trading_days() or local.time() >= at:
         day = next(d for d in trading_days() if d > day)
-    return datetime.combine(day, MARKET_CLOSE, IST)
+    return datetime.combine(day, at, IST)
 
 
 def execute(box: Sandbox, order: dict) -> None:
@@ -99,12 +121,15 @@ def execute(box: Sandbox, order: dict) -> None:
     price = box.market.ltp(order["symbol"], now)
     band = 1 + MPP_BAND * order["side"]
     order["limitPrice"] = round(price * band, 2)
-    if state.take_fault("pending_next_orders"):
-        order["message"] = "Order pending at exchange"
+    if outside_hours(box, now):  # an AMO (offlineOrder true): it waits for the next open
+        order.update(limitPrice=0.0, message="AMO: waits for the next open",
+                     _fills_at=next_open(now).timestamp(), _expires_at=next_close(now).timestamp())
+    elif state.take_fault("pending_next_orders"):  # waits for a cancel, a fill or the close
+        order.update(message="Order pending at exchange", _expires_at=next_close(now).timestamp())
     elif state.take_fault("partial_fill_next"):
         ratio = float(state.faults["partial_fill_ratio"])
         state.book.fill(order, partial_qty(order["qty"], ratio), price, now)
-        order["message"] = "Partially filled"
+        order.update(message="Partially filled", _expires_at=next_close(now).timestamp())
     elif box.options.demo or _fraction(box, order, "fate") < MPP_FILLED_AT_ONCE:
         state.book.fill(order, order["qty"], price, now)
     else:
@@ -129,16 +154,17 @@ def catch_up(box: Sandbox) -> None:
     with box.state.lock:
         now = box.state.now()
         for order in box.state.book.pending():
-            fills_at, expires_at = order.get("_fills_at"), order.get("_expires_at")
-            if fills_at is None:
-                continue  # a fault's pending order waits for a cancel or /admin/fill-pending
+            # a fault's pending order has no fill time: a cancel, /admin/fill-pending or the close
+            fills_at = order.get("_fills_at") or float("inf")
+            expires_at = order.get("_expires_at") or float("inf")
             if min(fills_at, expires_at) > now.timestamp():
                 continue
             if fills_at < expires_at:
                 moment = datetime.fromtimestamp(fills_at, IST)
                 price = box.market.ltp(order["symbol"], moment)
                 limit = order["limitPrice"]
-                price = min(price, limit) if order["side"] == 1 else max(price, limit)
+                if limit:  # an MPP order fills within its band; an AMO at the open's price
+                    price = min(price, limit) if order["side"] == 1 else max(price, limit)
                 box.state.book.fill(order, order["remainingQuantity"], price, moment)
             else:
                 box.state.book.expire(order)

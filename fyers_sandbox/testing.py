@@ -76,8 +76,8 @@ def _cli_args(options: SandboxOptions) -> list[str]:
             ",".join(f"{count}/{seconds}" for count, seconds in options.rate_limits)]
     if options.state_file:
         args += ["--state", str(options.state_file)]
-    if options.market_hours:
-        args.append("--market-hours")
+    if not options.market_hours:
+        args.append("--no-market-hours")
     if options.start:
         args += ["--start", options.start]
     if options.allowed_ips:

@@ -184,4 +184,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
                    loss_paise = loss_paise + excluded.loss_paise;
            END""",
     ),
+    (  # 10: an order's outcome in the owner's words (order_outcomes.py) needs how long the bot
+       # waited before cancelling it and what became of a partly filled order's rest; both books
+        "ALTER TABLE orders ADD COLUMN wait_s REAL",
+        "ALTER TABLE orders ADD COLUMN rest TEXT",
+        "ALTER TABLE paper_orders ADD COLUMN wait_s REAL",
+        "ALTER TABLE paper_orders ADD COLUMN rest TEXT",
+    ),
 ]

@@ -69,11 +69,12 @@ def store(config):
 
 @pytest.fixture
 def sandbox():
-    """A fresh Fyers sandbox on 127.0.0.1 (thread, real IST clock, Fyers' rate limits); set
-    its clock with `sandbox.admin("clock", now="2026-11-25T11:00")`."""
-    from fyers_sandbox.testing import start_sandbox
+    """A fresh Fyers sandbox on 127.0.0.1 (thread, Fyers' rate limits) whose clock starts in
+    an NSE session (SESSION_MORNING), so orders fill on a Saturday night as on a Tuesday; set
+    it with `sandbox.admin("clock", now="2026-11-28T22:00")`."""
+    from fyers_sandbox.testing import SESSION_MORNING, start_sandbox
 
-    with start_sandbox() as handle:
+    with start_sandbox(start=SESSION_MORNING) as handle:
         yield handle
 
 

@@ -9,10 +9,11 @@ import portfolio
 import prices
 import today
 from auth import login_required
+from order_outcomes import PARTIAL, SPENT_NOTHING
 from views import get_config, get_store, kept_until_next_trade
 
 bp = Blueprint("dashboard", __name__)
-CANCELLED = ("cancelled", "rejected")
+NOT_FILLED = (*SPENT_NOTHING, PARTIAL)  # orders listed by day beside the trades
 
 
 @bp.route("/")
@@ -25,7 +26,7 @@ def index() -> str:
     market = prices.market_view(config, store, [p["symbol"] for p in positions])
     start = portfolio.ist_midnight(now, config.app_logs_per_page_home - 1)
     trades = kept_until_next_trade("trades since", lambda: store.list_trades(since=start), start)
-    orders = store.list_orders(since=start, statuses=CANCELLED)
+    orders = store.list_orders(since=start, statuses=NOT_FILLED)
     midnight = portfolio.ist_midnight(now)
     return render_template(
         "dashboard.html",

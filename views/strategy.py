@@ -2,6 +2,7 @@
 and the strategy settings the next run uses."""
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import run_steps
 import strategy_settings
 from auth import login_required
 from config import Config
+from market_hours import session_state
 from store.base import LogPage
 from views import get_config, get_store, paper
 from views.logs import fetch_page, parse_query
@@ -67,9 +69,12 @@ def save_settings() -> Response | tuple[str, int]:
 def confirm_run() -> str:
     """The "Run now" confirmation: the most the run can spend and what already ran today; as
     a fragment for htmx, else as a page (without JavaScript)."""
-    stakes = executor.run_now_stakes(get_config(), get_store())
+    config = get_config()
+    stakes = executor.run_now_stakes(config, get_store())
     template = "_run_confirm.html" if request.headers.get("HX-Request") else "run_confirm.html"
-    return render_template(template, stakes=stakes, sandbox=get_config().is_sandbox)
+    return render_template(template, stakes=stakes, sandbox=config.is_sandbox,
+                           market=session_state(time.time()),
+                           after_market=config.after_market_orders)
 
 
 @bp.route("/strategy/run", methods=("POST",))
@@ -139,4 +144,4 @@ def run_view(run_id: str) -> dict[str, Any]:
     [run] = executor.as_shown(get_store(), [run])
     query = parse_query({"run": run_id})
     return {"run": run, "steps": run_steps.shown_steps(run), "query": query,
-            "page": fetch_page(query, None)}
+            "page": fetch_page(query, None), "orders": get_store().list_orders(run_id=run_id)}

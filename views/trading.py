@@ -1,8 +1,10 @@
 """Trading: the money at stake (holdings at one price, realized P&L, funds), open positions,
-and the closed trades with their figures and P&L curve."""
+the latest orders with what became of each, and the closed trades with their figures and P&L
+curve."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +21,7 @@ from views import get_config, get_store, kept_until_next_trade, paper
 bp = Blueprint("trading", __name__)
 LATEST_TRADES = 500  # the closed trades shown are paired with their buys among these
 CLOSED_SHOWN = 50
+ORDERS_SHOWN, ORDER_DAYS = 20, 7  # the latest orders of the last week, with their outcome
 
 
 def closed_trade_figures(positions: Sequence[Mapping[str, Any]]) -> portfolio.ClosedTrades:
@@ -38,6 +41,7 @@ def index() -> str:
     positions = store.get_positions()
     market = prices.market_view(get_config(), store, [p["symbol"] for p in positions])
     closed = closed_trade_figures(positions)
+    since = portfolio.ist_midnight(time.time(), ORDER_DAYS - 1)
     return render_template(
         "trading.html",
         holdings=portfolio.value_positions(positions, market.marks),
@@ -46,6 +50,8 @@ def index() -> str:
         shown=CLOSED_SHOWN,
         chart_json=json.dumps(closed.curve),
         comparison=paper.comparison(),
+        orders=store.list_orders(since=since)[:ORDERS_SHOWN],
+        order_days=ORDER_DAYS,
     )
 
 

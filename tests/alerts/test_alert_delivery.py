@@ -8,13 +8,13 @@ import pytest
 from notifier import (
     LAST_ALERT,
     NOT_CONFIGURED,
-    notify_order_rejected,
+    notify_order_outcome,
     notify_run_failed,
     send_test_alert,
 )
 from store.log_handler import setup_logging
 from tests.alerts.conftest import BOT_TOKEN
-from tests.alerts.test_alert_messages import WAIT_S, finished_run
+from tests.alerts.test_alert_messages import WAIT_S, finished_run, rejected
 
 SECRETS = {"fyers_secret_key": "FYERS-APP-SECRET-9f8e7d", "fyers_pin": "4321",
            "secret_key": "flask-secret-abcdef", "token_encryption_key": "fernet-key-0123456789"}
@@ -22,7 +22,7 @@ SECRETS = {"fyers_secret_key": "FYERS-APP-SECRET-9f8e7d", "fyers_pin": "4321",
 
 def reject(config, store):
     """One background alert, as the executor sends it for a rejected order."""
-    return notify_order_rejected(config, store, "NSE:SBIN-EQ", "BUY", 10, "RMS: margin")
+    return notify_order_outcome(config, store, rejected("NSE:SBIN-EQ", "BUY", 10, "RMS: margin"))
 
 
 def test_the_caller_does_not_wait_for_telegram(alert_config, store, telegram):
@@ -42,9 +42,9 @@ def test_telegram_down_is_logged_and_shown_but_does_not_raise(alert_config, stor
     assert error == "Telegram unreachable (ConnectionError)"
     assert [r.levelname for r in caplog.records if r.name == "notifier"] == [
         "WARNING", "WARNING", "ERROR"]
-    assert "alert order_rejected via Telegram not sent" in caplog.text
+    assert "alert order_outcome via Telegram not sent" in caplog.text
     last = store.get_setting(LAST_ALERT)
-    assert (last["kind"], last["ok"], last["error"]) == ("order_rejected", False, error)
+    assert (last["kind"], last["ok"], last["error"]) == ("order_outcome", False, error)
     assert BOT_TOKEN not in caplog.text
 
 
@@ -107,7 +107,7 @@ def test_no_secret_reaches_a_message_or_the_log(alert_config, store, telegram, c
     run = finished_run(store, status="failed", error=leaky)
     notify_run_failed(config, store, run).result(WAIT_S)
     telegram.fail_next(500, 500, 500)
-    notify_order_rejected(config, store, "NSE:SBIN-EQ", "SELL", 1, leaky).result(WAIT_S)
+    notify_order_outcome(config, store, rejected("NSE:SBIN-EQ", "SELL", 1, leaky)).result(WAIT_S)
     sent = "\n".join(telegram.texts)
     assert "broker said [REDACTED] / [REDACTED] / pin [REDACTED]" in sent
     for secret in [BOT_TOKEN, *SECRETS.values()]:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from config import IST
 from messages import LOGIN_NEEDED
 from notifier import (
     LAST_ALERT,
     notify_manual_close,
-    notify_order_rejected,
+    notify_order_outcome,
     notify_run_failed,
     notify_run_finished,
     send_test_alert,
@@ -17,6 +19,12 @@ from tests.alerts.conftest import CHAT_ID
 
 RUN_START = datetime(2026, 11, 26, 15, 10, tzinfo=IST).timestamp()
 WAIT_S = 30  # upper bound for the background sender; the tests never assert on speed
+
+
+def rejected(symbol: str, side: str, qty: int, message: str) -> dict:
+    """An order record Fyers rejected, as the run stores it."""
+    return {"tag": "NSabc", "run_id": "run1", "symbol": symbol, "side": side, "qty": qty,
+            "status": "rejected", "filled_qty": 0, "message": message}
 
 
 def finished_run(store, run_id: str = "run1", **fields) -> dict:
@@ -98,10 +106,28 @@ def test_run_failed_says_why_and_what_to_do(alert_config, store, telegram):
 
 
 def test_order_rejected_names_the_order_and_the_reason(alert_config, store, telegram):
-    notify_order_rejected(alert_config, store, "NSE:HDFCBANK-EQ", "BUY", 6,
-                          "Insufficient funds").result(WAIT_S)
+    notify_order_outcome(alert_config, store, rejected("NSE:HDFCBANK-EQ", "BUY", 6,
+                                                       "Insufficient funds")).result(WAIT_S)
     assert telegram.texts == [
-        "⚠️ Nifty Shop order rejected\nBUY 6 HDFCBANK\nFyers said: Insufficient funds"]
+        "⚠️ Nifty Shop order rejected by Fyers\nBUY 6 HDFCBANK: rejected by Fyers: "
+        "Insufficient funds"]
+
+
+@pytest.mark.parametrize(("order", "text"), [
+    ({"status": "unfilled", "wait_s": 30.0}, "order not filled\nBUY 6 HDFCBANK: not filled in "
+                                              "30 s, cancelled"),
+    ({"status": "expired"}, "order expired at the close\nBUY 6 HDFCBANK: expired at the close"),
+    ({"status": "partial", "filled_qty": 2, "wait_s": 30.0, "rest": "bot"},
+     "order partly filled\nBUY 6 HDFCBANK: partly filled (2 of 6; the rest cancelled after "
+     "30 s)"),
+    ({"status": "cancelled", "message": "Cancelled by user"},  # a row from before outcomes
+     "order not filled\nBUY 6 HDFCBANK: not filled, cancelled"),
+])
+def test_an_unfilled_order_is_never_called_rejected(alert_config, store, telegram, order, text):
+    record = {**rejected("NSE:HDFCBANK-EQ", "BUY", 6, "Cancelled by user"), **order}
+    notify_order_outcome(alert_config, store, record).result(WAIT_S)
+    assert telegram.texts == [f"⚠️ Nifty Shop {text}"]
+    assert "reject" not in telegram.texts[0] and "refus" not in telegram.texts[0]
 
 
 def test_manual_close_shows_price_and_a_loss(alert_config, store, telegram):

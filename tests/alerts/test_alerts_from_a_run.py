@@ -13,14 +13,14 @@ from messages import LOGIN_NEEDED
 from notifier import LAST_ALERT
 from tests.batch.helpers import FAST_LIMITS, fast_broker, store_tokens
 
-AFTER_CLOSE = "2026-10-01T15:45:00"  # a trading day whose closes offer an entry
+AT_RUN_TIME = "2026-10-01T15:10:00"  # a trading day whose closes offer an entry
 
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxHandle]:
     """The sandbox at a fixed clock with relaxed rate limits, so a cold run is quick, in demo
     mode: these alerts report a fill, and an MPP order may wait instead."""
-    with start_sandbox(rate_limits=FAST_LIMITS, start=AFTER_CLOSE, demo=True) as handle:
+    with start_sandbox(rate_limits=FAST_LIMITS, start=AT_RUN_TIME, demo=True) as handle:
         yield handle
 
 

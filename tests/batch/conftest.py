@@ -12,9 +12,9 @@ from config import Config
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
 from tests.batch.helpers import FAST_LIMITS, fast_broker, store_tokens
 
-# A trading day after the close: quotes equal the day's close, so they do not drift
-# while a test runs, and market orders still fill (the sandbox ignores market hours).
-START = "2026-10-01T15:45:00"
+# A trading day at the scheduled run's time, inside NSE's session (the bot places nothing
+# outside it); quotes move little in the seconds a test takes.
+START = "2026-10-01T15:10:00"
 PIN = "1234"
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from broker import SIDE_BUY, STATUS_TRADED
 from live_strategy import run_live
 from order_flow import order_tag, window_wait_s
+from order_outcomes import phrase
 from portfolio import inr, ticker
 from tests.batch.helpers import calls_to, expected_intents, run_trades
 from universe import nifty50_symbols
@@ -65,8 +66,10 @@ def test_rejected_order_is_recorded_with_the_brokers_message(run_config, store, 
     [order] = store.list_orders(run_id="rej")
     assert order["status"] == "rejected" and "RMS" in order["message"]
     assert store.list_trades() == [] and store.get_positions() == []
-    assert result.refused and result.summary == "Nothing bought or sold; 1 order refused."
-    assert any("rejected" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert result.incomplete and result.summary == \
+        "Nothing bought or sold; 1 order rejected by Fyers."
+    assert any("rejected by Fyers: RMS" in r.getMessage() for r in caplog.records
+               if r.levelname == "WARNING")
 
 
 def test_partial_fill_records_only_the_filled_quantity(run_config, store, broker, sandbox):
@@ -85,8 +88,9 @@ def test_order_that_never_fills_is_cancelled_after_the_timeout(run_config, store
     sandbox.admin("faults", pending_next_orders=1)
     run_live(run_config, store, broker, run_id="slow")
     [order] = store.list_orders(run_id="slow")
-    assert order["status"] == "cancelled" and order["filled_qty"] == 0
+    assert order["status"] == "unfilled" and order["filled_qty"] == 0
     assert store.list_trades() == []
+    assert phrase(order) == "not filled in 2 s, cancelled"
 
 
 def test_unacknowledged_order_is_found_by_its_tag_not_placed_again(run_config, store, broker,

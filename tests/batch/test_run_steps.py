@@ -38,7 +38,7 @@ def test_a_dry_run_says_it_placed_nothing(run_config, store, logged_in):
     run = run_once(run_config, trigger="manual", dry_run=True, force=True,
                    broker_factory=fast_broker)
     details = {step.label: step.detail for step in shown_steps(store.get_run(run["run_id"]))}
-    assert details["Orders"] == details["Fills"] == "dry run: nothing placed"
+    assert details["Orders"] == details["Fills"] == "dry run: nothing was placed"
 
 
 def test_steps_written_after_the_run_ended_are_ignored(store):

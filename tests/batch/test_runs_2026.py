@@ -49,7 +49,7 @@ def test_a_day_of_mpp_orders_is_recorded_exactly_as_the_broker_filled_it(run_con
         assert_books_agree(config, store)  # trades = the tradebook's fills of our orders
         sandbox.admin("clock", advance_seconds=1800)
     statuses = {order["status"] for order in store.list_orders()}
-    assert {"traded", "partial", "cancelled"} <= statuses, statuses
+    assert {"traded", "partial", "unfilled"} <= statuses, statuses
 
 
 @pytest.mark.parametrize("sandbox", [{**DEMO, "allowed_ips": ("203.0.113.9",)}], indirect=True)

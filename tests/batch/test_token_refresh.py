@@ -15,6 +15,7 @@ from broker import AuthFailed
 from config import IST
 from tests.batch.conftest import FYERS_2026
 from tests.batch.helpers import run_cli, store_tokens
+from tests.broker.test_login import approve_in_browser
 from trading_calendar import next_run_at
 
 
@@ -125,3 +126,24 @@ def test_token_stored_under_another_key_says_the_keys_differ(run_config, store, 
     assert status.state == "UNREADABLE"
     assert "TOKEN_ENCRYPTION_KEY differs from the one that stored them" in status.message
     assert token_refresh.load_access_token(other_key, store) is None
+
+
+@pytest.mark.parametrize("sandbox", [FYERS_2026], indirect=True)
+def test_cli_exchange_succeeds_when_fyers_accepts_even_if_the_token_ends_first(
+        run_config, store, sandbox):
+    """As the owner runs it after logging in: the token lives a minute (it ends before the
+    next 15:10 run), refresh is refused under daily 2FA; Fyers accepted the code, so exit 0."""
+    sandbox.admin("tokens", access_ttl_s=60)
+    query = approve_in_browser(token_refresh.login_url(run_config, "cli-state"))
+    result = run_cli(run_config, "token_refresh.py", "exchange", query["auth_code"][0])
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = result.stdout.splitlines()
+    assert first.startswith("Fyers accepted the login. ")
+    if "EXPIRING" in first:  # all but the minute before a 15:10 run on a trading day
+        assert "which is before the next run at" in first and "log in to Fyers before" in first
+    assert second == ("Log in again each trading day: since April 2026 Fyers requires a login "
+                      "with 2FA once per trading day, so a refresh is often refused.")
+    assert "Refresh token valid" not in result.stdout
+    assert token_refresh.load_access_token(run_config, store)
+    status = run_cli(run_config, "token_refresh.py", "status")
+    assert "Refresh token valid" not in status.stdout

@@ -18,7 +18,8 @@ from config import Config, sqlite_path
 from executor import run_once
 from fyers_sandbox.state import default_faults
 from fyers_sandbox.testing import SandboxHandle
-from order_flow import OPEN_ORDER_STATUSES, TAG_PREFIX
+from order_flow import TAG_PREFIX
+from order_outcomes import OPEN
 from store import Store, open_store
 from tests.batch.helpers import FAST_LIMITS, calls_to, fast_broker
 from tests.web.conftest import PASSWORD
@@ -108,7 +109,7 @@ def assert_books_agree(config: Config, store: Store, settled: bool = True,
     assert {p["symbol"]: p["qty"] for p in store.get_positions()} == \
         {symbol: qty for symbol, qty in held.items() if qty}
     if settled:
-        assert store.list_orders(statuses=OPEN_ORDER_STATUSES) == []
+        assert store.list_orders(statuses=OPEN) == []
 
 
 # --- secrets -------------------------------------------------------------------------------

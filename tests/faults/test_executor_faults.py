@@ -86,10 +86,12 @@ def test_orders_that_never_fill_are_cancelled_after_the_timeout(run_config, stor
                                                                 logged_in, broker):
     sandbox.admin("faults", pending_next_orders=2)
     done = run(run_config)
-    assert done["status"] == "warning" and "2 orders refused" in done["summary"]
+    assert done["status"] == "warning" and "2 orders not filled in 1 s, cancelled" in \
+        done["summary"]
+    assert "refused" not in done["summary"] and "rejected" not in done["summary"]
     assert store.list_trades() == []
     orders = store.list_orders()
-    assert len(orders) == 2 and {o["status"] for o in orders} == {"cancelled"}
+    assert len(orders) == 2 and {o["status"] for o in orders} == {"unfilled"}
     assert {o.status for o in broker.orders()} == {STATUS_CANCELLED}
 
 

@@ -88,8 +88,8 @@ def test_unknown_faults_are_refused(sandbox):
     assert reply.status_code == 400 and "meteor_strike" in reply.json()["error"]
 
 
-def test_market_hours_mode_rejects_orders_outside_the_session():
-    with start_sandbox(market_hours=True, start="2026-11-25T18:00:00") as sandbox:
+def test_by_default_orders_outside_the_session_are_rejected():
+    with start_sandbox(start="2026-11-25T18:00:00") as sandbox:
         access, _ = sandbox.login()
         headers = {"Authorization": f"{SANDBOX_CLIENT_ID}:{access}"}
         reply = requests.post(f"{sandbox.url}/api/v3/orders/sync", json=BUY, headers=headers,

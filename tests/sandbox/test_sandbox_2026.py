@@ -208,3 +208,47 @@ def test_admin_endpoints_answer_loopback_clients_only():
     remote = client.post("/admin/reset", environ_base={"REMOTE_ADDR": "192.0.2.7"})
     local = client.post("/admin/reset", environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert (remote.status_code, local.status_code) == (403, 200)
+
+
+SATURDAY_NIGHT = "2026-11-28T22:00:00"
+
+
+def test_outside_hours_offline_false_is_refused_as_fyers_does(sandbox, api):
+    sandbox.admin("clock", now=SATURDAY_NIGHT)
+    reply = api.place({**order("NSE:SBIN-EQ", "h1"), "offlineOrder": False})
+    assert (reply["s"], reply["code"]) == ("error", -99) and reply["id"]
+    assert reply["message"].startswith("RMS: market is closed: orders with offlineOrder false")
+    [row] = api.orders()
+    assert (row["status"], row["filledQty"]) == (5, 0)  # in the book as rejected, like Fyers
+    assert api.place(order("NSE:SBIN-EQ", "h2"))["code"] == -99  # absent means false
+
+
+def test_an_amo_waits_for_the_next_open_and_fills_there(sandbox, api):
+    sandbox.admin("clock", now=SATURDAY_NIGHT)
+    reply = api.place({**order("NSE:SBIN-EQ", "amo1"), "offlineOrder": True})
+    assert reply["s"] == "ok" and reply["code"] == 1101
+    [row] = api.orders()
+    assert (row["status"], row["message"]) == (6, "AMO: waits for the next open")
+    sandbox.admin("clock", now="2026-11-30T09:14:00")  # Monday, a minute before the open
+    assert api.orders()[0]["status"] == 6
+    sandbox.admin("clock", now="2026-11-30T09:16:00")
+    [row] = api.orders()
+    assert (row["status"], row["filledQty"]) == (2, 10)
+
+
+def test_demo_fills_at_any_hour_and_offline_order_must_be_a_boolean():
+    with start_sandbox(demo=True, rate_limits=RELAXED, start=SATURDAY_NIGHT) as sandbox:
+        api = Api(sandbox)
+        assert api.place(order("NSE:SBIN-EQ", "d1"))["code"] == 1101
+        assert api.orders()[0]["status"] == 2
+        bad = api.place({**order("NSE:SBIN-EQ", "d2"), "offlineOrder": "yes"})
+        assert (bad["code"], bad["message"]) == (-50, "Invalid offlineOrder: use true (AMO) or "
+                                                       "false")
+
+
+def test_a_faults_pending_order_expires_at_the_close(sandbox, api):
+    sandbox.admin("faults", pending_next_orders=1)
+    api.place(order("NSE:SBIN-EQ", "p1"))
+    sandbox.admin("clock", now="2026-11-25T15:31:00")
+    [row] = api.orders()
+    assert (row["status"], row["message"]) == (7, "Expired: not filled by the close")

@@ -255,6 +255,20 @@ def test_orders_upsert_by_tag_and_filters(store):
     assert store.get_order("none") is None
 
 
+def test_an_orders_outcome_fields_round_trip_and_old_rows_still_read(store):
+    from order_outcomes import phrase
+
+    store.upsert_order({"tag": "R3INFYB", "run_id": "r3", "symbol": "NSE:INFY-EQ", "side": "BUY",
+                        "qty": 5, "status": "partial", "filled_qty": 2, "wait_s": 30.0,
+                        "rest": "bot", "created_at": T0})
+    store.upsert_order({"tag": "R0OLDB", "run_id": "r0", "symbol": "NSE:ITC-EQ", "side": "BUY",
+                        "qty": 9, "status": "cancelled", "filled_qty": 0,
+                        "message": "Cancelled by user", "created_at": T0})  # before migration 10
+    assert phrase(store.get_order("R3INFYB")) == \
+        "partly filled (2 of 5; the rest cancelled after 30 s)"
+    assert phrase(store.get_order("R0OLDB")) == "not filled, cancelled"
+
+
 # --- trades and positions -------------------------------------------------------------------
 def test_record_trade_sets_position_and_is_idempotent(store):
     assert store.record_trade(trade("t1"), position(10, 800.0)) is True

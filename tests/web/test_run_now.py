@@ -5,11 +5,15 @@ from __future__ import annotations
 import html
 import re
 import time
+from datetime import datetime
 
 import pytest
 
 import strategy_settings
+from config import IST
+from market_hours import session_state
 from portfolio import ist_midnight
+from tests.web.conftest import AuthActions
 
 WAIT_FOR_CHILD_S = 120
 FIELD = r'name="{}" value="([^"]*)"'
@@ -129,3 +133,32 @@ def test_htmx_gets_the_confirmation_as_a_fragment(logged_in, client):
     fragment = client.get("/strategy/run", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'id="run-confirm"' in fragment and "<nav" not in fragment
     assert 'class="js-once' in fragment  # a double tap sends one request
+
+
+SATURDAY_NIGHT = datetime(2026, 11, 28, 22, 0, tzinfo=IST).timestamp()
+TUESDAY_MORNING = datetime(2026, 12, 1, 11, 0, tzinfo=IST).timestamp()
+
+
+@pytest.mark.parametrize(("after_market", "moment", "said"), [
+    (False, SATURDAY_NIGHT, "NSE is closed until Mon 09:15 IST. The run shows what it would do "
+                            "and places nothing."),
+    (True, SATURDAY_NIGHT, "NSE is closed until Mon 09:15 IST. After-market orders are on "
+                           "(AFTER_MARKET_ORDERS): the run places its orders as AMOs"),
+    (True, TUESDAY_MORNING, "After-market orders are on (AFTER_MARKET_ORDERS): a run outside NSE "
+                            "hours places AMOs"),
+])
+def test_the_confirmation_says_when_nse_is_closed_and_whether_amos_are_on(
+        make_app, config, monkeypatch, after_market, moment, said):
+    app = make_app(config.with_overrides(after_market_orders=after_market))
+    monkeypatch.setattr("views.strategy.session_state", lambda _now: session_state(moment))
+    client = app.test_client()
+    AuthActions(client).login()
+    page = text_of(confirmation(client)[0])
+    assert said in page
+
+
+def test_no_amo_line_while_nse_is_open_and_amos_are_off(logged_in, client, monkeypatch):
+    monkeypatch.setattr("views.strategy.session_state",
+                        lambda _now: session_state(TUESDAY_MORNING))
+    page = text_of(confirmation(client)[0])
+    assert "NSE is closed" not in page and "After-market" not in page

@@ -1,0 +1,115 @@
+"""What became of an order, in the owner's words: the one place that names an order's outcome
+for the run's summary, the run page, the alerts, the logs, the dashboard and Trading.
+
+"Rejected" is said only when Fyers refused the order. An order the bot cancelled after
+ORDER_FILL_TIMEOUT_S is *not filled in N s, cancelled*; one Fyers let lapse at the close
+*expired at the close*. The store keeps the outcome as the order's status (below); rows
+written before these statuses existed say `cancelled` and read "not filled, cancelled".
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# The store's order statuses.
+PENDING, PLACED = "pending", "placed"  # open: being placed, or at Fyers awaiting a fill
+TRADED = "traded"  # filled wholly
+PARTIAL = "partial"  # filled in part; the rest cancelled (by the bot or at Fyers) or expired
+UNFILLED = "unfilled"  # nothing filled within ORDER_FILL_TIMEOUT_S: the bot cancelled it
+EXPIRED = "expired"  # nothing filled by the close: Fyers expired it
+REJECTED = "rejected"  # Fyers refused it (its RMS or the exchange): the only "rejected"
+CANCELLED = "cancelled"  # cancelled at Fyers before any fill, not by the bot's timeout
+NOT_PLACED = "not_placed"  # never reached Fyers (the run stopped before Fyers had it)
+UNKNOWN = "unknown"  # placed, but Fyers no longer knows its id: nothing recorded as filled
+
+OPEN = (PENDING, PLACED)
+FILLED = (TRADED, PARTIAL)
+# Orders that spent nothing: they do not count toward the day's caps.
+SPENT_NOTHING = (UNFILLED, EXPIRED, REJECTED, CANCELLED, NOT_PLACED, UNKNOWN)
+# The rest after a partial fill: why it did not fill too.
+REST_CANCELLED_BY_BOT, REST_EXPIRED = "bot", "expired"
+
+
+def phrase(order: Mapping[str, Any]) -> str:
+    """The outcome of a stored order in words, e.g. 'not filled in 30 s, cancelled' or
+    'rejected by Fyers: RMS: insufficient funds'."""
+    status, message = order.get("status"), (order.get("message") or "").strip()
+    wait = _seconds(order.get("wait_s"))
+    if status == TRADED:
+        return "filled"
+    if status == PARTIAL:
+        return f"partly filled ({order.get('filled_qty', 0)} of {order.get('qty', 0)}; " \
+               f"{_rest(order.get('rest'), wait)})"
+    if status == UNFILLED:
+        return f"not filled in {wait}, cancelled" if wait else "not filled, cancelled"
+    if status == EXPIRED:
+        return "expired at the close"
+    if status == REJECTED:
+        return f"rejected by Fyers: {message or 'no reason given'}"
+    if status == NOT_PLACED:
+        return f"not placed: {message}" if message else "not placed"
+    if status == UNKNOWN:
+        return f"not recorded as filled: {message}"
+    if status in OPEN:
+        return f"waiting at Fyers: {message}" if status == PLACED and message else \
+            "waiting at Fyers"
+    return "not filled, cancelled"  # CANCELLED, and rows from before these statuses
+
+
+def _rest(rest: Any, wait: str) -> str:
+    """What became of a partly filled order's remainder."""
+    if rest == REST_EXPIRED:
+        return "the rest expired at the close"
+    if rest == REST_CANCELLED_BY_BOT and wait:
+        return f"the rest cancelled after {wait}"
+    return "the rest cancelled"
+
+
+def _seconds(value: Any) -> str:
+    """'30 s' for a fill timeout, '' when unknown."""
+    return f"{float(value):g} s" if value else ""
+
+
+HEADLINES = {REJECTED: "order rejected by Fyers", PARTIAL: "order partly filled",
+             EXPIRED: "order expired at the close", NOT_PLACED: "order not placed"}
+# An outcome as a summary counts it: without the per-order detail (reason, quantities).
+COUNTED = {REJECTED: "rejected by Fyers", PARTIAL: "only partly filled",
+           UNKNOWN: "unknown to Fyers, not recorded as filled", NOT_PLACED: "not placed"}
+
+
+def headline(order: Mapping[str, Any]) -> str:
+    """The alert's first words for an order that did not fill wholly: 'order rejected by
+    Fyers', 'order not filled', 'order partly filled', 'order expired at the close'."""
+    return HEADLINES.get(order.get("status"), "order not filled")
+
+
+def described(order: Mapping[str, Any]) -> str:
+    """'BUY 5 NSE:BAJAJFINSV-EQ: not filled in 30 s, cancelled', for the logs."""
+    return f"{order['side']} {order['qty']} {order['symbol']}: {phrase(order)}"
+
+
+def counted(orders: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The run's orders that did not fill wholly, one clause per outcome in the order first
+    seen: ['1 order not filled in 30 s, cancelled', '2 orders rejected by Fyers']."""
+    groups: dict[str, int] = {}
+    for order in orders:
+        words = _count_words(order)
+        groups[words] = groups.get(words, 0) + 1
+    return [f"{count} order{'' if count == 1 else 's'} {words}" for words, count in groups.items()]
+
+
+def _count_words(order: Mapping[str, Any]) -> str:
+    """An outcome as counted in a summary, e.g. 'not filled in 30 s, cancelled'."""
+    return COUNTED.get(order.get("status")) or phrase(order)
+
+
+def badge(status: str | None) -> str:
+    """The CSS class of a status's badge: green filled, amber partly or waiting, red
+    rejected, grey for the rest."""
+    if status == TRADED:
+        return "outcome-filled"
+    if status in (PARTIAL, *OPEN):
+        return "outcome-partial"
+    if status == REJECTED:
+        return "outcome-rejected"
+    return "outcome-unfilled"
