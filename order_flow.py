@@ -213,9 +213,8 @@ def _place_once(run: RunContext, intent: Intent, tag: str, after_market: bool) -
     if not after_market and not session.is_open:
         raise MarketClosed(session.closed_sentence())
     side = SIDE_BUY if intent.side == "BUY" else SIDE_SELL
-    # the keyword only when asked: a broker without after-market orders (paper) still fits
-    amo = {"after_market": True} if after_market else {}
-    return run.broker.place_market_order(intent.symbol, intent.qty, side, tag, **amo)
+    return run.broker.place_market_order(intent.symbol, intent.qty, side, tag,
+                                         after_market=after_market)
 
 
 def window_wait_s(window_s: float, retry_after: float | None, now: float) -> float:

@@ -26,6 +26,9 @@ OPEN = (PENDING, PLACED)
 FILLED = (TRADED, PARTIAL)
 # Orders that spent nothing: they do not count toward the day's caps.
 SPENT_NOTHING = (UNFILLED, EXPIRED, REJECTED, CANCELLED, NOT_PLACED, UNKNOWN)
+# The paper simulator (broker/paper_fills.py) ends its messages with this: what it refused
+# was refused on paper, never by Fyers.
+PAPER_MARK = "(paper)"
 # The rest after a partial fill: why it did not fill too.
 REST_CANCELLED_BY_BOT, REST_EXPIRED = "bot", "expired"
 
@@ -45,7 +48,7 @@ def phrase(order: Mapping[str, Any]) -> str:
     if status == EXPIRED:
         return "expired at the close"
     if status == REJECTED:
-        return f"rejected by Fyers: {message or 'no reason given'}"
+        return f"rejected by {_refuser(message)}: {message or 'no reason given'}"
     if status == NOT_PLACED:
         return f"not placed: {message}" if message else "not placed"
     if status == UNKNOWN:
@@ -54,6 +57,11 @@ def phrase(order: Mapping[str, Any]) -> str:
         return f"waiting at Fyers: {message}" if status == PLACED and message else \
             "waiting at Fyers"
     return "not filled, cancelled"  # CANCELLED, and rows from before these statuses
+
+
+def _refuser(message: str) -> str:
+    """Who refused an order: Fyers, or the paper simulator standing in for it."""
+    return "the paper simulator" if message.endswith(PAPER_MARK) else "Fyers"
 
 
 def _rest(rest: Any, wait: str) -> str:
@@ -70,16 +78,18 @@ def _seconds(value: Any) -> str:
     return f"{float(value):g} s" if value else ""
 
 
-HEADLINES = {REJECTED: "order rejected by Fyers", PARTIAL: "order partly filled",
+HEADLINES = {PARTIAL: "order partly filled",
              EXPIRED: "order expired at the close", NOT_PLACED: "order not placed"}
 # An outcome as a summary counts it: without the per-order detail (reason, quantities).
-COUNTED = {REJECTED: "rejected by Fyers", PARTIAL: "only partly filled",
+COUNTED = {PARTIAL: "only partly filled",
            UNKNOWN: "unknown to Fyers, not recorded as filled", NOT_PLACED: "not placed"}
 
 
 def headline(order: Mapping[str, Any]) -> str:
     """The alert's first words for an order that did not fill wholly: 'order rejected by
     Fyers', 'order not filled', 'order partly filled', 'order expired at the close'."""
+    if order.get("status") == REJECTED:
+        return f"order rejected by {_refuser(order.get('message') or '')}"
     return HEADLINES.get(order.get("status"), "order not filled")
 
 
@@ -100,6 +110,8 @@ def counted(orders: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _count_words(order: Mapping[str, Any]) -> str:
     """An outcome as counted in a summary, e.g. 'not filled in 30 s, cancelled'."""
+    if order.get("status") == REJECTED:
+        return f"rejected by {_refuser(order.get('message') or '')}"
     return COUNTED.get(order.get("status")) or phrase(order)
 
 

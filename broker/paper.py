@@ -172,10 +172,13 @@ class PaperBroker:
                      _shown_time(o["at"]))
                 for o in self.account()["orders"] if o["filled_qty"]]
 
-    def place_market_order(self, symbol: str, qty: int, side: int, tag: str) -> PlaceResult:
+    def place_market_order(self, symbol: str, qty: int, side: int, tag: str, *,
+                           after_market: bool = False) -> PlaceResult:
         """Fill a CNC market order in the paper account at once, against the last quote read
         and Fyers' clock; OrderRejected as Fyers' RMS would refuse it. An order with the same
-        tag today is that order, never a second one."""
+        tag today is that order, never a second one. After-market orders are not simulated
+        (no quote exists yet for the open they would fill at): one outside the session is
+        refused, saying so."""
         if symbol not in self._quotes:  # a run reads every quote first; this is a safety net
             self.quotes([symbol])
         clock = self._clock or FyersClock(None)
@@ -190,8 +193,10 @@ class PaperBroker:
             same = [o for o in account["orders"] if o["tag"] == tag]
             if same:
                 return account, same[0]
-            return paper_fills.place(account, request, quote.ltp if quote else None,
-                                     "" if session.is_open else session.closed_sentence(),
+            closed = "" if session.is_open else session.closed_sentence()
+            if closed and after_market:
+                closed += "; after-market orders are not simulated on paper"
+            return paper_fills.place(account, request, quote.ltp if quote else None, closed,
                                      clock.now())
 
         order = self._holder.modify_setting(ACCOUNT_KEY, change)
@@ -199,7 +204,7 @@ class PaperBroker:
                     "BUY" if side == 1 else "SELL", qty, symbol, order["filled_qty"],
                     order["price"], order["message"])
         if order["status"] == paper_fills.STATUS_REJECTED:
-            raise OrderRejected(f"Fyers place_order (paper): {order['message']}")
+            raise OrderRejected(order["message"])
         return PlaceResult(order_id=order["id"], acknowledged=True)
 
     def cancel_order(self, order_id: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backtesting.costs import DeliveryCosts
+from order_outcomes import PAPER_MARK
 
 MPP_BAND = 0.01  # the sandbox's band (fyers_sandbox/orders.py): a limit 1% past the last price
 FILLED_AT_ONCE = 0.90  # shares of paper market orders: fill at once / fill partly / none
@@ -58,14 +59,14 @@ def fill_fate(tag: str, qty: int, side: int, ltp: float) -> Fate:
     price = min(_tick(slipped), limit) if side == 1 else max(_tick(slipped), limit)
     fate = _fraction(tag, "fate")
     if fate < FILLED_AT_ONCE:
-        return Fate(qty, price, "Traded (paper)")
+        return Fate(qty, price, f"Traded {PAPER_MARK}")
     if fate < FILLED_AT_ONCE + FILLED_PARTLY and qty > 1:
         share = 0.25 + 0.5 * _fraction(tag, "share")
         part = max(1, min(qty - 1, math.floor(qty * share)))
         return Fate(part, price, f"MPP: {part} of {qty} filled, then the price left the "
-                                 f"protection band (limit {limit:.2f}); the rest cancelled (paper)")
+                                 f"protection band (limit {limit:.2f}); the rest cancelled {PAPER_MARK}")
     return Fate(0, price, f"MPP: not filled, the price left the protection band (limit "
-                          f"{limit:.2f}); cancelled (paper)")
+                          f"{limit:.2f}); cancelled {PAPER_MARK}")
 
 
 def charges(side: str, value: float, first_sale_today: bool) -> float:
@@ -118,13 +119,13 @@ def refusal(account: dict[str, Any], symbol: str, qty: int, side: int, ltp: floa
     """Why the RMS refuses the order now (`closed`: the market's closed sentence, '' when
     open), or None."""
     if closed:
-        return f"RMS: market is closed ({closed}) (paper)"
+        return f"RMS: market is closed ({closed}) {PAPER_MARK}"
     if ltp is None:
-        return f"RMS: no price for {symbol} (paper)"
+        return f"RMS: no price for {symbol} {PAPER_MARK}"
     if side == -1 and sellable(account, symbol) < qty:
-        return "RMS: insufficient holdings to sell (paper)"
+        return f"RMS: insufficient holdings to sell {PAPER_MARK}"
     if side == 1 and account["cash"] < qty * ltp * (1 + MPP_BAND) + charges("BUY", qty * ltp, False):
-        return "RMS: insufficient funds (paper)"
+        return f"RMS: insufficient funds {PAPER_MARK}"
     return None
 
 

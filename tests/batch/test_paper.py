@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+import order_outcomes
 import paper_mode
 import paper_vs_backtest
 import token_refresh
-from broker import PaperBroker
+from broker import OrderRejected, PaperBroker
 from config import PROJECT_DIR, Config
 from executor import LOCK_NAME, execute
 from fyers_sandbox.testing import SandboxHandle
@@ -30,8 +31,9 @@ OTHER_IP = ("10.9.9.9",)  # the sandbox refuses every order, modify and cancel f
 WEEK = ["2026-11-23", "2026-11-25", "2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01",
         "2026-12-02"]
 # The last minute of the session: the quotes are within a hair of the close the backtest
-# decides on, so a difference comes from the simulator's fills, not from the hour.
-RUN_TIME = "15:29:58"
+# decides on, so a difference comes from the simulator's fills, not from the hour; 30 s leave
+# a slow machine time to read and decide before the close (after it, nothing is placed).
+RUN_TIME = "15:29:30"
 ACTIVE = {"entry_candidates": 50, "entry_threshold_pct": 6.0, "max_new_entries_per_run": 2,
           "max_new_entries_per_day": 2, "exit_threshold_pct": 1.5, "averaging_threshold_pct": 0.5}
 ACCOUNT_PATHS = ("/orders", "/tradebook", "/holdings", "/positions", "/funds")
@@ -145,17 +147,40 @@ def test_real_and_paper_books_never_mix(run_config, store, sandbox, logged_in):
 @pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
 def test_market_hours_are_read_from_fyers_time(paper_config, store, sandbox, logged_in):
     """The sandbox's clock, not this machine's, says whether NSE is open: at 16:00 IST on a
-    trading day paper orders are refused as Fyers would; in the session they fill."""
+    trading day a paper run places nothing and says why, and the simulator itself refuses an
+    order as Fyers would; in the session orders fill."""
     closed = paper_run(paper_config, store, WEEK[0], "16:00:00", sandbox)
-    refused = store.for_book("paper").list_orders()
-    assert refused and {order["status"] for order in refused} == {"rejected"}
-    assert all("market is closed" in order["message"] for order in refused), refused
-    assert closed["status"] == "warning"
+    assert closed["summary"].startswith("Paper: NSE is closed until Wed 09:15 IST: nothing was "
+                                        "placed"), closed
+    assert store.for_book("paper").list_orders() == []
+
+    paper = store.for_book("paper")
+    broker = token_refresh.stored_broker(paper_config, paper, factory=fast_broker)
+    broker.quotes(["NSE:SBIN-EQ"])
+    with pytest.raises(OrderRejected, match="market is closed"):
+        broker.place_market_order("NSE:SBIN-EQ", 1, 1, "NSHOURS1")
 
     sandbox.admin("clock", now=f"{WEEK[1]}T11:00:00")
     opened = execute(paper_config, store, trigger="manual", force=True, run_id="in-session",
                      broker_factory=fast_broker)
     assert opened["status"] == "succeeded" and "Bought" in opened["summary"]
+    assert requests_to_account(sandbox) == {}
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_what_the_simulator_refuses_is_never_called_fyers_refusal(paper_config, store, sandbox,
+                                                                  logged_in):
+    """With after-market orders on, a paper run at night decides and places, and the simulator,
+    which cannot fill at an open it has no price for, refuses: the words name the simulator."""
+    config = paper_config.with_overrides(after_market_orders=True)
+    run = paper_run(config, store, WEEK[0], "20:00:00", sandbox)
+    refused = store.for_book("paper").list_orders()
+    assert refused and {order["status"] for order in refused} == {"rejected"}
+    assert "rejected by the paper simulator" in run["summary"] and "Fyers" not in run["summary"]
+    assert all(order_outcomes.phrase(order).startswith(
+        "rejected by the paper simulator: RMS: market is closed (NSE is closed until Wed 09:15 "
+        "IST; after-market orders are not simulated on paper)") for order in refused), refused
+    assert requests_to_account(sandbox) == {}
 
 
 # --- crashes ---------------------------------------------------------------------------------
