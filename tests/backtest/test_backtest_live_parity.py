@@ -2,7 +2,8 @@
 its CLI fills an empty candle cache through the broker.
 
 run_live trades the sandbox for a few consecutive sessions (clock after the close, so its quotes
-are the day's closes and its orders fill at them); then the backtest replays the same sessions
+are the day's closes; its orders are after-market orders, which the demo sandbox fills at once,
+at those closes); then the backtest replays the same sessions
 from the same store's candle cache, filled through the broker by the backtest's own loader.
 """
 from __future__ import annotations
@@ -48,7 +49,8 @@ def sessions() -> list[date]:
 
 
 def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
-    config = sandbox_config.with_overrides(order_fill_timeout_s=2.0)
+    # After the close the run places nothing unless it may place after-market orders.
+    config = sandbox_config.with_overrides(order_fill_timeout_s=2.0, after_market_orders=True)
     broker = FyersBroker(config, sandbox.login()[0], rate_limits=LOOSE_LIMITS)
     days = sessions()
     live = []
