@@ -10,7 +10,7 @@ import prices
 import today
 from auth import login_required
 from order_outcomes import PARTIAL, SPENT_NOTHING
-from views import get_config, get_store, kept_until_next_trade
+from views import get_config, get_store, kept_until_next_trade, paper
 
 bp = Blueprint("dashboard", __name__)
 NOT_FILLED = (*SPENT_NOTHING, PARTIAL)  # orders listed by day beside the trades
@@ -38,4 +38,5 @@ def index() -> str:
         trades_today=sum(1 for trade in trades if trade["ts"] >= midnight),
         days=portfolio.activity_by_day(trades, orders),
         days_shown=config.app_logs_per_page_home,
+        comparison=paper.comparison(),
     )

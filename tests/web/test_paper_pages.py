@@ -61,11 +61,13 @@ def test_the_paper_book_replaces_the_real_one_and_back(logged_in, client, db, co
     real = text(client.get("/trading"))
     assert "INFY" in real and "WIPRO" not in real
     paper_mode.switch(config, db, True, "test")
-    paper = text(client.get("/trading"))
-    assert "WIPRO" in paper and "INFY" not in paper and "Paper vs backtest" in paper
+    for page in ("/trading", "/"):
+        paper = text(client.get(page))
+        assert "WIPRO" in paper and "INFY" not in paper and "Paper vs backtest" in paper
     paper_mode.switch(config, db, False, "test")
-    again = text(client.get("/trading"))
-    assert "INFY" in again and "WIPRO" not in again and "Paper vs backtest" not in again
+    for page in ("/trading", "/"):
+        again = text(client.get(page))
+        assert "INFY" in again and "WIPRO" not in again and "Paper vs backtest" not in again
 
 
 def test_the_sales_csv_labels_paper_rows(logged_in, client, db, paper_on, seeded):
