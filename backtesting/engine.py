@@ -85,11 +85,12 @@ TRADE_COLUMNS = list(Trade._fields)
 
 
 class _Holding(NamedTuple):
-    """What the day loop tracks of one holding: its prices by day, quantity and quiet band."""
+    """What the day loop tracks of one holding: its column, quantity since which day, and the
+    quiet band its price must leave before decide() can act on it."""
 
-    ltp: Sequence[float | None]
-    mark: Sequence[float | None]
+    column: int
     qty: int
+    since: int  # the day (market index) whose fills left it at `qty`
     low: float
     high: float
 
@@ -249,12 +250,23 @@ def _inputs(market: Market, t: int, shortlist: list[int], book: Mapping[str, Boo
     closes = {symbols[s]: market.window(s, t) for s in shortlist}
     ltps = {symbols[s]: ltp[s][t] for s in shortlist}
     relevant = {}
-    for symbol, (prices, _, _, low, high) in holdings.items():
-        ltp = prices[t]
-        if ltp is not None and (not low < ltp < high or symbol in closes):
+    for symbol, (s, _, _, low, high) in holdings.items():
+        price = ltp[s][t]
+        if price is not None and (not low < price < high or symbol in closes):
             relevant[symbol] = book[symbol]
-            ltps[symbol] = ltp
+            ltps[symbol] = price
     return closes, ltps, relevant
+
+
+def _holdings_values(market: Market, spans: list[tuple[int, int, int, int]], first: int,
+                     stop: int) -> list[float]:
+    """Per day of [first, stop), the value at the last known close of the holdings, from each
+    holding's (column, qty, first day, end day) spans: one pass per span, not per day."""
+    values = [0.0] * (stop - first)
+    for s, qty, since, until in spans:
+        days = slice(since - first, until - first)
+        values[days] = map(add, values[days], map(mul, market.mark[s][since:until], repeat(qty)))
+    return values
 
 
 def buy_and_hold(market: Market, first: int, stop: int, capital: float) -> list[float]:
@@ -277,25 +289,26 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
         raise DataError(f"no candles between {start} and {end}")
     account = _Account(settings)
     holdings: dict[str, _Holding] = {}
+    spans: list[tuple[int, int, int, int]] = []  # (column, qty, first day, end day) held
     low, high = _quiet_band(params)
-    cash, held, peak_invested = [], [], 0.0
+    cash, peak_invested = [], 0.0
     for t in range(first, stop):
         day = market.dates[t]
         shortlist = _entry_shortlist(market.devs[t], market.dev_error, params)
         intents = decide(*_inputs(market, t, shortlist, account.book, holdings), params)
         for intent in intents:
             account.fill(intent, day)
-            entry = account.book.get(intent.symbol)
+            before, entry = holdings.pop(intent.symbol, None), account.book.get(intent.symbol)
+            if before and before.since < t:
+                spans.append((before.column, before.qty, before.since, t))
             if entry:
-                s = market.column[intent.symbol]
-                holdings[intent.symbol] = _Holding(market.ltp[s], market.mark[s], entry.qty,
+                holdings[intent.symbol] = _Holding(market.column[intent.symbol], entry.qty, t,
                                                    entry.last_buy_price * low,
                                                    entry.avg_price * high)
-            else:
-                holdings.pop(intent.symbol, None)
         peak_invested = max(peak_invested, account.invested)
         cash.append(account.cash)
-        held.append(sum([qty * mark[t] for _, mark, qty, _, _ in holdings.values()], 0.0))
+    spans += [(h.column, h.qty, h.since, stop) for h in holdings.values()]
+    held = _holdings_values(market, spans, first, stop)
     equity = {"date": market.dates[first:stop], "cash": cash, "holdings_value": held,
               "equity": list(map(add, cash, held)),
               "buy_and_hold": buy_and_hold(market, first, stop, settings.capital)}
