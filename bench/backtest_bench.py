@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 from backtesting.costs import NO_COSTS
 from backtesting.data import load_csv_dir, load_store
 from backtesting.engine import Settings, prepare_market, simulate
+from backtesting.sweep import run_folder
 from bench import backtrader_backtest, naive_backtest
 from bench.synthetic_market import write_market
 from store import open_store
@@ -88,20 +90,30 @@ def trades_written(path: Path) -> list[Trade]:
 def seconds(command: list[str], env: dict[str, str]) -> float:
     """Wall time of one command in a fresh process, from start to exit."""
     started = time.perf_counter()
-    subprocess.run(command, cwd=PROJECT_DIR, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    done = subprocess.run(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode:  # a sweep's progress lines go to stderr too: shown only on failure
+        raise RuntimeError(f"{' '.join(command[:2])} exited {done.returncode}: {done.stderr}")
+    return elapsed
 
 
-def end_to_end(folder: Path, start: str, end: str, work: Path) -> tuple[dict[str, list[float]],
-                                                                          float, bool]:
-    """Wall times per side (REPEATS, interleaved, after one untimed round), backtrader's csv
-    feed once, and whether the three trades files agree."""
+def command_env(work: Path) -> dict[str, str]:
+    """The environment every timed command runs in."""
     # backtest.py reads the two rules it has no option for from the environment. Bytecode is
     # written, as on any machine: the untimed round compiles what a user's first run would.
     env = {**os.environ, "ENTRY_CANDIDATES": str(RULES.entry_candidates),
            "MAX_NEW_ENTRIES_PER_RUN": str(RULES.max_new_entries_per_run),
            "DATABASE_URL": f"sqlite:///{work}/unused.db", "FYERS_MODE": "sandbox"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def end_to_end(folder: Path, start: str, end: str, work: Path) -> tuple[dict[str, list[float]],
+                                                                          float, bool]:
+    """Wall times per side (REPEATS, interleaved, after one untimed round), backtrader's csv
+    feed once, and whether the three trades files agree."""
+    env = command_env(work)
     runs = commands(folder, start, end, work)
     for command in runs.values():
         seconds(command, env)
@@ -115,6 +127,46 @@ def end_to_end(folder: Path, start: str, end: str, work: Path) -> tuple[dict[str
     same = (trades_written(work / "backtest" / "trades.csv") == trades_written(work / "naive.csv")
             == trades_written(work / "backtrader.csv"))
     return times, csv_feed, same
+
+
+def sweep_end_to_end(folder: Path, start: str, end: str, work: Path) -> dict[str, Any]:
+    """A whole `backtest.py --sweep` of SWEEP_GRID on every core (process start → sweep.html)
+    against the naive loop run once per combination, as many at a time as there are cores
+    (its strongest: it has no sweep); medians of REPEATS, interleaved, and whether every
+    combination made the same trades on both sides."""
+    from backtest import parse_sweep
+
+    cores, env = os.cpu_count() or 1, command_env(work)
+    grid = parse_sweep(SWEEP_GRID)
+    python, out = sys.executable, work / "sweep-e2e"
+    ours = [python, "backtest.py", *rule_argv(folder, start, end, out), "--costs", "0",
+            "--slippage", "0", "--sweep", *SWEEP_GRID, "--workers", str(cores)]
+    naive = [[python, "bench/naive_backtest.py", *rule_argv(folder, start, end,
+                                                            work / f"naive-{n}.csv"),
+              "--candidates", str(RULES.entry_candidates), "--entries-per-run",
+              str(RULES.max_new_entries_per_run),
+              "--entry", str(overrides["entry_threshold_pct"]),
+              "--exit", str(overrides["exit_threshold_pct"])]
+             for n, overrides in enumerate(grid)]
+
+    def naive_all() -> None:
+        with ThreadPoolExecutor(cores) as pool:
+            list(pool.map(lambda command: seconds(command, env), naive))
+
+    times: dict[str, list[float]] = {"sweep": [], "naive": []}
+    for _ in range(REPEATS):
+        times["sweep"].append(seconds(ours, env))
+        times["naive"].append(fastest(naive_all, repeats=1))
+    same = all(trades_written(out / run_folder(n) / "trades.csv")
+               == trades_written(work / f"naive-{n}.csv") for n in range(len(grid)))
+    sweep_s, naive_s = statistics.median(times["sweep"]), statistics.median(times["naive"])
+    print(f"sweep of {len(grid)} combinations end to end on {cores} cores (process start → "
+          f"sweep.html, each run saved with its report; median of {REPEATS}, wall): "
+          f"{sweep_s:.3f} s; the naive loop once per combination, {cores} at a time: "
+          f"{naive_s:.3f} s: {naive_s / sweep_s:.2f}×; same trades in every combination: {same}")
+    return {"sweep_end_to_end_seconds": _figure(sweep_s, "s", "-", None),
+            "sweep_vs_naive_end_to_end": _figure(naive_s / sweep_s, "x", "reported", None),
+            "sweep_same_trades": same}
 
 
 def fastest(run: Callable[[], Any], repeats: int = REPEATS) -> float:
@@ -244,6 +296,7 @@ def main() -> dict[str, Any]:
               f"candle cache, {cold_ratio:.2f}× on a cold cache (goal ≥ {NAIVE_GOAL:g}×); "
               f"{backtrader_ratio:.1f}× backtrader's (goal ≥ {BACKTRADER_GOAL:g}×)")
         scaling_sweep = sweep_scaling(folder, start, end, work)
+        scaling_sweep.update(sweep_end_to_end(folder, start, end, work))
 
         engine, naive = {}, {}
         for size, (market, first, last) in markets.items():
