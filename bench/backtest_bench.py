@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,29 +55,40 @@ NAIVE_GOAL, BACKTRADER_GOAL, SCALING_GOAL = 2.0, 20.0, 1.2
 Trade = tuple[str, str, str, int]
 
 
-def rule_argv(folder: Path, start: str, end: str, out: Path) -> list[str]:
-    """The options every command takes for RULES on `folder`."""
+def rule_argv(folder: Path, start: str, end: str, out: Path,
+              rules: StrategyParams = RULES) -> list[str]:
+    """The options every command takes for `rules` on `folder`."""
     return ["--csv", str(folder), "--from", start, "--to", end, "--out", str(out),
-            "--capital", CAPITAL, "--ma-period", str(RULES.ma_period),
-            "--entry", str(RULES.entry_threshold_pct), "--exit", str(RULES.exit_threshold_pct),
-            "--average", str(RULES.averaging_threshold_pct),
-            "--max-trade-value", str(RULES.max_trade_value)]
+            "--capital", CAPITAL, "--ma-period", str(rules.ma_period),
+            "--entry", str(rules.entry_threshold_pct), "--exit", str(rules.exit_threshold_pct),
+            "--average", str(rules.averaging_threshold_pct),
+            "--max-trade-value", str(rules.max_trade_value)]
+
+
+def backtest_command(folder: Path, start: str, end: str, out: Path) -> list[str]:
+    """backtest.py on RULES without costs or slippage, writing into the folder `out`."""
+    return [sys.executable, "backtest.py", *rule_argv(folder, start, end, out), "--costs", "0",
+            "--slippage", "0"]
+
+
+def baseline_command(program: list[str], folder: Path, start: str, end: str, out: Path,
+                     rules: StrategyParams = RULES) -> list[str]:
+    """A baseline (`program` after the interpreter) on `rules`, writing the CSV `out`."""
+    return [sys.executable, *program, *rule_argv(folder, start, end, out, rules),
+            "--candidates", str(rules.entry_candidates),
+            "--entries-per-run", str(rules.max_new_entries_per_run)]
 
 
 def commands(folder: Path, start: str, end: str, work: Path) -> dict[str, list[str]]:
     """Each side's command line; each writes `work`/<side>.csv or <side>/trades.csv."""
-    baseline_rules = ["--candidates", str(RULES.entry_candidates),
-                      "--entries-per-run", str(RULES.max_new_entries_per_run)]
-    python = sys.executable
-    ours = [python, "backtest.py", *rule_argv(folder, start, end, work / "backtest"), "--costs",
-            "0", "--slippage", "0"]
+    ours = backtest_command(folder, start, end, work / "backtest")
     return {
         "backtest cold": ours,  # the parsed-candle cache removed before each run
         "backtest": ours,
-        "naive": [python, "bench/naive_backtest.py",
-                  *rule_argv(folder, start, end, work / "naive.csv"), *baseline_rules],
-        "backtrader": [python, "-m", "bench.backtrader_backtest",
-                       *rule_argv(folder, start, end, work / "backtrader.csv"), *baseline_rules],
+        "naive": baseline_command(["bench/naive_backtest.py"], folder, start, end,
+                                  work / "naive.csv"),
+        "backtrader": baseline_command(["-m", "bench.backtrader_backtest"], folder, start, end,
+                                       work / "backtrader.csv"),
     }
 
 
@@ -137,16 +149,11 @@ def sweep_end_to_end(folder: Path, start: str, end: str, work: Path) -> dict[str
     from backtest import parse_sweep
 
     cores, env = os.cpu_count() or 1, command_env(work)
-    grid = parse_sweep(SWEEP_GRID)
-    python, out = sys.executable, work / "sweep-e2e"
-    ours = [python, "backtest.py", *rule_argv(folder, start, end, out), "--costs", "0",
-            "--slippage", "0", "--sweep", *SWEEP_GRID, "--workers", str(cores)]
-    naive = [[python, "bench/naive_backtest.py", *rule_argv(folder, start, end,
-                                                            work / f"naive-{n}.csv"),
-              "--candidates", str(RULES.entry_candidates), "--entries-per-run",
-              str(RULES.max_new_entries_per_run),
-              "--entry", str(overrides["entry_threshold_pct"]),
-              "--exit", str(overrides["exit_threshold_pct"])]
+    grid, out = parse_sweep(SWEEP_GRID), work / "sweep-e2e"
+    ours = [*backtest_command(folder, start, end, out), "--sweep", *SWEEP_GRID,
+            "--workers", str(cores)]
+    naive = [baseline_command(["bench/naive_backtest.py"], folder, start, end,
+                              work / f"naive-{n}.csv", replace(RULES, **overrides))
              for n, overrides in enumerate(grid)]
 
     def naive_all() -> None:
