@@ -61,11 +61,24 @@ class Market:
     dev_error: float  # how far a dev under 0.5 may be from the one decide() computes
     ma_period: int
     column: dict[str, int]
+    # Each day's entry shortlist by (ENTRY_CANDIDATES, ENTRY_THRESHOLD_PCT), made on first use.
+    _shortlists: dict[tuple[int, float], list[list[int]]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def window(self, s: int, t: int) -> list[float]:
         """Column s's MA_PERIOD closes before day t."""
         k = self.own_index[s][t]
         return self.closes[s][k - self.ma_period:k]
+
+    def entry_shortlists(self, params: StrategyParams) -> list[list[int]]:
+        """Per day, the columns decide() may rank among its first ENTRY_CANDIDATES. They depend
+        on no other rule and on nothing a run did, so they are made once per market and entry
+        rules and shared by every run: a sweep's combinations that vary only other rules."""
+        key = params.entry_candidates, params.entry_threshold_pct
+        if key not in self._shortlists:
+            self._shortlists[key] = [_entry_shortlist(devs, self.dev_error, params)
+                                     for devs in self.devs]
+        return self._shortlists[key]
 
 
 class Trade(NamedTuple):
@@ -292,10 +305,10 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
     spans: list[tuple[int, int, int, int]] = []  # (column, qty, first day, end day) held
     low, high = _quiet_band(params)
     cash, peak_invested = [], 0.0
+    shortlists = market.entry_shortlists(params)
     for t in range(first, stop):
         day = market.dates[t]
-        shortlist = _entry_shortlist(market.devs[t], market.dev_error, params)
-        intents = decide(*_inputs(market, t, shortlist, account.book, holdings), params)
+        intents = decide(*_inputs(market, t, shortlists[t], account.book, holdings), params)
         for intent in intents:
             account.fill(intent, day)
             before, entry = holdings.pop(intent.symbol, None), account.book.get(intent.symbol)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import backtest
+from backtesting import sweep
 from backtesting.costs import NO_COSTS
 from backtesting.data import SymbolHistory
 from backtesting.engine import Settings, deviations
@@ -90,6 +91,20 @@ def test_engine_trades_as_decide_on_every_symbol_and_the_whole_book(seed, change
     assert len(expected) > 50
     assert {trade[2] for trade in expected} == {"BUY", "SELL"}
     assert engine_trades(histories, params, "1990-03-01", "1990-12-31") == expected
+
+
+def test_a_sweeps_runs_sharing_one_market_each_trade_as_decide_does():
+    # A sweep prepares each market once and its runs share what the entry rules make of it,
+    # in whatever order they come; each must still trade as decide() alone would.
+    histories = uneven_market(5)
+    grid = [{"entry_threshold_pct": entry, "entry_candidates": candidates, "exit_threshold_pct":
+             exit_pct} for entry in (1.5, 0.0) for candidates in (3, 1) for exit_pct in (3.0, 5.0)]
+    shared = sweep.prepare(histories, PARAMS, UNLIMITED, date(1990, 3, 1), date(1990, 12, 31),
+                           grid)
+    for overrides in grid + grid[::-1]:
+        result, _ = shared.run(overrides)
+        assert [(t.date, t.symbol, t.side, t.qty) for t in result.trades] == decide_on_everything(
+            histories, replace(PARAMS, **overrides), "1990-03-01", "1990-12-31"), overrides
 
 
 @settings(max_examples=200, deadline=None)
