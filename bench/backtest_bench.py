@@ -5,12 +5,14 @@
 Candles: synthetic markets of bench/synthetic_market.py written as CSV folders. Every side runs
 without costs or slippage and with cash that is never short, so all must make the same
 (date, symbol, side, qty) list; the bench checks it. Figures:
-- end to end, 50 symbols × 2,500 days: process start → trades.csv written, each command in a
-  fresh process, runs interleaved after an untimed round, min and median of REPEATS
-  (backtrader's `csv` feed once);
-- engine only, 50 × 2,500: candles already in memory → trades (backtest: prepare_market +
+- end to end, 60 symbols × 2,500 days: process start → trades.csv written, each command in a
+  fresh process, runs interleaved after an untimed round, min and median of REPEATS, warm and
+  cold candle cache (backtrader's `csv` feed once);
+- sweeps: throughput by worker count over SWEEP_GRID, and a whole `--sweep` of RESEARCH_GRID end
+  to end against the naive loop once per combination on the same cores;
+- engine only, 60 × 2,500: candles already in memory → trades (backtest: prepare_market +
   simulate; naive: its day loop; backtrader: Cerebro.run on in-memory frames, both pandas feeds);
-- scaling: engine-only µs per symbol-day at 50 × 2,500, 200 × 2,500 and 200 × 10,000.
+- scaling: engine-only µs per symbol-day at 60 × 2,500, 200 × 2,500 and 200 × 10,000.
 """
 from __future__ import annotations
 
@@ -44,7 +46,10 @@ from strategy_rules import StrategyParams
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 HEADLINE = (60, 2_500)  # 60 symbols × 10 years of weekdays
 SIZES = [(60, 2_500), (200, 2_500), (200, 10_000)]
-SWEEP_GRID = ["entry=0,1", "exit=5,6.28,8,10"]  # 8 combinations
+SWEEP_GRID = ["entry=0,1", "exit=5,6.28,8,10"]  # 8 combinations, for the worker scaling
+# A tuning session's sweep, timed end to end against the naive loop once per combination.
+RESEARCH_GRID = ["entry=0,0.5,1,1.5", "exit=5,6.28,8,10", "average=2,3.14,5"]  # 48
+RESEARCH_REPEATS = 3  # each round takes ~10 s
 SWEEP_GOAL = 0.8  # throughput with N workers ≥ 0.8 × N × one worker's
 REPEATS = 5
 RULES = StrategyParams(ma_period=20, entry_threshold_pct=0.0, exit_threshold_pct=6.28,
@@ -142,15 +147,15 @@ def end_to_end(folder: Path, start: str, end: str, work: Path) -> tuple[dict[str
 
 
 def sweep_end_to_end(folder: Path, start: str, end: str, work: Path) -> dict[str, Any]:
-    """A whole `backtest.py --sweep` of SWEEP_GRID on every core (process start → sweep.html)
+    """A whole `backtest.py --sweep` of RESEARCH_GRID on every core (process start → sweep.html)
     against the naive loop run once per combination, as many at a time as there are cores
-    (its strongest: it has no sweep); medians of REPEATS, interleaved, and whether every
-    combination made the same trades on both sides."""
+    (its strongest: it has no sweep); medians of RESEARCH_REPEATS, interleaved, and whether
+    every combination made the same trades on both sides."""
     from backtest import parse_sweep
 
     cores, env = os.cpu_count() or 1, command_env(work)
-    grid, out = parse_sweep(SWEEP_GRID), work / "sweep-e2e"
-    ours = [*backtest_command(folder, start, end, out), "--sweep", *SWEEP_GRID,
+    grid, out = parse_sweep(RESEARCH_GRID), work / "sweep-e2e"
+    ours = [*backtest_command(folder, start, end, out), "--sweep", *RESEARCH_GRID,
             "--workers", str(cores)]
     naive = [baseline_command(["bench/naive_backtest.py"], folder, start, end,
                               work / f"naive-{n}.csv", replace(RULES, **overrides))
@@ -161,14 +166,14 @@ def sweep_end_to_end(folder: Path, start: str, end: str, work: Path) -> dict[str
             list(pool.map(lambda command: seconds(command, env), naive))
 
     times: dict[str, list[float]] = {"sweep": [], "naive": []}
-    for _ in range(REPEATS):
+    for _ in range(RESEARCH_REPEATS):
         times["sweep"].append(seconds(ours, env))
         times["naive"].append(fastest(naive_all, repeats=1))
     same = all(trades_written(out / run_folder(n) / "trades.csv")
                == trades_written(work / f"naive-{n}.csv") for n in range(len(grid)))
     sweep_s, naive_s = statistics.median(times["sweep"]), statistics.median(times["naive"])
     print(f"sweep of {len(grid)} combinations end to end on {cores} cores (process start → "
-          f"sweep.html, each run saved with its report; median of {REPEATS}, wall): "
+          f"sweep.html, each run saved with its report; median of {RESEARCH_REPEATS}, wall): "
           f"{sweep_s:.3f} s; the naive loop once per combination, {cores} at a time: "
           f"{naive_s:.3f} s: {naive_s / sweep_s:.2f}×; same trades in every combination: {same}")
     return {"sweep_end_to_end_seconds": _figure(sweep_s, "s", "-", None),
