@@ -105,6 +105,17 @@ def line_svg(dates: Sequence[str], series: Sequence[tuple[str, Sequence[float], 
     return "".join(parts)
 
 
+def best_slice(document: dict, x: str, y: str) -> dict[str, object]:
+    """The swept parameters other than x and y at their values in the combination with the best
+    total return (at their first values when none finished): the heat map's default slice,
+    so it runs through the best result rather than wherever the grid starts."""
+    others = [name for name in document["axes"] if name not in (x, y)]
+    if not document["rows"]:
+        return {name: document["axes"][name][0] for name in others}
+    best = max(document["rows"], key=lambda row: row["total_return_pct"])
+    return {name: best[name] for name in others}
+
+
 def sweep_heatmap(document: dict, x: str, y: str, metric: str, fixed: dict[str, object],
                   link: Callable[[dict], str]) -> str:
     """A saved sweep's heat map of `metric` (a key of HEATMAP_METRICS) over parameters x and y

@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from backtesting.charts import HEATMAP_METRICS, line_svg, sweep_heatmap
+from backtesting.charts import HEATMAP_METRICS, best_slice, line_svg, sweep_heatmap
 from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
@@ -58,15 +58,15 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
 
 
 def sweep_html(document: dict[str, Any]) -> str:
-    """A sweep's page: a heat map per figure over its first two parameters (any others at
-    their first value) and every combination ranked."""
+    """A sweep's page: a heat map per figure over its first two parameters (any others at the
+    best combination's values) and every combination ranked."""
     axes = list(document["axes"])
     x, y = axes[0], (axes[1] if len(axes) > 1 else axes[0])
-    fixed = {name: values[0] for name, values in document["axes"].items() if name not in (x, y)}
+    fixed = best_slice(document, x, y)
     parts = []
     if fixed:
-        parts.append("<p>Other parameters at " + ", ".join(f"{k} = {v}" for k, v in fixed.items())
-                     + ".</p>")
+        parts.append("<p>Other parameters at the best combination's (by total return): "
+                     + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".</p>")
     for metric, (label, _) in HEATMAP_METRICS.items():
         parts.append(f"<h2>{escape(label)}</h2>" + sweep_heatmap(
             document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html"))

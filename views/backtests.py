@@ -47,8 +47,8 @@ def heatmap(sweep: dict) -> dict:
     y = request.args.get("y") if request.args.get("y") in axes else names[min(1, len(names) - 1)]
     metric = request.args.get("metric")
     metric = metric if metric in charts.HEATMAP_METRICS else "total_return_pct"
-    fixed = {name: next((v for v in axes[name] if str(v) == request.args.get(name)),
-                        axes[name][0]) for name in names if name not in (x, y)}
+    fixed = {name: next((v for v in axes[name] if str(v) == request.args.get(name)), best)
+             for name, best in charts.best_slice(sweep, x, y).items()}
     svg = charts.sweep_heatmap(sweep, x, y, metric, fixed,
                                link=lambda cell: f"{request.path}/{cell['run']}")
     return {"x": x, "y": y, "metric": metric, "fixed": fixed, "svg": Markup(svg),

@@ -211,3 +211,31 @@ def test_a_cut_sweep_json_is_listed_as_unreadable_and_its_page_says_why(config, 
     page = logged_in.get("/backtests/20260101T000000-cut")
     assert page.status_code == 404
     assert "sweep.json cannot be read" in page.get_data(as_text=True)
+
+
+def test_off_the_axes_the_heat_map_runs_through_the_best_combination(scenario_dir, config,
+                                                                     logged_in):
+    # Averaging down at 3 % does better here than at 10 %, which the grid lists first.
+    out = config.data_dir / "backtests" / "20260101T000000-three"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID,
+                   "average=10,3", "--out", str(out)).returncode == 0
+    rows = rows_of(out)
+    best = max(rows, key=lambda row: row["total_return_pct"])
+    assert best["averaging_threshold_pct"] == 3.0
+
+    def cell_of(averaging: float) -> dict:
+        return next(row for row in rows if (row["entry_threshold_pct"], row["exit_threshold_pct"],
+                                            row["averaging_threshold_pct"]) == (2.0, 8.0, averaging))
+
+    page = logged_in.get("/backtests/20260101T000000-three").get_data(as_text=True)
+    assert '<option value="3.0" selected>3.0</option>' in page
+    assert f'href="/backtests/20260101T000000-three/{cell_of(3.0)["run"]}"' in page
+    assert f'href="/backtests/20260101T000000-three/{cell_of(10.0)["run"]}"' not in page.split(
+        "Every combination")[0]
+    chosen = logged_in.get("/backtests/20260101T000000-three?averaging_threshold_pct=10.0"
+                           ).get_data(as_text=True)
+    assert f'href="/backtests/20260101T000000-three/{cell_of(10.0)["run"]}"' in chosen
+    report = (out / "sweep.html").read_text()
+    assert "Other parameters at the best combination's (by total return): " \
+           "averaging_threshold_pct = 3.0." in report
+    assert f'href="{cell_of(3.0)["run"]}/report.html"' in report
