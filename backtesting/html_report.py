@@ -1,10 +1,12 @@
 """Self-contained HTML beside the CSVs, for people who never open the web app: a run's
 report.html (figures, equity against buy-and-hold, drawdown, the trades) and a sweep's
-sweep.html (heat maps whose cells open each combination's report.html)."""
+sweep.html (heat maps over every pair of swept parameters whose cells open each combination's
+report.html)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +60,20 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
 
 
 def sweep_html(document: dict[str, Any]) -> str:
-    """A sweep's page: a heat map per figure over its first two parameters (any others at the
-    best combination's values) and every combination ranked."""
+    """A sweep's page: for each pair of swept parameters a heat map per figure (any others at
+    the best combination's values), since a static file cannot switch axes as the web page
+    does; then every combination ranked."""
     axes = list(document["axes"])
-    x, y = axes[0], (axes[1] if len(axes) > 1 else axes[0])
-    fixed = best_slice(document, x, y)
     parts = []
-    if fixed:
-        parts.append("<p>Other parameters at the best combination's (by total return): "
-                     + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".</p>")
-    for metric, (label, _) in HEATMAP_METRICS.items():
-        parts.append(f"<h2>{escape(label)}</h2>" + sweep_heatmap(
-            document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html"))
+    for x, y in list(combinations(axes, 2)) or [(axes[0], axes[0])]:
+        fixed = best_slice(document, x, y)
+        parts.append(f"<h2>{escape(x if x == y else f'{x} × {y}')}</h2>")
+        if fixed:
+            parts.append("<p>Other parameters at the best combination's (by total return): "
+                         + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".</p>")
+        for metric, (label, _) in HEATMAP_METRICS.items():
+            parts.append(f"<h3>{escape(label)}</h3>" + sweep_heatmap(
+                document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html"))
     if document.get("failed"):
         parts.append("<h2>Failed</h2>" + _table(["Combination", "Error"], [
             (failed["combination"], failed["error"]) for failed in document["failed"]]))

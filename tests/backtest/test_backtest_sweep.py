@@ -239,3 +239,17 @@ def test_off_the_axes_the_heat_map_runs_through_the_best_combination(scenario_di
     assert "Other parameters at the best combination's (by total return): " \
            "averaging_threshold_pct = 3.0." in report
     assert f'href="{cell_of(3.0)["run"]}/report.html"' in report
+
+
+def test_sweep_html_maps_every_pair_of_swept_parameters(scenario_dir, config, tmp_path):
+    # A static file cannot switch axes, so it draws each pair, through the best combination.
+    out = tmp_path / "three"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "average=10,3",
+                   "--out", str(out)).returncode == 0
+    page = (out / "sweep.html").read_text()
+    for pair, fixed in [("entry_threshold_pct × exit_threshold_pct", "averaging_threshold_pct = 3.0"),
+                        ("entry_threshold_pct × averaging_threshold_pct", "exit_threshold_pct = 8.0"),
+                        ("exit_threshold_pct × averaging_threshold_pct", "entry_threshold_pct = 1.0")]:
+        section = page.split(f"<h2>{pair}</h2>")[1].split("<h2>")[0]
+        assert f"by total return): {fixed}." in section
+        assert section.count('href="runs/') == 8  # 2 × 2 cells in each figure's map
