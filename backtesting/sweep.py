@@ -3,8 +3,9 @@
 The markets (candles aligned, deviations computed: once per MA length) are prepared before any
 worker starts; the local engine forks its workers so they share them, and the cluster engine
 (backtesting/cluster.py) sends them to each worker once. In a worker, the combinations with the
-same entry rules share the days' entry shortlists the market keeps (Market.entry_shortlists). Each combination's run is saved as
-`runs/<n>/` of the sweep's folder, which sweep.json describes. Imported only for a sweep.
+same entry rules share the days' entry shortlists the market keeps (Market.entry_shortlists).
+Each combination's run is saved as `runs/<n>/` of the sweep's folder, which sweep.json
+describes. Imported only for a sweep.
 """
 from __future__ import annotations
 

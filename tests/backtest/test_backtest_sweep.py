@@ -224,8 +224,9 @@ def test_off_the_axes_the_heat_map_runs_through_the_best_combination(scenario_di
     assert best["averaging_threshold_pct"] == 3.0
 
     def cell_of(averaging: float) -> dict:
-        return next(row for row in rows if (row["entry_threshold_pct"], row["exit_threshold_pct"],
-                                            row["averaging_threshold_pct"]) == (2.0, 8.0, averaging))
+        return next(row for row in rows
+                    if (row["entry_threshold_pct"], row["exit_threshold_pct"],
+                        row["averaging_threshold_pct"]) == (2.0, 8.0, averaging))
 
     page = logged_in.get("/backtests/20260101T000000-three").get_data(as_text=True)
     assert '<option value="3.0" selected>3.0</option>' in page
@@ -247,9 +248,10 @@ def test_sweep_html_maps_every_pair_of_swept_parameters(scenario_dir, config, tm
     assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "average=10,3",
                    "--out", str(out)).returncode == 0
     page = (out / "sweep.html").read_text()
-    for pair, fixed in [("entry_threshold_pct × exit_threshold_pct", "averaging_threshold_pct = 3.0"),
-                        ("entry_threshold_pct × averaging_threshold_pct", "exit_threshold_pct = 8.0"),
-                        ("exit_threshold_pct × averaging_threshold_pct", "entry_threshold_pct = 1.0")]:
+    for pair, fixed in [
+            ("entry_threshold_pct × exit_threshold_pct", "averaging_threshold_pct = 3.0"),
+            ("entry_threshold_pct × averaging_threshold_pct", "exit_threshold_pct = 8.0"),
+            ("exit_threshold_pct × averaging_threshold_pct", "entry_threshold_pct = 1.0")]:
         section = page.split(f"<h2>{pair}</h2>")[1].split("<h2>")[0]
         assert f"by total return): {fixed}." in section
         assert section.count('href="runs/') == 8  # 2 × 2 cells in each figure's map
