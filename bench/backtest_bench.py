@@ -7,7 +7,8 @@ without costs or slippage and with cash that is never short, so all must make th
 (date, symbol, side, qty) list; the bench checks it. Figures:
 - end to end, 60 symbols × 2,500 days: process start → trades.csv written, each command in a
   fresh process, runs interleaved after an untimed round, min and median of REPEATS, warm and
-  cold candle cache (backtrader's `csv` feed once);
+  cold candle cache (backtrader's `csv` feed once), and warm with the rules made free
+  (bench/rules_free_backtest.py): the floor no change to decide() can go below;
 - sweeps: throughput by worker count over SWEEP_GRID, and a whole `--sweep` of RESEARCH_GRID end
   to end against the naive loop once per combination on the same cores;
 - engine only, 60 × 2,500: candles already in memory → trades (backtest: prepare_market +
@@ -84,12 +85,21 @@ def baseline_command(program: list[str], folder: Path, start: str, end: str, out
             "--entries-per-run", str(rules.max_new_entries_per_run)]
 
 
+def rules_free_command(mode: str, folder: Path, start: str, end: str, work: Path) -> list[str]:
+    """backtest.py recording its rules' answers, or replaying them instead of running the
+    rules (bench/rules_free_backtest.py), writing into `work`/rules-free."""
+    options = backtest_command(folder, start, end, work / "rules-free")[2:]
+    return [sys.executable, "-m", "bench.rules_free_backtest", mode, str(work / "answers"),
+            "--", *options]
+
+
 def commands(folder: Path, start: str, end: str, work: Path) -> dict[str, list[str]]:
     """Each side's command line; each writes `work`/<side>.csv or <side>/trades.csv."""
     ours = backtest_command(folder, start, end, work / "backtest")
     return {
         "backtest cold": ours,  # the parsed-candle cache removed before each run
         "backtest": ours,
+        "rules free": rules_free_command("replay", folder, start, end, work),
         "naive": baseline_command(["bench/naive_backtest.py"], folder, start, end,
                                   work / "naive.csv"),
         "backtrader": baseline_command(["-m", "bench.backtrader_backtest"], folder, start, end,
@@ -132,6 +142,7 @@ def end_to_end(folder: Path, start: str, end: str, work: Path) -> tuple[dict[str
     feed once, and whether the three trades files agree."""
     env = command_env(work)
     runs = commands(folder, start, end, work)
+    seconds(rules_free_command("record", folder, start, end, work), env)
     for command in runs.values():
         seconds(command, env)
     times: dict[str, list[float]] = {side: [] for side in runs}
@@ -142,7 +153,8 @@ def end_to_end(folder: Path, start: str, end: str, work: Path) -> tuple[dict[str
             times[side].append(seconds(command, env))
     csv_feed = seconds([*runs["backtrader"], "--feed", "csv"], env)
     same = (trades_written(work / "backtest" / "trades.csv") == trades_written(work / "naive.csv")
-            == trades_written(work / "backtrader.csv"))
+            == trades_written(work / "backtrader.csv")
+            == trades_written(work / "rules-free" / "trades.csv"))
     return times, csv_feed, same
 
 
@@ -295,18 +307,22 @@ def main() -> dict[str, Any]:
         trades = len(trades_written(work / "naive.csv"))
         best = {side: statistics.median(values) for side, values in times.items()}
         print(f"{HEADLINE[0]} symbols × {HEADLINE[1]} days ({start} → {end}), {trades} trades, "
-              f"same on all three sides: {same}")
+              f"same on every side: {same}")
         print("end to end, process start → trades.csv (min / median of "
               f"{REPEATS}, wall):")
         for side, values in times.items():
-            print(f"  {side:<11} {min(values):7.3f} s / {statistics.median(values):7.3f} s")
+            print(f"  {side:<13} {min(values):7.3f} s / {statistics.median(values):7.3f} s")
         print(f"  backtrader with its csv feed, once: {csv_feed:.3f} s")
         naive_ratio = best["naive"] / best["backtest"]
         cold_ratio = best["naive"] / best["backtest cold"]
+        floor_ratio = best["naive"] / best["rules free"]
         backtrader_ratio = min(best["backtrader"], csv_feed) / best["backtest"]
         print(f"  backtest.py (medians) is {naive_ratio:.2f}× the naive loop's speed with its "
               f"candle cache, {cold_ratio:.2f}× on a cold cache (goal ≥ {NAIVE_GOAL:g}×); "
               f"{backtrader_ratio:.1f}× backtrader's (goal ≥ {BACKTRADER_GOAL:g}×)")
+        print(f"  with decide() and its inputs replaced by replaying their answers (rules "
+              f"free), warm: {floor_ratio:.2f}× the naive loop, the most any change to the "
+              f"rules' cost could give")
         scaling_sweep = sweep_scaling(folder, start, end, work)
         scaling_sweep.update(sweep_end_to_end(folder, start, end, work))
 
@@ -336,6 +352,7 @@ def main() -> dict[str, Any]:
         "end_to_end_seconds": _figure(best["backtest"], "s", "-", None),
         "end_to_end_cold_seconds": _figure(best["backtest cold"], "s", "-", None),
         "vs_naive_end_to_end_cold": _figure(cold_ratio, "x", "reported", None),
+        "rules_free_vs_naive_end_to_end": _figure(floor_ratio, "x", "reported", None),
         **scaling_sweep,
         "naive_end_to_end_seconds": _figure(best["naive"], "s", "-", None),
         "backtrader_end_to_end_seconds": _figure(best["backtrader"], "s", "-", None),

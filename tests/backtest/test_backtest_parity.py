@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -21,6 +24,7 @@ from backtesting.data import SymbolHistory
 from backtesting.engine import Settings, deviations
 from bench import backtrader_backtest, naive_backtest
 from bench.synthetic_market import weekdays, write_market
+from config import PROJECT_DIR
 from strategy_rules import BookEntry, StrategyParams, decide, moving_average
 from tests.backtest.scenario import PARAMS
 
@@ -158,3 +162,22 @@ def test_engine_naive_loop_and_backtrader_agree(tmp_path, config):
     ours = fills_of(tmp_path / "ours" / "trades.csv")
     assert len(ours) > 30
     assert ours == fills_of(tmp_path / "naive.csv") == [fill[:4] for fill in theirs]
+
+
+def test_the_rules_free_bench_run_makes_the_trades_decide_made(tmp_path):
+    """make bench-backtest's floor replays decide()'s answers instead of running the rules: it
+    stands for the real run only while it trades as that run does."""
+    folder = tmp_path / "market"
+    write_market(folder, symbols=8, days=300, seed=11)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/unused.db",
+           "FYERS_MODE": "sandbox", "ENTRY_CANDIDATES": "3", "MAX_NEW_ENTRIES_PER_RUN": "1"}
+    options = ["--csv", str(folder), "--from", "1990-02-01", "--to", "1991-02-28",
+               "--capital", "1e12", "--costs", "0", "--slippage", "0", "--ma-period", "5"]
+    for mode in ("record", "replay"):
+        subprocess.run([sys.executable, "-m", "bench.rules_free_backtest", mode,
+                        str(tmp_path / "answers"), "--", *options, "--out", str(tmp_path / mode)],
+                       cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
+
+    recorded = fills_of(tmp_path / "record" / "trades.csv")
+    assert len(recorded) > 30
+    assert fills_of(tmp_path / "replay" / "trades.csv") == recorded
