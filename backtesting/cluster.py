@@ -4,6 +4,8 @@ combination comes back as its result and summary and is saved here, as the local
 it, so the rows are the same row for row."""
 from __future__ import annotations
 
+import queue
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,26 @@ def _client(address: str) -> Any:
                                  "'.[cluster]'") from None
     if not address:
         return Client(LocalCluster(threads_per_worker=1, dashboard_address=None))
+    # Client's timeout covers opening the connection only: an endpoint that accepts and never
+    # answers (not a scheduler) would hang it, so the handshake runs in a daemon thread (one
+    # that cannot keep the process from exiting) with a deadline of its own.
+    outcome: queue.Queue = queue.Queue()
+
+    def connect() -> None:
+        try:
+            outcome.put(Client(address, timeout=CONNECT_TIMEOUT_S))
+        except Exception as exc:  # a bad address or a server that is not Dask: many kinds
+            outcome.put(exc)
+
+    threading.Thread(target=connect, daemon=True).start()
     try:
-        return Client(address, timeout=CONNECT_TIMEOUT_S)
-    except (OSError, TimeoutError) as exc:
-        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        client = outcome.get(timeout=2 * CONNECT_TIMEOUT_S)
+    except queue.Empty:
+        client = TimeoutError(f"no answer within {2 * CONNECT_TIMEOUT_S} s")
+    if not isinstance(client, Exception):
+        return client
+    reason = (str(client) or type(client).__name__).splitlines()[0]
+    raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {reason}")
 
 
 def _remote(sweep: Sweep, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -95,6 +95,24 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp
     assert done.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize("kind", ["silent server", "no port", "http scheme"])
+def test_a_cluster_address_that_is_no_scheduler_is_one_line_and_exit_2(scenario_dir, config,
+                                                                       tmp_path, kind):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install '.[cluster]'")
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        address = {"silent server": f"tcp://127.0.0.1:{port}", "no port": "scheduler-host",
+                   "http scheme": f"http://127.0.0.1:{port}"}[kind]
+        done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--engine",
+                       "dask", "--cluster", address, "--out", str(tmp_path / "s"))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at {address}: ")
+    assert done.stderr.count("\n") == 1
+
+
 def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, config,
                                                                   tmp_path):
     hidden = tmp_path / "no-extra"  # a `dask` that cannot be imported, as when not installed
