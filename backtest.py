@@ -180,7 +180,7 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                                             "(AVERAGING_THRESHOLD_PCT, now %(default)s)")
     parser.add_argument("--max-trade-value", type=POSITIVE, default=config.max_trade_value,
                         metavar="X", help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")
-    parser.add_argument("--sweep", nargs="+", metavar="KEY=V,V",
+    parser.add_argument("--sweep", nargs="+", action="extend", metavar="KEY=V,V",
                         help=f"grid over {', '.join(SWEEP_KEYS)}, e.g. entry=0,1,2 exit=5,6.28,8")
     parser.add_argument("--workers", type=POSITIVE_INT, metavar="N",
                         help=f"sweep processes (default: every core, here {os.cpu_count()})")
@@ -247,6 +247,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     config = config or load_config_or_exit(resolve_keys=False)
     parser = build_parser(config)
     args = parser.parse_args(argv)
+    if args.start > args.end:
+        parser.error(f"--from {args.start} is after --to {args.end}")
     if args.csv is None:
         config = config_or_exit(config.with_secrets)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -76,7 +76,12 @@ def _date_and_close_fields(path: Path, *, quick: bool) -> tuple[list[str], list[
     """The text of the date and close fields of every data row of one CSV file. `quick` splits
     on commas, twice the csv module's speed, when there are no quotes and the field count fits:
     a file whose lines are still uneven then reads as garbage, which _read_csv retries."""
-    text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is no column
+    try:
+        # A spreadsheet's byte-order mark is no column; a byte that is not UTF-8 (a Latin-1
+        # export) is replaced: only the date and close fields are read, and those are ASCII.
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise DataError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     head, _, body = text.partition("\n")
     header = [name.strip().lower() for name in next(csv.reader([head]), [])]
     missing = [column for column in ("date", "close") if column not in header]

@@ -93,8 +93,10 @@ def test_csv_files_from_spreadsheets_and_brokers_read_alike(tmp_path):
                                         "2024-01-02 00:00:00+05:30,11\n\n")
     (tmp_path / "UNSORTED.csv").write_text("date,close\n2024-01-02,99\n2024-01-01,10.5\n"
                                            "2024-01-02,11\n")
+    (tmp_path / "LATIN1.csv").write_bytes("date,name,close\n2024-01-01,Société,10.5\n"
+                                          "2024-01-02,Société,11\n".encode("latin-1"))
     histories = load_csv_dir(tmp_path)
-    assert len(histories) == 5
+    assert len(histories) == 6
     for history in histories.values():
         assert (history.dates, history.closes) == (["2024-01-01", "2024-01-02"], [10.5, 11.0])
 
@@ -119,3 +121,9 @@ def test_a_bad_cached_close_names_the_symbol(config, store):
     with pytest.raises(DataError, match="NSE:SBIN-EQ's cached candles: every close must be"):
         load_histories(config, csv_dir=None, fetch=False, since=date(2024, 1, 1),
                        until=date(2024, 2, 9))
+
+
+def test_a_csv_that_cannot_be_read_names_the_file(tmp_path):
+    (tmp_path / "AAA.csv").mkdir()  # a folder where a file should be
+    with pytest.raises(DataError, match="AAA.csv: cannot be read"):
+        load_csv_dir(tmp_path)

@@ -273,3 +273,12 @@ def test_sweep_html_maps_every_pair_of_swept_parameters(scenario_dir, config, tm
         section = page.split(f"<h2>{pair}</h2>")[1].split("<h2>")[0]
         assert f"by total return): {fixed}." in section
         assert section.count('href="runs/') == 8  # 2 × 2 cells in each figure's map
+
+
+def test_sweep_given_twice_sweeps_both_grids(scenario_dir, config, tmp_path):
+    out = tmp_path / "twice"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1,2",
+                   "--sweep", "exit=5,8", "--out", str(out)).returncode == 0
+    document = json.loads((out / "sweep.json").read_text())
+    assert document["axes"] == {"entry_threshold_pct": [1.0, 2.0], "exit_threshold_pct": [5.0, 8.0]}
+    assert len(document["rows"]) == 4
