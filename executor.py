@@ -220,7 +220,7 @@ def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bo
             logger.error("run failed: %s", exc)
         return Outcome.failed(failure, str(exc) or type(exc).__name__)
     futures.extend(_notify_events(config, store, result))
-    status = "warning" if result.incomplete or result.held_back else "succeeded"
+    status = "warning" if result.incomplete or result.held_back or result.unsettled else "succeeded"
     return Outcome(status, f"Paper: {result.summary}" if store.book == "paper" else result.summary)
 
 

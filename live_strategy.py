@@ -294,13 +294,15 @@ def _order_clauses(result: RunResult) -> list[str]:
             f"placed: {result.closed}"] if result.held_back and not _all_held(result) else []
     return [*counted(result.incomplete), *held,
             *_counted(result.waiting, "order waiting at Fyers for the open",
-                      "orders waiting at Fyers for the open")]
+                      "orders waiting at Fyers for the open"),
+            *_counted(result.unsettled, "order still open at Fyers after the bot's cancel "
+                      "failed", "orders still open at Fyers after the bot's cancel failed")]
 
 
 def _all_held(result: RunResult) -> bool:
     """True when NSE was closed for the whole run: it placed nothing."""
     return bool(result.closed) and len(result.held_back) == len(result.intents) \
-        and not result.fills and not result.incomplete and not result.waiting
+        and not (result.fills or result.incomplete or result.waiting or result.unsettled)
 
 
 def _summary(result: RunResult, dry_run: bool) -> str:
@@ -319,7 +321,11 @@ def _summary(result: RunResult, dry_run: bool) -> str:
         notes = []
     else:
         said = deals_sentence(_fill_deals(result), "bought", "sold")
-        opening = (said or ("nothing bought or sold" if result.intents else NO_ORDER))
+        # An order still open at Fyers may have filled in part: its fill is recorded when a
+        # run settles it, so until then nothing is "bought" yet, but not "nothing" either.
+        nothing = "nothing recorded as bought or sold yet" if result.unsettled else \
+            "nothing bought or sold"
+        opening = (said or (nothing if result.intents else NO_ORDER))
         opening = opening[0].upper() + opening[1:]
         notes = _order_clauses(result)
     return "; ".join([opening,

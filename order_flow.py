@@ -24,13 +24,17 @@ from broker import (
     SIDE_SELL,
     STATUS_EXPIRED,
     STATUS_REJECTED,
+    AuthFailed,
     BrokerError,
     DailyLimitBlocked,
     FyersBroker,
+    InvalidRequest,
+    IPNotAllowed,
     Order,
     OrderRejected,
     PlaceResult,
     RateLimited,
+    TokenExpired,
 )
 from config import IST, Config
 from market_hours import MarketSession
@@ -59,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 TAG_PREFIX = "NS"
 POLL_INTERVAL_S = 0.5
+# Fyers answers these before it takes an order: the order was not placed. (A network error or
+# a 5xx leaves it unknown: the next run looks its tag up.)
+REFUSED_BEFORE_PLACING = (RateLimited, IPNotAllowed, TokenExpired, AuthFailed, InvalidRequest)
 
 
 @dataclass
@@ -73,6 +80,7 @@ class RunResult:
     incomplete: list[dict[str, Any]] = field(default_factory=list)
     held_back: list[Intent] = field(default_factory=list)  # not placed: NSE closed meanwhile
     waiting: list[dict[str, Any]] = field(default_factory=list)  # left at Fyers for the open
+    unsettled: list[dict[str, Any]] = field(default_factory=list)  # open: the cancel failed
     closed: str = ""  # 'NSE is closed until Mon 09:15 IST' when the run saw the market closed
     notes: list[str] = field(default_factory=list)  # more for the summary, e.g. budget spent
 
@@ -165,6 +173,10 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
     except MarketClosed as exc:
         _hold_back(run, intent, record, str(exc))
         return
+    except REFUSED_BEFORE_PLACING as exc:  # the run fails; the order must not read "waiting"
+        run.store.upsert_order({**record, "status": NOT_PLACED, "updated_at": time.time(),
+                                "message": f"Fyers refused the request ({exc})"})
+        raise
     order = _find_order(run, tag, placed.order_id if placed.acknowledged else None)
     if order is None:
         logger.warning("order %s was not acknowledged and is not in the orderbook yet: the "
@@ -277,8 +289,12 @@ def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
     run.steps.begin("fills", f"waiting for {record['side']} {record['qty']} "
                              f"{ticker(record['symbol'])} to fill")
     order, cancelled_by_bot = _await_final(run, order)
-    if not order.is_final:
-        logger.warning("order %s is still open at the broker: the next run settles it", order.id)
+    if not order.is_final:  # the bot's cancel failed: a fill may still come, recorded then
+        record["message"] = (f"{order.filled_qty} of {order.qty} filled so far; the bot could "
+                             f"not cancel the rest, the next run settles it")
+        run.store.upsert_order(record)
+        run.result.unsettled.append(record)
+        logger.warning("order %s is still open at the broker: %s", order.id, record["message"])
         return
     if order.filled_qty > 0:
         _record_fill(run, record, order)

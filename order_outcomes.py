@@ -53,9 +53,10 @@ def phrase(order: Mapping[str, Any]) -> str:
         return f"not placed: {message}" if message else "not placed"
     if status == UNKNOWN:
         return f"not recorded as filled: {message}"
-    if status in OPEN:
-        return f"waiting at Fyers: {message}" if status == PLACED and message else \
-            "waiting at Fyers"
+    if status == PENDING:  # being placed when its run stopped: maybe it never reached Fyers
+        return "not settled yet: the next run checks Fyers"
+    if status == PLACED:
+        return f"waiting at Fyers: {message}" if message else "waiting at Fyers"
     return "not filled, cancelled"  # CANCELLED, and rows from before these statuses
 
 

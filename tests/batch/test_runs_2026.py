@@ -10,6 +10,7 @@ from executor import run_once
 from fyers_sandbox import FYERS_RATE_LIMITS
 from live_strategy import run_live
 from order_flow import order_tag
+from order_outcomes import phrase
 from tests.batch.conftest import DEMO, FYERS_2026, START
 from tests.batch.helpers import calls_to, expected_intents, fast_broker, run_cli, run_trades
 from tests.faults.helpers import assert_books_agree
@@ -59,6 +60,41 @@ def test_a_machine_fyers_does_not_know_fails_the_run_and_records_nothing(run_con
     assert run["status"] == "failed" and REGISTER_IP in run["error"]
     assert "Traceback" not in run["error"]
     assert store.list_trades() == [] and store.get_positions() == []
+    [order] = store.list_orders()  # refused before Fyers took it: never "waiting at Fyers"
+    assert phrase(order).startswith("not placed: Fyers refused the request")
+
+
+def test_an_order_whose_cancel_fyers_refuses_reads_still_open_until_a_run_settles_it(
+        run_config, store, sandbox, logged_in):
+    """Fyers left the order open and answered the bot's cancel after the fill timeout with a
+    429: the run must not say nothing was bought (part may have filled), nor record a part a
+    later fill would add to."""
+    def refusing_cancels(config, access_token=None, **options):
+        broker = fast_broker(config, access_token, **options)
+        cancel = broker.cancel_order
+
+        def refused(order_id):
+            sandbox.admin("faults", http_429_next=1)  # Fyers' answer to the cancel request
+            return cancel(order_id)
+
+        broker.cancel_order = refused
+        return broker
+
+    sandbox.admin("faults", pending_next_orders=1)
+    run = run_once(run_config, trigger="manual", force=True, broker_factory=refusing_cancels)
+
+    assert run["status"] == "warning"
+    assert "1 order still open at Fyers after the bot's cancel failed" in run["summary"]
+    assert run["summary"].startswith("Nothing recorded as bought or sold yet;")
+    [order] = store.list_orders()
+    assert phrase(order) == (f"waiting at Fyers: 0 of {order['qty']} filled so far; the bot "
+                             f"could not cancel the rest, the next run settles it")
+    assert store.list_trades() == []
+
+    sandbox.admin("fill-pending")  # Fyers fills the rest while no run watches
+    run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+    assert phrase(store.get_order(order["tag"])) == "filled"
+    assert sum(trade["qty"] for trade in store.list_trades()) == order["qty"]
 
 
 @pytest.mark.slow
