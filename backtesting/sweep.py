@@ -165,4 +165,4 @@ def format_table(rows: list[dict[str, Any]], axes: list[str]) -> str:
 
     return tabulate([{**{name: row[name] for name in axes},
                       **{column: row[column] for column in TABLE_COLUMNS}, "run": row["run"]}
-                     for row in ranked(rows)], headers="keys", floatfmt="g")
+                     for row in ranked(rows)], headers="keys", floatfmt=",.2f")
