@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,15 @@ def ist_today() -> date:
 def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bool,
                  guard: RunGuard, futures: list[Future], broker_factory: BrokerFactory,
                  steps: RunSteps) -> Outcome:
+    """The run's outcome, its summary starting "Paper: " in the paper book, however it ended."""
+    outcome = _run_outcome(config, store, record, force, guard, futures, broker_factory, steps)
+    return replace(outcome, summary=f"Paper: {outcome.summary}") if store.book == "paper" \
+        else outcome
+
+
+def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bool,
+                 guard: RunGuard, futures: list[Future], broker_factory: BrokerFactory,
+                 steps: RunSteps) -> Outcome:
     """The run's outcome; every failure becomes one of the owner's sentences (messages.py)."""
     today = ist_today()
     if not force and not is_trading_day(today):
@@ -221,7 +230,7 @@ def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bo
         return Outcome.failed(failure, str(exc) or type(exc).__name__)
     futures.extend(_notify_events(config, store, result))
     status = "warning" if result.incomplete or result.held_back or result.unsettled else "succeeded"
-    return Outcome(status, f"Paper: {result.summary}" if store.book == "paper" else result.summary)
+    return Outcome(status, result.summary)
 
 
 def _work(config: Config, store: Store, record: dict[str, Any], guard: RunGuard,

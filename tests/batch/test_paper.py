@@ -240,3 +240,11 @@ def test_a_paper_run_costs_no_more_data_calls_than_a_real_one(run_config, store,
     assert data[True] == data[False] == {"/data/quotes": 1}
     assert [path for path in counts[True] if any(p in path for p in ACCOUNT_PATHS)] == []
     assert sum(counts[True].values()) < sum(counts[False].values())
+
+
+def test_a_paper_run_that_fails_says_paper_too(paper_config, store, sandbox):
+    """However a paper run ends (here: nobody logged in to Fyers today), its summary says it was
+    paper, so the owner never reads it as a real run that failed."""
+    run = paper_run(paper_config, store, WEEK[0], RUN_TIME, sandbox)
+    assert run["status"] == "failed" and run["book"] == "paper"
+    assert run["summary"].startswith("Paper: "), run["summary"]
