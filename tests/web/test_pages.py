@@ -163,3 +163,21 @@ def test_trading_figures_and_the_dashboard_follow_a_new_trade(logged_in, client,
     assert "₹1,400.00" in page and "2 / 1" in page
     assert "10 × <span title=\"NSE:INFY-EQ\">INFY</span> @ ₹1,600.00" in client.get(
         "/").get_data(as_text=True)
+
+
+def test_recent_activity_marks_a_sale_made_by_hand(logged_in, client, db):
+    """The owner's own sale reads "by hand" on the dashboard as on Trading, never as the bot's."""
+    import time
+
+    now = time.time()
+    db.record_trade({"trade_id": "b1", "run_id": "r", "order_tag": "b1", "symbol": "NSE:TCS-EQ",
+                     "side": "BUY", "qty": 3, "price": 3000.0, "ts": now - 120, "pnl": None,
+                     "source": "bot"},
+                    {"symbol": "NSE:TCS-EQ", "qty": 3, "avg_price": 3000.0,
+                     "last_buy_price": 3000.0, "opened_at": now - 120, "updated_at": now - 120})
+    db.record_trade({"trade_id": "m1", "run_id": "r", "order_tag": None, "symbol": "NSE:TCS-EQ",
+                     "side": "SELL", "qty": 3, "price": 3100.0, "ts": now - 60, "pnl": 300.0,
+                     "source": "manual"}, None)
+    rows = re.findall(r"(?s)<span class=\"badge [^\"]*\">(BUY|SELL)</span>(.*?)</li>",
+                      client.get("/").get_data(as_text=True))
+    assert [(side, "by hand" in rest) for side, rest in rows] == [("SELL", True), ("BUY", False)]
