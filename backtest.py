@@ -70,6 +70,18 @@ POSITIVE = number_type(float, 0, inclusive=False)
 POSITIVE_INT = number_type(int, 0, inclusive=False)
 NON_NEGATIVE = number_type(float, 0, inclusive=True)
 
+
+def setting_type(name: str) -> Callable[[str], Any]:
+    """An argparse type: strategy setting `name` parsed and range-checked as in .env and in
+    --sweep, so one run accepts no value a sweep would refuse."""
+    def parse(raw: str) -> Any:
+        try:
+            return parse_setting(name, raw)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
 # --sweep KEY → the StrategyParams field (and Config setting, whose range it must be in).
 SWEEP_KEYS = {"entry": "entry_threshold_pct", "exit": "exit_threshold_pct",
               "average": "averaging_threshold_pct", "ma": "ma_period",
@@ -167,19 +179,22 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                         help="1: Indian delivery charges (backtesting/costs.py); 0: none")
     parser.add_argument("--out", type=writable_dir, metavar="DIR",
                         help="where to write the CSVs (default: data/backtests/<id>/)")
-    parser.add_argument("--ma-period", type=POSITIVE_INT, default=config.ma_period, metavar="N",
+    parser.add_argument("--ma-period", type=setting_type("ma_period"), default=config.ma_period,
+                        metavar="N",
                         help="MA length in daily closes (MA_PERIOD, now %(default)s)")
-    parser.add_argument("--entry", type=NON_NEGATIVE, default=config.entry_threshold_pct,
-                        metavar="PCT",
+    parser.add_argument("--entry", type=setting_type("entry_threshold_pct"),
+                        default=config.entry_threshold_pct, metavar="PCT",
                         help="buy this %% below the MA (ENTRY_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--exit", type=POSITIVE, default=config.exit_threshold_pct,
-                        metavar="PCT",
+    parser.add_argument("--exit", type=setting_type("exit_threshold_pct"),
+                        default=config.exit_threshold_pct, metavar="PCT",
                         help="sell this %% up (EXIT_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--average", type=POSITIVE, default=config.averaging_threshold_pct,
-                        metavar="PCT", help="average down this %% below the last buy "
-                                            "(AVERAGING_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--max-trade-value", type=POSITIVE, default=config.max_trade_value,
-                        metavar="X", help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")
+    parser.add_argument("--average", type=setting_type("averaging_threshold_pct"),
+                        default=config.averaging_threshold_pct, metavar="PCT",
+                        help="average down this %% below the last buy "
+                             "(AVERAGING_THRESHOLD_PCT, now %(default)s)")
+    parser.add_argument("--max-trade-value", type=setting_type("max_trade_value"),
+                        default=config.max_trade_value, metavar="X",
+                        help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")
     parser.add_argument("--sweep", nargs="+", action="extend", metavar="KEY=V,V",
                         help=f"grid over {', '.join(SWEEP_KEYS)}, e.g. entry=0,1,2 exit=5,6.28,8")
     parser.add_argument("--workers", type=POSITIVE_INT, metavar="N",

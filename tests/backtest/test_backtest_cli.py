@@ -114,7 +114,10 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--capital", "0"], "argument --capital: '0' is not a number greater than 0"),
     (["--capital", "nan"], "argument --capital: 'nan' is not a number greater than 0"),
-    (["--ma-period", "-3"], "argument --ma-period: '-3' is not a whole number greater than 0"),
+    (["--ma-period", "-3"], "argument --ma-period: MA_PERIOD='-3' is invalid: must be between "
+                            "2 and 250"),
+    (["--entry", "99"], "argument --entry: ENTRY_THRESHOLD_PCT='99' is invalid: must be between "
+                        "0 and 50"),
     (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0"),
     (["--from", "2024-02-01", "--to", "2024-01-01"], "--from 2024-02-01 is after --to 2024-01-01"),
     (["--sweep", "ma=5,0"], "bad --sweep item 'ma=5,0': MA_PERIOD='0' is invalid: must be "
