@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 
+import paper_mode
 import strategy_settings
 from config import IST
 from market_hours import session_state
@@ -162,3 +163,21 @@ def test_no_amo_line_while_nse_is_open_and_amos_are_off(logged_in, client, monke
                         lambda _now: session_state(TUESDAY_MORNING))
     page = text_of(confirmation(client)[0])
     assert "NSE is closed" not in page and "After-market" not in page
+
+
+@pytest.mark.parametrize(("moment", "said", "never"), [
+    (SATURDAY_NIGHT, "but they are not simulated on paper: the paper account refuses the run's "
+                     "orders", "the run places its orders as AMOs"),
+    (TUESDAY_MORNING, "Sandbox mode: prices come from the local sandbox; orders are simulated "
+                      "here", "places AMOs"),
+])
+def test_a_paper_confirmation_promises_no_amo_and_no_sandbox_order(
+        make_app, config, monkeypatch, moment, said, never):
+    app = make_app(config.with_overrides(after_market_orders=True))
+    paper_mode.switch(config, app.extensions["store"], True, "test")
+    monkeypatch.setattr("views.strategy.session_state", lambda _now: session_state(moment))
+    client = app.test_client()
+    AuthActions(client).login()
+    page = text_of(confirmation(client)[0])
+    assert said in page and never not in page
+    assert "orders go to the local sandbox" not in page
