@@ -34,6 +34,7 @@ from redaction import redact
 from run_guard import RunGuard
 from run_steps import RunSteps
 from store import Store, StoreError, configured_store
+from store.base import BOOKS
 from store.log_handler import logged_store, run_context
 from trading_calendar import is_trading_day
 
@@ -286,11 +287,17 @@ def _notify_end(config: Config, store: Store, run: dict[str, Any]) -> list[Futur
 
 # --- what the pages show ---------------------------------------------------------------------
 def running_run(store: Store) -> dict[str, Any] | None:
-    """The run holding the run lock while its record says running; a killed run's record may
-    still say running, but its lock is gone."""
+    """The run holding the run lock while its record says running, in whichever book it trades
+    (the lock is shared: a real run started before the owner switched to paper still bars a
+    paper one); a killed run's record may still say running, but its lock is gone."""
     owner = store.lock_owner(LOCK_NAME)
-    run = store.get_run(owner) if owner else None
-    return run if run and run["status"] == "running" else None
+    if not owner:
+        return None
+    for book in dict.fromkeys((store.book, *BOOKS)):
+        run = store.for_book(book).get_run(owner)
+        if run:
+            return run if run["status"] == "running" else None
+    return None
 
 
 def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -95,7 +95,7 @@ def run_now() -> Response:
         flash("Run started: this page follows it.", "success")
     else:
         flash("A run is already running; no second run was started.", "info")
-    if not run_id:  # the running run let go of its lock just now
+    if not run_id or get_store().get_run(run_id) is None:  # ended just now, or the other book's
         return redirect(url_for("strategy.index"))
     return redirect(url_for("strategy.run_detail", run_id=run_id))
 
@@ -114,11 +114,14 @@ def run_area(watched: str | None) -> dict[str, Any]:
     run history."""
     store = get_store()
     running = executor.running_run(store)
-    run = store.get_run(watched) if watched else running
+    # A run of the other book (started before the mode was switched) has no page in this one.
+    elsewhere = running is not None and store.get_run(running["run_id"]) is None
+    run = store.get_run(watched) if watched else None if elsewhere else running
     shown = executor.as_shown(store, [run])[0] if run else None
     rows = store.search_logs(run_id=shown["run_id"], limit=STATUS_LOG_ROWS).rows if shown else []
     return {"run": shown, "steps": run_steps.shown_steps(shown) if shown else [],
             "page": LogPage(rows, None), "running": running is not None,
+            "running_elsewhere": elsewhere,
             "runs": executor.as_shown(store, store.list_runs(limit=HISTORY_ROWS))}
 
 

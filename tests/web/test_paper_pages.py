@@ -134,3 +134,23 @@ def test_paper_trading_is_a_first_run_default_then_the_store_decides(make_app, c
     later = config.with_overrides(paper_trading=False)
     paper_mode.save_first_run_default(later, store)  # what a later start does
     assert paper_mode.is_paper(later, store)
+
+
+def test_a_real_run_still_running_after_the_switch_to_paper_bars_a_paper_run(
+        logged_in, client, db, paper_on):
+    """The run lock is shared by the books: a real run started before the switch keeps the
+    paper Run button disabled, says why, and a Run-now post leads to no page of the other book."""
+    db.acquire_lock("executor", "run-real", 60)
+    db.create_run({"run_id": "run-real", "trigger": "manual", "status": "running",
+                   "started_at": 1.0e9, "finished_at": None, "summary": None, "error": None,
+                   "dry_run": False, "book": "real"})
+    page = " ".join(text(client.get("/strategy")).split())
+    assert 'type="button" disabled>Running…' in page
+    assert "A real-money run started before the switch is still running" in page
+    assert "run-real" not in page  # its page is in the real book, a 404 in this one
+    page = text(client.get("/strategy/run"))
+    answer = logged_in.post("/strategy/run", "/strategy/run", confirm="yes",
+                            last_run=re.search(r'name="last_run" value="([^"]*)"', page).group(1))
+    assert answer.headers["Location"].endswith("/strategy")
+    assert "A run is already running" in text(client.get("/strategy"))
+    assert db.for_book("paper").list_runs() == []
