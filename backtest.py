@@ -126,28 +126,45 @@ def run_backtest(histories: dict[str, SymbolHistory], params: StrategyParams, se
     return result, summarize(result, settings.capital)
 
 
+def sweep_values(name: str, values: str) -> dict[Any, list[str]]:
+    """The values of one --sweep item parsed as setting `name`, in the order first given, each
+    with the texts that gave it (`1,1.0` are one value, given twice)."""
+    texts: dict[Any, list[str]] = {}
+    for text in filter(None, map(str.strip, values.split(","))):
+        texts.setdefault(parse_setting(name, text), []).append(text)
+    return texts
+
+
 def parse_sweep(items: list[str]) -> list[dict[str, Any]]:
     """`["entry=0,1", "exit=5,8"]` → every combination as StrategyParams field overrides, each
-    value within its setting's range; ValueError names a bad item (or an empty grid)."""
+    value within its setting's range; ValueError names a bad item (or an empty grid). A value
+    given twice is run once, as stderr says: running it again would only repeat a result."""
     if not items:
         return []
-    axes = []
+    axes: dict[str, list[Any]] = {}
+    repeats = []
     for item in items:
         key, sep, values = item.partition("=")
         if not sep or key not in SWEEP_KEYS:
             raise ValueError(f"bad --sweep item {item!r}: use KEY=V1,V2 with KEY one of "
                              f"{', '.join(SWEEP_KEYS)}")
         name = SWEEP_KEYS[key]
-        if any(axis and axis[0][0] == name for axis in axes):
+        if name in axes:
             raise ValueError(f"bad --sweep item {item!r}: {key} is given twice")
         try:
-            axes.append([(name, parse_setting(name, value)) for value in values.split(",")
-                         if value.strip()])
+            by_value = sweep_values(name, values)
         except ConfigError as exc:
             raise ValueError(f"bad --sweep item {item!r}: {exc}") from None
-        if not axes[-1]:
+        if not by_value:
             raise ValueError(f"bad --sweep item {item!r}: no values, so the grid is empty")
-    return [dict(combination) for combination in itertools.product(*axes)]
+        axes[name] = list(by_value)
+        repeats += [f"{key}: {texts[0]} given "
+                    f"{'twice' if len(texts) == 2 else f'{len(texts)} times'}"
+                    for texts in by_value.values() if len(texts) > 1]
+    for repeat in repeats:  # told once the whole grid is known to be good
+        print(f"backtest: {repeat}; run once", file=sys.stderr)
+    return [dict(zip(axes, combination, strict=True))
+            for combination in itertools.product(*axes.values())]
 
 
 def format_summary(summary: dict[str, Any]) -> str:

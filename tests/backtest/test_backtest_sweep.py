@@ -282,3 +282,14 @@ def test_sweep_given_twice_sweeps_both_grids(scenario_dir, config, tmp_path):
     document = json.loads((out / "sweep.json").read_text())
     assert document["axes"] == {"entry_threshold_pct": [1.0, 2.0], "exit_threshold_pct": [5.0, 8.0]}
     assert len(document["rows"]) == 4
+
+
+def test_a_value_given_twice_is_run_once_and_said_so(scenario_dir, config, tmp_path):
+    out = tmp_path / "repeats"
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1,1,2",
+                   "exit=6.28,6.280", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert [(row["entry_threshold_pct"], row["exit_threshold_pct"]) for row in rows_of(out)] == [
+        (1.0, 6.28), (2.0, 6.28)]
+    assert "backtest: entry: 1 given twice; run once\n" in done.stderr
+    assert "backtest: exit: 6.28 given twice; run once\n" in done.stderr
