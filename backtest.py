@@ -250,7 +250,8 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     try:
         document = sweep.run(sweep.prepare(histories, params, settings, args.start, args.end,
                                            grid),
-                             grid, out, workers=args.workers, runner=runner)
+                             grid, out, workers=args.workers, runner=runner,
+                             names={field: key for key, field in SWEEP_KEYS.items()})
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {out}: {exc.strerror or exc}",
               file=sys.stderr)

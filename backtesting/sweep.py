@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -105,19 +105,20 @@ def run_local(sweep: Sweep, grid: list[dict[str, Any]], out: Path, workers: int,
     run_forked(LocalTask(sweep, out), list(enumerate(grid)), workers, done)
 
 
-def describe(overrides: dict[str, Any]) -> str:
-    """A combination as it reads on the command line, e.g. 'entry_threshold_pct=1.0, ma_period=20'."""
-    return ", ".join(f"{name}={value}" for name, value in overrides.items())
+def describe(overrides: dict[str, Any], names: Mapping[str, str]) -> str:
+    """A combination as the command line names it, e.g. 'entry=1.0, ma=20': `names` maps each
+    field to its --sweep key (a field without one keeps its own name)."""
+    return ", ".join(f"{names.get(field, field)}={value}" for field, value in overrides.items())
 
 
 Runner = Callable[[Sweep, list[dict[str, Any]], Path, Done], None]
 
 
 def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | None = None,
-        runner: Runner | None = None) -> dict[str, Any]:
+        runner: Runner | None = None, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every combination of `grid` on `workers` forked processes, or through `runner` (the
     cluster's), saved under `out` with sweep.json and sweep.html; returns the sweep's document
-    (rows in grid order, failed combinations named)."""
+    (rows in grid order, failed combinations named as describe() does with `names`)."""
     rows: list[dict[str, Any] | None] = [None] * len(grid)
     failed: list[dict[str, Any]] = []
     progress = Progress(len(grid), "combinations")
@@ -126,7 +127,7 @@ def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | N
         if error is None:
             rows[index] = row
         else:
-            failed.append({"combination": describe(grid[index]), "error": error})
+            failed.append({"combination": describe(grid[index], names or {}), "error": error})
         progress.step()
 
     out.mkdir(parents=True, exist_ok=True)

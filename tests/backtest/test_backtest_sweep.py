@@ -215,7 +215,7 @@ def test_a_killed_worker_fails_its_combination_and_the_sweep_saves_the_rest(conf
     _, stderr = cli.communicate(timeout=120)
     assert cli.returncode == 1
     (failure,) = [line for line in stderr.splitlines() if line.startswith("backtest: ")]
-    assert failure.startswith("backtest: combination exit_threshold_pct=")
+    assert failure.startswith("backtest: combination exit=")
     assert failure.endswith("failed: worker process died (exit code -9)")
     assert len(rows_of(out)) == 5
 
@@ -293,3 +293,16 @@ def test_a_value_given_twice_is_run_once_and_said_so(scenario_dir, config, tmp_p
         (1.0, 6.28), (2.0, 6.28)]
     assert "backtest: entry: 1 given twice; run once\n" in done.stderr
     assert "backtest: exit: 6.28 given twice; run once\n" in done.stderr
+
+
+def test_a_failed_combination_is_named_by_its_sweep_keys(scenario_dir, config, tmp_path):
+    out = tmp_path / "sweep"
+    (out / "runs").mkdir(parents=True)
+    (out / "runs" / "0001").write_text("a file where the second combination's folder goes")
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1",
+                   "exit=5,8", "--out", str(out))
+    assert done.returncode == 1
+    (failure,) = [line for line in done.stderr.splitlines() if " failed: " in line]
+    assert failure.startswith("backtest: combination entry=1.0, exit=8.0 failed: ")
+    failed = json.loads((out / "sweep.json").read_text())["failed"]
+    assert [entry["combination"] for entry in failed] == ["entry=1.0, exit=8.0"]
