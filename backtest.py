@@ -17,6 +17,7 @@ results that cannot be written or a cluster that cannot be reached.
 from __future__ import annotations
 
 import argparse
+import errno
 import itertools
 import logging
 import math
@@ -89,16 +90,17 @@ SWEEP_KEYS = {"entry": "entry_threshold_pct", "exit": "exit_threshold_pct",
 
 
 def writable_dir(raw: str) -> Path:
-    """An argparse type: a folder results can be written into, created when missing."""
+    """An argparse type: a folder results can be written into, or created in. It is created
+    only when they are written, so a command refused later (a bad --sweep, no candles) leaves
+    no folder behind."""
     path = Path(raw)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{raw} is a file, not a folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot create {raw}: {exc.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write into {raw}")
+    nearest = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not nearest.is_dir():  # a file on the way, as mkdir would say
+        raise argparse.ArgumentTypeError(f"cannot create {raw}: {os.strerror(errno.ENOTDIR)}")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write into {nearest}")
     return path
 
 

@@ -146,3 +146,14 @@ def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, 
     error = capsys.readouterr().err
     assert error.startswith("backtest: cannot write the results into ")
     assert error.count("\n") == 1 and "Traceback" not in error
+
+
+@pytest.mark.parametrize("args", [
+    ["--sweep", "speed=1,2"], ["--sweep", "entry=1,60"], ["--sweep", "exit="],
+    ["--sweep", "exit=5", "exit=6"], ["--from", "2024-02-10"], ["--capital", "0"],
+])
+def test_a_refused_command_leaves_no_out_folder_behind(scenario_dir, config, tmp_path, args):
+    out = tmp_path / "results" / "run"
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out), *args)
+    assert done.returncode == 2
+    assert not (tmp_path / "results").exists()
