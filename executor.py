@@ -34,7 +34,6 @@ from redaction import redact
 from run_guard import RunGuard
 from run_steps import RunSteps
 from store import Store, StoreError, configured_store
-from store.base import BOOKS
 from store.log_handler import logged_store, run_context
 from trading_calendar import is_trading_day
 
@@ -291,13 +290,9 @@ def running_run(store: Store) -> dict[str, Any] | None:
     (the lock is shared: a real run started before the owner switched to paper still bars a
     paper one); a killed run's record may still say running, but its lock is gone."""
     owner = store.lock_owner(LOCK_NAME)
-    if not owner:
-        return None
-    for book in dict.fromkeys((store.book, *BOOKS)):
-        run = store.for_book(book).get_run(owner)
-        if run:
-            return run if run["status"] == "running" else None
-    return None
+    book = store.book_of_run(owner) if owner else None
+    run = book.get_run(owner) if book else None
+    return run if run and run["status"] == "running" else None
 
 
 def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

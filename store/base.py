@@ -86,6 +86,12 @@ class Store(ABC):
         view.book = book
         return view
 
+    def book_of_run(self, run_id: str) -> Store | None:
+        """This store seen through the book that holds run `run_id` (this one first), or None:
+        the logs and the run lock are shared, so a run id may be the other book's."""
+        return next((view for view in map(self.for_book, dict.fromkeys((self.book, *BOOKS)))
+                     if view.get_run(run_id)), None)
+
     def collection(self, name: str) -> str:
         """The stored name of collection `name` in this store's book (`paper_trades`, …)."""
         return f"paper_{name}" if self.book == "paper" and name in BOOK_COLLECTIONS else name

@@ -95,7 +95,7 @@ def run_now() -> Response:
         flash("Run started: this page follows it.", "success")
     else:
         flash("A run is already running; no second run was started.", "info")
-    if not run_id or get_store().get_run(run_id) is None:  # ended just now, or the other book's
+    if not run_id:  # the running run let go of its lock just now
         return redirect(url_for("strategy.index"))
     return redirect(url_for("strategy.run_detail", run_id=run_id))
 
@@ -121,7 +121,7 @@ def run_area(watched: str | None) -> dict[str, Any]:
     rows = store.search_logs(run_id=shown["run_id"], limit=STATUS_LOG_ROWS).rows if shown else []
     return {"run": shown, "steps": run_steps.shown_steps(shown) if shown else [],
             "page": LogPage(rows, None), "running": running is not None,
-            "running_elsewhere": elsewhere,
+            "running_elsewhere": running["run_id"] if elsewhere else None,
             "runs": executor.as_shown(store, store.list_runs(limit=HISTORY_ROWS))}
 
 
@@ -140,11 +140,13 @@ def run_progress(run_id: str) -> str:
 
 
 def run_view(run_id: str) -> dict[str, Any]:
-    """One run as its page shows it, or a 404 page."""
-    run = get_store().get_run(run_id)
-    if run is None:
+    """One run as its page shows it, from the book it traded in (the logs, shared by the books,
+    link runs of both), or a 404 page."""
+    store = get_store().book_of_run(run_id)
+    if store is None:
         abort(404, description=f"No run with id {run_id}: pick one from the run history.")
-    [run] = executor.as_shown(get_store(), [run])
+    [run] = executor.as_shown(store, [store.get_run(run_id)])
     query = parse_query({"run": run_id})
     return {"run": run, "steps": run_steps.shown_steps(run), "query": query,
-            "page": fetch_page(query, None), "orders": get_store().list_orders(run_id=run_id)}
+            "page": fetch_page(query, None), "orders": store.list_orders(run_id=run_id),
+            "other_book": store.book if store.book != get_store().book else None}

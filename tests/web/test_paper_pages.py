@@ -139,7 +139,8 @@ def test_paper_trading_is_a_first_run_default_then_the_store_decides(make_app, c
 def test_a_real_run_still_running_after_the_switch_to_paper_bars_a_paper_run(
         logged_in, client, db, paper_on):
     """The run lock is shared by the books: a real run started before the switch keeps the
-    paper Run button disabled, says why, and a Run-now post leads to no page of the other book."""
+    paper Run button disabled and says why; a Run-now post starts nothing and leads to that
+    run's page, marked real money."""
     db.acquire_lock("executor", "run-real", 60)
     db.create_run({"run_id": "run-real", "trigger": "manual", "status": "running",
                    "started_at": 1.0e9, "finished_at": None, "summary": None, "error": None,
@@ -147,10 +148,25 @@ def test_a_real_run_still_running_after_the_switch_to_paper_bars_a_paper_run(
     page = " ".join(text(client.get("/strategy")).split())
     assert 'type="button" disabled>Running…' in page
     assert "A real-money run started before the switch is still running" in page
-    assert "run-real" not in page  # its page is in the real book, a 404 in this one
     page = text(client.get("/strategy/run"))
     answer = logged_in.post("/strategy/run", "/strategy/run", confirm="yes",
                             last_run=re.search(r'name="last_run" value="([^"]*)"', page).group(1))
-    assert answer.headers["Location"].endswith("/strategy")
-    assert "A run is already running" in text(client.get("/strategy"))
+    assert answer.headers["Location"].endswith("/strategy/runs/run-real")
+    page = " ".join(text(client.get("/strategy/runs/run-real")).split())
+    assert "A run is already running" in page and "A real-money run</strong>, from before" in page
     assert db.for_book("paper").list_runs() == []
+
+
+def test_the_shared_logs_link_a_paper_run_to_its_page_once_paper_is_off(
+        logged_in, client, db, config):
+    """Logs are shared by the books: a paper run's line links to a page marked paper, not to
+    a 404, after the owner went live."""
+    db.for_book("paper").create_run({
+        "run_id": "run-paper", "trigger": "manual", "status": "succeeded", "started_at": 1.0e9,
+        "finished_at": 1.0e9 + 5, "summary": "Paper: bought 1", "error": None, "dry_run": False,
+        "book": "paper"})
+    response = client.get("/strategy/runs/run-paper")
+    page = " ".join(text(response).split())
+    assert response.status_code == 200 and "Paper: bought 1" in page
+    assert "A paper run:</strong> its orders were simulated" in page
+    assert client.get("/strategy/runs/no-such-run").status_code == 404
