@@ -238,10 +238,12 @@ def write_report(out: Path, result: BacktestResult, summary: dict[str, Any],
 def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, SymbolHistory],
               params: StrategyParams, settings: Settings, grid: list[dict[str, Any]]) -> int:
     """Run, save and print a sweep; 2 when the cluster cannot be reached, 1 when a
-    combination failed (named on stderr; the others are saved), else 0."""
+    combination failed (named on stderr; the others are saved), else 0. DataError, before
+    anything starts, when the period has no candles."""
     # Imported here: its process pool, HTML and table printer would slow every single run.
     from backtesting import sweep
 
+    prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
     out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
     runner = None
@@ -250,9 +252,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
 
         runner = dask_runner(args.cluster)
     try:
-        document = sweep.run(sweep.prepare(histories, params, settings, args.start, args.end,
-                                           grid),
-                             grid, out, workers=args.workers, runner=runner,
+        document = sweep.run(prepared, grid, out, workers=args.workers, runner=runner,
                              names={field: key for key, field in SWEEP_KEYS.items()})
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {out}: {exc.strerror or exc}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backtesting import html_report, results
-from backtesting.data import SymbolHistory
+from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
 from backtesting.forkpool import Done, run_forked
 from backtesting.metrics import summarize
@@ -59,10 +60,15 @@ class Sweep:
 
 def prepare(histories: dict[str, SymbolHistory], base: StrategyParams, settings: Settings,
             start: date, end: date, grid: list[dict[str, Any]]) -> Sweep:
-    """The sweep's shared part, with a market for each MA length of the grid."""
+    """The sweep's shared part, with a market for each MA length of the grid. DataError when
+    [start, end] has no candles: every combination's simulate() would refuse it, so it is
+    said once, as for a single run, before a worker starts or a file is written."""
     periods = {overrides.get("ma_period", base.ma_period) for overrides in grid}
-    return Sweep({period: prepare_market(histories, period) for period in sorted(periods)},
-                 base, settings, start, end)
+    markets = {period: prepare_market(histories, period) for period in sorted(periods)}
+    days = next(iter(markets.values())).dates  # every market has the same days
+    if bisect_left(days, start.isoformat()) >= bisect_right(days, end.isoformat()):
+        raise DataError(f"no candles between {start} and {end}")
+    return Sweep(markets, base, settings, start, end)
 
 
 def run_folder(index: int) -> str:

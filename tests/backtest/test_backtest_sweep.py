@@ -306,3 +306,14 @@ def test_a_failed_combination_is_named_by_its_sweep_keys(scenario_dir, config, t
     assert failure.startswith("backtest: combination entry=1.0, exit=8.0 failed: ")
     failed = json.loads((out / "sweep.json").read_text())["failed"]
     assert [entry["combination"] for entry in failed] == ["entry=1.0, exit=8.0"]
+
+
+def test_a_sweep_of_a_period_without_candles_fails_as_a_single_run_does(scenario_dir, config,
+                                                                         tmp_path):
+    period = ["--from", "2025-01-01", "--to", "2025-02-07"]  # the candles end on 2024-02-09
+    single = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *period)
+    swept = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *period, *GRID)
+    assert single.returncode == swept.returncode == 1
+    assert swept.stderr == single.stderr == (
+        "backtest: no candles between 2025-01-01 and 2025-02-07\n")
+    assert not list((config.data_dir / "backtests").glob("*"))  # no run, no sweep.json
