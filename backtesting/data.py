@@ -3,7 +3,8 @@
 CSV folder: one file per symbol with columns date,open,high,low,close,volume in any order (only
 date and close are read; a date is YYYY-MM-DD, optionally followed by a time, which is ignored).
 The file is named after the symbol with ':' replaced by '_' (`NSE_RELIANCE-EQ.csv`) or by the
-bare ticker (`RELIANCE.csv`, read as `NSE:RELIANCE-EQ`).
+bare ticker (`RELIANCE.csv`, read as `NSE:RELIANCE-EQ`), the extension in any case; two files
+read as the same symbol are refused.
 
 Plain Python lists, no pandas or numpy: a CSV backtest is over in less time than those two take
 to import (docs/backtesting.md, "Speed").
@@ -146,16 +147,33 @@ def _history(path: Path, days: list[str], texts: list[str], known_days: list[str
     return SymbolHistory(days, closes)
 
 
+def csv_files(folder: Path) -> dict[str, Path]:
+    """The CSV file of each symbol in `folder` (`.csv` in any case, as exports name them); a
+    DataError names two files read as one symbol, since either could be the one meant."""
+    try:
+        paths = sorted(path for path in Path(folder).iterdir() if path.suffix.lower() == ".csv")
+    except OSError:  # no such folder, or not one: load_csv_dir says there are no files
+        paths = []
+    files: dict[str, Path] = {}
+    for path in paths:
+        symbol = symbol_from_filename(path.stem)
+        if symbol in files:
+            raise DataError(f"{files[symbol].name} and {path.name} are both read as {symbol}; "
+                            f"keep one")
+        files[symbol] = path
+    return files
+
+
 def load_csv_dir(folder: Path) -> dict[str, SymbolHistory]:
-    """Every `*.csv` of `folder`, keyed by symbol."""
-    files = sorted(Path(folder).glob("*.csv"))
+    """Every CSV file of `folder`, keyed by symbol."""
+    files = csv_files(folder)
     if not files:
         raise DataError(f"no .csv files in {folder}")
     histories: dict[str, SymbolHistory] = {}
     known_days: list[str] = []
-    for path in files:
+    for symbol, path in files.items():
         history = _read_csv(path, known_days)
-        histories[symbol_from_filename(path.stem)] = history
+        histories[symbol] = history
         known_days = history.dates
     return histories
 

@@ -1,13 +1,15 @@
 """Where the backtest's candles come from: CSV files, the store's cache, the broker's gaps."""
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 
 import pytest
 
+import backtest
 from backtest import load_histories
 from backtesting.data import DataError, chunks, load_csv_dir, missing_ranges, symbol_from_filename
-from tests.backtest.scenario import DATES, scenario_closes
+from tests.backtest.scenario import DATES, SCENARIO_ARGS, scenario_closes
 
 
 @pytest.mark.parametrize(("stem", "symbol"), [
@@ -127,3 +129,24 @@ def test_a_csv_that_cannot_be_read_names_the_file(tmp_path):
     (tmp_path / "AAA.csv").mkdir()  # a folder where a file should be
     with pytest.raises(DataError, match="AAA.csv: cannot be read"):
         load_csv_dir(tmp_path)
+
+
+def test_a_csv_extension_in_capitals_is_read(scenario_dir, config, tmp_path):
+    (scenario_dir / "AAA.csv").rename(scenario_dir / "AAA.CSV")
+    out = tmp_path / "run"
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out)],
+                         config) == 0
+    assert (out / "trades.csv").read_text().count(",NSE:AAA-EQ,") == 3
+
+
+@pytest.mark.parametrize("names", [
+    ("NSE_AAA-EQ.CSV", "NSE_AAA-EQ.csv"), ("AAA.csv", "NSE_AAA-EQ.csv"), ("AAA.csv", "aaa.csv"),
+    ("NSE:AAA-EQ.csv", "NSE_AAA-EQ.csv"),
+])
+def test_two_files_of_one_symbol_stop_the_run_naming_both(scenario_dir, config, capsys, names):
+    first, second = names
+    (scenario_dir / "AAA.csv").rename(scenario_dir / first)
+    shutil.copy(scenario_dir / first, scenario_dir / second)
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 1
+    assert capsys.readouterr().err == (f"backtest: {first} and {second} are both read as "
+                                       f"NSE:AAA-EQ; keep one\n")
