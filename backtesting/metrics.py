@@ -22,10 +22,13 @@ SUMMARY_LABELS = {
 }
 
 
-def drawdown_pct(equity: list[float]) -> list[float]:
-    """Percent below the running peak on each day (0 at a new high, negative below it)."""
-    return [(value / peak - 1) * 100 for value, peak in zip(equity, accumulate(equity, max),
-                                                             strict=True)]
+def drawdown_pct(equity: list[float], capital: float = 0.0) -> list[float]:
+    """Percent below the running peak on each day (0 at a new high, negative below it). The
+    peak starts at `capital`, so a first day that ends below it (charges, a buy at a slipped
+    price) is a drawdown too; without it the peak starts at the first day's equity."""
+    peaks = accumulate(equity, max, initial=capital)
+    next(peaks)  # the capital itself, before the first day
+    return [(value / peak - 1) * 100 for value, peak in zip(equity, peaks, strict=True)]
 
 
 def cagr_pct(first: float, last: float, days: int) -> float:
@@ -55,7 +58,7 @@ def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
         "final_equity": round(final, 2),
         "total_return_pct": round((final / capital - 1) * 100, 2),
         "cagr_pct": round(cagr_pct(capital, final, (last - first).days), 2),
-        "max_drawdown_pct": round(max(0.0, -min(drawdown_pct(equity["equity"]))), 2),
+        "max_drawdown_pct": round(max(0.0, -min(drawdown_pct(equity["equity"], capital))), 2),
         "trades": len(result.trades),
         "closed_trades": len(closed),
         "win_rate_pct": round(len(wins) / len(closed) * 100, 2) if closed else 0.0,

@@ -178,6 +178,7 @@ def load_saved(root: Path, run_id: str) -> dict[str, Any] | None:
             "dates": dates,
             "equity": equity,
             "buy_and_hold": held,
-            "drawdown_pct": [round(value, 2) for value in drawdown_pct(equity)],
+            "drawdown_pct": [round(value, 2) for value in drawdown_pct(
+                equity, document["summary"]["initial_capital"])],
         },
     }

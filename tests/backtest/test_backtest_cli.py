@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import backtest
-from backtesting import sweep
+from backtesting import results, sweep
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
 from config import Config
@@ -157,3 +157,16 @@ def test_a_refused_command_leaves_no_out_folder_behind(scenario_dir, config, tmp
     done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out), *args)
     assert done.returncode == 2
     assert not (tmp_path / "results").exists()
+
+
+def test_drawdown_counts_from_the_starting_capital(scenario_dir, config, tmp_path):
+    # AAA is bought on the one day at a slipped price, with charges: it ends below the capital.
+    out = tmp_path / "run"
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", "2024-01-08",
+                          "--to", "2024-01-08", "--slippage", "1", "--out", str(out)],
+                         config) == 0
+    summary = json.loads((out / "summary.json").read_text())["summary"]
+    assert summary["total_return_pct"] == -0.37
+    assert summary["max_drawdown_pct"] == 0.37
+    # The Backtests page's drawdown chart (series.json) starts there too.
+    assert results.load_saved(tmp_path, "run")["series"]["drawdown_pct"] == [-0.37]
