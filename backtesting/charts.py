@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from html import escape
 
-WIDTH, HEIGHT, PAD = 720, 240, 48
+# Line charts are drawn this tall (CSS px) at any width, with at most one point per pixel of the
+# widest report (60rem).
+HEIGHT, MAX_POINTS = 240, 960
+# Heat-map cells and text, in CSS px: the map never shrinks, so its text stays readable on a
+# phone; a map wider than the screen scrolls in its own box.
+CELL_WIDTH, CELL_HEIGHT, FONT_PX = 72, 36, 13
 # What a heat map can be coloured by: figure → (label, whether higher is better).
 HEATMAP_METRICS = {"total_return_pct": ("Total return (%)", True),
                    "max_drawdown_pct": ("Max drawdown (%)", False)}
@@ -32,6 +37,12 @@ def cell_colour(share: float) -> tuple[str, str]:
         luminance + 0.05) else "#fff"
 
 
+def _text_width(text: str) -> float:
+    """A generous width of `text` in heat-map px: each character as wide as a digit of DejaVu
+    Sans (0.64 em), Debian's sans-serif."""
+    return len(text) * FONT_PX * 0.65
+
+
 def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, dict],
                 *, x_label: str, y_label: str, value_label: str, higher_is_better: bool,
                 link: Callable[[dict], str]) -> str:
@@ -39,13 +50,18 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
     needs); colour from best to worst value, the value written in the cell."""
     values = [cell["value"] for cell in cells.values()]
     low, high = (min(values), max(values)) if values else (0.0, 0.0)
-    cw, ch, left, top = 72, 36, 88, 24
-    longest = max(len(x_label), len(y_label)) + 8
-    width, height = max(left + cw * len(xs) + 8, 8 * longest), top + ch * len(ys) + 44
+    cw, ch = CELL_WIDTH, CELL_HEIGHT
+    left = 16 + max((_text_width(str(y)) for y in ys), default=0.0)
+    top = 24
+    axis_titles = [f"Across: {x_label}", f"Down: {y_label}" if y_label else ""]
+    width = round(max(left + cw * len(xs) + 8,
+                      *(_text_width(title) + 8 for title in axis_titles)))
+    height = round(top + ch * len(ys) + 44)
     parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="group" aria-label="{escape(value_label)} by '
              f'{escape(x_label)} and {escape(y_label)}" xmlns="http://www.w3.org/2000/svg" '
-             f'font-family="system-ui, sans-serif" font-size="13">']
+             f'font-family="system-ui, sans-serif" font-size="{FONT_PX}">',
+             ]
     for i, x in enumerate(xs):
         parts.append(f'<text x="{left + cw * i + cw / 2}" y="{top - 8}" text-anchor="middle">'
                      f'{escape(str(x))}</text>')
@@ -68,40 +84,45 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
                 f'height="{ch - 2}" fill="{fill}"/><text x="{left + cw * i + cw / 2}" '
                 f'y="{top + ch * j + ch / 2 + 4}" text-anchor="middle" fill="{ink}">'
                 f'{cell["value"]:.2f}</text></a>')
-    parts.append(f'<text x="4" y="{height - 26}">Across: {escape(x_label)}</text>')
+    parts.append(f'<text x="4" y="{height - 26}">{escape(axis_titles[0])}</text>')
     if y_label:
-        parts.append(f'<text x="4" y="{height - 8}">Down: {escape(y_label)}</text>')
+        parts.append(f'<text x="4" y="{height - 8}">{escape(axis_titles[1])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def line_svg(dates: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]],
              *, label: str, unit: Callable[[float], str]) -> str:
-    """Lines over the days: `series` as (name, values, colour), the y range labelled at its two
-    ends and the first and last date under the axis."""
+    """Lines over the days: `series` as (name, values, colour) under their legend, the y range
+    labelled at its two ends and the first and last date below. Only the plot stretches to the
+    page's width: the words are in CSS px, so a phone draws them at full size."""
     values = [v for _, line, _ in series for v in line]
     low, high = min(values), max(values)
-    span, count = (high - low) or 1.0, max(len(dates) - 1, 1)
-    step = max(1, len(dates) // WIDTH)  # about one point per pixel
+    span = (high - low) or 1.0
+    step = max(1, len(dates) // MAX_POINTS)
+    plot_top, plot_height = 42, HEIGHT - 90
 
     def point(t: int, value: float) -> str:
-        x = PAD + (WIDTH - 2 * PAD) * t / count
-        return f"{x:.1f},{HEIGHT - PAD - (HEIGHT - 2 * PAD) * (value - low) / span:.1f}"
+        # x in days, y in thousandths of the range from the top (the plot's own viewBox).
+        return f"{t},{1000 - 1000 * (value - low) / span:.1f}"
 
-    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}" '
+    legend = "".join(f'<tspan fill="{colour}" dx="{16 if k else 0}">— {escape(name)}</tspan>'
+                     for k, (name, _, colour) in enumerate(series))
+    parts = [f'<svg width="100%" height="{HEIGHT}" role="img" aria-label="{escape(label)}" '
              'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" '
-             'font-size="12" width="100%">',
-             f'<text x="4" y="{PAD - 6}">{escape(unit(high))}</text>',
-             f'<text x="4" y="{HEIGHT - PAD + 16}">{escape(unit(low))}</text>',
-             f'<text x="{PAD}" y="{HEIGHT - 6}">{escape(dates[0])}</text>',
-             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" text-anchor="end">'
-             f'{escape(dates[-1])}</text>']
-    for k, (name, line, colour) in enumerate(series):
+             'font-size="12">',
+             f'<text x="0" y="14">{legend}</text>',
+             f'<text x="0" y="{plot_top - 8}">{escape(unit(high))}</text>',
+             f'<text x="0" y="{plot_top + plot_height + 18}">{escape(unit(low))}</text>',
+             f'<text x="0" y="{HEIGHT - 6}">{escape(dates[0])}</text>',
+             f'<text x="100%" y="{HEIGHT - 6}" text-anchor="end">{escape(dates[-1])}</text>',
+             f'<svg y="{plot_top}" width="100%" height="{plot_height}" overflow="visible" '
+             f'viewBox="0 0 {len(dates) - 1} 1000" preserveAspectRatio="none">']
+    for _, line, colour in series:
         points = " ".join(point(t, line[t]) for t in [*range(0, len(line), step), len(line) - 1])
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
-                     f'points="{points}"/><text x="{PAD + 8 + 200 * k}" y="16" '
-                     f'fill="{colour}">— {escape(name)}</text>')
-    parts.append("</svg>")
+                     f'vector-effect="non-scaling-stroke" points="{points}"/>')
+    parts.append("</svg></svg>")
     return "".join(parts)
 
 

@@ -15,8 +15,9 @@ from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
          "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
-         "border-bottom:1px solid #dee2e6;text-align:right}th:first-child,td:first-child"
-         "{text-align:left}.scroll{overflow-x:auto}svg{max-width:100%;height:auto}")
+         "border-bottom:1px solid #dee2e6;text-align:right;white-space:nowrap}th:first-child,"
+         "td:first-child"
+         "{text-align:left}.scroll{overflow-x:auto}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
 
 
@@ -45,8 +46,8 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
                                            for key, label in SUMMARY_LABELS.items()])
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
         figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
-        "<h2>Equity against buy and hold</h2>", line_svg(dates, lines, label="Equity against buy and hold",
-                                    unit=lambda v: f"₹{v:,.0f}"),
+        "<h2>Equity against buy and hold</h2>",
+        line_svg(dates, lines, label="Equity against buy and hold", unit=lambda v: f"₹{v:,.0f}"),
         "<h2>Drawdown</h2>", line_svg(dates, [("Drawdown", drawdown_pct(equity["equity"]),
                                                "#dc3545")],
                                       label="Drawdown from the running peak",
@@ -72,8 +73,10 @@ def sweep_html(document: dict[str, Any]) -> str:
             parts.append("<p>Other parameters at the best combination's (by total return): "
                          + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".</p>")
         for metric, (label, _) in HEATMAP_METRICS.items():
-            parts.append(f"<h3>{escape(label)}</h3>" + sweep_heatmap(
-                document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html"))
+            # The map keeps its size, so its words stay readable, and scrolls on a phone.
+            parts.append(f'<h3>{escape(label)}</h3><div class="scroll">' + sweep_heatmap(
+                document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html")
+                + "</div>")
     if document.get("failed"):
         parts.append("<h2>Failed</h2>" + _table(["Combination", "Error"], [
             (failed["combination"], failed["error"]) for failed in document["failed"]]))
