@@ -6,6 +6,7 @@ none. Every heat-map cell says its value as text and in its aria-label, not by c
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -43,6 +44,18 @@ def _text_width(text: str) -> float:
     return len(text) * FONT_PX * 0.65
 
 
+def _column_labels(xs: Sequence[object], left: float, top: float, slant: float) -> list[str]:
+    """The x values over their columns: level, or turned 45° up (`slant` > 0), so that labels
+    longer than a cell run parallel instead of into each other."""
+    parts = []
+    for i, x in enumerate(xs):
+        centre, base = left + CELL_WIDTH * i + CELL_WIDTH / 2, top - 8
+        turn = (f' text-anchor="start" transform="rotate(-45 {centre} {base})"' if slant
+                else ' text-anchor="middle"')
+        parts.append(f'<text x="{centre}" y="{base}"{turn}>{escape(str(x))}</text>')
+    return parts
+
+
 def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, dict],
                 *, x_label: str, y_label: str, value_label: str, higher_is_better: bool,
                 link: Callable[[dict], str]) -> str:
@@ -52,19 +65,18 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
     low, high = (min(values), max(values)) if values else (0.0, 0.0)
     cw, ch = CELL_WIDTH, CELL_HEIGHT
     left = 16 + max((_text_width(str(y)) for y in ys), default=0.0)
-    top = 24
+    widest = max((_text_width(str(x)) for x in xs), default=0.0)
+    slant = 0.0 if widest <= cw - 8 else widest * math.sqrt(0.5)  # how far turned labels reach
+    top = 24 + slant
     axis_titles = [f"Across: {x_label}", f"Down: {y_label}" if y_label else ""]
-    width = round(max(left + cw * len(xs) + 8,
+    width = round(max(left + cw * len(xs) + 8, left + cw * (len(xs) - 0.5) + slant + 16,
                       *(_text_width(title) + 8 for title in axis_titles)))
     height = round(top + ch * len(ys) + 44)
     parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="group" aria-label="{escape(value_label)} by '
              f'{escape(x_label)} and {escape(y_label)}" xmlns="http://www.w3.org/2000/svg" '
              f'font-family="system-ui, sans-serif" font-size="{FONT_PX}">',
-             ]
-    for i, x in enumerate(xs):
-        parts.append(f'<text x="{left + cw * i + cw / 2}" y="{top - 8}" text-anchor="middle">'
-                     f'{escape(str(x))}</text>')
+             *_column_labels(xs, left, top, slant)]
     for j, y in enumerate(ys):
         parts.append(f'<text x="{left - 8}" y="{top + ch * j + ch / 2 + 4}" text-anchor="end">'
                      f'{escape(str(y))}</text>')

@@ -1,11 +1,14 @@
 """The backtest charts as people see them in Debian's Chromium: report.html and sweep.html keep
 their words readable on a phone and fit its width but for a table's or heat map's own scrolling
-box."""
+box; heat-map column labels never overlap."""
 from __future__ import annotations
+
+from itertools import combinations
 
 import pytest
 
 import backtest
+from backtesting.charts import heatmap_svg
 from tests.backtest.scenario import SCENARIO_ARGS
 
 pytestmark = pytest.mark.browser
@@ -14,6 +17,20 @@ DRAWN_FONT_SIZES = """() => [...document.querySelectorAll('svg text')].map((text
   const m = text.getScreenCTM();
   return parseFloat(getComputedStyle(text).fontSize) * Math.hypot(m.a, m.b);
 })"""
+# Per label, the screen box of each of its characters (turned labels' boxes stay small, so two
+# labels overlap exactly when some of their boxes do).
+CHARACTER_BOXES = """(names) => [...document.querySelectorAll('svg.heatmap > text')]
+  .filter((text) => names.includes(text.textContent)).map((text) => {
+    const m = text.getScreenCTM();
+    return [...Array(text.getNumberOfChars()).keys()].map((i) => {
+      const r = text.getExtentOfChar(i);
+      const corners = [[r.x, r.y], [r.x + r.width, r.y], [r.x, r.y + r.height],
+                       [r.x + r.width, r.y + r.height]]
+        .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+      const xs = corners.map((c) => c[0]), ys = corners.map((c) => c[1]);
+      return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+    });
+  })"""
 
 
 def cli(config, *args: str) -> None:
@@ -59,3 +76,34 @@ def test_sweep_html_heat_maps_read_on_a_phone(browser, config, scenario_dir, tmp
     fits_and_reads(page)
     page.screenshot(path=tmp_path / "sweep-390.png", full_page=True)
     page.close()
+
+
+def heat_map_page(browser, xs: list, values: dict[tuple, float]):
+    """A page holding the heat map of `values` over xs across and 1, 2 down."""
+    page = browser.new_page(viewport={"width": 1280, "height": 844})
+    cells = {key: {"value": value} for key, value in values.items()}
+    page.set_content(heatmap_svg(xs, [1, 2], cells, x_label="max_trade_value", y_label="ma",
+                                 value_label="Total return (%)", higher_is_better=True,
+                                 link=lambda cell: "#"))
+    return page
+
+
+@pytest.mark.parametrize("xs", [
+    [1234567.891, 2345678.912, 3456789.123, 4567891.234],  # longer than a cell is wide
+    [round(5 + 0.25 * i, 2) for i in range(16)],           # many columns
+], ids=["long", "many"])
+def test_heat_map_column_labels_never_overlap(browser, xs):
+    page = heat_map_page(browser, xs, {(x, y): float(i) for i, (x, y) in enumerate(
+        (x, y) for x in xs for y in (1, 2))})
+    labels = page.evaluate(CHARACTER_BOXES, [str(x) for x in xs])
+    frame = page.locator("svg").bounding_box()
+    page.close()
+    assert len(labels) == len(xs)
+    for one, other in combinations(labels, 2):
+        for a in one:
+            assert not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                           for b in other), "two column labels overlap"
+    # And none is cut off at the map's edge.
+    for box in (box for label in labels for box in label):
+        assert box[0] >= frame["x"] and box[2] <= frame["x"] + frame["width"] + 1
+        assert box[1] >= frame["y"] - 1
