@@ -20,8 +20,10 @@ CELL_WIDTH, CELL_HEIGHT, FONT_PX = 72, 36, 13
 HEATMAP_METRICS = {"total_return_pct": ("Total return (%)", True),
                    "max_drawdown_pct": ("Max drawdown (%)", False)}
 # Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
-# whichever contrasts more (at least 4.5:1 on any colour).
+# whichever contrasts more (at least 4.5:1 on any colour). A grid of one value is grey: any
+# colour of the scale would rank its cells.
 GOOD, MID, BAD = (0, 104, 55), (255, 255, 191), (165, 0, 38)
+NEUTRAL = "#e9ecef"
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], share: float) -> tuple[int, ...]:
@@ -44,6 +46,15 @@ def _text_width(text: str) -> float:
     return len(text) * FONT_PX * 0.65
 
 
+def _cell_colours(value: float, low: float, high: float,
+                  higher_is_better: bool) -> tuple[str, str]:
+    """(fill, text colour) of a cell by its place between the best and worst value shown."""
+    if high == low:
+        return NEUTRAL, "#000"
+    share = (high - value) / (high - low) if higher_is_better else (value - low) / (high - low)
+    return cell_colour(share)
+
+
 def _column_labels(xs: Sequence[object], left: float, top: float, slant: float) -> list[str]:
     """The x values over their columns: level, or turned 45° up (`slant` > 0), so that labels
     longer than a cell run parallel instead of into each other."""
@@ -60,9 +71,10 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
                 *, x_label: str, y_label: str, value_label: str, higher_is_better: bool,
                 link: Callable[[dict], str]) -> str:
     """A grid of links, one per (x, y) in `cells` (each a dict with `value` and what `link`
-    needs); colour from best to worst value, the value written in the cell."""
-    values = [cell["value"] for cell in cells.values()]
-    low, high = (min(values), max(values)) if values else (0.0, 0.0)
+    needs); colour from best to worst value, the value written in the cell. When every cell
+    shows the same value, a note saying so comes before the grid, which is all grey."""
+    shown = {key: round(cell["value"], 2) for key, cell in cells.items()}  # as written
+    low, high = (min(shown.values()), max(shown.values())) if shown else (0.0, 0.0)
     cw, ch = CELL_WIDTH, CELL_HEIGHT
     left = 16 + max((_text_width(str(y)) for y in ys), default=0.0)
     widest = max((_text_width(str(x)) for x in xs), default=0.0)
@@ -72,7 +84,9 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
     width = round(max(left + cw * len(xs) + 8, left + cw * (len(xs) - 0.5) + slant + 16,
                       *(_text_width(title) + 8 for title in axis_titles)))
     height = round(top + ch * len(ys) + 44)
-    parts = [f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
+    parts = [f'<p>Every combination shown gave the same {escape(value_label)}: {low:.2f}.</p>'
+             if shown and low == high else "",
+             f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="group" aria-label="{escape(value_label)} by '
              f'{escape(x_label)} and {escape(y_label)}" xmlns="http://www.w3.org/2000/svg" '
              f'font-family="system-ui, sans-serif" font-size="{FONT_PX}">',
@@ -84,10 +98,7 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
             cell = cells.get((x, y))
             if cell is None:
                 continue
-            span = (high - low) or 1.0
-            share = (high - cell["value"]) / span if higher_is_better else (
-                cell["value"] - low) / span
-            fill, ink = cell_colour(share)
+            fill, ink = _cell_colours(shown[x, y], low, high, higher_is_better)
             where = f"{x_label} {x}, {y_label} {y}" if y_label else f"{x_label} {x}"
             label = f"{where}: {value_label} {cell['value']:.2f}; open this run"
             parts.append(

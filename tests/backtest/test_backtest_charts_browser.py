@@ -1,6 +1,6 @@
 """The backtest charts as people see them in Debian's Chromium: report.html and sweep.html keep
 their words readable on a phone and fit its width but for a table's or heat map's own scrolling
-box; heat-map column labels never overlap."""
+box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so."""
 from __future__ import annotations
 
 from itertools import combinations
@@ -8,7 +8,7 @@ from itertools import combinations
 import pytest
 
 import backtest
-from backtesting.charts import heatmap_svg
+from backtesting.charts import GOOD, heatmap_svg
 from tests.backtest.scenario import SCENARIO_ARGS
 
 pytestmark = pytest.mark.browser
@@ -107,3 +107,15 @@ def test_heat_map_column_labels_never_overlap(browser, xs):
     for box in (box for label in labels for box in label):
         assert box[0] >= frame["x"] and box[2] <= frame["x"] + frame["width"] + 1
         assert box[1] >= frame["y"] - 1
+
+
+def test_a_uniform_heat_map_is_neutral_and_says_so(browser):
+    xs = [5.0, 6.28, 8.0]
+    page = heat_map_page(browser, xs, {(x, y): 0.0 for x in xs for y in (1, 2)})
+    fills = page.evaluate("() => [...document.querySelectorAll('.heatmap a rect')]"
+                          ".map((rect) => getComputedStyle(rect).fill)")
+    text = page.inner_text("body")
+    page.close()
+    assert len(fills) == 6 and len(set(fills)) == 1
+    assert fills[0] != "rgb({}, {}, {})".format(*GOOD)
+    assert "Every combination shown gave the same Total return (%): 0.00." in text
