@@ -1,6 +1,7 @@
 """The backtest charts as people see them in Debian's Chromium: report.html and sweep.html keep
 their words readable on a phone and fit its width but for a table's or heat map's own scrolling
-box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so."""
+box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so; a
+one-day run says there is not enough to draw, in report.html and on the web page."""
 from __future__ import annotations
 
 from itertools import combinations
@@ -8,10 +9,13 @@ from itertools import combinations
 import pytest
 
 import backtest
+from backtesting import results
 from backtesting.charts import GOOD, heatmap_svg
 from tests.backtest.scenario import SCENARIO_ARGS
+from tests.backtest.test_backtest_report_browser import logged_in_page, served
 
 pytestmark = pytest.mark.browser
+ONE_DAY = ["--from", "2024-01-01", "--to", "2024-01-01", "--capital", "2900"]
 # Each SVG word's font size as drawn, in CSS px: its own size times the scale its SVG is drawn at.
 DRAWN_FONT_SIZES = """() => [...document.querySelectorAll('svg text')].map((text) => {
   const m = text.getScreenCTM();
@@ -119,3 +123,28 @@ def test_a_uniform_heat_map_is_neutral_and_says_so(browser):
     assert len(fills) == 6 and len(set(fills)) == 1
     assert fills[0] != "rgb({}, {}, {})".format(*GOOD)
     assert "Every combination shown gave the same Total return (%): 0.00." in text
+
+
+def test_a_one_day_report_html_says_there_is_not_enough_to_draw(browser, config, scenario_dir,
+                                                                tmp_path):
+    cli(config, "--csv", str(scenario_dir), *ONE_DAY, "--out", str(tmp_path / "day"))
+    page = opened(browser, (tmp_path / "day" / "report.html").as_uri(), 390)
+    notes = page.locator("text=Not enough days to draw")
+    assert notes.count() == 2  # equity, drawdown
+    assert notes.first.is_visible()
+    assert page.locator("svg").count() == 0
+    page.close()
+
+
+def test_a_one_day_run_on_the_web_page_says_there_is_not_enough_to_draw(browser, config,
+                                                                       scenario_dir):
+    cli(config, "--csv", str(scenario_dir), *ONE_DAY)
+    (run,) = results.list_saved(results.backtests_root(config.data_dir))
+    problems: list[str] = []
+    with served(config) as url:
+        page = logged_in_page(browser, url, 390, problems)
+        page.goto(f"{url}/backtests/{run['id']}")
+        assert page.locator("text=Not enough days to draw").is_visible()
+        assert page.locator("canvas").count() == 0
+        page.close()
+    assert problems == []

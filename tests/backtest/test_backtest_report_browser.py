@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from werkzeug.security import generate_password_hash
@@ -27,13 +28,22 @@ def app_url(config, scenario_dir) -> Iterator[str]:
                           "exit=5,6,8", "--workers", "2", "--out",
                           str(config.data_dir / "backtests" / SWEEP_ID)], config) == 0
     assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 0
+    with served(config) as url:
+        yield url
+
+
+@contextmanager
+def served(config) -> Iterator[str]:
+    """The app on a free loopback port, with a user, while the block runs."""
     app = create_app(config)
     app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    app.extensions["store"].close()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        app.extensions["store"].close()
 
 
 def logged_in_page(browser, app_url: str, width: int, problems: list[str]):
