@@ -22,6 +22,7 @@ from redaction import redact
 from static_files import init_static_files
 from store import Store, StoreError, configured_store
 from store.log_handler import setup_logging
+from trading_calendar import HolidayFileError, added_holidays
 from users import users_cli
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the web app on `config` (the environment's when None). A bad setting or an
     unusable store ends the process with one line on stderr (the CLIs build it too)."""
     config = config or load_config_or_exit()  # a bad value: one line naming the key, exit 2
+    holidays_or_exit()
     app = Flask(__name__)
     trust_proxies(app, config.trusted_proxies)
     # Cookies are Secure when the app's public URL (its Fyers callback) is https, so a TLS
@@ -84,6 +86,16 @@ def store_or_exit(config: Config) -> Store:
     except StoreError as exc:
         print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def holidays_or_exit() -> None:
+    """Read nse_holidays.txt now: a line that is not a date is one line on stderr and exit
+    status 2, not an error page on every page that asks about trading days."""
+    try:
+        added_holidays()
+    except HolidayFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def close_app(app: Flask) -> None:

@@ -35,7 +35,7 @@ from run_guard import RunGuard
 from run_steps import RunSteps
 from store import Store, StoreError, configured_store
 from store.log_handler import logged_store, run_context
-from trading_calendar import is_trading_day
+from trading_calendar import holidays_known_until, holidays_notice, is_trading_day
 
 logger = logging.getLogger(__name__)
 
@@ -217,9 +217,11 @@ def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bo
                  steps: RunSteps) -> Outcome:
     """The run's outcome; every failure becomes one of the owner's sentences (messages.py)."""
     today = ist_today()
-    if not force and not is_trading_day(today):
-        return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
     try:
+        if not force and not is_trading_day(today):
+            return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
+        if today > holidays_known_until():
+            logger.warning("%s", holidays_notice(today))
         result = guard.run(lambda: _work(config, store, record, guard, broker_factory, steps))
     except Exception as exc:  # the run must end with a recorded status, whatever broke
         failure = failure_for(exc)

@@ -19,6 +19,7 @@ from broker import (
 )
 from run_guard import DeadlinePassed, LockLost
 from store.base import StoreError
+from trading_calendar import HolidayFileError
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ KEY_DIFFERS = Failure("The stored Fyers tokens were encrypted with another "
                       "TOKEN_ENCRYPTION_KEY than this machine's",
                       "set the same TOKEN_ENCRYPTION_KEY on the web host and where the run runs "
                       "(e.g. the repository secret), then press Run now")
+BAD_HOLIDAY_FILE = Failure("nse_holidays.txt has a line that is not a date",
+                           "fix the line the run's error names (YYYY-MM-DD), then press Run now")
 NOT_STARTED = Failure("The run could not be started", "read the logs page, then press Run now")
 UNEXPECTED = Failure("The run failed with an unexpected error",
                      "read the run's log on the Strategy page, then press Run now")
@@ -81,6 +84,7 @@ _BY_ERROR: dict[type[BaseException], Failure] = {
     StoreError: STORE_UNAVAILABLE,
     DeadlinePassed: DEADLINE_PASSED,
     LockLost: LOCK_LOST,
+    HolidayFileError: BAD_HOLIDAY_FILE,
 }
 
 RUN_STATUS_LABELS = {"warning": "succeeded with warnings"}

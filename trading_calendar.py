@@ -3,6 +3,10 @@
 Pure date arithmetic over `exchange_calendars`' Indian equity calendar, shared by the executor
 (skip holidays), the strategy (which candles are complete), the token status (does the login
 cover the next run) and the alerts (remind on trading days only).
+
+The calendar knows holidays up to its last session (a year ahead, per release). Beyond it a
+weekday counts as a trading day, unless nse_holidays.txt lists it: NSE publishes the next
+year's holidays in December, often before a new exchange_calendars release ships them.
 """
 from __future__ import annotations
 
@@ -18,6 +22,12 @@ NSE_CALENDAR = "XBOM"  # exchange_calendars' Indian equity calendar (NSE and BSE
 MARKET_OPEN = time(9, 15)  # IST, when NSE's normal session starts trading
 MARKET_CLOSE = time(15, 30)  # IST, when it ends (orders after it wait for the next session)
 SESSIONS_CACHE_DIR = PROJECT_DIR / "data"
+HOLIDAYS_FILE = PROJECT_DIR / "nse_holidays.txt"  # the owner's additions, one YYYY-MM-DD a line
+NOTICE_DAYS = 31  # how long before the known holidays end the Strategy page says so
+
+
+class HolidayFileError(ValueError):
+    """nse_holidays.txt has a line that is not a date."""
 
 
 @lru_cache(maxsize=1)
@@ -57,12 +67,55 @@ def _keep(cache: Path, days: list[date]) -> None:
         pass
 
 
+@lru_cache(maxsize=1)
+def added_holidays() -> frozenset[date]:
+    """The dates nse_holidays.txt lists (blank lines and # comments aside); none without it."""
+    try:
+        lines = HOLIDAYS_FILE.read_text().splitlines()
+    except FileNotFoundError:
+        return frozenset()
+    days = set()
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            days.add(date.fromisoformat(text))
+        except ValueError:
+            raise HolidayFileError(f"{HOLIDAYS_FILE.name} line {number}: {text!r} is not a date "
+                                   f"(YYYY-MM-DD)") from None
+    return frozenset(days)
+
+
 def is_trading_day(day: date) -> bool:
-    """True on NSE sessions; beyond the calendar's known holidays, on weekdays."""
+    """True on NSE sessions; beyond the calendar's known holidays, on weekdays not listed in
+    nse_holidays.txt."""
     first, last, sessions = _sessions()
+    if day in added_holidays():
+        return False
     if first <= day <= last:
         return day in sessions
     return day.weekday() < 5
+
+
+def holidays_known_until() -> date:
+    """The last day whose holiday status is known: the calendar's last session, or the end of
+    the latest year nse_holidays.txt lists a date of."""
+    last = _sessions()[1]
+    latest = max(added_holidays(), default=last)
+    return date(latest.year, 12, 31) if latest > last else last
+
+
+def holidays_notice(today: date) -> str:
+    """A sentence for the owner when the known holidays end within NOTICE_DAYS ('' before)."""
+    known = holidays_known_until()
+    if today + timedelta(days=NOTICE_DAYS) <= known:
+        return ""
+    verb = "ended" if known < today else "end"
+    return (f"The NSE holidays the bot knows {verb} on {known:%a %d %b %Y}: after that every "
+            f"weekday counts as a trading day. Add the next year's NSE holidays to "
+            f"{HOLIDAYS_FILE.name} (NSE publishes them in December), or upgrade "
+            f"exchange-calendars once a release has them.")
 
 
 def previous_trading_day(day: date) -> date:

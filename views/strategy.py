@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -13,9 +14,10 @@ import executor
 import run_steps
 import strategy_settings
 from auth import login_required
-from config import Config
+from config import IST, Config
 from market_hours import session_state
 from store.base import LogPage
+from trading_calendar import holidays_notice
 from views import get_config, get_store, paper
 from views.logs import fetch_page, parse_query
 
@@ -36,6 +38,7 @@ def render_index(errors: Mapping[str, str] | None = None,
                  ) -> tuple[str, int]:
     """The Strategy page; `errors` and `submitted` re-show a rejected settings form."""
     return render_template("strategy.html", **run_area(None), **paper.mode_card(),
+                           holidays_notice=holidays_notice(datetime.now(IST).date()),
                            settings=strategy_settings.describe(run_config()),
                            settings_locked=get_config().strategy_from_env,
                            errors=errors or {}, submitted=submitted or {}), status

@@ -15,9 +15,10 @@ from cryptography.fernet import Fernet
 
 import executor
 import strategy_settings
+import trading_calendar
 from config import PROJECT_DIR
 from executor import LOCK_NAME, SKIPPED_BUSY, run_once, start_background_run
-from messages import KEY_DIFFERS, LOGIN_NEEDED
+from messages import BAD_HOLIDAY_FILE, KEY_DIFFERS, LOGIN_NEEDED
 from tests.alerts.fake_telegram import FakeTelegram
 from tests.batch.conftest import FYERS_2026
 from tests.batch.helpers import (
@@ -189,6 +190,26 @@ def test_no_nse_session_skips_the_run_unless_forced(run_config, store, sandbox, 
     assert calls_to(sandbox, "/api/v3/orders/sync") == 0
     forced = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
     assert forced["status"] == "succeeded"
+
+
+def test_a_listed_nse_holiday_beyond_the_calendar_skips_and_a_bad_list_fails_naming_the_line(
+        run_config, store, sandbox, logged_in, monkeypatch, tmp_path):
+    holidays = tmp_path / "nse_holidays.txt"
+    monkeypatch.setattr(trading_calendar, "HOLIDAYS_FILE", holidays)
+    monkeypatch.setattr(executor, "ist_today", lambda: date(2027, 1, 26))  # Republic Day, Tue
+    try:
+        holidays.write_text("2027-01-26  # Republic Day\n")
+        trading_calendar.added_holidays.cache_clear()
+        run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
+        assert run["status"] == "skipped" and "Tue 26 Jan is not an NSE trading day" in run["summary"]
+        holidays.write_text("2027-01-26\n2027-02-30\n")
+        trading_calendar.added_holidays.cache_clear()
+        run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
+    finally:
+        trading_calendar.added_holidays.cache_clear()
+    assert run["status"] == "failed" and run["summary"] == BAD_HOLIDAY_FILE.sentence
+    assert "nse_holidays.txt line 2: '2027-02-30' is not a date" in run["error"]
+    assert calls_to(sandbox, "/api/v3/orders/sync") == 0
 
 
 def test_four_quick_runs_buy_one_new_stock_that_day(run_config, store, logged_in):

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 import pytest
 
 import portfolio
+import trading_calendar
+from app import create_app
+from config import IST
 from tests.web.conftest import DAY
 from tests.web.text import text
 
@@ -181,3 +185,33 @@ def test_recent_activity_marks_a_sale_made_by_hand(logged_in, client, db):
     rows = re.findall(r"(?s)<span class=\"badge [^\"]*\">(BUY|SELL)</span>(.*?)</li>",
                       client.get("/").get_data(as_text=True))
     assert [(side, "by hand" in rest) for side, rest in rows] == [("SELL", True), ("BUY", False)]
+
+
+@pytest.fixture
+def holidays_file(tmp_path, monkeypatch):
+    path = tmp_path / "nse_holidays.txt"
+    monkeypatch.setattr(trading_calendar, "HOLIDAYS_FILE", path)
+    trading_calendar.added_holidays.cache_clear()
+    yield path
+    trading_calendar.added_holidays.cache_clear()
+
+
+def test_the_strategy_page_says_when_the_known_nse_holidays_end(logged_in, client,
+                                                                 holidays_file, monkeypatch):
+    monkeypatch.setattr(trading_calendar, "NOTICE_DAYS", 36_500)  # any day is near the end
+    shown = text(client.get("/strategy").get_data(as_text=True))
+    assert "The NSE holidays the bot knows" in shown and "nse_holidays.txt" in shown
+    monkeypatch.setattr(trading_calendar, "NOTICE_DAYS", 31)
+    holidays_file.write_text(f"{datetime.now(IST).year + 2}-01-26\n")  # the owner added a year
+    trading_calendar.added_holidays.cache_clear()
+    assert "The NSE holidays the bot knows" not in text(client.get("/strategy").get_data(
+        as_text=True))
+
+
+def test_the_web_app_refuses_to_start_on_a_bad_holiday_line(config, holidays_file, capsys):
+    holidays_file.write_text("2027-01-26\nRepublic Day\n")
+    with pytest.raises(SystemExit) as stopped:
+        create_app(config)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: nse_holidays.txt line 2: 'Republic Day' is not a date (YYYY-MM-DD)\n")
