@@ -38,8 +38,14 @@ def cagr_pct(first: float, last: float, days: int) -> float:
     return ((last / first) ** (DAYS_PER_YEAR / days) - 1) * 100
 
 
+def _rounded(value: float) -> float:
+    """`value` to two decimals, a figure too small to show reading 0.0, not -0.0 (round()
+    keeps the sign; adding 0.0 drops it)."""
+    return round(value, 2) + 0.0
+
+
 def _mean(values: list[float]) -> float:
-    return round(sum(values) / len(values), 2) if values else 0.0
+    return _rounded(sum(values) / len(values)) if values else 0.0
 
 
 def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
@@ -54,18 +60,18 @@ def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
         "start": first.isoformat(),
         "end": last.isoformat(),
         "trading_days": len(equity["date"]),
-        "initial_capital": round(capital, 2),
-        "final_equity": round(final, 2),
-        "total_return_pct": round((final / capital - 1) * 100, 2),
-        "cagr_pct": round(cagr_pct(capital, final, (last - first).days), 2),
-        "max_drawdown_pct": round(max(0.0, -min(drawdown_pct(equity["equity"], capital))), 2),
+        "initial_capital": _rounded(capital),
+        "final_equity": _rounded(final),
+        "total_return_pct": _rounded((final / capital - 1) * 100),
+        "cagr_pct": _rounded(cagr_pct(capital, final, (last - first).days)),
+        "max_drawdown_pct": _rounded(-min(drawdown_pct(equity["equity"], capital))),
         "trades": len(result.trades),
         "closed_trades": len(closed),
-        "win_rate_pct": round(len(wins) / len(closed) * 100, 2) if closed else 0.0,
+        "win_rate_pct": _rounded(len(wins) / len(closed) * 100) if closed else 0.0,
         "avg_win": _mean(wins),
         "avg_loss": _mean(losses),
-        "exposure_pct": round(days_held / len(equity["date"]) * 100, 2),
-        "peak_capital_used": round(result.peak_invested, 2),
-        "total_costs": round(sum(trade.costs for trade in result.trades), 2),
+        "exposure_pct": _rounded(days_held / len(equity["date"]) * 100),
+        "peak_capital_used": _rounded(result.peak_invested),
+        "total_costs": _rounded(sum(trade.costs for trade in result.trades)),
         "skipped_buys": result.skipped_buys,
     }

@@ -170,3 +170,15 @@ def test_drawdown_counts_from_the_starting_capital(scenario_dir, config, tmp_pat
     assert summary["max_drawdown_pct"] == 0.37
     # The Backtests page's drawdown chart (series.json) starts there too.
     assert results.load_saved(tmp_path, "run")["series"]["drawdown_pct"] == [-0.37]
+
+
+def test_a_loss_too_small_to_show_reads_zero_not_minus_zero(scenario_dir, config, tmp_path,
+                                                            capsys):
+    # One day, one buy: ₹1.15 of charges on ₹1,000,000 is a -0.0001 % return.
+    out = tmp_path / "run"
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--capital", "1000000",
+                          "--from", "2024-01-08", "--to", "2024-01-08", "--out", str(out)],
+                         config) == 0
+    printed = capsys.readouterr().out
+    assert "Total return (%)           0.0\n" in printed and "-0.0" not in printed
+    assert "-0.0" not in (out / "summary.json").read_text()
