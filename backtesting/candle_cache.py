@@ -24,7 +24,7 @@ def _fingerprint(folder: Path) -> tuple:
     files = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.endswith(".csv"):
+            if entry.name.lower().endswith(".csv"):  # as data.py reads them
                 stat = entry.stat()
                 files.append((entry.name, stat.st_size, stat.st_mtime_ns))
     return FORMAT, str(folder), tuple(sorted(files))

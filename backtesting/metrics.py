@@ -22,10 +22,10 @@ SUMMARY_LABELS = {
 }
 
 
-def drawdown_pct(equity: list[float], capital: float = 0.0) -> list[float]:
+def drawdown_pct(equity: list[float], capital: float) -> list[float]:
     """Percent below the running peak on each day (0 at a new high, negative below it). The
     peak starts at `capital`, so a first day that ends below it (charges, a buy at a slipped
-    price) is a drawdown too; without it the peak starts at the first day's equity."""
+    price) is a drawdown too."""
     peaks = accumulate(equity, max, initial=capital)
     next(peaks)  # the capital itself, before the first day
     return [(value / peak - 1) * 100 for value, peak in zip(equity, peaks, strict=True)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -182,3 +183,15 @@ def test_a_loss_too_small_to_show_reads_zero_not_minus_zero(scenario_dir, config
     printed = capsys.readouterr().out
     assert "Total return (%)           0.0\n" in printed and "-0.0" not in printed
     assert "-0.0" not in (out / "summary.json").read_text()
+
+
+def test_report_html_draws_the_drawdown_from_the_starting_capital(scenario_dir, config,
+                                                                    tmp_path):
+    out = tmp_path / "run"
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", "2024-01-08",
+                          "--to", "2024-01-09", "--slippage", "1", "--out", str(out)],
+                         config) == 0
+    worst = json.loads((out / "summary.json").read_text())["summary"]["max_drawdown_pct"]
+    drawdown_chart = (out / "report.html").read_text().split("<h2>Drawdown</h2>")[1]
+    low_label = re.findall(r"<text[^>]*>(-?[\d.]+%)</text>", drawdown_chart)[1]
+    assert worst > 0 and low_label == f"{-worst:.1f}%"

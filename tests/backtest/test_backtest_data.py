@@ -8,6 +8,7 @@ import pytest
 
 import backtest
 from backtest import load_histories
+from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.data import DataError, chunks, load_csv_dir, missing_ranges, symbol_from_filename
 from tests.backtest.scenario import DATES, SCENARIO_ARGS, scenario_closes
 
@@ -150,3 +151,16 @@ def test_two_files_of_one_symbol_stop_the_run_naming_both(scenario_dir, config, 
     assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 1
     assert capsys.readouterr().err == (f"backtest: {first} and {second} are both read as "
                                        f"NSE:AAA-EQ; keep one\n")
+
+
+def test_the_parsed_candle_cache_notices_a_file_added_or_changed_in_either_case(scenario_dir,
+                                                                                tmp_path):
+    cache = tmp_path / "candle-cache"
+    first, from_cache = load_csv_dir_cached(scenario_dir, cache)
+    assert not from_cache and load_csv_dir_cached(scenario_dir, cache) == (first, True)
+    shutil.copy(scenario_dir / "AAA.csv", scenario_dir / "NSE_DDD-EQ.CSV")
+    added, from_cache = load_csv_dir_cached(scenario_dir, cache)
+    assert not from_cache and added["NSE:DDD-EQ"].closes == first["NSE:AAA-EQ"].closes
+    (scenario_dir / "NSE_DDD-EQ.CSV").write_text("date,close\n2024-01-01,1\n")
+    changed, from_cache = load_csv_dir_cached(scenario_dir, cache)
+    assert not from_cache and changed["NSE:DDD-EQ"].closes == [1.0]
