@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+import trading_calendar
 from config import CI_MARKERS, Config
 from store import configured_store
 
@@ -99,3 +100,14 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def holidays_file(tmp_path, monkeypatch):
+    """nse_holidays.txt in a temporary folder (none written yet), read afresh by the code
+    under test: trading_calendar caches the file per process."""
+    path = tmp_path / "nse_holidays.txt"
+    monkeypatch.setattr(trading_calendar, "HOLIDAYS_FILE", path)
+    trading_calendar.added_holidays.cache_clear()
+    yield path
+    trading_calendar.added_holidays.cache_clear()

@@ -45,23 +45,13 @@ def test_an_unwritable_folder_still_answers(tmp_path, monkeypatch):
         trading_calendar._sessions.cache_clear()
 
 
-@pytest.fixture
-def holiday_file(tmp_path, monkeypatch):
-    """nse_holidays.txt in a temporary folder, read afresh by each test."""
-    path = tmp_path / "nse_holidays.txt"
-    monkeypatch.setattr(trading_calendar, "HOLIDAYS_FILE", path)
-    trading_calendar.added_holidays.cache_clear()
-    yield path
-    trading_calendar.added_holidays.cache_clear()
-
-
-def test_beyond_the_calendar_a_listed_date_is_a_holiday_and_other_weekdays_trade(holiday_file):
+def test_beyond_the_calendar_a_listed_date_is_a_holiday_and_other_weekdays_trade(holidays_file):
     last = trading_calendar._sessions()[1]
     republic_day = date(last.year + 1, 1, 26)
     while republic_day.weekday() >= 5:  # a weekday the calendar does not know, whatever year
         republic_day = republic_day.replace(year=republic_day.year + 1)
     assert trading_calendar.is_trading_day(republic_day)  # a weekday, as far as the bot knows
-    holiday_file.write_text(f"# {republic_day.year}\n\n{republic_day}  # Republic Day\n")
+    holidays_file.write_text(f"# {republic_day.year}\n\n{republic_day}  # Republic Day\n")
     trading_calendar.added_holidays.cache_clear()
     assert not trading_calendar.is_trading_day(republic_day)
     assert trading_calendar.is_trading_day(republic_day + timedelta(days=1)) == (
@@ -69,20 +59,20 @@ def test_beyond_the_calendar_a_listed_date_is_a_holiday_and_other_weekdays_trade
     assert trading_calendar.holidays_known_until() == date(republic_day.year, 12, 31)
 
 
-def test_the_owner_is_told_a_month_before_the_known_holidays_end(holiday_file):
+def test_the_owner_is_told_a_month_before_the_known_holidays_end(holidays_file):
     last = trading_calendar._sessions()[1]
     assert trading_calendar.holidays_notice(last - timedelta(days=60)) == ""
     notice = trading_calendar.holidays_notice(last - timedelta(days=20))
     assert f"The NSE holidays the bot knows end on {last:%a %d %b %Y}" in notice
     assert "nse_holidays.txt" in notice
     assert "knows ended on" in trading_calendar.holidays_notice(last + timedelta(days=3))
-    holiday_file.write_text(f"{last.year + 1}-01-26\n")
+    holidays_file.write_text(f"{last.year + 1}-01-26\n")
     trading_calendar.added_holidays.cache_clear()
     assert trading_calendar.holidays_notice(last - timedelta(days=20)) == ""
 
 
-def test_a_line_that_is_not_a_date_is_named(holiday_file):
-    holiday_file.write_text("2027-01-26\n26/01/2027\n")
+def test_a_line_that_is_not_a_date_is_named(holidays_file):
+    holidays_file.write_text("2027-01-26\n26/01/2027\n")
     with pytest.raises(trading_calendar.HolidayFileError,
                        match=r"nse_holidays.txt line 2: '26/01/2027' is not a date \(YYYY-MM-DD\)"):
         trading_calendar.is_trading_day(date(2027, 1, 26))

@@ -193,20 +193,14 @@ def test_no_nse_session_skips_the_run_unless_forced(run_config, store, sandbox, 
 
 
 def test_a_listed_nse_holiday_beyond_the_calendar_skips_and_a_bad_list_fails_naming_the_line(
-        run_config, store, sandbox, logged_in, monkeypatch, tmp_path):
-    holidays = tmp_path / "nse_holidays.txt"
-    monkeypatch.setattr(trading_calendar, "HOLIDAYS_FILE", holidays)
+        run_config, store, sandbox, logged_in, monkeypatch, holidays_file):
     monkeypatch.setattr(executor, "ist_today", lambda: date(2027, 1, 26))  # Republic Day, Tue
-    try:
-        holidays.write_text("2027-01-26  # Republic Day\n")
-        trading_calendar.added_holidays.cache_clear()
-        run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
-        assert run["status"] == "skipped" and "Tue 26 Jan is not an NSE trading day" in run["summary"]
-        holidays.write_text("2027-01-26\n2027-02-30\n")
-        trading_calendar.added_holidays.cache_clear()
-        run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
-    finally:
-        trading_calendar.added_holidays.cache_clear()
+    holidays_file.write_text("2027-01-26  # Republic Day\n")
+    run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
+    assert run["status"] == "skipped" and "Tue 26 Jan is not an NSE trading day" in run["summary"]
+    holidays_file.write_text("2027-01-26\n2027-02-30\n")
+    trading_calendar.added_holidays.cache_clear()  # as a new run's process would read it
+    run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
     assert run["status"] == "failed" and run["summary"] == BAD_HOLIDAY_FILE.sentence
     assert "nse_holidays.txt line 2: '2027-02-30' is not a date" in run["error"]
     assert calls_to(sandbox, "/api/v3/orders/sync") == 0

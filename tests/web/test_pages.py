@@ -187,15 +187,6 @@ def test_recent_activity_marks_a_sale_made_by_hand(logged_in, client, db):
     assert [(side, "by hand" in rest) for side, rest in rows] == [("SELL", True), ("BUY", False)]
 
 
-@pytest.fixture
-def holidays_file(tmp_path, monkeypatch):
-    path = tmp_path / "nse_holidays.txt"
-    monkeypatch.setattr(trading_calendar, "HOLIDAYS_FILE", path)
-    trading_calendar.added_holidays.cache_clear()
-    yield path
-    trading_calendar.added_holidays.cache_clear()
-
-
 def test_the_strategy_page_says_when_the_known_nse_holidays_end(logged_in, client,
                                                                  holidays_file, monkeypatch):
     monkeypatch.setattr(trading_calendar, "NOTICE_DAYS", 36_500)  # any day is near the end
