@@ -66,7 +66,7 @@ KEY_DIFFERS = Failure("The stored Fyers tokens were encrypted with another "
                       "TOKEN_ENCRYPTION_KEY than this machine's",
                       "set the same TOKEN_ENCRYPTION_KEY on the web host and where the run runs "
                       "(e.g. the repository secret), then press Run now")
-BAD_HOLIDAY_FILE = Failure("nse_holidays.txt has a line that is not a date",
+BAD_HOLIDAY_FILE = Failure("The NSE holiday list (nse_holidays.txt) has a line that is not a date",
                            "fix the line the run's error names (YYYY-MM-DD), then press Run now")
 NOT_STARTED = Failure("The run could not be started", "read the logs page, then press Run now")
 UNEXPECTED = Failure("The run failed with an unexpected error",
