@@ -217,7 +217,8 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
     parser.add_argument("--sweep", nargs="+", action="extend", metavar="KEY=V,V",
                         help=f"grid over {', '.join(SWEEP_KEYS)}, e.g. entry=0,1,2 exit=5,6.28,8")
     parser.add_argument("--workers", type=POSITIVE_INT, metavar="N",
-                        help=f"sweep processes (default: every core, here {os.cpu_count()})")
+                        help=f"sweep processes on this machine, with the local engine or a local "
+                             f"Dask cluster (default: every core, here {os.cpu_count()})")
     parser.add_argument("--engine", choices=("local", "dask"), default="local",
                         help="sweep on this machine's cores, or on a Dask cluster")
     parser.add_argument("--cluster", default=config.dask_scheduler_address, metavar="ADDRESS",
@@ -250,7 +251,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     if args.engine == "dask":
         from backtesting.cluster import dask_runner
 
-        runner = dask_runner(args.cluster)
+        runner = dask_runner(args.cluster, args.workers or os.cpu_count() or 1)
     try:
         document = sweep.run(prepared, grid, out, workers=args.workers, runner=runner,
                              names={field: key for key, field in SWEEP_KEYS.items()})
@@ -284,6 +285,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     args = parser.parse_args(argv)
     if args.start > args.end:
         parser.error(f"--from {args.start} is after --to {args.end}")
+    if args.engine == "dask" and args.cluster and args.workers:
+        parser.error("--workers sets this machine's processes; a --cluster has its own workers")
     if args.csv is None:
         config = config_or_exit(config.with_secrets)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -4,6 +4,7 @@ combination comes back as its result and summary and is saved here, as the local
 it, so the rows are the same row for row."""
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from functools import partial
@@ -16,16 +17,20 @@ from backtesting.sweep import ClusterUnavailable, Runner, Sweep, row_of, run_fol
 CONNECT_TIMEOUT_S = 5
 
 
-def _client(address: str) -> Any:
-    """A client of the scheduler at `address`, or of a new local cluster on this machine's
-    cores when it is empty."""
+def _client(address: str, workers: int) -> Any:
+    """A client of the scheduler at `address`, or of a new local cluster of `workers`
+    processes when it is empty."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ClusterUnavailable("--engine dask needs the cluster extra: pip install "
                                  "'.[cluster]'") from None
+    # Dask logs each worker's start and stop at INFO: the sweep's own progress is what to read.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if not address:
-        return Client(LocalCluster(threads_per_worker=1, dashboard_address=None))
+        # The scheduler's web server on a free port: its default, 8787, may be someone else's.
+        return Client(LocalCluster(n_workers=workers, threads_per_worker=1,
+                                   dashboard_address=":0"))
     # Client's timeout covers opening the connection only: an endpoint that accepts and never
     # answers (not a scheduler) would hang it, so the handshake runs in a daemon thread (one
     # that cannot keep the process from exiting) with a deadline of its own.
@@ -53,27 +58,36 @@ def _remote(sweep: Sweep, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any
     return sweep.run(overrides)
 
 
-def dask_runner(address: str) -> Runner:
-    """A sweep runner on the Dask scheduler at `address` (a local cluster when empty)."""
-    return partial(run_on_dask, address)
+def dask_runner(address: str, workers: int) -> Runner:
+    """A sweep runner on the Dask scheduler at `address`, or on a local cluster of `workers`
+    processes when it is empty."""
+    return partial(run_on_dask, address, workers)
 
 
-def run_on_dask(address: str, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
+def run_on_dask(address: str, workers: int, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
                 done: Done) -> None:
     """Every combination of `grid` on the cluster, each saved under `out` as it comes back."""
-    with _client(address) as client:
-        from dask.distributed import as_completed  # importable: _client found the extra
-
-        shared = client.scatter(sweep, broadcast=True)
-        futures = {client.submit(_remote, shared, overrides, pure=False): index
-                   for index, overrides in enumerate(grid)}
-        for future in as_completed(futures):
-            index = futures[future]
-            if future.status != "finished":
-                done(index, None, f"{type(future.exception()).__name__}: {future.exception()}")
-                continue
-            result, summary = future.result()
-            save_run(out / run_folder(index), sweep, grid[index], result, summary)
-            done(index, row_of(grid[index], summary, index), None)
+    with _client(address, workers) as client:
+        # Every future is released when _run_all returns, so closing a local cluster then
+        # loses no result or scattered data (dask would warn of each one).
+        _run_all(client, sweep, grid, out, done)
         if not address:
             client.cluster.close()
+
+
+def _run_all(client: Any, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
+             done: Done) -> None:
+    """Submit every combination with the prepared markets sent once, and save each result."""
+    from dask.distributed import as_completed  # importable: _client found the extra
+
+    shared = client.scatter(sweep, broadcast=True)
+    futures = {client.submit(_remote, shared, overrides, pure=False): index
+               for index, overrides in enumerate(grid)}
+    for future in as_completed(futures):
+        index = futures[future]
+        if future.status != "finished":
+            done(index, None, f"{type(future.exception()).__name__}: {future.exception()}")
+            continue
+        result, summary = future.result()
+        save_run(out / run_folder(index), sweep, grid[index], result, summary)
+        done(index, row_of(grid[index], summary, index), None)

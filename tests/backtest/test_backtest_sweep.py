@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -317,3 +318,47 @@ def test_a_sweep_of_a_period_without_candles_fails_as_a_single_run_does(scenario
     assert swept.stderr == single.stderr == (
         "backtest: no candles between 2025-01-01 and 2025-02-07\n")
     assert not list((config.data_dir / "backtests").glob("*"))  # no run, no sweep.json
+
+
+def test_a_local_dask_sweep_prints_only_its_progress_and_gives_the_local_rows(
+        scenario_dir, config, tmp_path):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install '.[cluster]'")
+    local = tmp_path / "local"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--out",
+                   str(local)).returncode == 0
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
+           "DASK_SCHEDULER_ADDRESS": ""}  # no scheduler: a local cluster of --workers
+    done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
+                           *SCENARIO_ARGS, *GRID, "--engine", "dask", "--workers", "1", "--out",
+                           str(tmp_path / "dask")], cwd=PROJECT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert rows_of(tmp_path / "dask") == rows_of(local)
+    # Dask's own INFO lines (workers starting, the dashboard) and shutdown warnings are not shown.
+    assert done.stderr.splitlines() == [f"INFO backtesting.progress: {n}/4 combinations done, "
+                                        f"ETA {eta}" for n, eta in zip(
+                                            range(1, 5), re.findall(r"ETA (\S+)", done.stderr),
+                                            strict=True)]
+
+
+def test_a_local_dask_cluster_has_the_workers_asked_and_leaves_port_8787_alone():
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install '.[cluster]'")
+    from backtesting.cluster import _client
+
+    with _client("", 1) as client:
+        try:
+            info = client.scheduler_info()
+            assert len(info["workers"]) == 1
+            assert info["services"]["dashboard"] != 8787  # dask's default: maybe taken
+        finally:
+            client.cluster.close()
+
+
+def test_workers_with_a_cluster_address_is_a_usage_error(scenario_dir, config):
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--engine", "dask",
+                   "--cluster", "tcp://127.0.0.1:8786", "--workers", "2")
+    assert done.returncode == 2
+    assert done.stderr == ("python backtest.py: error: --workers sets this machine's processes; "
+                           "a --cluster has its own workers (see --help)\n")
