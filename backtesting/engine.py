@@ -70,6 +70,14 @@ class Market:
         k = self.own_index[s][t]
         return self.closes[s][k - self.ma_period:k]
 
+    def period(self, start: date, end: date) -> range:
+        """The market indices of the trading days in [start, end]; DataError when none."""
+        days = range(bisect_left(self.dates, start.isoformat()),
+                     bisect_right(self.dates, end.isoformat()))
+        if not days:
+            raise DataError(f"no candles between {start} and {end}")
+        return days
+
     def entry_shortlists(self, params: StrategyParams) -> list[list[int]]:
         """Per day, the columns decide() may rank among its first ENTRY_CANDIDATES. They depend
         on no other rule and on nothing a run did, so they are made once per market and entry
@@ -296,10 +304,8 @@ def simulate(market: Market, params: StrategyParams, settings: Settings,
     """Run the strategy on every trading day of [start, end]."""
     if params.ma_period != market.ma_period:
         raise ValueError("market was prepared for another ma_period")
-    first = bisect_left(market.dates, start.isoformat())
-    stop = bisect_right(market.dates, end.isoformat())
-    if first >= stop:
-        raise DataError(f"no candles between {start} and {end}")
+    days = market.period(start, end)
+    first, stop = days.start, days.stop
     account = _Account(settings)
     holdings: dict[str, _Holding] = {}
     spans: list[tuple[int, int, int, int]] = []  # (column, qty, first day, end day) held

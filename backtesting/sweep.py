@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backtesting import html_report, results
-from backtesting.data import DataError, SymbolHistory
+from backtesting.data import SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
 from backtesting.forkpool import Done, run_forked
 from backtesting.metrics import summarize
@@ -65,9 +64,7 @@ def prepare(histories: dict[str, SymbolHistory], base: StrategyParams, settings:
     said once, as for a single run, before a worker starts or a file is written."""
     periods = {overrides.get("ma_period", base.ma_period) for overrides in grid}
     markets = {period: prepare_market(histories, period) for period in sorted(periods)}
-    days = next(iter(markets.values())).dates  # every market has the same days
-    if bisect_left(days, start.isoformat()) >= bisect_right(days, end.isoformat()):
-        raise DataError(f"no candles between {start} and {end}")
+    next(iter(markets.values())).period(start, end)  # every market has the same days
     return Sweep(markets, base, settings, start, end)
 
 
