@@ -114,15 +114,23 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
     return "".join(parts)
 
 
+def too_few_days(days: int) -> str | None:
+    """Why a run of `days` trading days gets no line charts, or None when it can have them:
+    the same words in report.html and on the Backtests page."""
+    if days >= 2:
+        return None
+    return (f"Not enough days to draw: a chart needs at least two trading days, and this run "
+            f"has {days}.")
+
+
 def line_svg(dates: Sequence[str], series: Sequence[tuple[str, Sequence[float], str]],
              *, label: str, unit: Callable[[float], str]) -> str:
     """Lines over the days: `series` as (name, values, colour) under their legend, the y range
     labelled at its two ends and the first and last date below; a note instead when there are
     too few days for a line. Only the plot stretches to the page's width: the words are in
     CSS px, so a phone draws them at full size."""
-    if len(dates) < 2:
-        return ('<p class="chart-empty">Not enough days to draw: a chart needs at least two '
-                f'trading days, and this run has {len(dates)}.</p>')
+    if note := too_few_days(len(dates)):
+        return f'<p class="chart-empty">{escape(note)}</p>'
     values = [v for _, line, _ in series for v in line]
     low, high = min(values), max(values)
     span = (high - low) or 1.0

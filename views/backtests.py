@@ -71,7 +71,8 @@ def report(run_id: str) -> str:
         trades, count = results.read_trades(saved_root() / run_id, TRADES_SHOWN)
     except results.UnreadableRun as exc:
         abort(404, description=f"Saved backtest {run_id!r} cannot be shown: {exc}.")
-    return render_template("backtests_report.html", run=run, trades=trades, trade_count=count)
+    return render_template("backtests_report.html", run=run, trades=trades, trade_count=count,
+                           no_charts=charts.too_few_days(len(run["series"]["dates"])))
 
 
 @bp.route("/backtests/<path:run_id>/series.json")

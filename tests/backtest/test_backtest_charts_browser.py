@@ -16,6 +16,8 @@ from tests.backtest.test_backtest_report_browser import logged_in_page, served
 
 pytestmark = pytest.mark.browser
 ONE_DAY = ["--from", "2024-01-01", "--to", "2024-01-01", "--capital", "2900"]
+ONE_DAY_NOTE = ("Not enough days to draw: a chart needs at least two trading days, and this run "
+                "has 1.")
 # Each SVG word's font size as drawn, in CSS px: its own size times the scale its SVG is drawn at.
 DRAWN_FONT_SIZES = """() => [...document.querySelectorAll('svg text')].map((text) => {
   const m = text.getScreenCTM();
@@ -129,7 +131,7 @@ def test_a_one_day_report_html_says_there_is_not_enough_to_draw(browser, config,
                                                                 tmp_path):
     cli(config, "--csv", str(scenario_dir), *ONE_DAY, "--out", str(tmp_path / "day"))
     page = opened(browser, (tmp_path / "day" / "report.html").as_uri(), 390)
-    notes = page.locator("text=Not enough days to draw")
+    notes = page.locator(f"text={ONE_DAY_NOTE}")
     assert notes.count() == 2  # equity, drawdown
     assert notes.first.is_visible()
     assert page.locator("svg").count() == 0
@@ -144,7 +146,7 @@ def test_a_one_day_run_on_the_web_page_says_there_is_not_enough_to_draw(browser,
     with served(config) as url:
         page = logged_in_page(browser, url, 390, problems)
         page.goto(f"{url}/backtests/{run['id']}")
-        assert page.locator("text=Not enough days to draw").is_visible()
+        assert page.locator(f"text={ONE_DAY_NOTE}").is_visible()  # report.html's words
         assert page.locator("canvas").count() == 0
         page.close()
     assert problems == []
