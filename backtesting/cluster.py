@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from backtesting.forkpool import Done
 from backtesting.sweep import ClusterUnavailable, Runner, Sweep, row_of, run_folder, save_run
 
 CONNECT_TIMEOUT_S = 5
+RELEASE_WAIT_S = 5  # a local cluster's scheduler forgets released tasks in milliseconds
 
 
 def _client(address: str, workers: int) -> Any:
@@ -68,11 +70,24 @@ def run_on_dask(address: str, workers: int, sweep: Sweep, grid: list[dict[str, A
                 done: Done) -> None:
     """Every combination of `grid` on the cluster, each saved under `out` as it comes back."""
     with _client(address, workers) as client:
-        # Every future is released when _run_all returns, so closing a local cluster then
-        # loses no result or scattered data (dask would warn of each one).
         _run_all(client, sweep, grid, out, done)
         if not address:
+            # Every future was released when _run_all returned, but the scheduler hears of it
+            # a moment later: closing the cluster before would log each result and the
+            # scattered markets as lost (a WARNING and an ERROR after a sweep that went well).
+            _wait_until_forgotten(client)
             client.cluster.close()
+
+
+def _task_count(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.tasks)
+
+
+def _wait_until_forgotten(client: Any) -> None:
+    """Return once the scheduler holds no task (or after RELEASE_WAIT_S)."""
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    while client.run_on_scheduler(_task_count) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _run_all(client: Any, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
