@@ -1,4 +1,4 @@
-"""The dashboard's Today card: the last run and what it traded, the next automatic run (or that
+"""The dashboard's Today card: the last run and the sales by hand it found, the next automatic run (or that
 nothing runs by itself, and how to turn that on), and the Fyers login state."""
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ class Today:
     """What the Today card shows."""
 
     last_run: dict[str, Any] | None
-    last_trades: list[dict[str, Any]]
+    # The run's summary names its own fills and only counts the sales made by hand it recorded:
+    # those are listed one by one.
+    hand_sales: list[dict[str, Any]]
     next_run: NextRun
     token: token_refresh.TokenStatus
 
@@ -55,14 +57,15 @@ def automatic_runs(config: Config, store: Store, now: float) -> NextRun:
 
 
 def today(config: Config, store: Store, now: float | None = None) -> Today:
-    """The last run with its trades, the next automatic run and the login state, as of `now`."""
+    """The last run with the sales by hand it recorded, the next automatic run and the login
+    state, as of `now`."""
     now = time.time() if now is None else now
     runs = executor.as_shown(store, store.list_runs(limit=RECENT_RUNS))
     next_run = next_automatic_run(config, runs, now)
     last = runs[0] if runs else None
-    trades = [] if last is None else [
+    hand_sales = [] if last is None else [
         trade for trade in reversed(store.list_trades(since=last["started_at"]))
-        if trade["run_id"] == last["run_id"]]
+        if trade["run_id"] == last["run_id"] and trade["source"] == "manual"]
     token = token_refresh.token_status(config, store, now,
                                        runs_automatically=next_run.at is not None)
-    return Today(last, trades, next_run, token)
+    return Today(last, hand_sales, next_run, token)

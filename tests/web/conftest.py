@@ -142,7 +142,8 @@ def seeded(db):
                      "message": "not filled in time", "created_at": now - 120,
                      "updated_at": now - 100})
     for run_id, started, status, summary in (("run-a", now - 2 * DAY, "failed", None),
-                                             ("run-b", now - 120, "succeeded", "1 buy, 0 sells")):
+                                             ("run-b", now - 120, "succeeded",
+                                              "Bought 10 INFY for ₹15,000.00.")):
         db.create_run({"run_id": run_id, "trigger": "manual", "status": status,
                        "started_at": started, "finished_at": started + 42, "summary": summary,
                        "error": "Token expired" if status == "failed" else None,

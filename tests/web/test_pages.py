@@ -42,11 +42,22 @@ def test_dashboard_values_holdings_at_the_dated_close_when_fyers_cannot_be_asked
 
 def test_today_card_says_what_ran_and_that_nothing_runs_by_itself(logged_in, client, seeded):
     page = text(client.get("/").get_data(as_text=True))
-    assert "Last run succeeded" in page and "by hand" in page and "1 buy, 0 sells" in page
-    assert "Bought 10 INFY for ₹15,000.00" in page
+    assert "Last run succeeded" in page and "by hand" in page
+    card = page.split("Next run")[0]
+    assert card.count("Bought 10 INFY for ₹15,000.00") == 1  # the summary says it, once
     assert "Automatic runs are off: nothing runs by itself." in page
     assert "SCHEDULER_ENABLED=true" in page and "run-cron-script.yml" in page
     assert "Login needed: no run can reach Fyers" in page
+
+
+def test_today_card_lists_the_sales_by_hand_the_last_run_recorded(logged_in, client, seeded,
+                                                                   db):
+    db.record_trade({"trade_id": "m1", "run_id": "run-b", "order_tag": None,
+                     "symbol": "NSE:TCS-EQ", "side": "SELL", "qty": 3, "price": 3100.0,
+                     "ts": seeded - 90, "pnl": 300.0, "source": "manual"}, None)
+    card = text(client.get("/").get_data(as_text=True)).split("Next run")[0]
+    assert "Sold by hand 3 TCS for ₹9,300.00, P&L +₹300.00" in card
+    assert card.count("Bought 10 INFY for ₹15,000.00") == 1
 
 
 def test_today_card_names_the_workflow_when_it_ran_on_schedule(logged_in, client, seeded, db):
@@ -121,7 +132,8 @@ def test_trading_empty_states(logged_in, client):
 
 def test_strategy_history_and_run_logs(logged_in, client, seeded):
     page = client.get("/strategy").get_data(as_text=True)
-    assert "Run strategy now" in page and "1 buy, 0 sells" in page and "42 s" in page
+    assert "Run strategy now" in page and "Bought 10 INFY for ₹15,000.00." in page
+    assert "42 s" in page
     assert "Token expired" not in page  # a failure's technical detail stays on its run page
     page = client.get("/strategy/runs/run-b").get_data(as_text=True)
     assert "bought 10 NSE:INFY-EQ" in page and "token expired, run stopped" not in page
