@@ -72,12 +72,14 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     book = {p["symbol"]: BookEntry(p["symbol"], p["qty"], p["avg_price"], p["last_buy_price"])
             for p in store.get_positions()}
     params, day = config.strategy_params(), day_use(config, store, broker)
-    if day.entry_budget_spent(params):
+    run.result.entry_budget_spent = day.entry_budget_spent(params)
+    if run.result.entry_budget_spent:
         run.result.notes.append(f"today's new-entry budget is spent: {day.entries} of "
                                 f"{params.max_new_entries_per_day}")
     run.result.intents = decide(closes, ltps, book, params, day)
     run.steps.done("decisions", "; ".join([
-        deals_sentence(_intent_deals(run.result), "buy", "sell") or NO_ORDER, *run.result.notes]))
+        deals_sentence(_intent_deals(run.result), "buy", "sell") or no_order(run.result),
+        *run.result.notes]))
     session = run.session()
     if not session.is_open and not (config.after_market_orders and not dry_run):
         run.result.closed = session.closed_sentence()
@@ -111,7 +113,7 @@ def _place_all(run: RunContext) -> None:
                                       f"{intent.qty} {ticker(intent.symbol)}")
             execute_intent(run, intent)
     if not intents:
-        logger.info(NO_ORDER)
+        logger.info(no_order(result))
     if not placing:
         why = "dry run" if run.dry_run else result.closed
         if not run.dry_run:
@@ -252,7 +254,14 @@ def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
 
 # --- the summary ---------------------------------------------------------------------------
 NO_ORDER = "no order: nothing met the entry, exit or averaging rules"
+# With the day's new entries used up, no entry was looked for: the summary's note says why.
+NO_ORDER_BUDGET_SPENT = "no order: nothing met the exit or averaging rules"
 Deal = tuple[str, str, int, float, float | None]  # side, symbol, qty, price, P&L of a sale
+
+
+def no_order(result: RunResult) -> str:
+    """Why the rules asked for nothing."""
+    return NO_ORDER_BUDGET_SPENT if result.entry_budget_spent else NO_ORDER
 
 
 def deals_sentence(deals: Sequence[Deal], bought: str, sold: str) -> str:
@@ -312,12 +321,13 @@ def _summary(result: RunResult, dry_run: bool) -> str:
     the session: 'NSE is closed until Mon 09:15 IST: nothing was placed; would buy …'."""
     if dry_run:
         said = deals_sentence(_intent_deals(result), "would buy", "would sell")
-        opening = f"Dry run, nothing placed: {said}" if said else f"Dry run: {NO_ORDER}"
+        opening = f"Dry run, nothing placed: {said}" if said else \
+            f"Dry run: {no_order(result)}"
         notes = [result.closed] if result.closed else []
     elif _all_held(result):
         said = deals_sentence(_intent_deals(result), "would buy", "would sell")
         opening = f"{result.closed}: nothing was placed" + (f"; {said}" if said else
-                                                            f" ({NO_ORDER})")
+                                                            f" ({no_order(result)})")
         notes = []
     else:
         said = deals_sentence(_fill_deals(result), "bought", "sold")
@@ -325,7 +335,7 @@ def _summary(result: RunResult, dry_run: bool) -> str:
         # run settles it, so until then nothing is "bought" yet, but not "nothing" either.
         nothing = "nothing recorded as bought or sold yet" if result.unsettled else \
             "nothing bought or sold"
-        opening = (said or (nothing if result.intents else NO_ORDER))
+        opening = (said or (nothing if result.intents else no_order(result)))
         opening = opening[0].upper() + opening[1:]
         notes = _order_clauses(result)
     return "; ".join([opening,

@@ -83,6 +83,7 @@ class RunResult:
     unsettled: list[dict[str, Any]] = field(default_factory=list)  # open: the cancel failed
     closed: str = ""  # 'NSE is closed until Mon 09:15 IST' when the run saw the market closed
     notes: list[str] = field(default_factory=list)  # more for the summary, e.g. budget spent
+    entry_budget_spent: bool = False  # earlier runs used the day's new entries: none was sought
 
 
 def always_open() -> MarketSession:
