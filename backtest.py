@@ -34,7 +34,7 @@ from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import BacktestResult, Settings, prepare_market, simulate
-from backtesting.metrics import SUMMARY_LABELS, summarize
+from backtesting.metrics import SUMMARY_LABELS, figure_text, summarize
 from config import Config, ConfigError, config_or_exit, load_config_or_exit, parse_setting
 from strategy_rules import StrategyParams
 
@@ -172,7 +172,8 @@ def parse_sweep(items: list[str]) -> list[dict[str, Any]]:
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as an aligned two-column table."""
     width = max(len(label) for label in SUMMARY_LABELS.values())
-    return "\n".join(f"{label:<{width}}  {summary[key]}" for key, label in SUMMARY_LABELS.items())
+    return "\n".join(f"{label:<{width}}  {figure_text(summary[key])}"
+                     for key, label in SUMMARY_LABELS.items())
 
 
 def build_parser(config: Config) -> argparse.ArgumentParser:

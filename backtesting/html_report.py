@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from backtesting.charts import HEATMAP_METRICS, best_slice, line_svg, sweep_heatmap
-from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
+from backtesting.metrics import SUMMARY_LABELS, drawdown_pct, figure_text
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
          "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
@@ -42,7 +42,7 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
     lines = [("Strategy", equity["equity"], "#0d6efd")]
     if equity.get("buy_and_hold"):
         lines.append(("Buy and hold, equal weight", equity["buy_and_hold"], "#6c757d"))
-    figures = _table(["Figure", "Value"], [(label, summary[key])
+    figures = _table(["Figure", "Value"], [(label, figure_text(summary[key]))
                                            for key, label in SUMMARY_LABELS.items()])
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
         figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
@@ -83,7 +83,8 @@ def sweep_html(document: dict[str, Any]) -> str:
     columns = [*axes, *HEATMAP_METRICS, "cagr_pct", "trades", "run"]
     ranked = sorted(document["rows"], key=lambda row: -row["total_return_pct"])
     parts.append("<h2>Every combination</h2>" + _table(columns, [
-        [row[column] for column in columns] for row in ranked]))
+        [figure_text(row[column]) if column in HEATMAP_METRICS or column == "cagr_pct"
+         else row[column] for column in columns] for row in ranked]))
     return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
 
 

@@ -22,6 +22,12 @@ SUMMARY_LABELS = {
 }
 
 
+def figure_text(value: Any) -> str:
+    """A figure as the CLI and the HTML reports show it: amounts and percentages with two
+    decimals and thousands separators (400,000.00; 1.90), counts and dates as they are."""
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
 def drawdown_pct(equity: list[float], capital: float) -> list[float]:
     """Percent below the running peak on each day (0 at a new high, negative below it). The
     peak starts at `capital`, so a first day that ends below it (charges, a buy at a slipped

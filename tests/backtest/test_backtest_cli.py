@@ -34,7 +34,9 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--slippage", "0",
                    "--costs", "0", "--out", str(out))
     assert done.returncode == 0, done.stderr
-    assert "Final equity (₹)" in done.stdout and "3050.0" in done.stdout
+    assert re.search(r"Final equity \(₹\) +3,050\.00\n", done.stdout)
+    assert re.search(r"Initial capital \(₹\) +2,900\.00\n", done.stdout)
+    assert re.search(r"Buys skipped \(cash short\) +1\n", done.stdout)  # a count stays whole
     trades = pd.read_csv(out / "trades.csv")
     assert list(trades.columns) == ["date", "symbol", "side", "qty", "price", "costs", "pnl",
                                     "reason"]
@@ -47,6 +49,7 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     report = (out / "report.html").read_text()
     assert "<title>Backtest 2024-01-01 → 2024-02-09</title>" in report
     assert report.count("<polyline") == 3  # strategy, buy-and-hold, drawdown
+    assert "<tr><td>Final equity (₹)</td><td>3,050.00</td></tr>" in report
     assert "<h2>Trades (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
     assert "<script" not in report
     assert equity["date"].tolist() == DATES
@@ -181,7 +184,7 @@ def test_a_loss_too_small_to_show_reads_zero_not_minus_zero(scenario_dir, config
                           "--from", "2024-01-08", "--to", "2024-01-08", "--out", str(out)],
                          config) == 0
     printed = capsys.readouterr().out
-    assert "Total return (%)           0.0\n" in printed and "-0.0" not in printed
+    assert "Total return (%)           0.00\n" in printed and "-0.0" not in printed
     assert "-0.0" not in (out / "summary.json").read_text()
 
 
