@@ -83,8 +83,8 @@ def sweep_html(document: dict[str, Any]) -> str:
     columns = [*axes, *HEATMAP_METRICS, "cagr_pct", "trades", "run"]
     ranked = sorted(document["rows"], key=lambda row: -row["total_return_pct"])
     parts.append("<h2>Every combination</h2>" + _table(columns, [
-        [figure_text(row[column]) if column in HEATMAP_METRICS or column == "cagr_pct"
-         else row[column] for column in columns] for row in ranked]))
+        [row[column] if column in axes else figure_text(row[column]) for column in columns]
+        for row in ranked]))  # the swept values as given, the figures as the summary's
     return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import backtest
-from backtesting import results, sweep
+from backtesting import html_report, results, sweep
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
 from config import Config
@@ -198,3 +198,13 @@ def test_report_html_draws_the_drawdown_from_the_starting_capital(scenario_dir, 
     drawdown_chart = (out / "report.html").read_text().split("<h2>Drawdown</h2>")[1]
     low_label = re.findall(r"<text[^>]*>(-?[\d.]+%)</text>", drawdown_chart)[1]
     assert worst > 0 and low_label == f"{-worst:.1f}%"
+
+
+def test_sweep_html_ranks_the_swept_values_as_given_and_figures_to_two_decimals():
+    document = {"start": "2024-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
+                "failed": [], "rows": [{"exit_threshold_pct": 5.0, "total_return_pct": 4.5,
+                                        "max_drawdown_pct": 0.0, "cagr_pct": 1234.5,
+                                        "trades": 7, "run": "runs/0000"}]}
+    page = html_report.sweep_html(document)
+    assert ("<tr><td>5.0</td><td>4.50</td><td>0.00</td><td>1,234.50</td><td>7</td>"
+            "<td>runs/0000</td></tr>") in page
