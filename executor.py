@@ -292,9 +292,8 @@ def running_run(store: Store) -> dict[str, Any] | None:
     (the lock is shared: a real run started before the owner switched to paper still bars a
     paper one); a killed run's record may still say running, but its lock is gone."""
     owner = store.lock_owner(LOCK_NAME)
-    book = store.book_of_run(owner) if owner else None
-    run = book.get_run(owner) if book else None
-    return run if run and run["status"] == "running" else None
+    found = store.find_run(owner) if owner else None
+    return found[1] if found and found[1]["status"] == "running" else None
 
 
 def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -86,11 +86,13 @@ class Store(ABC):
         view.book = book
         return view
 
-    def book_of_run(self, run_id: str) -> Store | None:
-        """This store seen through the book that holds run `run_id` (this one first), or None:
-        the logs and the run lock are shared, so a run id may be the other book's."""
-        return next((view for view in map(self.for_book, dict.fromkeys((self.book, *BOOKS)))
-                     if view.get_run(run_id)), None)
+    def find_run(self, run_id: str) -> tuple[Store, dict[str, Any]] | None:
+        """Run `run_id` and this store seen through the book that holds it (this one first),
+        or None: the logs and the run lock are shared, so a run id may be the other book's."""
+        for view in map(self.for_book, dict.fromkeys((self.book, *BOOKS))):
+            if (run := view.get_run(run_id)) is not None:
+                return view, run
+        return None
 
     def collection(self, name: str) -> str:
         """The stored name of collection `name` in this store's book (`paper_trades`, …)."""

@@ -119,7 +119,7 @@ def run_area(watched: str | None) -> dict[str, Any]:
     running = executor.running_run(store)
     # A run of the other book (started before the mode was switched) has no page in this one.
     elsewhere = running is not None and store.get_run(running["run_id"]) is None
-    run = store.get_run(watched) if watched else None if elsewhere else running
+    run = store.get_run(watched) if watched else (None if elsewhere else running)
     shown = executor.as_shown(store, [run])[0] if run else None
     rows = store.search_logs(run_id=shown["run_id"], limit=STATUS_LOG_ROWS).rows if shown else []
     return {"run": shown, "steps": run_steps.shown_steps(shown) if shown else [],
@@ -145,10 +145,11 @@ def run_progress(run_id: str) -> str:
 def run_view(run_id: str) -> dict[str, Any]:
     """One run as its page shows it, from the book it traded in (the logs, shared by the books,
     link runs of both), or a 404 page."""
-    store = get_store().book_of_run(run_id)
-    if store is None:
+    found = get_store().find_run(run_id)
+    if found is None:
         abort(404, description=f"No run with id {run_id}: pick one from the run history.")
-    [run] = executor.as_shown(store, [store.get_run(run_id)])
+    store, run = found
+    [run] = executor.as_shown(store, [run])
     query = parse_query({"run": run_id})
     return {"run": run, "steps": run_steps.shown_steps(run), "query": query,
             "page": fetch_page(query, None), "orders": store.list_orders(run_id=run_id),
