@@ -12,7 +12,7 @@ import os
 import zlib
 from pathlib import Path
 
-from backtesting.data import SymbolHistory, load_csv_dir
+from backtesting.data import SymbolHistory, is_csv_name, load_csv_dir
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def _fingerprint(folder: Path) -> tuple:
     files = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.lower().endswith(".csv"):  # as data.py reads them
+            if is_csv_name(entry.name):
                 stat = entry.stat()
                 files.append((entry.name, stat.st_size, stat.st_mtime_ns))
     return FORMAT, str(folder), tuple(sorted(files))

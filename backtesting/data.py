@@ -147,11 +147,16 @@ def _history(path: Path, days: list[str], texts: list[str], known_days: list[str
     return SymbolHistory(days, closes)
 
 
+def is_csv_name(name: str) -> bool:
+    """Whether a file named `name` is read as candles: `.csv` in any case, as exports name it."""
+    return Path(name).suffix.lower() == ".csv"
+
+
 def csv_files(folder: Path) -> dict[str, Path]:
-    """The CSV file of each symbol in `folder` (`.csv` in any case, as exports name them); a
-    DataError names two files read as one symbol, since either could be the one meant."""
+    """The CSV file of each symbol in `folder` (see is_csv_name); a DataError names two files
+    read as one symbol, since either could be the one meant."""
     try:
-        paths = sorted(path for path in Path(folder).iterdir() if path.suffix.lower() == ".csv")
+        paths = sorted(path for path in Path(folder).iterdir() if is_csv_name(path.name))
     except OSError:  # no such folder, or not one: load_csv_dir says there are no files
         paths = []
     files: dict[str, Path] = {}
