@@ -15,9 +15,8 @@ from backtesting.metrics import SUMMARY_LABELS, drawdown_pct, figure_text
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
          "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
-         "border-bottom:1px solid #dee2e6;text-align:right;white-space:nowrap}th:first-child,"
-         "td:first-child"
-         "{text-align:left}.scroll{overflow-x:auto}")
+         "border-bottom:1px solid #dee2e6;text-align:right;white-space:nowrap}"
+         "th:first-child,td:first-child{text-align:left}.scroll{overflow-x:auto}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
 
 
