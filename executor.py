@@ -54,16 +54,18 @@ BACKGROUND_OUTPUT = "last-background-run.log"
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended: status, the summary the owner reads, and the technical error."""
+    """How a run ended: status, the summary the owner reads, the technical error, and for a
+    failed run the failure its summary names."""
 
     status: str
     summary: str
     error: str | None = None
+    failure: Failure | None = None
 
     @classmethod
     def failed(cls, failure: Failure, error: str) -> Outcome:
         """A failed run: the failure's sentence as summary, `error` as detail."""
-        return cls("failed", failure.sentence, error)
+        return cls("failed", failure.sentence, error, failure)
 
 
 def new_run_id() -> str:
@@ -123,7 +125,7 @@ def execute(config: Config, store: Store, *, trigger: str, dry_run: bool = False
                                        broker_factory, steps)
         finally:
             record = _close_record(store, record, outcome,
-                                   steps.end(failed=outcome.status == "failed"))
+                                   steps.end(outcome.failure))
             _release_lock(store, run_id)
             futures += _notify_end(config, store, record)
             wait(futures, timeout=ALERT_WAIT_S)
@@ -304,7 +306,7 @@ def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if run["status"] == "running" and run["run_id"] != owner else run for run in runs]
 
 
-# --- "Run strategy now" ----------------------------------------------------------------------
+# --- "Run now" -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunNowStakes:
     """What a "Run now" puts at stake, for its confirmation: the most it can spend, and what

@@ -53,6 +53,7 @@ from order_outcomes import (
     UNFILLED,
     UNKNOWN,
     described,
+    phrase,
 )
 from portfolio import inr, ticker
 from run_steps import RunSteps
@@ -240,7 +241,7 @@ def _new_order(run: RunContext, intent: Intent, tag: str) -> dict[str, Any]:
     now = time.time()
     return {"tag": tag, "run_id": run.run_id, "symbol": intent.symbol, "side": intent.side,
             "qty": intent.qty, "reason": intent.reason, "broker_order_id": None,
-            "status": PENDING, "filled_qty": 0, "traded_price": None, "message": intent.detail,
+            "status": PENDING, "filled_qty": 0, "traded_price": None, "message": None,
             "created_at": now, "updated_at": now, "wait_s": None, "rest": None}
 
 
@@ -277,8 +278,9 @@ def _await_final(run: RunContext, order: Order) -> tuple[Order, bool]:
 def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
     """Wait for the order's outcome, record its filled quantity once, and close the record;
     outside the session an open order is left to wait at Fyers for the open."""
-    record = {**record, "broker_order_id": order.id, "status": PLACED,
-              "updated_at": time.time()}
+    record = {**record, "broker_order_id": order.id, "status": PLACED, "updated_at": time.time(),
+              # what Fyers says of the open order ("Order pending at exchange"), if anything
+              "message": None if order.is_final else order.message or None}
     session = run.session()
     if not order.is_final and not session.is_open:
         record["message"] = f"waits for the open ({session.closed_sentence()})"
@@ -287,16 +289,24 @@ def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
         logger.info("order %s %s: the next run settles it", order.id, record["message"])
         return
     run.store.upsert_order(record)
-    run.steps.begin("fills", f"waiting for {record['side']} {record['qty']} "
-                             f"{ticker(record['symbol'])} to fill")
-    order, cancelled_by_bot = _await_final(run, order)
+    named = f"{record['side']} {record['qty']} {ticker(record['symbol'])}"
+    run.steps.begin("fills", f"waiting for {named} to fill")
+    record = _settle(run, record, *_await_final(run, order))
+    # What came of it, in the order list's words, until the next order waits or the run ends.
+    run.steps.done("fills", f"{named}: {phrase(record)}")
+
+
+def _settle(run: RunContext, record: dict[str, Any], order: Order,
+            cancelled_by_bot: bool) -> dict[str, Any]:
+    """Record what came of an order the run waited for: its fill, once, and its outcome; the
+    record as stored."""
     if not order.is_final:  # the bot's cancel failed: a fill may still come, recorded then
         record["message"] = (f"{order.filled_qty} of {order.qty} filled so far; the bot could "
                              f"not cancel the rest, the next run settles it")
         run.store.upsert_order(record)
         run.result.unsettled.append(record)
         logger.warning("order %s is still open at the broker: %s", order.id, record["message"])
-        return
+        return record
     if order.filled_qty > 0:
         _record_fill(run, record, order)
     status, rest = _outcome(order, cancelled_by_bot)
@@ -306,8 +316,8 @@ def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
                   message=order.message or record["message"])
     if status == TRADED:
         run.store.upsert_order(record)
-    else:
-        _close(run, record, status, record["message"])
+        return record
+    return _close(run, record, status, record["message"])
 
 
 def _outcome(order: Order, cancelled_by_bot: bool) -> tuple[str, str | None]:
@@ -325,13 +335,15 @@ def _outcome(order: Order, cancelled_by_bot: bool) -> tuple[str, str | None]:
     return (UNFILLED if cancelled_by_bot else CANCELLED), None
 
 
-def _close(run: RunContext, record: dict[str, Any], status: str, message: str) -> None:
+def _close(run: RunContext, record: dict[str, Any], status: str,
+           message: str | None) -> dict[str, Any]:
     """Record an order that did not fill wholly, with Fyers' message, and say what became
-    of it (order_outcomes.phrase) in the log and the run's summary."""
-    record = {**record, "status": status, "message": message or status, "updated_at": time.time()}
+    of it (order_outcomes.phrase) in the log and the run's summary; the record as stored."""
+    record = {**record, "status": status, "message": message or None, "updated_at": time.time()}
     run.store.upsert_order(record)
     run.result.incomplete.append(record)
     logger.warning("%s order %s", record["tag"], described(record))
+    return record
 
 
 def _record_fill(run: RunContext, record: dict[str, Any], order: Order) -> None:

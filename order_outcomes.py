@@ -33,9 +33,11 @@ PAPER_MARK = "(paper)"
 REST_CANCELLED_BY_BOT, REST_EXPIRED = "bot", "expired"
 
 
-def phrase(order: Mapping[str, Any]) -> str:
+def phrase(order: Mapping[str, Any], run_running: bool = False) -> str:
     """The outcome of a stored order in words, e.g. 'not filled in 30 s, cancelled' or
-    'rejected by Fyers: RMS: insufficient funds'."""
+    'rejected by Fyers: RMS: insufficient funds'; `run_running` when the order's run is still
+    running, so an order it has not settled yet is being placed, not left to the next run.
+    `message` is what Fyers (or the bot) said of the order, never why it was decided."""
     status, message = order.get("status"), (order.get("message") or "").strip()
     wait = _seconds(order.get("wait_s"))
     if status == TRADED:
@@ -53,8 +55,8 @@ def phrase(order: Mapping[str, Any]) -> str:
         return f"not placed: {message}" if message else "not placed"
     if status == UNKNOWN:
         return f"not recorded as filled: {message}"
-    if status == PENDING:  # being placed when its run stopped: maybe it never reached Fyers
-        return "not settled yet: the next run checks Fyers"
+    if status == PENDING:  # once its run stopped there, it may never have reached Fyers
+        return "being placed" if run_running else "not settled yet: the next run checks Fyers"
     if status == PLACED:
         return f"waiting at Fyers: {message}" if message else "waiting at Fyers"
     return "not filled, cancelled"  # CANCELLED, and rows from before these statuses

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from messages import INTERRUPTED, Failure
 from store.base import Store, StoreError
 
 logger = logging.getLogger(__name__)
@@ -40,14 +41,17 @@ class RunSteps:
         """Step `name` is over; `detail` says what came of it."""
         self._set(name, DONE, detail)
 
-    def end(self, failed: bool) -> list[dict[str, Any]]:
-        """The final steps, written with the run's end: a step still under way failed with the
-        run, or is done. Later writes (a worker left behind at the deadline) are ignored."""
+    def end(self, failure: Failure | None) -> list[dict[str, Any]]:
+        """The final steps, written with the run's end: a step still under way is done, or,
+        when the run failed, failed with what went wrong (the words of the run's summary), no
+        longer what it was doing. Later writes (a worker left behind at the deadline) are
+        ignored."""
         with self._guard:
             self._ended = True
             for step in self._steps:
                 if step["state"] == RUNNING:
-                    step["state"] = FAILED if failed else DONE
+                    step.update({"state": FAILED, "detail": failure.what} if failure
+                                else {"state": DONE})
             return [dict(step) for step in self._steps]
 
     def _set(self, name: str, state: str, detail: str) -> None:
@@ -84,7 +88,8 @@ def shown_steps(run: dict[str, Any]) -> list[ShownStep]:
         step = recorded.get(name)
         if step is None:
             shown.append(ShownStep(label, WAITING if going else NOT_REACHED, ""))
-        else:  # a run shown ended whose record still says running died on that step
-            state = FAILED if step["state"] == RUNNING and not going else step["state"]
-            shown.append(ShownStep(label, state, step["detail"]))
+        elif step["state"] == RUNNING and not going:  # the run died on it (executor.as_shown)
+            shown.append(ShownStep(label, FAILED, INTERRUPTED.what))
+        else:
+            shown.append(ShownStep(label, step["state"], step["detail"]))
     return shown

@@ -1,4 +1,4 @@
-"""Strategy: "Run strategy now", live status while a run runs, run history, each run's logs,
+"""Strategy: "Run now", live status while a run runs, run history, each run's logs,
 and the strategy settings the next run uses."""
 from __future__ import annotations
 
@@ -94,9 +94,7 @@ def run_now() -> Response:
               "Here it is.", "info")
         return redirect(url_for("strategy.run_detail", run_id=newest))
     run_id, started = executor.start_background_run(get_config(), "manual")
-    if started:
-        flash("Run started: this page follows it.", "success")
-    else:
+    if not started:  # a started run's page says so itself while it runs (_run_live.html)
         flash("A run is already running; no second run was started.", "info")
     if not run_id:  # the running run let go of its lock just now
         return redirect(url_for("strategy.index"))
@@ -153,4 +151,5 @@ def run_view(run_id: str) -> dict[str, Any]:
     query = parse_query({"run": run_id})
     return {"run": run, "steps": run_steps.shown_steps(run), "query": query,
             "page": fetch_page(query, None), "orders": store.list_orders(run_id=run_id),
+            "running_run": run_id if run["status"] == "running" else None,
             "other_book": store.book if store.book != get_store().book else None}

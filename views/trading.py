@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template
 
+import executor
 import portfolio
 import prices
 import trade_books
@@ -51,6 +52,7 @@ def index() -> str:
         chart_json=json.dumps(closed.curve),
         comparison=paper.comparison(),
         orders=store.list_orders(since=since)[:ORDERS_SHOWN],
+        running_run=(executor.running_run(store) or {}).get("run_id"),
         order_days=ORDER_DAYS,
     )
 

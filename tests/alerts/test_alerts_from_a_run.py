@@ -32,7 +32,7 @@ def run_config(alert_config, sandbox):
 
 
 def run(config, store) -> dict:
-    """One manual run, as "Run strategy now" starts it."""
+    """One manual run, as "Run now" starts it."""
     return executor.execute(config, store, trigger="manual", force=True,
                             broker_factory=fast_broker)
 

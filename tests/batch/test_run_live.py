@@ -84,13 +84,20 @@ def test_partial_fill_records_only_the_filled_quantity(run_config, store, broker
 
 
 def test_order_that_never_fills_is_cancelled_after_the_timeout(run_config, store, broker,
-                                                               sandbox):
+                                                               sandbox, monkeypatch):
     sandbox.admin("faults", pending_next_orders=1)
+    written = []  # the order as the pages read it at each write, while its run runs
+    upsert_order = store.upsert_order
+    monkeypatch.setattr(store, "upsert_order", lambda order: (
+        written.append(phrase(order, run_running=True)), upsert_order(order)))
     run_live(run_config, store, broker, run_id="slow")
     [order] = store.list_orders(run_id="slow")
     assert order["status"] == "unfilled" and order["filled_qty"] == 0
     assert store.list_trades() == []
     assert phrase(order) == "not filled in 2 s, cancelled"
+    # while it waited: Fyers' own words, never why the rules bought ("… below 20-day MA")
+    assert written == ["being placed", "waiting at Fyers: Order pending at exchange",
+                       "not filled in 2 s, cancelled"]
 
 
 def test_unacknowledged_order_is_found_by_its_tag_not_placed_again(run_config, store, broker,

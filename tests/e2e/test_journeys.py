@@ -75,7 +75,7 @@ def test_run_strategy_now_shows_the_run_and_its_logs(page):
     runs = page.locator(".list-group a[href^='/strategy/runs/']")
     page.goto("/strategy")
     before = runs.count()
-    page.get_by_role("button", name="Run strategy now").click()
+    page.get_by_role("button", name="Run now", exact=True).click()
     page.get_by_role("button", name="Yes, run now").click()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -70,7 +70,7 @@ def test_a_paper_journey_from_switching_on_to_going_live(page, paper_stack, widt
     expect(page.locator("#paper-banner")).to_contain_text(BANNER)
     expect(page).to_have_title(re.compile(r"^Paper · Strategy"))
 
-    page.get_by_role("button", name="Run strategy now").click()
+    page.get_by_role("button", name="Run now", exact=True).click()
     expect(page.locator("#run-confirm")).to_contain_text("Paper trading:")
     page.get_by_role("button", name="Yes, run now").click()
     expect(page.locator(".run-outcome")).to_be_visible(timeout=RUN_WAIT_MS)

@@ -58,7 +58,7 @@ def assert_no_sideways_scroll(page) -> None:
 def test_run_now_confirmation(page, stack, app_store):
     log_in(page, stack, app_store)
     page.goto("/strategy")
-    page.get_by_role("button", name="Run strategy now").click()
+    page.get_by_role("button", name="Run now", exact=True).click()
     confirm = page.locator("#run-confirm")
     expect(confirm).to_be_visible()
     expect(page).to_have_url(re.compile(r"/strategy$"))  # shown in place, not a new page
@@ -73,7 +73,7 @@ def test_a_run_followed_live_to_its_summary(page, stack, app_store, slow_sandbox
     log_in(page, stack, app_store)
     runs_before = len(app_store.list_runs(limit=1000))
     page.goto("/strategy")
-    page.get_by_role("button", name="Run strategy now").click()
+    page.get_by_role("button", name="Run now", exact=True).click()
     page.get_by_role("button", name="Yes, run now").dblclick()  # an impatient double tap
     expect(page).to_have_url(re.compile(r"/strategy/runs/[\w-]+$"))
     status = page.locator(".run-live [role=status]")

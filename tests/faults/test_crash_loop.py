@@ -93,7 +93,7 @@ def test_the_strategy_page_does_not_stay_running_after_a_kill(make_app, crash_co
     store.release_lock(LOCK_NAME, "killed")  # what the lock's TTL does a minute later
 
     page = client.get("/strategy").text
-    assert "Run strategy now" in page and "Running…" not in page and "disabled" not in page
+    assert ">Run now</button>" in page and "Running…" not in page and "disabled" not in page
     assert INTERRUPTED.sentence in page
     area = client.get("/strategy/status?run=killed").text  # the page's last poll
     assert "status-failed" in area and INTERRUPTED.sentence in area and "hx-trigger" not in area

@@ -132,7 +132,7 @@ def test_trading_empty_states(logged_in, client):
 
 def test_strategy_history_and_run_logs(logged_in, client, seeded):
     page = client.get("/strategy").get_data(as_text=True)
-    assert "Run strategy now" in page and "Bought 10 INFY for ₹15,000.00." in page
+    assert ">Run now</button>" in page and "Bought 10 INFY for ₹15,000.00." in page
     assert "42 s" in page
     assert "Token expired" not in page  # a failure's technical detail stays on its run page
     page = client.get("/strategy/runs/run-b").get_data(as_text=True)

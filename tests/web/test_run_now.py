@@ -1,4 +1,4 @@
-""""Run strategy now" is deliberate: a confirmation names the most the run can spend and what
+""""Run now" is deliberate: a confirmation names the most the run can spend and what
 already ran today; one tap on it starts one run, however often it is sent."""
 from __future__ import annotations
 
