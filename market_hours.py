@@ -33,6 +33,12 @@ class MarketSession:
     opens_at: datetime | None  # the next open, when closed
     closes_at: datetime | None  # today's close, when open
 
+    @property
+    def trading_day(self) -> bool:
+        """Whether `at` falls on an NSE trading day: on any other day a run is skipped unless
+        forced (executor.py), as the sandbox's demo runs are."""
+        return is_trading_day(self.at.date())
+
     def closed_sentence(self) -> str:
         """'NSE is closed until Mon 09:15 IST' (the next open, named by weekday, with the date
         when it is more than a week away)."""

@@ -31,7 +31,7 @@ from trading_calendar import next_run_at
 
 logger = logging.getLogger("tokens")  # named for the part, also when run as a CLI
 
-SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless started with --pin
+SANDBOX_PIN = "0000"  # the sandbox takes any 4 digits unless its options set a PIN
 KEY_MISMATCH = ("The stored Fyers tokens cannot be decrypted: this machine's "
                 "TOKEN_ENCRYPTION_KEY differs from the one that stored them (two hosts sharing a "
                 "store must set the same TOKEN_ENCRYPTION_KEY), or log in to Fyers again here.")

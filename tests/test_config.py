@@ -7,7 +7,14 @@ from dataclasses import fields
 
 import pytest
 
-from config import PROJECT_DIR, Config, ConfigError, describe_settings, parse_setting
+from config import (
+    PROJECT_DIR,
+    Config,
+    ConfigError,
+    describe_settings,
+    parse_setting,
+    setting_range,
+)
 
 
 def test_defaults_match_the_design():
@@ -84,10 +91,16 @@ def test_generated_secret_is_stable_and_private(config):
     assert mode == 0o600
 
 
-def test_env_example_documents_every_key():
-    example = (PROJECT_DIR / ".env.example").read_text()
-    missing = [key for key, _, _ in describe_settings() if f"{key}=" not in example]
-    assert missing == []
+def test_env_example_documents_every_key_with_its_default_range_and_meaning():
+    lines = (PROJECT_DIR / ".env.example").read_text().splitlines()
+    wrong = []
+    for key, default, meaning in describe_settings():
+        at = [n for n, line in enumerate(lines) if line.startswith(f"{key}=")]
+        range_words = setting_range(key.lower())
+        comment = f"# {meaning}" + (f" ({range_words})" if range_words else "")
+        if len(at) != 1 or lines[at[0]] != f"{key}={default}" or lines[at[0] - 1] != comment:
+            wrong.append(key)
+    assert wrong == []
 
 
 CLIS = [["verify_db.py"], ["executor.py", "--dry-run"], ["token_refresh.py", "status"],

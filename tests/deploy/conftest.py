@@ -28,7 +28,8 @@ def actionlint() -> Path:
     go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists()
                                 else None)
     if go is None:
-        pytest.fail("actionlint needs the Go toolchain (go) to be built: install Go 1.22+")
+        pytest.fail("actionlint needs the Go toolchain (go) to be built: install Go 1.21+, or run "
+                    "bash .ci/go-toolchain.sh and put the folder it prints on PATH")
     built = subprocess.run([go, "install", f"{ACTIONLINT_MODULE}@{ACTIONLINT_VERSION}"],
                            env={**os.environ, "GOBIN": str(binary.parent), "CGO_ENABLED": "0"},
                            capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)

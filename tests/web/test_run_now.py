@@ -158,6 +158,23 @@ def test_the_confirmation_says_when_nse_is_closed_and_whether_amos_are_on(
     assert said in page
 
 
+@pytest.mark.parametrize("after_market", [False, True])
+def test_a_live_confirmation_on_a_weekend_says_the_run_is_skipped(
+        make_app, config, monkeypatch, after_market):
+    # A live run on a day NSE does not trade is skipped (executor.py); only the sandbox's demo
+    # runs are forced, so only they show what they would do.
+    live = config.with_overrides(fyers_mode="live", fyers_client_id="ABC123-100",
+                                 fyers_secret_key="secret", after_market_orders=after_market)
+    app = make_app(live)
+    monkeypatch.setattr("views.strategy.session_state", lambda _now: session_state(SATURDAY_NIGHT))
+    client = app.test_client()
+    AuthActions(client).login()
+    page = text_of(confirmation(client)[0])
+    assert ("NSE is closed until Mon 09:15 IST. Sat 28 Nov is not an NSE trading day: the run is "
+            "skipped and places nothing.") in page
+    assert "shows what it would do" not in page and "places its orders as AMOs" not in page
+
+
 def test_no_amo_line_while_nse_is_open_and_amos_are_off(logged_in, client, monkeypatch):
     monkeypatch.setattr("views.strategy.session_state",
                         lambda _now: session_state(TUESDAY_MORNING))
