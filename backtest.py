@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+import cli
 from backtesting import results
 from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.costs import NO_COSTS, DeliveryCosts
@@ -321,4 +322,4 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

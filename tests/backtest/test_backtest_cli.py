@@ -16,17 +16,19 @@ import backtest
 from backtesting import html_report, results, sweep
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
+from cli import EXIT_BROKEN_PIPE
 from config import Config
 from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
 
 PROJECT = Path(backtest.__file__).resolve().parent
 
 
-def run_cli(config: Config, *args: str) -> subprocess.CompletedProcess:
+def run_cli(config: Config, *args: str, stdout: int = subprocess.PIPE
+            ) -> subprocess.CompletedProcess:
     """`python backtest.py ARGS` in a fresh process on `config`'s data folder."""
     env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
     return subprocess.run([sys.executable, "backtest.py", *args], cwd=PROJECT, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60)
 
 
 def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
@@ -57,6 +59,15 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     saved = json.loads((out / "summary.json").read_text())
     assert saved["summary"]["trades"] == 5
     assert saved["params"]["ma_period"] == 5
+
+
+def test_a_reader_gone_early_ends_the_run_quietly_with_its_files_saved(scenario_dir, config,
+                                                                      tmp_path, closed_pipe):
+    out = tmp_path / "run"
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out),
+                   stdout=closed_pipe)
+    assert (done.returncode, done.stderr) == (EXIT_BROKEN_PIPE, "")
+    assert (out / "report.html").is_file()
 
 
 def test_costs_are_charged_on_each_fill(scenario_dir, config, tmp_path):
