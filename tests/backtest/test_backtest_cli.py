@@ -89,7 +89,23 @@ def test_default_out_is_listed_under_the_data_folder(scenario_dir, config):
 
 def test_missing_csv_folder_is_a_clear_error(config, tmp_path, capsys):
     assert backtest.main(["--csv", str(tmp_path / "none"), *SCENARIO_ARGS], config) == 1
-    assert "no .csv files" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"backtest: the folder {tmp_path}/none does not exist\n"
+
+
+def test_doubtful_candles_are_warned_of_on_every_run_cached_or_not(scenario_dir, config,
+                                                                   tmp_path):
+    (scenario_dir / "DDD.csv").write_text("date,close\n2024-01-01,100\n2024-01-02,100\n"
+                                          "2024-01-02,101\n2024-01-03,100\n2024-01-03,100\n")
+    (scenario_dir / "EEE.csv").write_text("date,open,high,low,close,volume\n")
+    warnings = ("WARNING backtesting.data: DDD.csv: 1 date(s) repeated with different closes "
+                "(the first 2024-01-02); the last row of each is kept\n"
+                "WARNING backtesting.data: EEE.csv: no candles, so NSE:EEE-EQ is left out\n")
+    for run in ("cold", "warm"):
+        done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS,
+                       "--out", str(tmp_path / run))
+        assert done.returncode == 0, done.stderr
+        assert warnings in done.stderr, run
+        assert list((config.data_dir / "candle-cache").glob("*.marshal")), run
 
 
 def test_bad_sweep_key_is_a_usage_error(scenario_dir, config, capsys):
