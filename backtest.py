@@ -7,7 +7,8 @@
 Data: `--csv DIR` (see backtesting/data.py for file naming), else the store's candle cache;
 `--fyers` first fills the cache's gaps through the broker (sandbox or live, per FYERS_MODE), as
 does an empty cache. Writes trades.csv, equity.csv, summary.json and report.html into --out
-(default data/backtests/<id>/, listed on the web app's Backtests page) and prints the summary.
+(default data/backtests/<id>/, listed on the web app's Backtests page), replacing the files of
+any backtest written there before, and prints the summary.
 `--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on --workers processes (default
 every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
 sweep.html heat map, and prints them ranked.
@@ -94,6 +95,9 @@ def writable_dir(raw: str) -> Path:
     """An argparse type: a folder results can be written into, or created in. It is created
     only when they are written, so a command refused later (a bad --sweep, no candles) leaves
     no folder behind."""
+    if not raw:  # Path("") is the current folder: a slip, not a choice
+        raise argparse.ArgumentTypeError("no folder given; leave --out out for a new folder "
+                                         "under data/backtests/")
     path = Path(raw)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{raw} is a file, not a folder")
@@ -103,6 +107,24 @@ def writable_dir(raw: str) -> Path:
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"cannot write into {nearest}")
     return path
+
+
+def results_dir(config: Config, out: Path | None) -> Path:
+    """Where a run or sweep writes: `out`, rid of what an earlier backtest wrote there (said on
+    stderr; other files stay), else a new folder under data/backtests/. Exit status 2, as for
+    any result that cannot be written, when those files cannot be removed."""
+    if out is None:
+        return results.new_run_dir(results.backtests_root(config.data_dir))
+    try:
+        removed = results.clear_outputs(out)
+    except OSError as exc:
+        print(f"backtest: cannot replace the earlier backtest in {out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+    if removed:
+        print(f"backtest: replacing the earlier backtest in {out}: removed {', '.join(removed)}",
+              file=sys.stderr)
+    return out
 
 
 def warmup_start(start: date, ma_period: int) -> date:
@@ -247,7 +269,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     from backtesting import sweep
 
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
-    out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
+    out = results_dir(config, args.out)
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
     runner = None
     if args.engine == "dask":
@@ -308,7 +330,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     except DataError as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 1
-    out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
+    out = results_dir(config, args.out)
     try:
         results.save(out, result, summary, {"params": asdict(params), "settings": asdict(settings)})
         write_report(out, result, summary, asdict(params))

@@ -151,6 +151,8 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
                         "0 and 50"),
     (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0"),
     (["--from", "2024-02-01", "--to", "2024-01-01"], "--from 2024-02-01 is after --to 2024-01-01"),
+    (["--out", ""], "argument --out: no folder given; leave --out out for a new folder under "
+                    "data/backtests/"),
     (["--sweep", "ma=5,0"], "bad --sweep item 'ma=5,0': MA_PERIOD='0' is invalid: must be "
                             "between 2 and 250"),
 ])
@@ -168,6 +170,25 @@ def test_out_on_an_unwritable_path_is_a_one_line_usage_error(scenario_dir, confi
     assert done.returncode == 2
     assert done.stderr == (f"python backtest.py: error: argument --out: cannot create "
                            f"{tmp_path}/a-file/run: Not a directory (see --help)\n")
+
+
+def test_a_backtest_into_an_earlier_ones_out_replaces_all_its_files(scenario_dir, config,
+                                                                    tmp_path):
+    out = tmp_path / "backtests" / "tuning"
+    command = ["--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out), "--workers", "1"]
+    assert run_cli(config, *command, "--sweep", "exit=5,6,8").returncode == 0
+    (out / "notes.txt").write_text("the owner's own file")
+    done = run_cli(config, *command, "--sweep", "exit=5,8")
+    assert done.returncode == 0, done.stderr
+    assert (f"backtest: replacing the earlier backtest in {out}: removed sweep.json, sweep.html, "
+            f"runs/\n") in done.stderr
+    assert sorted(path.name for path in (out / "runs").iterdir()) == ["0000", "0001"]
+    done = run_cli(config, *command[:-2])  # one run, where the sweep was
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in out.iterdir()) == [
+        "equity.csv", "notes.txt", "report.html", "summary.json", "trades.csv"]
+    assert [(run["id"], run["kind"]) for run in results.list_saved(out.parent)] == [
+        ("tuning", "run")]
 
 
 def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, capsys):

@@ -2,6 +2,7 @@
 showing a sweep, and the Dask engine (with the cluster extra) giving the same rows."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -12,7 +13,9 @@ import sys
 import pytest
 from werkzeug.security import generate_password_hash
 
+import backtest
 from app import create_app
+from backtesting import sweep
 from backtesting.forkpool import run_forked
 from tests.backtest.scenario import SCENARIO_ARGS
 from tests.backtest.test_backtest_cli import PROJECT, run_cli
@@ -296,14 +299,23 @@ def test_a_value_given_twice_is_run_once_and_said_so(scenario_dir, config, tmp_p
     assert "backtest: exit: 6.28 given twice; run once\n" in done.stderr
 
 
-def test_a_failed_combination_is_named_by_its_sweep_keys(scenario_dir, config, tmp_path):
+def test_a_failed_combination_is_named_by_its_sweep_keys(scenario_dir, config, tmp_path,
+                                                        monkeypatch, capsys):
+    # The second combination cannot be saved, as on a full disk (an earlier backtest's files
+    # are cleared first, so a file where its folder goes would not last); the forked workers
+    # inherit the patch.
+    save_run = sweep.save_run
+
+    def full_disk_for_the_second(folder, *rest):
+        if folder.name == "0001":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        save_run(folder, *rest)
+
+    monkeypatch.setattr(sweep, "save_run", full_disk_for_the_second)
     out = tmp_path / "sweep"
-    (out / "runs").mkdir(parents=True)
-    (out / "runs" / "0001").write_text("a file where the second combination's folder goes")
-    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1",
-                   "exit=5,8", "--out", str(out))
-    assert done.returncode == 1
-    (failure,) = [line for line in done.stderr.splitlines() if " failed: " in line]
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1",
+                          "exit=5,8", "--out", str(out)], config) == 1
+    (failure,) = [line for line in capsys.readouterr().err.splitlines() if " failed: " in line]
     assert failure.startswith("backtest: combination entry=1.0, exit=8.0 failed: ")
     failed = json.loads((out / "sweep.json").read_text())["failed"]
     assert [entry["combination"] for entry in failed] == ["entry=1.0, exit=8.0"]
