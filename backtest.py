@@ -50,19 +50,31 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: bool
-                ) -> Callable[[str], Any]:
-    """An argparse type: a finite `kind` of at least `minimum`, or above it unless `inclusive`;
-    anything else is a one-line usage error."""
+class Given(argparse.Action):
+    """Stores an option's value as argparse's default action does, and notes in `given`
+    (dest → the option) that the user gave it: a default is no conflict, a value given is."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {**namespace.given, self.dest: option_string}
+
+
+def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: bool,
+                maximum: float = math.inf) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` of at least `minimum`, or above it unless `inclusive`,
+    and at most `maximum`; anything else is a one-line usage error."""
     wanted = (f"{'a whole number' if kind is int else 'a number'} "
-              f"{'at least' if inclusive else 'greater than'} {minimum:g}")
+              f"{'at least' if inclusive else 'greater than'} {minimum:g}"
+              f"{f' and at most {maximum:g}' if maximum < math.inf else ''}")
 
     def parse(raw: str) -> Any:
         try:
             value = kind(raw)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}") from None
-        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        if (not math.isfinite(value) or value < minimum or value > maximum
+                or (value == minimum and not inclusive)):
             raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}")
         return value
 
@@ -71,7 +83,10 @@ def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: boo
 
 POSITIVE = number_type(float, 0, inclusive=False)
 POSITIVE_INT = number_type(int, 0, inclusive=False)
-NON_NEGATIVE = number_type(float, 0, inclusive=True)
+# A fill 10 % worse than the close is far past any NIFTY 50 stock's spread; more says nothing
+# about the strategy (and from 100 % on, a sale fills at no price or a negative one).
+SLIPPAGE_PCT = number_type(float, 0, inclusive=True, maximum=10)
+SWEEP_ONLY = ("workers", "engine", "cluster")  # the dests of the options only a sweep uses
 
 
 def setting_type(name: str) -> Callable[[str], Any]:
@@ -203,6 +218,7 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
     """The CLI; strategy options default to the configured live values."""
     parser = OneLineParser(prog="python backtest.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(given={})  # the options given, filled in by the Given action
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--csv", type=Path, metavar="DIR",
                         help="one CSV per symbol, named NSE_RELIANCE-EQ.csv or RELIANCE.csv, "
@@ -215,37 +231,44 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                         metavar="YYYY-MM-DD")
     parser.add_argument("--capital", type=POSITIVE, default=Settings.capital,
                         help="starting cash, ₹ (default %(default).0f)")
-    parser.add_argument("--slippage", type=NON_NEGATIVE, default=Settings.slippage_pct,
+    parser.add_argument("--slippage", type=SLIPPAGE_PCT, default=Settings.slippage_pct,
                         metavar="PCT",
-                        help="fill price worse than the close by this %% (default %(default)s)")
+                        help="fill price worse than the close by this %%, 0 to 10 "
+                             "(default %(default)s)")
     parser.add_argument("--costs", type=int, choices=(0, 1), default=1,
                         help="1: Indian delivery charges (backtesting/costs.py); 0: none")
     parser.add_argument("--out", type=writable_dir, metavar="DIR",
                         help="where to write the CSVs (default: data/backtests/<id>/)")
-    parser.add_argument("--ma-period", type=setting_type("ma_period"), default=config.ma_period,
-                        metavar="N",
+    # Each strategy option's dest is the setting it overrides, which --sweep may not set too.
+    parser.add_argument("--ma-period", dest="ma_period", action=Given,
+                        type=setting_type("ma_period"), default=config.ma_period, metavar="N",
                         help="MA length in daily closes (MA_PERIOD, now %(default)s)")
-    parser.add_argument("--entry", type=setting_type("entry_threshold_pct"),
+    parser.add_argument("--entry", dest="entry_threshold_pct", action=Given,
+                        type=setting_type("entry_threshold_pct"),
                         default=config.entry_threshold_pct, metavar="PCT",
                         help="buy this %% below the MA (ENTRY_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--exit", type=setting_type("exit_threshold_pct"),
+    parser.add_argument("--exit", dest="exit_threshold_pct", action=Given,
+                        type=setting_type("exit_threshold_pct"),
                         default=config.exit_threshold_pct, metavar="PCT",
                         help="sell this %% up (EXIT_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--average", type=setting_type("averaging_threshold_pct"),
+    parser.add_argument("--average", dest="averaging_threshold_pct", action=Given,
+                        type=setting_type("averaging_threshold_pct"),
                         default=config.averaging_threshold_pct, metavar="PCT",
                         help="average down this %% below the last buy "
                              "(AVERAGING_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--max-trade-value", type=setting_type("max_trade_value"),
+    parser.add_argument("--max-trade-value", dest="max_trade_value", action=Given,
+                        type=setting_type("max_trade_value"),
                         default=config.max_trade_value, metavar="X",
                         help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")
     parser.add_argument("--sweep", nargs="+", action="extend", metavar="KEY=V,V",
                         help=f"grid over {', '.join(SWEEP_KEYS)}, e.g. entry=0,1,2 exit=5,6.28,8")
-    parser.add_argument("--workers", type=POSITIVE_INT, metavar="N",
+    parser.add_argument("--workers", action=Given, type=POSITIVE_INT, metavar="N",
                         help=f"sweep processes on this machine, with the local engine or a local "
                              f"Dask cluster (default: every core, here {os.cpu_count()})")
-    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+    parser.add_argument("--engine", action=Given, choices=("local", "dask"), default="local",
                         help="sweep on this machine's cores, or on a Dask cluster")
-    parser.add_argument("--cluster", default=config.dask_scheduler_address, metavar="ADDRESS",
+    parser.add_argument("--cluster", action=Given, default=config.dask_scheduler_address,
+                        metavar="ADDRESS",
                         help="with --engine dask: the scheduler, e.g. tcp://scheduler-host:8786 "
                              "(DASK_SCHEDULER_ADDRESS; none: a local cluster)")
     return parser
@@ -297,8 +320,23 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
 def params_from_args(config: Config, args: argparse.Namespace) -> StrategyParams:
     """The configured strategy with the command line's overrides."""
     return replace(config.strategy_params(), ma_period=args.ma_period,
-                   entry_threshold_pct=args.entry, exit_threshold_pct=args.exit,
-                   averaging_threshold_pct=args.average, max_trade_value=args.max_trade_value)
+                   entry_threshold_pct=args.entry_threshold_pct,
+                   exit_threshold_pct=args.exit_threshold_pct,
+                   averaging_threshold_pct=args.averaging_threshold_pct,
+                   max_trade_value=args.max_trade_value)
+
+
+def refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                           grid: list[dict[str, Any]]) -> None:
+    """A usage error for an option the command would ignore: one only a sweep uses, without
+    --sweep, or a strategy option whose setting --sweep sets too."""
+    for dest in SWEEP_ONLY:
+        if dest in args.given and not args.sweep:
+            parser.error(f"{args.given[dest]} needs --sweep: a single run has no use for it")
+    for key, field in SWEEP_KEYS.items():
+        if field in args.given and grid and field in grid[0]:
+            parser.error(f"{field.upper()} is given twice, by {args.given[field]} and by "
+                         f"--sweep {key}=…; give it once")
 
 
 def main(argv: list[str] | None = None, config: Config | None = None) -> int:
@@ -320,6 +358,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         grid = parse_sweep(args.sweep or [])
     except ValueError as exc:
         parser.error(str(exc))
+    refuse_ignored_options(parser, args, grid)
     longest_ma = max([params.ma_period] + [overrides.get("ma_period", 0) for overrides in grid])
     try:
         histories = load_histories(config, csv_dir=args.csv, fetch=args.fyers,

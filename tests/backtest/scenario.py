@@ -24,6 +24,15 @@ SCENARIO_ARGS = ["--from", "2024-01-01", "--to", "2024-02-09", "--capital", "290
                  "--max-trade-value", "1000"]
 
 
+def sweep_args(*items: str) -> list[str]:
+    """SCENARIO_ARGS with `--sweep ITEMS` (`entry=1,2` …, or another `--sweep`), less the
+    options of the settings the items sweep: backtest.py refuses a setting given twice."""
+    swept = {"--ma-period" if key == "ma" else f"--{key}"
+             for key in (item.partition("=")[0] for item in items)}
+    pairs = zip(SCENARIO_ARGS[::2], SCENARIO_ARGS[1::2], strict=True)
+    return [*(arg for pair in pairs if pair[0] not in swept for arg in pair), "--sweep", *items]
+
+
 def scenario_closes() -> dict[str, list[float]]:
     """Closes per symbol: 100 every day except the moves the scenario test walks through."""
     closes = {symbol: [100.0] * DAYS for symbol in ("AAA", "BBB", "CCC")}

@@ -18,7 +18,7 @@ from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
 from cli import EXIT_BROKEN_PIPE
 from config import Config
-from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
+from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS, sweep_args
 
 PROJECT = Path(backtest.__file__).resolve().parent
 
@@ -149,14 +149,24 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
                             "2 and 250"),
     (["--entry", "99"], "argument --entry: ENTRY_THRESHOLD_PCT='99' is invalid: must be between "
                         "0 and 50"),
-    (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0"),
+    (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0 and at most 10"),
+    (["--slippage", "150"], "argument --slippage: '150' is not a number at least 0 and at most "
+                            "10"),
+    (["--workers", "2"], "--workers needs --sweep: a single run has no use for it"),
+    (["--engine", "dask"], "--engine needs --sweep: a single run has no use for it"),
+    (["--cluster", "tcp://127.0.0.1:8786"], "--cluster needs --sweep: a single run has no use "
+                                            "for it"),
+    (["--sweep", "entry=0,1"], "ENTRY_THRESHOLD_PCT is given twice, by --entry and by --sweep "
+                               "entry=…; give it once"),
+    (["--sweep", "candidates=1,2", "ma=5,10"], "MA_PERIOD is given twice, by --ma-period and by "
+                                               "--sweep ma=…; give it once"),
     (["--from", "2024-02-01", "--to", "2024-01-01"], "--from 2024-02-01 is after --to 2024-01-01"),
     (["--out", ""], "argument --out: no folder given; leave --out out for a new folder under "
                     "data/backtests/"),
     (["--sweep", "ma=5,0"], "bad --sweep item 'ma=5,0': MA_PERIOD='0' is invalid: must be "
                             "between 2 and 250"),
 ])
-def test_bad_numbers_are_one_line_usage_errors(scenario_dir, config, args, message):
+def test_bad_options_are_one_line_usage_errors(scenario_dir, config, args, message):
     done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *args)
     assert done.returncode == 2
     assert done.stderr == f"python backtest.py: error: {message} (see --help)\n"
@@ -175,15 +185,15 @@ def test_out_on_an_unwritable_path_is_a_one_line_usage_error(scenario_dir, confi
 def test_a_backtest_into_an_earlier_ones_out_replaces_all_its_files(scenario_dir, config,
                                                                     tmp_path):
     out = tmp_path / "backtests" / "tuning"
-    command = ["--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out), "--workers", "1"]
-    assert run_cli(config, *command, "--sweep", "exit=5,6,8").returncode == 0
+    into = ["--csv", str(scenario_dir), "--out", str(out)]
+    assert run_cli(config, *into, *sweep_args("exit=5,6,8"), "--workers", "1").returncode == 0
     (out / "notes.txt").write_text("the owner's own file")
-    done = run_cli(config, *command, "--sweep", "exit=5,8")
+    done = run_cli(config, *into, *sweep_args("exit=5,8"), "--workers", "1")
     assert done.returncode == 0, done.stderr
     assert (f"backtest: replacing the earlier backtest in {out}: removed sweep.json, sweep.html, "
             f"runs/\n") in done.stderr
     assert sorted(path.name for path in (out / "runs").iterdir()) == ["0000", "0001"]
-    done = run_cli(config, *command[:-2])  # one run, where the sweep was
+    done = run_cli(config, *into, *SCENARIO_ARGS)  # one run, where the sweep was
     assert done.returncode == 0, done.stderr
     assert sorted(path.name for path in out.iterdir()) == [
         "equity.csv", "notes.txt", "report.html", "summary.json", "trades.csv"]
