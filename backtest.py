@@ -35,7 +35,7 @@ from backtesting import results
 from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import DataError, SymbolHistory
-from backtesting.engine import BacktestResult, Settings, prepare_market, simulate
+from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
 from backtesting.metrics import SUMMARY_LABELS, figure_text, summarize
 from config import Config, ConfigError, config_or_exit, load_config_or_exit, parse_setting
 from strategy_rules import StrategyParams
@@ -159,10 +159,26 @@ def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: 
     return load_cached(config, fetch=fetch, since=since, until=until)
 
 
+def note_short_warmup(market: Market, start: date, end: date) -> None:
+    """One line on stderr when [start, end] begins before any symbol has MA_PERIOD earlier
+    closes: whatever the rules, nothing can be bought until one has. DataError when the period
+    has no candles."""
+    first_day, ready = market.period(start, end).start, market.first_entry_day()
+    if ready is None:
+        print(f"backtest: note: no symbol has more than {market.ma_period} closes, so no entry "
+              f"is possible (give earlier candles, or a shorter MA)", file=sys.stderr)
+    elif ready > first_day:
+        print(f"backtest: note: no symbol has {market.ma_period} closes before "
+              f"{market.dates[ready]}, so no entry is possible before then (start --from later, "
+              f"or give earlier candles)", file=sys.stderr)
+
+
 def run_backtest(histories: dict[str, SymbolHistory], params: StrategyParams, settings: Settings,
                  start: date, end: date) -> tuple[BacktestResult, dict[str, Any]]:
-    """Simulate [start, end] and summarize it."""
-    result = simulate(prepare_market(histories, params.ma_period), params, settings, start, end)
+    """Simulate [start, end] and summarize it, noting a period that starts before the MA can."""
+    market = prepare_market(histories, params.ma_period)
+    note_short_warmup(market, start, end)
+    result = simulate(market, params, settings, start, end)
     return result, summarize(result, settings.capital)
 
 
@@ -292,6 +308,8 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     from backtesting import sweep
 
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
+    for market in prepared.markets.values():  # one note per MA length that starts too late
+        note_short_warmup(market, args.start, args.end)
     out = results_dir(config, args.out)
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
     runner = None

@@ -12,6 +12,8 @@ DAYS = 30
 # 30 consecutive weekdays from Monday 1 Jan 2024 (day 0) to Friday 9 Feb 2024 (day 29).
 DATES = [str(day) for day in np.busday_offset("2024-01-01", range(DAYS), roll="forward")]
 FIRST, LAST = date(2024, 1, 1), date(2024, 2, 9)
+# Day 5, the first with MA_PERIOD earlier closes: from it on, backtest.py has no warm-up note.
+FIRST_ENTRY_DAY = "2024-01-08"
 
 # MA over 5 closes; buy 2 % below it; sell 5 % up; average down more than 3 % below the last buy;
 # ₹1,000 a trade.

@@ -18,7 +18,15 @@ from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
 from cli import EXIT_BROKEN_PIPE
 from config import Config
-from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS, sweep_args
+from tests.backtest.scenario import (
+    DATES,
+    FIRST,
+    FIRST_ENTRY_DAY,
+    LAST,
+    PARAMS,
+    SCENARIO_ARGS,
+    sweep_args,
+)
 
 PROJECT = Path(backtest.__file__).resolve().parent
 
@@ -64,8 +72,8 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
 def test_a_reader_gone_early_ends_the_run_quietly_with_its_files_saved(scenario_dir, config,
                                                                       tmp_path, closed_pipe):
     out = tmp_path / "run"
-    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out),
-                   stdout=closed_pipe)
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", FIRST_ENTRY_DAY,
+                   "--out", str(out), stdout=closed_pipe)
     assert (done.returncode, done.stderr) == (EXIT_BROKEN_PIPE, "")
     assert (out / "report.html").is_file()
 
@@ -85,6 +93,29 @@ def test_default_out_is_listed_under_the_data_folder(scenario_dir, config):
     assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 0
     saved = list((config.data_dir / "backtests").glob("*/summary.json"))
     assert len(saved) == 1
+
+
+def test_a_period_starting_before_the_ma_can_is_noted(scenario_dir, config, tmp_path):
+    early = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--to", "2024-01-05",
+                    "--out", str(tmp_path / "early"))
+    assert early.returncode == 0 and re.search(r"\nTrades +0\n", early.stdout)
+    assert early.stderr == ("backtest: note: no symbol has 5 closes before 2024-01-08, so no "
+                            "entry is possible before then (start --from later, or give "
+                            "earlier candles)\n")
+    never = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--ma-period", "30",
+                    "--out", str(tmp_path / "never"))
+    assert never.stderr == ("backtest: note: no symbol has more than 30 closes, so no entry is "
+                            "possible (give earlier candles, or a shorter MA)\n")
+    ready = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", FIRST_ENTRY_DAY,
+                    "--out", str(tmp_path / "ready"))
+    assert ready.returncode == 0 and ready.stderr == ""
+    # A sweep notes each MA length that starts too late: 3 closes are there by 2024-01-04.
+    swept = run_cli(config, "--csv", str(scenario_dir), *sweep_args("ma=3,5"),
+                    "--from", "2024-01-04", "--out", str(tmp_path / "swept"))
+    assert swept.returncode == 0, swept.stderr
+    assert [line for line in swept.stderr.splitlines() if "note:" in line] == [
+        "backtest: note: no symbol has 5 closes before 2024-01-08, so no entry is possible "
+        "before then (start --from later, or give earlier candles)"]
 
 
 def test_missing_csv_folder_is_a_clear_error(config, tmp_path, capsys):
@@ -204,7 +235,8 @@ def test_a_backtest_into_an_earlier_ones_out_replaces_all_its_files(scenario_dir
 def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, capsys):
     config.data_dir.mkdir(parents=True, exist_ok=True)
     (config.data_dir / "backtests").write_text("a file where the runs' folder should be")
-    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 2
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", FIRST_ENTRY_DAY],
+                         config) == 2
     error = capsys.readouterr().err
     assert error.startswith("backtest: cannot write the results into ")
     assert error.count("\n") == 1 and "Traceback" not in error
