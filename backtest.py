@@ -13,7 +13,8 @@ any backtest written there before, and prints the summary.
 every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
 sweep.html heat map, and prints them ranked.
 Exit status: 0 done, 1 no usable candles or a failed sweep combination, 2 bad arguments,
-results that cannot be written or a cluster that cannot be reached.
+results that cannot be written or a cluster that cannot be reached, 141 output cut short
+(`| head`; the files are saved).
 """
 from __future__ import annotations
 
@@ -254,7 +255,8 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
     parser.add_argument("--costs", type=int, choices=(0, 1), default=1,
                         help="1: Indian delivery charges (backtesting/costs.py); 0: none")
     parser.add_argument("--out", type=writable_dir, metavar="DIR",
-                        help="where to write the CSVs (default: data/backtests/<id>/)")
+                        help="where to write the CSVs, replacing an earlier backtest's files "
+                             "there (default: data/backtests/<id>/)")
     # Each strategy option's dest is the setting it overrides, which --sweep may not set too.
     parser.add_argument("--ma-period", dest="ma_period", action=Given,
                         type=setting_type("ma_period"), default=config.ma_period, metavar="N",
