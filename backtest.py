@@ -7,12 +7,14 @@
 Data: `--csv DIR` (see backtesting/data.py for file naming), else the store's candle cache;
 `--fyers` first fills the cache's gaps through the broker (sandbox or live, per FYERS_MODE), as
 does an empty cache. Writes trades.csv, equity.csv, summary.json and report.html into --out
-(default data/backtests/<id>/, listed on the web app's Backtests page) and prints the summary.
+(default data/backtests/<id>/, listed on the web app's Backtests page), replacing the files of
+any backtest written there before, and prints the summary.
 `--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on --workers processes (default
 every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
 sweep.html heat map, and prints them ranked.
 Exit status: 0 done, 1 no usable candles or a failed sweep combination, 2 bad arguments,
-results that cannot be written or a cluster that cannot be reached.
+results that cannot be written or a cluster that cannot be reached, 141 output cut short
+(`| head`; the files are saved).
 """
 from __future__ import annotations
 
@@ -29,11 +31,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+import cli
 from backtesting import results
 from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import DataError, SymbolHistory
-from backtesting.engine import BacktestResult, Settings, prepare_market, simulate
+from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
 from backtesting.metrics import SUMMARY_LABELS, figure_text, summarize
 from config import Config, ConfigError, config_or_exit, load_config_or_exit, parse_setting
 from strategy_rules import StrategyParams
@@ -48,19 +51,31 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: bool
-                ) -> Callable[[str], Any]:
-    """An argparse type: a finite `kind` of at least `minimum`, or above it unless `inclusive`;
-    anything else is a one-line usage error."""
+class Given(argparse.Action):
+    """Stores an option's value as argparse's default action does, and notes in `given`
+    (dest → the option) that the user gave it: a default is no conflict, a value given is."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given = {**namespace.given, self.dest: option_string}
+
+
+def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: bool,
+                maximum: float = math.inf) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` of at least `minimum`, or above it unless `inclusive`,
+    and at most `maximum`; anything else is a one-line usage error."""
     wanted = (f"{'a whole number' if kind is int else 'a number'} "
-              f"{'at least' if inclusive else 'greater than'} {minimum:g}")
+              f"{'at least' if inclusive else 'greater than'} {minimum:g}"
+              f"{f' and at most {maximum:g}' if maximum < math.inf else ''}")
 
     def parse(raw: str) -> Any:
         try:
             value = kind(raw)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}") from None
-        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+        if (not math.isfinite(value) or value < minimum or value > maximum
+                or (value == minimum and not inclusive)):
             raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}")
         return value
 
@@ -69,7 +84,10 @@ def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: boo
 
 POSITIVE = number_type(float, 0, inclusive=False)
 POSITIVE_INT = number_type(int, 0, inclusive=False)
-NON_NEGATIVE = number_type(float, 0, inclusive=True)
+# A fill 10 % worse than the close is far past any NIFTY 50 stock's spread; more says nothing
+# about the strategy (and from 100 % on, a sale fills at no price or a negative one).
+SLIPPAGE_PCT = number_type(float, 0, inclusive=True, maximum=10)
+SWEEP_ONLY = ("workers", "engine", "cluster")  # the dests of the options only a sweep uses
 
 
 def setting_type(name: str) -> Callable[[str], Any]:
@@ -93,6 +111,9 @@ def writable_dir(raw: str) -> Path:
     """An argparse type: a folder results can be written into, or created in. It is created
     only when they are written, so a command refused later (a bad --sweep, no candles) leaves
     no folder behind."""
+    if not raw:  # Path("") is the current folder: a slip, not a choice
+        raise argparse.ArgumentTypeError("no folder given; leave --out out for a new folder "
+                                         "under data/backtests/")
     path = Path(raw)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{raw} is a file, not a folder")
@@ -102,6 +123,24 @@ def writable_dir(raw: str) -> Path:
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"cannot write into {nearest}")
     return path
+
+
+def results_dir(config: Config, out: Path | None) -> Path:
+    """Where a run or sweep writes: `out`, rid of what an earlier backtest wrote there (said on
+    stderr; other files stay), else a new folder under data/backtests/. Exit status 2, as for
+    any result that cannot be written, when those files cannot be removed."""
+    if out is None:
+        return results.new_run_dir(results.backtests_root(config.data_dir))
+    try:
+        removed = results.clear_outputs(out)
+    except OSError as exc:
+        print(f"backtest: cannot replace the earlier backtest in {out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+    if removed:
+        print(f"backtest: replacing the earlier backtest in {out}: removed {', '.join(removed)}",
+              file=sys.stderr)
+    return out
 
 
 def warmup_start(start: date, ma_period: int) -> date:
@@ -121,10 +160,26 @@ def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: 
     return load_cached(config, fetch=fetch, since=since, until=until)
 
 
+def note_short_warmup(market: Market, start: date, end: date) -> None:
+    """One line on stderr when [start, end] begins before any symbol has MA_PERIOD earlier
+    closes: whatever the rules, nothing can be bought until one has. DataError when the period
+    has no candles."""
+    first_day, ready = market.period(start, end).start, market.first_entry_day()
+    if ready is None:
+        print(f"backtest: note: no symbol has more than {market.ma_period} closes, so no entry "
+              f"is possible (give earlier candles, or a shorter MA)", file=sys.stderr)
+    elif ready > first_day:
+        print(f"backtest: note: no symbol has {market.ma_period} closes before "
+              f"{market.dates[ready]}, so no entry is possible before then (start --from later, "
+              f"or give earlier candles)", file=sys.stderr)
+
+
 def run_backtest(histories: dict[str, SymbolHistory], params: StrategyParams, settings: Settings,
                  start: date, end: date) -> tuple[BacktestResult, dict[str, Any]]:
-    """Simulate [start, end] and summarize it."""
-    result = simulate(prepare_market(histories, params.ma_period), params, settings, start, end)
+    """Simulate [start, end] and summarize it, noting a period that starts before the MA can."""
+    market = prepare_market(histories, params.ma_period)
+    note_short_warmup(market, start, end)
+    result = simulate(market, params, settings, start, end)
     return result, summarize(result, settings.capital)
 
 
@@ -180,6 +235,7 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
     """The CLI; strategy options default to the configured live values."""
     parser = OneLineParser(prog="python backtest.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(given={})  # the options given, filled in by the Given action
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--csv", type=Path, metavar="DIR",
                         help="one CSV per symbol, named NSE_RELIANCE-EQ.csv or RELIANCE.csv, "
@@ -192,37 +248,45 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                         metavar="YYYY-MM-DD")
     parser.add_argument("--capital", type=POSITIVE, default=Settings.capital,
                         help="starting cash, ₹ (default %(default).0f)")
-    parser.add_argument("--slippage", type=NON_NEGATIVE, default=Settings.slippage_pct,
+    parser.add_argument("--slippage", type=SLIPPAGE_PCT, default=Settings.slippage_pct,
                         metavar="PCT",
-                        help="fill price worse than the close by this %% (default %(default)s)")
+                        help="fill price worse than the close by this %%, 0 to 10 "
+                             "(default %(default)s)")
     parser.add_argument("--costs", type=int, choices=(0, 1), default=1,
                         help="1: Indian delivery charges (backtesting/costs.py); 0: none")
     parser.add_argument("--out", type=writable_dir, metavar="DIR",
-                        help="where to write the CSVs (default: data/backtests/<id>/)")
-    parser.add_argument("--ma-period", type=setting_type("ma_period"), default=config.ma_period,
-                        metavar="N",
+                        help="where to write the CSVs, replacing an earlier backtest's files "
+                             "there (default: data/backtests/<id>/)")
+    # Each strategy option's dest is the setting it overrides, which --sweep may not set too.
+    parser.add_argument("--ma-period", dest="ma_period", action=Given,
+                        type=setting_type("ma_period"), default=config.ma_period, metavar="N",
                         help="MA length in daily closes (MA_PERIOD, now %(default)s)")
-    parser.add_argument("--entry", type=setting_type("entry_threshold_pct"),
+    parser.add_argument("--entry", dest="entry_threshold_pct", action=Given,
+                        type=setting_type("entry_threshold_pct"),
                         default=config.entry_threshold_pct, metavar="PCT",
                         help="buy this %% below the MA (ENTRY_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--exit", type=setting_type("exit_threshold_pct"),
+    parser.add_argument("--exit", dest="exit_threshold_pct", action=Given,
+                        type=setting_type("exit_threshold_pct"),
                         default=config.exit_threshold_pct, metavar="PCT",
                         help="sell this %% up (EXIT_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--average", type=setting_type("averaging_threshold_pct"),
+    parser.add_argument("--average", dest="averaging_threshold_pct", action=Given,
+                        type=setting_type("averaging_threshold_pct"),
                         default=config.averaging_threshold_pct, metavar="PCT",
                         help="average down this %% below the last buy "
                              "(AVERAGING_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--max-trade-value", type=setting_type("max_trade_value"),
+    parser.add_argument("--max-trade-value", dest="max_trade_value", action=Given,
+                        type=setting_type("max_trade_value"),
                         default=config.max_trade_value, metavar="X",
                         help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")
     parser.add_argument("--sweep", nargs="+", action="extend", metavar="KEY=V,V",
                         help=f"grid over {', '.join(SWEEP_KEYS)}, e.g. entry=0,1,2 exit=5,6.28,8")
-    parser.add_argument("--workers", type=POSITIVE_INT, metavar="N",
+    parser.add_argument("--workers", action=Given, type=POSITIVE_INT, metavar="N",
                         help=f"sweep processes on this machine, with the local engine or a local "
                              f"Dask cluster (default: every core, here {os.cpu_count()})")
-    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+    parser.add_argument("--engine", action=Given, choices=("local", "dask"), default="local",
                         help="sweep on this machine's cores, or on a Dask cluster")
-    parser.add_argument("--cluster", default=config.dask_scheduler_address, metavar="ADDRESS",
+    parser.add_argument("--cluster", action=Given, default=config.dask_scheduler_address,
+                        metavar="ADDRESS",
                         help="with --engine dask: the scheduler, e.g. tcp://scheduler-host:8786 "
                              "(DASK_SCHEDULER_ADDRESS; none: a local cluster)")
     return parser
@@ -246,7 +310,9 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     from backtesting import sweep
 
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
-    out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
+    for market in prepared.markets.values():  # one note per MA length that starts too late
+        note_short_warmup(market, args.start, args.end)
+    out = results_dir(config, args.out)
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
     runner = None
     if args.engine == "dask":
@@ -274,8 +340,23 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
 def params_from_args(config: Config, args: argparse.Namespace) -> StrategyParams:
     """The configured strategy with the command line's overrides."""
     return replace(config.strategy_params(), ma_period=args.ma_period,
-                   entry_threshold_pct=args.entry, exit_threshold_pct=args.exit,
-                   averaging_threshold_pct=args.average, max_trade_value=args.max_trade_value)
+                   entry_threshold_pct=args.entry_threshold_pct,
+                   exit_threshold_pct=args.exit_threshold_pct,
+                   averaging_threshold_pct=args.averaging_threshold_pct,
+                   max_trade_value=args.max_trade_value)
+
+
+def refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                           grid: list[dict[str, Any]]) -> None:
+    """A usage error for an option the command would ignore: one only a sweep uses, without
+    --sweep, or a strategy option whose setting --sweep sets too."""
+    for dest in SWEEP_ONLY:
+        if dest in args.given and not args.sweep:
+            parser.error(f"{args.given[dest]} needs --sweep: a single run has no use for it")
+    for key, field in SWEEP_KEYS.items():
+        if field in args.given and grid and field in grid[0]:
+            parser.error(f"{field.upper()} is given twice, by {args.given[field]} and by "
+                         f"--sweep {key}=…; give it once")
 
 
 def main(argv: list[str] | None = None, config: Config | None = None) -> int:
@@ -297,6 +378,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         grid = parse_sweep(args.sweep or [])
     except ValueError as exc:
         parser.error(str(exc))
+    refuse_ignored_options(parser, args, grid)
     longest_ma = max([params.ma_period] + [overrides.get("ma_period", 0) for overrides in grid])
     try:
         histories = load_histories(config, csv_dir=args.csv, fetch=args.fyers,
@@ -307,7 +389,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     except DataError as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 1
-    out = args.out or results.new_run_dir(results.backtests_root(config.data_dir))
+    out = results_dir(config, args.out)
     try:
         results.save(out, result, summary, {"params": asdict(params), "settings": asdict(settings)})
         write_report(out, result, summary, asdict(params))
@@ -321,4 +403,4 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import cli
 import notifier
 import paper_mode
 import strategy_settings
@@ -411,4 +412,4 @@ def _one_line(run: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import requests
 from apscheduler.triggers.cron import CronTrigger
 
+import cli
 import order_outcomes
 import portfolio
 import prices
@@ -420,4 +421,4 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

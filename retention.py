@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 
+import cli
 from config import Config, load_config_or_exit
 from redaction import redact
 from store import Store, StoreError
@@ -56,4 +57,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -8,6 +8,7 @@ import sys
 from flask import Flask
 from waitress.server import create_server
 
+import cli
 import portfolio
 from app import create_app
 from config import load_config_or_exit
@@ -78,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.run(main)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import cli
 import encryption
 from broker import AuthFailed, BrokerError, FyersBroker, PaperBroker, TokenExpired, Tokens
 from config import Config, load_config_or_exit
@@ -311,4 +312,4 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

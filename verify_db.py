@@ -17,6 +17,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+import cli
 import trade_books
 from config import load_config_or_exit
 from portfolio import ist
@@ -166,4 +167,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

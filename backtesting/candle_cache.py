@@ -1,5 +1,6 @@
 """Parsed candles of a CSV folder kept between runs, valid while every file keeps its size and
-modification time: a rerun reads one marshal file instead of parsing every CSV again.
+modification time: a rerun reads one marshal file instead of parsing every CSV again. The
+parsing's warnings (a file without candles, a date repeated) are kept with them and logged again.
 
 The cache lives in the data folder (`candle-cache/`), one file per CSV folder, never in the
 user's own folder; a cache that cannot be read or written is passed over (the CSVs are parsed).
@@ -12,11 +13,11 @@ import os
 import zlib
 from pathlib import Path
 
-from backtesting.data import SymbolHistory, is_csv_name, load_csv_dir
+from backtesting.data import SymbolHistory, is_csv_name, load_csv_dir, log_warnings, read_csv_dir
 
 logger = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when what is stored changes
+FORMAT = 2  # bump when what is stored changes
 
 
 def _fingerprint(folder: Path) -> tuple:
@@ -35,20 +36,25 @@ def cache_file(cache_dir: Path, folder: Path) -> Path:
     return cache_dir / f"{zlib.crc32(str(folder).encode()):08x}.marshal"
 
 
-def _read(path: Path, fingerprint: tuple) -> dict[str, SymbolHistory] | None:
-    """The cached histories when `path` holds them for `fingerprint`, else None."""
+def _read(path: Path, fingerprint: tuple
+          ) -> tuple[dict[str, SymbolHistory], list[str]] | None:
+    """The cached histories and warnings when `path` holds them for `fingerprint`, else None."""
     try:
-        stored, histories = marshal.loads(path.read_bytes())
+        stored, histories, warnings = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         return None
     if stored != fingerprint:
         return None
-    return {symbol: SymbolHistory(dates, closes) for symbol, (dates, closes) in histories.items()}
+    return ({symbol: SymbolHistory(dates, closes) for symbol, (dates, closes) in histories.items()},
+            warnings)
 
 
-def _write(path: Path, fingerprint: tuple, histories: dict[str, SymbolHistory]) -> None:
-    """Store `histories` atomically (a reader never sees half a file); a failure is logged."""
-    data = (fingerprint, {symbol: (h.dates, h.closes) for symbol, h in histories.items()})
+def _write(path: Path, fingerprint: tuple, histories: dict[str, SymbolHistory],
+           warnings: list[str]) -> None:
+    """Store `histories` and `warnings` atomically (a reader never sees half a file); a failure
+    is logged."""
+    data = (fingerprint, {symbol: (h.dates, h.closes) for symbol, h in histories.items()},
+            warnings)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
@@ -59,16 +65,19 @@ def _write(path: Path, fingerprint: tuple, histories: dict[str, SymbolHistory]) 
 
 
 def load_csv_dir_cached(folder: Path, cache_dir: Path) -> tuple[dict[str, SymbolHistory], bool]:
-    """`load_csv_dir(folder)` and whether it came from the cache (parsed and stored otherwise)."""
+    """`load_csv_dir(folder)` and whether it came from the cache (parsed and stored otherwise);
+    the parsing's warnings are logged either way."""
     folder = Path(folder).resolve()
     try:
         fingerprint = _fingerprint(folder)
     except OSError:
-        return load_csv_dir(folder), False  # raises the loader's own "no .csv files" error
+        return load_csv_dir(folder), False  # raises the loader's own error for the folder
     path = cache_file(cache_dir, folder)
     cached = _read(path, fingerprint)
-    if cached is not None:
-        return cached, True
-    histories = load_csv_dir(folder)
-    _write(path, fingerprint, histories)
-    return histories, False
+    if cached is None:
+        histories, warnings = read_csv_dir(folder)
+        _write(path, fingerprint, histories, warnings)
+    else:
+        histories, warnings = cached
+    log_warnings(warnings)
+    return histories, cached is not None

@@ -47,16 +47,21 @@ class SymbolHistory:
         if not _ascending(dates):
             raise DataError(f"{symbol}'s cached candles are not in ascending date order")
         closes = [float(row["close"]) for row in rows]
-        return cls(dates, _checked_closes(closes, f"{symbol}'s cached candles"))
+        return cls(dates, _checked_closes(dates, closes, f"{symbol}'s cached candles"))
 
     def __len__(self) -> int:
         return len(self.dates)
 
 
-def _checked_closes(closes: list[float], where: str) -> list[float]:
-    """`closes`, when every one is a finite number above 0 (the engine relies on it)."""
+def _checked_closes(dates: list[str], closes: list[float], where: str) -> list[float]:
+    """`closes`, when every one is a finite number above 0 (the engine relies on it); else a
+    DataError naming the first date whose close is not (or the largest, when only their sum
+    overflows)."""
     if closes and not (math.isfinite(sum(closes)) and min(closes) > 0):
-        raise DataError(f"{where}: every close must be a positive number")
+        bad = next((n for n, close in enumerate(closes) if not 0 < close < math.inf),
+                   closes.index(max(closes)))
+        raise DataError(f"{where}: every close must be a positive number; the close of "
+                        f"{dates[bad]} is {closes[bad]:g}")
     return closes
 
 
@@ -83,9 +88,15 @@ def _date_and_close_fields(path: Path, *, quick: bool) -> tuple[list[str], list[
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
         raise DataError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+    if not text or text.isspace():
+        raise DataError(f"{path.name}: the file is empty; expected the header "
+                        f"{','.join(CSV_COLUMNS)} and a row per day")
     head, _, body = text.partition("\n")
     header = [name.strip().lower() for name in next(csv.reader([head]), [])]
     missing = [column for column in ("date", "close") if column not in header]
+    if missing and "\0" in head:  # UTF-16 has a NUL byte beside each ASCII letter
+        raise DataError(f"{path.name}: not UTF-8 text (NUL bytes, as in UTF-16); save it as "
+                        f"CSV UTF-8")
     if missing:
         raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}; "
                         f"expected {','.join(CSV_COLUMNS)}")
@@ -117,9 +128,9 @@ def _checked_days(days: list[str], path: Path, known: list[str]) -> list[str]:
     return days
 
 
-def _read_csv(path: Path, known_days: list[str]) -> SymbolHistory:
+def _read_csv(path: Path, known_days: list[str]) -> tuple[SymbolHistory, list[str]]:
     """One symbol's file: rows without a close left out, the last row of a repeated date kept;
-    `known_days` as for _checked_days."""
+    `known_days` as for _checked_days. Also the dates repeated with different closes."""
     try:
         return _history(path, *_date_and_close_fields(path, quick=True), known_days)
     except DataError:  # maybe a line the quick split misread: the csv module says what is wrong
@@ -127,8 +138,9 @@ def _read_csv(path: Path, known_days: list[str]) -> SymbolHistory:
 
 
 def _history(path: Path, days: list[str], texts: list[str], known_days: list[str]
-             ) -> SymbolHistory:
-    """One symbol's closes from the text of its date and close fields."""
+             ) -> tuple[SymbolHistory, list[str]]:
+    """One symbol's closes from the text of its date and close fields, and the dates repeated
+    with different closes."""
     try:
         closes = list(map(float, texts))
     except ValueError:
@@ -136,15 +148,29 @@ def _history(path: Path, days: list[str], texts: list[str], known_days: list[str
         days, texts = [day for day, _ in kept], [text for _, text in kept]
         try:
             closes = list(map(float, texts))
-        except ValueError as exc:
-            raise DataError(f"{path.name}: unreadable close ({exc})") from None
+        except ValueError:
+            day, text = next((day, text) for day, text in zip(days, texts, strict=True)
+                             if not _is_number(text))
+            raise DataError(f"{path.name}: unreadable close {text!r} on {day.strip()}, "
+                            f"expected a number") from None
     days = _checked_days(days, path, known_days)
-    _checked_closes(closes, path.name)
-    if days is not known_days and not _ascending(days):
-        by_day = dict(zip(days, closes, strict=True))
-        days = sorted(by_day)
-        closes = [by_day[day] for day in days]
-    return SymbolHistory(days, closes)
+    _checked_closes(days, closes, path.name)
+    if days is known_days or _ascending(days):  # the common case: nothing to sort or merge
+        return SymbolHistory(days, closes), []
+    by_day = dict(zip(days, closes, strict=True))  # a repeated date keeps its last close
+    conflicts = sorted({day for day, close in zip(days, closes, strict=True)
+                        if by_day[day] != close})
+    days = sorted(by_day)
+    return SymbolHistory(days, [by_day[day] for day in days]), conflicts
+
+
+def _is_number(text: str) -> bool:
+    """Whether float() reads `text`."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def is_csv_name(name: str) -> bool:
@@ -157,8 +183,12 @@ def csv_files(folder: Path) -> dict[str, Path]:
     read as one symbol, since either could be the one meant."""
     try:
         paths = sorted(path for path in Path(folder).iterdir() if is_csv_name(path.name))
-    except OSError:  # no such folder, or not one: load_csv_dir says there are no files
-        paths = []
+    except FileNotFoundError:
+        raise DataError(f"the folder {folder} does not exist") from None
+    except NotADirectoryError:
+        raise DataError(f"{folder} is a file, not a folder of CSV files") from None
+    except OSError as exc:
+        raise DataError(f"the folder {folder} cannot be read ({exc.strerror or exc})") from None
     files: dict[str, Path] = {}
     for path in paths:
         symbol = symbol_from_filename(path.stem)
@@ -169,17 +199,39 @@ def csv_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def load_csv_dir(folder: Path) -> dict[str, SymbolHistory]:
-    """Every CSV file of `folder`, keyed by symbol."""
+def read_csv_dir(folder: Path) -> tuple[dict[str, SymbolHistory], list[str]]:
+    """Every CSV file of `folder` with candles, keyed by symbol, and one warning per file that
+    has none (its symbol is left out) or repeats a date with different closes."""
     files = csv_files(folder)
     if not files:
         raise DataError(f"no .csv files in {folder}")
     histories: dict[str, SymbolHistory] = {}
+    warnings = []
     known_days: list[str] = []
     for symbol, path in files.items():
-        history = _read_csv(path, known_days)
+        history, conflicts = _read_csv(path, known_days)
+        if conflicts:
+            warnings.append(f"{path.name}: {len(conflicts)} date(s) repeated with different "
+                            f"closes (the first {conflicts[0]}); the last row of each is kept")
+        if not history:
+            warnings.append(f"{path.name}: no candles, so {symbol} is left out")
+            continue
         histories[symbol] = history
         known_days = history.dates
+    return histories, warnings
+
+
+def log_warnings(warnings: list[str]) -> None:
+    """read_csv_dir's warnings, one log line each (on stderr in backtest.py)."""
+    for warning in warnings:
+        logger.warning("%s", warning)
+
+
+def load_csv_dir(folder: Path) -> dict[str, SymbolHistory]:
+    """Every CSV file of `folder` with candles, keyed by symbol; read_csv_dir's warnings are
+    logged."""
+    histories, warnings = read_csv_dir(folder)
+    log_warnings(warnings)
     return histories
 
 

@@ -78,6 +78,11 @@ class Market:
             raise DataError(f"no candles between {start} and {end}")
         return days
 
+    def first_entry_day(self) -> int | None:
+        """The first day (market index) on which some symbol has MA_PERIOD earlier closes, so
+        that an entry is possible; None when no symbol has that many."""
+        return next((t for t, devs in enumerate(self.devs) if min(devs) < NO_DEVIATION), None)
+
     def entry_shortlists(self, params: StrategyParams) -> list[list[int]]:
         """Per day, the columns decide() may rank among its first ENTRY_CANDIDATES. They depend
         on no other rule and on nothing a run did, so they are made once per market and entry

@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,6 +18,10 @@ from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 # A saved run: a folder of its own, or one combination of a saved sweep (`<sweep>/runs/<n>`).
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}(/runs/[0-9]{1,6})?$")
+# What a backtest writes into its folder, a run's files or a sweep's: the next backtest written
+# there replaces them all, so a folder never mixes two (a sweep's runs beside another's grid).
+OUTPUTS = ("trades.csv", "equity.csv", "summary.json", "report.html", "sweep.json",
+           "sweep.html", "runs")
 DECIMALS = {"price": 4, "costs": 2, "pnl": 2, "cash": 2, "holdings_value": 2, "equity": 2,
             "buy_and_hold": 2}
 
@@ -34,6 +39,21 @@ def new_run_dir(root: Path) -> Path:
     """A fresh folder name under `root`: UTC time of the run plus a short random suffix."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return root / f"{stamp}-{os.urandom(3).hex()}"
+
+
+def clear_outputs(out: Path) -> list[str]:
+    """Remove from `out` what a backtest wrote there (OUTPUTS), leaving every other file; the
+    names removed, a folder's with a slash."""
+    removed = []
+    for name in OUTPUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+            removed.append(f"{name}/")
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+            removed.append(name)
+    return removed
 
 
 def _fixed(values: Sequence[float | None], places: int) -> list[str]:

@@ -28,10 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -56,25 +57,31 @@ REPEATS = 5
 RULES = StrategyParams(ma_period=20, entry_threshold_pct=0.0, exit_threshold_pct=6.28,
                        averaging_threshold_pct=3.14, entry_candidates=5,
                        max_trade_value=10_000.0, max_new_entries_per_run=1)
+# Each rule's option, the same in backtest.py and the baselines.
+RULE_OPTIONS = {"ma_period": "--ma-period", "entry_threshold_pct": "--entry",
+                "exit_threshold_pct": "--exit", "averaging_threshold_pct": "--average",
+                "max_trade_value": "--max-trade-value"}
 CAPITAL = "1e12"  # no buy is ever short of cash, so no side skips one
 NAIVE_GOAL, BACKTRADER_GOAL, SCALING_GOAL = 2.0, 20.0, 1.2
 Trade = tuple[str, str, str, int]
 
 
-def rule_argv(folder: Path, start: str, end: str, out: Path,
-              rules: StrategyParams = RULES) -> list[str]:
-    """The options every command takes for `rules` on `folder`."""
+def rule_argv(folder: Path, start: str, end: str, out: Path, rules: StrategyParams = RULES,
+              swept: Collection[str] = ()) -> list[str]:
+    """The options every command takes for `rules` on `folder`, but those of the rules in
+    `swept` (StrategyParams fields a --sweep sets: backtest.py takes a setting once)."""
     return ["--csv", str(folder), "--from", start, "--to", end, "--out", str(out),
-            "--capital", CAPITAL, "--ma-period", str(rules.ma_period),
-            "--entry", str(rules.entry_threshold_pct), "--exit", str(rules.exit_threshold_pct),
-            "--average", str(rules.averaging_threshold_pct),
-            "--max-trade-value", str(rules.max_trade_value)]
+            "--capital", CAPITAL,
+            *chain.from_iterable((option, str(getattr(rules, field)))
+                                 for field, option in RULE_OPTIONS.items() if field not in swept)]
 
 
-def backtest_command(folder: Path, start: str, end: str, out: Path) -> list[str]:
-    """backtest.py on RULES without costs or slippage, writing into the folder `out`."""
-    return [sys.executable, "backtest.py", *rule_argv(folder, start, end, out), "--costs", "0",
-            "--slippage", "0"]
+def backtest_command(folder: Path, start: str, end: str, out: Path,
+                     swept: Collection[str] = ()) -> list[str]:
+    """backtest.py on RULES (but the `swept` ones, as for rule_argv) without costs or slippage,
+    writing into the folder `out`."""
+    return [sys.executable, "backtest.py", *rule_argv(folder, start, end, out, swept=swept),
+            "--costs", "0", "--slippage", "0"]
 
 
 def baseline_command(program: list[str], folder: Path, start: str, end: str, out: Path,
@@ -167,8 +174,8 @@ def sweep_end_to_end(folder: Path, start: str, end: str, work: Path) -> dict[str
 
     cores, env = os.cpu_count() or 1, command_env(work)
     grid, out = parse_sweep(RESEARCH_GRID), work / "sweep-e2e"
-    ours = [*backtest_command(folder, start, end, out), "--sweep", *RESEARCH_GRID,
-            "--workers", str(cores)]
+    ours = [*backtest_command(folder, start, end, out, swept=grid[0].keys()), "--sweep",
+            *RESEARCH_GRID, "--workers", str(cores)]
     naive = [baseline_command(["bench/naive_backtest.py"], folder, start, end,
                               work / f"naive-{n}.csv", replace(RULES, **overrides))
              for n, overrides in enumerate(grid)]

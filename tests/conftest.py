@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,16 @@ def config(tmp_path) -> Config:
         "FYERS_MODE": "sandbox",
         "ORDER_FILL_TIMEOUT_S": "5",
     })
+
+
+@pytest.fixture
+def closed_pipe() -> Iterator[int]:
+    """The write end of a pipe whose reader has gone, as `| head` leaves a command's stdout once
+    it has read its lines: a command writing into it gets EPIPE."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    yield write_end
+    os.close(write_end)
 
 
 @pytest.fixture

@@ -13,16 +13,18 @@ import pytest
 from cryptography.fernet import Fernet
 
 import trade_books
+from cli import EXIT_BROKEN_PIPE
 from config import PROJECT_DIR
 from store import open_store
 
 T0 = 1_732_600_000.0  # 2024-11-26 11:16:40 IST
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_cli(*args: str, env: dict[str, str], stdout: int = subprocess.PIPE
+            ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(Path(PROJECT_DIR, "verify_db.py")), *args],
-                          env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
-                          timeout=60, cwd=PROJECT_DIR)
+                          env={"PATH": "/usr/bin:/bin", **env}, stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=60, cwd=PROJECT_DIR)
 
 
 @pytest.fixture
@@ -64,6 +66,11 @@ def test_default_shows_latest_trades_and_logs_in_ist(filled):
     assert "2024-11-26 11:16:40" in result.stdout and "NSE:SBIN-EQ" in result.stdout
     assert "step 2" in result.stdout and "step 1" in result.stdout
     assert "step 0" not in result.stdout and "second line" not in result.stdout
+
+
+def test_a_listing_cut_short_by_head_ends_quietly(filled, closed_pipe):
+    result = run_cli(env=filled, stdout=closed_pipe)
+    assert (result.returncode, result.stderr) == (EXIT_BROKEN_PIPE, "")
 
 
 def test_json_output(filled):

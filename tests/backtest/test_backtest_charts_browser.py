@@ -11,7 +11,7 @@ import pytest
 import backtest
 from backtesting import results
 from backtesting.charts import GOOD, heatmap_svg
-from tests.backtest.scenario import SCENARIO_ARGS
+from tests.backtest.scenario import SCENARIO_ARGS, sweep_args
 from tests.backtest.test_backtest_report_browser import logged_in_page, served
 
 pytestmark = pytest.mark.browser
@@ -75,8 +75,8 @@ def test_report_html_reads_on_a_phone_and_a_desktop(browser, config, scenario_di
 
 def test_sweep_html_heat_maps_read_on_a_phone(browser, config, scenario_dir, tmp_path):
     # Six columns are wider than a phone: the map scrolls in its box rather than shrinking.
-    cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(tmp_path / "sweep"),
-        "--sweep", "entry=0,0.5,1,1.5,2,2.5", "exit=5,8")
+    cli(config, "--csv", str(scenario_dir), "--out", str(tmp_path / "sweep"),
+        *sweep_args("entry=0,0.5,1,1.5,2,2.5", "exit=5,8"))
     page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), 390)
     assert page.locator(".heatmap a").count() == 24
     fits_and_reads(page)

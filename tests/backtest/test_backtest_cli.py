@@ -16,17 +16,27 @@ import backtest
 from backtesting import html_report, results, sweep
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
+from cli import EXIT_BROKEN_PIPE
 from config import Config
-from tests.backtest.scenario import DATES, FIRST, LAST, PARAMS, SCENARIO_ARGS
+from tests.backtest.scenario import (
+    DATES,
+    FIRST,
+    FIRST_ENTRY_DAY,
+    LAST,
+    PARAMS,
+    SCENARIO_ARGS,
+    sweep_args,
+)
 
 PROJECT = Path(backtest.__file__).resolve().parent
 
 
-def run_cli(config: Config, *args: str) -> subprocess.CompletedProcess:
+def run_cli(config: Config, *args: str, stdout: int = subprocess.PIPE
+            ) -> subprocess.CompletedProcess:
     """`python backtest.py ARGS` in a fresh process on `config`'s data folder."""
     env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
     return subprocess.run([sys.executable, "backtest.py", *args], cwd=PROJECT, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60)
 
 
 def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
@@ -59,6 +69,15 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     assert saved["params"]["ma_period"] == 5
 
 
+def test_a_reader_gone_early_ends_the_run_quietly_with_its_files_saved(scenario_dir, config,
+                                                                      tmp_path, closed_pipe):
+    out = tmp_path / "run"
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", FIRST_ENTRY_DAY,
+                   "--out", str(out), stdout=closed_pipe)
+    assert (done.returncode, done.stderr) == (EXIT_BROKEN_PIPE, "")
+    assert (out / "report.html").is_file()
+
+
 def test_costs_are_charged_on_each_fill(scenario_dir, config, tmp_path):
     out = tmp_path / "run"
     assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--slippage", "0.1",
@@ -76,9 +95,48 @@ def test_default_out_is_listed_under_the_data_folder(scenario_dir, config):
     assert len(saved) == 1
 
 
+def test_a_period_starting_before_the_ma_can_is_noted(scenario_dir, config, tmp_path):
+    early = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--to", "2024-01-05",
+                    "--out", str(tmp_path / "early"))
+    assert early.returncode == 0 and re.search(r"\nTrades +0\n", early.stdout)
+    assert early.stderr == ("backtest: note: no symbol has 5 closes before 2024-01-08, so no "
+                            "entry is possible before then (start --from later, or give "
+                            "earlier candles)\n")
+    never = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--ma-period", "30",
+                    "--out", str(tmp_path / "never"))
+    assert never.stderr == ("backtest: note: no symbol has more than 30 closes, so no entry is "
+                            "possible (give earlier candles, or a shorter MA)\n")
+    ready = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", FIRST_ENTRY_DAY,
+                    "--out", str(tmp_path / "ready"))
+    assert ready.returncode == 0 and ready.stderr == ""
+    # A sweep notes each MA length that starts too late: 3 closes are there by 2024-01-04.
+    swept = run_cli(config, "--csv", str(scenario_dir), *sweep_args("ma=3,5"),
+                    "--from", "2024-01-04", "--out", str(tmp_path / "swept"))
+    assert swept.returncode == 0, swept.stderr
+    assert [line for line in swept.stderr.splitlines() if "note:" in line] == [
+        "backtest: note: no symbol has 5 closes before 2024-01-08, so no entry is possible "
+        "before then (start --from later, or give earlier candles)"]
+
+
 def test_missing_csv_folder_is_a_clear_error(config, tmp_path, capsys):
     assert backtest.main(["--csv", str(tmp_path / "none"), *SCENARIO_ARGS], config) == 1
-    assert "no .csv files" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"backtest: the folder {tmp_path}/none does not exist\n"
+
+
+def test_doubtful_candles_are_warned_of_on_every_run_cached_or_not(scenario_dir, config,
+                                                                   tmp_path):
+    (scenario_dir / "DDD.csv").write_text("date,close\n2024-01-01,100\n2024-01-02,100\n"
+                                          "2024-01-02,101\n2024-01-03,100\n2024-01-03,100\n")
+    (scenario_dir / "EEE.csv").write_text("date,open,high,low,close,volume\n")
+    warnings = ("WARNING backtesting.data: DDD.csv: 1 date(s) repeated with different closes "
+                "(the first 2024-01-02); the last row of each is kept\n"
+                "WARNING backtesting.data: EEE.csv: no candles, so NSE:EEE-EQ is left out\n")
+    for run in ("cold", "warm"):
+        done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS,
+                       "--out", str(tmp_path / run))
+        assert done.returncode == 0, done.stderr
+        assert warnings in done.stderr, run
+        assert list((config.data_dir / "candle-cache").glob("*.marshal")), run
 
 
 def test_bad_sweep_key_is_a_usage_error(scenario_dir, config, capsys):
@@ -122,12 +180,24 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
                             "2 and 250"),
     (["--entry", "99"], "argument --entry: ENTRY_THRESHOLD_PCT='99' is invalid: must be between "
                         "0 and 50"),
-    (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0"),
+    (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0 and at most 10"),
+    (["--slippage", "150"], "argument --slippage: '150' is not a number at least 0 and at most "
+                            "10"),
+    (["--workers", "2"], "--workers needs --sweep: a single run has no use for it"),
+    (["--engine", "dask"], "--engine needs --sweep: a single run has no use for it"),
+    (["--cluster", "tcp://127.0.0.1:8786"], "--cluster needs --sweep: a single run has no use "
+                                            "for it"),
+    (["--sweep", "entry=0,1"], "ENTRY_THRESHOLD_PCT is given twice, by --entry and by --sweep "
+                               "entry=…; give it once"),
+    (["--sweep", "candidates=1,2", "ma=5,10"], "MA_PERIOD is given twice, by --ma-period and by "
+                                               "--sweep ma=…; give it once"),
     (["--from", "2024-02-01", "--to", "2024-01-01"], "--from 2024-02-01 is after --to 2024-01-01"),
+    (["--out", ""], "argument --out: no folder given; leave --out out for a new folder under "
+                    "data/backtests/"),
     (["--sweep", "ma=5,0"], "bad --sweep item 'ma=5,0': MA_PERIOD='0' is invalid: must be "
                             "between 2 and 250"),
 ])
-def test_bad_numbers_are_one_line_usage_errors(scenario_dir, config, args, message):
+def test_bad_options_are_one_line_usage_errors(scenario_dir, config, args, message):
     done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *args)
     assert done.returncode == 2
     assert done.stderr == f"python backtest.py: error: {message} (see --help)\n"
@@ -143,10 +213,30 @@ def test_out_on_an_unwritable_path_is_a_one_line_usage_error(scenario_dir, confi
                            f"{tmp_path}/a-file/run: Not a directory (see --help)\n")
 
 
+def test_a_backtest_into_an_earlier_ones_out_replaces_all_its_files(scenario_dir, config,
+                                                                    tmp_path):
+    out = tmp_path / "backtests" / "tuning"
+    into = ["--csv", str(scenario_dir), "--out", str(out)]
+    assert run_cli(config, *into, *sweep_args("exit=5,6,8"), "--workers", "1").returncode == 0
+    (out / "notes.txt").write_text("the owner's own file")
+    done = run_cli(config, *into, *sweep_args("exit=5,8"), "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert (f"backtest: replacing the earlier backtest in {out}: removed sweep.json, sweep.html, "
+            f"runs/\n") in done.stderr
+    assert sorted(path.name for path in (out / "runs").iterdir()) == ["0000", "0001"]
+    done = run_cli(config, *into, *SCENARIO_ARGS)  # one run, where the sweep was
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in out.iterdir()) == [
+        "equity.csv", "notes.txt", "report.html", "summary.json", "trades.csv"]
+    assert [(run["id"], run["kind"]) for run in results.list_saved(out.parent)] == [
+        ("tuning", "run")]
+
+
 def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, capsys):
     config.data_dir.mkdir(parents=True, exist_ok=True)
     (config.data_dir / "backtests").write_text("a file where the runs' folder should be")
-    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 2
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--from", FIRST_ENTRY_DAY],
+                         config) == 2
     error = capsys.readouterr().err
     assert error.startswith("backtest: cannot write the results into ")
     assert error.count("\n") == 1 and "Traceback" not in error

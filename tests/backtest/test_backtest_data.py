@@ -65,9 +65,10 @@ def test_history_calls_span_at_most_366_days():
                for earlier, later in zip(spans, spans[1:], strict=False))
 
 
-def test_csv_with_a_bad_close_names_the_file(tmp_path):
+def test_csv_with_a_bad_close_names_the_file_and_the_date(tmp_path):
     (tmp_path / "AAA.csv").write_text("date,close\n2024-01-01,1\n2024-01-02,abc\n")
-    with pytest.raises(DataError, match="AAA.csv: unreadable close"):
+    with pytest.raises(DataError, match="^AAA.csv: unreadable close 'abc' on 2024-01-02, "
+                                        "expected a number$"):
         load_csv_dir(tmp_path)
 
 
@@ -107,8 +108,12 @@ def test_csv_files_from_spreadsheets_and_brokers_read_alike(tmp_path):
 @pytest.mark.parametrize(("text", "error"), [
     ("date,close\n2024-01-01,1\n2024-02-30,2\n", "AAA.csv: unreadable date '2024-02-30'"),
     ("date,close\n01/02/2024,1\n", "AAA.csv: unreadable date '01/02/2024'"),
-    ("date,close\n2024-01-01,1\n2024-01-02,0\n", "AAA.csv: every close must be a positive"),
-    ("date,close\n2024-01-01,1\n2024-01-02,nan\n", "AAA.csv: every close must be a positive"),
+    ("date,close\n2024-01-01,1\n2024-01-02,0\n", "AAA.csv: every close must be a positive "
+                                                 "number; the close of 2024-01-02 is 0"),
+    ("date,close\n2024-01-01,nan\n2024-01-02,-1\n", "AAA.csv: every close must be a positive "
+                                                   "number; the close of 2024-01-01 is nan"),
+    ("", "AAA.csv: the file is empty; expected the header date,open,high,low,close,volume"),
+    ("\n", "AAA.csv: the file is empty"),
     ("date,open,close\n2024-01-01,1\n2024-01-02,1,2,3\n", "AAA.csv: a row has fewer fields"),
 ])
 def test_malformed_csv_names_the_file_and_the_problem(tmp_path, text, error):
@@ -121,9 +126,25 @@ def test_a_bad_cached_close_names_the_symbol(config, store):
     store.upsert_candles("NSE:SBIN-EQ", [
         {"date": day, "open": 1.0, "high": 1.0, "low": 1.0, "close": 0.0 if n == 3 else 1.0,
          "volume": 10} for n, day in enumerate(DATES)])
-    with pytest.raises(DataError, match="NSE:SBIN-EQ's cached candles: every close must be"):
+    with pytest.raises(DataError, match="NSE:SBIN-EQ's cached candles: every close must be a "
+                                        "positive number; the close of 2024-01-04 is 0"):
         load_histories(config, csv_dir=None, fetch=False, since=date(2024, 1, 1),
                        until=date(2024, 2, 9))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_csv_is_said_to_be_no_utf8(tmp_path, encoding):
+    (tmp_path / "AAA.csv").write_bytes("date,close\n2024-01-01,1\n".encode(encoding))
+    with pytest.raises(DataError, match=r"^AAA.csv: not UTF-8 text \(NUL bytes, as in UTF-16\)"):
+        load_csv_dir(tmp_path)
+
+
+def test_a_folder_that_is_not_there_or_is_a_file_is_said_so(tmp_path):
+    with pytest.raises(DataError, match=f"^the folder {tmp_path}/none does not exist$"):
+        load_csv_dir(tmp_path / "none")
+    (tmp_path / "AAA.csv").write_text("date,close\n")
+    with pytest.raises(DataError, match=f"^{tmp_path}/AAA.csv is a file, not a folder"):
+        load_csv_dir(tmp_path / "AAA.csv")
 
 
 def test_a_csv_that_cannot_be_read_names_the_file(tmp_path):

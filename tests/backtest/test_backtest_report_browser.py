@@ -13,7 +13,7 @@ from werkzeug.serving import make_server
 
 import backtest
 from app import create_app
-from tests.backtest.scenario import SCENARIO_ARGS
+from tests.backtest.scenario import SCENARIO_ARGS, sweep_args
 from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -24,8 +24,8 @@ SWEEP_ID = "20260101T000000-sweep"
 def app_url(config, scenario_dir) -> Iterator[str]:
     """The app on a free loopback port, with a saved sweep, then a saved backtest (listed
     first, being newer), and a user."""
-    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1,2",
-                          "exit=5,6,8", "--workers", "2", "--out",
+    assert backtest.main(["--csv", str(scenario_dir), *sweep_args("entry=1,2", "exit=5,6,8"),
+                          "--workers", "2", "--out",
                           str(config.data_dir / "backtests" / SWEEP_ID)], config) == 0
     assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS], config) == 0
     with served(config) as url:

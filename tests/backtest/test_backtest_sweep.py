@@ -2,6 +2,7 @@
 showing a sweep, and the Dask engine (with the cluster extra) giving the same rows."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -12,13 +13,16 @@ import sys
 import pytest
 from werkzeug.security import generate_password_hash
 
+import backtest
 from app import create_app
+from backtesting import sweep
 from backtesting.forkpool import run_forked
-from tests.backtest.scenario import SCENARIO_ARGS
+from tests.backtest.scenario import FIRST_ENTRY_DAY, SCENARIO_ARGS, sweep_args
 from tests.backtest.test_backtest_cli import PROJECT, run_cli
 from tests.web.conftest import PASSWORD, AuthActions
 
-GRID = ["--sweep", "entry=1,2", "exit=5,8"]
+# From the first day an entry is possible, so stderr has no warm-up note.
+GRID = [*sweep_args("entry=1,2", "exit=5,8"), "--from", FIRST_ENTRY_DAY]
 
 
 def rows_of(folder) -> list[dict]:
@@ -27,7 +31,7 @@ def rows_of(folder) -> list[dict]:
 
 def test_a_sweep_saves_every_run_and_a_heat_map(scenario_dir, config, tmp_path):
     out = tmp_path / "sweep"
-    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--workers", "2",
+    done = run_cli(config, "--csv", str(scenario_dir), *GRID, "--workers", "2",
                    "--out", str(out))
     assert done.returncode == 0, done.stderr
     rows = rows_of(out)
@@ -46,7 +50,7 @@ def test_a_sweep_saves_every_run_and_a_heat_map(scenario_dir, config, tmp_path):
 
 def test_one_worker_and_two_give_the_same_rows(scenario_dir, config, tmp_path):
     for workers in ("1", "2"):
-        assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--workers",
+        assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--workers",
                        workers, "--out", str(tmp_path / workers)).returncode == 0
     assert rows_of(tmp_path / "1") == rows_of(tmp_path / "2")
 
@@ -88,7 +92,7 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--engine", "dask",
+    done = run_cli(config, "--csv", str(scenario_dir), *GRID, "--engine", "dask",
                    "--cluster", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "s"))
     assert done.returncode == 2
     assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at "
@@ -107,7 +111,7 @@ def test_a_cluster_address_that_is_no_scheduler_is_one_line_and_exit_2(scenario_
         port = silent.getsockname()[1]
         address = {"silent server": f"tcp://127.0.0.1:{port}", "no port": "scheduler-host",
                    "http scheme": f"http://127.0.0.1:{port}"}[kind]
-        done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--engine",
+        done = run_cli(config, "--csv", str(scenario_dir), *GRID, "--engine",
                        "dask", "--cluster", address, "--out", str(tmp_path / "s"))
     assert done.returncode == 2
     assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at {address}: ")
@@ -122,7 +126,7 @@ def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, 
     env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
            "PYTHONPATH": str(hidden)}
     done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
-                           *SCENARIO_ARGS, *GRID, "--engine", "dask", "--out",
+                           *GRID, "--engine", "dask", "--out",
                            str(tmp_path / "s")], cwd=PROJECT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
@@ -135,14 +139,14 @@ def test_dask_engine_gives_the_local_rows(scenario_dir, config, tmp_path):
     from dask.distributed import LocalCluster
 
     local = tmp_path / "local"
-    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--out",
+    assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--out",
                    str(local)).returncode == 0
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
                       processes=True) as cluster:
         env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
                "DASK_SCHEDULER_ADDRESS": cluster.scheduler_address}
         done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
-                               *SCENARIO_ARGS, *GRID, "--engine", "dask", "--out",
+                               *GRID, "--engine", "dask", "--out",
                                str(tmp_path / "dask")], cwd=PROJECT, env=env,
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -162,7 +166,7 @@ def logged_in(config):
 
 def test_the_backtests_page_shows_a_saved_sweep_as_a_heat_map(scenario_dir, config, logged_in):
     out = config.data_dir / "backtests" / "20260101T000000-sweep"
-    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--out",
+    assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--out",
                    str(out)).returncode == 0
     listing = logged_in.get("/backtests").get_data(as_text=True)
     assert "Sweep of 4 runs over entry_threshold_pct, exit_threshold_pct" in listing
@@ -186,7 +190,7 @@ def test_on_a_terminal_the_progress_is_a_bar_with_an_eta(scenario_dir, config, t
     controller, terminal = pty.openpty()
     env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
     done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
-                           *SCENARIO_ARGS, *GRID, "--out", str(tmp_path / "s")], cwd=PROJECT,
+                           *GRID, "--out", str(tmp_path / "s")], cwd=PROJECT,
                           env=env, stdout=subprocess.DEVNULL, stderr=terminal, timeout=60)
     os.close(terminal)
     shown = os.read(controller, 65536).decode()
@@ -215,7 +219,7 @@ def test_a_killed_worker_fails_its_combination_and_the_sweep_saves_the_rest(conf
     workers[0].kill()
     _, stderr = cli.communicate(timeout=120)
     assert cli.returncode == 1
-    (failure,) = [line for line in stderr.splitlines() if line.startswith("backtest: ")]
+    (failure,) = [line for line in stderr.splitlines() if " failed: " in line]
     assert failure.startswith("backtest: combination exit=")
     assert failure.endswith("failed: worker process died (exit code -9)")
     assert len(rows_of(out)) == 5
@@ -236,8 +240,9 @@ def test_off_the_axes_the_heat_map_runs_through_the_best_combination(scenario_di
                                                                      logged_in):
     # Averaging down at 3 % does better here than at 10 %, which the grid lists first.
     out = config.data_dir / "backtests" / "20260101T000000-three"
-    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID,
-                   "average=10,3", "--out", str(out)).returncode == 0
+    assert run_cli(config, "--csv", str(scenario_dir),
+                   *sweep_args("entry=1,2", "exit=5,8", "average=10,3"),
+                   "--out", str(out)).returncode == 0
     rows = rows_of(out)
     best = max(rows, key=lambda row: row["total_return_pct"])
     assert best["averaging_threshold_pct"] == 3.0
@@ -264,7 +269,8 @@ def test_off_the_axes_the_heat_map_runs_through_the_best_combination(scenario_di
 def test_sweep_html_maps_every_pair_of_swept_parameters(scenario_dir, config, tmp_path):
     # A static file cannot switch axes, so it draws each pair, through the best combination.
     out = tmp_path / "three"
-    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "average=10,3",
+    assert run_cli(config, "--csv", str(scenario_dir),
+                   *sweep_args("entry=1,2", "exit=5,8", "average=10,3"),
                    "--out", str(out)).returncode == 0
     page = (out / "sweep.html").read_text()
     for pair, fixed in [
@@ -278,8 +284,9 @@ def test_sweep_html_maps_every_pair_of_swept_parameters(scenario_dir, config, tm
 
 def test_sweep_given_twice_sweeps_both_grids(scenario_dir, config, tmp_path):
     out = tmp_path / "twice"
-    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1,2",
-                   "--sweep", "exit=5,8", "--out", str(out)).returncode == 0
+    assert run_cli(config, "--csv", str(scenario_dir),
+                   *sweep_args("entry=1,2", "--sweep", "exit=5,8"),
+                   "--out", str(out)).returncode == 0
     document = json.loads((out / "sweep.json").read_text())
     assert document["axes"] == {"entry_threshold_pct": [1.0, 2.0], "exit_threshold_pct": [5.0, 8.0]}
     assert len(document["rows"]) == 4
@@ -287,8 +294,8 @@ def test_sweep_given_twice_sweeps_both_grids(scenario_dir, config, tmp_path):
 
 def test_a_value_given_twice_is_run_once_and_said_so(scenario_dir, config, tmp_path):
     out = tmp_path / "repeats"
-    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1,1,2",
-                   "exit=6.28,6.280", "--out", str(out))
+    done = run_cli(config, "--csv", str(scenario_dir),
+                   *sweep_args("entry=1,1,2", "exit=6.28,6.280"), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert [(row["entry_threshold_pct"], row["exit_threshold_pct"]) for row in rows_of(out)] == [
         (1.0, 6.28), (2.0, 6.28)]
@@ -296,14 +303,23 @@ def test_a_value_given_twice_is_run_once_and_said_so(scenario_dir, config, tmp_p
     assert "backtest: exit: 6.28 given twice; run once\n" in done.stderr
 
 
-def test_a_failed_combination_is_named_by_its_sweep_keys(scenario_dir, config, tmp_path):
+def test_a_failed_combination_is_named_by_its_sweep_keys(scenario_dir, config, tmp_path,
+                                                        monkeypatch, capsys):
+    # The second combination cannot be saved, as on a full disk (an earlier backtest's files
+    # are cleared first, so a file where its folder goes would not last); the forked workers
+    # inherit the patch.
+    save_run = sweep.save_run
+
+    def full_disk_for_the_second(folder, *rest):
+        if folder.name == "0001":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        save_run(folder, *rest)
+
+    monkeypatch.setattr(sweep, "save_run", full_disk_for_the_second)
     out = tmp_path / "sweep"
-    (out / "runs").mkdir(parents=True)
-    (out / "runs" / "0001").write_text("a file where the second combination's folder goes")
-    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1",
-                   "exit=5,8", "--out", str(out))
-    assert done.returncode == 1
-    (failure,) = [line for line in done.stderr.splitlines() if " failed: " in line]
+    assert backtest.main(["--csv", str(scenario_dir), *sweep_args("entry=1", "exit=5,8"),
+                          "--out", str(out)], config) == 1
+    (failure,) = [line for line in capsys.readouterr().err.splitlines() if " failed: " in line]
     assert failure.startswith("backtest: combination entry=1.0, exit=8.0 failed: ")
     failed = json.loads((out / "sweep.json").read_text())["failed"]
     assert [entry["combination"] for entry in failed] == ["entry=1.0, exit=8.0"]
@@ -313,7 +329,7 @@ def test_a_sweep_of_a_period_without_candles_fails_as_a_single_run_does(scenario
                                                                          tmp_path):
     period = ["--from", "2025-01-01", "--to", "2025-02-07"]  # the candles end on 2024-02-09
     single = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *period)
-    swept = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *period, *GRID)
+    swept = run_cli(config, "--csv", str(scenario_dir), *GRID, *period)
     assert single.returncode == swept.returncode == 1
     assert swept.stderr == single.stderr == (
         "backtest: no candles between 2025-01-01 and 2025-02-07\n")
@@ -325,12 +341,12 @@ def test_a_local_dask_sweep_prints_only_its_progress_and_gives_the_local_rows(
     pytest.importorskip("distributed", reason="the cluster extra is not installed: "
                         "pip install '.[cluster]'")
     local = tmp_path / "local"
-    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--out",
+    assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--out",
                    str(local)).returncode == 0
     env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
            "DASK_SCHEDULER_ADDRESS": ""}  # no scheduler: a local cluster of --workers
     done = subprocess.run([sys.executable, "backtest.py", "--csv", str(scenario_dir),
-                           *SCENARIO_ARGS, *GRID, "--engine", "dask", "--workers", "1", "--out",
+                           *GRID, "--engine", "dask", "--workers", "1", "--out",
                            str(tmp_path / "dask")], cwd=PROJECT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -357,7 +373,7 @@ def test_a_local_dask_cluster_has_the_workers_asked_and_leaves_port_8787_alone()
 
 
 def test_workers_with_a_cluster_address_is_a_usage_error(scenario_dir, config):
-    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, *GRID, "--engine", "dask",
+    done = run_cli(config, "--csv", str(scenario_dir), *GRID, "--engine", "dask",
                    "--cluster", "tcp://127.0.0.1:8786", "--workers", "2")
     assert done.returncode == 2
     assert done.stderr == ("python backtest.py: error: --workers sets this machine's processes; "
