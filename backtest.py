@@ -11,7 +11,8 @@ does an empty cache. Writes trades.csv, equity.csv, summary.json and report.html
 any backtest written there before, and prints the summary.
 `--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on --workers processes (default
 every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
-sweep.html heat map, and prints them ranked.
+sweep.html heat map, and prints them ranked. Stopped by Ctrl-C (exit status 130) or a lost
+cluster (2), a sweep saves what finished and lists the rest as not run.
 Exit status: 0 done, 1 no usable candles or a failed sweep combination, 2 bad arguments,
 results that cannot be written or a cluster that cannot be reached, 141 output cut short
 (`| head`; the files are saved).
@@ -26,6 +27,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -303,25 +305,25 @@ def write_report(out: Path, result: BacktestResult, summary: dict[str, Any],
 
 def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, SymbolHistory],
               params: StrategyParams, settings: Settings, grid: list[dict[str, Any]]) -> int:
-    """Run, save and print a sweep; 2 when the cluster cannot be reached, 1 when a
-    combination failed (named on stderr; the others are saved), else 0. DataError, before
-    anything starts, when the period has no candles."""
+    """Run, save and print a sweep; 2 when the cluster cannot be reached or is lost, 1 when a
+    combination failed (named on stderr; the others are saved), 130 when Ctrl-C stopped it
+    (what finished is saved), else 0. DataError, before anything starts, when the period has
+    no candles."""
     # Imported here: its process pool, HTML and table printer would slow every single run.
     from backtesting import sweep
+    from backtesting.cluster import dask_runner
 
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
     for market in prepared.markets.values():  # one note per MA length that starts too late
         note_short_warmup(market, args.start, args.end)
     out = results_dir(config, args.out)
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
-    runner = None
-    if args.engine == "dask":
-        from backtesting.cluster import dask_runner
-
-        runner = dask_runner(args.cluster, args.workers or os.cpu_count() or 1)
     try:
-        document = sweep.run(prepared, grid, out, workers=args.workers, runner=runner,
-                             names={field: key for key, field in SWEEP_KEYS.items()})
+        # The cluster is reached before --out is made: one that cannot be leaves no folder.
+        with (dask_runner(args.cluster, args.workers or os.cpu_count() or 1)
+              if args.engine == "dask" else nullcontext()) as runner:
+            document = sweep.run(prepared, grid, out, workers=args.workers, runner=runner,
+                                 names={field: key for key, field in SWEEP_KEYS.items()})
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {out}: {exc.strerror or exc}",
               file=sys.stderr)
@@ -329,11 +331,25 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     except sweep.ClusterUnavailable as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
-    print(sweep.format_table(document["rows"], list(document["axes"])))
-    print(f"\nSaved {len(document['rows'])} runs, sweep.json and sweep.html to {out}")
-    for failed in document["failed"]:
-        print(f"backtest: combination {failed['combination']} failed: {failed['error']}",
-              file=sys.stderr)
+    except KeyboardInterrupt:  # while the cluster is reached (or a second Ctrl-C at the end)
+        print("backtest: interrupted", file=sys.stderr)
+        return 130
+    stopped = document["stopped"]
+    if not stopped:
+        if document["rows"]:
+            print(sweep.format_table(document["rows"], list(document["axes"])) + "\n")
+        print(f"Saved {len(document['rows'])} runs, sweep.json and sweep.html to {out}")
+    for failed in document["failed"]:  # one line each; those a stop left are told as one
+        if not failed["error"].startswith("not run"):
+            print(f"backtest: combination {failed['combination']} failed: "
+                  f"{failed['error'].splitlines()[0]}", file=sys.stderr)
+    saved = f"{len(document['rows'])} of {len(grid)} combinations saved in {out}"
+    if stopped == sweep.INTERRUPTED:
+        print(f"backtest: interrupted: {saved}", file=sys.stderr)
+        return 130
+    if stopped:  # the cluster was lost
+        print(f"backtest: {stopped}; {saved}", file=sys.stderr)
+        return 2
     return 1 if document["failed"] else 0
 
 

@@ -1,22 +1,52 @@
 """`backtest.py --sweep … --engine dask`: the same sweep on a Dask cluster (the optional extra,
 `pip install '.[cluster]'`). The prepared markets go to every worker once; each
 combination comes back as its result and summary and is saved here, as the local engine saves
-it, so the rows are the same row for row."""
+it, so the rows are the same row for row. A scheduler lost mid-sweep, like Ctrl-C, ends it with
+what finished saved (sweep.run), without Dask's own log of the abandoned tasks."""
 from __future__ import annotations
 
 import logging
 import queue
+import re
+import signal
 import threading
 import time
-from functools import partial
+from collections.abc import Iterator
+from concurrent.futures import CancelledError
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
 from backtesting.forkpool import Done
-from backtesting.sweep import ClusterUnavailable, Runner, Sweep, row_of, run_folder, save_run
+from backtesting.sweep import (
+    ClusterLost,
+    ClusterUnavailable,
+    Runner,
+    Sweep,
+    row_of,
+    run_folder,
+    save_run,
+)
 
-CONNECT_TIMEOUT_S = 5
+CONNECT_TIMEOUT_S = 5  # to open the connection; the whole handshake gets twice that
 RELEASE_WAIT_S = 5  # a local cluster's scheduler forgets released tasks in milliseconds
+# The scheduler failing to unpickle a task: it cannot import this project's modules.
+GRAPH_NOT_READ = "Error during deserialization of the task graph"
+
+
+@contextmanager
+def _without_ctrl_c() -> Iterator[None]:
+    """Ignore Ctrl-C for the block; processes started meanwhile ignore it for good (an ignored
+    signal stays ignored across exec), so a terminal's Ctrl-C, which reaches the whole process
+    group, leaves a local cluster's workers to the sweep, which closes them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _client(address: str, workers: int) -> Any:
@@ -31,8 +61,10 @@ def _client(address: str, workers: int) -> Any:
     logging.getLogger("distributed").setLevel(logging.WARNING)
     if not address:
         # The scheduler's web server on a free port: its default, 8787, may be someone else's.
-        return Client(LocalCluster(n_workers=workers, threads_per_worker=1,
-                                   dashboard_address=":0"))
+        with _without_ctrl_c():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
+                                   dashboard_address=":0")
+        return Client(cluster)
     # Client's timeout covers opening the connection only: an endpoint that accepts and never
     # answers (not a scheduler) would hang it, so the handshake runs in a daemon thread (one
     # that cannot keep the process from exiting) with a deadline of its own.
@@ -60,23 +92,60 @@ def _remote(sweep: Sweep, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any
     return sweep.run(overrides)
 
 
-def dask_runner(address: str, workers: int) -> Runner:
+@contextmanager
+def dask_runner(address: str, workers: int) -> Iterator[Runner]:
     """A sweep runner on the Dask scheduler at `address`, or on a local cluster of `workers`
-    processes when it is empty."""
-    return partial(run_on_dask, address, workers)
+    processes when it is empty: connected on entry (ClusterUnavailable when it cannot be),
+    disconnected, and a local cluster closed, on exit."""
+    runner = DaskRunner(_client(address, workers), address)
+    try:
+        yield runner
+    finally:
+        runner.close()
 
 
-def run_on_dask(address: str, workers: int, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
-                done: Done) -> None:
-    """Every combination of `grid` on the cluster, each saved under `out` as it comes back."""
-    with _client(address, workers) as client:
-        _run_all(client, sweep, grid, out, done)
-        if not address:
+class DaskRunner:
+    """Runs a sweep (a sweep.Runner) through a connected client; close() lets it go."""
+
+    def __init__(self, client: Any, address: str) -> None:
+        self.client, self.address, self.cut_short = client, address, False
+
+    def __call__(self, sweep: Sweep, grid: list[dict[str, Any]], out: Path, done: Done) -> None:
+        """Every combination of `grid` on the cluster, each saved under `out` as it comes
+        back; ClusterLost when the scheduler goes away."""
+        try:
+            _run_all(self.client, self.address or self.client.scheduler.address, sweep, grid,
+                     out, done)
+        except BaseException:  # Ctrl-C, a lost scheduler: the tasks left are abandoned
+            self.cut_short = True
+            # What Dask logs of them as the client (and a local cluster's workers) go is no
+            # news to the user; an external cluster's workers log where they run.
+            _quiet()
+            if not self.address:
+                with suppress(Exception):
+                    self.client.run(_quiet)
+            raise
+
+    def close(self) -> None:
+        """Disconnect, and close the local cluster if it is one."""
+        local = None if self.address else self.client.cluster
+        if local is not None and not self.cut_short:
             # Every future was released when _run_all returned, but the scheduler hears of it
             # a moment later: closing the cluster before would log each result and the
             # scattered markets as lost (a WARNING and an ERROR after a sweep that went well).
-            _wait_until_forgotten(client)
-            client.cluster.close()
+            _wait_until_forgotten(self.client)
+        # Cut short, the client may be closing already (a lost scheduler): that was said.
+        with suppress(Exception) if self.cut_short else nullcontext():
+            self.client.close()
+            if local is not None:
+                local.close()
+
+
+def _quiet() -> None:
+    """No more log lines from Dask and its network library, whatever their loggers' levels."""
+    for name in ["distributed", "tornado", *list(logging.Logger.manager.loggerDict)]:
+        if name.split(".")[0] in ("distributed", "tornado"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def _task_count(dask_scheduler: Any) -> int:
@@ -90,19 +159,61 @@ def _wait_until_forgotten(client: Any) -> None:
         time.sleep(0.02)
 
 
-def _run_all(client: Any, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
+def _failure(exc: BaseException) -> str:
+    """A combination's error in one line, with what to do when it says the scheduler could not
+    read the task."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    if GRAPH_NOT_READ in text:
+        return (f"{type(exc).__name__}: {GRAPH_NOT_READ}: the scheduler cannot import this "
+                f"project's code; start it, as each worker, with the project's folder on "
+                f"PYTHONPATH (docs/backtesting.md)")
+    return text.splitlines()[0]
+
+
+def _run_all(client: Any, address: str, sweep: Sweep, grid: list[dict[str, Any]], out: Path,
              done: Done) -> None:
-    """Submit every combination with the prepared markets sent once, and save each result."""
+    """Submit every combination with the prepared markets sent once, and save each result;
+    ClusterUnavailable when the markets cannot be sent (no worker, or one that cannot import
+    the project), ClusterLost when the connection to the scheduler at `address` is lost."""
     from dask.distributed import as_completed  # importable: _client found the extra
 
-    shared = client.scatter(sweep, broadcast=True)
-    futures = {client.submit(_remote, shared, overrides, pure=False): index
-               for index, overrides in enumerate(grid)}
+    def lost(exc: BaseException | None) -> ClusterLost:
+        """The sweep's end: `exc` from the lost connection, None when the client only
+        cancelled the tasks (as it does when it loses the scheduler)."""
+        reason = "the connection closed"
+        if exc is not None:  # CommClosedError: "in <TCP (closed) ConnectionPool.gather …>: why"
+            first = (str(exc).splitlines() or [""])[0]
+            reason = re.sub(r"^in <[^>]*>: ", "", first) or type(exc).__name__
+        return ClusterLost(f"lost the Dask scheduler at {address}: {reason}")
+
+    try:
+        shared = client.scatter(sweep, broadcast=True)
+    except Exception as exc:  # no worker, or one that cannot unpickle the markets
+        reason = (str(exc).splitlines() or [""])[0] or type(exc).__name__
+        hint = ("; start each worker with the project's folder on PYTHONPATH "
+                "(docs/backtesting.md)" if "No module named" in reason else "")
+        raise ClusterUnavailable(f"the Dask cluster at {address} cannot take the sweep: "
+                                 f"{reason}{hint}") from None
+    try:
+        futures = {client.submit(_remote, shared, overrides, pure=False): index
+                   for index, overrides in enumerate(grid)}
+    except OSError as exc:  # CommClosedError is one
+        raise lost(exc) from None
     for future in as_completed(futures):
         index = futures[future]
-        if future.status != "finished":
-            done(index, None, f"{type(future.exception()).__name__}: {future.exception()}")
+        try:
+            if future.status not in ("finished", "error"):  # the client cancels every task
+                raise lost(None)  # when it loses the scheduler
+            error = future.exception() if future.status == "error" else None
+            result, summary = (None, None) if error is not None else future.result()
+        except (OSError, CancelledError) as exc:  # CommClosedError, TimeoutError are OSErrors
+            raise lost(exc) from None
+        if error is not None:
+            done(index, None, _failure(error))
             continue
-        result, summary = future.result()
-        save_run(out / run_folder(index), sweep, grid[index], result, summary)
+        try:
+            save_run(out / run_folder(index), sweep, grid[index], result, summary)
+        except OSError as exc:  # as the local engine: this combination failed, the rest go on
+            done(index, None, f"{type(exc).__name__}: {exc}")
+            continue
         done(index, row_of(grid[index], summary, index), None)

@@ -28,16 +28,31 @@ class Progress:
         left = (time.monotonic() - self.started) / self.done * (self.total - self.done)
         return f"{int(left // 60)}:{int(left % 60):02d}"
 
+    def show(self) -> None:
+        """Draw the bar at 0 (a terminal only), before the first item has finished."""
+        if self.tty:
+            self._draw()
+
+    def _draw(self) -> None:
+        filled = BAR * self.done // self.total
+        eta = f", ETA {self.eta()}" if self.done else ""  # no pace yet, so no ETA
+        self.stream.write(f"\r[{'#' * filled}{'.' * (BAR - filled)}] {self.done}/"
+                          f"{self.total} {self.what}{eta} ")
+        if self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
     def step(self) -> None:
         """One more item finished."""
         self.done += 1
         if self.tty:
-            filled = BAR * self.done // self.total
-            self.stream.write(f"\r[{'#' * filled}{'.' * (BAR - filled)}] {self.done}/"
-                              f"{self.total} {self.what}, ETA {self.eta()} ")
-            if self.done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
+            self._draw()
         elif self.done * 10 // self.total > self.logged_tenths or self.done == self.total:
             self.logged_tenths = self.done * 10 // self.total
             logger.info("%d/%d %s done, ETA %s", self.done, self.total, self.what, self.eta())
+
+    def end(self) -> None:
+        """Stopped before the last item: end the bar's line, so what follows starts its own."""
+        if self.tty and self.done < self.total:
+            self.stream.write("\n")
+            self.stream.flush()

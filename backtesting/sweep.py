@@ -5,13 +5,17 @@ worker starts; the local engine forks its workers so they share them, and the cl
 (backtesting/cluster.py) sends them to each worker once. In a worker, the combinations with the
 same entry rules share the days' entry shortlists the market keeps (Market.entry_shortlists).
 Each combination's run is saved as `runs/<n>/` of the sweep's folder, which sweep.json
-describes. Imported only for a sweep.
+describes: written as `runs/<n>.partial/` and renamed once complete, so a run folder is whole or
+absent. A sweep stopped by Ctrl-C or by a lost cluster keeps what finished and names the rest in
+sweep.json as not run. Imported only for a sweep.
 """
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -20,7 +24,7 @@ from typing import Any
 from backtesting import html_report, results
 from backtesting.data import SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
-from backtesting.forkpool import Done, run_forked
+from backtesting.forkpool import Done, interrupts_deferred, run_forked
 from backtesting.metrics import summarize
 from backtesting.progress import Progress
 from strategy_rules import StrategyParams
@@ -33,9 +37,16 @@ TABLE_COLUMNS = ["cagr_pct", "max_drawdown_pct", "win_rate_pct", "trades", "fina
                  "peak_capital_used", "skipped_buys"]
 
 
+INTERRUPTED = "interrupted"  # sweep.json's `stopped` after Ctrl-C
+
+
 class ClusterUnavailable(RuntimeError):
     """The cluster extra is not installed or the cluster cannot be reached; the message says
     which."""
+
+
+class ClusterLost(RuntimeError):
+    """The cluster's scheduler went away during the sweep; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,11 @@ def run_folder(index: int) -> str:
     return f"runs/{index:04d}"
 
 
+def partial_folder(folder: Path) -> Path:
+    """Where run folder `folder` is written before it is complete (commit_run names it)."""
+    return folder.with_name(f"{folder.name}.partial")
+
+
 def row_of(overrides: dict[str, Any], summary: dict[str, Any], index: int) -> dict[str, Any]:
     """A combination's row: its parameters, its figures and its run folder."""
     return {**overrides, **{column: summary[column] for column in RANKING_COLUMNS},
@@ -81,16 +97,28 @@ def row_of(overrides: dict[str, Any], summary: dict[str, Any], index: int) -> di
 
 def save_run(out: Path, sweep: Sweep, overrides: dict[str, Any], result: BacktestResult,
              summary: dict[str, Any]) -> None:
-    """One combination's files, as a single run saves them, plus its report.html."""
+    """One combination's files, as a single run saves them, plus its report.html, into run
+    folder `out`'s partial folder (commit_run gives it the name `out`)."""
+    folder = partial_folder(out)
+    if folder.is_dir():  # left by a sweep into the same folder that was killed
+        shutil.rmtree(folder)
     meta = {"params": asdict(replace(sweep.base, **overrides)),
             "settings": asdict(sweep.settings)}
-    results.save(out, result, summary, meta)
-    html_report.write(out / "report.html", html_report.run_html(summary, meta["params"],
-                                                                result.equity, result.trades))
+    results.save(folder, result, summary, meta)
+    html_report.write(folder / "report.html", html_report.run_html(
+        summary, meta["params"], result.equity, result.trades))
+
+
+def commit_run(folder: Path) -> None:
+    """Give a saved run its folder's name in one rename (a run an earlier sweep saved there is
+    replaced), so the folder is never seen half written."""
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder)
+    os.rename(partial_folder(folder), folder)
 
 
 class LocalTask:
-    """One combination in a forked worker: run, save its folder, return its row."""
+    """One combination in a forked worker: run, save its partial folder, return its row."""
 
     def __init__(self, sweep: Sweep, out: Path) -> None:
         self.sweep, self.out = sweep, out
@@ -121,31 +149,72 @@ def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | N
         runner: Runner | None = None, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every combination of `grid` on `workers` forked processes, or through `runner` (the
     cluster's), saved under `out` with sweep.json and sweep.html; returns the sweep's document
-    (rows in grid order, failed combinations named as describe() does with `names`)."""
+    (rows in grid order, failed combinations named as describe() does with `names`).
+
+    Ctrl-C (KeyboardInterrupt) or a lost cluster (ClusterLost) stops it: what finished is saved
+    all the same, the other combinations are listed among the failed as not run, and the
+    document's `stopped` says why (INTERRUPTED or the lost cluster's message); else it is None."""
     rows: list[dict[str, Any] | None] = [None] * len(grid)
     failed: list[dict[str, Any]] = []
+    ended: set[int] = set()
     progress = Progress(len(grid), "combinations")
 
     def done(index: int, row: dict[str, Any] | None, error: str | None) -> None:
+        ended.add(index)
         if error is None:
-            rows[index] = row
-        else:
+            try:
+                with interrupts_deferred():  # the folder renamed and its row kept, or neither
+                    commit_run(out / run_folder(index))
+                    rows[index] = row
+            except OSError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
             failed.append({"combination": describe(grid[index], names or {}), "error": error})
         progress.step()
 
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    if runner is not None:
-        runner(sweep, grid, out, done)
-    else:
-        run_local(sweep, grid, out, workers or os.cpu_count() or 1, done)
-    document = {
-        "axes": axes_of(grid), "start": sweep.start.isoformat(), "end": sweep.end.isoformat(),
-        "params": asdict(sweep.base), "settings": asdict(sweep.settings),
-        "rows": [row for row in rows if row is not None], "failed": failed,
-    }
-    results.save_sweep(out, document)
-    html_report.write(out / "sweep.html", html_report.sweep_html(document))
+    stopped = None
+    progress.show()
+    try:
+        if runner is not None:
+            runner(sweep, grid, out, done)
+        else:
+            run_local(sweep, grid, out, workers or os.cpu_count() or 1, done)
+    except KeyboardInterrupt:
+        stopped = INTERRUPTED
+    except ClusterLost as exc:
+        stopped = str(exc)
+    except BaseException:  # ClusterUnavailable (the cluster cannot take it), a bug
+        with interrupts_deferred():
+            _remove_partial(out, rows)
+            if made and not ended:  # nothing of it to keep: no folder left behind
+                shutil.rmtree(out, ignore_errors=True)
+        raise
+    # A Ctrl-C from here on is too late to stop anything: what there is gets written.
+    with suppress(KeyboardInterrupt), interrupts_deferred():
+        progress.end()
+        _remove_partial(out, rows)
+        failed += [{"combination": describe(overrides, names or {}),
+                    "error": f"not run ({stopped})" if stopped else "not run"}
+                   for index, overrides in enumerate(grid) if index not in ended]
+        document = {
+            "axes": axes_of(grid), "start": sweep.start.isoformat(),
+            "end": sweep.end.isoformat(), "params": asdict(sweep.base),
+            "settings": asdict(sweep.settings),
+            "rows": [row for row in rows if row is not None], "failed": failed,
+            "stopped": stopped,
+        }
+        results.save_sweep(out, document)
+        html_report.write(out / "sweep.html", html_report.sweep_html(document))
     return document
+
+
+def _remove_partial(out: Path, rows: list[dict[str, Any] | None]) -> None:
+    """The partial folders of the combinations without a row (failed, stopped mid-way)."""
+    for index, row in enumerate(rows):
+        if row is None:
+            shutil.rmtree(partial_folder(out / run_folder(index)), ignore_errors=True)
 
 
 def axes_of(grid: list[dict[str, Any]]) -> dict[str, list[Any]]:

@@ -1,14 +1,19 @@
 """`backtest.py --sweep`: saved runs and heat map, a dying worker, bad grids, the Backtests pages
-showing a sweep, and the Dask engine (with the cluster extra) giving the same rows."""
+showing a sweep, the Dask engine (with the cluster extra) giving the same rows, and a sweep
+stopped by Ctrl-C or a lost scheduler keeping what finished."""
 from __future__ import annotations
 
 import errno
 import json
+import multiprocessing
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 
 import pytest
 from werkzeug.security import generate_password_hash
@@ -46,6 +51,11 @@ def test_a_sweep_saves_every_run_and_a_heat_map(scenario_dir, config, tmp_path):
     assert 'aria-label="entry_threshold_pct 2.0, exit_threshold_pct 5.0: Total return (%)' in page
     # Off a terminal, the progress is a count in the log.
     assert "INFO backtesting.progress: 4/4 combinations done" in done.stderr
+    # And nothing else is said: no warning or error from any process.
+    assert all(line.startswith("INFO backtesting.progress: ")
+               for line in done.stderr.splitlines()), done.stderr
+    assert sorted(path.name for path in (out / "runs").iterdir()) == [
+        "0000", "0001", "0002", "0003"]  # no partial folder left
 
 
 def test_one_worker_and_two_give_the_same_rows(scenario_dir, config, tmp_path):
@@ -68,6 +78,27 @@ def test_a_worker_that_dies_fails_only_its_own_task():
     assert outcomes == {0: (10, None), 1: (20, None),
                         2: (None, "worker process died (exit code 7)"),
                         3: (40, None), 4: (50, None), 5: (60, None)}
+
+
+def _slow_unless_first(number: int) -> int:
+    if number:
+        time.sleep(30)
+    return number
+
+
+def test_an_interrupted_pool_ends_its_workers_and_reports_only_what_came_back():
+    outcomes = {}
+
+    def done(index, value, error):
+        outcomes[index] = value, error
+        raise KeyboardInterrupt  # as Ctrl-C would, in the parent, while the others still run
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_forked(_slow_unless_first, [0, 1, 2], 2, done)
+    assert time.monotonic() - started < 10  # not waiting for the 30 s tasks
+    assert outcomes == {0: (0, None)}
+    assert multiprocessing.active_children() == []
 
 
 @pytest.mark.parametrize(("sweep", "message"), [
@@ -98,6 +129,7 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp
     assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at "
                                   f"tcp://127.0.0.1:{port}")
     assert done.stderr.count("\n") == 1
+    assert not (tmp_path / "s").exists()  # a refused command leaves no folder behind
 
 
 @pytest.mark.parametrize("kind", ["silent server", "no port", "http scheme"])
@@ -116,6 +148,7 @@ def test_a_cluster_address_that_is_no_scheduler_is_one_line_and_exit_2(scenario_
     assert done.returncode == 2
     assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at {address}: ")
     assert done.stderr.count("\n") == 1
+    assert not (tmp_path / "s").exists()  # the folder is made once the scheduler answers
 
 
 def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, config,
@@ -196,6 +229,8 @@ def test_on_a_terminal_the_progress_is_a_bar_with_an_eta(scenario_dir, config, t
     shown = os.read(controller, 65536).decode()
     os.close(controller)
     assert done.returncode == 0
+    # The bar is there from the start, at 0 and without an ETA until there is a pace.
+    assert shown.startswith("\r[" + "." * 30 + "] 0/4 combinations \r[")
     assert "\r[" + "#" * 30 + "] 4/4 combinations, ETA 0:00" in shown
     assert "INFO" not in shown
 
@@ -378,3 +413,201 @@ def test_workers_with_a_cluster_address_is_a_usage_error(scenario_dir, config):
     assert done.returncode == 2
     assert done.stderr == ("python backtest.py: error: --workers sets this machine's processes; "
                            "a --cluster has its own workers (see --help)\n")
+
+
+# The synthetic market's candles start on 1990-01-01: by March every symbol has the MA's closes.
+AFTER_WARMUP = "1990-03-01"
+
+
+def _small_sweep(tmp_path) -> list[str]:
+    """A 4-combination sweep of a small synthetic market, as backtest.py's arguments."""
+    from bench.synthetic_market import write_market
+
+    _, last = write_market(tmp_path / "market", 10, 300)
+    return ["--csv", str(tmp_path / "market"), "--from", AFTER_WARMUP, "--to", last,
+            "--sweep", "entry=1,2", "exit=5,8"]
+
+
+def _group_gone(pgid: int, within_s: float = 10) -> bool:
+    """Whether every process of group `pgid` has ended (within `within_s`)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _until_progress(cli: subprocess.Popen) -> list[str]:
+    """stderr's lines up to the first progress count (the sweep is under way)."""
+    lines = []
+    while not (lines and lines[-1].startswith("INFO backtesting.progress: ")):
+        line = cli.stderr.readline()
+        assert line, f"the sweep ended first: {lines}"
+        lines.append(line.rstrip("\n"))
+    return lines
+
+
+def _assert_kept_what_finished(out, total: int, stopped: str) -> int:
+    """The finished runs are in sweep.json, complete, with no other run folder; the rest are
+    listed as not run. Returns how many finished."""
+    document = json.loads((out / "sweep.json").read_text())
+    rows = document["rows"]
+    assert 0 < len(rows) < total
+    assert document["stopped"] == stopped
+    assert [failed["error"] for failed in document["failed"]] == [
+        f"not run ({stopped})"] * (total - len(rows))
+    assert sorted(path.name for path in (out / "runs").iterdir()) == sorted(
+        row["run"].removeprefix("runs/") for row in rows)
+    for row in rows:
+        assert sorted(path.name for path in (out / row["run"]).iterdir()) == [
+            "equity.csv", "report.html", "summary.json", "trades.csv"]
+        assert json.loads((out / row["run"] / "summary.json").read_text())["summary"][
+            "cagr_pct"] == row["cagr_pct"]
+    assert (out / "sweep.html").read_text().count("not run (") == total - len(rows)
+    return len(rows)
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_ctrl_c_stops_a_sweep_quietly_and_keeps_what_finished(config, logged_in, tmp_path,
+                                                              engine):
+    if engine == "dask":
+        pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                            "pip install '.[cluster]'")
+    from bench.synthetic_market import write_market
+
+    _, last = write_market(tmp_path / "market", 40, 2000)
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox",
+           "DASK_SCHEDULER_ADDRESS": ""}
+    out = config.data_dir / "backtests" / "20260101T000000-cut"
+    # A group of its own, signalled as a whole: a terminal's ^C reaches every process in it.
+    cli = subprocess.Popen([sys.executable, "backtest.py", "--csv", str(tmp_path / "market"),
+                            "--from", AFTER_WARMUP, "--to", last, "--sweep",
+                            "exit=4,5,6,7,8,9,10,11", "entry=0,0.5,1,1.5,2", "--workers", "2",
+                            "--engine", engine,
+                            "--out", str(out)], cwd=PROJECT, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    try:
+        before = _until_progress(cli)
+        os.killpg(cli.pid, signal.SIGINT)
+        stdout, stderr = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    lines = before + stderr.splitlines()
+    assert cli.returncode == 130, stderr
+    saved = _assert_kept_what_finished(out, 40, "interrupted")
+    assert lines[-1] == f"backtest: interrupted: {saved} of 40 combinations saved in {out}"
+    assert all(line.startswith("INFO backtesting.progress: ") for line in lines[:-1]), lines
+    assert stdout == ""
+    assert _group_gone(cli.pid)  # no worker left running
+    # The Backtests page lists what finished, and the sweep's page names the rest.
+    assert f"Sweep of {saved} runs over " in logged_in.get("/backtests").get_data(as_text=True)
+    page = logged_in.get("/backtests/20260101T000000-cut").get_data(as_text=True)
+    assert page.count("not run (interrupted)") == 40 - saved
+
+
+@contextmanager
+def external_cluster(tmp_path, *, scheduler_imports_project: bool = True,
+                     worker_imports_project: bool = True):
+    """A `dask scheduler` and one `dask worker` on loopback, as docs/backtesting.md starts them
+    (unless told otherwise with the project on PYTHONPATH); yields the scheduler's process and
+    address."""
+    from dask.distributed import Client
+
+    bare = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    with_project = {**bare, "PYTHONPATH": str(PROJECT)}
+    file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+         "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(file)],
+        cwd=tmp_path, env=with_project if scheduler_imports_project else bare,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists():
+            assert scheduler.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.1)  # the file written whole
+        address = json.loads(file.read_text())["address"]
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny",
+             "--nthreads", "1", "--no-dashboard"], cwd=tmp_path,
+            env=with_project if worker_imports_project else bare,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield scheduler, address
+    finally:
+        for process in (worker, scheduler):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_a_lost_dask_scheduler_is_one_line_and_the_finished_runs_are_kept(config, tmp_path):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install '.[cluster]'")
+    from bench.synthetic_market import write_market
+
+    _, last = write_market(tmp_path / "market", 40, 2000)
+    out = tmp_path / "sweep"
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
+    with external_cluster(tmp_path) as (scheduler, address):
+        cli = subprocess.Popen([sys.executable, "backtest.py", "--csv",
+                                str(tmp_path / "market"), "--from", AFTER_WARMUP, "--to", last,
+                                "--sweep", "exit=4,5,6,7,8,9,10,11", "entry=0,0.5,1,1.5,2",
+                                "--engine", "dask", "--cluster", address, "--out", str(out)],
+                               cwd=PROJECT, env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+        try:
+            before = _until_progress(cli)
+            scheduler.kill()
+            stdout, stderr = cli.communicate(timeout=60)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+    lines = before + stderr.splitlines()
+    assert cli.returncode == 2, stderr
+    stopped = json.loads((out / "sweep.json").read_text())["stopped"]
+    assert stopped.startswith(f"lost the Dask scheduler at {address}: ")
+    saved = _assert_kept_what_finished(out, 40, stopped)
+    assert lines[-1] == f"backtest: {stopped}; {saved} of 40 combinations saved in {out}"
+    # Neither distributed's log of the lost connection nor a traceback.
+    assert all(line.startswith("INFO backtesting.progress: ") for line in lines[:-1]), lines
+    assert stdout == ""
+
+
+def test_a_scheduler_without_the_project_fails_each_combination_in_one_line(config, tmp_path):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install '.[cluster]'")
+    with external_cluster(tmp_path, scheduler_imports_project=False) as (_, address):
+        done = run_cli(config, *_small_sweep(tmp_path), "--engine", "dask", "--cluster",
+                       address, "--out", str(tmp_path / "s"))
+    assert done.returncode == 1
+    said = [line for line in done.stderr.splitlines() if not line.startswith("INFO ")]
+    assert sorted(line.split(" failed: ")[0] for line in said) == [
+        f"backtest: combination entry={entry}, exit={exit_}"
+        for entry in (1.0, 2.0) for exit_ in (5.0, 8.0)]
+    assert all(line.endswith(
+        " failed: RuntimeError: Error during deserialization of the task graph: the scheduler "
+        "cannot import this project's code; start it, as each worker, with the project's "
+        "folder on PYTHONPATH (docs/backtesting.md)") for line in said), said
+
+
+def test_workers_without_the_project_are_one_line_exit_2_and_no_folder(config, tmp_path):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install '.[cluster]'")
+    with external_cluster(tmp_path, worker_imports_project=False) as (_, address):
+        done = run_cli(config, *_small_sweep(tmp_path), "--engine", "dask", "--cluster",
+                       address, "--out", str(tmp_path / "s"))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"backtest: the Dask cluster at {address} cannot take the sweep: ModuleNotFoundError("
+        f"\"No module named 'backtesting'\"); start each worker with the project's folder on "
+        f"PYTHONPATH (docs/backtesting.md)\n")
+    assert not (tmp_path / "s").exists()
