@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from backtesting.charts import HEATMAP_METRICS, best_slice, line_svg, sweep_heatmap
-from backtesting.metrics import SUMMARY_LABELS, drawdown_pct, figure_text
+from backtesting.metrics import drawdown_pct, figure_rows, figure_text
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
          "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
@@ -36,13 +36,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, list],
              trades: Sequence[Sequence]) -> str:
     """A run's report: its figures and parameters, equity against the equal-weight buy-and-hold,
-    drawdown and its first TRADES_SHOWN trades."""
+    drawdown and its first TRADES_SHOWN fills."""
     dates = equity["date"]
     lines = [("Strategy", equity["equity"], "#0d6efd")]
     if equity.get("buy_and_hold"):
         lines.append(("Buy and hold, equal weight", equity["buy_and_hold"], "#6c757d"))
-    figures = _table(["Figure", "Value"], [(label, figure_text(summary[key]))
-                                           for key, label in SUMMARY_LABELS.items()])
+    figures = _table(["Figure", "Value"], figure_rows(summary))
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
         figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
         "<h2>Equity against buy and hold</h2>",
@@ -51,7 +50,7 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
             equity["equity"], summary["initial_capital"]), "#dc3545")],
                                       label="Drawdown from the running peak",
                                       unit=lambda v: f"{v:.1f}%"),
-        f"<h2>Trades ({len(trades)})</h2>",
+        f"<h2>Fills ({len(trades)})</h2>",
         f"<p>The first {TRADES_SHOWN}; every one is in trades.csv.</p>"
         if len(trades) > TRADES_SHOWN else "",
         _table(["Date", "Symbol", "Side", "Qty", "Price", "Costs", "P&L", "Reason"],

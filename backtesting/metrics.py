@@ -1,31 +1,51 @@
-"""Summary figures of a backtest: CAGR, drawdown, win rate, exposure, capital used."""
+"""Summary figures of a backtest: CAGR, drawdown, win rate, exposure, capital used; and how
+they read wherever they are shown."""
 from __future__ import annotations
 
 from datetime import date
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 from backtesting.engine import BacktestResult
 
 DAYS_PER_YEAR = 365.25
-# Every figure summarize() gives, with how the CLI labels it; "start" and "end" are ISO dates,
-# the others numbers.
+# Every figure summarize() gives, in the order shown, with its label in the CLI's summary,
+# report.html and the Backtests page; "start" and "end" are ISO dates, the others numbers.
 SUMMARY_LABELS = {
     "start": "From", "end": "To", "trading_days": "Trading days",
     "initial_capital": "Initial capital (₹)", "final_equity": "Final equity (₹)",
-    "total_return_pct": "Total return (%)", "cagr_pct": "CAGR (%)",
-    "max_drawdown_pct": "Max drawdown (%)", "trades": "Trades",
-    "closed_trades": "Closed trades", "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)",
-    "avg_loss": "Avg loss (₹)", "exposure_pct": "Exposure (% of days)",
-    "peak_capital_used": "Capital used at peak (₹)", "total_costs": "Costs (₹)",
+    "total_return_pct": "Total return (%)",
+    "cagr_pct": "CAGR (%)", "max_drawdown_pct": "Max drawdown (%)",
+    "trades": "Fills (buys and sells)", "closed_trades": "Closed trades",
+    "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)", "avg_loss": "Avg loss (₹)",
+    "exposure_pct": "Exposure (% of days)",
+    "peak_capital_used": "Cost of open positions at peak (₹)", "total_costs": "Costs (₹)",
     "skipped_buys": "Buys skipped (cash short)",
 }
+
+
+class Figure(NamedTuple):
+    """One figure as it is shown: its label and its text."""
+
+    label: str
+    text: str
 
 
 def figure_text(value: Any) -> str:
     """A figure as the CLI and the HTML reports show it: amounts and percentages with two
     decimals and thousands separators (400,000.00; 1.90), counts and dates as they are."""
     return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
+def figure(summary: dict[str, Any], key: str) -> Figure:
+    """Figure `key` of a summary as it is shown."""
+    return Figure(SUMMARY_LABELS[key], figure_text(summary[key]))
+
+
+def figure_rows(summary: dict[str, Any]) -> list[Figure]:
+    """Every figure of a summary, in SUMMARY_LABELS' order, as the CLI, report.html and the
+    Backtests page show it."""
+    return [figure(summary, key) for key in SUMMARY_LABELS]
 
 
 def drawdown_pct(equity: list[float], capital: float) -> list[float]:

@@ -9,8 +9,7 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from auth import login_required
-from backtesting import charts, results
-from backtesting.html_report import TRADES_SHOWN
+from backtesting import charts, html_report, metrics, results
 from views import get_config
 
 bp = Blueprint("backtests", __name__)
@@ -68,11 +67,13 @@ def report(run_id: str) -> str:
         return render_template("backtests_sweep.html", sweep=sweep, map=heatmap(sweep))
     run = saved_run(run_id)
     try:
-        trades, count = results.read_trades(saved_root() / run_id, TRADES_SHOWN)
+        trades, count = results.read_trades(saved_root() / run_id, html_report.TRADES_SHOWN)
     except results.UnreadableRun as exc:
         abort(404, description=f"Saved backtest {run_id!r} cannot be shown: {exc}.")
-    return render_template("backtests_report.html", run=run, trades=trades, trade_count=count,
-                           no_charts=charts.too_few_days(len(run["series"]["dates"])))
+    return render_template(
+        "backtests_report.html", run=run, trades=trades, trade_count=count,
+        no_charts=charts.too_few_days(len(run["series"]["dates"])),
+        figures=metrics.figure_rows(run["summary"]))
 
 
 @bp.route("/backtests/<path:run_id>/series.json")

@@ -66,7 +66,7 @@ def test_report_html_reads_on_a_phone_and_a_desktop(browser, config, scenario_di
     assert page.locator("polyline").count() == 3
     fits_and_reads(page)
     # The trades keep one line a row: their table scrolls in its own box on a phone.
-    date = page.locator("h2:has-text('Trades') ~ .scroll td").first
+    date = page.locator("h2:has-text('Fills') ~ .scroll td").first
     assert date.bounding_box()["height"] < 2 * float(date.evaluate(
         "(cell) => parseFloat(getComputedStyle(cell).fontSize)"))
     page.screenshot(path=tmp_path / f"report-{width}.png", full_page=True)  # to look at

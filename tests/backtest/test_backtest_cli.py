@@ -50,7 +50,7 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     assert "<title>Backtest 2024-01-01 → 2024-02-09</title>" in report
     assert report.count("<polyline") == 3  # strategy, buy-and-hold, drawdown
     assert "<tr><td>Final equity (₹)</td><td>3,050.00</td></tr>" in report
-    assert "<h2>Trades (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
+    assert "<h2>Fills (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
     assert "<script" not in report
     assert equity["date"].tolist() == DATES
     assert equity["equity"].iloc[-1] == 3050.0
@@ -184,7 +184,7 @@ def test_a_loss_too_small_to_show_reads_zero_not_minus_zero(scenario_dir, config
                           "--from", "2024-01-08", "--to", "2024-01-08", "--out", str(out)],
                          config) == 0
     printed = capsys.readouterr().out
-    assert "Total return (%)           0.00\n" in printed and "-0.0" not in printed
+    assert re.search(r"\nTotal return \(%\) +0\.00\n", printed) and "-0.0" not in printed
     assert "-0.0" not in (out / "summary.json").read_text()
 
 
@@ -208,3 +208,14 @@ def test_sweep_html_ranks_the_swept_values_as_given_and_figures_to_two_decimals(
     page = html_report.sweep_html(document)
     assert ("<tr><td>5.0</td><td>4.50</td><td>0.00</td><td>1,234.50</td><td>7</td>"
             "<td>runs/0000</td></tr>") in page
+
+
+def test_fills_and_the_cost_of_open_positions_say_what_they_count(scenario_dir, config,
+                                                                    tmp_path):
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--slippage", "0",
+                   "--costs", "0", "--out", str(tmp_path / "run"))
+    # Three buys and two sells; at most two ₹1,000 positions (AAA twice, then BBB) open at once.
+    assert re.search(r"\nFills \(buys and sells\) +5\n", done.stdout)
+    assert re.search(r"\nCost of open positions at peak \(₹\) +2,\d{3}\.\d\d\n", done.stdout)
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "<tr><td>Fills (buys and sells)</td><td>5</td></tr>" in report

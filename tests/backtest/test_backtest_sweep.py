@@ -175,7 +175,7 @@ def test_the_backtests_page_shows_a_saved_sweep_as_a_heat_map(scenario_dir, conf
     run = logged_in.get(f"/backtests/20260101T000000-sweep/{best['run']}")
     assert run.status_code == 200
     text = run.get_data(as_text=True)
-    assert "against buy and hold" in text and f"Trades ({best['trades']})" in text
+    assert "against buy and hold" in text and f"Fills ({best['trades']})" in text
     series = logged_in.get(f"/backtests/20260101T000000-sweep/{best['run']}/series.json")
     assert series.get_json()["buy_and_hold"][0] == 2900.0
 
