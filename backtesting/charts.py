@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
-from backtesting.metrics import SUMMARY_LABELS
+from backtesting.metrics import FIGURE_LABELS
 
 # Line charts are drawn this tall (CSS px) at any width, with at most one point per pixel of the
 # widest report (60rem).
@@ -19,8 +19,8 @@ HEIGHT, MAX_POINTS = 240, 960
 # phone; a map wider than the screen scrolls in its own box.
 CELL_WIDTH, CELL_HEIGHT, FONT_PX = 72, 36, 13
 # What a heat map can be coloured by: figure → (label, whether higher is better).
-HEATMAP_METRICS = {"total_return_pct": (SUMMARY_LABELS["total_return_pct"], True),
-                   "max_drawdown_pct": (SUMMARY_LABELS["max_drawdown_pct"], False)}
+HEATMAP_METRICS = {"total_return_pct": (FIGURE_LABELS["total_return_pct"], True),
+                   "max_drawdown_pct": (FIGURE_LABELS["max_drawdown_pct"], False)}
 # Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
 # whichever contrasts more (at least 4.5:1 on any colour). A grid of one value is grey: any
 # colour of the scale would rank its cells.

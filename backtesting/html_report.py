@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from backtesting.charts import HEATMAP_METRICS, best_slice, line_svg, sweep_heatmap
-from backtesting.metrics import drawdown_pct, figure_rows, figure_text
+from backtesting.metrics import Figure, drawdown_pct, figure_rows, figure_text
 
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
-         "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
-         "border-bottom:1px solid #dee2e6;text-align:right;white-space:nowrap}"
-         "th:first-child,td:first-child{text-align:left}.scroll{overflow-x:auto}")
+         "color:#212529}"
+         "table{border-collapse:collapse;font-size:.9rem}"
+         "td,th{padding:.2rem .6rem;border-bottom:1px solid #dee2e6;text-align:right;"
+         "white-space:nowrap}"
+         "th:first-child,td:first-child{text-align:left}"
+         ".scroll{overflow-x:auto}"
+         "small{color:#6c757d}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
+
+
+class Html(str):
+    """Text already written as HTML, which a table puts in as it is."""
 
 
 def _page(title: str, body: str) -> str:
@@ -26,11 +34,23 @@ def _page(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{escape(str(name))}</th>" for name in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>"
+def _cell(value: Any) -> str:
+    return value if isinstance(value, Html) else escape(str(value))
+
+
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
+    """A table in its scrolling box; cells are text, or Html put in as it is."""
+    head = "".join(f"<th>{_cell(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(cell)}</td>" for cell in row) + "</tr>"
                    for row in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
+
+
+def _noted(shown: Figure) -> Html:
+    """A figure's text with, when it is "—", why in small print."""
+    note = f" <small>({escape(shown.note)})</small>" if shown.note else ""
+    return Html(escape(shown.text) + note)
 
 
 def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, list],
@@ -41,7 +61,8 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
     lines = [("Strategy", equity["equity"], "#0d6efd")]
     if equity.get("buy_and_hold"):
         lines.append(("Buy and hold, equal weight", equity["buy_and_hold"], "#6c757d"))
-    figures = _table(["Figure", "Value"], figure_rows(summary))
+    figures = _table(["Figure", "Value"], [(shown.label, _noted(shown))
+                                           for shown in figure_rows(summary)])
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
         figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
         "<h2>Equity against buy and hold</h2>",

@@ -9,12 +9,13 @@ from typing import Any, NamedTuple
 from backtesting.engine import BacktestResult
 
 DAYS_PER_YEAR = 365.25
-# Every figure summarize() gives, in the order shown, with its label in the CLI's summary,
-# report.html and the Backtests page; "start" and "end" are ISO dates, the others numbers.
-SUMMARY_LABELS = {
+# Every figure summarize() gives, in the order shown, with its label (figure_rows: report.html
+# and the Backtests page); "start" and "end" are ISO dates, the others numbers.
+FIGURE_LABELS = {
     "start": "From", "end": "To", "trading_days": "Trading days",
     "initial_capital": "Initial capital (₹)", "final_equity": "Final equity (₹)",
     "total_return_pct": "Total return (%)",
+    "buy_and_hold_return_pct": "Total return, buy and hold (%)",
     "cagr_pct": "CAGR (%)", "max_drawdown_pct": "Max drawdown (%)",
     "trades": "Fills (buys and sells)", "closed_trades": "Closed trades",
     "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)", "avg_loss": "Avg loss (₹)",
@@ -22,13 +23,20 @@ SUMMARY_LABELS = {
     "peak_capital_used": "Cost of open positions at peak (₹)", "total_costs": "Costs (₹)",
     "skipped_buys": "Buys skipped (cash short)",
 }
+# The figures every saved summary.json has: what a saved run must hold to be shown
+# (results.read_summary), and what the CLI's printed summary lists. Those added since
+# (buy-and-hold's return) are missing from older runs, which read "—" for them.
+SUMMARY_LABELS = {key: label for key, label in FIGURE_LABELS.items()
+                  if key != "buy_and_hold_return_pct"}
+NOT_SAVED = "saved before this figure was added"
 
 
 class Figure(NamedTuple):
-    """One figure as it is shown: its label and its text."""
+    """One figure as it is shown: its label, its text and, when the text is "—", why."""
 
     label: str
     text: str
+    note: str = ""
 
 
 def figure_text(value: Any) -> str:
@@ -38,14 +46,18 @@ def figure_text(value: Any) -> str:
 
 
 def figure(summary: dict[str, Any], key: str) -> Figure:
-    """Figure `key` of a summary as it is shown."""
-    return Figure(SUMMARY_LABELS[key], figure_text(summary[key]))
+    """Figure `key` of a summary as it is shown: "—" with a note for a figure the run was saved
+    without."""
+    label = FIGURE_LABELS[key]
+    if key not in summary:
+        return Figure(label, "—", NOT_SAVED)
+    return Figure(label, figure_text(summary[key]))
 
 
 def figure_rows(summary: dict[str, Any]) -> list[Figure]:
-    """Every figure of a summary, in SUMMARY_LABELS' order, as the CLI, report.html and the
-    Backtests page show it."""
-    return [figure(summary, key) for key in SUMMARY_LABELS]
+    """Every figure of a summary, in FIGURE_LABELS' order, as report.html and the Backtests page
+    show it."""
+    return [figure(summary, key) for key in FIGURE_LABELS]
 
 
 def drawdown_pct(equity: list[float], capital: float) -> list[float]:
@@ -89,6 +101,7 @@ def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
         "initial_capital": _rounded(capital),
         "final_equity": _rounded(final),
         "total_return_pct": _rounded((final / capital - 1) * 100),
+        "buy_and_hold_return_pct": _rounded((equity["buy_and_hold"][-1] / capital - 1) * 100),
         "cagr_pct": _rounded(cagr_pct(capital, final, (last - first).days)),
         "max_drawdown_pct": _rounded(-min(drawdown_pct(equity["equity"], capital))),
         "trades": len(result.trades),

@@ -219,3 +219,16 @@ def test_fills_and_the_cost_of_open_positions_say_what_they_count(scenario_dir, 
     assert re.search(r"\nCost of open positions at peak \(₹\) +2,\d{3}\.\d\d\n", done.stdout)
     report = (tmp_path / "run" / "report.html").read_text()
     assert "<tr><td>Fills (buys and sells)</td><td>5</td></tr>" in report
+
+
+def test_buy_and_hold_return_is_beside_the_strategy_s(scenario_dir, config, tmp_path):
+    # To 10 Jan: AAA at 97, BBB at 95 and CCC at 100 of the 100 they were bought at.
+    out = tmp_path / "run"
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--to", "2024-01-10",
+                   "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "summary.json").read_text())["summary"][
+        "buy_and_hold_return_pct"] == -2.67
+    report = (out / "report.html").read_text()
+    assert re.search(r"<tr><td>Total return \(%\)</td><td>-?[\d.]+</td></tr>"
+                     r"<tr><td>Total return, buy and hold \(%\)</td><td>-2\.67</td></tr>", report)

@@ -1,6 +1,8 @@
 """The Backtests pages: saved runs listed with their figures, a report with chart data."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from werkzeug.security import generate_password_hash
 
@@ -112,3 +114,16 @@ def test_a_run_with_a_cut_equity_file_is_a_404_saying_why(logged_in, saved_id, c
     response = logged_in.get(path.format(id=saved_id))
     assert response.status_code == 404
     assert "equity.csv cannot be read" in response.get_data(as_text=True)
+
+
+def test_a_run_saved_before_buy_and_hold_s_return_still_shows(logged_in, saved_id, config):
+    path = results.backtests_root(config.data_dir) / saved_id / "summary.json"
+    document = json.loads(path.read_text())
+    del document["summary"]["buy_and_hold_return_pct"]
+    path.write_text(json.dumps(document))
+    assert f'href="/backtests/{saved_id}"' in logged_in.get("/backtests").get_data(as_text=True)
+    response = logged_in.get(f"/backtests/{saved_id}")
+    assert response.status_code == 200
+    assert ('Total return, buy and hold (%)</th><td class="text-end">— <small class="text-body-'
+            'secondary">(saved before this figure was added)</small>') in response.get_data(
+        as_text=True)
