@@ -29,6 +29,11 @@ FIGURE_LABELS = {
 SUMMARY_LABELS = {key: label for key, label in FIGURE_LABELS.items()
                   if key != "buy_and_hold_return_pct"}
 NOT_SAVED = "saved before this figure was added"
+# CAGR is shown for a year or more: a few days' return compounded to a year says nothing of the
+# strategy (-0.03 % over two days reads -11.62 % a year). A calendar year's first and last
+# trading days are 360 days apart or more (3 Jan → 29 Dec), so such a run counts as a year.
+MIN_DAYS_FOR_CAGR = 360
+UNDER_A_YEAR = "not annualised: under a year"
 
 
 class Figure(NamedTuple):
@@ -45,12 +50,19 @@ def figure_text(value: Any) -> str:
     return f"{value:,.2f}" if isinstance(value, float) else str(value)
 
 
+def annualised(start: str, end: str) -> bool:
+    """Whether a period from `start` to `end` (ISO dates) is long enough to show its CAGR."""
+    return (date.fromisoformat(end) - date.fromisoformat(start)).days >= MIN_DAYS_FOR_CAGR
+
+
 def figure(summary: dict[str, Any], key: str) -> Figure:
-    """Figure `key` of a summary as it is shown: "—" with a note for a figure the run was saved
-    without."""
+    """Figure `key` of a summary (or of a sweep's row with the sweep's start and end) as it is
+    shown: "—" with a note for a CAGR under a year and for a figure the run was saved without."""
     label = FIGURE_LABELS[key]
     if key not in summary:
         return Figure(label, "—", NOT_SAVED)
+    if key == "cagr_pct" and not annualised(summary["start"], summary["end"]):
+        return Figure(label, "—", UNDER_A_YEAR)
     return Figure(label, figure_text(summary[key]))
 
 

@@ -3,6 +3,7 @@ trades, and a sweep's heat map whose cells open each combination's run."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, abort, jsonify, render_template, request, send_from_directory
 from markupsafe import Markup
@@ -13,6 +14,13 @@ from backtesting import charts, html_report, metrics, results
 from views import get_config
 
 bp = Blueprint("backtests", __name__)
+
+
+@bp.context_processor
+def report_words() -> dict[str, Any]:
+    """The words and figures of report.html and sweep.html, for these pages to say the same:
+    whether a period's CAGR is shown, and why not."""
+    return {"annualised": metrics.annualised, "under_a_year": metrics.UNDER_A_YEAR}
 
 
 def saved_root() -> Path:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import backtest
-from backtesting import html_report, results, sweep
+from backtesting import html_report, metrics, results, sweep
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
 from config import Config
@@ -221,7 +221,8 @@ def test_fills_and_the_cost_of_open_positions_say_what_they_count(scenario_dir, 
     assert "<tr><td>Fills (buys and sells)</td><td>5</td></tr>" in report
 
 
-def test_buy_and_hold_return_is_beside_the_strategy_s(scenario_dir, config, tmp_path):
+def test_buy_and_hold_return_is_beside_the_strategy_and_cagr_waits_for_a_year(
+        scenario_dir, config, tmp_path):
     # To 10 Jan: AAA at 97, BBB at 95 and CCC at 100 of the 100 they were bought at.
     out = tmp_path / "run"
     done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--to", "2024-01-10",
@@ -232,3 +233,15 @@ def test_buy_and_hold_return_is_beside_the_strategy_s(scenario_dir, config, tmp_
     report = (out / "report.html").read_text()
     assert re.search(r"<tr><td>Total return \(%\)</td><td>-?[\d.]+</td></tr>"
                      r"<tr><td>Total return, buy and hold \(%\)</td><td>-2\.67</td></tr>", report)
+    assert ("<tr><td>CAGR (%)</td><td>— <small>(not annualised: under a year)"
+            "</small></td></tr>") in report
+
+
+@pytest.mark.parametrize(("start", "end", "shown"), [
+    ("2024-01-01", "2024-01-03", False),  # two days
+    ("2023-01-02", "2023-12-29", True),   # a calendar year's first to last trading day
+    ("2016-01-01", "2025-12-31", True),
+])
+def test_cagr_is_shown_for_a_year_or_more(start, end, shown):
+    summary = {key: 1.0 for key in metrics.FIGURE_LABELS} | {"start": start, "end": end}
+    assert (metrics.figure(summary, "cagr_pct").text != "—") is shown

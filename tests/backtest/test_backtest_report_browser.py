@@ -112,5 +112,6 @@ def test_the_web_report_gives_the_figures_of_report_html_in_its_words(app_url, b
     page.close()
     assert on_the_web == in_report_html
     assert ["Fills (buys and sells)", "5"] in on_the_web
+    assert ["CAGR (%)", "— (not annualised: under a year)"] in on_the_web
     assert "Total return, buy and hold (%)" in [label for label, _ in on_the_web]
     assert problems == []

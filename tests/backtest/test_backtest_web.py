@@ -127,3 +127,12 @@ def test_a_run_saved_before_buy_and_hold_s_return_still_shows(logged_in, saved_i
     assert ('Total return, buy and hold (%)</th><td class="text-end">— <small class="text-body-'
             'secondary">(saved before this figure was added)</small>') in response.get_data(
         as_text=True)
+
+
+def test_under_a_year_the_pages_give_no_cagr_and_say_why(logged_in, saved_id):
+    listing = logged_in.get("/backtests").get_data(as_text=True)
+    assert '<span title="not annualised: under a year">—</span>' in listing
+    assert '<th class="text-end">Fills</th>' in listing
+    report = logged_in.get(f"/backtests/{saved_id}").get_data(as_text=True)
+    assert ('<div class="small text-body-secondary">not annualised: under a year'
+            '</div>') in report  # under the CAGR's "—"
