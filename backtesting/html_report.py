@@ -22,6 +22,7 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem
          ".scroll{overflow-x:auto}"
          "small{color:#6c757d}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
+COSTS_CHARGED = "Indian delivery charges"
 
 
 class Html(str):
@@ -53,10 +54,27 @@ def _noted(shown: Figure) -> Html:
     return Html(escape(shown.text) + note)
 
 
+def _parameter_text(value: Any) -> str:
+    """A number as the figures read; the costs (their rates) as whether any was charged."""
+    if isinstance(value, dict):
+        return COSTS_CHARGED if any(value.values()) else "none"
+    return figure_text(value)
+
+
+def parameter_rows(params: dict[str, Any], settings: dict[str, Any] | None
+                   ) -> list[tuple[str, str]]:
+    """(name, value) of a run's strategy parameters and then its money settings (capital,
+    slippage, costs; None for a run saved without them), as report.html and the Backtests page
+    list them."""
+    return [(name, _parameter_text(value))
+            for name, value in {**params, **(settings or {})}.items()]
+
+
 def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, list],
-             trades: Sequence[Sequence]) -> str:
-    """A run's report: its figures and parameters, equity against the equal-weight buy-and-hold,
-    drawdown and its first TRADES_SHOWN fills."""
+             trades: Sequence[Sequence], settings: dict[str, Any] | None = None) -> str:
+    """A run's report: its figures, its parameters (with `settings`, summary.json's, its
+    capital, slippage and costs), equity against the equal-weight buy-and-hold, drawdown and
+    its first TRADES_SHOWN fills."""
     dates = equity["date"]
     lines = [("Strategy", equity["equity"], "#0d6efd")]
     if equity.get("buy_and_hold"):
@@ -64,7 +82,8 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
     figures = _table(["Figure", "Value"], [(shown.label, _noted(shown))
                                            for shown in figure_rows(summary)])
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
-        figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
+        figures, "<h2>Parameters</h2>",
+        _table(["Parameter", "Value"], parameter_rows(params, settings)),
         "<h2>Equity against buy and hold</h2>",
         line_svg(dates, lines, label="Equity against buy and hold", unit=lambda v: f"₹{v:,.0f}"),
         "<h2>Drawdown</h2>", line_svg(dates, [("Drawdown", drawdown_pct(

@@ -81,7 +81,8 @@ def report(run_id: str) -> str:
     return render_template(
         "backtests_report.html", run=run, trades=trades, trade_count=count,
         no_charts=charts.too_few_days(len(run["series"]["dates"])),
-        figures=metrics.figure_rows(run["summary"]))
+        figures=metrics.figure_rows(run["summary"]),
+        parameters=html_report.parameter_rows(run.get("params") or {}, run.get("settings")))
 
 
 @bp.route("/backtests/<path:run_id>/series.json")

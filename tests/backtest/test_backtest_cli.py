@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +14,7 @@ import pytest
 
 import backtest
 from backtesting import html_report, metrics, results, sweep
+from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
 from config import Config
@@ -208,6 +209,29 @@ def test_sweep_html_ranks_the_swept_values_as_given_and_figures_to_two_decimals(
     page = html_report.sweep_html(document)
     assert ("<tr><td>5.0</td><td>4.50</td><td>0.00</td><td>1,234.50</td><td>7</td>"
             "<td>runs/0000</td></tr>") in page
+
+
+def test_report_html_lists_the_parameters_as_the_figures_read(scenario_dir, config, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out",
+                   str(out)).returncode == 0
+    parameters = (out / "report.html").read_text().split("<h2>Parameters</h2>")[1]
+    assert "<tr><td>max_trade_value</td><td>1,000.00</td></tr>" in parameters
+    assert "<tr><td>entry_threshold_pct</td><td>2.00</td></tr>" in parameters
+    assert "<tr><td>ma_period</td><td>5</td></tr>" in parameters
+
+
+@pytest.mark.parametrize(("costs", "shown"), [(DeliveryCosts(), "Indian delivery charges"),
+                                              (NO_COSTS, "none")])
+def test_report_html_lists_the_money_settings_of_the_run(scenario_dir, costs, shown):
+    settings = Settings(capital=2900.0, slippage_pct=0.1, costs=costs)
+    result, summary = backtest.run_backtest(load_csv_dir(scenario_dir), PARAMS, settings, FIRST,
+                                            LAST)
+    page = html_report.run_html(summary, asdict(PARAMS), result.equity, result.trades,
+                                settings=asdict(settings))
+    parameters = page.split("<h2>Parameters</h2>")[1].split("<h2>")[0]
+    assert ("<tr><td>capital</td><td>2,900.00</td></tr><tr><td>slippage_pct</td><td>0.10</td>"
+            f"</tr><tr><td>costs</td><td>{shown}</td></tr>") in parameters
 
 
 def test_fills_and_the_cost_of_open_positions_say_what_they_count(scenario_dir, config,

@@ -116,6 +116,15 @@ def test_a_run_with_a_cut_equity_file_is_a_404_saying_why(logged_in, saved_id, c
     assert "equity.csv cannot be read" in response.get_data(as_text=True)
 
 
+def test_report_page_lists_the_money_settings_as_report_html_reads_numbers(logged_in, saved_id):
+    page = logged_in.get(f"/backtests/{saved_id}").get_data(as_text=True)
+    parameters = page.split(">Parameters</h2>")[1]
+    for name, shown in [("max_trade_value", "1,000.00"), ("capital", "2,900.00"),
+                        ("slippage_pct", "0.00"), ("costs", "none")]:
+        assert (f'<th scope="row" class="fw-normal"><code>{name}</code></th>'
+                f'<td class="text-end">{shown}</td>') in parameters
+
+
 def test_a_run_saved_before_buy_and_hold_s_return_still_shows(logged_in, saved_id, config):
     path = results.backtests_root(config.data_dir) / saved_id / "summary.json"
     document = json.loads(path.read_text())
