@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from backtesting.charts import HEATMAP_METRICS, best_slice, line_svg, sweep_heatmap
-from backtesting.metrics import Figure, drawdown_pct, figure_rows, figure_text
+from backtesting.metrics import (
+    FIGURE_LABELS,
+    Figure,
+    drawdown_pct,
+    figure,
+    figure_rows,
+    figure_text,
+)
 
+# .wide: a box as wide as its table needs, past the body's 60rem up to the screen's width,
+# centred on the body; on a phone that is the body's width, and its table scrolls inside it.
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
          "color:#212529}"
          "table{border-collapse:collapse;font-size:.9rem}"
@@ -20,8 +29,12 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem
          "white-space:nowrap}"
          "th:first-child,td:first-child{text-align:left}"
          ".scroll{overflow-x:auto}"
+         ".wide{width:max-content;min-width:100%;max-width:calc(100vw - 2rem);margin-left:50%;"
+         "transform:translateX(-50%)}"
          "small{color:#6c757d}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
+# The figures of "Every combination", on sweep.html and the Backtests page's sweep.
+SWEEP_FIGURES = [*HEATMAP_METRICS, "cagr_pct", "trades"]
 COSTS_CHARGED = "Indian delivery charges"
 
 
@@ -39,13 +52,17 @@ def _cell(value: Any) -> str:
     return value if isinstance(value, Html) else escape(str(value))
 
 
-def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
-    """A table in its scrolling box; cells are text, or Html put in as it is."""
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]], box: str = "scroll") -> str:
+    """A table in a box of class `box`; cells are text, or Html put in as it is."""
     head = "".join(f"<th>{_cell(name)}</th>" for name in header)
     body = "".join("<tr>" + "".join(f"<td>{_cell(cell)}</td>" for cell in row) + "</tr>"
                    for row in rows)
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+    return (f'<div class="{box}"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
             "</table></div>")
+
+
+def _titled(text: str, title: str) -> Html:
+    return Html(f'<span title="{escape(title)}">{escape(text)}</span>')
 
 
 def _noted(shown: Figure) -> Html:
@@ -98,6 +115,26 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
                  "" if t[6] is None else f"{t[6]:.2f}", t[7]) for t in trades[:TRADES_SHOWN]])]))
 
 
+def sweep_figures(document: dict[str, Any], row: dict[str, Any]) -> list[Figure]:
+    """The SWEEP_FIGURES of one row of a sweep as "Every combination" shows them, on sweep.html
+    and the Backtests page (a CAGR "—" for a sweep under a year)."""
+    period = {"start": document["start"], "end": document["end"]}
+    return [figure({**row, **period}, key) for key in SWEEP_FIGURES]
+
+
+def _ranked_table(document: dict[str, Any]) -> str:
+    """Every combination, best total return first: the swept values as given, the figures as
+    the summary's, and the link to its report.html."""
+    axes = list(document["axes"])
+    header = [*axes, *(FIGURE_LABELS[key] for key in SWEEP_FIGURES), "Run"]
+    rows = [[*(row[name] for name in axes),
+             *(_titled(shown.text, shown.note) if shown.note else shown.text
+               for shown in sweep_figures(document, row)),
+             Html(f'<a href="{escape(row["run"])}/report.html">{escape(row["run"])}</a>')]
+            for row in sorted(document["rows"], key=lambda row: -row["total_return_pct"])]
+    return _table(header, rows, box="scroll wide")
+
+
 def sweep_html(document: dict[str, Any]) -> str:
     """A sweep's page: for each pair of swept parameters a heat map per figure (any others at
     the best combination's values), since a static file cannot switch axes as the web page
@@ -118,11 +155,7 @@ def sweep_html(document: dict[str, Any]) -> str:
     if document.get("failed"):
         parts.append("<h2>Failed</h2>" + _table(["Combination", "Error"], [
             (failed["combination"], failed["error"]) for failed in document["failed"]]))
-    columns = [*axes, *HEATMAP_METRICS, "cagr_pct", "trades", "run"]
-    ranked = sorted(document["rows"], key=lambda row: -row["total_return_pct"])
-    parts.append("<h2>Every combination</h2>" + _table(columns, [
-        [row[column] if column in axes else figure_text(row[column]) for column in columns]
-        for row in ranked]))  # the swept values as given, the figures as the summary's
+    parts.append("<h2>Every combination</h2>" + _ranked_table(document))
     return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
 
 

@@ -19,8 +19,10 @@ bp = Blueprint("backtests", __name__)
 @bp.context_processor
 def report_words() -> dict[str, Any]:
     """The words and figures of report.html and sweep.html, for these pages to say the same:
-    whether a period's CAGR is shown, and why not."""
-    return {"annualised": metrics.annualised, "under_a_year": metrics.UNDER_A_YEAR}
+    the figures' labels and texts, whether a period's CAGR is shown and why not."""
+    return {"figure_labels": metrics.FIGURE_LABELS, "annualised": metrics.annualised,
+            "under_a_year": metrics.UNDER_A_YEAR, "sweep_figures": html_report.sweep_figures,
+            "sweep_columns": html_report.SWEEP_FIGURES}
 
 
 def saved_root() -> Path:

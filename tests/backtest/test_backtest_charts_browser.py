@@ -1,7 +1,8 @@
 """The backtest charts as people see them in Debian's Chromium: report.html and sweep.html keep
 their words readable on a phone and fit its width but for a table's or heat map's own scrolling
-box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so; a
-one-day run says there is not enough to draw, in report.html and on the web page."""
+box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so;
+sweep.html's ranked table takes a desktop's width and links each run; a one-day run says there
+is not enough to draw, in report.html and on the web page."""
 from __future__ import annotations
 
 from itertools import combinations
@@ -150,3 +151,21 @@ def test_a_one_day_run_on_the_web_page_says_there_is_not_enough_to_draw(browser,
         assert page.locator("canvas").count() == 0
         page.close()
     assert problems == []
+
+
+@pytest.mark.parametrize(("width", "scrolls"), [(390, True), (1366, False)])
+def test_sweep_html_ranks_every_combination_with_a_link_to_its_report(
+        browser, config, scenario_dir, tmp_path, width, scrolls):
+    # Three swept settings make the table wider than the body's 60rem.
+    cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(tmp_path / "sweep"),
+        "--sweep", "entry=1", "exit=5", "max-trade-value=1000,2000")
+    page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), width)
+    box = page.locator("h2:text-is('Every combination') + .scroll")
+    # A desktop shows it whole, past the body's width; a phone scrolls it in its own box.
+    assert box.evaluate("(box) => box.scrollWidth > box.clientWidth") is scrolls
+    assert scrolls or box.bounding_box()["width"] > 960
+    assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+    page.screenshot(path=tmp_path / f"ranked-{width}.png", full_page=True)
+    box.locator("a").first.click()
+    assert page.title() == "Backtest 2024-01-01 → 2024-02-09"
+    page.close()

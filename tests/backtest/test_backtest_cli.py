@@ -202,13 +202,24 @@ def test_report_html_draws_the_drawdown_from_the_starting_capital(scenario_dir, 
 
 
 def test_sweep_html_ranks_the_swept_values_as_given_and_figures_to_two_decimals():
-    document = {"start": "2024-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
+    document = {"start": "2020-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
                 "failed": [], "rows": [{"exit_threshold_pct": 5.0, "total_return_pct": 4.5,
                                         "max_drawdown_pct": 0.0, "cagr_pct": 1234.5,
                                         "trades": 7, "run": "runs/0000"}]}
     page = html_report.sweep_html(document)
     assert ("<tr><td>5.0</td><td>4.50</td><td>0.00</td><td>1,234.50</td><td>7</td>"
-            "<td>runs/0000</td></tr>") in page
+            '<td><a href="runs/0000/report.html">runs/0000</a></td></tr>') in page
+
+
+def test_a_sweep_under_a_year_gives_no_cagr_in_either_ranked_table():
+    document = {"start": "2024-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
+                "rows": [{"exit_threshold_pct": 5.0, "total_return_pct": 4.5,
+                          "max_drawdown_pct": 0.0, "cagr_pct": 1234.5, "trades": 7,
+                          "run": "runs/0000"}]}
+    assert '<td><span title="not annualised: under a year">—</span></td>' in (
+        html_report.sweep_html(document))
+    assert [figure.text for figure in html_report.sweep_figures(document, document["rows"][0])
+            ] == ["4.50", "0.00", "—", "7"]  # the Backtests page's row
 
 
 def test_report_html_lists_the_parameters_as_the_figures_read(scenario_dir, config, tmp_path):

@@ -38,7 +38,7 @@ def test_a_sweep_saves_every_run_and_a_heat_map(scenario_dir, config, tmp_path):
         assert json.loads((out / row["run"] / "summary.json").read_text())["summary"][
             "total_return_pct"] == row["total_return_pct"]
     page = (out / "sweep.html").read_text()
-    assert page.count('href="runs/') == 8  # 4 cells in each of the two heat maps
+    assert page.count('href="runs/') == 12  # 4 cells in each of the two heat maps, 4 rows
     assert 'aria-label="entry_threshold_pct 2.0, exit_threshold_pct 5.0: Total return (%)' in page
     # Off a terminal, the progress is a count in the log.
     assert "INFO backtesting.progress: 4/4 combinations done" in done.stderr
