@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 
 from backtesting.metrics import FIGURE_LABELS
+from backtesting.sweep_keys import sweep_key
 
 # Line charts are drawn this tall (CSS px) at any width, with at most one point per pixel of the
 # widest report (60rem).
@@ -184,5 +185,5 @@ def sweep_heatmap(document: dict, x: str, y: str, metric: str, fixed: dict[str, 
              for row in document["rows"]
              if all(row.get(name) == value for name, value in fixed.items())}
     return heatmap_svg(document["axes"][x], [""] if one_row else document["axes"][y], cells,
-                       x_label=x, y_label="" if one_row else y, value_label=label,
-                       higher_is_better=higher_is_better, link=link)
+                       x_label=sweep_key(x), y_label="" if one_row else sweep_key(y),
+                       value_label=label, higher_is_better=higher_is_better, link=link)

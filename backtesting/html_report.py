@@ -19,6 +19,7 @@ from backtesting.metrics import (
     figure_rows,
     figure_text,
 )
+from backtesting.sweep_keys import sweep_key, swept_settings
 
 # .wide: a box as wide as its table needs, past the body's 60rem up to the screen's width,
 # centred on the body; on a phone that is the body's width, and its table scrolls inside it.
@@ -126,7 +127,8 @@ def _ranked_table(document: dict[str, Any]) -> str:
     """Every combination, best total return first: the swept values as given, the figures as
     the summary's, and the link to its report.html."""
     axes = list(document["axes"])
-    header = [*axes, *(FIGURE_LABELS[key] for key in SWEEP_FIGURES), "Run"]
+    header = [*(_titled(sweep_key(name), name) for name in axes),  # entry, its setting's name
+              *(FIGURE_LABELS[key] for key in SWEEP_FIGURES), "Run"]
     rows = [[*(row[name] for name in axes),
              *(_titled(shown.text, shown.note) if shown.note else shown.text
                for shown in sweep_figures(document, row)),
@@ -136,17 +138,19 @@ def _ranked_table(document: dict[str, Any]) -> str:
 
 
 def sweep_html(document: dict[str, Any]) -> str:
-    """A sweep's page: for each pair of swept parameters a heat map per figure (any others at
-    the best combination's values), since a static file cannot switch axes as the web page
-    does; then every combination ranked."""
+    """A sweep's page: which setting each swept key is; for each pair of swept parameters a heat
+    map per figure (any others at the best combination's values), since a static file cannot
+    switch axes as the web page does; then every combination ranked."""
     axes = list(document["axes"])
-    parts = []
+    parts = [f"<p>{escape(swept_settings(axes))}</p>"]
     for x, y in list(combinations(axes, 2)) or [(axes[0], axes[0])]:
         fixed = best_slice(document, x, y)
-        parts.append(f"<h2>{escape(x if x == y else f'{x} × {y}')}</h2>")
+        pair = sweep_key(x) if x == y else f"{sweep_key(x)} × {sweep_key(y)}"
+        parts.append(f"<h2>{escape(pair)}</h2>")
         if fixed:
             parts.append("<p>Other parameters at the best combination's (by total return): "
-                         + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".</p>")
+                         + ", ".join(f"{escape(sweep_key(k))} = {escape(str(v))}"
+                                     for k, v in fixed.items()) + ".</p>")
         for metric, (label, _) in HEATMAP_METRICS.items():
             # The map keeps its size, so its words stay readable, and scrolls on a phone.
             parts.append(f'<h3>{escape(label)}</h3><div class="scroll">' + sweep_heatmap(

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from auth import login_required
 from backtesting import charts, html_report, metrics, results
+from backtesting.sweep_keys import sweep_key, swept_settings
 from views import get_config
 
 bp = Blueprint("backtests", __name__)
@@ -19,9 +20,10 @@ bp = Blueprint("backtests", __name__)
 @bp.context_processor
 def report_words() -> dict[str, Any]:
     """The words and figures of report.html and sweep.html, for these pages to say the same:
-    the figures' labels and texts, whether a period's CAGR is shown and why not."""
+    the figures' labels and texts, the swept settings by their --sweep keys."""
     return {"figure_labels": metrics.FIGURE_LABELS, "annualised": metrics.annualised,
-            "under_a_year": metrics.UNDER_A_YEAR, "sweep_figures": html_report.sweep_figures,
+            "under_a_year": metrics.UNDER_A_YEAR, "sweep_key": sweep_key,
+            "swept_settings": swept_settings, "sweep_figures": html_report.sweep_figures,
             "sweep_columns": html_report.SWEEP_FIGURES}
 
 

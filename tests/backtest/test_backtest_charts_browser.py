@@ -156,9 +156,10 @@ def test_a_one_day_run_on_the_web_page_says_there_is_not_enough_to_draw(browser,
 @pytest.mark.parametrize(("width", "scrolls"), [(390, True), (1366, False)])
 def test_sweep_html_ranks_every_combination_with_a_link_to_its_report(
         browser, config, scenario_dir, tmp_path, width, scrolls):
-    # Three swept settings make the table wider than the body's 60rem.
+    # Six swept settings make the table wider than the body's 60rem.
     cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(tmp_path / "sweep"),
-        "--sweep", "entry=1", "exit=5", "max-trade-value=1000,2000")
+        "--sweep", "entry=1", "exit=5", "average=3", "ma=5", "candidates=5",
+        "max-trade-value=1000,2000")
     page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), width)
     box = page.locator("h2:text-is('Every combination') + .scroll")
     # A desktop shows it whole, past the body's width; a phone scrolls it in its own box.

@@ -107,7 +107,7 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
     table = sweep.ranked(sweep.run(prepared, grid, tmp_path / "sweep", workers=2)["rows"])
     # One swept parameter: each heat map is one row of two cells.
     page = (tmp_path / "sweep" / "sweep.html").read_text()
-    assert page.count('aria-label="exit_threshold_pct 5.0: ') == 2  # total return, drawdown
+    assert page.count('aria-label="exit 5.0: ') == 2  # total return, drawdown
     assert [row["cagr_pct"] for row in table] == sorted((row["cagr_pct"] for row in table),
                                                        reverse=True)
     for row in table:
@@ -280,3 +280,16 @@ def test_buy_and_hold_return_is_beside_the_strategy_and_cagr_waits_for_a_year(
 def test_cagr_is_shown_for_a_year_or_more(start, end, shown):
     summary = {key: 1.0 for key in metrics.FIGURE_LABELS} | {"start": start, "end": end}
     assert (metrics.figure(summary, "cagr_pct").text != "—") is shown
+
+
+def test_sweep_html_names_the_swept_settings_as_the_command_line_does(scenario_dir, config,
+                                                                     tmp_path):
+    out = tmp_path / "sweep"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1",
+                   "exit=5,8", "--out", str(out)).returncode == 0
+    page = (out / "sweep.html").read_text()
+    assert "<p>Swept: entry (entry_threshold_pct), exit (exit_threshold_pct).</p>" in page
+    assert "<h2>entry × exit</h2>" in page
+    assert 'aria-label="entry 1.0, exit 8.0: Total return (%) ' in page
+    assert ('<th><span title="entry_threshold_pct">entry</span></th>'
+            '<th><span title="exit_threshold_pct">exit</span></th>') in page

@@ -85,7 +85,7 @@ def test_a_heat_map_cell_opens_its_run(app_url, browser, width, tmp_path):
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
     page.screenshot(path=tmp_path / f"sweep-{width}.png", full_page=True)  # to look at
     assert cells.nth(5).get_attribute("aria-label").startswith(
-        "entry_threshold_pct 2.0, exit_threshold_pct 8.0: Total return (%) ")
+        "entry 2.0, exit 8.0: Total return (%) ")
     cells.nth(5).click()
     page.wait_for_function(
         "() => window.Chart !== undefined && Chart.getChart('backtest-drawdown') !== undefined")
