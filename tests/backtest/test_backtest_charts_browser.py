@@ -1,8 +1,9 @@
 """The backtest charts as people see them in Debian's Chromium: report.html and sweep.html keep
 their words readable on a phone and fit its width but for a table's or heat map's own scrolling
-box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so;
-sweep.html's ranked table takes a desktop's width and links each run; a one-day run says there
-is not enough to draw, in report.html and on the web page."""
+box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so; a
+failed combination is crossed out, in sweep.html and on the web page; the ranked table takes a
+desktop's width and links each run; a one-day run says there is not enough to draw, in
+report.html and on the web page."""
 from __future__ import annotations
 
 from itertools import combinations
@@ -11,9 +12,9 @@ import pytest
 
 import backtest
 from backtesting import results
-from backtesting.charts import GOOD, heatmap_svg
+from backtesting.charts import CELL_WIDTH, CROSS, FAILED_LEGEND, GOOD, heatmap_svg
 from tests.backtest.scenario import SCENARIO_ARGS
-from tests.backtest.test_backtest_report_browser import logged_in_page, served
+from tests.backtest.test_backtest_report_browser import SWEEP_ID, logged_in_page, served
 
 pytestmark = pytest.mark.browser
 ONE_DAY = ["--from", "2024-01-01", "--to", "2024-01-01", "--capital", "2900"]
@@ -43,6 +44,26 @@ CHARACTER_BOXES = """(names) => [...document.querySelectorAll('svg.heatmap > tex
 def cli(config, *args: str) -> None:
     """Run backtest.py as the command line does, requiring success."""
     assert backtest.main(list(args), config) == 0
+
+
+def failed_sweep(config, scenario_dir, out, blocked: list[str]) -> None:
+    """Sweep entry=1 and exit=5,8 into `out`, the combinations numbered `blocked` failing: a file
+    stands where their run's folder goes."""
+    (out / "runs").mkdir(parents=True)
+    for number in blocked:
+        (out / "runs" / number).write_text("a file where the combination's folder goes")
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--sweep", "entry=1",
+                          "exit=5,8", "--out", str(out)], config) == 1
+
+
+def crossed_out(page) -> list[str]:
+    """The titles of the failed cells on `page`, each checked to be drawn crossed out."""
+    cells = page.locator(".heatmap .failed")
+    for cell in cells.all():
+        assert cell.is_visible() and cell.bounding_box()["width"] >= CELL_WIDTH - 4
+        assert cell.locator("path").evaluate("(cross) => getComputedStyle(cross).stroke") == (
+            "rgb({}, {}, {})".format(*(int(CROSS[i:i + 2], 16) for i in (1, 3, 5))))
+    return cells.locator("title").all_text_contents()
 
 
 def opened(browser, url: str, width: int):
@@ -170,3 +191,31 @@ def test_sweep_html_ranks_every_combination_with_a_link_to_its_report(
     box.locator("a").first.click()
     assert page.title() == "Backtest 2024-01-01 → 2024-02-09"
     page.close()
+
+
+@pytest.mark.parametrize(("blocked", "failed"), [
+    (["0001"], ["entry 1.0, exit 8.0"]),
+    (["0000", "0001"], ["entry 1.0, exit 5.0", "entry 1.0, exit 8.0"]),  # nothing to colour
+], ids=["one", "every"])
+def test_sweep_html_crosses_out_a_failed_combination_and_says_so(browser, config, scenario_dir,
+                                                                tmp_path, blocked, failed):
+    failed_sweep(config, scenario_dir, tmp_path / "sweep", blocked)
+    page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), 390)
+    assert crossed_out(page) == [f"{where}: failed, no result" for where in failed] * 2
+    legend = page.locator(f"svg.heatmap text:text-is('{FAILED_LEGEND}')")
+    assert legend.count() == 2 and legend.first.is_visible()  # under each figure's map
+    fits_and_reads(page)
+    page.screenshot(path=tmp_path / "failed-390.png", full_page=True)
+    page.close()
+
+
+def test_the_web_heat_map_crosses_out_a_failed_combination(browser, config, scenario_dir):
+    failed_sweep(config, scenario_dir, config.data_dir / "backtests" / SWEEP_ID, ["0001"])
+    problems: list[str] = []
+    with served(config) as url:
+        page = logged_in_page(browser, url, 390, problems)
+        page.goto(f"{url}/backtests/{SWEEP_ID}")
+        assert crossed_out(page) == ["entry 1.0, exit 8.0: failed, no result"]
+        assert page.locator(f"svg.heatmap text:text-is('{FAILED_LEGEND}')").is_visible()
+        page.close()
+    assert problems == []
