@@ -21,6 +21,7 @@ from backtesting.metrics import (
 )
 from backtesting.sweep_keys import sweep_key, swept_settings
 
+# .wrap: a table whose text wraps (its last column, an error, anywhere) rather than scroll.
 # .wide: a box as wide as its table needs, past the body's 60rem up to the screen's width,
 # centred on the body; on a phone that is the body's width, and its table scrolls inside it.
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
@@ -30,6 +31,8 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem
          "white-space:nowrap}"
          "th:first-child,td:first-child{text-align:left}"
          ".scroll{overflow-x:auto}"
+         ".wrap td,.wrap th{text-align:left;vertical-align:top;white-space:normal}"
+         ".wrap td:last-child{overflow-wrap:anywhere}"
          ".wide{width:max-content;min-width:100%;max-width:calc(100vw - 2rem);margin-left:50%;"
          "transform:translateX(-50%)}"
          "small{color:#6c757d}")
@@ -140,7 +143,8 @@ def _ranked_table(document: dict[str, Any]) -> str:
 def sweep_html(document: dict[str, Any]) -> str:
     """A sweep's page: which setting each swept key is; for each pair of swept parameters a heat
     map per figure (any others at the best combination's values), since a static file cannot
-    switch axes as the web page does; then every combination ranked."""
+    switch axes as the web page does; the failed combinations with why; then every combination
+    ranked."""
     axes = list(document["axes"])
     parts = [f"<p>{escape(swept_settings(axes))}</p>"]
     for x, y in list(combinations(axes, 2)) or [(axes[0], axes[0])]:
@@ -157,8 +161,9 @@ def sweep_html(document: dict[str, Any]) -> str:
                 document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html")
                 + "</div>")
     if document.get("failed"):
-        parts.append("<h2>Failed</h2>" + _table(["Combination", "Error"], [
-            (failed["combination"], failed["error"]) for failed in document["failed"]]))
+        parts.append("<h2>Failed combinations</h2>" + _table(["Combination", "Error"], [
+            (failed["combination"], failed["error"]) for failed in document["failed"]],
+            box="scroll wrap"))
     parts.append("<h2>Every combination</h2>" + _ranked_table(document))
     return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
 

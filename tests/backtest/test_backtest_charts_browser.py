@@ -1,11 +1,12 @@
 """The backtest charts as people see them in Debian's Chromium: report.html and sweep.html keep
 their words readable on a phone and fit its width but for a table's or heat map's own scrolling
 box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so; a
-failed combination is crossed out, in sweep.html and on the web page; the ranked table takes a
-desktop's width and links each run; a one-day run says there is not enough to draw, in
-report.html and on the web page."""
+failed combination is crossed out, in sweep.html and on the web page, and its error wraps; the
+ranked table takes a desktop's width and links each run; a one-day run says there is not
+enough to draw, in report.html and on the web page."""
 from __future__ import annotations
 
+import json
 from itertools import combinations
 
 import pytest
@@ -217,5 +218,19 @@ def test_the_web_heat_map_crosses_out_a_failed_combination(browser, config, scen
         page.goto(f"{url}/backtests/{SWEEP_ID}")
         assert crossed_out(page) == ["entry 1.0, exit 8.0: failed, no result"]
         assert page.locator(f"svg.heatmap text:text-is('{FAILED_LEGEND}')").is_visible()
+        # The failure's error, a long path, wraps on the phone rather than widen the page.
+        assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
         page.close()
     assert problems == []
+
+
+def test_sweep_html_wraps_a_failed_combination_s_error_on_a_phone(browser, config,
+                                                                  scenario_dir, tmp_path):
+    failed_sweep(config, scenario_dir, tmp_path / "sweep", ["0001"])
+    (failed,) = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["failed"]
+    page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), 390)
+    box = page.locator("h2:text-is('Failed combinations') + .scroll")
+    # All of it in its box: none cut off at the right, where the box would have to scroll.
+    assert box.evaluate("(box) => box.scrollWidth <= box.clientWidth")
+    assert box.locator("td").last.inner_text() == failed["error"]
+    page.close()
