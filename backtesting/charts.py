@@ -2,13 +2,17 @@
 CLI's sweep.html) and a run's equity and drawdown lines (the CLI's report.html).
 
 Stdlib only and no script: the pages' CSP allows none inline, and a file opened from disk needs
-none. Every heat-map cell says its value as text and in its aria-label, not by colour alone.
+none. Every heat-map cell says its value as text and in its aria-label, not by colour alone; a
+failed combination's cell is crossed out and says so.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
 from html import escape
+
+from backtesting.metrics import FIGURE_LABELS
+from backtesting.sweep_keys import sweep_key
 
 # Line charts are drawn this tall (CSS px) at any width, with at most one point per pixel of the
 # widest report (60rem).
@@ -17,13 +21,17 @@ HEIGHT, MAX_POINTS = 240, 960
 # phone; a map wider than the screen scrolls in its own box.
 CELL_WIDTH, CELL_HEIGHT, FONT_PX = 72, 36, 13
 # What a heat map can be coloured by: figure → (label, whether higher is better).
-HEATMAP_METRICS = {"total_return_pct": ("Total return (%)", True),
-                   "max_drawdown_pct": ("Max drawdown (%)", False)}
+HEATMAP_METRICS = {"total_return_pct": (FIGURE_LABELS["total_return_pct"], True),
+                   "max_drawdown_pct": (FIGURE_LABELS["max_drawdown_pct"], False)}
 # Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
 # whichever contrasts more (at least 4.5:1 on any colour). A grid of one value is grey: any
 # colour of the scale would rank its cells.
 GOOD, MID, BAD = (0, 104, 55), (255, 255, 191), (165, 0, 38)
 NEUTRAL = "#e9ecef"
+# A failed combination's cell: white, crossed out in grey (4.7:1 on white); the legend's words,
+# short enough for a phone (the failures are listed, with why, under the map).
+CROSS = "#6c757d"
+FAILED_LEGEND = "Crossed out: failed, no result"
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], share: float) -> tuple[int, ...]:
@@ -67,12 +75,21 @@ def _column_labels(xs: Sequence[object], left: float, top: float, slant: float) 
     return parts
 
 
+def _crossed_box(x: float, y: float, width: float, height: float) -> str:
+    """A white box crossed out corner to corner: a failed cell, and its sample in the legend."""
+    return (f'<rect x="{x}" y="{y}" width="{width}" height="{height}" fill="#fff" '
+            f'stroke="{CROSS}"/><path d="M{x} {y}l{width} {height}M{x} {y + height}'
+            f'l{width} {-height}" stroke="{CROSS}" stroke-width="1.5"/>')
+
+
 def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, dict],
                 *, x_label: str, y_label: str, value_label: str, higher_is_better: bool,
                 link: Callable[[dict], str]) -> str:
     """A grid of links, one per (x, y) in `cells` (each a dict with `value` and what `link`
-    needs); colour from best to worst value, the value written in the cell. When every cell
-    shows the same value, a note saying so comes before the grid, which is all grey."""
+    needs); colour from best to worst value, the value written in the cell. An (x, y) without a
+    cell is a combination that failed: crossed out, its title saying so, and a legend line
+    under the grid. When every cell shows the same value, a note saying so comes before the
+    grid, which is all grey."""
     shown = {key: round(cell["value"], 2) for key, cell in cells.items()}  # as written
     low, high = (min(shown.values()), max(shown.values())) if shown else (0.0, 0.0)
     cw, ch = CELL_WIDTH, CELL_HEIGHT
@@ -80,10 +97,13 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
     widest = max((_text_width(str(x)) for x in xs), default=0.0)
     slant = 0.0 if widest <= cw - 8 else widest * math.sqrt(0.5)  # how far turned labels reach
     top = 24 + slant
-    axis_titles = [f"Across: {x_label}", f"Down: {y_label}" if y_label else ""]
+    titles = [f"Across: {x_label}", *([f"Down: {y_label}"] if y_label else [])]
+    any_failed = len(cells) < len(xs) * len(ys)
     width = round(max(left + cw * len(xs) + 8, left + cw * (len(xs) - 0.5) + slant + 16,
-                      *(_text_width(title) + 8 for title in axis_titles)))
-    height = round(top + ch * len(ys) + 44)
+                      *(_text_width(title) + 8 for title in titles),
+                      _text_width(FAILED_LEGEND) + 30 if any_failed else 0))
+    bottom = top + ch * len(ys)  # of the grid; a line of text below it every 18 px
+    height = round(bottom + 18 * (len(titles) + any_failed) + 8)
     parts = [f'<p>Every combination shown gave the same {escape(value_label)}: {low:.2f}.</p>'
              if shown and low == high else "",
              f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
@@ -96,10 +116,15 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
                      f'{escape(str(y))}</text>')
         for i, x in enumerate(xs):
             cell = cells.get((x, y))
+            where = f"{x_label} {x}, {y_label} {y}" if y_label else f"{x_label} {x}"
             if cell is None:
+                failed = f"{where}: failed, no result"
+                parts.append(f'<g role="img" aria-label="{escape(failed)}" class="failed">'
+                             f'<title>{escape(failed)}</title>'
+                             + _crossed_box(left + cw * i + 1, top + ch * j + 1, cw - 2, ch - 2)
+                             + "</g>")
                 continue
             fill, ink = _cell_colours(shown[x, y], low, high, higher_is_better)
-            where = f"{x_label} {x}, {y_label} {y}" if y_label else f"{x_label} {x}"
             label = f"{where}: {value_label} {cell['value']:.2f}; open this run"
             parts.append(
                 f'<a href="{escape(link(cell))}" aria-label="{escape(label)}">'
@@ -107,9 +132,12 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
                 f'height="{ch - 2}" fill="{fill}"/><text x="{left + cw * i + cw / 2}" '
                 f'y="{top + ch * j + ch / 2 + 4}" text-anchor="middle" fill="{ink}">'
                 f'{cell["value"]:.2f}</text></a>')
-    parts.append(f'<text x="4" y="{height - 26}">{escape(axis_titles[0])}</text>')
-    if y_label:
-        parts.append(f'<text x="4" y="{height - 8}">{escape(axis_titles[1])}</text>')
+    for k, title in enumerate(titles, start=1):
+        parts.append(f'<text x="4" y="{bottom + 18 * k}">{escape(title)}</text>')
+    if any_failed:
+        baseline = bottom + 18 * (len(titles) + 1)
+        parts.append(_crossed_box(4, baseline - 11, 12, 12)
+                     + f'<text x="22" y="{baseline}">{escape(FAILED_LEGEND)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -178,9 +206,10 @@ def sweep_heatmap(document: dict, x: str, y: str, metric: str, fixed: dict[str, 
     (one row when they are the same), for the rows whose other parameters equal `fixed`."""
     label, higher_is_better = HEATMAP_METRICS[metric]
     one_row = x == y
+    # The grid is every combination of the axes, so one without a row is one that failed.
     cells = {(row[x], "" if one_row else row[y]): {"value": row[metric], "run": row["run"]}
              for row in document["rows"]
              if all(row.get(name) == value for name, value in fixed.items())}
     return heatmap_svg(document["axes"][x], [""] if one_row else document["axes"][y], cells,
-                       x_label=x, y_label="" if one_row else y, value_label=label,
-                       higher_is_better=higher_is_better, link=link)
+                       x_label=sweep_key(x), y_label="" if one_row else sweep_key(y),
+                       value_label=label, higher_is_better=higher_is_better, link=link)

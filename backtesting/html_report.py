@@ -11,13 +11,39 @@ from pathlib import Path
 from typing import Any
 
 from backtesting.charts import HEATMAP_METRICS, best_slice, line_svg, sweep_heatmap
-from backtesting.metrics import SUMMARY_LABELS, drawdown_pct, figure_text
+from backtesting.metrics import (
+    FIGURE_LABELS,
+    Figure,
+    drawdown_pct,
+    figure,
+    figure_rows,
+    figure_text,
+)
+from backtesting.sweep_keys import sweep_key, swept_settings
 
+# .wrap: a table whose text wraps (its last column, an error, anywhere) rather than scroll.
+# .wide: a box as wide as its table needs, past the body's 60rem up to the screen's width,
+# centred on the body; on a phone that is the body's width, and its table scrolls inside it.
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
-         "color:#212529}table{border-collapse:collapse;font-size:.9rem}td,th{padding:.2rem .6rem;"
-         "border-bottom:1px solid #dee2e6;text-align:right;white-space:nowrap}"
-         "th:first-child,td:first-child{text-align:left}.scroll{overflow-x:auto}")
+         "color:#212529}"
+         "table{border-collapse:collapse;font-size:.9rem}"
+         "td,th{padding:.2rem .6rem;border-bottom:1px solid #dee2e6;text-align:right;"
+         "white-space:nowrap}"
+         "th:first-child,td:first-child{text-align:left}"
+         ".scroll{overflow-x:auto}"
+         ".wrap td,.wrap th{text-align:left;vertical-align:top;white-space:normal}"
+         ".wrap td:last-child{overflow-wrap:anywhere}"
+         ".wide{width:max-content;min-width:100%;max-width:calc(100vw - 2rem);margin-left:50%;"
+         "transform:translateX(-50%)}"
+         "small{color:#6c757d}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
+# The figures of "Every combination", on sweep.html and the Backtests page's sweep.
+SWEEP_FIGURES = [*HEATMAP_METRICS, "cagr_pct", "trades"]
+COSTS_CHARGED = "Indian delivery charges"
+
+
+class Html(str):
+    """Text already written as HTML, which a table puts in as it is."""
 
 
 def _page(title: str, body: str) -> str:
@@ -26,32 +52,66 @@ def _page(title: str, body: str) -> str:
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{escape(str(name))}</th>" for name in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>"
+def _cell(value: Any) -> str:
+    return value if isinstance(value, Html) else escape(str(value))
+
+
+def _table(header: Sequence[Any], rows: Sequence[Sequence[Any]], box: str = "scroll") -> str:
+    """A table in a box of class `box`; cells are text, or Html put in as it is."""
+    head = "".join(f"<th>{_cell(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(cell)}</td>" for cell in row) + "</tr>"
                    for row in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (f'<div class="{box}"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
+
+
+def _titled(text: str, title: str) -> Html:
+    return Html(f'<span title="{escape(title)}">{escape(text)}</span>')
+
+
+def _noted(shown: Figure) -> Html:
+    """A figure's text with, when it is "—", why in small print."""
+    note = f" <small>({escape(shown.note)})</small>" if shown.note else ""
+    return Html(escape(shown.text) + note)
+
+
+def _parameter_text(value: Any) -> str:
+    """A number as the figures read; the costs (their rates) as whether any was charged."""
+    if isinstance(value, dict):
+        return COSTS_CHARGED if any(value.values()) else "none"
+    return figure_text(value)
+
+
+def parameter_rows(params: dict[str, Any], settings: dict[str, Any] | None
+                   ) -> list[tuple[str, str]]:
+    """(name, value) of a run's strategy parameters and then its money settings (capital,
+    slippage, costs; None for a run saved without them), as report.html and the Backtests page
+    list them."""
+    return [(name, _parameter_text(value))
+            for name, value in {**params, **(settings or {})}.items()]
 
 
 def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, list],
-             trades: Sequence[Sequence]) -> str:
-    """A run's report: its figures and parameters, equity against the equal-weight buy-and-hold,
-    drawdown and its first TRADES_SHOWN trades."""
+             trades: Sequence[Sequence], settings: dict[str, Any] | None = None) -> str:
+    """A run's report: its figures, its parameters (with `settings`, summary.json's, its
+    capital, slippage and costs), equity against the equal-weight buy-and-hold, drawdown and
+    its first TRADES_SHOWN fills."""
     dates = equity["date"]
     lines = [("Strategy", equity["equity"], "#0d6efd")]
     if equity.get("buy_and_hold"):
         lines.append(("Buy and hold, equal weight", equity["buy_and_hold"], "#6c757d"))
-    figures = _table(["Figure", "Value"], [(label, figure_text(summary[key]))
-                                           for key, label in SUMMARY_LABELS.items()])
+    figures = _table(["Figure", "Value"], [(shown.label, _noted(shown))
+                                           for shown in figure_rows(summary)])
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
-        figures, "<h2>Parameters</h2>", _table(["Parameter", "Value"], list(params.items())),
+        figures, "<h2>Parameters</h2>",
+        _table(["Parameter", "Value"], parameter_rows(params, settings)),
         "<h2>Equity against buy and hold</h2>",
         line_svg(dates, lines, label="Equity against buy and hold", unit=lambda v: f"₹{v:,.0f}"),
         "<h2>Drawdown</h2>", line_svg(dates, [("Drawdown", drawdown_pct(
             equity["equity"], summary["initial_capital"]), "#dc3545")],
                                       label="Drawdown from the running peak",
                                       unit=lambda v: f"{v:.1f}%"),
-        f"<h2>Trades ({len(trades)})</h2>",
+        f"<h2>Fills ({len(trades)})</h2>",
         f"<p>The first {TRADES_SHOWN}; every one is in trades.csv.</p>"
         if len(trades) > TRADES_SHOWN else "",
         _table(["Date", "Symbol", "Side", "Qty", "Price", "Costs", "P&L", "Reason"],
@@ -59,31 +119,52 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
                  "" if t[6] is None else f"{t[6]:.2f}", t[7]) for t in trades[:TRADES_SHOWN]])]))
 
 
-def sweep_html(document: dict[str, Any]) -> str:
-    """A sweep's page: for each pair of swept parameters a heat map per figure (any others at
-    the best combination's values), since a static file cannot switch axes as the web page
-    does; then every combination ranked."""
+def sweep_figures(document: dict[str, Any], row: dict[str, Any]) -> list[Figure]:
+    """The SWEEP_FIGURES of one row of a sweep as "Every combination" shows them, on sweep.html
+    and the Backtests page (a CAGR "—" for a sweep under a year)."""
+    period = {"start": document["start"], "end": document["end"]}
+    return [figure({**row, **period}, key) for key in SWEEP_FIGURES]
+
+
+def _ranked_table(document: dict[str, Any]) -> str:
+    """Every combination, best total return first: the swept values as given, the figures as
+    the summary's, and the link to its report.html."""
     axes = list(document["axes"])
-    parts = []
+    header = [*(_titled(sweep_key(name), name) for name in axes),  # entry, its setting's name
+              *(FIGURE_LABELS[key] for key in SWEEP_FIGURES), "Run"]
+    rows = [[*(row[name] for name in axes),
+             *(_titled(shown.text, shown.note) if shown.note else shown.text
+               for shown in sweep_figures(document, row)),
+             Html(f'<a href="{escape(row["run"])}/report.html">{escape(row["run"])}</a>')]
+            for row in sorted(document["rows"], key=lambda row: -row["total_return_pct"])]
+    return _table(header, rows, box="scroll wide")
+
+
+def sweep_html(document: dict[str, Any]) -> str:
+    """A sweep's page: which setting each swept key is; for each pair of swept parameters a heat
+    map per figure (any others at the best combination's values), since a static file cannot
+    switch axes as the web page does; the failed combinations with why; then every combination
+    ranked."""
+    axes = list(document["axes"])
+    parts = [f"<p>{escape(swept_settings(axes))}</p>"]
     for x, y in list(combinations(axes, 2)) or [(axes[0], axes[0])]:
         fixed = best_slice(document, x, y)
-        parts.append(f"<h2>{escape(x if x == y else f'{x} × {y}')}</h2>")
+        pair = sweep_key(x) if x == y else f"{sweep_key(x)} × {sweep_key(y)}"
+        parts.append(f"<h2>{escape(pair)}</h2>")
         if fixed:
             parts.append("<p>Other parameters at the best combination's (by total return): "
-                         + ", ".join(f"{k} = {v}" for k, v in fixed.items()) + ".</p>")
+                         + ", ".join(f"{escape(sweep_key(k))} = {escape(str(v))}"
+                                     for k, v in fixed.items()) + ".</p>")
         for metric, (label, _) in HEATMAP_METRICS.items():
             # The map keeps its size, so its words stay readable, and scrolls on a phone.
             parts.append(f'<h3>{escape(label)}</h3><div class="scroll">' + sweep_heatmap(
                 document, x, y, metric, fixed, link=lambda cell: f"{cell['run']}/report.html")
                 + "</div>")
     if document.get("failed"):
-        parts.append("<h2>Failed</h2>" + _table(["Combination", "Error"], [
-            (failed["combination"], failed["error"]) for failed in document["failed"]]))
-    columns = [*axes, *HEATMAP_METRICS, "cagr_pct", "trades", "run"]
-    ranked = sorted(document["rows"], key=lambda row: -row["total_return_pct"])
-    parts.append("<h2>Every combination</h2>" + _table(columns, [
-        [row[column] if column in axes else figure_text(row[column]) for column in columns]
-        for row in ranked]))  # the swept values as given, the figures as the summary's
+        parts.append("<h2>Failed combinations</h2>" + _table(["Combination", "Error"], [
+            (failed["combination"], failed["error"]) for failed in document["failed"]],
+            box="scroll wrap"))
+    parts.append("<h2>Every combination</h2>" + _ranked_table(document))
     return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
 
 

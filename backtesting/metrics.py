@@ -1,31 +1,75 @@
-"""Summary figures of a backtest: CAGR, drawdown, win rate, exposure, capital used."""
+"""Summary figures of a backtest: CAGR, drawdown, win rate, exposure, capital used; and how
+they read wherever they are shown."""
 from __future__ import annotations
 
 from datetime import date
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 from backtesting.engine import BacktestResult
 
 DAYS_PER_YEAR = 365.25
-# Every figure summarize() gives, with how the CLI labels it; "start" and "end" are ISO dates,
-# the others numbers.
-SUMMARY_LABELS = {
+# Every figure summarize() gives, in the order shown, with its label (figure_rows: report.html
+# and the Backtests page); "start" and "end" are ISO dates, the others numbers.
+FIGURE_LABELS = {
     "start": "From", "end": "To", "trading_days": "Trading days",
     "initial_capital": "Initial capital (₹)", "final_equity": "Final equity (₹)",
-    "total_return_pct": "Total return (%)", "cagr_pct": "CAGR (%)",
-    "max_drawdown_pct": "Max drawdown (%)", "trades": "Trades",
-    "closed_trades": "Closed trades", "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)",
-    "avg_loss": "Avg loss (₹)", "exposure_pct": "Exposure (% of days)",
-    "peak_capital_used": "Capital used at peak (₹)", "total_costs": "Costs (₹)",
+    "total_return_pct": "Total return (%)",
+    "buy_and_hold_return_pct": "Total return, buy and hold (%)",
+    "cagr_pct": "CAGR (%)", "max_drawdown_pct": "Max drawdown (%)",
+    "trades": "Fills (buys and sells)", "closed_trades": "Closed trades",
+    "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)", "avg_loss": "Avg loss (₹)",
+    "exposure_pct": "Exposure (% of days)",
+    "peak_capital_used": "Cost of open positions at peak (₹)", "total_costs": "Costs (₹)",
     "skipped_buys": "Buys skipped (cash short)",
 }
+# The figures every saved summary.json has: what a saved run must hold to be shown
+# (results.read_summary), and what the CLI's printed summary lists. Those added since
+# (buy-and-hold's return) are missing from older runs, which read "—" for them.
+SUMMARY_LABELS = {key: label for key, label in FIGURE_LABELS.items()
+                  if key != "buy_and_hold_return_pct"}
+NOT_SAVED = "saved before this figure was added"
+# CAGR is shown for a year or more: a few days' return compounded to a year says nothing of the
+# strategy (-0.03 % over two days reads -11.62 % a year). A calendar year's first and last
+# trading days are 360 days apart or more (3 Jan → 29 Dec), so such a run counts as a year.
+MIN_DAYS_FOR_CAGR = 360
+UNDER_A_YEAR = "not annualised: under a year"
+
+
+class Figure(NamedTuple):
+    """One figure as it is shown: its label, its text and, when the text is "—", why."""
+
+    label: str
+    text: str
+    note: str = ""
 
 
 def figure_text(value: Any) -> str:
     """A figure as the CLI and the HTML reports show it: amounts and percentages with two
     decimals and thousands separators (400,000.00; 1.90), counts and dates as they are."""
     return f"{value:,.2f}" if isinstance(value, float) else str(value)
+
+
+def annualised(start: str, end: str) -> bool:
+    """Whether a period from `start` to `end` (ISO dates) is long enough to show its CAGR."""
+    return (date.fromisoformat(end) - date.fromisoformat(start)).days >= MIN_DAYS_FOR_CAGR
+
+
+def figure(summary: dict[str, Any], key: str) -> Figure:
+    """Figure `key` of a summary (or of a sweep's row with the sweep's start and end) as it is
+    shown: "—" with a note for a CAGR under a year and for a figure the run was saved without."""
+    label = FIGURE_LABELS[key]
+    if key not in summary:
+        return Figure(label, "—", NOT_SAVED)
+    if key == "cagr_pct" and not annualised(summary["start"], summary["end"]):
+        return Figure(label, "—", UNDER_A_YEAR)
+    return Figure(label, figure_text(summary[key]))
+
+
+def figure_rows(summary: dict[str, Any]) -> list[Figure]:
+    """Every figure of a summary, in FIGURE_LABELS' order, as report.html and the Backtests page
+    show it."""
+    return [figure(summary, key) for key in FIGURE_LABELS]
 
 
 def drawdown_pct(equity: list[float], capital: float) -> list[float]:
@@ -69,6 +113,7 @@ def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
         "initial_capital": _rounded(capital),
         "final_equity": _rounded(final),
         "total_return_pct": _rounded((final / capital - 1) * 100),
+        "buy_and_hold_return_pct": _rounded((equity["buy_and_hold"][-1] / capital - 1) * 100),
         "cagr_pct": _rounded(cagr_pct(capital, final, (last - first).days)),
         "max_drawdown_pct": _rounded(-min(drawdown_pct(equity["equity"], capital))),
         "trades": len(result.trades),

@@ -3,17 +3,28 @@ trades, and a sweep's heat map whose cells open each combination's run."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, abort, jsonify, render_template, request, send_from_directory
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from auth import login_required
-from backtesting import charts, results
-from backtesting.html_report import TRADES_SHOWN
+from backtesting import charts, html_report, metrics, results
+from backtesting.sweep_keys import sweep_key, swept_settings
 from views import get_config
 
 bp = Blueprint("backtests", __name__)
+
+
+@bp.context_processor
+def report_words() -> dict[str, Any]:
+    """The words and figures of report.html and sweep.html, for these pages to say the same:
+    the figures' labels and texts, the swept settings by their --sweep keys."""
+    return {"figure_labels": metrics.FIGURE_LABELS, "annualised": metrics.annualised,
+            "under_a_year": metrics.UNDER_A_YEAR, "sweep_key": sweep_key,
+            "swept_settings": swept_settings, "sweep_figures": html_report.sweep_figures,
+            "sweep_columns": html_report.SWEEP_FIGURES}
 
 
 def saved_root() -> Path:
@@ -68,11 +79,14 @@ def report(run_id: str) -> str:
         return render_template("backtests_sweep.html", sweep=sweep, map=heatmap(sweep))
     run = saved_run(run_id)
     try:
-        trades, count = results.read_trades(saved_root() / run_id, TRADES_SHOWN)
+        trades, count = results.read_trades(saved_root() / run_id, html_report.TRADES_SHOWN)
     except results.UnreadableRun as exc:
         abort(404, description=f"Saved backtest {run_id!r} cannot be shown: {exc}.")
-    return render_template("backtests_report.html", run=run, trades=trades, trade_count=count,
-                           no_charts=charts.too_few_days(len(run["series"]["dates"])))
+    return render_template(
+        "backtests_report.html", run=run, trades=trades, trade_count=count,
+        no_charts=charts.too_few_days(len(run["series"]["dates"])),
+        figures=metrics.figure_rows(run["summary"]),
+        parameters=html_report.parameter_rows(run.get("params") or {}, run.get("settings")))
 
 
 @bp.route("/backtests/<path:run_id>/series.json")

@@ -1,18 +1,23 @@
 """The backtest charts as people see them in Debian's Chromium: report.html and sweep.html keep
 their words readable on a phone and fit its width but for a table's or heat map's own scrolling
 box; heat-map column labels never overlap; a grid of one value is drawn neutral and says so; a
-one-day run says there is not enough to draw, in report.html and on the web page."""
+failed combination is crossed out, in sweep.html and on the web page, and its error wraps; the
+ranked table takes a desktop's width and links each run; a one-day run says there is not
+enough to draw, in report.html and on the web page."""
 from __future__ import annotations
 
+import errno
+import json
+import os
 from itertools import combinations
 
 import pytest
 
 import backtest
-from backtesting import results
-from backtesting.charts import GOOD, heatmap_svg
+from backtesting import results, sweep
+from backtesting.charts import CELL_WIDTH, CROSS, FAILED_LEGEND, GOOD, heatmap_svg
 from tests.backtest.scenario import SCENARIO_ARGS, sweep_args
-from tests.backtest.test_backtest_report_browser import logged_in_page, served
+from tests.backtest.test_backtest_report_browser import SWEEP_ID, logged_in_page, served
 
 pytestmark = pytest.mark.browser
 ONE_DAY = ["--from", "2024-01-01", "--to", "2024-01-01", "--capital", "2900"]
@@ -44,6 +49,32 @@ def cli(config, *args: str) -> None:
     assert backtest.main(list(args), config) == 0
 
 
+def failed_sweep(monkeypatch, config, scenario_dir, out, blocked: list[str]) -> None:
+    """Sweep entry=1 and exit=5,8 into `out`, the combinations numbered `blocked` failing as on
+    a full disk, with the long path of their folder in the error (the forked workers inherit
+    the patch)."""
+    save_run = sweep.save_run
+
+    def full_disk_for_blocked(folder, *rest):
+        if folder.name in blocked:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder / "trades.csv"))
+        save_run(folder, *rest)
+
+    monkeypatch.setattr(sweep, "save_run", full_disk_for_blocked)
+    assert backtest.main(["--csv", str(scenario_dir), *sweep_args("entry=1", "exit=5,8"),
+                          "--out", str(out)], config) == 1
+
+
+def crossed_out(page) -> list[str]:
+    """The titles of the failed cells on `page`, each checked to be drawn crossed out."""
+    cells = page.locator(".heatmap .failed")
+    for cell in cells.all():
+        assert cell.is_visible() and cell.bounding_box()["width"] >= CELL_WIDTH - 4
+        assert cell.locator("path").evaluate("(cross) => getComputedStyle(cross).stroke") == (
+            "rgb({}, {}, {})".format(*(int(CROSS[i:i + 2], 16) for i in (1, 3, 5))))
+    return cells.locator("title").all_text_contents()
+
+
 def opened(browser, url: str, width: int):
     """A page `width` px wide showing `url`."""
     page = browser.new_page(viewport={"width": width, "height": 844})
@@ -66,7 +97,7 @@ def test_report_html_reads_on_a_phone_and_a_desktop(browser, config, scenario_di
     assert page.locator("polyline").count() == 3
     fits_and_reads(page)
     # The trades keep one line a row: their table scrolls in its own box on a phone.
-    date = page.locator("h2:has-text('Trades') ~ .scroll td").first
+    date = page.locator("h2:has-text('Fills') ~ .scroll td").first
     assert date.bounding_box()["height"] < 2 * float(date.evaluate(
         "(cell) => parseFloat(getComputedStyle(cell).fontSize)"))
     page.screenshot(path=tmp_path / f"report-{width}.png", full_page=True)  # to look at
@@ -150,3 +181,65 @@ def test_a_one_day_run_on_the_web_page_says_there_is_not_enough_to_draw(browser,
         assert page.locator("canvas").count() == 0
         page.close()
     assert problems == []
+
+
+@pytest.mark.parametrize(("width", "scrolls"), [(390, True), (1366, False)])
+def test_sweep_html_ranks_every_combination_with_a_link_to_its_report(
+        browser, config, scenario_dir, tmp_path, width, scrolls):
+    # Six swept settings make the table wider than the body's 60rem.
+    cli(config, "--csv", str(scenario_dir), "--out", str(tmp_path / "sweep"),
+        *sweep_args("entry=1", "exit=5", "average=3", "ma=5", "candidates=5",
+                    "max-trade-value=1000,2000"))
+    page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), width)
+    box = page.locator("h2:text-is('Every combination') + .scroll")
+    # A desktop shows it whole, past the body's width; a phone scrolls it in its own box.
+    assert box.evaluate("(box) => box.scrollWidth > box.clientWidth") is scrolls
+    assert scrolls or box.bounding_box()["width"] > 960
+    assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+    page.screenshot(path=tmp_path / f"ranked-{width}.png", full_page=True)
+    box.locator("a").first.click()
+    assert page.title() == "Backtest 2024-01-01 → 2024-02-09"
+    page.close()
+
+
+@pytest.mark.parametrize(("blocked", "failed"), [
+    (["0001"], ["entry 1.0, exit 8.0"]),
+    (["0000", "0001"], ["entry 1.0, exit 5.0", "entry 1.0, exit 8.0"]),  # nothing to colour
+], ids=["one", "every"])
+def test_sweep_html_crosses_out_a_failed_combination_and_says_so(
+        browser, monkeypatch, config, scenario_dir, tmp_path, blocked, failed):
+    failed_sweep(monkeypatch, config, scenario_dir, tmp_path / "sweep", blocked)
+    page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), 390)
+    assert crossed_out(page) == [f"{where}: failed, no result" for where in failed] * 2
+    legend = page.locator(f"svg.heatmap text:text-is('{FAILED_LEGEND}')")
+    assert legend.count() == 2 and legend.first.is_visible()  # under each figure's map
+    fits_and_reads(page)
+    page.screenshot(path=tmp_path / "failed-390.png", full_page=True)
+    page.close()
+
+
+def test_the_web_heat_map_crosses_out_a_failed_combination(browser, monkeypatch, config,
+                                                           scenario_dir):
+    failed_sweep(monkeypatch, config, scenario_dir, config.data_dir / "backtests" / SWEEP_ID, ["0001"])
+    problems: list[str] = []
+    with served(config) as url:
+        page = logged_in_page(browser, url, 390, problems)
+        page.goto(f"{url}/backtests/{SWEEP_ID}")
+        assert crossed_out(page) == ["entry 1.0, exit 8.0: failed, no result"]
+        assert page.locator(f"svg.heatmap text:text-is('{FAILED_LEGEND}')").is_visible()
+        # The failure's error, a long path, wraps on the phone rather than widen the page.
+        assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+        page.close()
+    assert problems == []
+
+
+def test_sweep_html_wraps_a_failed_combination_s_error_on_a_phone(browser, monkeypatch, config,
+                                                                  scenario_dir, tmp_path):
+    failed_sweep(monkeypatch, config, scenario_dir, tmp_path / "sweep", ["0001"])
+    (failed,) = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["failed"]
+    page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), 390)
+    box = page.locator("h2:text-is('Failed combinations') + .scroll")
+    # All of it in its box: none cut off at the right, where the box would have to scroll.
+    assert box.evaluate("(box) => box.scrollWidth <= box.clientWidth")
+    assert box.locator("td").last.inner_text() == failed["error"]
+    page.close()

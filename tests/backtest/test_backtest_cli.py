@@ -6,14 +6,15 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import backtest
-from backtesting import html_report, results, sweep
+from backtesting import html_report, metrics, results, sweep
+from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import load_csv_dir
 from backtesting.engine import Settings
 from cli import EXIT_BROKEN_PIPE
@@ -60,7 +61,7 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     assert "<title>Backtest 2024-01-01 → 2024-02-09</title>" in report
     assert report.count("<polyline") == 3  # strategy, buy-and-hold, drawdown
     assert "<tr><td>Final equity (₹)</td><td>3,050.00</td></tr>" in report
-    assert "<h2>Trades (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
+    assert "<h2>Fills (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
     assert "<script" not in report
     assert equity["date"].tolist() == DATES
     assert equity["equity"].iloc[-1] == 3050.0
@@ -164,7 +165,7 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
     table = sweep.ranked(sweep.run(prepared, grid, tmp_path / "sweep", workers=2)["rows"])
     # One swept parameter: each heat map is one row of two cells.
     page = (tmp_path / "sweep" / "sweep.html").read_text()
-    assert page.count('aria-label="exit_threshold_pct 5.0: ') == 2  # total return, drawdown
+    assert page.count('aria-label="exit 5.0: ') == 2  # total return, drawdown
     assert [row["cagr_pct"] for row in table] == sorted((row["cagr_pct"] for row in table),
                                                        reverse=True)
     for row in table:
@@ -274,7 +275,7 @@ def test_a_loss_too_small_to_show_reads_zero_not_minus_zero(scenario_dir, config
                           "--from", "2024-01-08", "--to", "2024-01-08", "--out", str(out)],
                          config) == 0
     printed = capsys.readouterr().out
-    assert "Total return (%)           0.00\n" in printed and "-0.0" not in printed
+    assert re.search(r"\nTotal return \(%\) +0\.00\n", printed) and "-0.0" not in printed
     assert "-0.0" not in (out / "summary.json").read_text()
 
 
@@ -291,10 +292,94 @@ def test_report_html_draws_the_drawdown_from_the_starting_capital(scenario_dir, 
 
 
 def test_sweep_html_ranks_the_swept_values_as_given_and_figures_to_two_decimals():
-    document = {"start": "2024-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
+    document = {"start": "2020-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
                 "failed": [], "rows": [{"exit_threshold_pct": 5.0, "total_return_pct": 4.5,
                                         "max_drawdown_pct": 0.0, "cagr_pct": 1234.5,
                                         "trades": 7, "run": "runs/0000"}]}
     page = html_report.sweep_html(document)
     assert ("<tr><td>5.0</td><td>4.50</td><td>0.00</td><td>1,234.50</td><td>7</td>"
-            "<td>runs/0000</td></tr>") in page
+            '<td><a href="runs/0000/report.html">runs/0000</a></td></tr>') in page
+
+
+def test_a_sweep_under_a_year_gives_no_cagr_in_either_ranked_table():
+    document = {"start": "2024-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
+                "rows": [{"exit_threshold_pct": 5.0, "total_return_pct": 4.5,
+                          "max_drawdown_pct": 0.0, "cagr_pct": 1234.5, "trades": 7,
+                          "run": "runs/0000"}]}
+    assert '<td><span title="not annualised: under a year">—</span></td>' in (
+        html_report.sweep_html(document))
+    assert [figure.text for figure in html_report.sweep_figures(document, document["rows"][0])
+            ] == ["4.50", "0.00", "—", "7"]  # the Backtests page's row
+
+
+def test_report_html_lists_the_parameters_as_the_figures_read(scenario_dir, config, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out",
+                   str(out)).returncode == 0
+    parameters = (out / "report.html").read_text().split("<h2>Parameters</h2>")[1]
+    assert "<tr><td>max_trade_value</td><td>1,000.00</td></tr>" in parameters
+    assert "<tr><td>entry_threshold_pct</td><td>2.00</td></tr>" in parameters
+    assert "<tr><td>ma_period</td><td>5</td></tr>" in parameters
+
+
+@pytest.mark.parametrize(("costs", "shown"), [(DeliveryCosts(), "Indian delivery charges"),
+                                              (NO_COSTS, "none")])
+def test_report_html_lists_the_money_settings_of_the_run(scenario_dir, costs, shown):
+    settings = Settings(capital=2900.0, slippage_pct=0.1, costs=costs)
+    result, summary = backtest.run_backtest(load_csv_dir(scenario_dir), PARAMS, settings, FIRST,
+                                            LAST)
+    page = html_report.run_html(summary, asdict(PARAMS), result.equity, result.trades,
+                                settings=asdict(settings))
+    parameters = page.split("<h2>Parameters</h2>")[1].split("<h2>")[0]
+    assert ("<tr><td>capital</td><td>2,900.00</td></tr><tr><td>slippage_pct</td><td>0.10</td>"
+            f"</tr><tr><td>costs</td><td>{shown}</td></tr>") in parameters
+
+
+def test_fills_and_the_cost_of_open_positions_say_what_they_count(scenario_dir, config,
+                                                                    tmp_path):
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--slippage", "0",
+                   "--costs", "0", "--out", str(tmp_path / "run"))
+    # Three buys and two sells; at most two ₹1,000 positions (AAA twice, then BBB) open at once.
+    assert re.search(r"\nFills \(buys and sells\) +5\n", done.stdout)
+    assert re.search(r"\nCost of open positions at peak \(₹\) +2,\d{3}\.\d\d\n", done.stdout)
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "<tr><td>Fills (buys and sells)</td><td>5</td></tr>" in report
+
+
+def test_buy_and_hold_return_is_beside_the_strategy_and_cagr_waits_for_a_year(
+        scenario_dir, config, tmp_path):
+    # To 10 Jan: AAA at 97, BBB at 95 and CCC at 100 of the 100 they were bought at.
+    out = tmp_path / "run"
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--to", "2024-01-10",
+                   "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "summary.json").read_text())["summary"][
+        "buy_and_hold_return_pct"] == -2.67
+    report = (out / "report.html").read_text()
+    assert re.search(r"<tr><td>Total return \(%\)</td><td>-?[\d.]+</td></tr>"
+                     r"<tr><td>Total return, buy and hold \(%\)</td><td>-2\.67</td></tr>", report)
+    assert ("<tr><td>CAGR (%)</td><td>— <small>(not annualised: under a year)"
+            "</small></td></tr>") in report
+
+
+@pytest.mark.parametrize(("start", "end", "shown"), [
+    ("2024-01-01", "2024-01-03", False),  # two days
+    ("2023-01-02", "2023-12-29", True),   # a calendar year's first to last trading day
+    ("2016-01-01", "2025-12-31", True),
+])
+def test_cagr_is_shown_for_a_year_or_more(start, end, shown):
+    summary = {key: 1.0 for key in metrics.FIGURE_LABELS} | {"start": start, "end": end}
+    assert (metrics.figure(summary, "cagr_pct").text != "—") is shown
+
+
+def test_sweep_html_names_the_swept_settings_as_the_command_line_does(scenario_dir, config,
+                                                                     tmp_path):
+    out = tmp_path / "sweep"
+    assert run_cli(config, "--csv", str(scenario_dir), *sweep_args("entry=1", "exit=5,8"),
+                   "--out", str(out)).returncode == 0
+    page = (out / "sweep.html").read_text()
+    assert "<p>Swept: entry (entry_threshold_pct), exit (exit_threshold_pct).</p>" in page
+    assert "<h2>entry × exit</h2>" in page
+    assert 'aria-label="entry 1.0, exit 8.0: Total return (%) ' in page
+    assert ('<th><span title="entry_threshold_pct">entry</span></th>'
+            '<th><span title="exit_threshold_pct">exit</span></th>') in page

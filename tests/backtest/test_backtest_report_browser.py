@@ -1,6 +1,6 @@
-"""The Backtests pages in Debian's Chromium: a report's charts draw under the CSP, without errors;
-a saved sweep's heat map fits a phone and a desktop, and a cell opens its run, whose report draws
-equity against buy-and-hold."""
+"""The Backtests pages in Debian's Chromium: a report's charts draw under the CSP, without errors,
+and its figures read as report.html's; a saved sweep's heat map fits a phone and a desktop, and
+a cell opens its run, whose report draws equity against buy-and-hold."""
 from __future__ import annotations
 
 import threading
@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 
 import backtest
 from app import create_app
+from backtesting import results
 from tests.backtest.scenario import SCENARIO_ARGS, sweep_args
 from tests.web.conftest import PASSWORD
 
@@ -84,7 +85,7 @@ def test_a_heat_map_cell_opens_its_run(app_url, browser, width, tmp_path):
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
     page.screenshot(path=tmp_path / f"sweep-{width}.png", full_page=True)  # to look at
     assert cells.nth(5).get_attribute("aria-label").startswith(
-        "entry_threshold_pct 2.0, exit_threshold_pct 8.0: Total return (%) ")
+        "entry 2.0, exit 8.0: Total return (%) ")
     cells.nth(5).click()
     page.wait_for_function(
         "() => window.Chart !== undefined && Chart.getChart('backtest-drawdown') !== undefined")
@@ -94,4 +95,23 @@ def test_a_heat_map_cell_opens_its_run(app_url, browser, width, tmp_path):
     assert page.locator(".backtest-trades tbody tr").count() >= 1
     page.screenshot(path=tmp_path / f"run-{width}.png", full_page=True)
     page.close()
+    assert problems == []
+
+
+def test_the_web_report_gives_the_figures_of_report_html_in_its_words(app_url, browser, config):
+    root = results.backtests_root(config.data_dir)
+    (run,) = [run for run in results.list_saved(root) if run["kind"] == "run"]
+    cells = "(rows) => rows.map((row) => [...row.cells].map((cell) => cell.innerText))"
+    page = browser.new_page()
+    page.goto((root / run["id"] / "report.html").as_uri())
+    in_report_html = page.locator("table").first.locator("tbody tr").evaluate_all(cells)
+    problems: list[str] = []
+    page = logged_in_page(browser, app_url, 1280, problems)
+    page.goto(f"{app_url}/backtests/{run['id']}")
+    on_the_web = page.locator("h2:text-is('Figures') + table tr").evaluate_all(cells)
+    page.close()
+    assert on_the_web == in_report_html
+    assert ["Fills (buys and sells)", "5"] in on_the_web
+    assert ["CAGR (%)", "— (not annualised: under a year)"] in on_the_web
+    assert "Total return, buy and hold (%)" in [label for label, _ in on_the_web]
     assert problems == []

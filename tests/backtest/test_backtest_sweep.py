@@ -47,8 +47,8 @@ def test_a_sweep_saves_every_run_and_a_heat_map(scenario_dir, config, tmp_path):
         assert json.loads((out / row["run"] / "summary.json").read_text())["summary"][
             "total_return_pct"] == row["total_return_pct"]
     page = (out / "sweep.html").read_text()
-    assert page.count('href="runs/') == 8  # 4 cells in each of the two heat maps
-    assert 'aria-label="entry_threshold_pct 2.0, exit_threshold_pct 5.0: Total return (%)' in page
+    assert page.count('href="runs/') == 12  # 4 cells in each of the two heat maps, 4 rows
+    assert 'aria-label="entry 2.0, exit 5.0: Total return (%)' in page
     # Off a terminal, the progress is a count in the log.
     assert "INFO backtesting.progress: 4/4 combinations done" in done.stderr
     # And nothing else is said: no warning or error from any process.
@@ -202,17 +202,17 @@ def test_the_backtests_page_shows_a_saved_sweep_as_a_heat_map(scenario_dir, conf
     assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--out",
                    str(out)).returncode == 0
     listing = logged_in.get("/backtests").get_data(as_text=True)
-    assert "Sweep of 4 runs over entry_threshold_pct, exit_threshold_pct" in listing
+    assert "Sweep of 4 runs over entry, exit" in listing
     page = logged_in.get("/backtests/20260101T000000-sweep?metric=max_drawdown_pct"
                          ).get_data(as_text=True)
     best = rows_of(out)[3]
     assert (f'href="/backtests/20260101T000000-sweep/{best["run"]}" aria-label="'
-            f'entry_threshold_pct 2.0, exit_threshold_pct 8.0: Max drawdown (%) '
+            f'entry 2.0, exit 8.0: Max drawdown (%) '
             f'{best["max_drawdown_pct"]:.2f}; open this run"') in page
     run = logged_in.get(f"/backtests/20260101T000000-sweep/{best['run']}")
     assert run.status_code == 200
     text = run.get_data(as_text=True)
-    assert "against buy and hold" in text and f"Trades ({best['trades']})" in text
+    assert "against buy and hold" in text and f"Fills ({best['trades']})" in text
     series = logged_in.get(f"/backtests/20260101T000000-sweep/{best['run']}/series.json")
     assert series.get_json()["buy_and_hold"][0] == 2900.0
 
@@ -297,7 +297,7 @@ def test_off_the_axes_the_heat_map_runs_through_the_best_combination(scenario_di
     assert f'href="/backtests/20260101T000000-three/{cell_of(10.0)["run"]}"' in chosen
     report = (out / "sweep.html").read_text()
     assert "Other parameters at the best combination's (by total return): " \
-           "averaging_threshold_pct = 3.0." in report
+           "average = 3.0." in report
     assert f'href="{cell_of(3.0)["run"]}/report.html"' in report
 
 
@@ -308,10 +308,8 @@ def test_sweep_html_maps_every_pair_of_swept_parameters(scenario_dir, config, tm
                    *sweep_args("entry=1,2", "exit=5,8", "average=10,3"),
                    "--out", str(out)).returncode == 0
     page = (out / "sweep.html").read_text()
-    for pair, fixed in [
-            ("entry_threshold_pct × exit_threshold_pct", "averaging_threshold_pct = 3.0"),
-            ("entry_threshold_pct × averaging_threshold_pct", "exit_threshold_pct = 8.0"),
-            ("exit_threshold_pct × averaging_threshold_pct", "entry_threshold_pct = 1.0")]:
+    for pair, fixed in [("entry × exit", "average = 3.0"), ("entry × average", "exit = 8.0"),
+                        ("exit × average", "entry = 1.0")]:
         section = page.split(f"<h2>{pair}</h2>")[1].split("<h2>")[0]
         assert f"by total return): {fixed}." in section
         assert section.count('href="runs/') == 8  # 2 × 2 cells in each figure's map

@@ -1,6 +1,8 @@
 """The Backtests pages: saved runs listed with their figures, a report with chart data."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from werkzeug.security import generate_password_hash
 
@@ -112,3 +114,34 @@ def test_a_run_with_a_cut_equity_file_is_a_404_saying_why(logged_in, saved_id, c
     response = logged_in.get(path.format(id=saved_id))
     assert response.status_code == 404
     assert "equity.csv cannot be read" in response.get_data(as_text=True)
+
+
+def test_report_page_lists_the_money_settings_as_report_html_reads_numbers(logged_in, saved_id):
+    page = logged_in.get(f"/backtests/{saved_id}").get_data(as_text=True)
+    parameters = page.split(">Parameters</h2>")[1]
+    for name, shown in [("max_trade_value", "1,000.00"), ("capital", "2,900.00"),
+                        ("slippage_pct", "0.00"), ("costs", "none")]:
+        assert (f'<th scope="row" class="fw-normal"><code>{name}</code></th>'
+                f'<td class="text-end">{shown}</td>') in parameters
+
+
+def test_a_run_saved_before_buy_and_hold_s_return_still_shows(logged_in, saved_id, config):
+    path = results.backtests_root(config.data_dir) / saved_id / "summary.json"
+    document = json.loads(path.read_text())
+    del document["summary"]["buy_and_hold_return_pct"]
+    path.write_text(json.dumps(document))
+    assert f'href="/backtests/{saved_id}"' in logged_in.get("/backtests").get_data(as_text=True)
+    response = logged_in.get(f"/backtests/{saved_id}")
+    assert response.status_code == 200
+    assert ('Total return, buy and hold (%)</th><td class="text-end">— <small class="text-body-'
+            'secondary">(saved before this figure was added)</small>') in response.get_data(
+        as_text=True)
+
+
+def test_under_a_year_the_pages_give_no_cagr_and_say_why(logged_in, saved_id):
+    listing = logged_in.get("/backtests").get_data(as_text=True)
+    assert '<span title="not annualised: under a year">—</span>' in listing
+    assert '<th class="text-end">Fills</th>' in listing
+    report = logged_in.get(f"/backtests/{saved_id}").get_data(as_text=True)
+    assert ('<div class="small text-body-secondary">not annualised: under a year'
+            '</div>') in report  # under the CAGR's "—"
