@@ -1,12 +1,13 @@
 """Logs: free-text, level, date and run filters in the URL, infinite scroll by keyset cursor."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, render_template, request
 
+import paper_mode
 import portfolio
 from auth import login_required
 from store.base import LogPage
@@ -67,14 +68,23 @@ def fetch_page(query: LogQuery, before: str | None) -> LogPage:
     return LogPage([], None)
 
 
+def run_books(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Which book each run of `rows` traded in, as its "run" link says it ("paper", …): the
+    logs are shared by both books, the runs are not. One lookup per run, not per row."""
+    store, config = get_store(), get_config()
+    found = map(store.find_run, {row["run_id"] for row in rows if row["run_id"]})
+    return {run["run_id"]: paper_mode.book_label(config, holder.book)
+            for holder, run in filter(None, found)}
+
+
 @bp.route("/logs")
 @login_required
 def index() -> tuple[str, int]:
     """The logs page with the newest matching rows (or older ones after `before`)."""
     query = parse_query(request.args)
     page = fetch_page(query, request.args.get("before"))
-    return render_template("logs.html", query=query, page=page, levels=LEVELS), \
-        400 if query.error else 200
+    return render_template("logs.html", query=query, page=page, levels=LEVELS,
+                           books=run_books(page.rows)), 400 if query.error else 200
 
 
 @bp.route("/logs/rows")
@@ -83,5 +93,5 @@ def rows() -> tuple[str, int]:
     """The next rows and the next scroll trigger, for htmx infinite scroll."""
     query = parse_query(request.args)
     page = fetch_page(query, request.args.get("before"))
-    return render_template("_log_rows.html", query=query, page=page), \
-        400 if query.error else 200
+    return render_template("_log_rows.html", query=query, page=page,
+                           books=run_books(page.rows)), 400 if query.error else 200

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import paper_mode
 import portfolio
 
 START = 1_764_000_000.0  # 24 Nov 2025 21:30 IST
@@ -94,3 +95,41 @@ def test_a_traceback_stays_behind_a_details_toggle(logged_in, client, db):
 def test_the_run_link_is_a_tap_target(logged_in, client, many_logs):
     page = client.get("/logs?run=run-x").get_data(as_text=True)
     assert re.search(r'<a class="log-run tap-target[^"]*" href="/strategy/runs/run-x"', page)
+
+
+def book_runs(db, lines: int = 60) -> None:
+    """A paper run and a real run, and `lines` log lines taking turns: the paper run's, the
+    real run's, and one of no run."""
+    for book in ("paper", "real"):
+        db.for_book(book).create_run({
+            "run_id": f"run-{book}", "trigger": "manual", "status": "succeeded",
+            "started_at": START, "finished_at": START + 5, "summary": "", "error": None,
+            "dry_run": False, "book": book})
+    db.insert_logs([{"ts": START + i, "level": "INFO", "logger": "order_flow", "extra": {},
+                     "run_id": ("run-paper", "run-real", None)[i % 3], "message": f"line {i}"}
+                    for i in range(lines)])
+
+
+def run_links(page: str) -> set[tuple[str, str]]:
+    """(run id, link text) of every run link of a page."""
+    return set(re.findall(r'href="/strategy/runs/([^"]+)"[^>]*>([^<]+)</a>', page))
+
+
+@pytest.mark.parametrize("paper", [False, True])
+def test_a_run_s_lines_say_which_book_it_traded_in(logged_in, client, db, config, paper):
+    """The logs are shared by both books: every line of a run says whose it is, on the page
+    and in the rows infinite scroll adds, whichever book the pages show."""
+    paper_mode.switch(config, db, paper, "test")
+    book_runs(db)
+    page = client.get("/logs?to=2025-11-25").get_data(as_text=True)
+    more = client.get(next_url(page)).get_data(as_text=True)
+    marked = {("run-paper", "paper run"), ("run-real", "sandbox run")}  # FYERS_MODE=sandbox
+    assert run_links(page) == run_links(more) == marked
+    assert len(messages(page)) == 50 and len(messages(more)) == 10
+
+
+def test_in_live_mode_a_real_run_s_lines_say_real_money(live_app):
+    app, auth = live_app
+    book_runs(app.extensions["store"])
+    page = auth.client.get("/logs?to=2025-11-25").get_data(as_text=True)
+    assert run_links(page) == {("run-paper", "paper run"), ("run-real", "real-money run")}
