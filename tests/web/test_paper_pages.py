@@ -10,6 +10,7 @@ import re
 import pytest
 
 import paper_mode
+import portfolio
 import prices
 from tests.web.text import text as visible_text
 
@@ -208,3 +209,18 @@ def test_the_shared_logs_link_a_paper_run_to_its_page_once_paper_is_off(
     assert response.status_code == 200 and "Paper: bought 1" in page
     assert "A paper run:</strong> its orders were simulated" in page
     assert client.get("/strategy/runs/no-such-run").status_code == 404
+
+
+def test_the_paper_record_names_its_first_day_as_the_pages_write_days(logged_in, client, db,
+                                                                      paper_on):
+    """'since 26 Nov 2025', kept on one line, never 'since 2025-11-26' (which a phone breaks
+    at its hyphens)."""
+    day = portfolio.ist_day_bounds("2025-11-26")[0] + 10 * 3600
+    db.for_book("paper").create_run({
+        "run_id": "run-paper", "trigger": "manual", "status": "succeeded", "started_at": day,
+        "finished_at": day + 5, "summary": "Paper: bought 1", "error": None, "dry_run": False,
+        "book": "paper"})
+    for path in ("/strategy", "/strategy/live"):
+        page = text(client.get(path))
+        assert 'since <span class="text-nowrap">26 Nov 2025</span>' in page, path
+        assert "2025-11-26" not in visible_text(page)
