@@ -11,6 +11,7 @@ import paper_mode
 import portfolio
 from auth import login_required
 from store.base import LogPage
+from store.common import unsearchable
 from views import get_config, get_store
 
 bp = Blueprint("logs", __name__)
@@ -28,12 +29,16 @@ class LogQuery:
 
 
 def parse_query(values: Mapping[str, str]) -> LogQuery:
-    """Read q, level, from, to (IST dates YYYY-MM-DD) and run; a bad value sets `error`."""
+    """Read q, level, from, to (IST dates YYYY-MM-DD) and run; a bad value (or a search with
+    no word in it) sets `error`."""
     args = {key: values.get(key, "").strip() for key in FILTER_KEYS}
     query = LogQuery({key: value for key, value in args.items() if value})
     level = args["level"].upper()
     if level and level not in LEVELS:
         query.error = f"Unknown level {args['level']!r}: pick one of {', '.join(LEVELS)}."
+        return query
+    if unsearchable(args["q"]):  # the search finds words; punctuation only separates them
+        query.error = f"Nothing to search for in “{args['q']}”: search words or numbers."
         return query
     try:
         since = portfolio.ist_day_bounds(args["from"])[0] if args["from"] else None
