@@ -140,6 +140,7 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.ticker, "ticker")
     app.add_template_filter(portfolio.sign_class, "sign_class")
     app.add_template_filter(portfolio.ist_when, "ist_when")
+    app.add_template_filter(portfolio.day_label, "day")
     app.add_template_filter(portfolio.trade_line, "trade_line")
     app.add_template_filter(run_status_label, "run_status")
     app.add_template_filter(order_outcomes.phrase, "outcome")

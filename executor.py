@@ -22,6 +22,7 @@ from typing import Any
 import cli
 import notifier
 import paper_mode
+import prices
 import strategy_settings
 import token_refresh
 from broker import FyersBroker, TokenExpired
@@ -245,8 +246,19 @@ def _work(config: Config, store: Store, record: dict[str, Any], guard: RunGuard,
     steps.begin("login", "checking the Fyers login")
     broker = _authenticated_broker(config, store, broker_factory)
     steps.done("login", "Fyers accepted the login")
-    return run_live(config, store, broker, run_id=record["run_id"], dry_run=record["dry_run"],
-                    checkpoint=guard.checkpoint, steps=steps)
+    try:
+        return run_live(config, store, broker, run_id=record["run_id"],
+                        dry_run=record["dry_run"], checkpoint=guard.checkpoint, steps=steps)
+    finally:
+        _refresh_funds(store, broker, record)
+
+
+def _refresh_funds(store: Store, broker: FyersBroker, record: dict[str, Any]) -> None:
+    """Once the run placed an order or recorded a trade (however it ended), the funds the
+    pages keep are out of date: read them again, as the run's quotes are kept for the pages."""
+    if store.list_orders(run_id=record["run_id"]) or store.list_trades(
+            since=record["started_at"], limit=1):
+        prices.remember_funds(store, broker)
 
 
 def _authenticated_broker(config: Config, store: Store,

@@ -38,6 +38,14 @@ def book_store(config: Config, store: Store) -> Store:
     return store.for_book("paper" if is_paper(config, store) else "real")
 
 
+def book_label(config: Config, book: str) -> str:
+    """What a run of `book` is called where both books show: "paper", else "sandbox" in sandbox
+    mode (no real money there either), else "real-money"."""
+    if book == "paper":
+        return "paper"
+    return "sandbox" if config.is_sandbox else "real-money"
+
+
 def save_first_run_default(config: Config, store: Store) -> None:
     """On the web app's first start, save PAPER_TRADING to the store, so a runner elsewhere
     (e.g. GitHub Actions) trades the same book."""

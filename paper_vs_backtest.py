@@ -19,7 +19,7 @@ import strategy_settings
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import Settings, Trade, prepare_market, simulate
 from config import Config
-from portfolio import inr, ist_date, ticker
+from portfolio import day_label, inr, ist_date, ticker
 from store.base import Store
 from universe import nifty50_symbols
 
@@ -102,7 +102,7 @@ def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Ma
                       if earlier else _missing_reason(day, symbol, side, ran, orders)
                       if ours is None else "decided otherwise: the backtest did not (the close "
                       "vs the run's price, its cash, or books that differed)")
-            diverged.setdefault(symbol, f"{day}'s {side.lower()}")
+            diverged.setdefault(symbol, f"{day_label(day)}'s {side.lower()}")
             differences.append(Difference(day, ticker(symbol), side,
                                           _shown(ours["qty"], ours["price"]) if ours else "—",
                                           _shown(theirs.qty, theirs.price) if theirs else "—",
@@ -111,7 +111,7 @@ def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Ma
         matched += 1
         reason = _fill_reason(ours, theirs, closes.get((day, symbol)), orders.get(key))
         if ours["qty"] != theirs.qty:
-            diverged.setdefault(symbol, f"{day}'s {side.lower()}")
+            diverged.setdefault(symbol, f"{day_label(day)}'s {side.lower()}")
         if reason:
             differences.append(Difference(day, ticker(symbol), side,
                                           _shown(ours["qty"], ours["price"]),

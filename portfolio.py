@@ -24,30 +24,37 @@ EN_IN = Locale.parse("en_IN")  # parsed once: a page formats hundreds of amounts
 MINUS = "\u2212"  # a real minus sign reads better than a hyphen next to ₹
 
 
+def shown(value: float) -> float:
+    """`value` as a page shows it, to two decimals (paise, hundredths of a percent), with no
+    negative zero: its sign is the one the reader sees."""
+    return round(value, 2) + 0.0
+
+
 @functools.lru_cache(maxsize=4096)  # pages show the same amounts on every load; babel is slow
 def inr(amount: float | None) -> str:
     """₹ with Indian grouping and paise, e.g. ₹1,23,456.78 or −₹1,234.00; '—' when unknown."""
     if amount is None or not math.isfinite(amount):
         return "—"
-    paise_exact = round(amount, 2) + 0.0  # + 0.0 turns -0.0 into 0.0: no "−₹0.00"
-    return format_currency(paise_exact, "INR", locale=EN_IN).replace("-", MINUS)
+    return format_currency(shown(amount), "INR", locale=EN_IN).replace("-", MINUS)
 
 
 def signed_inr(amount: float) -> str:
     """₹ with an explicit + for gains, as P&L reads."""
-    return f"+{inr(amount)}" if amount > 0 else inr(amount)
+    return f"+{inr(amount)}" if shown(amount) > 0 else inr(amount)
 
 
 def pct(value: float | None) -> str:
-    """A percentage with two decimals and a real minus sign, '—' when unknown."""
+    """A percentage with two decimals and a real minus sign, '—' when unknown; one that rounds
+    to zero reads 0.00%, unsigned."""
     if value is None or not math.isfinite(value):
         return "—"
-    return f"{value:.2f}%".replace("-", MINUS)
+    return f"{shown(value):.2f}%".replace("-", MINUS)
 
 
 def sign_class(value: float | None) -> str:
-    """The Bootstrap text colour of a gain (green) or a loss (red); none for zero or unknown."""
-    if not value:
+    """The Bootstrap text colour of a gain (green) or a loss (red) as shown, to two decimals;
+    none for what reads zero, or unknown."""
+    if value is None or not math.isfinite(value) or not shown(value):
         return ""
     return "text-success" if value > 0 else "text-danger"
 

@@ -6,7 +6,8 @@ at most PAGE_WAIT_S and otherwise shows the closes with a note, while the fetch 
 the next page. What Fyers answered is kept in the store (`fyers_market`): quotes for
 QUOTES_FRESH_S, funds for FUNDS_FRESH_S, and a failure for FAILURE_PAUSE_S, during which no
 page asks Fyers again. A run keeps the quotes it read there too, so the pages right after it
-and its alert value the holdings at the same prices.
+and its alert value the holdings at the same prices, and the funds after its orders, so the
+pages never show the money from before them next to holdings from after.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from functools import partial
 from typing import Any
 
 import token_refresh
-from broker import BrokerError, Quote, TokenExpired
+from broker import BrokerError, FyersBroker, Quote, TokenExpired
 from config import Config
 from portfolio import Mark, ist
 from store.base import Store
@@ -127,6 +128,19 @@ def remember_quotes(store: Store, quotes: Mapping[str, Quote], at: float | None 
           failure=None)
 
 
+def remember_funds(store: Store, broker: FyersBroker) -> None:
+    """Keep the funds as they are after a run's orders (one Fyers call), so pages show them at
+    once rather than the ones kept from before the orders; when Fyers does not answer, forget
+    those, so the next page asks."""
+    asked = time.time()
+    try:
+        funds = {"at": asked, "available": broker.funds().get(FUNDS_ROW)}
+    except BrokerError as exc:
+        logger.warning("the funds after the run's orders: %s; the next page asks Fyers", exc)
+        funds = None
+    _keep(store, **{_funds(store): funds})
+
+
 def _quotes_part(quotes: Mapping[str, Quote], asked: list[str], at: float) -> dict[str, Any]:
     """Quotes as the store keeps them; a symbol asked for but not quoted (Fyers has no quote
     for it) is not asked for again until they are stale."""
@@ -203,5 +217,11 @@ def _fetch(config: Config, store: Store, symbols: list[str], want_funds: bool) -
 
 
 def _keep(store: Store, **parts: Any) -> None:
-    """Replace some parts of the stored market answer, atomically across processes."""
-    store.modify_setting(MARKET_KEY, lambda market: ({**(market or {}), **parts}, None))
+    """Replace some parts of the stored market answer, atomically across processes; an answer
+    asked before the one kept (a page's fetch under way while a run kept its own) is dropped."""
+    def newer(market: dict[str, Any] | None) -> tuple[dict[str, Any], None]:
+        kept = market or {}
+        return {**kept, **{name: part for name, part in parts.items()
+                           if not (part and kept.get(name) and part["at"] < kept[name]["at"])}}, None
+
+    store.modify_setting(MARKET_KEY, newer)

@@ -45,6 +45,17 @@ class TokenKeyMismatch(RuntimeError):
     failure = KEY_DIFFERS
 
 
+class RefreshFailed(AuthFailed):
+    """The access token could not be refreshed: the owner must log in. The message (the run's
+    error, the CLI, the logs) has it all; `why` says it in a few plain words for a page, and
+    `detail` is what Fyers answered, when it was asked."""
+
+    def __init__(self, why: str, detail: str = "", message: str = "") -> None:
+        super().__init__(message or f"{why}: {LOGIN_NEEDED.todo}.")
+        self.why, self.detail = why, detail
+
+
+LOG_IN = "log in to Fyers"
 DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per trading day, "
                     "so a refresh is often refused")
 REFUSAL_KEY = "fyers_refusal"  # settings key prefix; one refusal per Fyers app
@@ -177,16 +188,16 @@ def ask_fyers(config: Config, store: Store) -> bool | None:
 
 
 def _status_message(state: str, access: float | None, next_run: float | None,
-                    refusal: dict[str, Any] | None) -> str:
+                    refusal: dict[str, Any] | None, log_in: str) -> str:
     if state == "UNREADABLE":
         return KEY_MISMATCH
     if state == "MISSING":
-        return f"No Fyers token is stored: {LOGIN_NEEDED.todo}."
+        return f"No Fyers token is stored: {log_in}."
     if state == "EXPIRED":
-        return f"Token expired at {ist_short(access)}: log in to Fyers."
+        return f"Token expired at {ist_short(access)}: {log_in}."
     if state == "REFUSED":
         return (f"Fyers refused the token at {ist_short(refusal['at'])} ({refusal['during']}): "
-                f"{refusal['reason']}. Log in to Fyers.")
+                f"{refusal['reason']}. {log_in[0].upper()}{log_in[1:]}.")
     if next_run is None:
         return f"Token valid until {ist_short(access)}."
     if state == "EXPIRING":
@@ -196,10 +207,11 @@ def _status_message(state: str, access: float | None, next_run: float | None,
 
 
 def token_status(config: Config, store: Store, now: float | None = None, *,
-                 runs_automatically: bool = True) -> TokenStatus:
+                 runs_automatically: bool = True, log_in: str = LOG_IN) -> TokenStatus:
     """MISSING / UNREADABLE / EXPIRED / REFUSED (by Fyers, before its expiry) / EXPIRING (ends
     before the next scheduled run) / VALID. Pages say whether runs start by themselves; when
-    they do not, a usable token is VALID and no run is named."""
+    they do not, a usable token is VALID and no run is named. `log_in` is what the message asks
+    for when a login is needed (the Tokens page points at its button)."""
     now = time.time() if now is None else now
     record = _stored(config, store) or {}
     access = record.get("access_expires_at") if record.get("access_token") else None
@@ -219,28 +231,31 @@ def token_status(config: Config, store: Store, now: float | None = None, *,
         state = "EXPIRING"
     else:
         state = "VALID"
-    return TokenStatus(state, access, refresh, _status_message(state, access, next_run, refusal),
+    return TokenStatus(state, access, refresh,
+                       _status_message(state, access, next_run, refusal, log_in),
                        state == "VALID", refusal["at"] if refusal else None)
 
 
 def refresh_tokens(config: Config, store: Store) -> TokenStatus:
-    """Get a new access token with the stored refresh token; AuthFailed says why it could not."""
+    """Get a new access token with the stored refresh token; RefreshFailed says why it could
+    not (other BrokerErrors: Fyers could not be asked)."""
     record = _stored(config, store)
     refresh_token = _decrypt(config, record.get("refresh_token")) if record else None
     refresh_expires_at = (record or {}).get("refresh_expires_at") or 0.0
     if not refresh_token or refresh_expires_at <= time.time():
         logger.warning("Fyers token refresh not tried: no valid refresh token is stored")
-        raise AuthFailed(f"No valid refresh token is stored: {LOGIN_NEEDED.todo}.")
+        raise RefreshFailed("No valid refresh token is stored")
     if not config.fyers_pin and not config.is_sandbox:
         logger.warning("Fyers token refresh not tried: FYERS_PIN is not set")
-        raise AuthFailed(f"FYERS_PIN is not set, so the token cannot be refreshed: {LOGIN_NEEDED.todo}.")
+        raise RefreshFailed("FYERS_PIN is not set, so the token cannot be refreshed")
     try:
         pin = config.fyers_pin or SANDBOX_PIN
         tokens = FyersBroker(config, store=store).refresh_access_token(refresh_token, pin)
     except AuthFailed as exc:
         logger.warning("Fyers refused the token refresh: %s", exc)
-        raise AuthFailed(f"Fyers refused the token refresh ({exc}); {DAILY_LOGIN_NOTE}: "
-                         f"{LOGIN_NEEDED.todo}.") from exc
+        raise RefreshFailed("Fyers refused to refresh the login", str(exc),
+                            f"Fyers refused the token refresh ({exc}); {DAILY_LOGIN_NOTE}: "
+                            f"{LOGIN_NEEDED.todo}.") from exc
     if tokens.refresh_token != refresh_token:
         refresh_expires_at = time.time() + config.refresh_token_validity
     save_tokens(config, store, tokens, refresh_expires_at)

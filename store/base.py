@@ -220,10 +220,10 @@ class Store(ABC):
         """Newest first (ts, then id). `text` matches words of the message, ignoring case
         (SQLite also ignores accents), all of them, the last one as a prefix when it has two
         letters or more; anything but letters and digits only separates words, so user input
-        is never query syntax. `level` is a minimum level name (WARNING → WARNING, ERROR,
-        CRITICAL), `since`/`until` bound ts (until exclusive), `before` is the `next_before`
-        cursor of a previous page (keyset, never OFFSET). Malformed cursors raise
-        ValueError."""
+        is never query syntax, and text with no word at all ("%%") matches nothing. `level` is
+        a minimum level name (WARNING → WARNING, ERROR, CRITICAL), `since`/`until` bound ts
+        (until exclusive), `before` is the `next_before` cursor of a previous page (keyset,
+        never OFFSET). Malformed cursors raise ValueError."""
 
     @abstractmethod
     def count_logs(self) -> int: ...

@@ -143,6 +143,12 @@ def search_terms(text: str | None) -> list[tuple[str, bool]]:
             for i, word in enumerate(words)]
 
 
+def unsearchable(text: str | None) -> bool:
+    """Whether a search box holds something but no word to search for ("%%", "!!!"): such a
+    search matches no line, rather than every line as an empty box does."""
+    return bool(text and text.strip()) and not _WORD.search(text)
+
+
 def fold(text: str) -> str:
     """Text as word search compares it: case-folded, accents removed (like FTS5 unicode61)."""
     decomposed = unicodedata.normalize("NFKD", text)

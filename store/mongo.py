@@ -44,6 +44,7 @@ from store.common import (
     page_cursor,
     search_terms,
     stored_level,
+    unsearchable,
 )
 from store.mongo_documents import (
     bson_date,
@@ -441,6 +442,8 @@ class MongoStore(Store):
                 raise ValueError(f"malformed log cursor {before!r}") from exc
             at = bson_date(ts)
             clauses.append({"$or": [{"ts": {"$lt": at}}, {"ts": at, "_id": {"$lt": oid}}]})
+        if unsearchable(text):
+            return LogPage([], None)
         if since is not None:
             clauses.append({"ts": {"$gte": bson_date(since)}})
         if until is not None:

@@ -19,6 +19,7 @@ from store.common import (
     page_cursor,
     search_terms,
     stored_level,
+    unsearchable,
 )
 from store.sql import Where
 
@@ -113,6 +114,8 @@ class SQLiteLogs:
         """Newest first, filtered; see Store.search_logs. Ids follow ts, so every bound is an
         id range and every page is a walk down the rowid (or an FTS5 doclist), never a sort."""
         lower, upper = self._id_range(since, until, run_id, before)
+        if unsearchable(text):
+            return LogPage([], None)
         terms = search_terms(text)
         id_column = "logs_fts.rowid" if terms else "logs.id"
         source, where = "logs", Where()

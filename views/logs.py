@@ -1,15 +1,17 @@
 """Logs: free-text, level, date and run filters in the URL, infinite scroll by keyset cursor."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, render_template, request
 
+import paper_mode
 import portfolio
 from auth import login_required
 from store.base import LogPage
+from store.common import unsearchable
 from views import get_config, get_store
 
 bp = Blueprint("logs", __name__)
@@ -27,12 +29,16 @@ class LogQuery:
 
 
 def parse_query(values: Mapping[str, str]) -> LogQuery:
-    """Read q, level, from, to (IST dates YYYY-MM-DD) and run; a bad value sets `error`."""
+    """Read q, level, from, to (IST dates YYYY-MM-DD) and run; a bad value (or a search with
+    no word in it) sets `error`."""
     args = {key: values.get(key, "").strip() for key in FILTER_KEYS}
     query = LogQuery({key: value for key, value in args.items() if value})
     level = args["level"].upper()
     if level and level not in LEVELS:
         query.error = f"Unknown level {args['level']!r}: pick one of {', '.join(LEVELS)}."
+        return query
+    if unsearchable(args["q"]):  # the search finds words; punctuation only separates them
+        query.error = f"Nothing to search for in “{args['q']}”: search words or numbers."
         return query
     try:
         since = portfolio.ist_day_bounds(args["from"])[0] if args["from"] else None
@@ -67,14 +73,23 @@ def fetch_page(query: LogQuery, before: str | None) -> LogPage:
     return LogPage([], None)
 
 
+def run_books(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Which book each run of `rows` traded in, as its "run" link says it ("paper", …): the
+    logs are shared by both books, the runs are not. One lookup per run, not per row."""
+    store, config = get_store(), get_config()
+    found = map(store.find_run, {row["run_id"] for row in rows if row["run_id"]})
+    return {run["run_id"]: paper_mode.book_label(config, holder.book)
+            for holder, run in filter(None, found)}
+
+
 @bp.route("/logs")
 @login_required
 def index() -> tuple[str, int]:
     """The logs page with the newest matching rows (or older ones after `before`)."""
     query = parse_query(request.args)
     page = fetch_page(query, request.args.get("before"))
-    return render_template("logs.html", query=query, page=page, levels=LEVELS), \
-        400 if query.error else 200
+    return render_template("logs.html", query=query, page=page, levels=LEVELS,
+                           books=run_books(page.rows)), 400 if query.error else 200
 
 
 @bp.route("/logs/rows")
@@ -83,5 +98,5 @@ def rows() -> tuple[str, int]:
     """The next rows and the next scroll trigger, for htmx infinite scroll."""
     query = parse_query(request.args)
     page = fetch_page(query, request.args.get("before"))
-    return render_template("_log_rows.html", query=query, page=page), \
-        400 if query.error else 200
+    return render_template("_log_rows.html", query=query, page=page,
+                           books=run_books(page.rows)), 400 if query.error else 200

@@ -47,7 +47,7 @@ def mode_card() -> dict[str, Any]:
     """What the Strategy page's paper card shows: the mode and the paper record."""
     return {"paper_on": is_paper(), "paper_record": paper_mode.paper_record(get_store()),
             "paper_locked": get_config().strategy_from_env,
-            "paper_capital": get_config().paper_capital}
+            "paper_capital": get_config().paper_capital, "sandbox": get_config().is_sandbox}
 
 
 def comparison() -> paper_vs_backtest.Comparison | None:
@@ -67,8 +67,9 @@ def paper_on() -> Response:
     except paper_mode.ModeLocked as exc:
         flash(str(exc), "warning")
         return redirect(url_for("strategy.index"))
-    flash("Paper trading is on: runs simulate their orders against Fyers' live prices; the "
-          "real account is untouched." if changed else "Paper trading was already on.", "info")
+    account = "sandbox account" if get_config().is_sandbox else "real account"
+    flash(f"Paper trading is on: runs simulate their orders against Fyers' live prices; the "
+          f"{account} is untouched." if changed else "Paper trading was already on.", "info")
     return redirect(url_for("strategy.index"))
 
 
@@ -77,7 +78,8 @@ def paper_on() -> Response:
 def confirm_live() -> str:
     """The go-live confirmation: the paper record, and the real money the next runs trade."""
     return render_template("go_live.html", stakes=real_stakes(),
-                           record=paper_mode.paper_record(get_store()))
+                           record=paper_mode.paper_record(get_store()),
+                           sandbox=get_config().is_sandbox)
 
 
 @bp.route("/strategy/live", methods=("POST",))
@@ -85,13 +87,17 @@ def confirm_live() -> str:
 def go_live() -> Response:
     """Turn paper trading off, only from the confirmation form."""
     if request.form.get("confirm") != "real-money":
-        flash("Going live needs the confirmation: it names the real money at stake.", "warning")
+        flash("Going live needs the confirmation: it names the money at stake.", "warning")
         return redirect(url_for("paper.confirm_live"))
     try:
         paper_mode.switch(get_config(), get_store(), False, g.user["username"])
     except paper_mode.ModeLocked as exc:
         flash(str(exc), "warning")
         return redirect(url_for("strategy.index"))
-    flash("Paper trading is off: the next run places real orders at Fyers with real money.",
-          "danger")
+    if get_config().is_sandbox:
+        flash("Paper trading is off: the next run places its orders at the local Fyers sandbox, "
+              "no real money.", "warning")
+    else:
+        flash("Paper trading is off: the next run places real orders at Fyers with real money.",
+              "danger")
     return redirect(url_for("strategy.index"))

@@ -22,12 +22,17 @@ bp = Blueprint("tokens", __name__)
 STATE_KEY = "fyers_state"
 
 
+LOG_IN_BELOW = "log in to Fyers below"  # on the Tokens page, above its login button
+
+
 def status_for_pages(now: float | None = None) -> token_refresh.TokenStatus:
-    """The token status as pages show it: judged against the next automatic run, if any."""
+    """The token status as the Tokens page shows it: judged against the next automatic run,
+    if any."""
     config, store = get_config(), get_store()
     now = time.time() if now is None else now
     automatic = today.automatic_runs(config, store, now).at is not None
-    return token_refresh.token_status(config, store, now, runs_automatically=automatic)
+    return token_refresh.token_status(config, store, now, runs_automatically=automatic,
+                                      log_in=LOG_IN_BELOW)
 
 
 @bp.app_context_processor
@@ -65,15 +70,24 @@ def refresh() -> Response:
     config, store = get_config(), get_store()
     try:
         token_refresh.refresh_tokens(config, store)
+    except token_refresh.RefreshFailed as exc:
+        refresh_refused(exc.why, exc.detail)
     except BrokerError as exc:
-        if token_refresh.ask_fyers(config, store):
-            flash(f"The refresh did not work ({exc}), but the current login still works until "
-                  f"{until(status_for_pages())}: nothing to do now.", "warning")
-        else:
-            flash(f"Refresh failed: {exc}", "danger")
+        refresh_refused("Fyers could not be asked to refresh the login", str(exc))
     else:
         flash(f"Token refreshed: valid until {until(status_for_pages())}.", "success")
     return redirect(url_for("tokens.index"))
+
+
+def refresh_refused(why: str, detail: str) -> None:
+    """One plain sentence: nothing to do while the current login still works (Fyers is asked),
+    else log in; what Fyers said stays behind a "Details" toggle."""
+    if token_refresh.ask_fyers(get_config(), get_store()):
+        text, category = (f"{why}; your current login works until "
+                          f"{until(status_for_pages())}, so there is nothing to do now.", "info")
+    else:
+        text, category = f"{why}: {LOG_IN_BELOW}.", "danger"
+    flash({"text": text, "detail": detail}, category)
 
 
 def until(status: token_refresh.TokenStatus) -> str:

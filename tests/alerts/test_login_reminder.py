@@ -37,7 +37,7 @@ def test_missing_token_on_a_trading_day_sends_the_link(alert_config, store, tele
     assert send_login_reminder_if_needed(alert_config, store, now=THURSDAY_1430) is True
     assert telegram.texts == [
         "🔑 Nifty Shop: Fyers login needed\n"
-        "No Fyers token is stored: log in to Fyers on the Tokens page.\n"
+        "No Fyers token is stored: log in to Fyers.\n"
         "Log in: http://127.0.0.1:8080/tokens"]
     assert store.get_setting(LAST_ALERT)["kind"] == "login_reminder"
 

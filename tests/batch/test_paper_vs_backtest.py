@@ -7,6 +7,7 @@ from datetime import datetime
 from backtesting.engine import Trade
 from config import IST
 from paper_vs_backtest import compare, paper_day
+from portfolio import day_label
 
 DAYS = ["2026-11-23", "2026-11-25", "2026-11-26"]
 
@@ -51,7 +52,8 @@ def test_each_difference_is_named():
     assert reasons[(DAYS[0], "INFY", "BUY")] == "not filled on paper (cancelled): MPP: not filled"
     assert reasons[(DAYS[1], "ITC", "BUY")] == "the bot did not run that day"
     assert reasons[(DAYS[2], "SBIN", "SELL")].startswith("partly filled on paper")
-    assert reasons[(DAYS[2], "INFY", "SELL")].startswith("follows from 2026-11-23's buy")
+    assert reasons[(DAYS[2], "INFY", "SELL")].startswith(
+        f"follows from {day_label(DAYS[0])}'s buy")  # '23 Nov', as the pages write a day
     assert (result.paper_trades, result.backtest_trades, result.matched) == (3, 6, 3)
     assert (result.paper_pnl, result.backtest_pnl, result.backtest_costs) == (15.0, 32.0, 6.0)
 

@@ -87,10 +87,10 @@ def test_a_paper_journey_from_switching_on_to_going_live(page, paper_stack, widt
 
     page.goto("/strategy")
     expect(page.locator("#paper-record")).to_contain_text(re.compile(r"1 day[\s\S]*\d+ runs?"))
-    page.get_by_role("link", name="Go live with real money…").click()
+    page.get_by_role("link", name="Go live on the sandbox…").click()  # FYERS_MODE=sandbox
     expect(page.locator("#real-at-stake")).to_contain_text("₹")
     shot(page, "go-live", width)
-    page.get_by_role("button", name="Yes, trade with real money").click()
+    page.get_by_role("button", name="Yes, trade on the sandbox").click()
     expect(page).to_have_url(re.compile(r"/strategy$"))
     expect(page.get_by_text(BANNER)).to_have_count(0)
     expect(page).to_have_title(re.compile(r"^Strategy"))

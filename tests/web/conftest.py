@@ -106,6 +106,16 @@ def sandbox_app(sandbox_config, make_app, make_auth):
 
 
 @pytest.fixture
+def live_app(config, make_app, make_auth):
+    """The app in live mode (real money at Fyers; no page here calls Fyers), alice logged in."""
+    app = make_app(config.with_overrides(fyers_mode="live", fyers_client_id="XY1234-100",
+                                         fyers_secret_key="live-secret"))
+    auth = make_auth(app.test_client())
+    assert auth.login().status_code == 302
+    return app, auth
+
+
+@pytest.fixture
 def password() -> str:
     return PASSWORD
 

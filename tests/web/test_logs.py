@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import paper_mode
 import portfolio
 
 START = 1_764_000_000.0  # 24 Nov 2025 21:30 IST
@@ -70,11 +71,13 @@ def test_run_filter(logged_in, client, many_logs):
     ("from=2026-03-02&to=2026-03-01", "after the"),
     ("level=LOUD", "Unknown level"),
     ("before=garbage", "broken"),
+    ("q=%25%25", "Nothing to search for in “%%”: search words or numbers."),
 ])
 def test_bad_filters_get_a_message_not_a_500(logged_in, client, many_logs, query, message):
     response = client.get(f"/logs?{query}")
     assert response.status_code == 400
-    assert message in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert message in html.unescape(page) and messages(page) == []
 
 
 def test_no_match_says_what_to_do(logged_in, client):
@@ -94,3 +97,41 @@ def test_a_traceback_stays_behind_a_details_toggle(logged_in, client, db):
 def test_the_run_link_is_a_tap_target(logged_in, client, many_logs):
     page = client.get("/logs?run=run-x").get_data(as_text=True)
     assert re.search(r'<a class="log-run tap-target[^"]*" href="/strategy/runs/run-x"', page)
+
+
+def book_runs(db, lines: int = 60) -> None:
+    """A paper run and a real run, and `lines` log lines taking turns: the paper run's, the
+    real run's, and one of no run."""
+    for book in ("paper", "real"):
+        db.for_book(book).create_run({
+            "run_id": f"run-{book}", "trigger": "manual", "status": "succeeded",
+            "started_at": START, "finished_at": START + 5, "summary": "", "error": None,
+            "dry_run": False, "book": book})
+    db.insert_logs([{"ts": START + i, "level": "INFO", "logger": "order_flow", "extra": {},
+                     "run_id": ("run-paper", "run-real", None)[i % 3], "message": f"line {i}"}
+                    for i in range(lines)])
+
+
+def run_links(page: str) -> set[tuple[str, str]]:
+    """(run id, link text) of every run link of a page."""
+    return set(re.findall(r'href="/strategy/runs/([^"]+)"[^>]*>([^<]+)</a>', page))
+
+
+@pytest.mark.parametrize("paper", [False, True])
+def test_a_run_s_lines_say_which_book_it_traded_in(logged_in, client, db, config, paper):
+    """The logs are shared by both books: every line of a run says whose it is, on the page
+    and in the rows infinite scroll adds, whichever book the pages show."""
+    paper_mode.switch(config, db, paper, "test")
+    book_runs(db)
+    page = client.get("/logs?to=2025-11-25").get_data(as_text=True)
+    more = client.get(next_url(page)).get_data(as_text=True)
+    marked = {("run-paper", "paper run"), ("run-real", "sandbox run")}  # FYERS_MODE=sandbox
+    assert run_links(page) == run_links(more) == marked
+    assert len(messages(page)) == 50 and len(messages(more)) == 10
+
+
+def test_in_live_mode_a_real_run_s_lines_say_real_money(live_app):
+    app, auth = live_app
+    book_runs(app.extensions["store"])
+    page = auth.client.get("/logs?to=2025-11-25").get_data(as_text=True)
+    assert run_links(page) == {("run-paper", "paper run"), ("run-real", "real-money run")}

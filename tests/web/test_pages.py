@@ -165,7 +165,8 @@ def test_refresh_without_token_says_why(logged_in, client):
     response = logged_in.post("/tokens/refresh", "/tokens")
     assert response.status_code == 302
     page = client.get("/tokens").get_data(as_text=True)
-    assert "Refresh failed" in page and "alert-success" not in page
+    assert "No valid refresh token is stored: log in to Fyers below." in page
+    assert "alert-success" not in page
 
 
 def test_trading_figures_and_the_dashboard_follow_a_new_trade(logged_in, client, seeded, db):

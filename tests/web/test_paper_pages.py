@@ -10,7 +10,9 @@ import re
 import pytest
 
 import paper_mode
+import portfolio
 import prices
+from tests.web.text import text as visible_text
 
 PAGES = ["/", "/trading", "/strategy", "/logs", "/tokens", "/backtests", "/account",
          "/strategy/live"]
@@ -94,7 +96,7 @@ def test_going_live_is_confirmed_and_names_the_real_money(logged_in, client, db,
     prices._keep(db, funds={"at": seeded + 10**6, "available": 52_345.5})  # the real funds
     paper_trade(db, "P261126000001", "NSE:WIPRO-EQ", "BUY", 40, 248.05, seeded - 300)
     strategy = text(client.get("/strategy"))
-    assert "Go live with real money" in strategy and 'id="paper-record"' in strategy
+    assert "Go live on the sandbox" in strategy and 'id="paper-record"' in strategy
 
     refused = logged_in.post("/strategy/live", "/strategy/live")  # no confirm field
     assert refused.status_code == 302 and paper_mode.is_paper(config, db)
@@ -110,6 +112,43 @@ def test_going_live_is_confirmed_and_names_the_real_money(logged_in, client, db,
     page = text(client.get("/strategy"))
     assert BANNER not in page and "Switch to paper trading" in page
     assert db.for_book("paper").get_positions()  # the paper book stays where it was
+
+
+def words(response) -> str:
+    """What a reader sees of a page."""
+    return visible_text(text(response))
+
+
+def test_sandbox_mode_never_speaks_of_real_money(logged_in, client, db, config):
+    """FYERS_MODE=sandbox (the tests' config, `make run`'s default): the real book trades the
+    local sandbox, so the Strategy card, the go-live page and its flash say so."""
+    real = words(client.get("/strategy"))
+    assert "Sandbox trading: orders go to the local Fyers sandbox, no real money" in real
+    paper_mode.switch(config, db, True, "test")
+    assert "Go live on the sandbox…" in words(client.get("/strategy"))
+    confirm = words(client.get("/strategy/live"))
+    assert "From the next run, orders go to the local Fyers sandbox and trade its simulated " \
+           "account, no real money:" in confirm and "Yes, trade on the sandbox" in confirm
+    done = logged_in.post("/strategy/live", "/strategy/live", confirm="real-money")
+    went = words(client.get(done.headers["Location"]))
+    assert "the next run places its orders at the local Fyers sandbox, no real money" in went
+    for page in (real, confirm, went):
+        assert "real money" not in page.replace("no real money", "")
+        assert "real account" not in page and "Real trading" not in page
+
+
+def test_live_mode_names_the_real_money(live_app):
+    app, auth = live_app
+    store, config = app.extensions["store"], app.extensions["nifty_config"]
+    assert "Real trading: orders go to Fyers" in words(auth.client.get("/strategy"))
+    paper_mode.switch(config, store, True, "test")
+    assert "Go live with real money…" in words(auth.client.get("/strategy"))
+    confirm = words(auth.client.get("/strategy/live"))
+    assert "orders go to Fyers and trade your real account:" in confirm
+    assert "Yes, trade with real money" in confirm
+    done = auth.post("/strategy/live", "/strategy/live", confirm="real-money")
+    assert "the next run places real orders at Fyers with real money" in words(
+        auth.client.get(done.headers["Location"]))
 
 
 def test_a_going_live_form_without_its_csrf_token_changes_nothing(logged_in, client, db, config,
@@ -170,3 +209,18 @@ def test_the_shared_logs_link_a_paper_run_to_its_page_once_paper_is_off(
     assert response.status_code == 200 and "Paper: bought 1" in page
     assert "A paper run:</strong> its orders were simulated" in page
     assert client.get("/strategy/runs/no-such-run").status_code == 404
+
+
+def test_the_paper_record_names_its_first_day_as_the_pages_write_days(logged_in, client, db,
+                                                                      paper_on):
+    """'since 26 Nov 2025', kept on one line, never 'since 2025-11-26' (which a phone breaks
+    at its hyphens)."""
+    day = portfolio.ist_day_bounds("2025-11-26")[0] + 10 * 3600
+    db.for_book("paper").create_run({
+        "run_id": "run-paper", "trigger": "manual", "status": "succeeded", "started_at": day,
+        "finished_at": day + 5, "summary": "Paper: bought 1", "error": None, "dry_run": False,
+        "book": "paper"})
+    for path in ("/strategy", "/strategy/live"):
+        page = text(client.get(path))
+        assert 'since <span class="text-nowrap">26 Nov 2025</span>' in page, path
+        assert "2025-11-26" not in visible_text(page)

@@ -1,6 +1,7 @@
 """Money and time formatting, and the P&L arithmetic the pages show."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -122,6 +123,35 @@ def test_activity_lists_a_few_per_day_and_counts_the_rest():
 
 
 @pytest.mark.parametrize("value,colour", [(12.5, "text-success"), (-0.01, "text-danger"),
-                                          (0.0, ""), (None, "")])
+                                          (0.0, ""), (None, ""), (-0.004, ""), (0.004, ""),
+                                          (-0.006, "text-danger"), (float("nan"), "")])
 def test_gains_are_green_losses_red_and_nothing_else_coloured(value, colour):
+    """The colour follows the figure shown (two decimals): −0.004 reads 0.00, not a loss."""
     assert portfolio.sign_class(value) == colour
+
+
+@pytest.mark.parametrize("value, shown", [(-0.004, "0.00%"), (0.004, "0.00%"),
+                                          (-0.006, "−0.01%"), (0.0, "0.00%")])
+def test_a_percentage_that_rounds_to_zero_has_no_sign(value, shown):
+    assert portfolio.pct(value) == shown
+
+
+def test_an_amount_that_rounds_to_zero_has_no_plus():
+    assert portfolio.signed_inr(0.004) == "₹0.00" and portfolio.signed_inr(0.006) == "+₹0.01"
+
+
+def test_a_tiny_loss_reads_0_00_percent_uncoloured_on_trading(logged_in, client, db):
+    """A holding 3 paise under its buy price: the ₹ loss is red, its −0.002% reads 0.00%,
+    neither signed nor red, in the position's row and in Open P&L."""
+    db.record_trade({"trade_id": "b1", "run_id": "r", "order_tag": None, "symbol": "NSE:INFY-EQ",
+                     "side": "BUY", "qty": 10, "price": 1600.03, "ts": 1.0e9, "pnl": None,
+                     "source": "bot"},
+                    {"symbol": "NSE:INFY-EQ", "qty": 10, "avg_price": 1600.03,
+                     "last_buy_price": 1600.03, "opened_at": 1.0e9, "updated_at": 1.0e9})
+    db.upsert_candles("NSE:INFY-EQ", [{"date": "2026-11-20", "open": 1600, "high": 1600,
+                                       "low": 1600, "close": 1600.0, "volume": 1}])
+    page = client.get("/trading").get_data(as_text=True)
+    assert '<span class="text-danger">−₹0.30</span>' in page
+    assert re.search(r'<div class="small\s*">0.00%</div>', page)  # the row: no colour
+    assert '<div class="small text-body-secondary">0.00%</div>' in page  # Open P&L
+    assert "−0.00%" not in page

@@ -8,9 +8,11 @@ import time
 
 import pytest
 
+import executor
 import notifier
 import portfolio
 import prices
+import token_refresh
 from broker import Quote
 from tests.web.fyers_login import hold, store_sandbox_token
 from tests.web.text import text
@@ -75,6 +77,37 @@ def test_a_run_s_quotes_value_the_holdings_without_asking_again(holding, sandbox
     page = auth.client.get("/trading").get_data(as_text=True)
     assert figure(page, "Current value") == "₹49,015.00"  # 10 × 1,601.50 + 10 × 3,300
     assert sandbox.requests_to(QUOTES) == 0
+
+
+def test_a_run_s_orders_show_in_the_funds_at_once(sandbox_app, sandbox_config):
+    """The pages keep the funds for a minute; a run that trades reads them again, so the page
+    right after it shows the money its buy took, beside the holding it bought."""
+    app, auth = sandbox_app
+    store_sandbox_token(app)
+    assert figure(auth.client.get("/trading").get_data(as_text=True),
+                  "Available funds") == "₹10,00,000.00"  # kept for FUNDS_FRESH_S
+    run = executor.execute(sandbox_config, app.extensions["store"], trigger="manual", force=True)
+    assert run["summary"].startswith("Bought ")
+    [trade] = app.extensions["store"].list_trades()
+    fyers = token_refresh.stored_broker(sandbox_config, app.extensions["store"]).funds()
+    left = portfolio.inr(fyers[prices.FUNDS_ROW])
+    assert left != "₹10,00,000.00"
+    for path, label in (("/trading", "Available funds"), ("/", "Available funds")):
+        page = auth.client.get(path).get_data(as_text=True)
+        assert figure(page, label) == left, path
+    invested = figure(auth.client.get("/trading").get_data(as_text=True), "Invested")
+    assert invested == portfolio.inr(trade["qty"] * trade["price"])
+
+
+def test_funds_asked_before_the_ones_kept_are_not_kept(holding):
+    """A page's fetch under way while a run kept the funds after its orders ends later, with
+    the funds from before them: they must not replace the run's."""
+    app, auth = holding
+    now = time.time()
+    prices._keep(app.extensions["store"], funds={"at": now, "available": 500.0})  # the run's
+    prices._keep(app.extensions["store"], funds={"at": now - 1, "available": 900.0})
+    assert figure(auth.client.get("/trading").get_data(as_text=True),
+                  "Available funds") == "₹500.00"
 
 
 def test_a_slow_broker_shows_the_dated_close_and_finishes_for_the_next_page(holding, sandbox):

@@ -3,6 +3,7 @@ with the real SDK against the sandbox on loopback (which refuses refreshes, as F
 since April 2026)."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import executor
@@ -70,25 +71,45 @@ def test_a_run_refused_by_fyers_turns_the_state_to_login_needed(sandbox_app, san
     assert "LOGIN NEEDED · refused by Fyers" in auth.client.get("/tokens").get_data(as_text=True)
 
 
+def flash_of(page: str) -> tuple[str, str]:
+    """(the sentence, its Details) of the page's one flash message."""
+    alert = re.search(r'<div class="alert alert-(?:info|danger)" role="alert">(.*?)</div>', page,
+                      re.DOTALL).group(1)
+    sentence, _, details = alert.partition("<details")
+    return text(sentence), text(details).removeprefix("Details ")
+
+
 def test_a_refused_refresh_is_no_alarm_while_the_token_works(sandbox_app):
+    """One plain sentence, Fyers' words (its error code) behind Details."""
     app, auth = sandbox_app
     store_sandbox_token(app)
     auth.post("/tokens/refresh", "/tokens")
     page = auth.client.get("/tokens").get_data(as_text=True)
-    assert "The refresh did not work (Fyers refused the token refresh" in page
-    assert "the current login still works" in page
+    sentence, details = flash_of(page)
+    assert sentence == ("Fyers refused to refresh the login; your current login works until "
+                        "06:00 IST tomorrow, so there is nothing to do now.")
+    assert "(code -501)" in details and "Tokens page" not in details
     assert "alert-danger" not in page and "<strong>VALID</strong>" in page
     assert any("Fyers refused the token refresh" in line for line in log_lines(app, "tokens"))
 
 
-def test_a_refused_refresh_of_a_refused_token_says_login_needed(sandbox_app, sandbox):
+def test_a_refused_refresh_of_a_refused_token_says_log_in_below(sandbox_app, sandbox):
     app, auth = sandbox_app
     store_sandbox_token(app)
     sandbox.admin("faults", expire_tokens=True)
     auth.post("/tokens/refresh", "/tokens")
-    page = text(auth.client.get("/tokens").get_data(as_text=True))
-    assert "Refresh failed" in page and "LOGIN NEEDED · refused by Fyers" in page
-    assert "VALID" not in page
+    page = auth.client.get("/tokens").get_data(as_text=True)
+    assert flash_of(page)[0] == "Fyers refused to refresh the login: log in to Fyers below."
+    assert "LOGIN NEEDED · refused by Fyers" in text(page) and "VALID" not in text(page)
+
+
+def test_the_tokens_page_points_at_its_own_login_button(logged_in, client):
+    page = text(client.get("/tokens").get_data(as_text=True))
+    assert "LOGIN NEEDED · no token : No Fyers token is stored: log in to Fyers below." in page
+    assert "Tokens page" not in page
+    logged_in.post("/tokens/refresh", "/tokens")
+    page = client.get("/tokens").get_data(as_text=True)
+    assert flash_of(page) == ("No valid refresh token is stored: log in to Fyers below.", "")
 
 
 def test_every_login_writes_a_log_line_without_the_token(sandbox_app):
