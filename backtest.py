@@ -39,7 +39,8 @@ from backtesting.candle_cache import load_csv_dir_cached
 from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
-from backtesting.metrics import SUMMARY_LABELS, figure_text, summarize
+from backtesting.metrics import figure_rows, summarize
+from backtesting.sweep_keys import SWEEP_KEYS
 from config import Config, ConfigError, config_or_exit, load_config_or_exit, parse_setting
 from strategy_rules import StrategyParams
 
@@ -102,12 +103,6 @@ def setting_type(name: str) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
-
-# --sweep KEY → the StrategyParams field (and Config setting, whose range it must be in).
-SWEEP_KEYS = {"entry": "entry_threshold_pct", "exit": "exit_threshold_pct",
-              "average": "averaging_threshold_pct", "ma": "ma_period",
-              "candidates": "entry_candidates", "max-trade-value": "max_trade_value"}
-
 
 def writable_dir(raw: str) -> Path:
     """An argparse type: a folder results can be written into, or created in. It is created
@@ -227,10 +222,11 @@ def parse_sweep(items: list[str]) -> list[dict[str, Any]]:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """The summary as an aligned two-column table."""
-    width = max(len(label) for label in SUMMARY_LABELS.values())
-    return "\n".join(f"{label:<{width}}  {figure_text(summary[key])}"
-                     for key, label in SUMMARY_LABELS.items())
+    """The summary as an aligned two-column table, each figure as report.html shows it."""
+    rows = figure_rows(summary)
+    width = max(len(row.label) for row in rows)
+    return "\n".join(f"{row.label:<{width}}  {row.text}" + (f" ({row.note})" if row.note else "")
+                     for row in rows)
 
 
 def build_parser(config: Config) -> argparse.ArgumentParser:
@@ -295,12 +291,12 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
 
 
 def write_report(out: Path, result: BacktestResult, summary: dict[str, Any],
-                 params: dict[str, Any]) -> None:
-    """report.html beside the CSVs: the figures, charts and trades for a browser."""
+                 meta: dict[str, Any]) -> None:
+    """report.html beside the CSVs: the figures, parameters, charts and trades for a browser."""
     from backtesting import html_report  # imported here: only a run that draws loads it
 
-    html_report.write(out / "report.html",
-                      html_report.run_html(summary, params, result.equity, result.trades))
+    html_report.write(out / "report.html", html_report.run_html(
+        summary, meta["params"], result.equity, result.trades, meta["settings"]))
 
 
 def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, SymbolHistory],
@@ -316,17 +312,18 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
     for market in prepared.markets.values():  # one note per MA length that starts too late
         note_short_warmup(market, args.start, args.end)
-    out = results_dir(config, args.out)
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
     try:
-        # The cluster is reached before --out is made: one that cannot be leaves no folder.
+        # The cluster is reached before --out is made or cleared: one that cannot be leaves no
+        # new folder and an earlier backtest's files where they were.
         with (dask_runner(args.cluster, args.workers or os.cpu_count() or 1)
               if args.engine == "dask" else nullcontext()) as runner:
+            out = results_dir(config, args.out)
             document = sweep.run(prepared, grid, out, workers=args.workers, runner=runner,
                                  names={field: key for key, field in SWEEP_KEYS.items()})
     except OSError as exc:
-        print(f"backtest: cannot write the sweep into {out}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(f"backtest: cannot write the sweep into {args.out or 'data/backtests/'}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
         return 2
     except sweep.ClusterUnavailable as exc:
         print(f"backtest: {exc}", file=sys.stderr)
@@ -407,8 +404,9 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         return 1
     out = results_dir(config, args.out)
     try:
-        results.save(out, result, summary, {"params": asdict(params), "settings": asdict(settings)})
-        write_report(out, result, summary, asdict(params))
+        meta = {"params": asdict(params), "settings": asdict(settings)}
+        results.save(out, result, summary, meta)
+        write_report(out, result, summary, meta)
     except OSError as exc:
         print(f"backtest: cannot write the results into {out}: {exc.strerror or exc}",
               file=sys.stderr)

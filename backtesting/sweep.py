@@ -106,7 +106,7 @@ def save_run(out: Path, sweep: Sweep, overrides: dict[str, Any], result: Backtes
             "settings": asdict(sweep.settings)}
     results.save(folder, result, summary, meta)
     html_report.write(folder / "report.html", html_report.run_html(
-        summary, meta["params"], result.equity, result.trades))
+        summary, meta["params"], result.equity, result.trades, meta["settings"]))
 
 
 def commit_run(folder: Path) -> None:

@@ -99,7 +99,7 @@ def test_default_out_is_listed_under_the_data_folder(scenario_dir, config):
 def test_a_period_starting_before_the_ma_can_is_noted(scenario_dir, config, tmp_path):
     early = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--to", "2024-01-05",
                     "--out", str(tmp_path / "early"))
-    assert early.returncode == 0 and re.search(r"\nTrades +0\n", early.stdout)
+    assert early.returncode == 0 and re.search(r"\nFills \(buys and sells\) +0\n", early.stdout)
     assert early.stderr == ("backtest: note: no symbol has 5 closes before 2024-01-08, so no "
                             "entry is possible before then (start --from later, or give "
                             "earlier candles)\n")
@@ -320,6 +320,8 @@ def test_report_html_lists_the_parameters_as_the_figures_read(scenario_dir, conf
     assert "<tr><td>max_trade_value</td><td>1,000.00</td></tr>" in parameters
     assert "<tr><td>entry_threshold_pct</td><td>2.00</td></tr>" in parameters
     assert "<tr><td>ma_period</td><td>5</td></tr>" in parameters
+    assert ("<tr><td>capital</td><td>2,900.00</td></tr><tr><td>slippage_pct</td><td>0.05</td>"
+            "</tr><tr><td>costs</td><td>Indian delivery charges</td></tr>") in parameters
 
 
 @pytest.mark.parametrize(("costs", "shown"), [(DeliveryCosts(), "Indian delivery charges"),
@@ -360,6 +362,9 @@ def test_buy_and_hold_return_is_beside_the_strategy_and_cagr_waits_for_a_year(
                      r"<tr><td>Total return, buy and hold \(%\)</td><td>-2\.67</td></tr>", report)
     assert ("<tr><td>CAGR (%)</td><td>— <small>(not annualised: under a year)"
             "</small></td></tr>") in report
+    # The printed summary reads as report.html does.
+    assert re.search(r"\nTotal return, buy and hold \(%\) +-2\.67\n", done.stdout)
+    assert re.search(r"\nCAGR \(%\) +— \(not annualised: under a year\)\n", done.stdout)
 
 
 @pytest.mark.parametrize(("start", "end", "shown"), [

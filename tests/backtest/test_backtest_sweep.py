@@ -117,19 +117,27 @@ def test_bad_grids_are_one_line_usage_errors(scenario_dir, config, sweep, messag
     assert done.stderr == f"python backtest.py: error: {message} (see --help)\n"
 
 
-def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp_path):
+@pytest.mark.parametrize("earlier", [False, True], ids=["new folder", "earlier sweep"])
+def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp_path, earlier):
     pytest.importorskip("distributed", reason="the cluster extra is not installed: "
                         "pip install '.[cluster]'")
+    out = tmp_path / "s"
+    if earlier:
+        assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--out",
+                       str(out)).returncode == 0
+    kept = sorted(path.relative_to(out) for path in out.rglob("*")) if earlier else []
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     done = run_cli(config, "--csv", str(scenario_dir), *GRID, "--engine", "dask",
-                   "--cluster", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "s"))
+                   "--cluster", f"tcp://127.0.0.1:{port}", "--out", str(out))
     assert done.returncode == 2
     assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at "
                                   f"tcp://127.0.0.1:{port}")
     assert done.stderr.count("\n") == 1
-    assert not (tmp_path / "s").exists()  # a refused command leaves no folder behind
+    # A refused command leaves no folder behind, and an earlier sweep's files where they were.
+    assert out.exists() is earlier
+    assert (sorted(path.relative_to(out) for path in out.rglob("*")) if earlier else []) == kept
 
 
 @pytest.mark.parametrize("kind", ["silent server", "no port", "http scheme"])
@@ -580,12 +588,19 @@ def test_a_lost_dask_scheduler_is_one_line_and_the_finished_runs_are_kept(config
     assert stdout == ""
 
 
-def test_a_scheduler_without_the_project_fails_each_combination_in_one_line(config, tmp_path):
+def _sweep_on_external_cluster(config, tmp_path, **cluster
+                               ) -> tuple[subprocess.CompletedProcess, str]:
+    """A small sweep on an external Dask cluster started with `cluster`'s options into
+    tmp_path/s: the finished command and the scheduler's address."""
     pytest.importorskip("distributed", reason="the cluster extra is not installed: "
                         "pip install '.[cluster]'")
-    with external_cluster(tmp_path, scheduler_imports_project=False) as (_, address):
-        done = run_cli(config, *_small_sweep(tmp_path), "--engine", "dask", "--cluster",
-                       address, "--out", str(tmp_path / "s"))
+    with external_cluster(tmp_path, **cluster) as (_, address):
+        return run_cli(config, *_small_sweep(tmp_path), "--engine", "dask", "--cluster",
+                       address, "--out", str(tmp_path / "s")), address
+
+
+def test_a_scheduler_without_the_project_fails_each_combination_in_one_line(config, tmp_path):
+    done, _ = _sweep_on_external_cluster(config, tmp_path, scheduler_imports_project=False)
     assert done.returncode == 1
     said = [line for line in done.stderr.splitlines() if not line.startswith("INFO ")]
     assert sorted(line.split(" failed: ")[0] for line in said) == [
@@ -598,11 +613,7 @@ def test_a_scheduler_without_the_project_fails_each_combination_in_one_line(conf
 
 
 def test_workers_without_the_project_are_one_line_exit_2_and_no_folder(config, tmp_path):
-    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
-                        "pip install '.[cluster]'")
-    with external_cluster(tmp_path, worker_imports_project=False) as (_, address):
-        done = run_cli(config, *_small_sweep(tmp_path), "--engine", "dask", "--cluster",
-                       address, "--out", str(tmp_path / "s"))
+    done, address = _sweep_on_external_cluster(config, tmp_path, worker_imports_project=False)
     assert done.returncode == 2
     assert done.stderr == (
         f"backtest: the Dask cluster at {address} cannot take the sweep: ModuleNotFoundError("
