@@ -8,7 +8,7 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_iso_date(value: Any) -> bool:
+    """A YYYY-MM-DD date, as the pages read a period's ends (to annualise or not)."""
+    try:
+        return isinstance(value, str) and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
+
+
 def read_summary(folder: Path) -> dict[str, Any]:
     """A run folder's summary.json: its figures, parameters and creation time.
 
@@ -100,6 +108,7 @@ def read_summary(folder: Path) -> dict[str, Any]:
     if not (isinstance(summary, dict) and SUMMARY_LABELS.keys() <= summary.keys()
             and all(_is_number(summary[key]) for key in SUMMARY_LABELS
                     if key not in ("start", "end"))
+            and _is_iso_date(summary["start"]) and _is_iso_date(summary["end"])
             and all(isinstance(document.get(key, {}), dict) for key in ("params", "settings"))
             and _is_number(document.get("created_at", 0))):
         raise UnreadableRun("summary.json lacks some of a backtest's figures")

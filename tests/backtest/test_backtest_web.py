@@ -108,6 +108,21 @@ def test_a_summary_without_the_figures_is_listed_as_unreadable(logged_in, config
     assert "Unreadable run <code>hand-edited</code>: summary.json lacks some of" in page
 
 
+def test_a_summary_with_a_period_that_is_no_date_is_listed_as_unreadable(logged_in, saved_id,
+                                                                          config):
+    # The list reads each period's ends (CAGR only over a year): one bad date must not take
+    # the whole list down.
+    root = results.backtests_root(config.data_dir)
+    edited = json.loads((root / saved_id / "summary.json").read_text())
+    edited["summary"]["end"] = "9 Feb 2024"
+    (root / "hand-edited").mkdir()
+    (root / "hand-edited" / "summary.json").write_text(json.dumps(edited))
+    response = logged_in.get("/backtests")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and f'href="/backtests/{saved_id}"' in page
+    assert "Unreadable run <code>hand-edited</code>: summary.json lacks some of" in page
+
+
 @pytest.mark.parametrize("path", ["/backtests/{id}", "/backtests/{id}/series.json"])
 def test_a_run_with_a_cut_equity_file_is_a_404_saying_why(logged_in, saved_id, config, path):
     equity = results.backtests_root(config.data_dir) / saved_id / "equity.csv"
