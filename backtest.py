@@ -337,9 +337,8 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
             print(sweep.format_table(document["rows"], list(document["axes"])) + "\n")
         print(f"Saved {len(document['rows'])} runs, sweep.json and sweep.html to {out}")
     for failed in document["failed"]:  # one line each; those a stop left are told as one
-        if not failed["error"].startswith("not run"):
-            print(f"backtest: combination {failed['combination']} failed: "
-                  f"{failed['error'].splitlines()[0]}", file=sys.stderr)
+        print(f"backtest: combination {failed['combination']} failed: "
+              f"{failed['error'].splitlines()[0]}", file=sys.stderr)
     saved = f"{len(document['rows'])} of {len(grid)} combinations saved in {out}"
     if stopped == sweep.INTERRUPTED:
         print(f"backtest: interrupted: {saved}", file=sys.stderr)

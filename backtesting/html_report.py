@@ -140,6 +140,15 @@ def _ranked_table(document: dict[str, Any]) -> str:
     return _table(header, rows, box="scroll wide")
 
 
+def not_run_sentence(document: dict[str, Any]) -> str:
+    """Why a stopped sweep's `not_run` combinations have no result, naming each, as sweep.html
+    and the web page say it."""
+    not_run = document["not_run"]
+    why = f" ({document['stopped']})" if document.get("stopped") else ""
+    return (f"The sweep was stopped{why} before {len(not_run)} "
+            f"combination{'s' if len(not_run) != 1 else ''} ran: {'; '.join(not_run)}.")
+
+
 def sweep_html(document: dict[str, Any]) -> str:
     """A sweep's page: which setting each swept key is; for each pair of swept parameters a heat
     map per figure (any others at the best combination's values), since a static file cannot
@@ -164,6 +173,8 @@ def sweep_html(document: dict[str, Any]) -> str:
         parts.append("<h2>Failed combinations</h2>" + _table(["Combination", "Error"], [
             (failed["combination"], failed["error"]) for failed in document["failed"]],
             box="scroll wrap"))
+    if document.get("not_run"):
+        parts.append(f"<h2>Not run</h2><p>{escape(not_run_sentence(document))}</p>")
     parts.append("<h2>Every combination</h2>" + _ranked_table(document))
     return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
 

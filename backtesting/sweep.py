@@ -152,7 +152,7 @@ def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | N
     (rows in grid order, failed combinations named as describe() does with `names`).
 
     Ctrl-C (KeyboardInterrupt) or a lost cluster (ClusterLost) stops it: what finished is saved
-    all the same, the other combinations are listed among the failed as not run, and the
+    all the same, the other combinations are listed as `not_run`, and the
     document's `stopped` says why (INTERRUPTED or the lost cluster's message); else it is None."""
     rows: list[dict[str, Any] | None] = [None] * len(grid)
     failed: list[dict[str, Any]] = []
@@ -195,15 +195,14 @@ def run(sweep: Sweep, grid: list[dict[str, Any]], out: Path, *, workers: int | N
     with suppress(KeyboardInterrupt), interrupts_deferred():
         progress.end()
         _remove_partial(out, rows)
-        failed += [{"combination": describe(overrides, names or {}),
-                    "error": f"not run ({stopped})" if stopped else "not run"}
+        not_run = [describe(overrides, names or {})
                    for index, overrides in enumerate(grid) if index not in ended]
         document = {
             "axes": axes_of(grid), "start": sweep.start.isoformat(),
             "end": sweep.end.isoformat(), "params": asdict(sweep.base),
             "settings": asdict(sweep.settings),
             "rows": [row for row in rows if row is not None], "failed": failed,
-            "stopped": stopped,
+            "not_run": not_run, "stopped": stopped,
         }
         results.save_sweep(out, document)
         html_report.write(out / "sweep.html", html_report.sweep_html(document))

@@ -76,7 +76,9 @@ def report(run_id: str) -> str:
     except results.UnreadableRun as exc:
         abort(404, description=f"Saved sweep {run_id!r} cannot be shown: {exc}.")
     if sweep is not None:
-        return render_template("backtests_sweep.html", sweep=sweep, map=heatmap(sweep))
+        return render_template("backtests_sweep.html", sweep=sweep, map=heatmap(sweep),
+                               not_run=html_report.not_run_sentence(sweep)
+                               if sweep.get("not_run") else "")
     run = saved_run(run_id)
     try:
         trades, count = results.read_trades(saved_root() / run_id, html_report.TRADES_SHOWN)
