@@ -34,6 +34,8 @@ NOT_SAVED = "saved before this figure was added"
 # trading days are 360 days apart or more (3 Jan → 29 Dec), so such a run counts as a year.
 MIN_DAYS_FOR_CAGR = 360
 UNDER_A_YEAR = "not annualised: under a year"
+# A win rate of no closed trade is no rate: 0.00 % would read as every trade lost.
+NO_CLOSED_TRADE = "no closed trade"
 
 
 class Figure(NamedTuple):
@@ -57,12 +59,15 @@ def annualised(start: str, end: str) -> bool:
 
 def figure(summary: dict[str, Any], key: str) -> Figure:
     """Figure `key` of a summary (or of a sweep's row with the sweep's start and end) as it is
-    shown: "—" with a note for a CAGR under a year and for a figure the run was saved without."""
+    shown: "—" with a note for a CAGR under a year, a win rate without a closed trade and a
+    figure the run was saved without."""
     label = FIGURE_LABELS[key]
     if key not in summary:
         return Figure(label, "—", NOT_SAVED)
     if key == "cagr_pct" and not annualised(summary["start"], summary["end"]):
         return Figure(label, "—", UNDER_A_YEAR)
+    if key == "win_rate_pct" and summary.get("closed_trades") == 0:
+        return Figure(label, "—", NO_CLOSED_TRADE)
     return Figure(label, figure_text(summary[key]))
 
 

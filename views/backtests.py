@@ -21,7 +21,8 @@ bp = Blueprint("backtests", __name__)
 def report_words() -> dict[str, Any]:
     """The words and figures of report.html and sweep.html, for these pages to say the same:
     the figures' labels and texts, the swept settings by their --sweep keys."""
-    return {"figure_labels": metrics.FIGURE_LABELS, "annualised": metrics.annualised,
+    return {"figure_labels": metrics.FIGURE_LABELS, "figure": metrics.figure,
+            "annualised": metrics.annualised,
             "under_a_year": metrics.UNDER_A_YEAR, "sweep_key": sweep_key,
             "swept_settings": swept_settings, "sweep_figures": html_report.sweep_figures,
             "sweep_columns": html_report.SWEEP_FIGURES}

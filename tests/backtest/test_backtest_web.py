@@ -161,3 +161,28 @@ def test_under_a_year_the_pages_give_no_cagr_and_say_why(logged_in, saved_id):
     report = logged_in.get(f"/backtests/{saved_id}").get_data(as_text=True)
     assert ('<div class="small text-body-secondary">not annualised: under a year'
             '</div>') in report  # under the CAGR's "—"
+
+
+def test_the_fills_read_as_the_other_pages_write_stocks_and_rupees(logged_in, saved_id):
+    report = logged_in.get(f"/backtests/{saved_id}").get_data(as_text=True)
+    fills = report.split('class="table table-sm align-middle text-nowrap backtest-trades"')[1]
+    # The scenario's first fill: 10 AAA bought at 97 on 8 Jan (no slippage, no costs).
+    first = fills.split("<tr>")[2]
+    assert '<strong title="NSE:AAA-EQ">AAA</strong>' in first
+    assert '<td class="text-end">₹97.00</td>' in first and ">—</td>" in first  # no P&L on a buy
+    assert "NSE:AAA-EQ</td>" not in fills
+
+
+def test_a_run_without_a_closed_trade_has_no_win_rate(logged_in, scenario_dir, config):
+    # To 10 Jan the scenario only buys: a win rate of 0.00 % would read as every trade lost.
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, "--to", "2024-01-10"],
+                         config) == 0
+    (run,) = results.list_saved(results.backtests_root(config.data_dir))
+    assert run["summary"]["closed_trades"] == 0
+    listing = logged_in.get("/backtests").get_data(as_text=True)
+    assert '<td data-label="Win rate" class="text-end"><span title="no closed trade">—</span>' \
+        in listing
+    report = logged_in.get(f"/backtests/{run['id']}").get_data(as_text=True)
+    assert '<div class="small text-body-secondary">no closed trade</div>' in report
+    assert "<tr><td>Win rate (%)</td><td>— <small>(no closed trade)</small></td></tr>" in (
+        results.backtests_root(config.data_dir) / run["id"] / "report.html").read_text()
