@@ -328,9 +328,6 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     except sweep.ClusterUnavailable as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # while the cluster is reached (or a second Ctrl-C at the end)
-        print("backtest: interrupted", file=sys.stderr)
-        return 130
     stopped = document["stopped"]
     if not stopped:
         if document["rows"]:
@@ -342,7 +339,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     saved = f"{len(document['rows'])} of {len(grid)} combinations saved in {out}"
     if stopped == sweep.INTERRUPTED:
         print(f"backtest: interrupted: {saved}", file=sys.stderr)
-        return 130
+        return cli.EXIT_INTERRUPTED
     if stopped:  # the cluster was lost
         print(f"backtest: {stopped}; {saved}", file=sys.stderr)
         return 2
