@@ -171,10 +171,20 @@ def _refresh_candles(run: RunContext, quotes: Mapping[str, Quote]) -> dict[str, 
             fetched.append(symbol)
     if fetched:
         cached.update(run.store.candles_of(fetched, start, until=latest_needed))
-    logger.info("candles up to %s: the close of %d symbols from the quotes, history fetched "
-                "for %d", latest_needed, len(quoted), len(fetched))
+    logger.info("candles up to %s: %s", latest_needed,
+                _candle_sources(len(symbols), len(quoted), len(fetched)))
     return {symbol: [c["close"] for c in cached.get(symbol, []) + quoted.get(symbol, [])]
             for symbol in symbols}
+
+
+def _candle_sources(symbols: int, quoted: int, fetched: int) -> str:
+    """'48 from the cache, 2 completed with the quotes' previous close' (only the parts that
+    happened: 'all 50 from the cache' on an ordinary day)."""
+    cached = symbols - quoted - fetched
+    parts = [f"{'all ' if cached == symbols else ''}{cached} from the cache" if cached else "",
+             f"{quoted} completed with the quotes' previous close" if quoted else "",
+             f"{fetched} fetched from Fyers' history" if fetched else ""]
+    return ", ".join(part for part in parts if part)
 
 
 def _quoted_closes(quotes: Mapping[str, Quote], today: date) -> dict[str, dict[str, Any]]:

@@ -6,6 +6,7 @@ gap. Every case decides exactly as a run on an empty cache does at the same mome
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date
 
@@ -48,6 +49,13 @@ def next_day_run(run_config, store, broker, sandbox, clock: str) -> tuple[int, i
             result.intents)
 
 
+def candle_line(caplog, day: str) -> str:
+    """What the run logged of where its candles up to `day` came from."""
+    [line] = [record.getMessage() for record in caplog.records
+              if record.getMessage().startswith(f"candles up to {day}: ")]
+    return line.split(": ", 1)[1]
+
+
 def assert_decides_as_a_cold_cache(run_config, store, cold_store, broker, intents,
                                    quotes_stand_still: bool = True) -> None:
     """A run at the same moment on an empty cache reads the same closes and, when prices do
@@ -62,9 +70,14 @@ def assert_decides_as_a_cold_cache(run_config, store, cold_store, broker, intent
 
 @pytest.mark.parametrize("clock", [f"{NEXT_SESSION}T15:10:00", f"{NEXT_SESSION}T15:45:00"])
 def test_next_day_run_takes_yesterdays_close_from_one_quotes_call(
-        run_config, store, cold_store, broker, sandbox, clock):
+        run_config, store, cold_store, broker, sandbox, clock, caplog):
+    caplog.set_level(logging.INFO, logger="live_strategy")
     history, quotes, intents = next_day_run(run_config, store, broker, sandbox, clock)
     assert (history, quotes) == (0, 1)
+    assert candle_line(caplog, "2026-10-01") == "50 completed with the quotes' previous close"
+    caplog.clear()
+    run_live(run_config, store, broker, run_id="again", dry_run=True)
+    assert candle_line(caplog, "2026-10-01") == "all 50 from the cache"
     assert set(store.last_candle_dates().values()) == {"2026-10-01"}
     # during the session prices move between two runs; after the close they stand still
     assert_decides_as_a_cold_cache(run_config, store, cold_store, broker, intents,
@@ -77,10 +90,12 @@ def test_next_day_run_takes_yesterdays_close_from_one_quotes_call(
                                    "2026-10-02T15:10:00",  # Gandhi Jayanti, NSE closed
                                    "2026-10-06T15:45:00"])  # the Monday run was missed
 def test_without_todays_session_or_after_a_missed_day_history_fills_the_gap(
-        run_config, store, cold_store, broker, sandbox, clock):
+        run_config, store, cold_store, broker, sandbox, clock, caplog):
+    caplog.set_level(logging.INFO, logger="live_strategy")
     history, quotes, intents = next_day_run(run_config, store, broker, sandbox, clock)
     assert (history, quotes) == (50, 1)
     latest = previous_trading_day(date.fromisoformat(clock[:10])).isoformat()
+    assert candle_line(caplog, latest) == "50 fetched from Fyers' history"
     assert set(store.last_candle_dates().values()) == {latest}
     assert all(c["volume"] for c in store.get_candles("NSE:SBIN-EQ", since="2026-10-01"))
     assert_decides_as_a_cold_cache(run_config, store, cold_store, broker, intents)
