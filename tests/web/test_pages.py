@@ -128,6 +128,10 @@ def test_zero_is_not_red(logged_in, client, db):
 def test_trading_empty_states(logged_in, client):
     page = client.get("/trading").get_data(as_text=True)
     assert "No open positions" in page and "No closed trades yet" in page
+    words = text(page)  # no closed trade has no average, rather than one of ₹0.00
+    assert "Average win — no winning trade yet" in words
+    assert "Average loss — no losing trade yet" in words and "₹0.00" not in words.split(
+        "Wins / losses", 1)[1].split("Open positions", 1)[0]
 
 
 def test_strategy_history_and_run_logs(logged_in, client, seeded):
