@@ -147,6 +147,8 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(order_outcomes.badge, "outcome_badge")
     app.add_template_global(portfolio.duration, "duration")
     app.add_template_global(paper_shown, "paper_trading")
+    app.add_template_global(paper_prices, "paper_prices")
+    app.add_template_global(book_label, "book_label")
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(HTTPException, http_error)
@@ -162,6 +164,20 @@ def paper_shown() -> bool:
         return is_paper()
     except StoreError:
         return False
+
+
+def paper_prices() -> str:
+    """What paper orders fill at, for the pages that say so."""
+    from views import get_config
+
+    return paper_mode.paper_prices(get_config())
+
+
+def book_label(book: str) -> str:
+    """'paper', 'sandbox' or 'real-money': what the pages call a run of `book`."""
+    from views import get_config
+
+    return paper_mode.book_label(get_config(), book)
 
 
 def add_security_headers(response: Response) -> Response:

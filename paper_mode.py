@@ -46,6 +46,11 @@ def book_label(config: Config, book: str) -> str:
     return "sandbox" if config.is_sandbox else "real-money"
 
 
+def paper_prices(config: Config) -> str:
+    """The prices paper orders fill at, in words: the sandbox's in sandbox mode."""
+    return "the local sandbox's prices" if config.is_sandbox else "Fyers' live prices"
+
+
 def save_first_run_default(config: Config, store: Store) -> None:
     """On the web app's first start, save PAPER_TRADING to the store, so a runner elsewhere
     (e.g. GitHub Actions) trades the same book."""
@@ -62,7 +67,9 @@ def switch(config: Config, store: Store, on: bool, who: str) -> bool:
         return False
     store.set_setting(STORE_KEY, {"on": on, "at": time.time(), "by": who})
     logger.warning("paper trading turned %s by %s: %s", "on" if on else "off", who,
-                   "orders are simulated" if on else "orders go to Fyers with real money")
+                   "orders are simulated" if on else
+                   "orders go to the local sandbox" if config.is_sandbox else
+                   "orders go to Fyers with real money")
     return True
 
 

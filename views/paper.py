@@ -67,9 +67,11 @@ def paper_on() -> Response:
     except paper_mode.ModeLocked as exc:
         flash(str(exc), "warning")
         return redirect(url_for("strategy.index"))
-    account = "sandbox account" if get_config().is_sandbox else "real account"
-    flash(f"Paper trading is on: runs simulate their orders against Fyers' live prices; the "
-          f"{account} is untouched." if changed else "Paper trading was already on.", "info")
+    config = get_config()
+    account = "sandbox account" if config.is_sandbox else "real account"
+    flash(f"Paper trading is on: runs simulate their orders against "
+          f"{paper_mode.paper_prices(config)}; the {account} is untouched." if changed
+          else "Paper trading was already on.", "info")
     return redirect(url_for("strategy.index"))
 
 

@@ -52,6 +52,22 @@ def test_the_login_page_says_paper_too(client, paper_on):
     assert BANNER in page and "<title>Paper · " in page
 
 
+def test_in_sandbox_mode_paper_orders_fill_at_the_sandbox_s_prices(logged_in, client, paper_on):
+    page = visible_text(text(client.get("/strategy")))
+    assert "Orders are simulated against the local sandbox's prices." in page
+    assert ("Runs simulate their orders against the local sandbox's prices: no order reaches "
+            "the sandbox.") in page
+
+
+def test_in_live_mode_paper_orders_fill_at_fyers_live_prices(live_app):
+    app, auth = live_app
+    paper_mode.switch(app.extensions["nifty_config"], app.extensions["store"], True, "test")
+    live = visible_text(text(auth.client.get("/strategy")))
+    assert "Orders are simulated against Fyers' live prices." in live
+    assert "Runs simulate their orders against Fyers' live prices: no order reaches Fyers." in live
+    assert "sandbox" not in live.split("Paper trading is on", 1)[1].split("Go live", 1)[0]
+
+
 @pytest.mark.parametrize("path", ["/", "/trading", "/strategy"])
 def test_real_pages_never_say_paper(logged_in, client, seeded, path):
     page = text(client.get(path))
@@ -186,13 +202,13 @@ def test_a_real_run_still_running_after_the_switch_to_paper_bars_a_paper_run(
                    "dry_run": False, "book": "real"})
     page = " ".join(text(client.get("/strategy")).split())
     assert 'type="button" disabled>Running…' in page
-    assert "A real-money run started before the switch is still running" in page
+    assert "A sandbox run started before the switch is still running" in page  # FYERS_MODE
     page = text(client.get("/strategy/run"))
     answer = logged_in.post("/strategy/run", "/strategy/run", confirm="yes",
                             last_run=re.search(r'name="last_run" value="([^"]*)"', page).group(1))
     assert answer.headers["Location"].endswith("/strategy/runs/run-real")
     page = " ".join(text(client.get("/strategy/runs/run-real")).split())
-    assert "A run is already running" in page and "A real-money run</strong>, from before" in page
+    assert "A run is already running" in page and "A sandbox run</strong>, from before" in page
     assert db.for_book("paper").list_runs() == []
 
 
