@@ -24,8 +24,10 @@ from typing import Any
 import token_refresh
 from broker import BrokerError, FyersBroker, Quote, TokenExpired
 from config import Config
+from market_hours import FyersClock
 from portfolio import Mark, ist
 from store.base import Store
+from universe import nifty50_symbols
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,19 @@ def market_view(config: Config, store: Store, symbols: Sequence[str], *,
     return Market(marks, funds.get("available"), funds.get("at"), trouble if unquoted else "")
 
 
+def fyers_clock(config: Config, store: Store, *, wait_s: float = PAGE_WAIT_S
+                ) -> tuple[FyersClock, str]:
+    """Fyers' clock as a run reads it: the time the NIFTY 50's quotes carry (the run's own
+    quotes call, kept for the pages as any quotes are), moved on by the time since they were
+    read; with why this machine's clock stands in instead ('' when it does not)."""
+    view = market_view(config, store, nifty50_symbols(), wait_s=wait_s)
+    now = time.time()
+    quotes = _fresh(store.get_setting(MARKET_KEY) or {}, "quotes", QUOTES_FRESH_S, now) or {}
+    if not quotes.get("fyers_at"):
+        return FyersClock(None), view.trouble or "Fyers' quotes carried no time."
+    return FyersClock(quotes["fyers_at"] + (now - quotes["at"])), ""
+
+
 def _funds(store: Store) -> str:
     """The part holding the funds of the store's book: the paper account's are its own."""
     return "funds" if store.book == "real" else f"{store.book}_funds"
@@ -145,7 +160,8 @@ def _quotes_part(quotes: Mapping[str, Quote], asked: list[str], at: float) -> di
     """Quotes as the store keeps them; a symbol asked for but not quoted (Fyers has no quote
     for it) is not asked for again until they are stale."""
     return {"at": at, "asked": asked,
-            "prices": {symbol: quote.ltp for symbol, quote in quotes.items()}}
+            "prices": {symbol: quote.ltp for symbol, quote in quotes.items()},
+            "fyers_at": max((quote.traded_at for quote in quotes.values()), default=0.0)}
 
 
 def _fresh(market: Mapping[str, Any], part: str, fresh_s: float, now: float

@@ -2,7 +2,6 @@
 and the strategy settings the next run uses."""
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,13 +10,13 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 import executor
+import prices
 import run_steps
 import strategy_settings
 from auth import login_required
 from config import IST, Config
-from market_hours import session_state
 from store.base import LogPage
-from trading_calendar import holidays_notice
+from trading_calendar import holidays_notice, is_trading_day
 from views import get_config, get_store, paper
 from views.logs import fetch_page, parse_query
 
@@ -70,14 +69,20 @@ def save_settings() -> Response | tuple[str, int]:
 @bp.route("/strategy/run")
 @login_required
 def confirm_run() -> str:
-    """The "Run now" confirmation: the most the run can spend and what already ran today; as
-    a fragment for htmx, else as a page (without JavaScript)."""
-    config = get_config()
-    stakes = executor.run_now_stakes(config, get_store())
+    """The "Run now" confirmation: the most the run can spend, what already ran today and
+    whether NSE is open by Fyers' clock, as the run will read it; as a fragment for htmx, else
+    as a page (without JavaScript)."""
+    config, store = get_config(), get_store()
+    stakes = executor.run_now_stakes(config, store)
+    clock, clock_trouble = prices.fyers_clock(config, store)
+    # A run skips a day NSE does not trade, by this machine's date, before it asks Fyers
+    # anything; the sandbox's runs are forced (executor.start_background_run).
+    today = executor.ist_today()
+    skipped_day = None if config.is_sandbox or is_trading_day(today) else today
     template = "_run_confirm.html" if request.headers.get("HX-Request") else "run_confirm.html"
     return render_template(template, stakes=stakes, sandbox=config.is_sandbox,
-                           market=session_state(time.time()),
-                           after_market=config.after_market_orders)
+                           market=clock.session(), clock_trouble=clock_trouble,
+                           skipped_day=skipped_day, after_market=config.after_market_orders)
 
 
 @bp.route("/strategy/run", methods=("POST",))

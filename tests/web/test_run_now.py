@@ -5,16 +5,16 @@ from __future__ import annotations
 import html
 import re
 import time
-from datetime import datetime
+from datetime import date
 
 import pytest
 
 import paper_mode
+import prices
 import strategy_settings
-from config import IST
-from market_hours import session_state
 from portfolio import ist_midnight
 from tests.web.conftest import AuthActions
+from tests.web.fyers_login import store_sandbox_token
 
 WAIT_FOR_CHILD_S = 120
 FIELD = r'name="{}" value="([^"]*)"'
@@ -136,11 +136,30 @@ def test_htmx_gets_the_confirmation_as_a_fragment(logged_in, client):
     assert 'class="js-once' in fragment  # a double tap sends one request
 
 
-SATURDAY_NIGHT = datetime(2026, 11, 28, 22, 0, tzinfo=IST).timestamp()
-TUESDAY_MORNING = datetime(2026, 12, 1, 11, 0, tzinfo=IST).timestamp()
+SATURDAY_NIGHT, TUESDAY_MORNING = "2026-11-28T22:00", "2026-12-01T11:00"  # sandbox clock, IST
 
 
-@pytest.mark.parametrize(("after_market", "moment", "said"), [
+def confirmation_at(make_app, sandbox_config, sandbox, clock: str, *, paper: bool = False,
+                    **overrides) -> str:
+    """The confirmation's words with the sandbox's clock at `clock` and the owner logged in to
+    Fyers, whatever this machine's clock says."""
+    app = make_app(sandbox_config.with_overrides(**overrides))
+    config, store = app.extensions["nifty_config"], app.extensions["store"]
+    if paper:
+        paper_mode.switch(config, store, True, "test")
+    store_sandbox_token(app)
+    sandbox.admin("clock", now=clock)
+    # the page waits for Fyers' quotes at most prices.PAGE_WAIT_S: read them unhurried first,
+    # as the dashboard or a run would have, so a busy machine cannot turn this into a test of
+    # the fallback
+    assert prices.fyers_clock(config, store.for_book("paper" if paper else "real"),
+                              wait_s=30)[1] == ""
+    client = app.test_client()
+    AuthActions(client).login()
+    return text_of(confirmation(client)[0])
+
+
+@pytest.mark.parametrize(("after_market", "clock", "said"), [
     (False, SATURDAY_NIGHT, "NSE is closed until Mon 09:15 IST. The run shows what it would do "
                             "and places nothing."),
     (True, SATURDAY_NIGHT, "NSE is closed until Mon 09:15 IST. After-market orders are on "
@@ -148,53 +167,55 @@ TUESDAY_MORNING = datetime(2026, 12, 1, 11, 0, tzinfo=IST).timestamp()
     (True, TUESDAY_MORNING, "After-market orders are on (AFTER_MARKET_ORDERS): a run outside NSE "
                             "hours places AMOs"),
 ])
-def test_the_confirmation_says_when_nse_is_closed_and_whether_amos_are_on(
-        make_app, config, monkeypatch, after_market, moment, said):
-    app = make_app(config.with_overrides(after_market_orders=after_market))
-    monkeypatch.setattr("views.strategy.session_state", lambda _now: session_state(moment))
+def test_the_confirmation_says_by_fyers_clock_when_nse_is_closed_and_whether_amos_are_on(
+        make_app, sandbox_config, sandbox, after_market, clock, said):
+    page = confirmation_at(make_app, sandbox_config, sandbox, clock,
+                           after_market_orders=after_market)
+    assert said in page
+    assert "this machine's clock" not in page
+
+
+def test_without_fyers_quotes_the_confirmation_says_it_reads_this_machine_s_clock(
+        make_app, sandbox_config):
+    app = make_app(sandbox_config)  # never logged in to Fyers: no quote, no Fyers time
     client = app.test_client()
     AuthActions(client).login()
     page = text_of(confirmation(client)[0])
-    assert said in page
+    assert re.search(r"Market hours by this machine's clock, \w{3} \d\d:\d\d IST: Fyers needs a "
+                     r"new login, so prices are not live\. The run reads Fyers' clock", page)
 
 
 @pytest.mark.parametrize("after_market", [False, True])
 def test_a_live_confirmation_on_a_weekend_says_the_run_is_skipped(
         make_app, config, monkeypatch, after_market):
-    # A live run on a day NSE does not trade is skipped (executor.py); only the sandbox's demo
-    # runs are forced, so only they show what they would do.
+    # A live run on a day NSE does not trade is skipped (executor.py) by this machine's date,
+    # before it asks Fyers anything: that date is what the page reads here. Only the
+    # sandbox's demo runs are forced, so only they show what they would do.
     live = config.with_overrides(fyers_mode="live", fyers_client_id="ABC123-100",
                                  fyers_secret_key="secret", after_market_orders=after_market)
     app = make_app(live)
-    monkeypatch.setattr("views.strategy.session_state", lambda _now: session_state(SATURDAY_NIGHT))
+    monkeypatch.setattr("executor.ist_today", lambda: date(2026, 11, 28))
     client = app.test_client()
     AuthActions(client).login()
     page = text_of(confirmation(client)[0])
-    assert ("NSE is closed until Mon 09:15 IST. Sat 28 Nov is not an NSE trading day: the run is "
-            "skipped and places nothing.") in page
+    assert "Sat 28 Nov is not an NSE trading day: the run is skipped and places nothing." in page
     assert "shows what it would do" not in page and "places its orders as AMOs" not in page
 
 
-def test_no_amo_line_while_nse_is_open_and_amos_are_off(logged_in, client, monkeypatch):
-    monkeypatch.setattr("views.strategy.session_state",
-                        lambda _now: session_state(TUESDAY_MORNING))
-    page = text_of(confirmation(client)[0])
+def test_no_amo_line_while_nse_is_open_and_amos_are_off(make_app, sandbox_config, sandbox):
+    page = confirmation_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING)
     assert "NSE is closed" not in page and "After-market" not in page
 
 
-@pytest.mark.parametrize(("moment", "said", "never"), [
+@pytest.mark.parametrize(("clock", "said", "never"), [
     (SATURDAY_NIGHT, "but they are not simulated on paper: the paper account refuses the run's "
                      "orders", "the run places its orders as AMOs"),
     (TUESDAY_MORNING, "Sandbox mode: prices come from the local sandbox; orders are simulated "
                       "here", "places AMOs"),
 ])
 def test_a_paper_confirmation_promises_no_amo_and_no_sandbox_order(
-        make_app, config, monkeypatch, moment, said, never):
-    app = make_app(config.with_overrides(after_market_orders=True))
-    paper_mode.switch(config, app.extensions["store"], True, "test")
-    monkeypatch.setattr("views.strategy.session_state", lambda _now: session_state(moment))
-    client = app.test_client()
-    AuthActions(client).login()
-    page = text_of(confirmation(client)[0])
+        make_app, sandbox_config, sandbox, clock, said, never):
+    page = confirmation_at(make_app, sandbox_config, sandbox, clock, paper=True,
+                           after_market_orders=True)
     assert said in page and never not in page
     assert "orders go to the local sandbox" not in page
