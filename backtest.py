@@ -331,7 +331,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     stopped = document["stopped"]
     if not stopped:
         if document["rows"]:
-            print(sweep.format_table(document["rows"], list(document["axes"])) + "\n")
+            print(sweep.format_table(document) + "\n")
         print(f"Saved {len(document['rows'])} runs, sweep.json and sweep.html to {out}")
     for failed in document["failed"]:  # one line each; those a stop left are told as one
         print(f"backtest: combination {failed['combination']} failed: "

@@ -17,6 +17,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from indian_digits import grouped
 from strategy_rules import StrategyParams
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -402,8 +403,8 @@ def setting_range(name: str) -> str:
 
 
 def _bound(value: float) -> str:
-    """A range bound as a person writes it: 10000000 → '10,000,000', 0.01 → '0.01'."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
+    """A range bound as a person in India writes it: 10000000 → '1,00,00,000', 0.01 → '0.01'."""
+    return grouped(value, 0) if float(value).is_integer() else f"{value:g}"
 
 
 def strategy_fields() -> list[Field]:

@@ -4,24 +4,18 @@ Views call these so that no template or view does arithmetic on money.
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from babel import Locale
-from babel.numbers import format_currency
-
 import trade_books
 from config import IST
+from indian_digits import MINUS, grouped
 from store.base import ClosedDay, TradeStats
 from store.common import trade_stats
 from trade_books import Sale
-
-EN_IN = Locale.parse("en_IN")  # parsed once: a page formats hundreds of amounts
-MINUS = "\u2212"  # a real minus sign reads better than a hyphen next to ₹
 
 
 def shown(value: float) -> float:
@@ -30,12 +24,12 @@ def shown(value: float) -> float:
     return round(value, 2) + 0.0
 
 
-@functools.lru_cache(maxsize=4096)  # pages show the same amounts on every load; babel is slow
 def inr(amount: float | None) -> str:
     """₹ with Indian grouping and paise, e.g. ₹1,23,456.78 or −₹1,234.00; '—' when unknown."""
     if amount is None or not math.isfinite(amount):
         return "—"
-    return format_currency(shown(amount), "INR", locale=EN_IN).replace("-", MINUS)
+    value = shown(amount)
+    return f"{MINUS if value < 0 else ''}₹{grouped(abs(value))}"
 
 
 def signed_inr(amount: float) -> str:

@@ -10,6 +10,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from indian_digits import grouped
+
 # Percentages are compared with this tolerance so a threshold that is met exactly on paper
 # (e.g. 100 → 106.28 for 6.28 %) is not missed by float rounding.
 _PCT_TOLERANCE = 1e-9
@@ -95,10 +97,8 @@ def buy_qty(max_trade_value: float, ltp: float) -> int:
 
 
 def rupees(price: float) -> str:
-    """A share price as the reason of an order reads it, e.g. '₹1,675.80'. This module stays
-    stdlib-only, so not portfolio.inr; no NIFTY 50 share costs ₹1 lakh, below which Indian and
-    Western digit grouping agree."""
-    return f"₹{price:,.2f}"
+    """A share price as the reason of an order reads it, e.g. '₹1,675.80'."""
+    return f"₹{grouped(price)}"
 
 
 def _at_least(value: float, threshold: float) -> bool:

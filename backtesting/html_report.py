@@ -20,6 +20,7 @@ from backtesting.metrics import (
     figure_text,
 )
 from backtesting.sweep_keys import sweep_key, swept_settings
+from indian_digits import grouped
 
 # .wrap: a table whose text wraps (its last column, an error, anywhere) rather than scroll.
 # .wide: a box as wide as its table needs, past the body's 60rem up to the screen's width,
@@ -106,7 +107,7 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
         figures, "<h2>Parameters</h2>",
         _table(["Parameter", "Value"], parameter_rows(params, settings)),
         "<h2>Equity against buy and hold</h2>",
-        line_svg(dates, lines, label="Equity against buy and hold", unit=lambda v: f"₹{v:,.0f}"),
+        line_svg(dates, lines, label="Equity against buy and hold", unit=lambda v: f"₹{grouped(v, 0)}"),
         "<h2>Drawdown</h2>", line_svg(dates, [("Drawdown", drawdown_pct(
             equity["equity"], summary["initial_capital"]), "#dc3545")],
                                       label="Drawdown from the running peak",
@@ -115,8 +116,8 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
         f"<p>The first {TRADES_SHOWN}; every one is in trades.csv.</p>"
         if len(trades) > TRADES_SHOWN else "",
         _table(["Date", "Symbol", "Side", "Qty", "Price", "Costs", "P&L", "Reason"],
-               [(t[0], t[1], t[2], t[3], f"{t[4]:.2f}", f"{t[5]:.2f}",
-                 "" if t[6] is None else f"{t[6]:.2f}", t[7]) for t in trades[:TRADES_SHOWN]])]))
+               [(t[0], t[1], t[2], t[3], grouped(t[4]), grouped(t[5]),
+                 "" if t[6] is None else grouped(t[6]), t[7]) for t in trades[:TRADES_SHOWN]])]))
 
 
 def sweep_figures(document: dict[str, Any], row: dict[str, Any]) -> list[Figure]:

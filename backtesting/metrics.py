@@ -7,6 +7,7 @@ from itertools import accumulate
 from typing import Any, NamedTuple
 
 from backtesting.engine import BacktestResult
+from indian_digits import grouped
 
 DAYS_PER_YEAR = 365.25
 # Every figure summarize() gives, in the order shown, with its label (figure_rows: report.html
@@ -48,8 +49,9 @@ class Figure(NamedTuple):
 
 def figure_text(value: Any) -> str:
     """A figure as the CLI and the HTML reports show it: amounts and percentages with two
-    decimals and thousands separators (400,000.00; 1.90), counts and dates as they are."""
-    return f"{value:,.2f}" if isinstance(value, float) else str(value)
+    decimals, grouped as the app's pages group them (4,00,000.00; −1.90), counts and dates as
+    they are."""
+    return grouped(value) if isinstance(value, float) else str(value)
 
 
 def annualised(start: str, end: str) -> bool:

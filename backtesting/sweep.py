@@ -25,7 +25,7 @@ from backtesting import html_report, results
 from backtesting.data import SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
 from backtesting.forkpool import Done, interrupts_deferred, run_forked
-from backtesting.metrics import summarize
+from backtesting.metrics import figure, summarize
 from backtesting.progress import Progress
 from strategy_rules import StrategyParams
 
@@ -231,10 +231,16 @@ def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (-row["cagr_pct"], row["max_drawdown_pct"]))
 
 
-def format_table(rows: list[dict[str, Any]], axes: list[str]) -> str:
-    """The ranked rows as a plain-text table with a header."""
+def format_table(document: dict[str, Any]) -> str:
+    """A sweep's ranked rows as a plain-text table with a header, each figure as sweep.html
+    shows it (amounts grouped as the app's pages group them; '—' for a CAGR under a year or a
+    win rate without a closed trade)."""
     from tabulate import tabulate
 
+    axes, period = list(document["axes"]), {"start": document["start"], "end": document["end"]}
     return tabulate([{**{name: row[name] for name in axes},
-                      **{column: row[column] for column in TABLE_COLUMNS}, "run": row["run"]}
-                     for row in ranked(rows)], headers="keys", floatfmt=",.2f")
+                      **{column: figure({**row, **period}, column).text
+                         for column in TABLE_COLUMNS},
+                      "run": row["run"]}
+                     for row in ranked(document["rows"])], headers="keys", disable_numparse=True,
+                    colalign=["right"] * (len(axes) + len(TABLE_COLUMNS)) + ["left"])

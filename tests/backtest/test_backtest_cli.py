@@ -275,7 +275,8 @@ def test_a_loss_too_small_to_show_reads_zero_not_minus_zero(scenario_dir, config
                           "--from", "2024-01-08", "--to", "2024-01-08", "--out", str(out)],
                          config) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"\nTotal return \(%\) +0\.00\n", printed) and "-0.0" not in printed
+    assert re.search(r"\nTotal return \(%\) +0\.00\n", printed)
+    assert "-0.0" not in printed and "\u22120.0" not in printed  # nor with a real minus sign
     assert "-0.0" not in (out / "summary.json").read_text()
 
 
@@ -358,12 +359,13 @@ def test_buy_and_hold_return_is_beside_the_strategy_and_cagr_waits_for_a_year(
     assert json.loads((out / "summary.json").read_text())["summary"][
         "buy_and_hold_return_pct"] == -2.67
     report = (out / "report.html").read_text()
-    assert re.search(r"<tr><td>Total return \(%\)</td><td>-?[\d.]+</td></tr>"
-                     r"<tr><td>Total return, buy and hold \(%\)</td><td>-2\.67</td></tr>", report)
+    # a loss has a real minus sign, as on the app's pages
+    assert re.search(r"<tr><td>Total return \(%\)</td><td>−?[\d.]+</td></tr>"
+                     r"<tr><td>Total return, buy and hold \(%\)</td><td>−2\.67</td></tr>", report)
     assert ("<tr><td>CAGR (%)</td><td>— <small>(not annualised: under a year)"
             "</small></td></tr>") in report
     # The printed summary reads as report.html does.
-    assert re.search(r"\nTotal return, buy and hold \(%\) +-2\.67\n", done.stdout)
+    assert re.search(r"\nTotal return, buy and hold \(%\) +−2\.67\n", done.stdout)
     assert re.search(r"\nCAGR \(%\) +— \(not annualised: under a year\)\n", done.stdout)
 
 
@@ -388,3 +390,26 @@ def test_sweep_html_names_the_swept_settings_as_the_command_line_does(scenario_d
     assert 'aria-label="entry 1.0, exit 8.0: Total return (%) ' in page
     assert ('<th><span title="entry_threshold_pct">entry</span></th>'
             '<th><span title="exit_threshold_pct">exit</span></th>') in page
+
+
+def test_amounts_are_grouped_in_lakhs_as_the_app_s_pages_group_them(scenario_dir, config,
+                                                                    tmp_path, capsys):
+    # ₹2 crore of capital and buys of ₹25 lakh read as on the Trading page (2,00,00,000.00),
+    # never 20,000,000.00: in the printed summary, report.html and its fills (an exit's P&L above a
+    # lakh), and a sweep's table (whose one-month CAGR is "—", as on sweep.html).
+    lakhs = ["--capital", "20000000", "--max-trade-value", "2500000"]
+    out = tmp_path / "run"
+    assert backtest.main(["--csv", str(scenario_dir), *SCENARIO_ARGS, *lakhs, "--out", str(out)],
+                         config) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"\nInitial capital \(₹\) +2,00,00,000\.00\n", printed)
+    report = (out / "report.html").read_text()
+    assert "<tr><td>Initial capital (₹)</td><td>2,00,00,000.00</td></tr>" in report
+    fills = report.split("<h2>Fills", 1)[1]
+    assert re.search(r"<td>\d,\d\d,\d\d\d\.\d\d</td><td>exit</td>", fills), fills
+    swept = tmp_path / "sweep"
+    assert backtest.main(["--csv", str(scenario_dir), *sweep_args("exit=5,8"), *lakhs,
+                          "--out", str(swept)], config) == 0
+    table = capsys.readouterr().out.split("\nSaved ", 1)[0]
+    assert re.search(r"\n +5\.0 +— .* 2,\d\d,\d\d,\d\d\d\.\d\d .*runs/0000", table), table
+    assert not re.search(r"\d,\d\d\d,\d\d\d", printed + report + table)

@@ -108,7 +108,7 @@ def test_an_interrupted_pool_ends_its_workers_and_reports_only_what_came_back():
     (["entry=1,60"], "bad --sweep item 'entry=1,60': ENTRY_THRESHOLD_PCT='60' is invalid: must "
                      "be between 0 and 50"),
     (["max-trade-value=50"], "bad --sweep item 'max-trade-value=50': MAX_TRADE_VALUE='50' is "
-                             "invalid: must be between 100 and 10,000,000"),
+                             "invalid: must be between 100 and 1,00,00,000"),
     (["exit="], "bad --sweep item 'exit=': no values, so the grid is empty"),
     (["exit=5", "exit=6"], "bad --sweep item 'exit=6': exit is given twice"),
 ])

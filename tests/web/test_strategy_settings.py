@@ -44,7 +44,7 @@ def test_the_page_shows_what_the_next_run_uses_with_ranges(auth, db):
     assert 'name="MA_PERIOD" type="number" step="1"' in page
     assert 'value="44"' in page and "Allowed: between 2 and 250" in page
     assert 'name="EXIT_THRESHOLD_PCT"' in page and "Allowed: between 0.01 and 100" in page
-    assert "Allowed: between 100 and 10,000,000" in page  # MAX_TRADE_VALUE, not 1e+07
+    assert "Allowed: between 100 and 1,00,00,000" in page  # MAX_TRADE_VALUE, not 1e+07
 
 
 def test_a_change_is_saved_for_every_run_and_logged_with_who_made_it(auth, app, db):
