@@ -19,24 +19,28 @@ FIGURE_LABELS = {
     "buy_and_hold_return_pct": "Total return, buy and hold (%)",
     "cagr_pct": "CAGR (%)", "max_drawdown_pct": "Max drawdown (%)",
     "trades": "Fills (buys and sells)", "closed_trades": "Closed trades",
-    "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)", "avg_loss": "Avg loss (₹)",
+    "winning_trades": "Winning trades", "win_rate_pct": "Win rate (%)", "avg_win": "Avg win (₹)", "avg_loss": "Avg loss (₹)",
     "exposure_pct": "Exposure (% of days)",
     "peak_capital_used": "Cost of open positions at peak (₹)", "total_costs": "Costs (₹)",
     "skipped_buys": "Buys skipped (cash short)",
 }
 # The figures every saved summary.json has: what a saved run must hold to be shown
 # (results.read_summary), and what the CLI's printed summary lists. Those added since
-# (buy-and-hold's return) are missing from older runs, which read "—" for them.
+# (buy-and-hold's return, the winning trades) are missing from older runs, which read "—" for
+# them.
 SUMMARY_LABELS = {key: label for key, label in FIGURE_LABELS.items()
-                  if key != "buy_and_hold_return_pct"}
+                  if key not in ("buy_and_hold_return_pct", "winning_trades")}
 NOT_SAVED = "saved before this figure was added"
 # CAGR is shown for a year or more: a few days' return compounded to a year says nothing of the
 # strategy (-0.03 % over two days reads -11.62 % a year). A calendar year's first and last
 # trading days are 360 days apart or more (3 Jan → 29 Dec), so such a run counts as a year.
 MIN_DAYS_FOR_CAGR = 360
 UNDER_A_YEAR = "not annualised: under a year"
-# A win rate of no closed trade is no rate: 0.00 % would read as every trade lost.
+# A win rate of no closed trade is no rate: 0.00 % would read as every trade lost; nor is an
+# average win of no winning trade ₹0.00, which would read as wins that made nothing.
 NO_CLOSED_TRADE = "no closed trade"
+NO_WINNING_TRADE = "no winning trade"
+NO_LOSING_TRADE = "no losing trade"
 
 
 class Figure(NamedTuple):
@@ -70,7 +74,22 @@ def figure(summary: dict[str, Any], key: str) -> Figure:
         return Figure(label, "—", UNDER_A_YEAR)
     if key == "win_rate_pct" and summary.get("closed_trades") == 0:
         return Figure(label, "—", NO_CLOSED_TRADE)
+    if key in ("avg_win", "avg_loss") and (missing := _no_trade_to_average(summary, key)):
+        return Figure(label, "—", missing)
     return Figure(label, figure_text(summary[key]))
+
+
+def _no_trade_to_average(summary: dict[str, Any], key: str) -> str:
+    """Why a summary has no average win (loss): no closed, winning (losing) trade; '' when it
+    has one, or when a run saved before winning trades were counted cannot tell."""
+    closed, wins = summary.get("closed_trades"), summary.get("winning_trades")
+    if closed == 0:
+        return NO_CLOSED_TRADE
+    if key == "avg_win" and wins == 0:
+        return NO_WINNING_TRADE
+    if key == "avg_loss" and wins is not None and wins == closed:
+        return NO_LOSING_TRADE
+    return ""
 
 
 def figure_rows(summary: dict[str, Any]) -> list[Figure]:
@@ -125,6 +144,7 @@ def summarize(result: BacktestResult, capital: float) -> dict[str, Any]:
         "max_drawdown_pct": _rounded(-min(drawdown_pct(equity["equity"], capital))),
         "trades": len(result.trades),
         "closed_trades": len(closed),
+        "winning_trades": len(wins),
         "win_rate_pct": _rounded(len(wins) / len(closed) * 100) if closed else 0.0,
         "avg_win": _mean(wins),
         "avg_loss": _mean(losses),

@@ -48,6 +48,10 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     assert re.search(r"Final equity \(₹\) +3,050\.00\n", done.stdout)
     assert re.search(r"Initial capital \(₹\) +2,900\.00\n", done.stdout)
     assert re.search(r"Buys skipped \(cash short\) +1\n", done.stdout)  # a count stays whole
+    # Both sales made money: no average loss, rather than one of 0.00.
+    assert re.search(r"\nWinning trades +2\n", done.stdout)
+    assert re.search(r"\nAvg win \(₹\) +75\.00\nAvg loss \(₹\) +— \(no losing trade\)\n",
+                     done.stdout)
     trades = pd.read_csv(out / "trades.csv")
     assert list(trades.columns) == ["date", "symbol", "side", "qty", "price", "costs", "pnl",
                                     "reason"]
@@ -61,6 +65,7 @@ def test_cli_writes_trades_equity_and_summary(scenario_dir, config, tmp_path):
     assert "<title>Backtest 2024-01-01 → 2024-02-09</title>" in report
     assert report.count("<polyline") == 3  # strategy, buy-and-hold, drawdown
     assert "<tr><td>Final equity (₹)</td><td>3,050.00</td></tr>" in report
+    assert "<tr><td>Avg loss (₹)</td><td>— <small>(no losing trade)</small></td></tr>" in report
     assert "<h2>Fills (5)</h2>" in report and report.count("<td>NSE:AAA-EQ</td>") == 3
     assert "<script" not in report
     assert equity["date"].tolist() == DATES

@@ -154,6 +154,22 @@ def test_a_run_saved_before_buy_and_hold_s_return_still_shows(logged_in, saved_i
         as_text=True)
 
 
+def test_without_a_losing_trade_there_is_no_average_loss_unless_the_run_cannot_tell(
+        logged_in, saved_id, config):
+    def avg_loss() -> str:
+        page = logged_in.get(f"/backtests/{saved_id}").get_data(as_text=True)
+        return page.split("Avg loss (₹)</th>", 1)[1].split("</td>", 1)[0]
+
+    # the scenario's two sales both made money
+    assert avg_loss() == ('<td class="text-end">— <small class="text-body-secondary">'
+                          '(no losing trade)</small>')
+    path = results.backtests_root(config.data_dir) / saved_id / "summary.json"
+    document = json.loads(path.read_text())
+    del document["summary"]["winning_trades"]  # saved before they were counted
+    path.write_text(json.dumps(document))
+    assert avg_loss() == '<td class="text-end">0.00'
+
+
 def test_under_a_year_the_pages_give_no_cagr_and_say_why(logged_in, saved_id):
     listing = logged_in.get("/backtests").get_data(as_text=True)
     assert '<span title="not annualised: under a year">—</span>' in listing
