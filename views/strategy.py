@@ -99,10 +99,15 @@ def run_now() -> Response:
               "Here it is.", "info")
         return redirect(url_for("strategy.run_detail", run_id=newest))
     run_id, started = executor.start_background_run(get_config(), "manual")
-    if not started:  # a started run's page says so itself while it runs (_run_live.html)
-        flash("A run is already running; no second run was started.", "info")
+    if started:  # its page says so itself while it runs (_run_live.html)
+        return redirect(url_for("strategy.run_detail", run_id=run_id))
     if not run_id:  # the running run let go of its lock just now
+        flash("A run was ending as you tapped, so this tap started none: the history shows "
+              "how it ended.", "info")
         return redirect(url_for("strategy.index"))
+    # in the past tense: the page may still show it after that run ended
+    flash("A run was already running, so this tap started no second run: here is that run.",
+          "info")
     return redirect(url_for("strategy.run_detail", run_id=run_id))
 
 

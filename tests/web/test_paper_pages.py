@@ -208,7 +208,8 @@ def test_a_real_run_still_running_after_the_switch_to_paper_bars_a_paper_run(
                             last_run=re.search(r'name="last_run" value="([^"]*)"', page).group(1))
     assert answer.headers["Location"].endswith("/strategy/runs/run-real")
     page = " ".join(text(client.get("/strategy/runs/run-real")).split())
-    assert "A run is already running" in page and "A sandbox run</strong>, from before" in page
+    assert "A run was already running, so this tap started no second run" in page
+    assert "A sandbox run</strong>, from before" in page
     assert db.for_book("paper").list_runs() == []
 
 
