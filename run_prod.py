@@ -9,7 +9,6 @@ from flask import Flask
 from waitress.server import create_server
 
 import cli
-import portfolio
 from app import create_app
 from config import load_config_or_exit
 from users import ensure_admin
@@ -46,11 +45,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def warm_up(app: Flask) -> None:
-    """Compile every template and load the locale data of ₹ amounts before serving: the first
-    view of a page after a start then waits no longer than the next (it took ~50 ms more)."""
+    """Compile every template before serving: the first view of a page after a start then
+    waits no longer than the next (it took ~50 ms more)."""
     for name in app.jinja_env.list_templates():
         app.jinja_env.get_template(name)
-    portfolio.inr(0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
