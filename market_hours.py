@@ -74,6 +74,11 @@ def _next_session(day: date) -> date:
     return day
 
 
+def quotes_time(quotes: Mapping[str, Quote]) -> float | None:
+    """Fyers' time when `quotes` were read: their latest `tt`; None when none carries one."""
+    return max((quote.traded_at for quote in quotes.values()), default=0.0) or None
+
+
 class FyersClock:
     """Fyers' time: the latest quote's timestamp, advanced by the monotonic time since it was
     read; the machine's clock when no quote carried one."""
@@ -90,9 +95,8 @@ class FyersClock:
     @classmethod
     def from_quotes(cls, quotes: Mapping[str, Quote], **clocks: Callable[[], float]
                     ) -> FyersClock:
-        """The clock the quotes just read carry (their latest `tt`)."""
-        latest = max((quote.traded_at for quote in quotes.values()), default=0.0)
-        return cls(latest or None, **clocks)
+        """The clock the quotes just read carry."""
+        return cls(quotes_time(quotes), **clocks)
 
     @property
     def from_fyers(self) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 import token_refresh
 from broker import BrokerError, FyersBroker, Quote, TokenExpired
 from config import Config
-from market_hours import FyersClock
+from market_hours import FyersClock, quotes_time
 from portfolio import Mark, ist
 from store.base import Store
 from universe import nifty50_symbols
@@ -124,11 +124,16 @@ def fyers_clock(config: Config, store: Store, *, wait_s: float = PAGE_WAIT_S
     """Fyers' clock as a run reads it: the time the NIFTY 50's quotes carry (the run's own
     quotes call, kept for the pages as any quotes are), moved on by the time since they were
     read; with why this machine's clock stands in instead ('' when it does not)."""
-    view = market_view(config, store, nifty50_symbols(), wait_s=wait_s)
+    wanted, asked = nifty50_symbols(), time.time()
+    market = store.get_setting(MARKET_KEY) or {}
+    trouble = ""
+    if _missing_quotes(market, wanted, asked):
+        trouble = _ask_fyers(config, store, market, wanted, asked, wait_s)
+        market = store.get_setting(MARKET_KEY) or {}
     now = time.time()
-    quotes = _fresh(store.get_setting(MARKET_KEY) or {}, "quotes", QUOTES_FRESH_S, now) or {}
+    quotes = _fresh(market, "quotes", QUOTES_FRESH_S, now) or {}
     if not quotes.get("fyers_at"):
-        return FyersClock(None), view.trouble or "Fyers' quotes carried no time."
+        return FyersClock(None), trouble or "Fyers' quotes carried no time."
     return FyersClock(quotes["fyers_at"] + (now - quotes["at"])), ""
 
 
@@ -161,7 +166,7 @@ def _quotes_part(quotes: Mapping[str, Quote], asked: list[str], at: float) -> di
     for it) is not asked for again until they are stale."""
     return {"at": at, "asked": asked,
             "prices": {symbol: quote.ltp for symbol, quote in quotes.items()},
-            "fyers_at": max((quote.traded_at for quote in quotes.values()), default=0.0)}
+            "fyers_at": quotes_time(quotes)}
 
 
 def _fresh(market: Mapping[str, Any], part: str, fresh_s: float, now: float
