@@ -81,16 +81,17 @@ def _seconds(value: Any) -> str:
     return f"{float(value):g} s" if value else ""
 
 
-HEADLINES = {PARTIAL: "order partly filled",
-             EXPIRED: "order expired at the close", NOT_PLACED: "order not placed"}
+# An order Fyers no longer knows may have filled (docs/runs.md): its headline says only that.
+HEADLINES = {PARTIAL: "order partly filled", EXPIRED: "order expired at the close",
+             NOT_PLACED: "order not placed", UNKNOWN: "order unknown to Fyers"}
 # An outcome as a summary counts it: without the per-order detail (reason, quantities).
-COUNTED = {PARTIAL: "only partly filled",
-           UNKNOWN: "unknown to Fyers, not recorded as filled", NOT_PLACED: "not placed"}
+COUNTED = {UNKNOWN: "unknown to Fyers, not recorded as filled", NOT_PLACED: "not placed"}
 
 
 def headline(order: Mapping[str, Any]) -> str:
     """The alert's first words for an order that did not fill wholly: 'order rejected by
-    Fyers', 'order not filled', 'order partly filled', 'order expired at the close'."""
+    Fyers', 'order not filled', 'order partly filled', 'order expired at the close', 'order
+    unknown to Fyers'."""
     if order.get("status") == REJECTED:
         return f"order rejected by {_refuser(order.get('message') or '')}"
     return HEADLINES.get(order.get("status"), "order not filled")
@@ -113,9 +114,12 @@ def counted(orders: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _count_words(order: Mapping[str, Any]) -> str:
     """An outcome as counted in a summary, e.g. 'not filled in 30 s, cancelled'."""
-    if order.get("status") == REJECTED:
+    status = order.get("status")
+    if status == REJECTED:
         return f"rejected by {_refuser(order.get('message') or '')}"
-    return COUNTED.get(order.get("status")) or phrase(order)
+    if status == PARTIAL:  # what became of the rest, without the quantities
+        return f"partly filled, {_rest(order.get('rest'), _seconds(order.get('wait_s')))}"
+    return COUNTED.get(status) or phrase(order)
 
 
 def badge(status: str | None) -> str:

@@ -122,6 +122,9 @@ def test_order_rejected_names_the_order_and_the_reason(alert_config, store, tele
      "30 s)"),
     ({"status": "cancelled", "message": "Cancelled by user"},  # a row from before outcomes
      "order not filled\nBUY 6 HDFCBANK: not filled, cancelled"),
+    ({"status": "unknown", "message": "Fyers no longer shows order 26120600001"},  # may have filled
+     "order unknown to Fyers\nBUY 6 HDFCBANK: not recorded as filled: Fyers no longer shows "
+     "order 26120600001"),
 ])
 def test_an_unfilled_order_is_never_called_rejected(alert_config, store, telegram, order, text):
     record = {**rejected("NSE:HDFCBANK-EQ", "BUY", 6, "Cancelled by user"), **order}

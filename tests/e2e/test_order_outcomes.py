@@ -118,7 +118,8 @@ def test_each_outcome_reads_the_same_in_the_alert_the_run_page_and_trading(
     phrase = re.compile(rf"BUY 6 TECHM: {words}$")
     assert [text for text in alerts if phrase.search(text)], alerts
     summary_words = "rejected by Fyers" if what == "rejected" else \
-        "only partly filled" if what == "partly filled" else words.replace("\\", "")
+        f"partly filled, the rest cancelled after {WAIT_S} s" if what == "partly filled" \
+        else words.replace("\\", "")
     assert f"1 order {summary_words}" in record["summary"]
     if what != "rejected":
         said = record["summary"] + "\n".join(alerts)
