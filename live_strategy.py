@@ -314,8 +314,8 @@ def _order_clauses(result: RunResult) -> list[str]:
     return [*counted(result.incomplete), *held,
             *_counted(result.waiting, "order waiting at Fyers for the open",
                       "orders waiting at Fyers for the open"),
-            *_counted(result.unsettled, "order still open at Fyers after the bot's cancel "
-                      "failed", "orders still open at Fyers after the bot's cancel failed")]
+            *_counted(result.unsettled, "order still open at Fyers after the bot tried to cancel it",
+                      "orders still open at Fyers after the bot tried to cancel them")]
 
 
 def _all_held(result: RunResult) -> bool:

@@ -81,7 +81,7 @@ class RunResult:
     incomplete: list[dict[str, Any]] = field(default_factory=list)
     held_back: list[Intent] = field(default_factory=list)  # not placed: NSE closed meanwhile
     waiting: list[dict[str, Any]] = field(default_factory=list)  # left at Fyers for the open
-    unsettled: list[dict[str, Any]] = field(default_factory=list)  # open: the cancel failed
+    unsettled: list[dict[str, Any]] = field(default_factory=list)  # open after the bot's cancel
     closed: str = ""  # 'NSE is closed until Mon 09:15 IST' when the run saw the market closed
     notes: list[str] = field(default_factory=list)  # more for the summary, e.g. budget spent
     entry_budget_spent: bool = False  # earlier runs used the day's new entries: none was sought
@@ -258,11 +258,7 @@ def _find_order(run: RunContext, tag: str, order_id: str | None) -> Order | None
 def _await_final(run: RunContext, order: Order) -> tuple[Order, bool]:
     """Poll until traded / cancelled / rejected / expired, or cancel at ORDER_FILL_TIMEOUT_S;
     (the order, True when the bot's cancel is what ended it)."""
-    deadline = time.monotonic() + run.config.order_fill_timeout_s
-    while not order.is_final and time.monotonic() < deadline:
-        time.sleep(POLL_INTERVAL_S)
-        run.checkpoint()
-        order = _find_order(run, order.tag, order.id) or order
+    order = _polled_until_final(run, order)
     if order.is_final:
         return order, False
     logger.warning("order %s not complete after %.0f s (%d of %d filled): cancelling the rest",
@@ -272,7 +268,19 @@ def _await_final(run: RunContext, order: Order) -> tuple[Order, bool]:
     except BrokerError as exc:
         logger.warning("cancelling order %s failed: %s", order.id, exc)
         return _find_order(run, order.tag, order.id) or order, False
-    return _find_order(run, order.tag, order.id) or order, True
+    # Fyers accepts a cancel before the exchange confirms it: the order may show in transit
+    # for a moment, and is not "still open" for that.
+    return _polled_until_final(run, _find_order(run, order.tag, order.id) or order), True
+
+
+def _polled_until_final(run: RunContext, order: Order) -> Order:
+    """The order once final, or as it stands ORDER_FILL_TIMEOUT_S from now."""
+    deadline = time.monotonic() + run.config.order_fill_timeout_s
+    while not order.is_final and time.monotonic() < deadline:
+        time.sleep(POLL_INTERVAL_S)
+        run.checkpoint()
+        order = _find_order(run, order.tag, order.id) or order
+    return order
 
 
 def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
@@ -300,9 +308,12 @@ def _settle(run: RunContext, record: dict[str, Any], order: Order,
             cancelled_by_bot: bool) -> dict[str, Any]:
     """Record what came of an order the run waited for: its fill, once, and its outcome; the
     record as stored."""
-    if not order.is_final:  # the bot's cancel failed: a fill may still come, recorded then
-        record["message"] = (f"{order.filled_qty} of {order.qty} filled so far; the bot could "
-                             f"not cancel the rest, the next run settles it")
+    if not order.is_final:  # the bot's cancel failed or went unconfirmed: a fill may still
+        # come, recorded then
+        cancel = ("Fyers had not confirmed the bot's cancel of the rest" if cancelled_by_bot
+                  else "the bot could not cancel the rest")
+        record["message"] = (f"{order.filled_qty} of {order.qty} filled so far; {cancel}, the "
+                             f"next run settles it")
         run.store.upsert_order(record)
         run.result.unsettled.append(record)
         logger.warning("order %s is still open at the broker: %s", order.id, record["message"])

@@ -127,6 +127,8 @@ def _checked_faults(body: dict[str, Any]) -> dict[str, Any]:
             faults[key] = _number(body, key, 0, MAX_LATENCY_MS)
         elif key == "partial_fill_ratio":
             faults[key] = _number(body, key, 0.01, 0.99)
+        elif key == "slow_cancel_reads":
+            faults[key] = int(_number(body, key, 1, 1_000_000))
         elif not isinstance(value, bool):
             raise BadInput(f"{key} must be true or false")
         else:

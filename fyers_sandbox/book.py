@@ -17,6 +17,7 @@ from fyers_sandbox.market import IST
 
 STATUS_CANCELLED = 1
 STATUS_TRADED = 2
+STATUS_TRANSIT = 4
 STATUS_REJECTED = 5
 STATUS_PENDING = 6
 STATUS_EXPIRED = 7
@@ -76,6 +77,20 @@ class Book:
 
     def cancel(self, order: dict) -> None:
         order.update(status=STATUS_CANCELLED, message="Cancelled by user", remainingQuantity=0)
+        order.pop("_cancel_after_reads", None)
+
+    def cancel_slowly(self, order: dict, reads: int) -> None:
+        """A cancel the exchange has not confirmed yet: the order shows in transit (status 4)
+        to the next `reads` orderbook reads of it, then cancelled."""
+        order.update(status=STATUS_TRANSIT, message="Cancel request sent to exchange",
+                     _cancel_after_reads=reads)
+
+    def read_order(self, order: dict) -> None:
+        """An orderbook read of `order`: a slow cancel comes one read nearer its end."""
+        if "_cancel_after_reads" in order:
+            order["_cancel_after_reads"] -= 1
+            if order["_cancel_after_reads"] < 0:
+                self.cancel(order)
 
     def sellable(self, symbol: str) -> int:
         """Quantity held (today's buys, T1 and HLD) minus what pending sells already claim."""

@@ -204,7 +204,10 @@ def cancel_order() -> ResponseReturnValue:
             return fail(ORDER_NOT_FOUND_CODE, "Order not found")
         if order not in box.state.book.pending():
             return fail(-50, "Order is not pending; it cannot be cancelled", id=order_id)
-        box.state.book.cancel(order)
+        if box.state.take_fault("slow_cancel_next"):
+            box.state.book.cancel_slowly(order, int(box.state.faults["slow_cancel_reads"]))
+        else:
+            box.state.book.cancel(order)
     return ok(code=1103, message="Successfully cancelled order", id=order_id)
 
 
@@ -242,8 +245,10 @@ def orderbook() -> ResponseReturnValue:
     tag = request.args.get("order_tag", "")
     with box.state.lock:
         bare = bool(box.state.faults["bare_tags"])
-        rows = [_order_row(order, bare) for order in box.state.book.orders
-                if not ids or order["id"] in ids]
+        shown = [order for order in box.state.book.orders if not ids or order["id"] in ids]
+        for order in shown:
+            box.state.book.read_order(order)
+        rows = [_order_row(order, bare) for order in shown]
     rows = [row for row in rows if not tag or row["orderTag"] == tag]
     if ids and not rows:
         return fail(ORDER_NOT_FOUND_CODE, "Order not found")

@@ -25,13 +25,13 @@ from fyers_sandbox.market import IST
 DEFAULT_REFRESH_TTL_S = 15 * 24 * 3600
 FAULT_COUNTERS = ("http_429_next", "http_5xx_next", "reject_next_orders", "pending_next_orders",
                   "partial_fill_next", "lost_ack_next", "html_200_next", "unknown_code_next",
-                  "missing_field_next")
+                  "missing_field_next", "slow_cancel_next")
 
 
 def default_faults() -> dict[str, Any]:
     """No faults armed."""
     faults: dict[str, Any] = dict.fromkeys(FAULT_COUNTERS, 0)
-    faults.update(latency_ms=0, partial_fill_ratio=0.5, bare_tags=False)
+    faults.update(latency_ms=0, partial_fill_ratio=0.5, slow_cancel_reads=2, bare_tags=False)
     return faults
 
 

@@ -84,7 +84,7 @@ def test_an_order_whose_cancel_fyers_refuses_reads_still_open_until_a_run_settle
     run = run_once(run_config, trigger="manual", force=True, broker_factory=refusing_cancels)
 
     assert run["status"] == "warning"
-    assert "1 order still open at Fyers after the bot's cancel failed" in run["summary"]
+    assert "1 order still open at Fyers after the bot tried to cancel it" in run["summary"]
     assert run["summary"].startswith("Nothing recorded as bought or sold yet;")
     [order] = store.list_orders()
     assert phrase(order) == (f"waiting at Fyers: 0 of {order['qty']} filled so far; the bot "
@@ -95,6 +95,29 @@ def test_an_order_whose_cancel_fyers_refuses_reads_still_open_until_a_run_settle
     run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
     assert phrase(store.get_order(order["tag"])) == "filled"
     assert sum(trade["qty"] for trade in store.list_trades()) == order["qty"]
+
+
+def test_a_cancel_the_exchange_confirms_a_moment_later_is_a_cancel_not_an_open_order(
+        run_config, store, sandbox, logged_in):
+    """Fyers accepts the bot's cancel after the fill timeout and shows the order in transit
+    for two more reads: the order was not filled, and the run does not say it is still open."""
+    sandbox.admin("faults", pending_next_orders=1, slow_cancel_next=1)
+    run = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+
+    [order] = store.list_orders()
+    assert phrase(order) == f"not filled in {run_config.order_fill_timeout_s:g} s, cancelled"
+    assert "still open" not in run["summary"] and store.list_trades() == []
+
+
+def test_a_cancel_fyers_never_confirms_reads_still_open_and_says_so(run_config, store, sandbox,
+                                                                   logged_in):
+    sandbox.admin("faults", pending_next_orders=1, slow_cancel_next=1, slow_cancel_reads=10_000)
+    run = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+
+    assert "1 order still open at Fyers after the bot tried to cancel it" in run["summary"]
+    [order] = store.list_orders()
+    assert phrase(order) == (f"waiting at Fyers: 0 of {order['qty']} filled so far; Fyers had "
+                             f"not confirmed the bot's cancel of the rest, the next run settles it")
 
 
 @pytest.mark.slow
