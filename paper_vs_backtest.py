@@ -19,13 +19,13 @@ import strategy_settings
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import Settings, Trade, prepare_market, simulate
 from config import Config
+from order_outcomes import TRADED, phrase
 from portfolio import day_label, inr, ist_date, ticker
 from store.base import Store
 from universe import nifty50_symbols
 
 PAPER_ORDER_DAY = re.compile(r"^P(\d{2})(\d{2})(\d{2})\d{6}$")  # broker/paper_fills.place()
 WARMUP_MARGIN_DAYS = 30
-NOT_FILLED = ("rejected", "cancelled", "partial")
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def _missing_reason(day: str, symbol: str, side: str, run_days: set[str],
                     orders: Mapping[tuple[str, str, str], dict[str, Any]]) -> str:
     """Why paper trading has no trade where the backtest has one."""
     order = orders.get((day, symbol, side))
-    if order is not None and order["status"] in NOT_FILLED:
-        return f"not filled on paper ({order['status']}): {order['message']}"
+    if order is not None and order["status"] != TRADED:  # in the order list's words
+        return f"not filled on paper: {phrase(order)}"
     if day not in run_days:
         return "the bot did not run that day"
     return ("decided otherwise: the run saw the price at its own time, the backtest the close "
@@ -85,8 +85,8 @@ def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Ma
     difference: slippage against the close, a partial or missing fill, a day without a run, a
     different decision. `closes` maps (day, symbol) to the day's close."""
     wanted = set(days)
-    paper = {(paper_day(t), t["symbol"], t["side"]): t for t in paper_trades
-             if t["source"] == "bot" and paper_day(t) in wanted}
+    bot_trades = [t for t in paper_trades if t["source"] == "bot" and paper_day(t) in wanted]
+    paper = _by_day_symbol_side(bot_trades)
     tested = {(t.date, t.symbol, t.side): t for t in backtest if t.date in wanted}
     orders = {(paper_day({"trade_id": o["broker_order_id"] or "", "ts": o["created_at"]}),
                o["symbol"], o["side"]): o for o in paper_orders}
@@ -116,11 +116,29 @@ def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Ma
             differences.append(Difference(day, ticker(symbol), side,
                                           _shown(ours["qty"], ours["price"]),
                                           _shown(theirs.qty, theirs.price), reason))
-    return Comparison(min(days, default=""), max(days, default=""), len(days), len(paper),
+    return Comparison(min(days, default=""), max(days, default=""), len(days), len(bot_trades),
                       len(tested),
                       round(sum(t["pnl"] or 0.0 for t in paper.values()), 2),
                       round(sum(t.pnl or 0.0 for t in tested.values()), 2),
                       round(sum(t.costs for t in tested.values()), 2), matched, differences)
+
+
+def _by_day_symbol_side(trades: Sequence[Mapping[str, Any]]
+                        ) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The paper trades by (day, symbol, side), as the backtest trades once a day: two runs'
+    buys of one symbol on one day are one buy of their quantities at their average price."""
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for trade in trades:
+        key = (paper_day(trade), trade["symbol"], trade["side"])
+        held = merged.get(key)
+        if held is None:
+            merged[key] = dict(trade)
+            continue
+        qty = held["qty"] + trade["qty"]
+        held.update(price=(held["qty"] * held["price"] + trade["qty"] * trade["price"]) / qty,
+                    qty=qty, pnl=None if held["pnl"] is None and trade["pnl"] is None
+                    else (held["pnl"] or 0.0) + (trade["pnl"] or 0.0))
+    return merged
 
 
 def _fill_reason(ours: Mapping[str, Any], theirs: Trade, close: float | None,

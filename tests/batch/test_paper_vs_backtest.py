@@ -49,7 +49,7 @@ def test_each_difference_is_named():
     assert reasons[(DAYS[0], "TCS", "BUY")].startswith("slippage") and "₹100.00" in reasons[
         (DAYS[0], "TCS", "BUY")]
     assert reasons[(DAYS[0], "SBIN", "BUY")] == "partly filled on paper, 3 of 6: MPP: 3 of 6 filled"
-    assert reasons[(DAYS[0], "INFY", "BUY")] == "not filled on paper (cancelled): MPP: not filled"
+    assert reasons[(DAYS[0], "INFY", "BUY")] == "not filled on paper: not filled, cancelled"
     assert reasons[(DAYS[1], "ITC", "BUY")] == "the bot did not run that day"
     assert reasons[(DAYS[2], "SBIN", "SELL")].startswith("partly filled on paper")
     assert reasons[(DAYS[2], "INFY", "SELL")].startswith(
@@ -62,3 +62,22 @@ def test_the_same_trades_at_the_same_prices_differ_nowhere():
     ours = [paper(DAYS[0], 1, "TCS", "BUY", 5, 100.1)]
     result = compare(ours, [], [DAYS[0]], [backtested(DAYS[0], "TCS", "BUY", 5, 100.1)], DAYS, {})
     assert result.differences == [] and result.matched == 1
+
+
+def test_an_order_held_back_while_nse_was_closed_is_named_as_the_order_list_names_it():
+    orders = [order(DAYS[0], 1, "TCS", "BUY", "not_placed", "NSE is closed until Mon 09:15 IST"),
+              order(DAYS[0], 2, "SBIN", "BUY", "unfilled", "") | {"wait_s": 30.0}]
+    theirs = [backtested(DAYS[0], "TCS", "BUY", 5, 100.0),
+              backtested(DAYS[0], "SBIN", "BUY", 3, 50.0)]
+    result = compare([], orders, [DAYS[0]], theirs, DAYS, {})
+    assert [d.reason for d in result.differences] == [
+        "not filled on paper: not filled in 30 s, cancelled",
+        "not filled on paper: not placed: NSE is closed until Mon 09:15 IST"]
+
+
+def test_two_runs_buying_one_symbol_on_one_day_pair_with_the_backtests_one_buy():
+    ours = [paper(DAYS[0], 1, "TCS", "BUY", 2, 100.0), paper(DAYS[0], 2, "TCS", "BUY", 3, 110.0)]
+    result = compare(ours, [], [DAYS[0]], [backtested(DAYS[0], "TCS", "BUY", 5, 106.0)], DAYS,
+                     {})
+    assert result.matched == 1 and result.differences == []  # 5 @ ₹106.00 on both sides
+    assert result.paper_trades == 2  # both fills count, as on the Strategy page's paper card
