@@ -198,7 +198,7 @@ def _close_stale_runs(store: Store, run_id: str) -> None:
         if run["status"] == "running" and run["run_id"] != run_id:
             store.update_run(run["run_id"], status="failed", finished_at=time.time(),
                              error="the process stopped before recording the run's end",
-                             summary=INTERRUPTED.sentence)
+                             summary=_interrupted_summary(run))
             logger.warning("run %s had stopped without a status: marked failed", run["run_id"])
 
 
@@ -235,7 +235,10 @@ def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bo
             logger.error("run failed: %s", exc)
         return Outcome.failed(failure, str(exc) or type(exc).__name__)
     futures.extend(_notify_events(config, store, result))
-    status = "warning" if result.incomplete or result.held_back or result.unsettled else "succeeded"
+    # A run that found NSE closed says so in amber even with nothing to place: a run due at
+    # 15:10 on a trading day should not find it closed (dry runs outside hours are tests).
+    closed = result.closed and not record["dry_run"]
+    status = "warning" if result.incomplete or result.unsettled or closed else "succeeded"
     return Outcome(status, result.summary)
 
 
@@ -315,8 +318,14 @@ def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Runs as pages show them: one marked running without the run lock stopped before it
     finished (killed, or its end could not be recorded) and is shown failed."""
     owner = store.lock_owner(LOCK_NAME)
-    return [{**run, "status": "failed", "summary": INTERRUPTED.sentence}
+    return [{**run, "status": "failed", "summary": _interrupted_summary(run)}
             if run["status"] == "running" and run["run_id"] != owner else run for run in runs]
+
+
+def _interrupted_summary(run: dict[str, Any]) -> str:
+    """The summary of a run that stopped before it finished, "Paper: " first for a paper one,
+    as every paper run's summary."""
+    return f"Paper: {INTERRUPTED.sentence}" if run.get("book") == "paper" else INTERRUPTED.sentence
 
 
 # --- "Run now" -------------------------------------------------------------------------------

@@ -41,6 +41,17 @@ def test_a_saturday_forced_run_places_nothing_and_says_nse_is_closed(run_config,
 
 
 @FYERS_RULES
+def test_a_run_that_finds_nse_closed_is_amber_even_with_nothing_to_place(run_config, store,
+                                                                        sandbox, logged_in):
+    sandbox.admin("clock", now=SATURDAY_NIGHT)
+    nothing_to_buy = run_config.with_overrides(entry_threshold_pct=50.0)
+    run = executor.run_once(nothing_to_buy, trigger="manual", force=True,
+                            broker_factory=fast_broker)
+    assert run["summary"].startswith(f"{CLOSED} (") and "would buy" not in run["summary"]
+    assert run["status"] == "warning"
+
+
+@FYERS_RULES
 def test_a_run_started_a_second_before_the_close_places_nothing_after_it(
         run_config, store, sandbox, broker, monkeypatch, caplog):
     """Fyers' time is 15:29:59 when the quotes are read; every later reading of the session is

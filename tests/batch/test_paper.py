@@ -20,8 +20,9 @@ import paper_vs_backtest
 import token_refresh
 from broker import OrderRejected, PaperBroker
 from config import PROJECT_DIR, Config
-from executor import LOCK_NAME, execute
+from executor import LOCK_NAME, as_shown, execute
 from fyers_sandbox.testing import SandboxHandle
+from messages import INTERRUPTED
 from tests.batch.conftest import DEMO
 from tests.batch.helpers import cli_env, fast_broker
 from tests.faults.helpers import assert_books_agree
@@ -215,6 +216,8 @@ def test_a_paper_run_killed_mid_way_leaves_no_half_recorded_trade(paper_config, 
                         run_id=f"after{kill}", broker_factory=fast_broker)
         assert after["status"] in ("succeeded", "warning"), after
         paper = store.for_book("paper")
+        killed = paper.get_run(f"kill{kill}")  # finished, or closed by the next run's start
+        assert killed["status"] != "running" and killed["summary"].startswith("Paper: ")
         broker = token_refresh.stored_broker(config, paper, fast_broker)
         assert isinstance(broker, PaperBroker)
         assert_books_agree(config, paper, broker=broker)
@@ -248,3 +251,12 @@ def test_a_paper_run_that_fails_says_paper_too(paper_config, store, sandbox):
     run = paper_run(paper_config, store, WEEK[0], RUN_TIME, sandbox)
     assert run["status"] == "failed" and run["book"] == "paper"
     assert run["summary"].startswith("Paper: "), run["summary"]
+
+
+def test_a_paper_run_that_stopped_without_a_word_still_reads_paper(store):
+    paper = store.for_book("paper")
+    paper.create_run({"run_id": "died", "trigger": "manual", "status": "running",
+                      "started_at": time.time(), "finished_at": None, "summary": "",
+                      "error": None, "dry_run": False, "book": "paper"})
+    [shown] = as_shown(paper, paper.list_runs())
+    assert (shown["status"], shown["summary"]) == ("failed", f"Paper: {INTERRUPTED.sentence}")
