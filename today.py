@@ -9,7 +9,7 @@ from typing import Any
 import executor
 import token_refresh
 from config import Config
-from store.base import Store
+from store.base import BOOKS, Store
 from trading_calendar import next_run_at
 
 RECENT_RUNS = 20
@@ -52,8 +52,10 @@ def next_automatic_run(config: Config, runs: list[dict[str, Any]], now: float) -
 
 
 def automatic_runs(config: Config, store: Store, now: float) -> NextRun:
-    """The next automatic run, from the settings and the recent runs."""
-    return next_automatic_run(config, store.list_runs(limit=RECENT_RUNS), now)
+    """The next automatic run, from the settings and the recent runs of both books: the
+    workflow runs whichever book is on, so a switch of books does not turn it off."""
+    runs = [run for book in BOOKS for run in store.for_book(book).list_runs(limit=RECENT_RUNS)]
+    return next_automatic_run(config, runs, now)
 
 
 def today(config: Config, store: Store, now: float | None = None) -> Today:
@@ -61,7 +63,7 @@ def today(config: Config, store: Store, now: float | None = None) -> Today:
     state, as of `now`."""
     now = time.time() if now is None else now
     runs = executor.as_shown(store, store.list_runs(limit=RECENT_RUNS))
-    next_run = next_automatic_run(config, runs, now)
+    next_run = automatic_runs(config, store, now)
     last = runs[0] if runs else None
     hand_sales = [] if last is None else [
         trade for trade in reversed(store.list_trades(since=last["started_at"]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 
 import pytest
 
@@ -241,3 +242,14 @@ def test_the_paper_record_names_its_first_day_as_the_pages_write_days(logged_in,
         page = text(client.get(path))
         assert 'since <span class="text-nowrap">26 Nov 2025</span>' in page, path
         assert "2025-11-26" not in visible_text(page)
+
+
+def test_switching_books_does_not_turn_the_workflow_off(logged_in, client, db, paper_on):
+    """The workflow ran the real book on schedule this morning; since paper went on, no
+    scheduled run is in the paper book yet: the workflow is still what runs next."""
+    db.create_run({"run_id": "gh-real", "trigger": "scheduled", "status": "succeeded",
+                   "started_at": time.time() - 3600, "finished_at": time.time() - 3500,
+                   "summary": "Nothing bought or sold.", "error": None, "dry_run": False,
+                   "book": "real"})
+    page = visible_text(text(client.get("/")))
+    assert "started by the GitHub workflow" in page and "Automatic runs are off" not in page
