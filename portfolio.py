@@ -118,11 +118,13 @@ def duration(started: float | None, finished: float | None) -> str:
 @dataclass(frozen=True)
 class Mark:
     """The price a holding is valued at, and where it comes from: a Fyers quote read at `at`
-    (epoch seconds), else the cached daily close of `day` ('YYYY-MM-DD')."""
+    (epoch seconds), else the cached daily close of `day` ('YYYY-MM-DD'). `nse_closed`: the
+    quote was read while NSE was closed by Fyers' clock, so it is the last session's price."""
 
     price: float
     at: float | None = None
     day: str | None = None
+    nse_closed: bool = False
 
     @property
     def live(self) -> bool:
@@ -130,9 +132,9 @@ class Mark:
 
     @property
     def label(self) -> str:
-        """'live 14:32' or 'close of 27 Nov'."""
+        """'live 14:32', 'last price, NSE closed' or 'close of 27 Nov'."""
         if self.at is not None:
-            return f"live {ist(self.at, '%H:%M')}"
+            return "last price, NSE closed" if self.nse_closed else f"live {ist(self.at, '%H:%M')}"
         return f"close of {day_label(self.day)}"
 
 
@@ -203,16 +205,23 @@ class Holdings:
     @property
     def valued_at(self) -> str:
         """What the figures are valued at, in words: 'live prices of 14:32 IST', 'the close of
-        27 Nov', 'the closes of 26 Nov to 27 Nov', or live prices with some closes; '' when
-        no holding has a price."""
+        27 Nov', 'the closes of 26 Nov to 27 Nov', or live prices with some closes; outside
+        NSE's session 'the last prices Fyers gave at 21:04 IST, NSE closed'; '' when no holding
+        has a price."""
         marks = [row.mark for row in self.rows if row.mark is not None]
         closes = sorted({mark.day for mark in marks if not mark.live})
-        live = [mark.at for mark in marks if mark.live]
+        live = [mark for mark in marks if mark.live]
+        closed = any(mark.nse_closed for mark in live)
         if not closes:
-            return f"live prices of {ist(max(live), '%H:%M')} IST" if live else ""
+            if not live:
+                return ""
+            read = ist(max(mark.at for mark in live), '%H:%M')
+            return f"the last prices Fyers gave at {read} IST, NSE closed" if closed else \
+                f"live prices of {read} IST"
         days = (f"the close of {day_label(closes[0])}" if len(closes) == 1 else
                 f"the closes of {day_label(closes[0])} to {day_label(closes[-1])}")
-        return f"live prices, some at {days}" if live else days
+        quoted = "the last prices" if closed else "live prices"
+        return f"{quoted}, some at {days}" if live else days
 
 
 def value_positions(positions: Iterable[Mapping[str, Any]], marks: Mapping[str, Mark]

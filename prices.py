@@ -24,7 +24,7 @@ from typing import Any
 import token_refresh
 from broker import BrokerError, FyersBroker, Quote, TokenExpired
 from config import Config
-from market_hours import FyersClock, quotes_time
+from market_hours import FyersClock, quotes_time, session_state
 from portfolio import Mark, ist
 from store.base import Store
 from universe import nifty50_symbols
@@ -109,7 +109,9 @@ def market_view(config: Config, store: Store, symbols: Sequence[str], *,
         trouble = _ask_fyers(config, store, market, wanted, now, wait_s)
         market = store.get_setting(MARKET_KEY) or {}
     quotes = _fresh(market, "quotes", QUOTES_FRESH_S, now) or {"at": None, "prices": {}}
-    marks = {symbol: Mark(quotes["prices"][symbol], at=quotes["at"])
+    # Read while NSE was closed by Fyers' clock, a quote is the last session's price, not live.
+    nse_closed = bool(quotes.get("fyers_at")) and not session_state(quotes["fyers_at"]).is_open
+    marks = {symbol: Mark(quotes["prices"][symbol], at=quotes["at"], nse_closed=nse_closed)
              for symbol in wanted if symbol in quotes["prices"]}
     unquoted = [symbol for symbol in wanted if symbol not in marks]
     closes = store.latest_candles(unquoted)

@@ -6,6 +6,7 @@ import pytest
 
 from config import PROJECT_DIR
 from devstack import Stack, start_stack
+from fyers_sandbox.testing import SESSION_MORNING
 from store import open_store
 
 SCREENSHOTS = PROJECT_DIR / "artifacts" / "screenshots"
@@ -16,7 +17,11 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Stack:
-    running = start_stack(tmp_path_factory.mktemp("stack"), ORDER_FILL_TIMEOUT_S="10")
+    # The sandbox's clock in a Wednesday session, whatever this machine's says: the pages
+    # show Fyers' quotes as live prices only while NSE is open by Fyers' clock.
+    running = start_stack(tmp_path_factory.mktemp("stack"),
+                          sandbox_args=("--demo", "--start", SESSION_MORNING),
+                          ORDER_FILL_TIMEOUT_S="10")
     yield running
     running.stop()
 

@@ -71,6 +71,12 @@ def test_holdings_say_what_they_are_valued_at():
         "live prices, some at the close of 27 Nov"
     assert portfolio.value_positions(positions, {}).valued_at == ""
     assert (live.label, close_27.label) == ("live 14:32", "close of 27 Nov")
+    last = portfolio.Mark(2.0, at=at_1432, nse_closed=True)  # read while NSE was closed
+    assert portfolio.value_positions(positions, {"A": last, "B": last}).valued_at == \
+        "the last prices Fyers gave at 14:32 IST, NSE closed"
+    assert portfolio.value_positions(positions, {"A": last, "B": close_27}).valued_at == \
+        "the last prices, some at the close of 27 Nov"
+    assert last.label == "last price, NSE closed"
     assert portfolio.day_label("2019-03-04") == "04 Mar 2019"
 
 

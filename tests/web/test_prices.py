@@ -110,6 +110,20 @@ def test_funds_asked_before_the_ones_kept_are_not_kept(holding):
                   "Available funds") == "₹500.00"
 
 
+def test_quotes_read_while_nse_is_closed_are_the_last_prices_not_live(holding, sandbox):
+    """Saturday night by Fyers' clock: the quotes are the last session's prices, whatever
+    this machine's clock says."""
+    app, auth = holding
+    sandbox.admin("clock", now="2026-11-28T22:00:00")
+    dashboard = text(auth.client.get("/").get_data(as_text=True))
+    trading = text(auth.client.get("/trading").get_data(as_text=True))
+    assert re.search(r"Valued at the last prices Fyers gave at \d\d:\d\d IST, NSE closed\.",
+                     dashboard)
+    assert "Holdings valued at the last prices Fyers gave at" in trading
+    assert "last price, NSE closed · ₹" in trading and not re.search(r"live \d\d:\d\d", trading)
+    assert sandbox.requests_to(QUOTES) == 1
+
+
 def test_a_slow_broker_shows_the_dated_close_and_finishes_for_the_next_page(holding, sandbox):
     app, auth = holding
     sandbox.admin("faults", latency_ms=4000)  # longer than a page waits
