@@ -16,6 +16,7 @@ cluster (2), a sweep saves what finished and lists the rest as not run.
 Exit status: 0 done, 1 no usable candles or a failed sweep combination, 2 bad arguments,
 results that cannot be written or a cluster that cannot be reached, 141 output cut short
 (`| head`; the files are saved).
+Strategy options default to the environment and .env, not to settings saved on the Strategy page.
 """
 from __future__ import annotations
 
@@ -230,7 +231,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 
 def build_parser(config: Config) -> argparse.ArgumentParser:
-    """The CLI; strategy options default to the configured live values."""
+    """The CLI; strategy options default to the environment's (not the Strategy page's)."""
     parser = OneLineParser(prog="python backtest.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(given={})  # the options given, filled in by the Given action
