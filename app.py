@@ -17,7 +17,7 @@ import portfolio
 import strategy_settings
 from config import Config, load_config_or_exit
 from login_limit import close_login_limit, init_login_limit
-from messages import run_status_label
+from messages import run_status_label, run_trigger_label
 from redaction import redact
 from static_files import init_static_files
 from store import Store, StoreError, configured_store
@@ -143,6 +143,7 @@ def register_pages(app: Flask) -> None:
     app.add_template_filter(portfolio.day_label, "day")
     app.add_template_filter(portfolio.trade_line, "trade_line")
     app.add_template_filter(run_status_label, "run_status")
+    app.add_template_filter(run_trigger_label, "run_trigger")
     app.add_template_filter(order_outcomes.phrase, "outcome")
     app.add_template_filter(order_outcomes.badge, "outcome_badge")
     app.add_template_global(portfolio.duration, "duration")

@@ -119,12 +119,12 @@ def _place_all(run: RunContext) -> None:
         if not run.dry_run:
             result.held_back = list(intents)
             logger.warning("%s: nothing was placed", result.closed)
-        run.steps.done("orders", f"{why}: nothing was placed")
-        run.steps.done("fills", f"{why}: nothing was placed")
+        run.steps.skip("orders", f"{why}: nothing was placed")
+        run.steps.skip("fills", f"{why}: nothing was placed")
         return
     if _all_held(result):  # the close came before the first order
-        run.steps.done("orders", f"{result.closed}: nothing was placed")
-        run.steps.done("fills", f"{result.closed}: nothing was placed")
+        run.steps.skip("orders", f"{result.closed}: nothing was placed")
+        run.steps.skip("fills", f"{result.closed}: nothing was placed")
         return
     sent = len(intents) - len(result.held_back)
     where = "simulated (paper)" if getattr(run.broker, "is_paper", False) else "sent to Fyers"

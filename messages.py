@@ -88,6 +88,8 @@ _BY_ERROR: dict[type[BaseException], Failure] = {
 }
 
 RUN_STATUS_LABELS = {"warning": "succeeded with warnings"}
+# "by hand" is what the owner does at Fyers (a sale in the Fyers app), never a run.
+RUN_TRIGGER_LABELS = {"manual": "started manually", "scheduled": "scheduled"}
 
 
 def failure_for(error: BaseException) -> Failure:
@@ -103,3 +105,8 @@ def failure_for(error: BaseException) -> Failure:
 def run_status_label(status: str) -> str:
     """A run status as pages show it: 'warning' reads 'succeeded with warnings'."""
     return RUN_STATUS_LABELS.get(status, status)
+
+
+def run_trigger_label(trigger: str) -> str:
+    """What started a run as pages show it: 'scheduled' or 'started manually'."""
+    return RUN_TRIGGER_LABELS.get(trigger, trigger)

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 STEPS = {"login": "Fyers login", "prices": "Prices and holdings", "decisions": "Decisions",
          "orders": "Orders", "fills": "Fills"}
 RUNNING, DONE, FAILED = "running", "done", "failed"
+SKIPPED = "skipped"  # over without doing its work: a dry run's or a closed market's orders
 # What pages call a step the run has not recorded: not yet there, or never reached.
 WAITING, NOT_REACHED = "waiting", "not reached"
 
@@ -40,6 +41,10 @@ class RunSteps:
     def done(self, name: str, detail: str) -> None:
         """Step `name` is over; `detail` says what came of it."""
         self._set(name, DONE, detail)
+
+    def skip(self, name: str, detail: str) -> None:
+        """Step `name` is over without doing its work; `detail` says why."""
+        self._set(name, SKIPPED, detail)
 
     def end(self, failure: Failure | None) -> list[dict[str, Any]]:
         """The final steps, written with the run's end: a step still under way is done, or,
@@ -72,7 +77,7 @@ class ShownStep:
     """One line of a run's checklist."""
 
     label: str
-    state: str  # done | running | failed | waiting | not reached
+    state: str  # done | skipped | running | failed | waiting | not reached
     detail: str
 
 

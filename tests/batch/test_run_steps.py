@@ -6,7 +6,7 @@ from live_strategy import run_live
 from messages import DEADLINE_PASSED, LOGIN_NEEDED
 from order_outcomes import phrase
 from portfolio import inr, ticker
-from run_steps import FAILED, NOT_REACHED, RunSteps, shown_steps
+from run_steps import FAILED, NOT_REACHED, SKIPPED, RunSteps, shown_steps
 from tests.batch.helpers import fast_broker, run_trades
 
 
@@ -44,8 +44,10 @@ def test_a_run_without_a_login_fails_on_its_first_step(run_config, store, sandbo
 def test_a_dry_run_says_it_placed_nothing(run_config, store, logged_in):
     run = run_once(run_config, trigger="manual", dry_run=True, force=True,
                    broker_factory=fast_broker)
-    details = {step.label: step.detail for step in shown_steps(store.get_run(run["run_id"]))}
+    recorded = store.get_run(run["run_id"])
+    details = {step.label: step.detail for step in shown_steps(recorded)}
     assert details["Orders"] == details["Fills"] == "dry run: nothing was placed"
+    assert states(recorded)[3:] == [("Orders", SKIPPED), ("Fills", SKIPPED)]  # no ✓: not done
 
 
 def test_steps_written_after_the_run_ended_are_ignored(store):

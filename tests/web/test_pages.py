@@ -42,7 +42,7 @@ def test_dashboard_values_holdings_at_the_dated_close_when_fyers_cannot_be_asked
 
 def test_today_card_says_what_ran_and_that_nothing_runs_by_itself(logged_in, client, seeded):
     page = text(client.get("/").get_data(as_text=True))
-    assert "Last run succeeded" in page and "by hand" in page
+    assert "Last run succeeded" in page and "started manually" in page
     card = page.split("Next run")[0]
     assert card.count("Bought 10 INFY for ₹15,000.00") == 1  # the summary says it, once
     assert "Automatic runs are off: nothing runs by itself." in page
@@ -75,6 +75,10 @@ def test_dashboard_empty_state_says_what_to_do(logged_in, client):
     page = client.get("/").get_data(as_text=True)
     assert "No trades or unfilled orders" in page and 'href="/strategy"' in page
     assert "The bot has not run yet." in text(page)
+    trading = client.get("/trading").get_data(as_text=True)
+    assert "Download all sales" not in trading  # nothing sold yet: no empty file to download
+    strategy = text(client.get("/strategy").get_data(as_text=True))
+    assert "No runs yet: tap “Run now” to run the strategy." in strategy
 
 
 @pytest.mark.parametrize("path", ["/", "/trading", "/strategy", "/logs", "/account"])

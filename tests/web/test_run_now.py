@@ -17,6 +17,7 @@ from tests.web.conftest import AuthActions
 from tests.web.fyers_login import store_sandbox_token
 
 WAIT_FOR_CHILD_S = 120
+SATURDAY_NIGHT, TUESDAY_MORNING = "2026-11-28T22:00", "2026-12-01T11:00"  # sandbox clock, IST
 FIELD = r'name="{}" value="([^"]*)"'
 
 
@@ -85,7 +86,9 @@ def test_a_post_without_the_confirmation_starts_nothing(logged_in, client, db):
     assert "Confirm the run first" in client.get("/strategy/run").get_data(as_text=True)
 
 
-def test_the_confirmation_names_the_most_a_run_can_spend(logged_in, client, db):
+def test_the_confirmation_names_the_most_a_run_can_spend(make_app, sandbox_config, sandbox):
+    app, client = app_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING)
+    db = app.extensions["store"]
     db.set_setting(strategy_settings.STORE_KEY, {"max_trade_value": 12000.0,
                                                  "max_new_entries_per_run": 2,
                                                  "max_new_entries_per_day": 3})
@@ -94,7 +97,10 @@ def test_the_confirmation_names_the_most_a_run_can_spend(logged_in, client, db):
     assert "No run yet today." in page
 
 
-def test_the_confirmation_says_what_ran_today_and_what_is_left(logged_in, client, db):
+def test_the_confirmation_says_what_ran_today_and_what_is_left(make_app, sandbox_config,
+                                                               sandbox):
+    app, client = app_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING)
+    db = app.extensions["store"]
     started = earlier_today()
     db.create_run({"run_id": "run-today", "trigger": "scheduled", "status": "succeeded",
                    "started_at": started, "finished_at": started + 30, "dry_run": False,
@@ -136,13 +142,12 @@ def test_htmx_gets_the_confirmation_as_a_fragment(logged_in, client):
     assert 'class="js-once' in fragment  # a double tap sends one request
 
 
-SATURDAY_NIGHT, TUESDAY_MORNING = "2026-11-28T22:00", "2026-12-01T11:00"  # sandbox clock, IST
 
 
-def confirmation_at(make_app, sandbox_config, sandbox, clock: str, *, paper: bool = False,
-                    **overrides) -> str:
-    """The confirmation's words with the sandbox's clock at `clock` and the owner logged in to
-    Fyers, whatever this machine's clock says."""
+def app_at(make_app, sandbox_config, sandbox, clock: str, *, paper: bool = False,
+           **overrides):
+    """An app with the sandbox's clock at `clock`, the owner logged in to Fyers and its quotes
+    read, whatever this machine's clock says; (the app, a client logged in to it)."""
     app = make_app(sandbox_config.with_overrides(**overrides))
     config, store = app.extensions["nifty_config"], app.extensions["store"]
     if paper:
@@ -156,6 +161,13 @@ def confirmation_at(make_app, sandbox_config, sandbox, clock: str, *, paper: boo
                               wait_s=30)[1] == ""
     client = app.test_client()
     AuthActions(client).login()
+    return app, client
+
+
+def confirmation_at(make_app, sandbox_config, sandbox, clock: str, *, paper: bool = False,
+                    **overrides) -> str:
+    """The confirmation's words with the sandbox's clock at `clock` (app_at)."""
+    _, client = app_at(make_app, sandbox_config, sandbox, clock, paper=paper, **overrides)
     return text_of(confirmation(client)[0])
 
 
@@ -173,6 +185,8 @@ def test_the_confirmation_says_by_fyers_clock_when_nse_is_closed_and_whether_amo
                            after_market_orders=after_market)
     assert said in page
     assert "this machine's clock" not in page
+    # a run that places nothing is not said to spend anything
+    assert ("It can spend" in page) == (after_market or clock == TUESDAY_MORNING)
 
 
 def test_without_fyers_quotes_the_confirmation_says_it_reads_this_machine_s_clock(
@@ -200,6 +214,7 @@ def test_a_live_confirmation_on_a_weekend_says_the_run_is_skipped(
     page = text_of(confirmation(client)[0])
     assert "Sat 28 Nov is not an NSE trading day: the run is skipped and places nothing." in page
     assert "shows what it would do" not in page and "places its orders as AMOs" not in page
+    assert "It can spend" not in page
 
 
 def test_no_amo_line_while_nse_is_open_and_amos_are_off(make_app, sandbox_config, sandbox):
