@@ -87,6 +87,8 @@ def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: boo
 
 
 POSITIVE = number_type(float, 0, inclusive=False)
+# ₹1 lakh crore: past it the figures lose their paise (a float holds about 16 digits).
+CAPITAL = number_type(float, 0, inclusive=False, maximum=1e12)
 POSITIVE_INT = number_type(int, 0, inclusive=False)
 # A fill 10 % worse than the close is far past any NIFTY 50 stock's spread; more says nothing
 # about the strategy (and from 100 % on, a sale fills at no price or a negative one).
@@ -124,21 +126,25 @@ def writable_dir(raw: str) -> Path:
 
 
 def results_dir(config: Config, out: Path | None) -> Path:
-    """Where a run or sweep writes: `out`, rid of what an earlier backtest wrote there (said on
-    stderr; other files stay), else a new folder under data/backtests/. Exit status 2, as for
-    any result that cannot be written, when those files cannot be removed."""
-    if out is None:
-        return results.new_run_dir(results.backtests_root(config.data_dir))
-    try:
-        removed = results.clear_outputs(out)
-    except OSError as exc:
-        print(f"backtest: cannot replace the earlier backtest in {out}: {exc.strerror or exc}",
+    """Where a run or sweep writes: `out`, else a new folder under data/backtests/."""
+    return out if out is not None else results.new_run_dir(results.backtests_root(config.data_dir))
+
+
+def refuse_foreign_out(out: Path | None) -> None:
+    """Exit status 2, before any work, when --out holds files by a backtest's names that no
+    backtest wrote: the results would replace them."""
+    if out is not None and out.is_dir() and (foreign := results.foreign_outputs(out)):
+        print(f"backtest: {out} holds {', '.join(foreign)}, which no backtest wrote (it has no "
+              f"readable summary.json or sweep.json), and the results would replace them: "
+              f"choose another --out", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def note_replaced(out: Path, replaced: list[str]) -> None:
+    """Say on stderr which files of an earlier backtest in `out` the results replaced."""
+    if replaced:
+        print(f"backtest: replaced the earlier backtest in {out}: {', '.join(replaced)}",
               file=sys.stderr)
-        raise SystemExit(2) from None
-    if removed:
-        print(f"backtest: replacing the earlier backtest in {out}: removed {', '.join(removed)}",
-              file=sys.stderr)
-    return out
 
 
 def warmup_start(start: date, ma_period: int) -> date:
@@ -245,7 +251,7 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                         metavar="YYYY-MM-DD")
     parser.add_argument("--to", dest="end", type=date.fromisoformat, required=True,
                         metavar="YYYY-MM-DD")
-    parser.add_argument("--capital", type=POSITIVE, default=Settings.capital,
+    parser.add_argument("--capital", type=CAPITAL, default=Settings.capital,
                         help="starting cash, ₹ (default %(default).0f)")
     parser.add_argument("--slippage", type=SLIPPAGE_PCT, default=Settings.slippage_pct,
                         metavar="PCT",
@@ -309,26 +315,32 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     # Imported here: its process pool, HTML and table printer would slow every single run.
     from backtesting import sweep
     from backtesting.cluster import dask_runner
+    from backtesting.interrupts import termination_as_interrupt
 
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
     for market in prepared.markets.values():  # one note per MA length that starts too late
         note_short_warmup(market, args.start, args.end)
     logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
     try:
-        # The cluster is reached before --out is made or cleared: one that cannot be leaves no
-        # new folder and an earlier backtest's files where they were.
-        with (dask_runner(args.cluster, args.workers or os.cpu_count() or 1)
-              if args.engine == "dask" else nullcontext()) as runner:
-            out = results_dir(config, args.out)
-            document = sweep.run(prepared, grid, out, workers=args.workers, runner=runner,
+        # The cluster is reached before --out is made: one that cannot be leaves no new
+        # folder. The sweep is written beside an earlier backtest's files and replaces them
+        # once written (stopped by Ctrl-C or kill, with what finished).
+        out = results_dir(config, args.out)
+        with (termination_as_interrupt(),
+              dask_runner(args.cluster, args.workers or os.cpu_count() or 1)
+              if args.engine == "dask" else nullcontext() as runner,
+              results.staged(out) as stage):
+            document = sweep.run(prepared, grid, stage.folder, workers=args.workers,
+                                 runner=runner,
                                  names={field: key for key, field in SWEEP_KEYS.items()})
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {args.out or 'data/backtests/'}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+              f"{exc.strerror or exc} (an earlier backtest there is kept)", file=sys.stderr)
         return 2
     except sweep.ClusterUnavailable as exc:
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
+    note_replaced(out, stage.replaced)
     stopped = document["stopped"]
     if not stopped:
         if document["rows"]:
@@ -359,10 +371,17 @@ def params_from_args(config: Config, args: argparse.Namespace) -> StrategyParams
 def refuse_ignored_options(parser: argparse.ArgumentParser, args: argparse.Namespace,
                            grid: list[dict[str, Any]]) -> None:
     """A usage error for an option the command would ignore: one only a sweep uses, without
-    --sweep, or a strategy option whose setting --sweep sets too."""
+    --sweep, --cluster without --engine dask, or a strategy option whose setting --sweep sets
+    too; and for --out in the --csv folder, whose next read would take the results for
+    candles."""
     for dest in SWEEP_ONLY:
         if dest in args.given and not args.sweep:
             parser.error(f"{args.given[dest]} needs --sweep: a single run has no use for it")
+    if "cluster" in args.given and args.engine != "dask":
+        parser.error("--cluster needs --engine dask: a local sweep uses this machine's cores")
+    if args.csv and args.out and args.out.resolve() == args.csv.resolve():
+        parser.error("--out is the --csv folder: its next read would take trades.csv and "
+                     "equity.csv for symbols' candles; choose another folder")
     for key, field in SWEEP_KEYS.items():
         if field in args.given and grid and field in grid[0]:
             parser.error(f"{field.upper()} is given twice, by {args.given[field]} and by "
@@ -389,6 +408,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     refuse_ignored_options(parser, args, grid)
+    refuse_foreign_out(args.out)
     longest_ma = max([params.ma_period] + [overrides.get("ma_period", 0) for overrides in grid])
     try:
         histories = load_histories(config, csv_dir=args.csv, fetch=args.fyers,
@@ -401,13 +421,15 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         return 1
     out = results_dir(config, args.out)
     try:
-        meta = {"params": asdict(params), "settings": asdict(settings)}
-        results.save(out, result, summary, meta)
-        write_report(out, result, summary, meta)
+        with results.staged(out) as stage:
+            meta = {"params": asdict(params), "settings": asdict(settings)}
+            results.save(stage.folder, result, summary, meta)
+            write_report(stage.folder, result, summary, meta)
     except OSError as exc:
-        print(f"backtest: cannot write the results into {out}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(f"backtest: cannot write the results into {out}: {exc.strerror or exc} (an "
+              f"earlier backtest there is kept)", file=sys.stderr)
         return 2
+    note_replaced(out, stage.replaced)
     print(format_summary(summary))
     print(f"\nSaved trades.csv, equity.csv, summary.json and report.html to {out}")
     return 0

@@ -6,39 +6,35 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
-import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from multiprocessing.connection import Connection, wait
 from typing import Any
+
+from backtesting.interrupts import interrupts_deferred
 
 # What happened to one task: (its index, its result or None, None or why it failed).
 Done = Callable[[int, Any, str | None], None]
 
 
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Run the block without Ctrl-C (SIGINT) breaking into it: one that arrives meanwhile is
-    raised as KeyboardInterrupt once the block is done. Only the main thread receives signals,
-    so elsewhere this changes nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: arrived.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if arrived:
-        raise KeyboardInterrupt
-
-
-def _serve(task: Callable[[Any], Any], items: Sequence[Any], conn: Connection) -> None:
-    """A worker's loop: run the item whose index arrives, send back ("ok" | "error", value)."""
-    # A terminal's Ctrl-C reaches every process of its group: the parent decides what stops.
+def _serve(task: Callable[[Any], Any], items: Sequence[Any], conn: Connection,
+           inherited: Iterable[Connection]) -> None:
+    """A worker's loop: run the item whose index arrives, send back ("ok" | "error", value);
+    end when told to (None) or when the parent is gone (its end of the pipe closed)."""
+    # A terminal's Ctrl-C reaches every process of its group: the parent decides what stops,
+    # and ends a worker with SIGTERM, whatever the parent itself makes of SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The parent's ends of the pipes, this worker's and the others', copied by the fork: held
+    # here, they would keep the workers waiting for an item forever once the parent is killed.
+    for end in inherited:
+        end.close()
+    with suppress(EOFError, BrokenPipeError):  # the parent is gone: nobody wants the rest
+        _serve_items(task, items, conn)
+
+
+def _serve_items(task: Callable[[Any], Any], items: Sequence[Any], conn: Connection) -> None:
     while (index := conn.recv()) is not None:
         try:
             conn.send(("ok", task(items[index])))
@@ -46,11 +42,13 @@ def _serve(task: Callable[[Any], Any], items: Sequence[Any], conn: Connection) -
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _start(context: Any, task: Callable[[Any], Any], items: Sequence[Any]
-           ) -> tuple[Connection, Any]:
-    """A forked worker and the parent's end of its pipe."""
+def _start(context: Any, task: Callable[[Any], Any], items: Sequence[Any],
+           held: Iterable[Connection]) -> tuple[Connection, Any]:
+    """A forked worker and the parent's end of its pipe; that end and `held`, the parent's ends
+    of the other workers' pipes, are closed in the child."""
     parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(task, items, child), daemon=True)
+    process = context.Process(target=_serve, args=(task, items, child, [parent, *held]),
+                              daemon=True)
     process.start()
     child.close()
     return parent, process
@@ -75,7 +73,7 @@ def run_forked(task: Callable[[Any], Any], items: Sequence[Any], workers: int,
                 # Held: the child would raise KeyboardInterrupt before _serve ignores it, and
                 # the parent must know of every worker it has to end.
                 with interrupts_deferred():
-                    conn, process = _start(context, task, items)
+                    conn, process = _start(context, task, items, running)
                     started.append(process)
             index = pending.popleft()
             try:

@@ -7,7 +7,8 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}(/runs/[0-9]{1,6})?$")
 # there replaces them all, so a folder never mixes two (a sweep's runs beside another's grid).
 OUTPUTS = ("trades.csv", "equity.csv", "summary.json", "report.html", "sweep.json",
            "sweep.html", "runs")
+STAGING_PREFIX = ".backtest-"  # a backtest's own folders in --out while it writes (Staged)
 DECIMALS = {"price": 4, "costs": 2, "pnl": 2, "cash": 2, "holdings_value": 2, "equity": 2,
             "buy_and_hold": 2}
 
@@ -41,19 +43,70 @@ def new_run_dir(root: Path) -> Path:
     return root / f"{stamp}-{os.urandom(3).hex()}"
 
 
-def clear_outputs(out: Path) -> list[str]:
-    """Remove from `out` what a backtest wrote there (OUTPUTS), leaving every other file; the
-    names removed, a folder's with a slash."""
-    removed = []
-    for name in OUTPUTS:
-        path = out / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-            removed.append(f"{name}/")
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-            removed.append(name)
-    return removed
+def foreign_outputs(out: Path) -> list[str]:
+    """The OUTPUTS names in `out` that no backtest wrote (it holds no readable summary.json or
+    sweep.json): a backtest must not replace them. [] when there are none, or they are a
+    backtest's."""
+    present = [name for name in OUTPUTS if (out / name).exists() or (out / name).is_symlink()]
+    for read in (read_summary, read_sweep):
+        try:
+            read(out)
+            return []
+        except UnreadableRun:
+            continue
+    return [f"{name}/" if (out / name).is_dir() else name for name in present]
+
+
+class Staged:
+    """Results written into a fresh folder inside `out` (`folder`), then put in place of what
+    an earlier backtest wrote in `out` (`replaced`, a folder's name with a slash) by a rename
+    each: a run that fails to write (a full disk) leaves the earlier results as they were, and
+    no reader sees a half-written mix. Other files in `out` stay."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.made = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        self.folder = out / f"{STAGING_PREFIX}new-{os.urandom(3).hex()}"
+        self.folder.mkdir()
+        self.replaced: list[str] = []
+
+    def commit(self) -> None:
+        """Put the written results in place of the earlier ones."""
+        old = self.out / f"{STAGING_PREFIX}old-{os.urandom(3).hex()}"
+        old.mkdir()
+        for name in OUTPUTS:
+            path = self.out / name
+            if path.exists() or path.is_symlink():
+                self.replaced.append(f"{name}/" if path.is_dir() and not path.is_symlink()
+                                     else name)
+                os.rename(path, old / name)
+        for path in self.folder.iterdir():
+            os.rename(path, self.out / path.name)
+        self.folder.rmdir()
+        shutil.rmtree(old)
+        for left in self.out.glob(f"{STAGING_PREFIX}*"):  # by a backtest killed outright
+            shutil.rmtree(left, ignore_errors=True)
+
+    def discard(self) -> None:
+        """Drop what was written; the earlier results stay (and a folder made for it goes)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.made:
+            with suppress(OSError):  # only when nothing else came into it meanwhile
+                self.out.rmdir()
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Staged]:
+    """A Staged for `out`, committed when the block ends without an exception, else
+    discarded."""
+    stage = Staged(out)
+    try:
+        yield stage
+    except BaseException:
+        stage.discard()
+        raise
+    stage.commit()
 
 
 def _fixed(values: Sequence[float | None], places: int) -> list[str]:

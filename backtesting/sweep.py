@@ -24,7 +24,8 @@ from typing import Any
 from backtesting import html_report, results
 from backtesting.data import SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
-from backtesting.forkpool import Done, interrupts_deferred, run_forked
+from backtesting.forkpool import Done, run_forked
+from backtesting.interrupts import interrupts_deferred
 from backtesting.metrics import figure, summarize
 from backtesting.progress import Progress
 from strategy_rules import StrategyParams

@@ -180,8 +180,12 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--capital", "0"], "argument --capital: '0' is not a number greater than 0"),
-    (["--capital", "nan"], "argument --capital: 'nan' is not a number greater than 0"),
+    (["--capital", "0"], "argument --capital: '0' is not a number greater than 0 and at most "
+                         "1e+12"),
+    (["--capital", "nan"], "argument --capital: 'nan' is not a number greater than 0 and at "
+                           "most 1e+12"),
+    (["--capital", "1e308"], "argument --capital: '1e308' is not a number greater than 0 and at "
+                             "most 1e+12"),
     (["--ma-period", "-3"], "argument --ma-period: MA_PERIOD='-3' is invalid: must be between "
                             "2 and 250"),
     (["--entry", "99"], "argument --entry: ENTRY_THRESHOLD_PCT='99' is invalid: must be between "
@@ -193,6 +197,8 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
     (["--engine", "dask"], "--engine needs --sweep: a single run has no use for it"),
     (["--cluster", "tcp://127.0.0.1:8786"], "--cluster needs --sweep: a single run has no use "
                                             "for it"),
+    (["--sweep", "ma=5,10", "--ma-period", "5", "--cluster", "tcp://127.0.0.1:8786"],
+     "--cluster needs --engine dask: a local sweep uses this machine's cores"),
     (["--sweep", "entry=0,1"], "ENTRY_THRESHOLD_PCT is given twice, by --entry and by --sweep "
                                "entry=…; give it once"),
     (["--sweep", "candidates=1,2", "ma=5,10"], "MA_PERIOD is given twice, by --ma-period and by "
@@ -208,6 +214,16 @@ def test_bad_options_are_one_line_usage_errors(scenario_dir, config, args, messa
     assert done.returncode == 2
     assert done.stderr == f"python backtest.py: error: {message} (see --help)\n"
     assert not list((config.data_dir / "backtests").glob("*"))
+
+
+def test_out_in_the_csv_folder_is_a_usage_error(scenario_dir, config):
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out",
+                   f"{scenario_dir}/.")
+    assert done.returncode == 2
+    assert done.stderr == ("python backtest.py: error: --out is the --csv folder: its next read "
+                           "would take trades.csv and equity.csv for symbols' candles; choose "
+                           "another folder (see --help)\n")
+    assert not (scenario_dir / "trades.csv").exists()
 
 
 def test_out_on_an_unwritable_path_is_a_one_line_usage_error(scenario_dir, config, tmp_path):
@@ -227,7 +243,7 @@ def test_a_backtest_into_an_earlier_ones_out_replaces_all_its_files(scenario_dir
     (out / "notes.txt").write_text("the owner's own file")
     done = run_cli(config, *into, *sweep_args("exit=5,8"), "--workers", "1")
     assert done.returncode == 0, done.stderr
-    assert (f"backtest: replacing the earlier backtest in {out}: removed sweep.json, sweep.html, "
+    assert (f"backtest: replaced the earlier backtest in {out}: sweep.json, sweep.html, "
             f"runs/\n") in done.stderr
     assert sorted(path.name for path in (out / "runs").iterdir()) == ["0000", "0001"]
     done = run_cli(config, *into, *SCENARIO_ARGS)  # one run, where the sweep was
@@ -236,6 +252,40 @@ def test_a_backtest_into_an_earlier_ones_out_replaces_all_its_files(scenario_dir
         "equity.csv", "notes.txt", "report.html", "summary.json", "trades.csv"]
     assert [(run["id"], run["kind"]) for run in results.list_saved(out.parent)] == [
         ("tuning", "run")]
+
+
+def test_an_out_holding_files_no_backtest_wrote_is_refused_and_left_alone(scenario_dir, config,
+                                                                         tmp_path):
+    out = tmp_path / "project"
+    (out / "runs" / "exp1").mkdir(parents=True)
+    (out / "runs" / "exp1" / "model.txt").write_text("the owner's own work")
+    (out / "trades.csv").write_text("an export of the owner's")
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out))
+    assert done.returncode == 2
+    assert done.stderr == (f"backtest: {out} holds trades.csv, runs/, which no backtest wrote (it "
+                           f"has no readable summary.json or sweep.json), and the results would "
+                           f"replace them: choose another --out\n")
+    assert (out / "trades.csv").read_text() == "an export of the owner's"
+    assert sorted(path.name for path in out.iterdir()) == ["runs", "trades.csv"]
+    assert (out / "runs" / "exp1" / "model.txt").is_file()
+
+
+def test_results_that_fail_to_write_leave_the_earlier_backtest_whole(scenario_dir, config,
+                                                                     tmp_path):
+    """A full disk while writing (here: the block raises as write() would): the earlier run's
+    files are as they were, and nothing of the new one is left."""
+    out = tmp_path / "run"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out",
+                   str(out)).returncode == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    with pytest.raises(OSError), results.staged(out) as stage:
+        (stage.folder / "trades.csv").write_text("date\n")
+        raise OSError(28, "No space left on device")
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    with results.staged(out) as stage:  # and one that is written replaces it whole
+        (stage.folder / "summary.json").write_text("{}")
+    assert stage.replaced == ["trades.csv", "equity.csv", "summary.json", "report.html"]
+    assert [path.name for path in out.iterdir()] == ["summary.json"]
 
 
 def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, capsys):

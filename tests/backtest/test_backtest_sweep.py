@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from html import escape
 
 import pytest
@@ -517,6 +517,58 @@ def test_ctrl_c_stops_a_sweep_quietly_and_keeps_what_finished(config, logged_in,
     assert f"{saved} combinations, {40 - saved} not run." in page
     assert "Failed combinations" not in page
     assert f"The sweep was stopped (interrupted) before {40 - saved} combinations ran: " in page
+
+
+def _sweep_started(config, tmp_path, out) -> subprocess.Popen:
+    """A 40-combination sweep on 2 forked workers, in a process group of its own, under way."""
+    from bench.synthetic_market import write_market
+
+    _, last = write_market(tmp_path / "market", 40, 2000)
+    env = {**os.environ, "DATABASE_URL": config.database_url, "FYERS_MODE": "sandbox"}
+    cli = subprocess.Popen([sys.executable, "backtest.py", "--csv", str(tmp_path / "market"),
+                            "--from", AFTER_WARMUP, "--to", last, "--sweep",
+                            "exit=4,5,6,7,8,9,10,11", "entry=0,0.5,1,1.5,2", "--workers", "2",
+                            "--out", str(out)], cwd=PROJECT, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    _until_progress(cli)
+    return cli
+
+
+def test_kill_stops_a_sweep_as_ctrl_c_does(config, tmp_path):
+    """`kill` (SIGTERM, as `timeout` or a service manager sends it) to the sweep's process
+    alone: what finished is saved with its grid, and no worker is left behind."""
+    out = tmp_path / "killed"
+    cli = _sweep_started(config, tmp_path, out)
+    try:
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    assert cli.returncode == 130, stderr
+    _assert_kept_what_finished(out, 40, "interrupted")
+    assert _group_gone(cli.pid)
+
+
+def test_workers_end_when_the_sweep_is_killed_outright(config, tmp_path):
+    """SIGKILL gives the sweep no chance to stop its workers: they end on their own, and
+    nothing half-written is left where the results would go."""
+    cli = _sweep_started(config, tmp_path, tmp_path / "fresh")
+    try:
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait(timeout=10)
+        assert _group_gone(cli.pid, within_s=30)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(cli.pid, signal.SIGKILL)
+    fresh = tmp_path / "fresh"
+    assert not (fresh / "sweep.json").exists() and not (fresh / "runs").exists()
+    # what it was writing is in a hidden folder, which the next backtest there clears away
+    assert run_cli(config, "--csv", str(tmp_path / "market"), "--from", AFTER_WARMUP,
+                   "--to", AFTER_WARMUP, "--out", str(fresh)).returncode == 0
+    assert sorted(path.name for path in fresh.iterdir()) == [
+        "equity.csv", "report.html", "summary.json", "trades.csv"]
 
 
 @contextmanager
