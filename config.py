@@ -114,6 +114,32 @@ def _setting(parse: Callable[[str], Any], default: Any, help: str, *,
                                             "high": high})
 
 
+def _dotenv(path: Path) -> dict[str, str]:
+    """The settings of the .env file at `path` ({} without one), a near miss of a setting's
+    name said on stderr (it would be ignored); ConfigError when the file is not UTF-8 text."""
+    try:
+        values = {key: value for key, value in dotenv_values(path).items() if value is not None}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                          f"offset {exc.start}): save it as UTF-8") from None
+    known = {spec.name.upper() for spec in fields(Config)}
+    for key in sorted(values.keys() - known):
+        if near := _near_miss(key, known):
+            print(f"warning: {path.name}: {key} is not a setting, so it is ignored; did you mean "
+                  f"{near}?", file=sys.stderr)
+    return values
+
+
+def _near_miss(key: str, known: set[str]) -> str | None:
+    """The setting `key` was probably meant to be (another case, a typo), or None."""
+    if key.upper() in known:
+        return key.upper()
+    import difflib  # only for a key that is not a setting
+
+    close = difflib.get_close_matches(key.upper(), known, n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of Nifty Shop. Field names are the environment keys, lower-cased."""
@@ -236,7 +262,7 @@ class Config:
         """Build from `.env` overlaid by the process environment (or `environ` when given)."""
         if environ is None:
             path = Path(env_file) if env_file else PROJECT_DIR / ".env"
-            values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+            values = _dotenv(path)
             values.update(os.environ)
         else:
             values = dict(environ)

@@ -84,6 +84,25 @@ def test_env_file_is_read_and_environment_wins(tmp_path, monkeypatch):
     assert (config.ma_period, config.max_trade_value) == (30, 7000.0)
 
 
+@pytest.mark.parametrize("encoded", [b"TELEGRAM_CHAT_ID=caf\xe9\n",  # Latin-1
+                                     "MA_PERIOD=30\n".encode("utf-16")])  # as Notepad saves
+def test_an_env_file_that_is_not_utf8_is_one_clear_error(tmp_path, encoded):
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(encoded)
+    with pytest.raises(ConfigError, match=rf"^{env_file} is not UTF-8 text \(byte 0x[0-9a-f]{{2}} "
+                                          rf"at offset \d+\): save it as UTF-8$"):
+        Config.from_env(env_file=env_file)
+
+
+def test_a_misspelt_setting_in_env_is_named_not_silently_ignored(tmp_path, capsys):
+    env_file = tmp_path / ".env"
+    env_file.write_text("MA_PERIDO=30\nma_period=25\nBACKUP_HOST=nas\n")
+    assert Config.from_env(env_file=env_file).ma_period == 20  # neither is MA_PERIOD
+    assert capsys.readouterr().err == (
+        "warning: .env: MA_PERIDO is not a setting, so it is ignored; did you mean MA_PERIOD?\n"
+        "warning: .env: ma_period is not a setting, so it is ignored; did you mean MA_PERIOD?\n")
+
+
 def test_generated_secret_is_stable_and_private(config):
     first = config.with_overrides(secret_key="").secret("secret_key")
     assert first == config.with_overrides(secret_key="").secret("secret_key")
