@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, render_template
@@ -55,8 +56,11 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["store"] = store
     app.extensions["nifty_config"] = config
     setup_logging(config, store)
-    strategy_settings.save_first_run_defaults(config, store)
-    paper_mode.save_first_run_default(config, store)
+    try:
+        strategy_settings.save_first_run_defaults(config, store)
+        paper_mode.save_first_run_default(config, store)
+    except StoreError as exc:  # e.g. a read-only SQLite file: the app could keep nothing
+        exit_for_store(exc, "written")
     csrf.init_app(app)
     init_login_limit(app)
     register_blueprints(app, config)
@@ -84,8 +88,13 @@ def store_or_exit(config: Config) -> Store:
     try:
         return configured_store(config)
     except StoreError as exc:
-        print(f"error: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
-        raise SystemExit(1) from None
+        exit_for_store(exc, "used")
+
+
+def exit_for_store(error: StoreError, what: str) -> NoReturn:
+    """One line on stderr, 'error: the store cannot be <what>: <why>', and exit status 1."""
+    print(f"error: the store cannot be {what}: {redact(str(error))}", file=sys.stderr)
+    raise SystemExit(1) from None
 
 
 def holidays_or_exit() -> None:

@@ -9,8 +9,9 @@ from flask import Flask
 from waitress.server import create_server
 
 import cli
-from app import create_app
+from app import create_app, exit_for_store
 from config import load_config_or_exit
+from store import StoreError
 from users import ensure_admin
 from views import get_store
 
@@ -63,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.first_run:
         with app.app_context():
-            password = ensure_admin(get_store())
+            try:
+                password = ensure_admin(get_store())
+            except StoreError as exc:
+                server.close()
+                exit_for_store(exc, "written")
         if password:
             print(f"\n  Admin login: admin / {password}\n  (shown once: change it with "
                   f"`flask --app app users passwd admin`)\n", flush=True)
