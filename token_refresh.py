@@ -26,7 +26,7 @@ from config import Config, load_config_or_exit
 from messages import KEY_DIFFERS, LOGIN_NEEDED
 from portfolio import ist_short
 from redaction import redact, register_secret
-from store import Store, StoreError
+from store import Store, StoreError, refuse_missing_sqlite
 from store.log_handler import logged_store
 from trading_calendar import next_run_at
 
@@ -315,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     exchange = commands.add_parser("exchange", help="store tokens for an auth code")
     exchange.add_argument("auth_code")
     args = parser.parse_args(argv)
+    if args.command != "login-url":  # the one command that only prints
+        refuse_missing_sqlite(load_config_or_exit(resolve_keys=False), "token_refresh")
     config = load_config_or_exit()
     try:
         with logged_store(config) as store:

@@ -21,7 +21,7 @@ import cli
 import trade_books
 from config import load_config_or_exit
 from portfolio import ist
-from store import Store, StoreError, configured_store
+from store import Store, StoreError, configured_store, refuse_missing_sqlite
 from store.base import BOOK_COLLECTIONS
 
 Rows = list[dict[str, Any]]
@@ -143,6 +143,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Print the chosen collections; 1 with one line on stderr when the store is unreachable."""
     args = parse_args(argv)
+    refuse_missing_sqlite(load_config_or_exit(resolve_keys=False), "verify_db")
     config = load_config_or_exit()
     names = [args.collection] if args.collection else list(DEFAULT_COLLECTIONS)
     try:

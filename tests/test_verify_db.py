@@ -52,7 +52,18 @@ def filled(db_env) -> dict[str, str]:
     return db_env
 
 
+def test_a_database_that_does_not_exist_is_not_made(tmp_path):
+    """A mistyped DATABASE_URL: no empty database, and no new keys beside it."""
+    typo = tmp_path / "dta" / "shop.db"
+    result = run_cli(env={"DATABASE_URL": f"sqlite:///{typo}"})
+    assert (result.returncode, result.stderr) == (
+        1, f"verify_db: no database at {typo} (DATABASE_URL): check the path; the web app "
+           f"creates it on its first start\n")
+    assert not typo.parent.exists()
+
+
 def test_an_empty_database_prints_empty_tables_with_headers(db_env):
+    open_store(db_env["DATABASE_URL"]).close()  # as the web app's first start makes it
     result = run_cli(env=db_env)
     assert result.returncode == 0, result.stderr
     assert "== trades: 0 rows" in result.stdout and "== logs: 0 rows" in result.stdout
@@ -107,12 +118,13 @@ def test_an_unwritable_sqlite_path_exits_1_with_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_data_folder_that_cannot_hold_the_keys_exits_2_with_one_line(tmp_path):
-    (tmp_path / "blocked").write_text("a file, not a folder")
-    result = run_cli(env={"DATABASE_URL": f"sqlite:///{tmp_path}/blocked/shop.db"})
+def test_a_key_file_that_cannot_be_read_exits_2_with_one_line(tmp_path):
+    open_store(f"sqlite:///{tmp_path}/data/shop.db").close()
+    (tmp_path / "data" / ".secret_key").mkdir()  # where the key file should be
+    result = run_cli(env={"DATABASE_URL": f"sqlite:///{tmp_path}/data/shop.db"})
     assert result.returncode == 2
-    assert result.stderr == (f"config error: cannot read the key file {tmp_path}/blocked/"
-                             ".secret_key: Not a directory\n")
+    assert result.stderr == (f"config error: cannot read the key file {tmp_path}/data/"
+                             ".secret_key: Is a directory\n")
 
 
 def test_an_unreachable_mongodb_exits_1_with_one_line():
