@@ -51,9 +51,9 @@ BROKER_UNAVAILABLE = Failure("Fyers could not be reached or answered with a serv
 UNEXPECTED_REPLY = Failure("Fyers sent a reply the bot could not read",
                            "press Run now later; if it happens again, read the run's log on "
                            "the Strategy page")
-STORE_UNAVAILABLE = Failure("The bot's database could not be written (disk full, or locked by "
-                            "another program)", "free disk space or close the other program, "
-                            "then press Run now")
+STORE_UNAVAILABLE = Failure("The bot's database could not be used (a full disk, a lock held by "
+                            "another program, a damaged file or a server out of reach)",
+                            "fix what the detail names, then press Run now")
 DEADLINE_PASSED = Failure("The run went past its time limit (RUN_DEADLINE_S) and was stopped "
                           "before placing more orders", "press Run now later; it settles any "
                           "order this run left open")

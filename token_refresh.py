@@ -21,7 +21,15 @@ from typing import Any
 
 import cli
 import encryption
-from broker import AuthFailed, BrokerError, FyersBroker, PaperBroker, TokenExpired, Tokens
+from broker import (
+    AuthFailed,
+    BrokerError,
+    BrokerUnavailable,
+    FyersBroker,
+    PaperBroker,
+    TokenExpired,
+    Tokens,
+)
 from config import Config, load_config_or_exit
 from messages import KEY_DIFFERS, LOGIN_NEEDED
 from portfolio import ist_short
@@ -274,6 +282,9 @@ def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenSta
     """Trade the auth code from the login redirect for tokens and store them."""
     try:
         tokens = FyersBroker(config, store=store).exchange_auth_code(auth_code.strip())
+    except BrokerUnavailable as exc:  # not a refusal: Fyers never answered
+        logger.warning("Fyers could not be reached for the login (auth code exchange): %s", exc)
+        raise
     except BrokerError as exc:
         logger.warning("Fyers refused the login (auth code exchange): %s", exc)
         raise

@@ -145,9 +145,13 @@ def approve() -> ResponseReturnValue:
     form = request.form
     if form.get("client_id") != box.options.client_id or not form.get("redirect_uri"):
         return fail(-16, "Invalid client_id or redirect_uri", 400)
-    code = secrets.token_urlsafe(24)
+    # A signed JWT, as Fyers' auth codes are ("eyJ…"): never taken for an option on a command
+    # line, as a random code starting with "-" was.
+    expires = time.time() + AUTH_CODE_TTL_S
+    code = encode_jwt({"sub": box.options.client_id, "exp": expires,
+                       "jti": secrets.token_hex(8)}, box.state.signing_key)
     with box.state.lock:
-        box.state.auth_codes[code] = time.time() + AUTH_CODE_TTL_S
+        box.state.auth_codes[code] = expires
     parts = urlsplit(form["redirect_uri"])
     query = urlencode({"s": "ok", "code": "200", "auth_code": code, "state": form.get("state", "")})
     joined = f"{parts.query}&{query}" if parts.query else query

@@ -13,7 +13,7 @@ import portfolio
 import today
 import token_refresh
 from auth import login_required
-from broker import BrokerError
+from broker import BrokerError, BrokerUnavailable
 from store import StoreError
 from views import get_config, get_store
 
@@ -123,6 +123,9 @@ def callback() -> Response:
     else:
         try:
             token_refresh.exchange_auth_code(get_config(), get_store(), auth_code)
+        except BrokerUnavailable as exc:
+            flash(f"Fyers could not be reached to finish the login ({exc}): tap “Log in to "
+                  f"Fyers” again.", "danger")
         except BrokerError as exc:
             flash(f"Fyers refused the login: {exc}", "danger")
         else:

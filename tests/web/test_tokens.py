@@ -37,6 +37,21 @@ def test_fyers_login_round_trip_stores_a_token(sandbox_app, sandbox_config):
     assert "state mismatch" in auth.client.get("/tokens").get_data(as_text=True)
 
 
+def test_a_login_fyers_does_not_answer_is_not_called_refused(sandbox_config, make_app,
+                                                             make_auth, sandbox):
+    app = make_app(sandbox_config.with_overrides(broker_timeout_s=1.0))
+    auth = make_auth(app.test_client())
+    auth.login()
+    back = urlsplit(approve_at_sandbox(auth.client.get("/tokens/login").headers["Location"]))
+    sandbox.admin("faults", latency_ms=2500)  # no answer in time while the code is exchanged
+    auth.client.get(f"{back.path}?{back.query}")
+    page = text(auth.client.get("/tokens").get_data(as_text=True))
+    assert "Fyers could not be reached to finish the login (" in page
+    assert "refused" not in page and "LOGIN NEEDED" in page
+    assert any("Fyers could not be reached for the login" in line
+               for line in log_lines(app, "tokens"))
+
+
 def test_a_token_fyers_refuses_turns_every_page_to_login_needed(sandbox_app, sandbox):
     app, auth = sandbox_app
     hold(app)
