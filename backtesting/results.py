@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backtesting.engine import EQUITY_COLUMNS, TRADE_COLUMNS, BacktestResult
+from backtesting.interrupts import interrupts_deferred
 from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -106,7 +107,8 @@ def staged(out: Path) -> Iterator[Staged]:
     except BaseException:
         stage.discard()
         raise
-    stage.commit()
+    with interrupts_deferred():  # a Ctrl-C between two renames would leave a mix
+        stage.commit()
 
 
 def _fixed(values: Sequence[float | None], places: int) -> list[str]:
