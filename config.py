@@ -122,7 +122,7 @@ def _dotenv(path: Path) -> dict[str, str]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
                           f"offset {exc.start}): save it as UTF-8") from None
-    known = {spec.name.upper() for spec in fields(Config)}
+    known = {name.upper() for name in _FIELDS}
     for key in sorted(values.keys() - known):
         if near := _near_miss(key, known):
             print(f"warning: {path.name}: {key} is not a setting, so it is ignored; did you mean "

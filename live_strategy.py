@@ -119,12 +119,10 @@ def _place_all(run: RunContext) -> None:
         if not run.dry_run:
             result.held_back = list(intents)
             logger.warning("%s: nothing was placed", result.closed)
-        run.steps.skip("orders", f"{why}: nothing was placed")
-        run.steps.skip("fills", f"{why}: nothing was placed")
+        _nothing_placed(run, why)
         return
     if _all_held(result):  # the close came before the first order
-        run.steps.skip("orders", f"{result.closed}: nothing was placed")
-        run.steps.skip("fills", f"{result.closed}: nothing was placed")
+        _nothing_placed(run, result.closed)
         return
     sent = len(intents) - len(result.held_back)
     where = "simulated (paper)" if getattr(run.broker, "is_paper", False) else "sent to Fyers"
@@ -132,6 +130,12 @@ def _place_all(run: RunContext) -> None:
         [f"{sent} {where}" if intents else "none to place", *_order_clauses(result)]))
     run.steps.done("fills", deals_sentence(_fill_deals(result), "bought", "sold")
                    or ("nothing filled" if intents else "nothing to fill"))
+
+
+def _nothing_placed(run: RunContext, why: str) -> None:
+    """The Orders and Fills steps skipped, saying why ('dry run', NSE's close)."""
+    for step in ("orders", "fills"):
+        run.steps.skip(step, f"{why}: nothing was placed")
 
 
 def _market_date(quotes: Mapping[str, Quote]) -> date:

@@ -51,11 +51,16 @@ def next_automatic_run(config: Config, runs: list[dict[str, Any]], now: float) -
     return NextRun(None)
 
 
-def automatic_runs(config: Config, store: Store, now: float) -> NextRun:
-    """The next automatic run, from the settings and the recent runs of both books: the
-    workflow runs whichever book is on, so a switch of books does not turn it off."""
-    runs = [run for book in BOOKS for run in store.for_book(book).list_runs(limit=RECENT_RUNS)]
-    return next_automatic_run(config, runs, now)
+def automatic_runs(config: Config, store: Store, now: float,
+                   runs: list[dict[str, Any]] | None = None) -> NextRun:
+    """The next automatic run, from the settings and the recent runs of both books (`runs`,
+    this book's when already read): the workflow runs whichever book is on, so a switch of
+    books does not turn it off."""
+    both = list(store.list_runs(limit=RECENT_RUNS) if runs is None else runs)
+    for book in BOOKS:
+        if book != store.book:
+            both += store.for_book(book).list_runs(limit=RECENT_RUNS)
+    return next_automatic_run(config, both, now)
 
 
 def today(config: Config, store: Store, now: float | None = None) -> Today:
@@ -63,7 +68,7 @@ def today(config: Config, store: Store, now: float | None = None) -> Today:
     state, as of `now`."""
     now = time.time() if now is None else now
     runs = executor.as_shown(store, store.list_runs(limit=RECENT_RUNS))
-    next_run = automatic_runs(config, store, now)
+    next_run = automatic_runs(config, store, now, runs)
     last = runs[0] if runs else None
     hand_sales = [] if last is None else [
         trade for trade in reversed(store.list_trades(since=last["started_at"]))

@@ -30,7 +30,7 @@ from broker import (
     TokenExpired,
     Tokens,
 )
-from config import Config, load_config_or_exit
+from config import Config, config_or_exit, load_config_or_exit
 from messages import KEY_DIFFERS, LOGIN_NEEDED
 from portfolio import ist_short
 from redaction import redact, register_secret
@@ -326,9 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     exchange = commands.add_parser("exchange", help="store tokens for an auth code")
     exchange.add_argument("auth_code")
     args = parser.parse_args(argv)
+    config = load_config_or_exit(resolve_keys=False)
     if args.command != "login-url":  # the one command that only prints
-        refuse_missing_sqlite(load_config_or_exit(resolve_keys=False), "token_refresh")
-    config = load_config_or_exit()
+        refuse_missing_sqlite(config, "token_refresh")  # before keys are made beside it
+    config = config_or_exit(config.with_secrets)
     try:
         with logged_store(config) as store:
             return _command(config, store, args)

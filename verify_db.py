@@ -19,7 +19,7 @@ from tabulate import tabulate
 
 import cli
 import trade_books
-from config import load_config_or_exit
+from config import config_or_exit, load_config_or_exit
 from portfolio import ist
 from store import Store, StoreError, configured_store, refuse_missing_sqlite
 from store.base import BOOK_COLLECTIONS
@@ -143,8 +143,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Print the chosen collections; 1 with one line on stderr when the store is unreachable."""
     args = parse_args(argv)
-    refuse_missing_sqlite(load_config_or_exit(resolve_keys=False), "verify_db")
-    config = load_config_or_exit()
+    config = load_config_or_exit(resolve_keys=False)
+    refuse_missing_sqlite(config, "verify_db")  # before keys are made beside a mistyped path
+    config = config_or_exit(config.with_secrets)
     names = [args.collection] if args.collection else list(DEFAULT_COLLECTIONS)
     try:
         store = configured_store(config)

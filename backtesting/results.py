@@ -44,18 +44,27 @@ def new_run_dir(root: Path) -> Path:
     return root / f"{stamp}-{os.urandom(3).hex()}"
 
 
+def _outputs_in(out: Path) -> list[tuple[Path, str]]:
+    """What `out` holds of what a backtest writes (OUTPUTS): each path and its name as said,
+    a folder's with a slash."""
+    return [(path, f"{name}/" if path.is_dir() and not path.is_symlink() else name)
+            for name in OUTPUTS if (path := out / name).exists() or path.is_symlink()]
+
+
 def foreign_outputs(out: Path) -> list[str]:
     """The OUTPUTS names in `out` that no backtest wrote (it holds no readable summary.json or
     sweep.json): a backtest must not replace them. [] when there are none, or they are a
     backtest's."""
-    present = [name for name in OUTPUTS if (out / name).exists() or (out / name).is_symlink()]
+    present = _outputs_in(out)
+    if not present:
+        return []
     for read in (read_summary, read_sweep):
         try:
             read(out)
             return []
         except UnreadableRun:
             continue
-    return [f"{name}/" if (out / name).is_dir() else name for name in present]
+    return [said for _, said in present]
 
 
 class Staged:
@@ -76,12 +85,9 @@ class Staged:
         """Put the written results in place of the earlier ones."""
         old = self.out / f"{STAGING_PREFIX}old-{os.urandom(3).hex()}"
         old.mkdir()
-        for name in OUTPUTS:
-            path = self.out / name
-            if path.exists() or path.is_symlink():
-                self.replaced.append(f"{name}/" if path.is_dir() and not path.is_symlink()
-                                     else name)
-                os.rename(path, old / name)
+        for path, said in _outputs_in(self.out):
+            self.replaced.append(said)
+            os.rename(path, old / path.name)
         for path in self.folder.iterdir():
             os.rename(path, self.out / path.name)
         self.folder.rmdir()
