@@ -28,7 +28,8 @@ import token_refresh
 from broker import FyersBroker, TokenExpired
 from config import IST, PROJECT_DIR, Config, load_config_or_exit
 from day_use import recorded_day_use
-from live_strategy import run_live
+from live_strategy import orders_outside_hours, run_live
+from market_hours import MarketSession
 from messages import INTERRUPTED, NOT_STARTED, STORE_UNAVAILABLE, UNEXPECTED, Failure, failure_for
 from order_flow import RunResult
 from portfolio import ist_midnight
@@ -207,6 +208,27 @@ def ist_today() -> date:
     return datetime.now(IST).date()
 
 
+def skipped_day(force: bool) -> date | None:
+    """Today, when a run not forced skips it as a day NSE does not trade (by this machine's
+    date: the run skips it before it asks Fyers anything); else None."""
+    today = ist_today()
+    return None if force or is_trading_day(today) else today
+
+
+def manual_runs_forced(config: Config) -> bool:
+    """Whether "Run now" starts forced runs: the sandbox fills at any hour, so it demos on
+    weekends too."""
+    return config.is_sandbox
+
+
+def run_now_places_nothing(config: Config, session: MarketSession, paper: bool) -> bool:
+    """Whether a run started now in `session` places no order: it skips the day, or NSE is
+    closed and its orders cannot wait as AMOs (off, or on paper, which does not simulate them)."""
+    if skipped_day(manual_runs_forced(config)):
+        return True
+    return not session.is_open and (paper or not orders_outside_hours(config, dry_run=False))
+
+
 def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bool,
                  guard: RunGuard, futures: list[Future], broker_factory: BrokerFactory,
                  steps: RunSteps) -> Outcome:
@@ -222,7 +244,7 @@ def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bo
     """The run's outcome; every failure becomes one of the owner's sentences (messages.py)."""
     today = ist_today()
     try:
-        if not force and not is_trading_day(today):
+        if skipped_day(force):
             return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
         if today > holidays_known_until():
             logger.warning("%s", holidays_notice(today))
@@ -380,7 +402,7 @@ def start_background_run(config: Config, trigger: str = "manual",
         record = _open_record(store, run_id, trigger, dry_run, status="running")
         command = [sys.executable, str(PROJECT_DIR / "executor.py"), "--trigger", trigger,
                    "--run-id", run_id] + (["--dry-run"] if dry_run else [])
-        if config.is_sandbox:  # the sandbox fills at any hour: "Run now" demos on weekends too
+        if manual_runs_forced(config):
             command.append("--force")
         try:
             _spawn(command, config.data_dir / BACKGROUND_OUTPUT)

@@ -81,11 +81,16 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
         deals_sentence(_intent_deals(run.result), "buy", "sell") or no_order(run.result),
         *run.result.notes]))
     session = run.session()
-    if not session.is_open and not (config.after_market_orders and not dry_run):
+    if not session.is_open and not orders_outside_hours(config, dry_run):
         run.result.closed = session.closed_sentence()
     _place_all(run)
     run.result.summary = _summary(run.result, dry_run)
     return run.result
+
+
+def orders_outside_hours(config: Config, dry_run: bool) -> bool:
+    """Whether a run outside NSE hours places its orders, as AMOs that wait for the next open."""
+    return config.after_market_orders and not dry_run
 
 
 def _fyers_session(quotes: Mapping[str, Quote]) -> Callable[[], MarketSession]:

@@ -3,7 +3,6 @@ and the strategy settings the next run uses."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -14,10 +13,10 @@ import prices
 import run_steps
 import strategy_settings
 from auth import login_required
-from config import IST, Config
+from config import Config
 from store.base import LogPage
-from trading_calendar import holidays_notice, is_trading_day
-from views import get_config, get_store, paper
+from trading_calendar import holidays_notice
+from views import get_config, get_store, is_paper, paper
 from views.logs import fetch_page, parse_query
 
 bp = Blueprint("strategy", __name__)
@@ -37,7 +36,7 @@ def render_index(errors: Mapping[str, str] | None = None,
                  ) -> tuple[str, int]:
     """The Strategy page; `errors` and `submitted` re-show a rejected settings form."""
     return render_template("strategy.html", **run_area(None), **paper.mode_card(),
-                           holidays_notice=holidays_notice(datetime.now(IST).date()),
+                           holidays_notice=holidays_notice(executor.ist_today()),
                            settings=strategy_settings.describe(run_config()),
                            settings_locked=get_config().strategy_from_env,
                            errors=errors or {}, submitted=submitted or {}), status
@@ -75,14 +74,14 @@ def confirm_run() -> str:
     config, store = get_config(), get_store()
     stakes = executor.run_now_stakes(config, store)
     clock, clock_trouble = prices.fyers_clock(config, store)
-    # A run skips a day NSE does not trade, by this machine's date, before it asks Fyers
-    # anything; the sandbox's runs are forced (executor.start_background_run).
-    today = executor.ist_today()
-    skipped_day = None if config.is_sandbox or is_trading_day(today) else today
+    market = clock.session()
     template = "_run_confirm.html" if request.headers.get("HX-Request") else "run_confirm.html"
-    return render_template(template, stakes=stakes, sandbox=config.is_sandbox,
-                           market=clock.session(), clock_trouble=clock_trouble,
-                           skipped_day=skipped_day, after_market=config.after_market_orders)
+    return render_template(
+        template, stakes=stakes, sandbox=config.is_sandbox, market=market,
+        clock_trouble=clock_trouble,
+        skipped_day=executor.skipped_day(executor.manual_runs_forced(config)),
+        places_nothing=executor.run_now_places_nothing(config, market, is_paper()),
+        after_market=config.after_market_orders)
 
 
 @bp.route("/strategy/run", methods=("POST",))
