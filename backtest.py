@@ -86,7 +86,6 @@ def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: boo
     return parse
 
 
-POSITIVE = number_type(float, 0, inclusive=False)
 # ₹1 lakh crore: past it the figures lose their paise (a float holds about 16 digits).
 CAPITAL = number_type(float, 0, inclusive=False, maximum=1e12)
 POSITIVE_INT = number_type(int, 0, inclusive=False)

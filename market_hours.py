@@ -31,13 +31,6 @@ class MarketSession:
     at: datetime
     is_open: bool
     opens_at: datetime | None  # the next open, when closed
-    closes_at: datetime | None  # today's close, when open
-
-    @property
-    def trading_day(self) -> bool:
-        """Whether `at` falls on an NSE trading day: on any other day a run is skipped unless
-        forced (executor.py), as the sandbox's demo runs are."""
-        return is_trading_day(self.at.date())
 
     def closed_sentence(self) -> str:
         """'NSE is closed until Mon 09:15 IST' (the next open, named by weekday, with the date
@@ -61,9 +54,9 @@ def session_state(moment: float) -> MarketSession:
     at = datetime.fromtimestamp(moment, IST)
     today = at.date()
     if is_trading_day(today) and MARKET_OPEN <= at.time() < MARKET_CLOSE:
-        return MarketSession(at, True, None, datetime.combine(today, MARKET_CLOSE, IST))
+        return MarketSession(at, True, None)
     next_day = today if is_trading_day(today) and at.time() < MARKET_OPEN else _next_session(today)
-    return MarketSession(at, False, datetime.combine(next_day, MARKET_OPEN, IST), None)
+    return MarketSession(at, False, datetime.combine(next_day, MARKET_OPEN, IST))
 
 
 def _next_session(day: date) -> date:

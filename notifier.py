@@ -208,11 +208,9 @@ def _fill_line(fill: Mapping[str, Any]) -> str:
 
 def run_finished(run: Mapping[str, Any], fills: Sequence[Mapping[str, Any]],
                  orders_placed: int) -> str:
-    """Orders placed, one line per fill, and the P&L of the sells (a skipped or dry run: its
-    summary)."""
+    """Orders placed, one line per fill, and the P&L of the sells (a dry run: its summary).
+    A skipped run has no alert (executor.py)."""
     when = ist_short(run.get("finished_at") or run["started_at"])
-    if run.get("status") == "skipped":
-        return f"⏭️ Nifty Shop run skipped · {when}\n{run.get('summary') or 'No reason given.'}"
     if run.get("dry_run"):  # nothing was placed: the summary says what would have been
         return f"✅ Nifty Shop dry run done · {when}\n{run.get('summary') or 'No orders.'}"
     if run.get("status") == "warning":  # an order did not fill wholly, or NSE was closed
@@ -279,7 +277,7 @@ def notify_run_finished(config: Config, store: Store, run: Mapping[str, Any]) ->
     fills = [trade for trade in reversed(store.list_trades(since=run["started_at"]))
              if trade.get("run_id") == run["run_id"] and trade.get("source") != "manual"]
     text = run_finished(run, fills, orders_placed=len(orders))
-    holdings = holdings_now(config, store) if run.get("status") != "skipped" else None
+    holdings = holdings_now(config, store)
     return Notifier.from_config(config, store).send(
         "run_finished", f"{text}\n{holdings}" if holdings else text)
 

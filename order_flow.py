@@ -89,7 +89,7 @@ class RunResult:
 
 def always_open() -> MarketSession:
     """A session that is open, for callers that do not read Fyers' clock (tests, benches)."""
-    return MarketSession(datetime.now(IST), True, None, None)
+    return MarketSession(datetime.now(IST), True, None)
 
 
 @dataclass

@@ -22,7 +22,6 @@ from broker.errors import (
 )
 from broker.paper import PaperBroker
 from broker.records import (
-    FINAL_STATUSES,
     SIDE_BUY,
     SIDE_SELL,
     STATUS_CANCELLED,
@@ -30,24 +29,18 @@ from broker.records import (
     STATUS_PENDING,
     STATUS_REJECTED,
     STATUS_TRADED,
-    STATUS_TRANSIT,
-    Candle,
     Fill,
-    Holding,
     Order,
     PlaceResult,
-    Position,
     Quote,
     Tokens,
-    jwt_expiry,
-    plain_tag,
 )
 
 __all__ = [
-    "FINAL_STATUSES", "LOG_DIR", "REGISTER_IP", "SIDE_BUY", "SIDE_SELL", "STATUS_CANCELLED",
-    "STATUS_EXPIRED", "STATUS_PENDING", "STATUS_REJECTED", "STATUS_TRADED", "STATUS_TRANSIT",
-    "AuthFailed", "BrokerError", "BrokerUnavailable", "Candle", "DailyLimitBlocked", "Fill",
-    "FyersBroker", "Holding", "IPNotAllowed", "InvalidRequest", "Order", "OrderRejected", "PaperBroker",
-    "PlaceResult", "Position", "Quote", "RateLimited", "TokenExpired", "Tokens",
-    "UnexpectedReply", "error_for", "jwt_expiry", "plain_tag",
+    "LOG_DIR", "REGISTER_IP", "SIDE_BUY", "SIDE_SELL", "STATUS_CANCELLED",
+    "STATUS_EXPIRED", "STATUS_PENDING", "STATUS_REJECTED", "STATUS_TRADED",
+    "AuthFailed", "BrokerError", "BrokerUnavailable", "DailyLimitBlocked", "Fill",
+    "FyersBroker", "IPNotAllowed", "InvalidRequest", "Order", "OrderRejected", "PaperBroker",
+    "PlaceResult", "Quote", "RateLimited", "TokenExpired", "Tokens",
+    "UnexpectedReply", "error_for",
 ]

@@ -162,7 +162,7 @@ class PaperBroker:
     def orders(self, *, tag: str | None = None, order_id: str | None = None) -> list[Order]:
         """The paper orderbook of Fyers' day, optionally only one tag's or one id's orders."""
         return [Order(o["id"], o["symbol"], o["side"], o["qty"], o["filled_qty"], o["price"],
-                      o["status"], o["tag"], o["message"], _shown_time(o["at"]))
+                      o["status"], o["tag"], o["message"])
                 for o in self.account()["orders"]
                 if (not tag or o["tag"] == tag) and (not order_id or o["id"] == order_id)]
 

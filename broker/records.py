@@ -86,7 +86,6 @@ class Order:
     status: int
     tag: str  # without the orderbook's "1:" prefix
     message: str
-    placed_at: str
 
     @property
     def is_final(self) -> bool:
@@ -138,8 +137,8 @@ def order_from(row: dict[str, Any]) -> Order:
     return Order(id=str(row["id"]), symbol=str(row["symbol"]), side=int(row["side"]),
                  qty=int(row["qty"]), filled_qty=int(row.get("filledQty") or 0),
                  traded_price=float(row.get("tradedPrice") or 0.0), status=int(row["status"]),
-                 tag=plain_tag(row.get("orderTag")), message=str(row.get("message") or ""),
-                 placed_at=str(row.get("orderDateTime") or ""))
+                 tag=plain_tag(row.get("orderTag")),
+                 message=str(row.get("message") or ""))
 
 
 def fill_from(row: dict[str, Any]) -> Fill:

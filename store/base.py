@@ -72,7 +72,6 @@ class Store(ABC):
     """Collections: users, sessions, login_steps, fyers_tokens, runs, logs, orders, trades,
     positions, candles, locks. Field lists are given per method group."""
 
-    backend_name: str = "abstract"
     book: str = "real"  # whose runs, orders, trades and positions this store object reads
 
     def for_book(self, book: str) -> Store:

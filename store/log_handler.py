@@ -87,14 +87,14 @@ class StoreLogHandler(logging.Handler):
     """Queues records and writes them to the store's `logs` in batches from a thread.
 
     `emit` never waits: when the queue is full the record is dropped and counted in
-    `dropped`. `flush()` waits for what is queued; `close()` (also at exit) flushes and stops.
+    `dropped`, which `close()` reports. `flush()` waits for what is queued; `close()` (also at
+    exit) flushes and stops.
     """
 
     def __init__(self, store: Store, *, capacity: int = 10_000, batch_size: int = 500) -> None:
         super().__init__()
         self.store = store
         self.dropped = 0
-        self.failed = 0
         self._batch_size = batch_size
         self._queue: queue.Queue[Any] = queue.Queue(capacity)
         self._closed = False
@@ -150,8 +150,7 @@ class StoreLogHandler(logging.Handler):
             return
         try:
             self.store.insert_logs(rows)
-        except Exception as exc:  # any store failure: count it, keep the worker alive
-            self.failed += len(rows)
+        except Exception as exc:  # any store failure: say so, keep the worker alive
             logger.warning("could not write %d log rows to the store: %s", len(rows), exc)
 
     def flush(self, timeout: float = 10.0) -> None:
@@ -174,6 +173,9 @@ class StoreLogHandler(logging.Handler):
         with suppress(queue.Full):
             self._queue.put(self._stop, timeout=10.0)
         self._worker.join(timeout=10.0)
+        if self.dropped:  # the store's logs miss these lines: say so where the console shows it
+            logger.warning("%d log lines were not written to the store: they came faster than "
+                           "it took them", self.dropped)
         atexit.unregister(self.close)
         super().close()
 

@@ -85,14 +85,6 @@ def test_dry_run_says_what_it_would_have_done(alert_config, store, telegram):
         "dry run: would place 1 buy(s), 0 sell(s)"]
 
 
-def test_skipped_run_says_why(alert_config, store, telegram):
-    run = finished_run(store, status="skipped",
-                       summary="skipped: Tue 24 Nov is not an NSE trading day")
-    notify_run_finished(alert_config, store, run).result(WAIT_S)
-    assert telegram.texts == [
-        "⏭️ Nifty Shop run skipped · 26 Nov 15:10 IST\n"
-        "skipped: Tue 24 Nov is not an NSE trading day"]
-
 
 def test_run_failed_says_why_and_what_to_do(alert_config, store, telegram):
     run = finished_run(store, status="failed", summary=LOGIN_NEEDED.sentence,

@@ -35,9 +35,6 @@ def test_a_rerun_after_a_crash_never_places_a_second_order(run_config, store, br
     assert trade["order_tag"] == tag and store.get_order(tag)["status"] == "traded"
 
 
-MANY = {"MAX_NEW_ENTRIES_PER_RUN": 4, "ENTRY_CANDIDATES": 50, "EXIT_THRESHOLD_PCT": 0.3}
-
-
 @pytest.mark.parametrize("sandbox", [FYERS_2026], indirect=True)
 def test_a_day_of_mpp_orders_is_recorded_exactly_as_the_broker_filled_it(run_config, store,
                                                                          sandbox, broker):

@@ -34,11 +34,6 @@ def test_a_holiday_before_a_weekend_points_past_both():
     assert state.opens_at == datetime(2026, 10, 5, 9, 15, tzinfo=IST)
 
 
-def test_an_open_session_says_when_it_closes():
-    assert session_state(at("2026-11-25T15:29:59")).closes_at == \
-        datetime(2026, 11, 25, 15, 30, tzinfo=IST)
-
-
 @pytest.mark.parametrize(("sandbox_time", "is_open"), [
     ("2026-11-25T11:00:00", True), ("2026-11-28T22:00:00", False)])
 def test_the_quotes_time_decides_not_the_machines(broker, market, sandbox_time, is_open):
