@@ -24,7 +24,6 @@ import argparse
 import errno
 import itertools
 import logging
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import cli
 from backtesting import results
@@ -48,13 +47,6 @@ from strategy_rules import StrategyParams
 logger = logging.getLogger(__name__)
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line (the usage itself is in --help)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 class Given(argparse.Action):
     """Stores an option's value as argparse's default action does, and notes in `given`
     (dest → the option) that the user gave it: a default is no conflict, a value given is."""
@@ -65,33 +57,12 @@ class Given(argparse.Action):
         namespace.given = {**namespace.given, self.dest: option_string}
 
 
-def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: bool,
-                maximum: float = math.inf) -> Callable[[str], Any]:
-    """An argparse type: a finite `kind` of at least `minimum`, or above it unless `inclusive`,
-    and at most `maximum`; anything else is a one-line usage error."""
-    wanted = (f"{'a whole number' if kind is int else 'a number'} "
-              f"{'at least' if inclusive else 'greater than'} {minimum:g}"
-              f"{f' and at most {maximum:g}' if maximum < math.inf else ''}")
-
-    def parse(raw: str) -> Any:
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}") from None
-        if (not math.isfinite(value) or value < minimum or value > maximum
-                or (value == minimum and not inclusive)):
-            raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}")
-        return value
-
-    return parse
-
-
 # ₹1 lakh crore: past it the figures lose their paise (a float holds about 16 digits).
-CAPITAL = number_type(float, 0, inclusive=False, maximum=1e12)
-POSITIVE_INT = number_type(int, 0, inclusive=False)
+CAPITAL = cli.number_type(float, 0, inclusive=False, maximum=1e12)
+POSITIVE_INT = cli.number_type(int, 1)
 # A fill 10 % worse than the close is far past any NIFTY 50 stock's spread; more says nothing
 # about the strategy (and from 100 % on, a sale fills at no price or a negative one).
-SLIPPAGE_PCT = number_type(float, 0, inclusive=True, maximum=10)
+SLIPPAGE_PCT = cli.number_type(float, 0, maximum=10)
 SWEEP_ONLY = ("workers", "engine", "cluster")  # the dests of the options only a sweep uses
 
 
@@ -237,7 +208,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def build_parser(config: Config) -> argparse.ArgumentParser:
     """The CLI; strategy options default to the environment's (not the Strategy page's)."""
-    parser = OneLineParser(prog="python backtest.py", description=__doc__,
+    parser = cli.OneLineParser(prog="python backtest.py", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.set_defaults(given={})  # the options given, filled in by the Given action
     source = parser.add_mutually_exclusive_group()

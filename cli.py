@@ -1,12 +1,14 @@
 """What every command-line tool's `__main__` shares: its exit, quiet when its reader has gone or
-Ctrl-C stops it."""
+Ctrl-C stops it, and usage errors in one line."""
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # What a shell reports for a writer killed by SIGPIPE (128 + 13), as `yes | head` reports.
 EXIT_BROKEN_PIPE = 141
@@ -31,3 +33,35 @@ def run(main: Callable[[], int]) -> NoReturn:
         print(f"{Path(sys.argv[0]).stem}: interrupted", file=sys.stderr)
         status = EXIT_INTERRUPTED
     sys.exit(status)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the usage itself is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: bool = True,
+                maximum: float = math.inf) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` of at least `minimum` (above it unless `inclusive`)
+    and at most `maximum`; anything else is a usage error saying what is wanted."""
+    noun = "a whole number" if kind is int else "a number"
+    low, high = (f"{bound:.0f}" if kind is int else f"{bound:g}" for bound in (minimum, maximum))
+    if maximum < math.inf:
+        wanted = (f"{noun} from {low} to {high}" if inclusive
+                  else f"{noun} greater than {low} and at most {high}")
+    else:
+        wanted = f"{noun} of at least {low}" if inclusive else f"{noun} greater than {low}"
+
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}") from None
+        if (not math.isfinite(value) or value < minimum or value > maximum
+                or (value == minimum and not inclusive)):
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {wanted}")
+        return value
+
+    return parse

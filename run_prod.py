@@ -18,29 +18,14 @@ from views import get_store
 logger = logging.getLogger(__name__)
 
 
-def whole_number(low: int, high: int | None = None) -> type[int]:
-    """An argparse type: an int from `low` to `high` (inclusive), else a one-line usage error."""
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-        if value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise argparse.ArgumentTypeError(f"{value} is out of range: use {bounds}")
-        return value
-
-    return parse  # type: ignore[return-value]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python run_prod.py", description=__doc__)
+    parser = cli.OneLineParser(prog="python run_prod.py", description=__doc__)
     parser.add_argument("--host", default="0.0.0.0", help="interface to listen on")
-    parser.add_argument("--port", type=whole_number(0, 65535), default=8080,
+    parser.add_argument("--port", type=cli.number_type(int, 0, maximum=65535), default=8080,
                         help="port to listen on (0: any free port)")
     parser.add_argument("--first-run", action="store_true",
                         help="create user admin with a random password when there are no users")
-    parser.add_argument("--threads", type=whole_number(1), default=8,
+    parser.add_argument("--threads", type=cli.number_type(int, 1), default=8,
                         help="waitress worker threads")
     return parser.parse_args(argv)
 

@@ -101,30 +101,12 @@ def render_table(name: str, rows: Rows) -> str:
     return f"== {name}: {len(rows)} rows, times in IST ==\n" + tabulate(body, headers=columns)
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad argument in one line (no usage block), exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _limit(raw: str) -> int:
-    """--limit: a whole number from 1 to MAX_LIMIT."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if not 1 <= value <= MAX_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT:,}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = OneLineParser(prog="verify_db.py", description="Print the latest trades and logs, "
+    parser = cli.OneLineParser(prog="verify_db.py", description="Print the latest trades and logs, "
                            "or one collection, from the configured store.")
     parser.add_argument("--collection", choices=sorted(FETCH),
                         help="show only this collection (default: trades and logs)")
-    parser.add_argument("--limit", type=_limit, default=20,
+    parser.add_argument("--limit", type=cli.number_type(int, 1, maximum=MAX_LIMIT), default=20,
                         help=f"rows per collection, 1 to {MAX_LIMIT:,} (default 20)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON instead of tables")

@@ -190,9 +190,10 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
                             "2 and 250"),
     (["--entry", "99"], "argument --entry: ENTRY_THRESHOLD_PCT='99' is invalid: must be between "
                         "0 and 50"),
-    (["--slippage", "-1"], "argument --slippage: '-1' is not a number at least 0 and at most 10"),
-    (["--slippage", "150"], "argument --slippage: '150' is not a number at least 0 and at most "
-                            "10"),
+    (["--slippage", "-1"], "argument --slippage: '-1' is not a number from 0 to 10"),
+    (["--slippage", "150"], "argument --slippage: '150' is not a number from 0 to 10"),
+    (["--sweep", "entry=0,1", "--workers", "0"], "argument --workers: '0' is not a whole number "
+                                                 "of at least 1"),
     (["--workers", "2"], "--workers needs --sweep: a single run has no use for it"),
     (["--engine", "dask"], "--engine needs --sweep: a single run has no use for it"),
     (["--cluster", "tcp://127.0.0.1:8786"], "--cluster needs --sweep: a single run has no use "
