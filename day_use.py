@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, datetime
-from datetime import time as clock_time
+from datetime import date
 from typing import Any
 
+import india_time
 from broker import FyersBroker
-from config import IST, Config
+from config import Config
 from order_outcomes import FILLED, OPEN
 from store.base import Store
 from strategy_rules import DayUse
@@ -39,7 +39,7 @@ def day_use(config: Config, store: Store, broker: FyersBroker,
 def recorded_day_use(config: Config, store: Store, now: float | None = None) -> DayUse:
     """The day's use as the bot recorded it, without asking the broker (the "Run now"
     confirmation): today's orders that filled or may still fill."""
-    since = _ist_start(_ist_day(now))
+    since = india_time.day_start(_today(now))
     orders = [order for order in store.list_orders(since=since)
               if order["status"] in (*OPEN, *FILLED)]
     return _use_of(orders, config, store, now)
@@ -52,17 +52,13 @@ def _use_of(orders: list[dict[str, Any]], config: Config, store: Store,
     buys = {order["tag"]: order for order in orders if order["side"] == "BUY"}
     entries = [order for order in buys.values() if order["reason"] == "entry"]
     averaged = {order["symbol"] for order in buys.values() if order["reason"] == "average"}
-    cooling = sold_by_hand_since(store, cooldown_start(_ist_day(now), config.rebuy_cooldown_days))
+    cooling = sold_by_hand_since(store, cooldown_start(_today(now), config.rebuy_cooldown_days))
     return DayUse(entries=len(entries), averaged=frozenset(averaged), cooling_down=cooling)
 
 
-def _ist_day(now: float | None) -> date:
-    return datetime.fromtimestamp(time.time() if now is None else now, IST).date()
-
-
-def _ist_start(day: date) -> float:
-    """Epoch seconds of the IST midnight that starts `day`."""
-    return datetime.combine(day, clock_time(), IST).timestamp()
+def _today(now: float | None) -> date:
+    """The IST date of `now`, or of this moment."""
+    return india_time.day_of(time.time() if now is None else now)
 
 
 def cooldown_start(today: date, days: int) -> date:
@@ -76,5 +72,5 @@ def cooldown_start(today: date, days: int) -> date:
 
 def sold_by_hand_since(store: Store, first_day: date) -> frozenset[str]:
     """Symbols of the manual sales recorded on `first_day` (IST) or later."""
-    return frozenset(trade["symbol"] for trade in store.list_trades(since=_ist_start(first_day))
+    return frozenset(trade["symbol"] for trade in store.list_trades(since=india_time.day_start(first_day))
                      if trade["source"] == "manual")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import cli
+import india_time
 import notifier
 import paper_mode
 import prices
@@ -32,7 +33,6 @@ from live_strategy import orders_outside_hours, run_live
 from market_hours import MarketSession
 from messages import INTERRUPTED, NOT_STARTED, STORE_UNAVAILABLE, UNEXPECTED, Failure, failure_for
 from order_flow import RunResult
-from portfolio import ist_midnight
 from redaction import redact
 from run_guard import RunGuard
 from run_steps import RunSteps
@@ -372,7 +372,7 @@ def run_now_stakes(config: Config, store: Store, now: float | None = None) -> Ru
     params = config.strategy_params()
     day = recorded_day_use(config, store, now)
     buys = day.most_buys(params, [position["symbol"] for position in store.get_positions()])
-    midnight = ist_midnight(time.time() if now is None else now)
+    midnight = india_time.midnight(time.time() if now is None else now)
     runs = as_shown(store, store.list_runs(limit=20))
     today = next((run for run in runs if run["started_at"] >= midnight
                   and run["status"] != "skipped"), None)

@@ -12,9 +12,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
+import india_time
 import prices
 import strategy_settings
 from broker import (
@@ -23,7 +24,7 @@ from broker import (
     FyersBroker,
     Quote,
 )
-from config import IST, Config
+from config import Config
 from day_use import day_use
 from market_hours import FyersClock, MarketSession
 from order_flow import (
@@ -146,7 +147,7 @@ def _nothing_placed(run: RunContext, why: str) -> None:
 def _market_date(quotes: Mapping[str, Quote]) -> date:
     """The market's current IST date: from the quotes' trade times, else the local clock."""
     latest = max((quote.traded_at for quote in quotes.values()), default=0.0)
-    return datetime.fromtimestamp(latest or time.time(), IST).date()
+    return india_time.day_of(latest or time.time())
 
 
 # --- candles ---------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ import requests
 from apscheduler.triggers.cron import CronTrigger
 
 import cli
+import india_time
 import order_outcomes
 import portfolio
 import prices
@@ -341,7 +341,7 @@ def tokens_page_url(config: Config) -> str:
 def login_reminder_due(config: Config, store: Store, now: float) -> token_refresh.TokenStatus | None:
     """The token's status when a reminder is due: an NSE trading day, none delivered today, and
     the token will not carry the next run; else None."""
-    today = datetime.fromtimestamp(now, IST).date()
+    today = india_time.day_of(now)
     if not is_trading_day(today) or store.get_setting(REMINDER_SENT_ON) == today.isoformat():
         return None
     status = token_refresh.token_status(config, store, now=now)
@@ -355,7 +355,7 @@ def send_login_reminder(config: Config, store: Store, status: token_refresh.Toke
     text = login_reminder(status, tokens_page_url(config))
     error = Notifier.from_config(config, store).deliver("login_reminder", text)
     if error is None:
-        store.set_setting(REMINDER_SENT_ON, datetime.fromtimestamp(now, IST).date().isoformat())
+        store.set_setting(REMINDER_SENT_ON, india_time.date_of(now))
     return error
 
 

@@ -11,8 +11,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+import india_time
 from config import Config
-from portfolio import ist_date
 from store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def paper_record(store: Store) -> PaperRecord:
     """The paper book's days, runs, trades and realized P&L."""
     paper = store.for_book("paper")
     runs = [run for run in paper.list_runs(limit=10_000) if run["status"] != "skipped"]
-    days = sorted({ist_date(run["started_at"]) for run in runs})
+    days = sorted({india_time.date_of(run["started_at"]) for run in runs})
     closed = paper.closed_trade_days()
     return PaperRecord(len(days), len(runs), len(paper.list_trades()),
                        sum(day.closed for day in closed),

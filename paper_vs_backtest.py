@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import india_time
 import strategy_settings
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import Settings, Trade, prepare_market, simulate
 from config import Config
 from order_outcomes import TRADED, phrase
-from portfolio import day_label, inr, ist_date, ticker
+from portfolio import day_label, inr, ticker
 from store.base import Store
 from universe import nifty50_symbols
 
@@ -59,7 +60,7 @@ class Comparison:
 def paper_day(trade: Mapping[str, Any]) -> str:
     """The Fyers day of a paper trade: in its order id (P + YYMMDD + number), else its time."""
     found = PAPER_ORDER_DAY.match(str(trade["trade_id"]))
-    return f"20{found[1]}-{found[2]}-{found[3]}" if found else ist_date(trade["ts"])
+    return f"20{found[1]}-{found[2]}-{found[3]}" if found else india_time.date_of(trade["ts"])
 
 
 def _shown(qty: int, price: float) -> str:
@@ -164,7 +165,7 @@ def replay(config: Config, store: Store) -> Comparison | None:
     trades = paper.list_trades()
     if not runs and not trades:
         return None
-    run_days = {ist_date(run["started_at"]) for run in runs}
+    run_days = {india_time.date_of(run["started_at"]) for run in runs}
     first = min(run_days | {paper_day(t) for t in trades})
     config = strategy_settings.for_runs(config, store)
     since = date.fromisoformat(first) - timedelta(days=2 * config.ma_period + WARMUP_MARGIN_DAYS)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import india_time
 import trade_books
 from config import IST
 from indian_digits import MINUS, grouped
@@ -58,16 +59,11 @@ def ticker(symbol: str) -> str:
     return symbol.split(":", 1)[-1].removesuffix("-EQ")
 
 
-def ist_datetime(ts: float) -> datetime:
-    """An epoch-second UTC time as an aware IST datetime."""
-    return datetime.fromtimestamp(ts, IST)
-
-
 def ist(ts: float | None, fmt: str = "%d %b %Y %H:%M") -> str:
     """An epoch-second time formatted in IST, '—' when missing."""
     if ts is None:
         return "—"
-    return ist_datetime(ts).strftime(fmt)
+    return india_time.moment(ts).strftime(fmt)
 
 
 def ist_short(ts: float) -> str:
@@ -80,30 +76,9 @@ def ist_when(ts: float | None, now: float) -> str:
     as seen at `now`; '—' when missing."""
     if ts is None:
         return "—"
-    days = (ist_datetime(ts).date() - ist_datetime(now).date()).days
+    days = (india_time.day_of(ts) - india_time.day_of(now)).days
     named = {0: "today", 1: "tomorrow", -1: "yesterday"}.get(days)
     return f"{ist(ts, '%H:%M')} IST {named}" if named else ist(ts, "%a %d %b %H:%M IST")
-
-
-def ist_date(ts: float) -> str:
-    """The IST calendar date 'YYYY-MM-DD' of an epoch-second time."""
-    return ist_datetime(ts).strftime("%Y-%m-%d")
-
-
-def ist_day_bounds(day: str) -> tuple[float, float]:
-    """[start, end) epoch seconds of an IST date 'YYYY-MM-DD'; ValueError when malformed or
-    at the edge of the calendar (9999-12-31 has no next day)."""
-    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=IST)
-    try:
-        return start.timestamp(), (start + timedelta(days=1)).timestamp()
-    except OverflowError as exc:
-        raise ValueError(f"{day} is out of range") from exc
-
-
-def ist_midnight(now: float, days_back: int = 0) -> float:
-    """Epoch seconds of IST midnight `days_back` days before the day of `now`."""
-    today = ist_datetime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (today - timedelta(days=days_back)).timestamp()
 
 
 def duration(started: float | None, finished: float | None) -> str:
@@ -307,7 +282,7 @@ def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mappin
     days: dict[str, DayActivity] = {}
 
     def activity_on(ts: float) -> DayActivity:
-        day = ist_date(ts)
+        day = india_time.date_of(ts)
         if day not in days:
             days[day] = DayActivity(day)
         return days[day]

@@ -13,10 +13,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from config import IST
+import india_time
 
 T = TypeVar("T")
 CLIENT_WINDOWS = ((9, 1), (180, 60))  # (calls, seconds) moving windows under 10/s and 200/min
@@ -64,13 +63,12 @@ class Turn:
 
 def next_ist_midnight(now: float) -> float:
     """Epoch seconds of the next midnight in India, when Fyers' day ends."""
-    today = datetime.fromtimestamp(now, IST).date()
-    return datetime.combine(today + timedelta(days=1), datetime.min.time(), IST).timestamp()
+    return india_time.midnight(now, days_back=-1)
 
 
 def _fresh(value: Any, now: float) -> dict[str, Any]:
     """The record as of `now`: a new IST day starts with no calls, breaches or block."""
-    day = datetime.fromtimestamp(now, IST).date().isoformat()
+    day = india_time.date_of(now)
     record = dict(value) if isinstance(value, dict) else {}
     if record.get("day") != day:
         record = {"day": day, "day_calls": 0, "breaches": 0, "blocked_until": 0.0,

@@ -13,18 +13,14 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from config import IST
+import india_time
 from store.common import to_paise
 
 COLUMNS = ("book", "symbol", "qty", "buy_date", "sell_date", "holding_days", "avg_buy_price",
            "sell_price", "buy_value", "sell_value", "pnl", "source", "trade_id")
-
-
-def _ist_date(ts: float) -> date:
-    return datetime.fromtimestamp(ts, IST).date()
 
 
 @dataclass(frozen=True)
@@ -98,8 +94,8 @@ def _sale(trade: Mapping[str, Any], opened_at: float | None) -> Sale:
     sell_value = sell_price * qty
     buy_value = sell_value - to_paise(trade["pnl"] or 0.0)
     return Sale(symbol=trade["symbol"], qty=qty,
-                bought_on=_ist_date(opened_at) if opened_at is not None else None,
-                sold_on=_ist_date(trade["ts"]), avg_buy_price=round(buy_value / qty) / 100,
+                bought_on=india_time.day_of(opened_at) if opened_at is not None else None,
+                sold_on=india_time.day_of(trade["ts"]), avg_buy_price=round(buy_value / qty) / 100,
                 sell_price=sell_price / 100, buy_value=buy_value / 100,
                 sell_value=sell_value / 100, pnl=(sell_value - buy_value) / 100,
                 source=trade["source"] or "", trade_id=trade["trade_id"])

@@ -23,7 +23,7 @@ import requests
 from cryptography.fernet import Fernet
 from werkzeug.security import generate_password_hash
 
-import portfolio
+import india_time
 import token_refresh
 from broker import Tokens
 from config import PROJECT_DIR, Config
@@ -82,7 +82,7 @@ def seed(database_url: str, now: float, logs: int, trades: int) -> None:
             "price": 1000 + rng.uniform(-50, 50), "ts": now - DAYS * 86400 + i * DAYS * 86400 / trades,
             "pnl": rng.uniform(-300, 500) if side == "SELL" else None, "source": "bot"}, None)
     store.upsert_candles_of({symbol: [
-        {"date": portfolio.ist_date(now - d * 86400), "open": 1000, "high": 1010, "low": 990,
+        {"date": india_time.date_of(now - d * 86400), "open": 1000, "high": 1010, "low": 990,
          "close": 1000 + d, "volume": 1000} for d in range(1, 30)] for symbol in symbols})
     for symbol in symbols:
         store.record_trade({"trade_id": f"open-{symbol}", "run_id": runs[-1],

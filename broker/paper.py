@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
+import india_time
 from broker import paper_fills
 from broker.client import FyersBroker
 from broker.errors import InvalidRequest, OrderRejected
@@ -41,10 +42,6 @@ class AccountHolder(Protocol):
     def get_setting(self, key: str, default: Any = None) -> Any: ...
 
     def modify_setting(self, key: str, change: Any) -> Any: ...
-
-
-def _day(moment: float) -> str:
-    return datetime.fromtimestamp(moment, IST).date().isoformat()
 
 
 def _shown_time(moment: float) -> str:
@@ -107,14 +104,14 @@ class PaperBroker:
     # --- the simulated account ------------------------------------------------------------
     def _today(self, account: dict[str, Any]) -> str:
         """Fyers' trading day: the quotes' time once read, else the account's own day."""
-        return _day(self._clock.now()) if self._clock is not None else account["day"]
+        return india_time.date_of(self._clock.now()) if self._clock is not None else account["day"]
 
     def account(self) -> dict[str, Any]:
         """The paper account as of Fyers' day (a new one holds PAPER_CAPITAL in cash)."""
         stored = self._holder.get_setting(ACCOUNT_KEY)
         if stored is None:
             now = self._clock.now() if self._clock is not None else datetime.now(IST).timestamp()
-            return paper_fills.new_account(self._capital, _day(now))
+            return paper_fills.new_account(self._capital, india_time.date_of(now))
         return paper_fills.as_of(stored, self._today(stored))
 
     def funds(self) -> dict:
@@ -187,7 +184,7 @@ class PaperBroker:
         quote = self._quotes.get(symbol)
 
         def change(stored: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-            today = _day(clock.now())
+            today = india_time.date_of(clock.now())
             account = paper_fills.as_of(stored or paper_fills.new_account(self._capital, today),
                                         today)
             same = [o for o in account["orders"] if o["tag"] == tag]

@@ -11,11 +11,10 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+import india_time
 from broker.errors import UnexpectedReply
-from config import IST
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +162,7 @@ def position_from(row: dict[str, Any]) -> Position:
 
 def candle_from(row: list[Any]) -> Candle:
     epoch, opening, high, low, close, volume = row
-    day = datetime.fromtimestamp(epoch, IST).date().isoformat()
+    day = india_time.date_of(epoch)
     return Candle(day, float(opening), float(high), float(low), float(close), int(volume))
 
 

@@ -8,11 +8,10 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from config import IST
+import india_time
 from store.base import ClosedDay, TradeStats
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -192,7 +191,7 @@ def closed_days(rows: Iterable[tuple[float, int]]) -> list[ClosedDay]:
     """Closed trades summed per IST day, ascending, from (ts, pnl in whole paise) pairs."""
     days: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     for ts, pnl_paise in rows:
-        sums = days[datetime.fromtimestamp(ts, IST).strftime("%Y-%m-%d")]
+        sums = days[india_time.date_of(ts)]
         sums[0] += 1
         if pnl_paise > 0:
             sums[1] += 1

@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -23,6 +23,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+import india_time
 from store.base import (
     BOOK_COLLECTIONS,
     BOOKS,
@@ -34,7 +35,6 @@ from store.base import (
     T,
 )
 from store.common import (
-    IST,
     by_symbol,
     checked,
     closed_days,
@@ -617,7 +617,7 @@ class MongoStore(Store):
         the candles of the last RECENT_CANDLE_DAYS (runs refresh them every trading day), and
         only a symbol whose newest candle is older is looked up on its own."""
         wanted = list(dict.fromkeys(symbols))
-        since = (datetime.now(IST) - timedelta(days=RECENT_CANDLE_DAYS)).date().isoformat()
+        since = (india_time.day_of(time.time()) - timedelta(days=RECENT_CANDLE_DAYS)).isoformat()
         newest: dict[str, dict[str, Any]] = {}
         for candle in self._find("candles", {"symbol": {"$in": wanted}, "date": {"$gte": since}},
                                  [("symbol", ASCENDING), ("date", DESCENDING)]):

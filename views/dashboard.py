@@ -5,6 +5,7 @@ import time
 
 from flask import Blueprint, render_template
 
+import india_time
 import portfolio
 import prices
 import today
@@ -24,10 +25,10 @@ def index() -> str:
     config, store, now = get_config(), get_store(), time.time()
     positions = store.get_positions()
     market = prices.market_view(config, store, [p["symbol"] for p in positions])
-    start = portfolio.ist_midnight(now, config.app_logs_per_page_home - 1)
+    start = india_time.midnight(now, config.app_logs_per_page_home - 1)
     trades = kept_until_next_trade("trades since", lambda: store.list_trades(since=start), start)
     orders = store.list_orders(since=start, statuses=NOT_FILLED)
-    midnight = portfolio.ist_midnight(now)
+    midnight = india_time.midnight(now)
     return render_template(
         "dashboard.html",
         now=now,

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 
+import india_time
 import paper_mode
-import portfolio
 from auth import login_required
 from store.base import LogPage
 from store.common import unsearchable
@@ -41,8 +41,8 @@ def parse_query(values: Mapping[str, str]) -> LogQuery:
         query.error = f"Nothing to search for in “{args['q']}”: search words or numbers."
         return query
     try:
-        since = portfolio.ist_day_bounds(args["from"])[0] if args["from"] else None
-        until = portfolio.ist_day_bounds(args["to"])[1] if args["to"] else None
+        since = india_time.day_bounds(args["from"])[0] if args["from"] else None
+        until = india_time.day_bounds(args["to"])[1] if args["to"] else None
     except ValueError:
         query.error = "Dates must look like 2026-11-26 (from and to are IST days, inclusive)."
         return query

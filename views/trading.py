@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template
 
 import executor
+import india_time
 import portfolio
 import prices
 import trade_books
@@ -42,7 +43,7 @@ def index() -> str:
     positions = store.get_positions()
     market = prices.market_view(get_config(), store, [p["symbol"] for p in positions])
     closed = closed_trade_figures(positions)
-    since = portfolio.ist_midnight(time.time(), ORDER_DAYS - 1)
+    since = india_time.midnight(time.time(), ORDER_DAYS - 1)
     return render_template(
         "trading.html",
         holdings=portfolio.value_positions(positions, market.marks),

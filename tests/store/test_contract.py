@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from config import PROJECT_DIR
+from config import IST, PROJECT_DIR
 from store import ClosedDay, DuplicateKey, Store, TradeStats
-from store.common import IST, search_terms, trade_stats
+from store.common import search_terms, trade_stats
 
 T0 = 1_732_600_000.0  # 2024-11-26 05:46:40 UTC
 

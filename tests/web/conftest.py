@@ -8,7 +8,7 @@ import time
 import pytest
 from werkzeug.security import generate_password_hash
 
-import portfolio
+import india_time
 from app import close_app, create_app
 
 PASSWORD = "correct horse battery"
@@ -129,9 +129,9 @@ def seeded(db):
     cached candles, a cancelled order, two runs and their logs. Returns the `now` used."""
     now = time.time()
     db.upsert_candles("NSE:INFY-EQ", [
-        {"date": portfolio.ist_date(now - 2 * DAY), "open": 1500, "high": 1620, "low": 1490,
+        {"date": india_time.date_of(now - 2 * DAY), "open": 1500, "high": 1620, "low": 1490,
          "close": 1580, "volume": 1000},
-        {"date": portfolio.ist_date(now - DAY), "open": 1580, "high": 1610, "low": 1570,
+        {"date": india_time.date_of(now - DAY), "open": 1580, "high": 1610, "low": 1570,
          "close": 1600, "volume": 1000}])
     trades = [
         ("t1", "NSE:TCS-EQ", "BUY", 3, 3000.0, now - 3 * DAY, None),

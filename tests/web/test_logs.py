@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+import india_time
 import paper_mode
-import portfolio
 
 START = 1_764_000_000.0  # 24 Nov 2025 21:30 IST
 
@@ -52,7 +52,7 @@ def test_filters_live_in_the_url_and_carry_into_the_next_page(logged_in, client,
 
 def test_date_filter_uses_ist_days(logged_in, client, db):
     day = "2026-01-15"
-    start, end = portfolio.ist_day_bounds(day)
+    start, end = india_time.day_bounds(day)
     db.insert_logs([{"ts": ts, "level": "INFO", "logger": "t", "message": name, "run_id": None,
                      "extra": {}} for ts, name in ((start - 1, "before"), (start, "first"),
                                                    (end - 1, "last"), (end, "after"))])

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+import india_time
 import portfolio
 import trading_calendar
 from app import create_app
@@ -28,7 +29,7 @@ def test_every_page_renders(logged_in, client, seeded, path):
 def test_dashboard_values_holdings_at_the_dated_close_when_fyers_cannot_be_asked(
         logged_in, client, seeded):
     page = client.get("/").get_data(as_text=True)
-    closed_on = portfolio.day_label(portfolio.ist_date(seeded - DAY))
+    closed_on = portfolio.day_label(india_time.date_of(seeded - DAY))
     assert f"Valued at the close of {closed_on}." in page  # INFY's newest cached close: ₹1,600
     assert "Fyers needs a new login, so prices are not live." in page
     assert "₹16,000.00" in page and "invested ₹15,000.00" in page
@@ -96,7 +97,7 @@ def test_trading_values_positions_at_the_dated_close_without_a_login(logged_in, 
     response = client.get("/trading")
     assert response.status_code == 200
     page = text(response.get_data(as_text=True))
-    closed_on = portfolio.day_label(portfolio.ist_date(seeded - DAY))
+    closed_on = portfolio.day_label(india_time.date_of(seeded - DAY))
     assert f"Holdings valued at the close of {closed_on}." in page
     assert f"₹1,600.00 close of {closed_on} · ₹16,000.00" in page
     assert "Invested ₹15,000.00 1 open position" in page
@@ -111,8 +112,8 @@ def test_trading_figures_and_closed_trades_with_their_buys(logged_in, client, se
     assert "Average win ₹600.00" in words and "Average loss −₹200.00" in words
     closed = page.split("Closed trades", 1)[1]
     assert "SBIN" in closed and "TCS" in closed and "INFY" not in closed  # buys are not sales
-    sold_on = portfolio.ist_datetime(seeded - DAY)
-    bought_on = portfolio.ist_datetime(seeded - 2 * DAY)
+    sold_on = india_time.moment(seeded - DAY)
+    bought_on = india_time.moment(seeded - 2 * DAY)
     assert (f"{bought_on:%d %b} → {sold_on:%d %b %y} 1 day" in text(closed))
     assert "10 × ₹800.00 → ₹780.00" in text(closed)
     points = json.loads(re.search(r'data-points="([^"]*)"', page).group(1).replace("&#34;", '"'))

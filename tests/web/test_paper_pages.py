@@ -10,8 +10,8 @@ import time
 
 import pytest
 
+import india_time
 import paper_mode
-import portfolio
 import prices
 from tests.web.text import text as visible_text
 
@@ -233,7 +233,7 @@ def test_the_paper_record_names_its_first_day_as_the_pages_write_days(logged_in,
                                                                       paper_on):
     """'since 26 Nov 2025', kept on one line, never 'since 2025-11-26' (which a phone breaks
     at its hyphens)."""
-    day = portfolio.ist_day_bounds("2025-11-26")[0] + 10 * 3600
+    day = india_time.day_bounds("2025-11-26")[0] + 10 * 3600
     db.for_book("paper").create_run({
         "run_id": "run-paper", "trigger": "manual", "status": "succeeded", "started_at": day,
         "finished_at": day + 5, "summary": "Paper: bought 1", "error": None, "dry_run": False,

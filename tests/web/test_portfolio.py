@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 
+import india_time
 import portfolio
 from config import IST
 from store.base import ClosedDay, TradeStats
@@ -24,14 +25,14 @@ def test_pct_and_ist():
     assert portfolio.pct(-3.14159) == "−3.14%"
     assert portfolio.ist(0) == "01 Jan 1970 05:30"
     assert portfolio.ist(None) == "—"
-    assert portfolio.ist_date(1_764_000_000) == "2025-11-24"
+    assert india_time.date_of(1_764_000_000) == "2025-11-24"
 
 
 def test_ist_day_bounds_rejects_bad_dates():
-    start, end = portfolio.ist_day_bounds("2026-11-26")
+    start, end = india_time.day_bounds("2026-11-26")
     assert end - start == 86400 and portfolio.ist(start) == "26 Nov 2026 00:00"
     with pytest.raises(ValueError):
-        portfolio.ist_day_bounds("2026-13-01")
+        india_time.day_bounds("2026-13-01")
 
 
 def test_duration():

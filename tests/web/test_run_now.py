@@ -9,10 +9,10 @@ from datetime import date
 
 import pytest
 
+import india_time
 import paper_mode
 import prices
 import strategy_settings
-from portfolio import ist_midnight
 from tests.web.conftest import AuthActions
 from tests.web.fyers_login import store_sandbox_token
 
@@ -55,7 +55,7 @@ def text_of(page: str) -> str:
 def earlier_today() -> float:
     """A moment of today (IST) before now."""
     now = time.time()
-    return max(ist_midnight(now) + 1, now - 3600)
+    return max(india_time.midnight(now) + 1, now - 3600)
 
 
 def test_run_now_asks_first_then_one_tap_starts_one_run(child_env, logged_in, client, db):
