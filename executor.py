@@ -37,6 +37,7 @@ from redaction import redact
 from run_guard import RunGuard
 from run_steps import RunSteps
 from store import Store, StoreError, configured_store
+from store.base import BOOKS
 from store.log_handler import logged_store, run_context
 from trading_calendar import holidays_known_until, holidays_notice, is_trading_day
 
@@ -96,23 +97,24 @@ def run_once(config: Config, *, trigger: str, dry_run: bool = False, force: bool
 
 
 def execute(config: Config, store: Store, *, trigger: str, dry_run: bool = False,
-            force: bool = False, run_id: str | None = None,
+            force: bool = False, run_id: str | None = None, book: str | None = None,
             broker_factory: BrokerFactory = FyersBroker) -> dict[str, Any]:
     """Take the lock and run; a second run at the same time is recorded as skipped.
 
     Whatever happens, the run ends with a record (or, when the store cannot record it, an
     alert and the record it would have had), its lock released and an alert.
     `broker_factory` builds the broker (tests and benchmarks pass other rate limits). The run
-    trades the book in use (paper_mode.py): on paper, its records and broker are the paper
-    book's."""
+    trades `book` ("real" or "paper"), by default the book in use (paper_mode.py): on paper,
+    its records and broker are the paper book's."""
     run_id = run_id or new_run_id()
     with run_context(run_id):
         try:
-            store = paper_mode.book_store(config, store)
+            store = store.for_book(book) if book else paper_mode.book_store(config, store)
             if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
                 logger.info("another run holds the lock: this %s run is skipped", trigger)
                 record = _open_record(store, run_id, trigger, dry_run, status="skipped")
-                return _close_record(store, record, Outcome("skipped", SKIPPED_BUSY))
+                return _close_record(store, record,
+                                     _in_book(store, Outcome("skipped", SKIPPED_BUSY)))
             record = _open_record(store, run_id, trigger, dry_run, status="running")
         except StoreError as exc:
             logger.error("the run cannot start: %s", exc)
@@ -232,8 +234,13 @@ def run_now_places_nothing(config: Config, session: MarketSession, paper: bool) 
 def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bool,
                  guard: RunGuard, futures: list[Future], broker_factory: BrokerFactory,
                  steps: RunSteps) -> Outcome:
-    """The run's outcome, its summary starting "Paper: " in the paper book, however it ended."""
-    outcome = _run_outcome(config, store, record, force, guard, futures, broker_factory, steps)
+    """The run's outcome in its book's words, however it ended."""
+    return _in_book(store, _run_outcome(config, store, record, force, guard, futures,
+                                        broker_factory, steps))
+
+
+def _in_book(store: Store, outcome: Outcome) -> Outcome:
+    """`outcome` with its summary starting "Paper: " in the paper book."""
     return replace(outcome, summary=f"Paper: {outcome.summary}") if store.book == "paper" \
         else outcome
 
@@ -400,8 +407,10 @@ def start_background_run(config: Config, trigger: str = "manual",
         if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
             return store.lock_owner(LOCK_NAME) or "", False
         record = _open_record(store, run_id, trigger, dry_run, status="running")
+        # The child trades the book confirmed here, even if the mode is switched before it
+        # reads it: its record is already in this book.
         command = [sys.executable, str(PROJECT_DIR / "executor.py"), "--trigger", trigger,
-                   "--run-id", run_id] + (["--dry-run"] if dry_run else [])
+                   "--run-id", run_id, "--book", store.book] + (["--dry-run"] if dry_run else [])
         if manual_runs_forced(config):
             command.append("--force")
         try:
@@ -433,13 +442,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="decide and log, place nothing")
     parser.add_argument("--force", action="store_true", help="run on weekends and holidays too")
     parser.add_argument("--run-id", help="use this run id (set by start_background_run)")
+    parser.add_argument("--book", choices=BOOKS,
+                        help="trade this book (default: paper while paper trading is on, else "
+                             "real; set by start_background_run)")
     args = parser.parse_args(argv)
     config = load_config_or_exit()
     run_id = args.run_id or new_run_id()
     try:
         with logged_store(config) as store:
             run = execute(config, store, trigger=args.trigger, dry_run=args.dry_run,
-                          force=args.force, run_id=run_id)
+                          force=args.force, run_id=run_id, book=args.book)
     except StoreError as exc:  # the store cannot even be opened: nothing can be recorded
         run = unrecorded_failure(config, run_id, args.trigger, args.dry_run, exc)
         print(f"error: {_one_line(run)}", file=sys.stderr)

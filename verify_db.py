@@ -22,7 +22,7 @@ import trade_books
 from config import config_or_exit, load_config_or_exit
 from portfolio import ist
 from store import Store, StoreError, configured_store, refuse_missing_sqlite
-from store.base import BOOK_COLLECTIONS
+from store.base import BOOK_COLLECTIONS, BOOKS
 
 Rows = list[dict[str, Any]]
 
@@ -38,7 +38,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "users": ("username", "totp", "failed_logins", "locked_until", "created_at"),
 }
 DEFAULT_COLLECTIONS = ("trades", "logs")
-BOOKS = ("real", "paper")
 MESSAGE_WIDTH = 100
 MAX_LIMIT = 1_000_000
 

@@ -20,7 +20,7 @@ import paper_vs_backtest
 import token_refresh
 from broker import OrderRejected, PaperBroker
 from config import PROJECT_DIR, Config
-from executor import LOCK_NAME, as_shown, execute
+from executor import LOCK_NAME, SKIPPED_BUSY, as_shown, execute, start_background_run
 from fyers_sandbox.testing import SandboxHandle
 from messages import INTERRUPTED
 from tests.batch.conftest import DEMO
@@ -260,3 +260,30 @@ def test_a_paper_run_that_stopped_without_a_word_still_reads_paper(store):
                       "error": None, "dry_run": False, "book": "paper"})
     [shown] = as_shown(paper, paper.list_runs())
     assert (shown["status"], shown["summary"]) == ("failed", f"Paper: {INTERRUPTED.sentence}")
+
+
+def test_a_paper_run_skipped_as_busy_says_paper(paper_config, store):
+    assert store.acquire_lock(LOCK_NAME, "another-run", 60)
+    run = execute(paper_config, store, trigger="manual", run_id="second")
+    assert (run["status"], run["book"]) == ("skipped", "paper")
+    assert run["summary"] == f"Paper: {SKIPPED_BUSY}"
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_run_now_trades_the_book_it_was_confirmed_in_when_the_mode_switches_at_once(
+        run_config, store, sandbox, logged_in, monkeypatch):
+    """Going live the moment after "Run now" on paper: the run (its record already in the
+    paper book) stays on paper instead of reading the mode again and trading real money."""
+    for key, value in cli_env(run_config).items():
+        monkeypatch.setenv(key, value)
+    paper_mode.switch(run_config, store, True, "test")
+    run_id, started = start_background_run(run_config)
+    paper_mode.switch(run_config, store, False, "test")  # before the child has started Python
+    paper = store.for_book("paper")
+    deadline = time.monotonic() + 120
+    while (run := paper.get_run(run_id))["status"] == "running":
+        assert time.monotonic() < deadline, "the background run did not finish"
+        time.sleep(0.2)
+    assert started and run["summary"].startswith("Paper: "), run
+    assert store.get_run(run_id) is None  # nothing of it in the real book
+    assert requests_to_account(sandbox) == {}
