@@ -31,6 +31,7 @@ from order_flow import (
     RunContext,
     RunResult,
     execute_intent,
+    on_paper,
     sell_trade,
     settle_open_orders,
 )
@@ -131,7 +132,7 @@ def _place_all(run: RunContext) -> None:
         _nothing_placed(run, result.closed)
         return
     sent = len(intents) - len(result.held_back)
-    where = "simulated (paper)" if getattr(run.broker, "is_paper", False) else "sent to Fyers"
+    where = "simulated (paper)" if on_paper(run.broker) else "sent to Fyers"
     run.steps.done("orders", "; ".join(
         [f"{sent} {where}" if intents else "none to place", *_order_clauses(result)]))
     run.steps.done("fills", deals_sentence(_fill_deals(result), "bought", "sold")

@@ -43,6 +43,7 @@ from order_outcomes import (
     EXPIRED,
     NOT_PLACED,
     OPEN,
+    PAPER_MARK,
     PARTIAL,
     PENDING,
     PLACED,
@@ -374,8 +375,8 @@ def _record_fill(run: RunContext, record: dict[str, Any], order: Order) -> None:
 
 
 def settle_open_orders(run: RunContext) -> None:
-    """Finish orders an earlier run left pending or placed (it crashed or timed out); one Fyers
-    does not show is closed, saying whether it ever reached Fyers."""
+    """Finish orders an earlier run left pending or placed (it crashed or timed out); one the
+    broker does not show is closed, saying whether it ever reached the broker."""
     records = run.store.list_orders(statuses=OPEN)
     book = run.broker.orders() if records else []  # read once, matched here by tag
     for record in records:
@@ -384,7 +385,22 @@ def settle_open_orders(run: RunContext) -> None:
             logger.warning("settling order %s left open by run %s", record["tag"], record["run_id"])
             _finish(run, record, found[0])
         elif record["broker_order_id"]:
-            _close(run, record, UNKNOWN, f"Fyers no longer shows order {record['broker_order_id']} "
-                   f"in today's order book; check the Fyers app's orders")
+            _close(run, record, UNKNOWN, _lost_order(run.broker, record["broker_order_id"]))
         else:
-            _close(run, record, NOT_PLACED, "it never reached Fyers (the run stopped first)")
+            where = "the paper simulator" if on_paper(run.broker) else "Fyers"
+            _close(run, record, NOT_PLACED, f"it never reached {where} (the run stopped first)")
+
+
+def on_paper(broker: FyersBroker) -> bool:
+    """Whether `broker` simulates orders (broker.PaperBroker) rather than sending them to Fyers."""
+    return getattr(broker, "is_paper", False)
+
+
+def _lost_order(broker: FyersBroker, order_id: str) -> str:
+    """Why an order an earlier run placed is closed as unknown, and where a fill of it is."""
+    if on_paper(broker):  # marked: the pages name the simulator, not Fyers
+        return (f"the paper simulator no longer shows order {order_id}: its order book starts "
+                f"afresh each day, as Fyers' does; a fill of it stays in the paper holdings, "
+                f"outside the bot's book {PAPER_MARK}")
+    return (f"Fyers no longer shows order {order_id} in today's order book; check the Fyers "
+            f"app's orders")

@@ -50,7 +50,7 @@ def phrase(order: Mapping[str, Any], run_running: bool = False) -> str:
     if status == EXPIRED:
         return "expired at the close"
     if status == REJECTED:
-        return f"rejected by {_refuser(message)}: {message or 'no reason given'}"
+        return f"rejected by {_broker_named(message)}: {message or 'no reason given'}"
     if status == NOT_PLACED:
         return f"not placed: {message}" if message else "not placed"
     if status == UNKNOWN:
@@ -62,8 +62,9 @@ def phrase(order: Mapping[str, Any], run_running: bool = False) -> str:
     return "not filled, cancelled"  # CANCELLED, and rows from before these statuses
 
 
-def _refuser(message: str) -> str:
-    """Who refused an order: Fyers, or the paper simulator standing in for it."""
+def _broker_named(message: str) -> str:
+    """Who said `message` of an order (refused it, or no longer knows it): Fyers, or the paper
+    simulator standing in for it."""
     return "the paper simulator" if message.endswith(PAPER_MARK) else "Fyers"
 
 
@@ -81,20 +82,22 @@ def _seconds(value: Any) -> str:
     return f"{float(value):g} s" if value else ""
 
 
-# An order Fyers no longer knows may have filled (docs/runs.md): its headline says only that.
+# The alert's first words per outcome; an order the broker no longer knows may have filled
+# (docs/runs.md), so its headline, in headline(), says only that it is unknown.
 HEADLINES = {PARTIAL: "order partly filled", EXPIRED: "order expired at the close",
-             NOT_PLACED: "order not placed", UNKNOWN: "order unknown to Fyers"}
-# An outcome as a summary counts it: without the per-order detail (reason, quantities).
-COUNTED = {UNKNOWN: "unknown to Fyers, not recorded as filled", NOT_PLACED: "not placed"}
+             NOT_PLACED: "order not placed"}
 
 
 def headline(order: Mapping[str, Any]) -> str:
     """The alert's first words for an order that did not fill wholly: 'order rejected by
     Fyers', 'order not filled', 'order partly filled', 'order expired at the close', 'order
     unknown to Fyers'."""
-    if order.get("status") == REJECTED:
-        return f"order rejected by {_refuser(order.get('message') or '')}"
-    return HEADLINES.get(order.get("status"), "order not filled")
+    status, named = order.get("status"), _broker_named(order.get("message") or "")
+    if status == REJECTED:
+        return f"order rejected by {named}"
+    if status == UNKNOWN:
+        return f"order unknown to {named}"
+    return HEADLINES.get(status, "order not filled")
 
 
 def described(order: Mapping[str, Any]) -> str:
@@ -114,12 +117,16 @@ def counted(orders: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _count_words(order: Mapping[str, Any]) -> str:
     """An outcome as counted in a summary, e.g. 'not filled in 30 s, cancelled'."""
-    status = order.get("status")
+    status, message = order.get("status"), order.get("message") or ""
     if status == REJECTED:
-        return f"rejected by {_refuser(order.get('message') or '')}"
+        return f"rejected by {_broker_named(message)}"
+    if status == UNKNOWN:
+        return f"unknown to {_broker_named(message)}, not recorded as filled"
     if status == PARTIAL:  # what became of the rest, without the quantities
         return f"partly filled, {_rest(order.get('rest'), _seconds(order.get('wait_s')))}"
-    return COUNTED.get(status) or phrase(order)
+    if status == NOT_PLACED:
+        return "not placed"
+    return phrase(order)
 
 
 def badge(status: str | None) -> str:

@@ -287,3 +287,27 @@ def test_run_now_trades_the_book_it_was_confirmed_in_when_the_mode_switches_at_o
     assert started and run["summary"].startswith("Paper: "), run
     assert store.get_run(run_id) is None  # nothing of it in the real book
     assert requests_to_account(sandbox) == {}
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_a_paper_order_lost_overnight_names_the_simulator_and_the_paper_holdings(
+        paper_config, store, sandbox, logged_in):
+    """An earlier day's paper order still open in the book (its run died after the fill): the
+    paper orderbook starts afresh, as Fyers' does, and the words say where its fill went,
+    never sending the owner to the Fyers app."""
+    paper = store.for_book("paper")
+    paper.upsert_order({"tag": "NSlost2", "run_id": "died", "symbol": "NSE:SBIN-EQ",
+                        "side": "BUY", "qty": 3, "reason": "entry",
+                        "broker_order_id": "P261123000001", "status": "placed", "filled_qty": 0,
+                        "traded_price": None, "message": "", "created_at": 1.0,
+                        "updated_at": 1.0})
+    run = paper_run(paper_config, store, WEEK[1], sandbox=sandbox)
+    order = paper.get_order("NSlost2")
+    assert order["status"] == order_outcomes.UNKNOWN
+    assert order_outcomes.phrase(order) == (
+        "not recorded as filled: the paper simulator no longer shows order P261123000001: its "
+        "order book starts afresh each day, as Fyers' does; a fill of it stays in the paper "
+        "holdings, outside the bot's book (paper)")
+    assert order_outcomes.headline(order) == "order unknown to the paper simulator"
+    assert "1 order unknown to the paper simulator, not recorded as filled" in run["summary"]
+    assert "Fyers app" not in run["summary"]
