@@ -62,7 +62,11 @@ def dummy_hash() -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """`target` when it is a path on this site, else the dashboard (no open redirect)."""
+    """`target` when it is a path on this site, else the dashboard (no open redirect). A
+    control character goes to the dashboard too: urlsplit drops CR and LF, but the Location
+    header refuses them, after the login or action it follows has happened."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in target or ""):
+        return url_for("dashboard.index")
     try:
         parts = urlsplit((target or "").replace("\\", "/"))
     except ValueError:  # "//[" and friends: an unparsable URL is no place to go

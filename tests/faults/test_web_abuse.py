@@ -200,7 +200,7 @@ def test_logging_in_never_sends_the_browser_off_site(app, target):
     check(response, "/login", True, "")
 
 
-@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1"])
+@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1", "/\r\n"])
 def test_an_unparsable_next_after_an_action_goes_to_the_dashboard(app, target):
     client = app.test_client()
     assert AuthActions(client).login().status_code == 302

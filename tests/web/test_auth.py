@@ -154,7 +154,8 @@ def test_next_never_leaves_the_site(auth, target):
     assert response.headers["Location"] == "/"
 
 
-@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1"])
+@pytest.mark.parametrize("target", ["//[", "https://[", "http://[::1", "/\r\n", "/logs\x00",
+                                    "/\tx"])
 def test_an_unparsable_next_goes_to_the_dashboard_with_one_session(auth, client, db, target):
     response = auth.login(next=quote(target, safe=""))
     assert response.status_code == 302 and response.headers["Location"] == "/"
