@@ -81,10 +81,17 @@ def refresh() -> Response:
 
 def refresh_refused(why: str, detail: str) -> None:
     """One plain sentence: nothing to do while the current login still works (Fyers is asked),
-    else log in; what Fyers said stays behind a "Details" toggle."""
-    if token_refresh.ask_fyers(get_config(), get_store()):
-        text, category = (f"{why}; your current login works until "
-                          f"{until(status_for_pages())}, so there is nothing to do now.", "info")
+    try again when Fyers cannot be asked about a login that should still work, else log in;
+    what Fyers said stays behind a "Details" toggle."""
+    works = token_refresh.ask_fyers(get_config(), get_store())
+    status = status_for_pages()
+    if works:
+        text, category = (f"{why}; your current login works until {until(status)}, so there is "
+                          f"nothing to do now.", "info")
+    elif works is None and status.state in ("VALID", "EXPIRING"):  # a login can't reach it either
+        text, category = (f"{why}, and could not be reached to check your current login either: "
+                          f"the status below is the last Fyers gave. Try again in a minute.",
+                          "warning")
     else:
         text, category = f"{why}: {LOG_IN_BELOW}.", "danger"
     flash({"text": text, "detail": detail}, category)

@@ -90,8 +90,8 @@ def test_a_run_refused_by_fyers_turns_the_state_to_login_needed(sandbox_app, san
 
 def flash_of(page: str) -> tuple[str, str]:
     """(the sentence, its Details) of the page's one flash message."""
-    alert = re.search(r'<div class="alert alert-(?:info|danger)" role="alert">(.*?)</div>', page,
-                      re.DOTALL).group(1)
+    alert = re.search(r'<div class="alert alert-(?:info|warning|danger)" role="alert">(.*?)</div>',
+                      page, re.DOTALL).group(1)
     sentence, _, details = alert.partition("<details")
     return text(sentence), text(details).removeprefix("Details ")
 
@@ -120,6 +120,22 @@ def test_a_refused_refresh_of_a_refused_token_says_log_in_below(sandbox_app, san
     page = auth.client.get("/tokens").get_data(as_text=True)
     assert flash_of(page)[0] == "Fyers refused to refresh the login: log in to Fyers below."
     assert "LOGIN NEEDED · refused by Fyers" in text(page) and "VALID" not in text(page)
+
+
+def test_a_refresh_while_fyers_cannot_be_reached_does_not_ask_for_a_login(sandbox_app, sandbox):
+    """Fyers refuses the refresh (as it does since April 2026) and is down for the check after
+    it: the page says so above the still-valid status, instead of asking for a login that
+    could not reach Fyers either."""
+    app, auth = sandbox_app
+    store_sandbox_token(app)
+    sandbox.admin("faults", http_5xx_next=20)
+    auth.post("/tokens/refresh", "/tokens")
+    sandbox.admin("faults", http_5xx_next=0)
+    page = auth.client.get("/tokens").get_data(as_text=True)
+    assert flash_of(page)[0] == (
+        "Fyers refused to refresh the login, and could not be reached to check your "
+        "current login either: the status below is the last Fyers gave. Try again in a minute.")
+    assert "<strong>VALID</strong>" in page and "log in to Fyers below" not in text(page)
 
 
 def test_the_tokens_page_points_at_its_own_login_button(logged_in, client):
