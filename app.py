@@ -18,7 +18,7 @@ import portfolio
 import strategy_settings
 from config import Config, load_config_or_exit
 from login_limit import close_login_limit, init_login_limit
-from messages import run_status_label, run_trigger_label
+from messages import STORE_UNAVAILABLE, run_status_label, run_trigger_label
 from redaction import redact
 from static_files import init_static_files
 from store import Store, StoreError, configured_store
@@ -162,6 +162,7 @@ def register_pages(app: Flask) -> None:
     app.after_request(add_security_headers)
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(StoreError, store_error)
     app.register_error_handler(Exception, server_error)
 
 
@@ -211,6 +212,17 @@ def http_error(error: HTTPException) -> tuple[str, int]:
     """404, 405, 429 and friends as a page, not a bare text response."""
     return render_template("error.html", code=error.code, title=error.name,
                            message=error.description), error.code or 500
+
+
+def store_error(error: StoreError) -> tuple[str, int]:
+    """The store failed (locked, full, out of reach): say so, and where this error is kept,
+    since the logs page is in the store that failed."""
+    logger.error("a page could not use the store: %s", error)
+    return render_template(
+        "error.html", code=503, title="The database could not be used",
+        message=f"{STORE_UNAVAILABLE.sentence}: {redact(str(error))}. Try again in a moment. "
+                "This error is on the web app's console, as the logs page is kept in that "
+                "database."), 503
 
 
 def server_error(error: Exception) -> tuple[str, int]:

@@ -240,3 +240,24 @@ def test_a_login_flood_is_one_log_line_not_a_row_per_request(app):
     assert [row["message"] for row in rows[:len(rows) - before]] == [
         f"refused {codes[429]:,} POST /login attempts from 127.0.0.1 in the last minute "
         "(over LOGIN_RATE_LIMIT)"]
+
+
+def test_a_locked_database_is_named_on_the_page_not_a_bare_error(app):
+    """Another program holds the SQLite file past the busy timeout while the owner logs in:
+    the page names the database and where the error went, as a run's failure does."""
+    client = app.test_client()
+    form = {"csrf_token": AuthActions(client).csrf_token(), "username": "alice",
+            "password": PASSWORD}
+    other = sqlite3.connect(sqlite_path(app.extensions["nifty_config"].database_url),
+                            isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        response = client.post("/login", data=form)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    page = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "The bot&#39;s database could not be used" in page and "locked" in page
+    assert "on the web app&#39;s console" in page and "Traceback" not in page
+    assert client.post("/login", data=form).status_code == 302  # once released, it works
