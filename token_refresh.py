@@ -32,6 +32,7 @@ from broker import (
 )
 from config import Config, config_or_exit, load_config_or_exit
 from messages import KEY_DIFFERS, LOGIN_NEEDED
+from next_run import automatic_runs
 from portfolio import ist_short
 from redaction import redact, register_secret
 from store import Store, StoreError, refuse_missing_sqlite
@@ -64,6 +65,8 @@ class RefreshFailed(AuthFailed):
 
 
 LOG_IN = "log in to Fyers"
+# A login `login-url` started: its state, which the web app's callback accepts for 15 minutes.
+CLI_LOGIN_KEY, CLI_LOGIN_TTL_S = "fyers_cli_login", 15 * 60
 DAILY_LOGIN_NOTE = ("since April 2026 Fyers requires a login with 2FA once per trading day, "
                     "so a refresh is often refused")
 REFUSAL_KEY = "fyers_refusal"  # settings key prefix; one refusal per Fyers app
@@ -278,6 +281,25 @@ def login_url(config: Config, state: str) -> str:
     return url
 
 
+def start_cli_login(config: Config, store: Store) -> str:
+    """The login URL `login-url` prints, its state kept in the store for CLI_LOGIN_TTL_S: when
+    FYERS_REDIRECT_URI is the web app's callback, Fyers sends the browser there, and the app
+    finishes this login as its own (take_cli_login)."""
+    state = secrets.token_urlsafe(16)
+    store.set_setting(CLI_LOGIN_KEY, {"state": state, "at": time.time()})
+    return login_url(config, state)
+
+
+def take_cli_login(store: Store, state: str) -> bool:
+    """Whether `state` is that of a login `login-url` started in the last CLI_LOGIN_TTL_S; a
+    state is good for one callback."""
+    def change(started: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
+        ours = bool(started and time.time() - started["at"] < CLI_LOGIN_TTL_S
+                    and secrets.compare_digest(state.encode(), started["state"].encode()))
+        return (None if ours else started), ours
+    return store.modify_setting(CLI_LOGIN_KEY, change)
+
+
 def exchange_auth_code(config: Config, store: Store, auth_code: str) -> TokenStatus:
     """Trade the auth code from the login redirect for tokens and store them."""
     try:
@@ -300,15 +322,24 @@ def _command(config: Config, store: Store, args: argparse.Namespace) -> int:
     carries the next run. Only a refresh that just worked names the refresh token's end: under
     Fyers' daily 2FA nothing else suggests a refresh will happen."""
     if args.command == "login-url":
-        print(login_url(config, secrets.token_urlsafe(16)))
+        print(start_cli_login(config, store))
+        print(f"Open it and log in. Fyers then sends the browser to {config.fyers_redirect_uri}: "
+              f"if that is this web app, it finishes the login (log in to the app if asked); "
+              f"else copy the auth_code=… value from the address bar and run "
+              f"`python token_refresh.py exchange AUTH_CODE`.", file=sys.stderr)
         return 0
     if args.command == "exchange":
-        status = exchange_auth_code(config, store, args.auth_code)
+        exchange_auth_code(config, store, args.auth_code)
+    elif args.command == "refresh":
+        refresh_tokens(config, store)
+    # judged as the pages judge it: against the next run only when runs start by themselves
+    now = time.time()
+    status = token_status(config, store, now,
+                          runs_automatically=automatic_runs(config, store, now).at is not None)
+    if args.command == "exchange":
         print(f"Fyers accepted the login. {status.state}: {status.message}")
         print(f"Log in again each trading day: {DAILY_LOGIN_NOTE}.")
         return 0
-    status = refresh_tokens(config, store) if args.command == "refresh" else \
-        token_status(config, store)
     print(f"{status.state}: {status.message}")
     if args.command == "refresh" and status.refresh_expires_at:
         print(f"Refresh token valid until {ist_short(status.refresh_expires_at)}.")
@@ -327,8 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     exchange.add_argument("auth_code")
     args = parser.parse_args(argv)
     config = load_config_or_exit(resolve_keys=False)
-    if args.command != "login-url":  # the one command that only prints
-        refuse_missing_sqlite(config, "token_refresh")  # before keys are made beside it
+    refuse_missing_sqlite(config, "token_refresh")  # before keys are made beside it
     config = config_or_exit(config.with_secrets)
     try:
         with logged_store(config) as store:

@@ -10,10 +10,10 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from werkzeug.wrappers import Response
 
 import portfolio
-import today
 import token_refresh
 from auth import login_required
 from broker import BrokerError, BrokerUnavailable
+from next_run import automatic_runs
 from store import StoreError
 from views import get_config, get_store
 
@@ -30,7 +30,7 @@ def status_for_pages(now: float | None = None) -> token_refresh.TokenStatus:
     if any."""
     config, store = get_config(), get_store()
     now = time.time() if now is None else now
-    automatic = today.automatic_runs(config, store, now).at is not None
+    automatic = automatic_runs(config, store, now).at is not None
     return token_refresh.token_status(config, store, now, runs_automatically=automatic,
                                       log_in=LOG_IN_BELOW)
 
@@ -118,10 +118,12 @@ def login() -> Response:
 
 @login_required
 def callback() -> Response:
-    """Where Fyers sends the browser back: check the state, exchange the code, report."""
+    """Where Fyers sends the browser back: check the state (this browser's login, or one
+    `token_refresh.py login-url` started), exchange the code, report."""
     expected = session.pop(STATE_KEY, None)
     state, auth_code = request.args.get("state", ""), request.args.get("auth_code", "")
-    if not expected or not secrets.compare_digest(state.encode(), expected.encode()):
+    started_here = bool(expected) and secrets.compare_digest(state.encode(), expected.encode())
+    if not started_here and not token_refresh.take_cli_login(get_store(), state):
         logger.warning("Fyers callback refused: state mismatch")
         flash("This login did not start here (state mismatch), so it was refused: "
               "tap “Log in to Fyers” again.", "danger")

@@ -108,15 +108,45 @@ def test_cli_status_and_a_refused_refresh(run_config, store, sandbox):
     assert "Traceback" not in refused.stderr
 
 
+def test_cli_status_judges_the_token_as_the_pages_do(run_config, store, sandbox):
+    """A token that ends in 10 minutes: VALID while nothing runs by itself (as the Tokens page
+    says); once the workflow has recorded a scheduled run, judged against the next run."""
+    now = time.time()
+    store_tokens(run_config, store, sandbox, access_expires_at=now + 600)
+    alone = run_cli(run_config, "token_refresh.py", "status")
+    assert alone.returncode == 0 and alone.stdout.startswith("VALID: "), alone.stdout
+    store.create_run({"run_id": "workflow-run", "trigger": "scheduled", "status": "succeeded",
+                      "started_at": now - 3600, "finished_at": now - 3590, "summary": "",
+                      "error": None, "dry_run": False, "book": "real"})
+    scheduled = run_cli(run_config, "token_refresh.py", "status")
+    ends_first = now + 600 < next_run_at(run_config, time.time())  # all but 10 min before 15:10
+    assert scheduled.stdout.startswith("EXPIRING: " if ends_first else "VALID: ")
+    assert scheduled.returncode == (1 if ends_first else 0)
+
+
 def test_cli_refresh_where_fyers_still_allows_it(run_config, store, sandbox):
     store_tokens(run_config, store, sandbox, access_expires_at=time.time() - 60)
     refreshed = run_cli(run_config, "token_refresh.py", "refresh")
     assert refreshed.returncode in (0, 1) and refreshed.stdout.startswith(("VALID", "EXPIRING"))
 
 
-def test_cli_login_url(run_config):
+def test_cli_login_url_says_where_the_auth_code_comes_back(run_config, store):
     result = run_cli(run_config, "token_refresh.py", "login-url")
     assert result.returncode == 0 and "generate-authcode" in result.stdout
+    assert f"Fyers then sends the browser to {run_config.fyers_redirect_uri}" in result.stderr
+    assert "token_refresh.py exchange AUTH_CODE" in result.stderr
+    state = parse_qs(urlsplit(result.stdout.strip()).query)["state"][0]
+    assert token_refresh.take_cli_login(store, state)  # what the web app's callback checks
+    assert not token_refresh.take_cli_login(store, state)  # once
+
+
+def test_a_cli_login_is_good_for_15_minutes(run_config, store):
+    url = token_refresh.start_cli_login(run_config, store)
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    assert not token_refresh.take_cli_login(store, "another-state")
+    started = store.get_setting(token_refresh.CLI_LOGIN_KEY)
+    store.set_setting(token_refresh.CLI_LOGIN_KEY, {**started, "at": time.time() - 15 * 60 - 1})
+    assert not token_refresh.take_cli_login(store, state)
 
 
 def test_token_stored_under_another_key_says_the_keys_differ(run_config, store, sandbox):

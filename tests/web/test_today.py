@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from config import IST
-from today import next_automatic_run
+from next_run import next_automatic_run
 from trading_calendar import next_run_at
 
 NOW = datetime(2026, 11, 25, 11, 0, tzinfo=IST).timestamp()  # a Wednesday session

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import executor
+import token_refresh
 from config import IST
 from tests.web.fyers_login import approve_at_sandbox, hold, log_lines, store_sandbox_token
 from tests.web.text import text
@@ -34,6 +35,26 @@ def test_fyers_login_round_trip_stores_a_token(sandbox_app, sandbox_config):
     assert "VALID : Token valid until" in page and "LOGIN NEEDED" not in page
     assert app.extensions["store"].get_token(sandbox_config.client_id)["access_token"]
     auth.client.get(callback)  # a replayed callback: its state was used up
+    assert "state mismatch" in auth.client.get("/tokens").get_data(as_text=True)
+
+
+def test_a_login_started_by_the_cli_is_finished_by_the_app_it_comes_back_to(
+        sandbox_app, make_auth, sandbox_config):
+    """`token_refresh.py login-url` on a host whose FYERS_REDIRECT_URI is this app: Fyers
+    sends the browser to the app's callback, where the owner first logs in to the app; the
+    app finishes the login, once."""
+    app, _ = sandbox_app
+    url = token_refresh.start_cli_login(sandbox_config, app.extensions["store"])
+    back = urlsplit(approve_at_sandbox(url))
+    callback = f"{back.path}?{back.query}"
+    auth = make_auth(app.test_client())  # a browser not logged in to the app
+    assert auth.client.get(callback).headers["Location"].startswith("/login?next=")
+    assert auth.login(next=quote(callback, safe="")).headers["Location"] == callback
+    assert auth.client.get(callback).headers["Location"] == "/tokens"
+    page = text(auth.client.get("/tokens").get_data(as_text=True))
+    assert "Logged in to Fyers: the token is valid until 06:00 IST" in page
+    assert app.extensions["store"].get_token(sandbox_config.client_id)["access_token"]
+    auth.client.get(callback)  # replayed: the CLI's state was used up
     assert "state mismatch" in auth.client.get("/tokens").get_data(as_text=True)
 
 
