@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 SANDBOX_PORT ?= 8765
+# e.g. SANDBOX_START=2026-12-08T11:00 (IST): the sandbox's clock in a session, to see fills at night
+SANDBOX_START ?=
 
 .PHONY: run test venv lint bench bench-store bench-run bench-web bench-backtest lighthouse mongo-server clean
 
@@ -17,9 +19,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@touch $@
 
 # Web app on the embedded SQLite store + the local Fyers sandbox in its demo mode (market orders
-# fill at once at any hour, refresh works); Ctrl-C stops both.
+# fill at once, no MPP; refresh works); Ctrl-C stops both.
 run: venv
-	@$(PY) -m fyers_sandbox --port $(SANDBOX_PORT) --state data/sandbox.db --demo & sandbox=$$!; \
+	@$(PY) -m fyers_sandbox --port $(SANDBOX_PORT) --state data/sandbox.db --demo \
+		$(if $(SANDBOX_START),--start $(SANDBOX_START)) & sandbox=$$!; \
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	FYERS_SANDBOX_URL=$${FYERS_SANDBOX_URL:-http://127.0.0.1:$(SANDBOX_PORT)} \
 	FYERS_REDIRECT_URI=$${FYERS_REDIRECT_URI:-http://127.0.0.1:$(PORT)/tokens/callback} \

@@ -124,7 +124,7 @@ class Sandbox:
         if saved:
             self.state.load(saved)
             logger.info("sandbox state loaded from %s", options.state_file)
-        elif options.start:
+        if options.start:  # given, it moves a saved clock too: `make run SANDBOX_START=…`
             self.set_clock(options.start)
 
     def set_clock(self, iso: str) -> None:

@@ -119,3 +119,10 @@ def test_state_survives_a_restart_of_the_process(tmp_path):
         [(p["symbol"], p["buyQty"]) for p in before] == [("NSE:INFY-EQ", orders[0]["filledQty"])]
     assert clock["now"].startswith("2026-11-25T11:0")
     assert faults["reject_next_orders"] == 2
+    # `make run SANDBOX_START=…`: a start given moves the saved clock, and keeps the account
+    with start_sandbox(process=True, state_file=str(state), start="2026-12-08T11:00") as sandbox:
+        clock = sandbox.admin("clock", method="GET")
+        held = requests.get(f"{sandbox.url}/api/v3/holdings", headers=headers,
+                            timeout=5).json()["holdings"]
+    assert clock["now"].startswith("2026-12-08T11:00") and clock["market_open"]
+    assert [h["symbol"] for h in held] == ["NSE:INFY-EQ"]  # the day's buy, held since
