@@ -6,9 +6,9 @@
 
 Data: `--csv DIR` (see backtesting/data.py for file naming), else the store's candle cache;
 `--fyers` first fills the cache's gaps through the broker (sandbox or live, per FYERS_MODE), as
-does an empty cache. Writes trades.csv, equity.csv, summary.json and report.html into --out
-(default data/backtests/<id>/, listed on the web app's Backtests page), replacing the files of
-any backtest written there before, and prints the summary.
+does a cache with no candle in the period. Writes trades.csv, equity.csv, summary.json and
+report.html into --out (default data/backtests/<id>/, listed on the web app's Backtests page),
+replacing the files of any backtest written there before, and prints the summary.
 `--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on --workers processes (default
 every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
 sweep.html heat map, and prints them ranked. Stopped by Ctrl-C (exit status 130) or a lost

@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("date", "open", "high", "low", "close", "volume")
 HISTORY_CALL_DAYS = 366  # Fyers: at most 366 days of daily candles per history call
-Progress = Callable[[int, int, str], None]
 
 
 class DataError(ValueError):
@@ -272,18 +271,19 @@ def chunks(start: date, end: date, days: int = HISTORY_CALL_DAYS) -> list[tuple[
 
 
 def fetch_into_store(broker: Any, store: Any, symbols: Sequence[str], start: date, end: date,
-                     progress: Progress | None = None) -> int:
+                     symbol_done: Callable[[], None] | None = None) -> int:
     """Fetch through `broker.history` what the store's cache lacks of [start, end], cache it,
-    and return how many candles were added. The broker applies Fyers' rate limits."""
+    and return how many candles were added, calling `symbol_done` after each symbol. The
+    broker applies Fyers' rate limits."""
     added = 0
-    for number, symbol in enumerate(symbols, 1):
-        if progress:
-            progress(number, len(symbols), symbol)
+    for symbol in symbols:
         cached = store.get_candles(symbol, since=start.isoformat())
         for gap_start, gap_end in missing_ranges(cached, start, end):
             for call_start, call_end in chunks(gap_start, gap_end):
                 candles = broker.history(symbol, call_start, call_end)
                 store.upsert_candles(symbol, [asdict(candle) for candle in candles])
                 added += len(candles)
+        if symbol_done:
+            symbol_done()
     logger.info("cached %d candles of %d symbols from the broker", added, len(symbols))
     return added

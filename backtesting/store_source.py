@@ -6,10 +6,10 @@ SDK or the trading calendar (tests/backtest/test_backtest_imports.py).
 from __future__ import annotations
 
 import logging
-import sys
 from datetime import date, timedelta
 
 from backtesting.data import DataError, SymbolHistory, fetch_into_store, load_store
+from backtesting.progress import Progress
 from broker import BrokerError, FyersBroker
 from config import Config
 from store import Store, StoreError, configured_store
@@ -28,26 +28,32 @@ def open_broker(config: Config, store: Store) -> FyersBroker:
     return broker
 
 
-def _progress(number: int, total: int, symbol: str) -> None:
-    """One progress line on stderr, rewritten per symbol."""
-    print(f"\rfetching daily candles {number}/{total} {symbol:<24}", end="", file=sys.stderr,
-          flush=True)
-    if number == total:
-        print(file=sys.stderr)
+def _fetch(config: Config, store: Store, symbols: list[str], since: date, until: date) -> None:
+    """Fill the cache's gaps in [since, until] through the broker, with a progress bar and ETA
+    (Fyers' rate limits make 10 years of the NIFTY 50 take minutes)."""
+    progress = Progress(len(symbols), "symbols' daily candles")
+    progress.show()
+    try:
+        fetch_into_store(open_broker(config, store), store, symbols, since, until, progress.step)
+    finally:
+        progress.end()
 
 
 def load_cached(config: Config, *, fetch: bool, since: date, until: date
                 ) -> dict[str, SymbolHistory]:
     """The NIFTY 50's cached closes from `since` on, fetched through the broker first when
-    `fetch` is set or the cache has none; a broker or store failure is a DataError."""
+    `fetch` is set or the cache has none in the period; a broker or store failure is a
+    DataError."""
     try:
         store = configured_store(config)
         try:
             symbols = nifty50_symbols()
             histories = {} if fetch else load_store(store, symbols, since)
-            if not histories:
-                fetch_into_store(open_broker(config, store), store, symbols, since, until,
-                                 _progress)
+            if not _any_until(histories, until):
+                if histories:
+                    logger.warning("the candle cache has no candle from %s to %s: fetching them "
+                                   "from Fyers first", since, until)
+                _fetch(config, store, symbols, since, until)
                 histories = load_store(store, symbols, since)
         finally:
             store.close()
@@ -57,6 +63,13 @@ def load_cached(config: Config, *, fetch: bool, since: date, until: date
         raise DataError(f"no candles from {since} to {until} in the store or from the broker")
     _warn_if_short(histories, since)
     return histories
+
+
+def _any_until(histories: dict[str, SymbolHistory], until: date) -> bool:
+    """Whether any history holds a candle on or before `until` (they start at the period's
+    start)."""
+    return any(history.dates and history.dates[0] <= until.isoformat()
+               for history in histories.values())
 
 
 def _warn_if_short(histories: dict[str, SymbolHistory], since: date) -> None:

@@ -72,17 +72,25 @@ def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
     assert backtested == live
 
 
-def test_cli_fills_an_empty_cache_from_the_sandbox(sandbox_config, store, sandbox, capsys):
+def test_cli_fills_a_cache_without_the_period_from_the_sandbox(sandbox_config, store, sandbox,
+                                                               caplog):
+    """An empty cache, then one holding only later candles (a run cached the last weeks):
+    either way the backtest fetches the period first, counting symbols as it goes."""
     access, refresh = sandbox.login()
     token_refresh.save_tokens(sandbox_config, store, Tokens(access, refresh, time.time() + 3600),
                               time.time() + 86400)
     out = sandbox_config.data_dir / "run"
-    assert backtest.main(["--from", "2026-09-01", "--to", "2026-09-30", "--out", str(out)],
-                         sandbox_config) == 0
-    assert "fetching daily candles 50/50" in capsys.readouterr().err
+    for start, end in (("2026-09-01", "2026-09-30"), ("2026-05-04", "2026-05-15")):
+        caplog.clear()
+        assert backtest.main(["--from", start, "--to", end, "--out", str(out)],
+                             sandbox_config) == 0
+        assert "50/50 symbols' daily candles done" in caplog.text
+        equity = (out / "equity.csv").read_text().splitlines()
+        assert equity[1].startswith(f"{start},") and equity[-1].startswith(f"{end},")
+    since = warmup_start(date(2026, 5, 4), sandbox_config.ma_period)
+    assert (f"the candle cache has no candle from {since} to 2026-05-15: fetching them from "
+            f"Fyers first") in caplog.text
     assert set(store.last_candle_dates()) == set(nifty50_symbols())
-    equity = (out / "equity.csv").read_text().splitlines()
-    assert equity[1].startswith("2026-09-01,") and equity[-1].startswith("2026-09-30,")
 
 
 def test_cli_without_a_token_says_how_to_log_in(config, capsys):
