@@ -40,7 +40,7 @@ from backtesting.costs import NO_COSTS, DeliveryCosts
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import BacktestResult, Market, Settings, prepare_market, simulate
 from backtesting.metrics import figure_rows, summarize
-from backtesting.sweep_keys import SWEEP_KEYS
+from backtesting.sweep_keys import OPTIONS, SWEEP_KEYS
 from config import Config, ConfigError, config_or_exit, load_config_or_exit, parse_setting
 from strategy_rules import StrategyParams
 
@@ -233,23 +233,24 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                         help="where to write the CSVs, replacing an earlier backtest's files "
                              "there (default: data/backtests/<id>/)")
     # Each strategy option's dest is the setting it overrides, which --sweep may not set too.
-    parser.add_argument("--ma-period", dest="ma_period", action=Given,
+    parser.add_argument(OPTIONS["ma_period"], dest="ma_period", action=Given,
                         type=setting_type("ma_period"), default=config.ma_period, metavar="N",
                         help="MA length in daily closes (MA_PERIOD, now %(default)s)")
-    parser.add_argument("--entry", dest="entry_threshold_pct", action=Given,
+    parser.add_argument(OPTIONS["entry_threshold_pct"], dest="entry_threshold_pct", action=Given,
                         type=setting_type("entry_threshold_pct"),
                         default=config.entry_threshold_pct, metavar="PCT",
                         help="buy this %% below the MA (ENTRY_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--exit", dest="exit_threshold_pct", action=Given,
+    parser.add_argument(OPTIONS["exit_threshold_pct"], dest="exit_threshold_pct", action=Given,
                         type=setting_type("exit_threshold_pct"),
                         default=config.exit_threshold_pct, metavar="PCT",
                         help="sell this %% up (EXIT_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--average", dest="averaging_threshold_pct", action=Given,
+    parser.add_argument(OPTIONS["averaging_threshold_pct"], dest="averaging_threshold_pct",
+                        action=Given,
                         type=setting_type("averaging_threshold_pct"),
                         default=config.averaging_threshold_pct, metavar="PCT",
                         help="average down this %% below the last buy "
                              "(AVERAGING_THRESHOLD_PCT, now %(default)s)")
-    parser.add_argument("--max-trade-value", dest="max_trade_value", action=Given,
+    parser.add_argument(OPTIONS["max_trade_value"], dest="max_trade_value", action=Given,
                         type=setting_type("max_trade_value"),
                         default=config.max_trade_value, metavar="X",
                         help="₹ per buy (MAX_TRADE_VALUE, now %(default)s)")

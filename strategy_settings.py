@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from backtesting.sweep_keys import OPTIONS
 from config import Config, ConfigError, parse_setting, setting_range, strategy_fields
 from store.base import Store
+from strategy_rules import StrategyParams
 
 logger = logging.getLogger(__name__)
 
@@ -105,3 +107,21 @@ def listed(config: Config) -> str:
 
 def _values(config: Config) -> dict[str, Any]:
     return {spec.name: getattr(config, spec.name) for spec in strategy_fields()}
+
+
+def backtest_arguments(config: Config, store: Store) -> tuple[list[str], list[str]]:
+    """What `python backtest.py` needs to use the saved settings, which it does not read (it
+    takes the environment's): environment assignments to put before it ('ENTRY_CANDIDATES=10')
+    and its options ('--exit 8'), only for the settings saved with another value."""
+    saved, own = for_runs(config, store).strategy_params(), config.strategy_params()
+    assignments, options = [], []
+    for spec in fields(StrategyParams):
+        value = getattr(saved, spec.name)
+        if value == getattr(own, spec.name):
+            continue
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        if spec.name in OPTIONS:
+            options.append(f"{OPTIONS[spec.name]} {shown}")
+        else:
+            assignments.append(f"{spec.name.upper()}={shown}")
+    return assignments, options

@@ -9,10 +9,11 @@ from flask import Blueprint, abort, jsonify, render_template, request, send_from
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+import strategy_settings
 from auth import login_required
 from backtesting import charts, html_report, metrics, results
 from backtesting.sweep_keys import sweep_key, swept_settings
-from views import get_config
+from views import get_config, get_store
 
 bp = Blueprint("backtests", __name__)
 
@@ -48,7 +49,9 @@ def saved_run(run_id: str) -> dict:
 @login_required
 def index() -> str:
     """Every saved backtest and sweep with its headline figures, newest first."""
-    return render_template("backtests.html", runs=results.list_saved(saved_root()))
+    assignments, options = strategy_settings.backtest_arguments(get_config(), get_store())
+    return render_template("backtests.html", runs=results.list_saved(saved_root()),
+                           assignments=assignments, options=options)
 
 
 def heatmap(sweep: dict) -> dict:

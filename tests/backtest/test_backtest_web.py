@@ -7,10 +7,12 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 import backtest
+import strategy_settings
 from app import create_app
 from backtesting import results
 from tests.backtest.scenario import SCENARIO_ARGS
 from tests.web.conftest import PASSWORD, AuthActions
+from tests.web.text import text
 
 
 @pytest.fixture
@@ -202,3 +204,20 @@ def test_a_run_without_a_closed_trade_has_no_win_rate(logged_in, scenario_dir, c
     assert '<div class="small text-body-secondary">no closed trade</div>' in report
     assert "<tr><td>Win rate (%)</td><td>— <small>(no closed trade)</small></td></tr>" in (
         results.backtests_root(config.data_dir) / run["id"] / "report.html").read_text()
+
+
+def test_the_command_shown_carries_the_settings_saved_on_the_strategy_page(logged_in, config):
+    """backtest.py reads the environment's settings: the page's command passes those saved
+    with another value, as options where it has them, else as environment assignments."""
+    page = text(logged_in.get("/backtests").get_data(as_text=True))
+    assert "Run python backtest.py --from 2016-01-01 --to 2025-12-31 on this host" in page
+    store = logged_in.application.extensions["store"]
+    form = {setting.key: str(setting.value) for setting in strategy_settings.describe(config)}
+    strategy_settings.save(config, store, {**form, "EXIT_THRESHOLD_PCT": "8",
+                                           "ENTRY_CANDIDATES": "7"}, who="alice")
+    page = text(logged_in.get("/backtests").get_data(as_text=True))
+    command = ("ENTRY_CANDIDATES=7 python backtest.py --from 2016-01-01 --to 2025-12-31 "
+               "--exit 8")
+    assert command in page and "differ from this host's environment" in page
+    args = backtest.build_parser(config).parse_args(command.split()[3:])
+    assert args.exit_threshold_pct == 8 and args.ma_period == config.ma_period
