@@ -4,6 +4,7 @@ leaves a screenshot in artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import requests
@@ -71,6 +72,10 @@ def test_run_now_confirmation(page, stack, app_store):
 
 def test_a_run_followed_live_to_its_summary(page, stack, app_store, slow_sandbox):
     log_in(page, stack, app_store)
+    # The access token has ended: the banner asks for a login; the run refreshes the token
+    # (the demo sandbox still allows it), and the banner goes as the run's summary comes.
+    [token] = app_store.list_tokens()
+    app_store.save_token({**token, "access_expires_at": time.time() - 60})
     runs_before = len(app_store.list_runs(limit=1000))
     page.goto("/strategy")
     page.get_by_role("button", name="Run now", exact=True).click()
@@ -78,6 +83,7 @@ def test_a_run_followed_live_to_its_summary(page, stack, app_store, slow_sandbox
     expect(page).to_have_url(re.compile(r"/strategy/runs/[\w-]+$"))
     status = page.locator(".run-live [role=status]")
     expect(status).to_have_text("running")  # every Fyers call takes a second
+    expect(page.locator("#fyers-banner")).to_contain_text("Fyers login needed.")
     polls = []
     page.on("request", lambda request: "/live" in request.url and polls.append(request.url))
     page.evaluate("() => { window.followedWithoutReload = true; }")
@@ -85,6 +91,7 @@ def test_a_run_followed_live_to_its_summary(page, stack, app_store, slow_sandbox
     assert page.evaluate("() => window.followedWithoutReload === true"), "the page reloaded"
     assert polls, "the page never asked for the run's progress"
     expect(status).to_have_text(re.compile(r"^succeeded"))
+    expect(page.locator("#fyers-banner")).to_be_empty()  # the run logged in again
     expect(page.locator(".run-outcome")).to_have_text(re.compile(r"\w.*\.$"))
     expect(page.locator(".run-step.step-done")).to_have_count(5)
     expect(page.locator(".log-row").first).to_be_visible()
