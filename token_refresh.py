@@ -292,7 +292,10 @@ def start_cli_login(config: Config, store: Store) -> str:
 
 def take_cli_login(store: Store, state: str) -> bool:
     """Whether `state` is that of a login `login-url` started in the last CLI_LOGIN_TTL_S; a
-    state is good for one callback."""
+    state is good for one callback. Without a login started, nothing is written."""
+    if store.get_setting(CLI_LOGIN_KEY) is None:
+        return False
+
     def change(started: dict[str, Any] | None) -> tuple[dict[str, Any] | None, bool]:
         ours = bool(started and time.time() - started["at"] < CLI_LOGIN_TTL_S
                     and secrets.compare_digest(state.encode(), started["state"].encode()))

@@ -98,6 +98,7 @@ def test_a_token_fyers_refuses_turns_every_page_to_login_needed(sandbox_app, san
 def test_a_run_refused_by_fyers_turns_the_state_to_login_needed(sandbox_app, sandbox,
                                                                 sandbox_config):
     app, auth = sandbox_app
+    sandbox.admin("tokens", access_ttl_s=3600)  # not ending at 06:00 IST while the run runs
     store_sandbox_token(app)
     sandbox.admin("faults", expire_tokens=True)
     run = executor.execute(sandbox_config, app.extensions["store"], trigger="scheduled",
