@@ -112,9 +112,9 @@ def test_trading_figures_and_closed_trades_with_their_buys(logged_in, client, se
     assert "Average win ₹600.00" in words and "Average loss −₹200.00" in words
     closed = page.split("Closed trades", 1)[1]
     assert "SBIN" in closed and "TCS" in closed and "INFY" not in closed  # buys are not sales
-    sold_on = india_time.moment(seeded - DAY)
-    bought_on = india_time.moment(seeded - 2 * DAY)
-    assert (f"{bought_on:%d %b} → {sold_on:%d %b %y} 1 day" in text(closed))
+    sold_on = portfolio.day_label(india_time.date_of(seeded - DAY))  # "27 Nov", as every page
+    bought_on = portfolio.day_label(india_time.date_of(seeded - 2 * DAY))
+    assert f"{bought_on} → {sold_on} 1 day" in text(closed)
     assert "10 × ₹800.00 → ₹780.00" in text(closed)
     points = json.loads(re.search(r'data-points="([^"]*)"', page).group(1).replace("&#34;", '"'))
     assert [value for _, value in points] == [0.0, 600.0, 400.0]  # from zero
