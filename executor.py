@@ -31,7 +31,15 @@ from config import IST, PROJECT_DIR, Config, load_config_or_exit
 from day_use import recorded_day_use
 from live_strategy import orders_outside_hours, run_live
 from market_hours import MarketSession
-from messages import INTERRUPTED, NOT_STARTED, STORE_UNAVAILABLE, UNEXPECTED, Failure, failure_for
+from messages import (
+    INTERRUPTED,
+    NOT_STARTED,
+    STORE_UNAVAILABLE,
+    UNEXPECTED,
+    Failure,
+    failure_for,
+    run_status_label,
+)
 from order_flow import RunResult
 from redaction import redact
 from run_guard import RunGuard
@@ -461,9 +469,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(run: dict[str, Any]) -> str:
-    """'run ID STATUS: summary (error)', what the CLI prints for cron's mail."""
+    """'run ID succeeded with warnings: summary (error)', what the CLI prints for cron's mail,
+    the status in the pages' words."""
     error = f" ({run['error']})" if run["error"] else ""
-    return f"run {run['run_id']} {run['status']}: {run['summary']}{error}"
+    return f"run {run['run_id']} {run_status_label(run['status'])}: {run['summary']}{error}"
 
 
 if __name__ == "__main__":

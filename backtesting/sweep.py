@@ -28,14 +28,18 @@ from backtesting.forkpool import Done, run_forked
 from backtesting.interrupts import interrupts_deferred
 from backtesting.metrics import figure, summarize
 from backtesting.progress import Progress
+from backtesting.sweep_keys import sweep_key
 from strategy_rules import StrategyParams
 
 logger = logging.getLogger(__name__)
 
 RANKING_COLUMNS = ["cagr_pct", "total_return_pct", "max_drawdown_pct", "win_rate_pct", "trades",
                    "final_equity", "peak_capital_used", "skipped_buys"]
-TABLE_COLUMNS = ["cagr_pct", "max_drawdown_pct", "win_rate_pct", "trades", "final_equity",
-                 "peak_capital_used", "skipped_buys"]
+# The printed table's columns and their headers: short, in the words of the summary's labels
+# ("trades" counts fills, buys and sells, as the summary's "Fills (buys and sells)" says).
+TABLE_COLUMNS = {"cagr_pct": "CAGR %", "max_drawdown_pct": "max drawdown %",
+                 "win_rate_pct": "win rate %", "trades": "fills", "final_equity": "final equity",
+                 "peak_capital_used": "peak cost", "skipped_buys": "buys skipped"}
 
 
 INTERRUPTED = "interrupted"  # sweep.json's `stopped` after Ctrl-C
@@ -239,9 +243,9 @@ def format_table(document: dict[str, Any]) -> str:
     from tabulate import tabulate
 
     axes, period = list(document["axes"]), {"start": document["start"], "end": document["end"]}
-    return tabulate([{**{name: row[name] for name in axes},
-                      **{column: figure({**row, **period}, column).text
-                         for column in TABLE_COLUMNS},
+    return tabulate([{**{sweep_key(name): row[name] for name in axes},
+                      **{header: figure({**row, **period}, column).text
+                         for column, header in TABLE_COLUMNS.items()},
                       "run": row["run"]}
                      for row in ranked(document["rows"])], headers="keys", disable_numparse=True,
                     colalign=["right"] * (len(axes) + len(TABLE_COLUMNS)) + ["left"])

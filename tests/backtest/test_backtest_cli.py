@@ -369,6 +369,19 @@ def test_a_sweep_under_a_year_gives_no_cagr_in_either_ranked_table():
             ] == ["4.50", "0.00", "—", "7"]  # the Backtests page's row
 
 
+def test_the_printed_sweep_table_calls_fills_fills():
+    document = {"start": "2020-01-01", "end": "2024-02-09", "axes": {"exit_threshold_pct": [5.0]},
+                "rows": [{"exit_threshold_pct": 5.0, "total_return_pct": 4.5,
+                          "max_drawdown_pct": 0.0, "cagr_pct": 1.5, "win_rate_pct": 50.0,
+                          "trades": 7, "final_equity": 104500.0, "peak_capital_used": 9000.0,
+                          "skipped_buys": 0, "run": "runs/0000"}]}
+    header, _, row = sweep.format_table(document).splitlines()
+    assert header.split() == ["exit", "CAGR", "%", "max", "drawdown", "%", "win",
+                              "rate", "%", "fills", "final", "equity", "peak", "cost", "buys",
+                              "skipped", "run"]
+    assert row.split()[4] == "7" and "trades" not in header
+
+
 def test_report_html_lists_the_parameters_as_the_figures_read(scenario_dir, config, tmp_path):
     out = tmp_path / "run"
     assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out",

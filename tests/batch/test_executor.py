@@ -113,12 +113,15 @@ def test_two_executors_started_together_make_one_run(run_config, store, logged_i
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
     codes = [child.wait(timeout=WAIT_S) for child in children]
+    printed = sorted(child.stdout.read().strip() for child in children)
     assert codes == [0, 0]
     runs = store.list_runs()
     assert sorted(run["status"] for run in runs) == ["skipped", "succeeded"]
     [skipped] = [run for run in runs if run["status"] == "skipped"]
     [done] = [run for run in runs if run["status"] == "succeeded"]
     assert skipped["summary"] == SKIPPED_BUSY
+    assert printed == sorted([f"run {skipped['run_id']} skipped: {SKIPPED_BUSY}",
+                              f"run {done['run_id']} succeeded: {done['summary']}"])
     logged = store.search_logs(run_id=done["run_id"], limit=200).rows
     assert logged and all(row["run_id"] == done["run_id"] for row in logged)
 
