@@ -11,6 +11,7 @@ import requests
 from playwright.sync_api import expect
 
 import backtest
+from backtesting import results
 from config import Config
 from tests.backtest.scenario import SCENARIO_ARGS, scenario_closes, write_csv
 
@@ -131,4 +132,22 @@ def test_backtests_are_cards_on_a_phone_and_a_table_on_a_desktop(page, stack, vi
         expect(header).to_be_visible()
     expect(cagr).to_be_visible()
     assert_tappable(page.locator(".backtest-name a").first)
+    assert_no_sideways_scroll(page)
+
+    # A sweep's every combination: cards too, no figure hidden off to the right
+    swept = ["--sweep", "candidates=3,5", "max-trade-value=500,1000", "--workers", "1"]
+    assert backtest.main(["--csv", str(folder), *SCENARIO_ARGS[:-2], *swept], config) == 0
+    sweep = next(run for run in results.list_saved(results.backtests_root(config.data_dir))
+                 if run["kind"] == "sweep")  # the newest
+    page.goto(f"/backtests/{sweep['id']}")
+    title = page.locator("h1")
+    line = float(title.evaluate("(e) => parseFloat(getComputedStyle(e).lineHeight)"))
+    assert title.bounding_box()["height"] < 1.5 * line or viewport == "phone"
+    expect(title.locator(".text-nowrap")).to_have_count(2)  # no date broken in two
+    combinations = page.locator("h2:text-is('Every combination') + div .backtest-list tbody tr")
+    expect(combinations).to_have_count(4)
+    last = combinations.first.locator("td").last
+    expect(last).to_be_visible()
+    assert last.bounding_box()["x"] + last.bounding_box()["width"] <= page.viewport_size["width"]
+    assert_tappable(combinations.first.locator(".backtest-name a"))
     assert_no_sideways_scroll(page)
