@@ -120,6 +120,18 @@ def test_fills_are_seeded_by_the_order_and_costs_include_the_dp_charge():
     assert buy > second_sell  # stamp duty on the buy only
 
 
+@pytest.mark.parametrize(("ltp", "step"), [(120.37, 0.01), (812.33, 0.05), (3151.90, 0.10),
+                                           (5592.50, 0.50), (12345.60, 1.00), (25001.0, 5.00)])
+def test_fills_land_on_nse_s_price_step_for_their_price(ltp, step):
+    from broker import paper_fills
+
+    for n in range(200):
+        for side in (1, -1):
+            price = paper_fills.fill_fate(f"NSTICK{n}", 10, side, ltp).price
+            assert abs(price / step - round(price / step)) < 1e-6, (ltp, side, price)
+            assert abs(price - ltp) <= ltp * paper_fills.MPP_BAND + step  # within the band
+
+
 @pytest.mark.parametrize("sandbox", [DEMO], indirect=True)
 def test_real_and_paper_books_never_mix(run_config, store, sandbox, logged_in):
     real_config = run_config.with_overrides(**ACTIVE)
