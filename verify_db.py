@@ -31,7 +31,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": ("book", "created_at", "tag", "symbol", "side", "qty", "status", "filled_qty",
                "traded_price", "broker_order_id", "message"),
     "trades": ("book", "ts", "symbol", "side", "qty", "price", "pnl", "source", "run_id", "trade_id"),
-    "logs": ("ts", "level", "logger", "run_id", "message"),
+    "logs": ("book", "ts", "level", "logger", "run_id", "message"),
     "positions": ("book", "symbol", "qty", "avg_price", "last_buy_price", "opened_at", "updated_at"),
     "fyers_tokens": ("client_id", "access_token", "refresh_token", "access_expires_at",
                      "refresh_expires_at", "updated_at"),
@@ -56,6 +56,15 @@ def _users(store: Store, limit: int) -> Rows:
             for user in store.list_users()[:limit]]
 
 
+def _logs(store: Store, limit: int) -> Rows:
+    """The newest log lines, each of a run labelled with that run's book (the logs are shared:
+    a paper run's "filled: BUY …" must not read as a real fill)."""
+    rows = store.search_logs(limit=limit).rows
+    books = {run_id: found[0].book if (found := store.find_run(run_id)) else ""
+             for run_id in {row["run_id"] for row in rows if row.get("run_id")}}
+    return [{"book": books.get(row.get("run_id"), ""), **row} for row in rows]
+
+
 def _booked(fetch: Callable[[Store, int], Rows]) -> Callable[..., Rows]:
     """`fetch` run on each book's view of the store, every row labelled with its book."""
     def rows(store: Store, limit: int, books: tuple[str, ...] = BOOKS) -> Rows:
@@ -68,7 +77,7 @@ FETCH: dict[str, Callable[[Store, int], Rows]] = {
     "runs": _booked(lambda store, limit: store.list_runs(limit=limit)),
     "orders": _booked(lambda store, limit: store.list_orders()[:limit]),
     "trades": _booked(lambda store, limit: store.list_trades(limit=limit)),
-    "logs": lambda store, limit: store.search_logs(limit=limit).rows,
+    "logs": _logs,
     "positions": _booked(lambda store, limit: store.get_positions()[:limit]),
     "fyers_tokens": _tokens,
     "users": _users,

@@ -225,3 +225,26 @@ def test_both_backends_print_the_same(tmp_path):
         if os.environ.get("TEST_MONGO_URI"):
             mongo._client.drop_database(mongo._db.name)
         mongo.close()
+
+
+def test_log_lines_of_a_run_say_its_book(tmp_path):
+    """The logs are shared by the books: a paper run's "filled: BUY …" says paper."""
+    import verify_db
+
+    store = open_store(f"sqlite:///{tmp_path}/shop.db")
+    try:
+        for book, run_id in (("real", "run-real"), ("paper", "run-paper")):
+            store.for_book(book).create_run({"run_id": run_id, "trigger": "manual",
+                                             "status": "succeeded", "started_at": T0,
+                                             "finished_at": T0 + 1, "dry_run": False})
+        store.insert_logs([{"ts": T0 + n, "level": "INFO", "logger": "executor",
+                            "message": message, "run_id": run_id, "extra": None}
+                           for n, (run_id, message) in enumerate((
+                               ("run-real", "filled: BUY 5 NSE:SBIN-EQ"),
+                               ("run-paper", "filled: BUY 24 NSE:COALINDIA-EQ"),
+                               (None, "web app started")))])
+        booked = {row["message"]: row["book"] for row in verify_db.FETCH["logs"](store, 20)}
+        assert booked == {"filled: BUY 5 NSE:SBIN-EQ": "real",
+                          "filled: BUY 24 NSE:COALINDIA-EQ": "paper", "web app started": ""}
+    finally:
+        store.close()
