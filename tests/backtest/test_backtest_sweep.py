@@ -245,7 +245,8 @@ def test_on_a_terminal_the_progress_is_a_bar_with_an_eta(scenario_dir, config, t
 
 
 def test_a_killed_worker_fails_its_combination_and_the_sweep_saves_the_rest(config, tmp_path):
-    psutil = pytest.importorskip("psutil")
+    import psutil  # pinned in requirements-dev.txt
+
     from bench.synthetic_market import write_market
 
     first, last = write_market(tmp_path / "market", 40, 2000)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 import pytest
 from flask import Flask
 
+import executor
 import scheduler
 from config import IST
 from scheduler import init_scheduler
@@ -49,12 +50,15 @@ def test_runs_on_weekdays_at_the_configured_ist_time_once_per_process(app, store
         datetime(2026, 11, 30, 15, 10, tzinfo=IST)
 
 
-def test_the_job_records_a_scheduled_run(store, config):
-    scheduler._scheduled_run(config)  # no token stored: fails at once, or skips a holiday
+@pytest.mark.parametrize(("today", "status"), [
+    (date(2026, 11, 26), "failed"),   # a trading day: no token stored, so it fails at once
+    (date(2026, 11, 24), "skipped"),  # Guru Nanak Jayanti
+])
+def test_the_job_records_a_scheduled_run(store, config, monkeypatch, today, status):
+    monkeypatch.setattr(executor, "ist_today", lambda: today)
+    scheduler._scheduled_run(config)
     [run] = store.list_runs()
-    assert run["trigger"] == "scheduled"
-    expected = "failed" if is_trading_day(datetime.now(IST).date()) else "skipped"
-    assert run["status"] == expected
+    assert (run["trigger"], run["status"]) == ("scheduled", status)
 
 
 @pytest.mark.parametrize("day,trading", [
