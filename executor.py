@@ -398,10 +398,11 @@ def run_now_stakes(config: Config, store: Store, now: float | None = None) -> Ru
                         newest_run_id=runs[0]["run_id"] if runs else "")
 
 
-def start_background_run(config: Config, trigger: str = "manual",
-                         dry_run: bool = False) -> tuple[str, bool]:
-    """Start a detached executor and return (run id, True); when a run holds the lock already,
-    return (its id, False) and start nothing, so a double click starts one run.
+def start_background_run(config: Config, trigger: str = "manual", dry_run: bool = False,
+                         book: str | None = None) -> tuple[str, bool]:
+    """Start a detached executor trading `book` (default: the book in use) and return (run id,
+    True); when a run holds the lock already, return (its id, False) and start nothing, so a
+    double click starts one run.
 
     The lock is taken here, in the caller, with the new run id as owner and handed to the
     child through --run-id (the store lock is re-entrant for its owner): of two concurrent
@@ -410,7 +411,7 @@ def start_background_run(config: Config, trigger: str = "manual",
     """
     store = configured_store(config)
     try:
-        store = paper_mode.book_store(config, store)
+        store = store.for_book(book) if book else paper_mode.book_store(config, store)
         run_id = new_run_id()
         if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
             return store.lock_owner(LOCK_NAME) or "", False

@@ -119,7 +119,7 @@ def backtest_arguments(config: Config, store: Store) -> tuple[list[str], list[st
         value = getattr(saved, spec.name)
         if value == getattr(own, spec.name):
             continue
-        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        shown = f"{value:.15g}" if isinstance(value, float) else str(value)  # as saved, all digits
         if spec.name in OPTIONS:
             options.append(f"{OPTIONS[spec.name]} {shown}")
         else:

@@ -88,16 +88,22 @@ def confirm_run() -> str:
 @login_required
 def run_now() -> Response:
     """Start a manual run in the background, only from a confirmation that is still current:
-    a second tap, or a form shown before another run started, starts nothing."""
+    a second tap, a form shown before another run started, or one shown in the other book
+    (paper trading switched since), starts nothing; the run trades the confirmed book."""
     if request.form.get("confirm") != "yes":
         flash("Confirm the run first: the page says what it can spend.", "warning")
+        return redirect(url_for("strategy.confirm_run"))
+    book = get_store().book
+    if request.form.get("book") != book:  # the confirmation said paper, or real money
+        flash(f"Paper trading was turned {'on' if book == 'paper' else 'off'} after that "
+              f"confirmation was shown: no run was started. Confirm again.", "warning")
         return redirect(url_for("strategy.confirm_run"))
     newest = executor.run_now_stakes(get_config(), get_store()).newest_run_id
     if newest and request.form.get("last_run") != newest:
         flash("Another run started after that confirmation was shown: no run was started. "
               "Here it is.", "info")
         return redirect(url_for("strategy.run_detail", run_id=newest))
-    run_id, started = executor.start_background_run(get_config(), "manual")
+    run_id, started = executor.start_background_run(get_config(), "manual", book=book)
     if started:  # its page says so itself while it runs (_run_live.html)
         return redirect(url_for("strategy.run_detail", run_id=run_id))
     if not run_id:  # the running run let go of its lock just now

@@ -205,7 +205,7 @@ def test_a_real_run_still_running_after_the_switch_to_paper_bars_a_paper_run(
     assert 'type="button" disabled>Running…' in page
     assert "A sandbox run started before the switch is still running" in page  # FYERS_MODE
     page = text(client.get("/strategy/run"))
-    answer = logged_in.post("/strategy/run", "/strategy/run", confirm="yes",
+    answer = logged_in.post("/strategy/run", "/strategy/run", confirm="yes", book="paper",
                             last_run=re.search(r'name="last_run" value="([^"]*)"', page).group(1))
     assert answer.headers["Location"].endswith("/strategy/runs/run-real")
     page = " ".join(text(client.get("/strategy/runs/run-real")).split())

@@ -43,7 +43,7 @@ def confirmation(client) -> tuple[str, dict[str, str]]:
     """The confirmation page's text and the fields its form posts."""
     page = client.get("/strategy/run").get_data(as_text=True)
     fields = {name: html.unescape(re.search(FIELD.format(name), page).group(1))
-              for name in ("csrf_token", "confirm", "last_run")}
+              for name in ("csrf_token", "confirm", "last_run", "book")}
     return page, fields
 
 
@@ -134,6 +134,23 @@ def test_a_confirmation_shown_before_another_run_started_starts_nothing(logged_i
     response = client.post("/strategy/run", data=form)
     assert response.headers["Location"] == "/strategy/runs/run-cron"
     assert [run["run_id"] for run in db.list_runs()] == ["run-cron"]
+
+
+@pytest.mark.parametrize(("shown_on_paper", "switched_to"), [(True, "off"), (False, "on")])
+def test_a_confirmation_shown_before_paper_trading_was_switched_starts_nothing(
+        logged_in, client, db, config, shown_on_paper, switched_to):
+    """Confirmed as a paper run, posted after going live (or the other way round), even the
+    first run of that book: nothing starts, and the owner is asked again."""
+    paper_mode.switch(config, db, shown_on_paper, "test")
+    _, form = confirmation(client)
+    assert form["book"] == ("paper" if shown_on_paper else "real")
+    paper_mode.switch(config, db, not shown_on_paper, "test")
+    response = client.post("/strategy/run", data=form)
+    assert response.headers["Location"] == "/strategy/run"
+    assert (f"Paper trading was turned {switched_to} after that confirmation was shown: no run "
+            f"was started. Confirm again.") in text_of(client.get("/strategy/run").get_data(
+                as_text=True))
+    assert db.list_runs() == [] and db.for_book("paper").list_runs() == []
 
 
 def test_htmx_gets_the_confirmation_as_a_fragment(logged_in, client):
