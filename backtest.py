@@ -123,15 +123,16 @@ def warmup_start(start: date, ma_period: int) -> date:
 
 
 def load_histories(config: Config, *, csv_dir: Path | None, fetch: bool, since: date,
-                   until: date) -> dict[str, SymbolHistory]:
-    """Closes from the CSV folder, else the store's cache (filled through the broker first when
-    `fetch` is set or the cache has nothing for the period)."""
+                   until: date, start: date | None = None) -> dict[str, SymbolHistory]:
+    """Closes from `since` (the warm-up's start) on, from the CSV folder, else the store's
+    cache (filled through the broker first when `fetch` is set or the cache has nothing for
+    the period, `start` (default `since`) to `until`)."""
     if csv_dir is not None:
         return load_csv_dir_cached(csv_dir, config.data_dir / "candle-cache")[0]
     # Imported here: a CSV backtest starts without the store, the broker SDK and the calendar.
     from backtesting.store_source import load_cached
 
-    return load_cached(config, fetch=fetch, since=since, until=until)
+    return load_cached(config, fetch=fetch, since=since, start=start or since, until=until)
 
 
 def note_short_warmup(market: Market, start: date, end: date) -> None:
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     refuse_foreign_out(args.out)
     longest_ma = max([params.ma_period] + [overrides.get("ma_period", 0) for overrides in grid])
     try:
-        histories = load_histories(config, csv_dir=args.csv, fetch=args.fyers,
+        histories = load_histories(config, csv_dir=args.csv, fetch=args.fyers, start=args.start,
                                    since=warmup_start(args.start, longest_ma), until=args.end)
         if grid:
             return run_sweep(config, args, histories, params, settings, grid)

@@ -6,6 +6,7 @@ SDK or the trading calendar (tests/backtest/test_backtest_imports.py).
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from datetime import date, timedelta
 
 from backtesting.data import DataError, SymbolHistory, fetch_into_store, load_store
@@ -39,20 +40,20 @@ def _fetch(config: Config, store: Store, symbols: list[str], since: date, until:
         progress.end()
 
 
-def load_cached(config: Config, *, fetch: bool, since: date, until: date
+def load_cached(config: Config, *, fetch: bool, since: date, start: date, until: date
                 ) -> dict[str, SymbolHistory]:
-    """The NIFTY 50's cached closes from `since` on, fetched through the broker first when
-    `fetch` is set or the cache has none in the period; a broker or store failure is a
-    DataError."""
+    """The NIFTY 50's cached closes from `since` (the warm-up's start) on, fetched through the
+    broker first when `fetch` is set or the cache has none in the period (`start` to `until`);
+    a broker or store failure is a DataError."""
     try:
         store = configured_store(config)
         try:
             symbols = nifty50_symbols()
             histories = {} if fetch else load_store(store, symbols, since)
-            if not _any_until(histories, until):
+            if not _any_within(histories, start, until):
                 if histories:
                     logger.warning("the candle cache has no candle from %s to %s: fetching them "
-                                   "from Fyers first", since, until)
+                                   "from Fyers first", start, until)
                 _fetch(config, store, symbols, since, until)
                 histories = load_store(store, symbols, since)
         finally:
@@ -65,11 +66,11 @@ def load_cached(config: Config, *, fetch: bool, since: date, until: date
     return histories
 
 
-def _any_until(histories: dict[str, SymbolHistory], until: date) -> bool:
-    """Whether any history holds a candle on or before `until` (they start at the period's
-    start)."""
-    return any(history.dates and history.dates[0] <= until.isoformat()
-               for history in histories.values())
+def _any_within(histories: dict[str, SymbolHistory], start: date, until: date) -> bool:
+    """Whether any history holds a candle from `start` to `until` (dates are ISO and sorted)."""
+    first, last = start.isoformat(), until.isoformat()
+    return any((at := bisect_left(history.dates, first)) < len(history.dates)
+               and history.dates[at] <= last for history in histories.values())
 
 
 def _warn_if_short(histories: dict[str, SymbolHistory], since: date) -> None:

@@ -74,22 +74,26 @@ def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
 
 def test_cli_fills_a_cache_without_the_period_from_the_sandbox(sandbox_config, store, sandbox,
                                                                caplog):
-    """An empty cache, then one holding only later candles (a run cached the last weeks):
-    either way the backtest fetches the period first, counting symbols as it goes."""
+    """An empty cache, then one holding only the period's warm-up, then one holding only later
+    candles (as when the runs cached the last weeks): each time the backtest fetches the period
+    first, counting symbols as it goes."""
     access, refresh = sandbox.login()
     token_refresh.save_tokens(sandbox_config, store, Tokens(access, refresh, time.time() + 3600),
                               time.time() + 86400)
     out = sandbox_config.data_dir / "run"
-    for start, end in (("2026-09-01", "2026-09-30"), ("2026-05-04", "2026-05-15")):
+    fetched = []
+    for start, end in (("2026-05-04", "2026-05-15"), ("2026-06-01", "2026-06-12"),
+                       ("2026-02-02", "2026-02-13")):
         caplog.clear()
         assert backtest.main(["--from", start, "--to", end, "--out", str(out)],
                              sandbox_config) == 0
         assert "50/50 symbols' daily candles done" in caplog.text
+        fetched += [r.getMessage() for r in caplog.records if "no candle from" in r.getMessage()]
         equity = (out / "equity.csv").read_text().splitlines()
         assert equity[1].startswith(f"{start},") and equity[-1].startswith(f"{end},")
-    since = warmup_start(date(2026, 5, 4), sandbox_config.ma_period)
-    assert (f"the candle cache has no candle from {since} to 2026-05-15: fetching them from "
-            f"Fyers first") in caplog.text
+    assert fetched == [f"the candle cache has no candle from {start} to {end}: fetching them "
+                       f"from Fyers first" for start, end in (("2026-06-01", "2026-06-12"),
+                                                              ("2026-02-02", "2026-02-13"))]
     assert set(store.last_candle_dates()) == set(nifty50_symbols())
 
 
