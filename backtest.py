@@ -292,7 +292,6 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
     for market in prepared.markets.values():  # one note per MA length that starts too late
         note_short_warmup(market, args.start, args.end)
-    logging.getLogger("backtesting").setLevel(logging.INFO)  # the progress count off a terminal
     try:
         # The cluster is reached before --out is made: one that cannot be leaves no new
         # folder. The sweep is written beside an earlier backtest's files and replaces them
@@ -373,6 +372,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
     if args.csv is None:
         config = config_or_exit(config.with_secrets)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Off a terminal, the count of a sweep or a candle fetch is the only sign of progress.
+    logging.getLogger("backtesting").setLevel(logging.INFO)
     params = params_from_args(config, args)
     settings = Settings(args.capital, args.slippage, DeliveryCosts() if args.costs else NO_COSTS)
     try:

@@ -8,7 +8,6 @@ import time
 from typing import TextIO
 
 logger = logging.getLogger(__name__)
-logger.setLevel(logging.INFO)  # off a terminal its count is the only sign of progress
 BAR = 30
 
 

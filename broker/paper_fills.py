@@ -23,10 +23,11 @@ FILLED_AT_ONCE = 0.90  # shares of paper market orders: fill at once / fill part
 FILLED_PARTLY = 0.05
 SLIPPAGE_MAX = 0.0005  # a fill at most 0.05% worse than the last price read, within the band
 # NSE's price step by price since 15 Apr 2025 (its cash-market circular, on Fyers' notice board):
-# (up to this price, the step). NSE sets each stock's step monthly from the last month's close;
-# the simulator takes the band of the price it rounds, which differs only near a band's edge.
-TICKS = ((250.0, 0.01), (1_000.0, 0.05), (5_000.0, 0.10), (10_000.0, 0.50), (20_000.0, 1.00),
-         (math.inf, 5.00))
+# ₹0.01 below ₹250, then (up to and including this price, the step). NSE sets each stock's step
+# monthly from the last month's close; the simulator takes the band of the price it rounds,
+# which differs only near a band's edge.
+BELOW_250 = 0.01
+TICKS = ((1_000.0, 0.05), (5_000.0, 0.10), (10_000.0, 0.50), (20_000.0, 1.00), (math.inf, 5.00))
 # Fyers' DP charge per scrip sold per day, plus 18% GST on it (fyers.in/pricing; CDSL's own fee
 # is included in it). backtesting/costs.py has no DP charge: it prices one order, and the DP
 # charge is per scrip and day, so it is added here.
@@ -52,7 +53,9 @@ def _fraction(tag: str, purpose: str) -> float:
 
 
 def tick_size(price: float) -> float:
-    """NSE's price step at `price` (TICKS)."""
+    """NSE's price step at `price` (BELOW_250, TICKS)."""
+    if price < 250.0:
+        return BELOW_250
     return next(step for top, step in TICKS if price <= top)
 
 

@@ -120,16 +120,33 @@ def test_fills_are_seeded_by_the_order_and_costs_include_the_dp_charge():
     assert buy > second_sell  # stamp duty on the buy only
 
 
-@pytest.mark.parametrize(("ltp", "step"), [(120.37, 0.01), (812.33, 0.05), (3151.90, 0.10),
-                                           (5592.50, 0.50), (12345.60, 1.00), (25001.0, 5.00)])
-def test_fills_land_on_nse_s_price_step_for_their_price(ltp, step):
+@pytest.mark.parametrize(("price", "step"), [
+    (249.99, 0.01), (250.0, 0.05), (1_000.0, 0.05), (1_000.05, 0.10), (5_000.0, 0.10),
+    (5_000.5, 0.50), (10_000.0, 0.50), (10_001.0, 1.00), (20_000.0, 1.00), (20_005.0, 5.00)])
+def test_nse_s_price_steps_by_band(price, step):
     from broker import paper_fills
 
-    for n in range(200):
-        for side in (1, -1):
-            price = paper_fills.fill_fate(f"NSTICK{n}", 10, side, ltp).price
-            assert abs(price / step - round(price / step)) < 1e-6, (ltp, side, price)
-            assert abs(price - ltp) <= ltp * paper_fills.MPP_BAND + step  # within the band
+    assert paper_fills.tick_size(price) == step
+
+
+@pytest.mark.parametrize("ltp", [120.37, 249.9, 812.33, 999.9, 3151.90, 4995.0, 5592.50, 9990.0,
+                                 12345.60, 19990.0, 25001.0])
+def test_fills_land_on_nse_s_price_step_for_their_price(ltp):
+    """Across each band, and at its edges where a buy's slippage or limit crosses into the
+    next band: every fill is a price NSE can print."""
+    from broker import paper_fills
+
+    def on_grid(price: float, step: float) -> bool:
+        return abs(price / step - round(price / step)) < 1e-6
+
+    prices = [paper_fills.fill_fate(f"NSTICK{n}", 10, side, ltp).price
+              for n in range(200) for side in (1, -1)]
+    for price in prices:
+        step = paper_fills.tick_size(price)
+        assert on_grid(price, step), (ltp, price)
+        assert abs(price - ltp) <= ltp * paper_fills.MPP_BAND + step  # within the band
+    if ltp < 249:  # the finest step is used, not a coarser one that also fits the grid
+        assert not all(on_grid(price, 0.05) for price in prices)
 
 
 @pytest.mark.parametrize("sandbox", [DEMO], indirect=True)
