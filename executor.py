@@ -445,7 +445,7 @@ def _spawn(command: list[str], output: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: exit status 0 when the run succeeded or was skipped, 1 when it failed."""
-    parser = argparse.ArgumentParser(prog="python executor.py", description=__doc__,
+    parser = cli.OneLineParser(prog="python executor.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trigger", choices=("manual", "scheduled"), default="manual")
     parser.add_argument("--dry-run", action="store_true", help="decide and log, place nothing")

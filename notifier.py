@@ -8,7 +8,6 @@ The outcome of the latest alert is kept in the store (`last_alert`) for the sett
 """
 from __future__ import annotations
 
-import argparse
 import contextvars
 import functools
 import logging
@@ -392,7 +391,7 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
     """`python notifier.py remind`: the login reminder where no in-process scheduler runs (the
     GitHub workflow's morning job), as at `now` (tests). Exit 1 with one line when alerts are
     off, or it is due and cannot be sent."""
-    parser = argparse.ArgumentParser(prog="python notifier.py",
+    parser = cli.OneLineParser(prog="python notifier.py",
                                      description="Alerts from the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("remind", help="send the Fyers login reminder, with the Tokens page "

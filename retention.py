@@ -43,7 +43,7 @@ def purge_old_logs(config: Config, store: Store, *, now: float | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 when done, 1 with one line when the store cannot be used."""
-    argparse.ArgumentParser(prog="python retention.py", description=__doc__,
+    cli.OneLineParser(prog="python retention.py", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     config = load_config_or_exit()
     try:

@@ -351,7 +351,7 @@ def _command(config: Config, store: Store, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; a refused refresh or code is one clear line and exit status 1."""
-    parser = argparse.ArgumentParser(prog="python token_refresh.py", description=__doc__,
+    parser = cli.OneLineParser(prog="python token_refresh.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="show whether the token covers the next run")

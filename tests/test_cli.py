@@ -1,5 +1,5 @@
 """Every command-line tool ends quietly when whatever reads its output stops early (`| head`)
-or Ctrl-C stops it."""
+or Ctrl-C stops it, and says what was wrong with its arguments in one line."""
 from __future__ import annotations
 
 import errno
@@ -27,6 +27,15 @@ def test_a_reader_gone_early_is_no_traceback(tool, closed_pipe):
     done = subprocess.run([sys.executable, tool, "--help"], cwd=PROJECT_DIR, env=env,
                           stdout=closed_pipe, stderr=subprocess.PIPE, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (EXIT_BROKEN_PIPE, "")
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_bad_argument_is_one_line_with_exit_2(tool):
+    done = subprocess.run([sys.executable, tool, "--no-such-option"], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"python {tool}: error: ") and done.stderr.count("\n") == 1
+    assert done.stderr.endswith(" (see --help)\n")
 
 
 def test_ctrl_c_while_candles_load_is_one_line_and_keeps_the_earlier_backtest(tmp_path):

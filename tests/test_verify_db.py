@@ -146,8 +146,8 @@ def test_an_unknown_collection_is_refused(db_env):
 def test_a_bad_limit_is_one_line(db_env, limit):
     result = run_cli("--limit", limit, env=db_env)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"verify_db.py: error: argument --limit: {limit!r} is not a "
-                                    "whole number from 1 to 1000000 (see --help)")
+    assert result.stderr.startswith(f"python verify_db.py: error: argument --limit: {limit!r} is "
+                                    "not a whole number from 1 to 1000000 (see --help)")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
@@ -192,7 +192,7 @@ def test_paper_rows_are_labelled_in_tables_and_csv(filled):
 def test_csv_needs_the_trades_collection(db_env):
     result = run_cli("--csv", env=db_env)
     assert result.returncode == 2 and result.stderr == (
-        "verify_db.py: error: --csv needs --collection trades (see --help)\n")
+        "python verify_db.py: error: --csv needs --collection trades (see --help)\n")
 
 
 def test_both_backends_print_the_same(tmp_path):
