@@ -231,12 +231,16 @@ def manual_runs_forced(config: Config) -> bool:
     return config.is_sandbox
 
 
-def run_now_places_nothing(config: Config, session: MarketSession, paper: bool) -> bool:
+def run_now_places_nothing(config: Config, session: MarketSession, paper: bool,
+                           by_fyers_clock: bool = True) -> bool:
     """Whether a run started now in `session` places no order: it skips the day, or NSE is
-    closed and its orders cannot wait as AMOs (off, or on paper, which does not simulate them)."""
+    closed and its orders cannot wait as AMOs (off, or on paper, which does not simulate them).
+    A session read from this machine's clock (`by_fyers_clock` False) is a guess: the run reads
+    Fyers' clock and may find NSE open, so only a skipped day is sure to place nothing."""
     if skipped_day(manual_runs_forced(config)):
         return True
-    return not session.is_open and (paper or not orders_outside_hours(config, dry_run=False))
+    return by_fyers_clock and not session.is_open and (
+        paper or not orders_outside_hours(config, dry_run=False))
 
 
 def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bool,

@@ -80,7 +80,8 @@ def confirm_run() -> str:
         template, stakes=stakes, sandbox=config.is_sandbox, market=market,
         clock_trouble=clock_trouble,
         skipped_day=executor.skipped_day(executor.manual_runs_forced(config)),
-        places_nothing=executor.run_now_places_nothing(config, market, is_paper()),
+        places_nothing=executor.run_now_places_nothing(config, market, is_paper(),
+                                                       by_fyers_clock=not clock_trouble),
         after_market=config.after_market_orders)
 
 

@@ -210,15 +210,15 @@ def test_the_command_shown_carries_the_settings_saved_on_the_strategy_page(logge
     """backtest.py reads the environment's settings: the page's command passes those saved
     with another value, as options where it has them, else as environment assignments."""
     page = text(logged_in.get("/backtests").get_data(as_text=True))
-    assert "Run python backtest.py --from 2016-01-01 --to 2025-12-31 on this host" in page
+    assert "Run .venv/bin/python backtest.py --from 2016-01-01 --to 2025-12-31 on this host" in page
     store = logged_in.application.extensions["store"]
     form = {setting.key: str(setting.value) for setting in strategy_settings.describe(config)}
     strategy_settings.save(config, store, {**form, "EXIT_THRESHOLD_PCT": "6.2345678",
                                            "MAX_TRADE_VALUE": "1234567",
                                            "ENTRY_CANDIDATES": "7"}, who="alice")
     page = text(logged_in.get("/backtests").get_data(as_text=True))
-    command = ("ENTRY_CANDIDATES=7 python backtest.py --from 2016-01-01 --to 2025-12-31 "
-               "--exit 6.2345678 --max-trade-value 1234567")
+    command = ("ENTRY_CANDIDATES=7 .venv/bin/python backtest.py --from 2016-01-01 --to "
+               "2025-12-31 --exit 6.2345678 --max-trade-value 1234567")
     assert command in page and "differ from this host's environment" in page
     args = backtest.build_parser(config).parse_args(command.split()[3:])
     assert (args.exit_threshold_pct, args.max_trade_value) == (6.2345678, 1234567)

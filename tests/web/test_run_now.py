@@ -5,14 +5,18 @@ from __future__ import annotations
 import html
 import re
 import time
-from datetime import date
+from datetime import date, datetime
 
 import pytest
+from flask import render_template
 
+import executor
 import india_time
 import paper_mode
 import prices
 import strategy_settings
+from config import IST
+from market_hours import session_state
 from tests.web.conftest import AuthActions
 from tests.web.fyers_login import store_sandbox_token
 
@@ -217,6 +221,28 @@ def test_without_fyers_quotes_the_confirmation_says_it_reads_this_machine_s_cloc
 
 
 @pytest.mark.parametrize("after_market", [False, True])
+def test_closed_by_this_machine_s_clock_is_no_promise_that_nothing_is_placed(
+        make_app, sandbox_config, after_market):
+    """Without Fyers' time the page guesses from this machine's clock; the run reads Fyers'
+    and may find NSE open, so the page names the guess and still says what it can spend."""
+    config = sandbox_config.with_overrides(after_market_orders=after_market)
+    app = make_app(config)
+    guessed = session_state(datetime(2026, 11, 28, 22, 0, tzinfo=IST).timestamp())  # Saturday
+    assert not executor.run_now_places_nothing(config, guessed, paper=False,
+                                               by_fyers_clock=False)
+    assert executor.run_now_places_nothing(config, guessed, paper=False) is not after_market
+    with app.test_request_context("/strategy/run"):
+        stakes = executor.run_now_stakes(config, app.extensions["store"])
+        page = text_of(render_template(
+            "_run_confirm.html", stakes=stakes, sandbox=True, market=guessed,
+            clock_trouble="Fyers needs a new login, so prices are not live.", skipped_day=None,
+            places_nothing=False, after_market=after_market))
+    assert ("By this machine's clock, NSE is closed until Mon 09:15 IST. The run reads Fyers' "
+            "clock from its quotes and places orders only if Fyers says NSE is open") in page
+    assert "places nothing" not in page and "It can spend" in page
+
+
+@pytest.mark.parametrize("after_market", [False, True])
 def test_a_live_confirmation_on_a_weekend_says_the_run_is_skipped(
         make_app, config, monkeypatch, after_market):
     # A live run on a day NSE does not trade is skipped (executor.py) by this machine's date,
@@ -242,12 +268,12 @@ def test_no_amo_line_while_nse_is_open_and_amos_are_off(make_app, sandbox_config
 @pytest.mark.parametrize(("clock", "said", "never"), [
     (SATURDAY_NIGHT, "but they are not simulated on paper: the paper account refuses the run's "
                      "orders", "the run places its orders as AMOs"),
-    (TUESDAY_MORNING, "Sandbox mode: prices come from the local sandbox; orders are simulated "
-                      "here", "places AMOs"),
+    (TUESDAY_MORNING, "Paper trading: the run's orders are simulated against the local "
+                      "sandbox's prices, no real money moves.", "places AMOs"),
 ])
 def test_a_paper_confirmation_promises_no_amo_and_no_sandbox_order(
         make_app, sandbox_config, sandbox, clock, said, never):
     page = confirmation_at(make_app, sandbox_config, sandbox, clock, paper=True,
                            after_market_orders=True)
     assert said in page and never not in page
-    assert "orders go to the local sandbox" not in page
+    assert "orders go to the local sandbox" not in page and "Sandbox mode" not in page
