@@ -179,11 +179,19 @@ class FyersBroker:
         try:
             reply = request()
         except (requests.RequestException, ValueError) as exc:
-            return {"s": "error", "code": -99, "message": f"no response ({type(exc).__name__})"}
+            return {"s": "error", "code": -99,
+                    "message": f"no response from {self._where()} ({type(exc).__name__})"}
         body = self._body(reply)
         if str(body.get("code")) in ("-429", "429"):
             self._note_rate_limited(call, body)
         return body
+
+    def _where(self) -> str:
+        """Who did not answer: Fyers, or the sandbox at its address, which a command started
+        without the web app's environment may not know (FYERS_SANDBOX_URL)."""
+        if not self._config.is_sandbox:
+            return "Fyers"
+        return f"the Fyers sandbox at {self._config.fyers_sandbox_url} (FYERS_SANDBOX_URL)"
 
     def _body(self, reply: Any) -> dict[str, Any]:
         """The reply as a dict. The SDK answers its own shared error dict when the HTTP reply
@@ -191,8 +199,9 @@ class FyersBroker:
         if reply is self._fyers.service.error_resp:
             code = reply.get("code")
             if code == -99:
-                return {"s": "error", "code": -99, "message": "no response from Fyers (connection "
-                        f"failed or no answer within {self._config.broker_timeout_s:g} s)"}
+                return {"s": "error", "code": -99, "message": f"no response from {self._where()} "
+                        f"(connection failed or no answer within "
+                        f"{self._config.broker_timeout_s:g} s)"}
             return {"s": "error", "code": code if code in (429,) or (code or 0) >= 500 else 0,
                     "message": f"HTTP {code} with a reply that is not JSON"}
         if isinstance(reply, requests.Response):

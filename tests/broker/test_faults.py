@@ -1,6 +1,7 @@
 """Each fault the sandbox injects reaches the caller as the right exception or result."""
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -57,9 +58,14 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_no_server_raises_broker_unavailable(sandbox_config):
-    dead = sandbox_config.with_overrides(fyers_sandbox_url=f"http://127.0.0.1:{_closed_port()}")
-    with pytest.raises(BrokerUnavailable, match="no response|code"):
+def test_no_server_raises_broker_unavailable_naming_the_address_tried(sandbox_config):
+    """A command started without the web app's environment (`make run PORT=… SANDBOX_PORT=…`)
+    looks for the sandbox at the default address: the error names it and its setting."""
+    url = f"http://127.0.0.1:{_closed_port()}"
+    dead = sandbox_config.with_overrides(fyers_sandbox_url=url)
+    with pytest.raises(BrokerUnavailable, match=re.escape(
+            f"no response from the Fyers sandbox at {url} (FYERS_SANDBOX_URL) (connection "
+            f"failed or no answer within")):
         FyersBroker(dead, "token", backoff_s=0.01).holdings()
 
 
