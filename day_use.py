@@ -72,5 +72,6 @@ def cooldown_start(today: date, days: int) -> date:
 
 def sold_by_hand_since(store: Store, first_day: date) -> frozenset[str]:
     """Symbols of the manual sales recorded on `first_day` (IST) or later."""
-    return frozenset(trade["symbol"] for trade in store.list_trades(since=india_time.day_start(first_day))
+    since = india_time.day_start(first_day)
+    return frozenset(trade["symbol"] for trade in store.list_trades(since=since)
                      if trade["source"] == "manual")

@@ -215,7 +215,7 @@ def _close_stale_runs(store: Store, run_id: str) -> None:
 
 def ist_today() -> date:
     """Today's date in India, which decides whether NSE trades."""
-    return datetime.now(IST).date()
+    return india_time.day_of(time.time())
 
 
 def skipped_day(force: bool) -> date | None:

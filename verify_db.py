@@ -4,8 +4,10 @@
     python verify_db.py --collection trades --csv      every sale, for the owner's books
 
 Runs, orders, trades and positions are printed for both books, real and paper (docs/paper.md),
-each row labelled in a `book` column (`--book` picks one). Token values and password hashes are never printed. Both store backends print the same. Exit
-status 1 when the store cannot be reached, 2 when the configuration or an argument is invalid.
+each row labelled in a `book` column (`--book` picks one); a log line of a run says that run's
+book (with `--book`, lines of the other book's runs are left out). Token values and password
+hashes are never printed. Both store backends print the same. Exit status 1 when the store
+cannot be reached, 2 when the configuration or an argument is invalid.
 """
 from __future__ import annotations
 
@@ -56,13 +58,15 @@ def _users(store: Store, limit: int) -> Rows:
             for user in store.list_users()[:limit]]
 
 
-def _logs(store: Store, limit: int) -> Rows:
-    """The newest log lines, each of a run labelled with that run's book (the logs are shared:
-    a paper run's "filled: BUY …" must not read as a real fill)."""
+def _logs(store: Store, limit: int, books: tuple[str, ...] = BOOKS) -> Rows:
+    """The newest log lines, each of a run labelled with that run's book, without those of
+    runs of a book not in `books` (the logs are shared: a paper run's "filled: BUY …" must not
+    read as a real fill)."""
     rows = store.search_logs(limit=limit).rows
-    books = {run_id: found[0].book if (found := store.find_run(run_id)) else ""
-             for run_id in {row["run_id"] for row in rows if row.get("run_id")}}
-    return [{"book": books.get(row.get("run_id"), ""), **row} for row in rows]
+    book_of = {run_id: found[0].book if (found := store.find_run(run_id)) else ""
+               for run_id in {row["run_id"] for row in rows if row.get("run_id")}}
+    labelled = [{"book": book_of.get(row.get("run_id"), ""), **row} for row in rows]
+    return [row for row in labelled if not row["book"] or row["book"] in books]
 
 
 def _booked(fetch: Callable[[Store, int], Rows]) -> Callable[..., Rows]:
@@ -87,7 +91,8 @@ FETCH: dict[str, Callable[[Store, int], Rows]] = {
 def _fetch(name: str, store: Store, limit: int, books: tuple[str, ...]) -> Rows:
     """Up to `limit` rows of collection `name` (per book, for a book's collection)."""
     fetch = FETCH[name]
-    return fetch(store, limit, books) if name in BOOK_COLLECTIONS else fetch(store, limit)
+    return fetch(store, limit, books) if name in (*BOOK_COLLECTIONS, "logs") else \
+        fetch(store, limit)
 
 
 def _cell(column: str, value: Any) -> Any:

@@ -10,6 +10,7 @@ call more than real trading; whether the market is open is read from those quote
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -110,7 +111,7 @@ class PaperBroker:
         """The paper account as of Fyers' day (a new one holds PAPER_CAPITAL in cash)."""
         stored = self._holder.get_setting(ACCOUNT_KEY)
         if stored is None:
-            now = self._clock.now() if self._clock is not None else datetime.now(IST).timestamp()
+            now = self._clock.now() if self._clock is not None else time.time()
             return paper_fills.new_account(self._capital, india_time.date_of(now))
         return paper_fills.as_of(stored, self._today(stored))
 

@@ -162,7 +162,6 @@ class _Link:
 class MongoStore(Store):
     """Store on a MongoDB-wire server; indexes and unique keys created at open."""
 
-
     def __init__(self, url: str, database: str) -> None:
         self._url = url
         try:

@@ -67,7 +67,6 @@ def _decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
 class SQLiteStore(SQLiteLogs, Store):
     """Store on a SQLite file; one connection per thread, migrations applied at open."""
 
-
     def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path)
         self._busy_timeout_s = busy_timeout_s

@@ -246,5 +246,8 @@ def test_log_lines_of_a_run_say_its_book(tmp_path):
         booked = {row["message"]: row["book"] for row in verify_db.FETCH["logs"](store, 20)}
         assert booked == {"filled: BUY 5 NSE:SBIN-EQ": "real",
                           "filled: BUY 24 NSE:COALINDIA-EQ": "paper", "web app started": ""}
+        paper_only = verify_db.FETCH["logs"](store, 20, ("paper",))  # --book paper
+        assert [row["message"] for row in paper_only] == ["web app started",
+                                                          "filled: BUY 24 NSE:COALINDIA-EQ"]
     finally:
         store.close()

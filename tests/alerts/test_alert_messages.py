@@ -85,7 +85,6 @@ def test_dry_run_says_what_it_would_have_done(alert_config, store, telegram):
         "dry run: would place 1 buy(s), 0 sell(s)"]
 
 
-
 def test_run_failed_says_why_and_what_to_do(alert_config, store, telegram):
     run = finished_run(store, status="failed", summary=LOGIN_NEEDED.sentence,
                        error="Token expired at 26 Nov 09:00 IST: log in to Fyers.")
