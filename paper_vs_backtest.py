@@ -22,6 +22,7 @@ from backtesting.engine import Settings, Trade, prepare_market, simulate
 from config import Config
 from order_outcomes import TRADED, phrase
 from portfolio import day_label, inr, ticker
+from run_steps import nothing_placed
 from store.base import Store
 from universe import nifty50_symbols
 
@@ -68,23 +69,27 @@ def _shown(qty: int, price: float) -> str:
 
 
 def _missing_reason(day: str, symbol: str, side: str, run_days: set[str],
-                    orders: Mapping[tuple[str, str, str], dict[str, Any]]) -> str:
+                    orders: Mapping[tuple[str, str, str], dict[str, Any]],
+                    held_back: Mapping[str, str]) -> str:
     """Why paper trading has no trade where the backtest has one."""
     order = orders.get((day, symbol, side))
     if order is not None and order["status"] != TRADED:  # in the order list's words
         return f"not filled on paper: {phrase(order)}"
-    if day not in run_days:
-        return "the bot did not run that day"
+    if day not in run_days:  # a run that placed nothing (NSE closed) says why, in its words
+        return held_back.get(day) or "the bot did not run that day"
     return ("decided otherwise: the run saw the price at its own time, the backtest the close "
             "(or the books had already differed)")
 
 
 def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Mapping[str, Any]],
             run_days: Iterable[str], backtest: Sequence[Trade], days: Sequence[str],
-            closes: Mapping[tuple[str, str], float]) -> Comparison:
+            closes: Mapping[tuple[str, str], float],
+            held_back: Mapping[str, str] | None = None) -> Comparison:
     """Pair paper and backtest trades by (day, symbol, side) over `days` and name each
-    difference: slippage against the close, a partial or missing fill, a day without a run, a
-    different decision. `closes` maps (day, symbol) to the day's close."""
+    difference: slippage against the close, a partial or missing fill, a day without a run (or
+    whose runs placed nothing: `held_back` maps such a day to why), a different decision.
+    `run_days` are the days of runs that could place orders; `closes` maps (day, symbol) to the
+    day's close."""
     wanted = set(days)
     bot_trades = [t for t in paper_trades if t["source"] == "bot" and paper_day(t) in wanted]
     paper = _by_day_symbol_side(bot_trades)
@@ -100,7 +105,8 @@ def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Ma
         earlier = diverged.get(symbol)
         if ours is None or theirs is None:
             reason = (f"follows from {earlier}: the books hold different {ticker(symbol)}"
-                      if earlier else _missing_reason(day, symbol, side, ran, orders)
+                      if earlier else _missing_reason(day, symbol, side, ran, orders,
+                                                      held_back or {})
                       if ours is None else "decided otherwise: the backtest did not (the close "
                       "vs the run's price, its cash, or books that differed)")
             diverged.setdefault(symbol, f"{day_label(day)}'s {side.lower()}")
@@ -165,8 +171,10 @@ def replay(config: Config, store: Store) -> Comparison | None:
     trades = paper.list_trades()
     if not runs and not trades:
         return None
-    run_days = {india_time.date_of(run["started_at"]) for run in runs}
-    first = min(run_days | {paper_day(t) for t in trades})
+    run_days = {india_time.date_of(run["started_at"]) for run in runs if not nothing_placed(run)}
+    held_back = {india_time.date_of(run["started_at"]): nothing_placed(run) for run in runs
+                 if nothing_placed(run)}
+    first = min(run_days | set(held_back) | {paper_day(t) for t in trades})
     config = strategy_settings.for_runs(config, store)
     since = date.fromisoformat(first) - timedelta(days=2 * config.ma_period + WARMUP_MARGIN_DAYS)
     cached = store.candles_of(nifty50_symbols(), since.isoformat())
@@ -183,4 +191,4 @@ def replay(config: Config, store: Store) -> Comparison | None:
         backtest = result.trades
     closes = {(row["date"], symbol): row["close"] for symbol, rows in cached.items()
               for row in rows if row["date"] >= first}
-    return compare(trades, paper.list_orders(), run_days, backtest, days, closes)
+    return compare(trades, paper.list_orders(), run_days, backtest, days, closes, held_back)

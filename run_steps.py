@@ -72,6 +72,13 @@ class RunSteps:
                 logger.warning("could not record the run's step %s: %s", name, exc)
 
 
+def nothing_placed(run: dict[str, Any]) -> str:
+    """Why a run placed no order, in its Orders step's words ('NSE is closed until Mon 09:15
+    IST: nothing was placed'); '' when it placed or had nothing to place."""
+    step = next((s for s in run.get("steps") or [] if s["name"] == "orders"), None)
+    return step["detail"] if step and step["state"] == SKIPPED else ""
+
+
 @dataclass(frozen=True)
 class ShownStep:
     """One line of a run's checklist."""

@@ -75,6 +75,14 @@ def test_an_order_held_back_while_nse_was_closed_is_named_as_the_order_list_name
         "not filled on paper: not placed: NSE is closed until Mon 09:15 IST"]
 
 
+def test_a_day_whose_run_found_nse_closed_says_so_not_that_the_bot_decided_otherwise():
+    theirs = [backtested(DAYS[0], "TCS", "BUY", 5, 100.0), backtested(DAYS[1], "SBIN", "BUY", 3,
+                                                                      50.0)]
+    closed = "NSE is closed until Mon 09:15 IST: nothing was placed"
+    result = compare([], [], [], theirs, DAYS, {}, held_back={DAYS[0]: closed})
+    assert [d.reason for d in result.differences] == [closed, "the bot did not run that day"]
+
+
 def test_two_runs_buying_one_symbol_on_one_day_pair_with_the_backtests_one_buy():
     ours = [paper(DAYS[0], 1, "TCS", "BUY", 2, 100.0), paper(DAYS[0], 2, "TCS", "BUY", 3, 110.0)]
     result = compare(ours, [], [DAYS[0]], [backtested(DAYS[0], "TCS", "BUY", 5, 106.0)], DAYS,
