@@ -20,7 +20,8 @@ HEIGHT, MAX_POINTS = 240, 960
 # Heat-map cells and text, in CSS px: the map never shrinks, so its text stays readable on a
 # phone; a map wider than the screen scrolls in its own box.
 CELL_WIDTH, CELL_HEIGHT, FONT_PX = 72, 36, 13
-# What a heat map can be coloured by: figure → (label, whether higher is better).
+# What a heat map can be coloured by: figure → (label, whether higher is better). A figure
+# where higher is better is a return, coloured from zero (see _cell_colours).
 HEATMAP_METRICS = {"total_return_pct": (FIGURE_LABELS["total_return_pct"], True),
                    "max_drawdown_pct": (FIGURE_LABELS["max_drawdown_pct"], False)}
 # Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
@@ -56,11 +57,17 @@ def _text_width(text: str) -> float:
 
 def _cell_colours(value: float, low: float, high: float,
                   higher_is_better: bool) -> tuple[str, str]:
-    """(fill, text colour) of a cell by its place between the best and worst value shown."""
+    """(fill, text colour) of a cell. A return (`higher_is_better`) is coloured from zero, the
+    scale's pale middle: a gain green, the deeper the nearer the best gain shown, a loss red,
+    the deeper the nearer the worst, so a gain is never red nor a loss green. Any other figure
+    (a drawdown) by its place between the best and worst value shown."""
     if high == low:
         return NEUTRAL, "#000"
-    share = (high - value) / (high - low) if higher_is_better else (value - low) / (high - low)
-    return cell_colour(share)
+    if not higher_is_better:
+        return cell_colour((value - low) / (high - low))
+    if value >= 0:
+        return cell_colour(0.5 - 0.5 * value / high if high > 0 else 0.5)
+    return cell_colour(0.5 + 0.5 * value / low)
 
 
 def _column_labels(xs: Sequence[object], left: float, top: float, slant: float) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from itertools import combinations
 
 import pytest
@@ -146,11 +147,36 @@ def test_heat_map_column_labels_never_overlap(browser, xs):
         assert box[1] >= frame["y"] - 1
 
 
+def map_fills(page) -> list[str]:
+    """The fill of each cell of the page's heat map, in order (rows, then columns)."""
+    return page.evaluate("() => [...document.querySelectorAll('.heatmap a rect')]"
+                         ".map((rect) => getComputedStyle(rect).fill)")
+
+
+def test_a_gain_is_never_red_nor_a_loss_green(browser):
+    """Every combination gained: the smallest gain is pale green, not the loss colour; with a
+    loss among them, only the loss is red, and a gain near zero is pale."""
+    def reddish(fill: str) -> bool:
+        red, green, _ = (int(part) for part in re.findall(r"\d+", fill))
+        return red > green
+
+    xs = [5.0, 8.0]
+    gains = heat_map_page(browser, xs, {(5.0, 1): 100.0, (8.0, 1): 315.73, (5.0, 2): 150.0,
+                                        (8.0, 2): 200.0})
+    fills = map_fills(gains)
+    assert not any(reddish(fill) for fill in fills)
+    assert fills[1] == "rgb({}, {}, {})".format(*GOOD)  # the best gain, darkest green
+    gains.close()
+    mixed = heat_map_page(browser, xs, {(5.0, 1): -12.5, (8.0, 1): 315.73, (5.0, 2): 0.5,
+                                        (8.0, 2): 200.0})
+    assert [reddish(fill) for fill in map_fills(mixed)] == [True, False, False, False]
+    mixed.close()
+
+
 def test_a_uniform_heat_map_is_neutral_and_says_so(browser):
     xs = [5.0, 6.28, 8.0]
     page = heat_map_page(browser, xs, {(x, y): 0.0 for x in xs for y in (1, 2)})
-    fills = page.evaluate("() => [...document.querySelectorAll('.heatmap a rect')]"
-                          ".map((rect) => getComputedStyle(rect).fill)")
+    fills = map_fills(page)
     text = page.inner_text("body")
     page.close()
     assert len(fills) == 6 and len(set(fills)) == 1
