@@ -245,18 +245,25 @@ def load_store(store: Any, symbols: Sequence[str], since: date) -> dict[str, Sym
 
 
 def missing_ranges(cached: list[dict[str, Any]], start: date, end: date) -> list[tuple[date, date]]:
-    """Date ranges of [start, end] the cache lacks: before its first and after its last candle.
+    """Date ranges of [start, end] the cache lacks: before its first candle, between two
+    candles more than a week apart (NSE never closes that long: the cache holds a backtest's
+    older candles and the runs' latest weeks, with nothing between), and after its last.
 
     A first candle within a week of `start` counts as covering it (weekends, holidays).
     """
     if not cached:
         return [(start, end)]
-    first, last = date.fromisoformat(cached[0]["date"]), date.fromisoformat(cached[-1]["date"])
+    dates = [date.fromisoformat(row["date"]) for row in cached]
+    week, day = timedelta(days=7), timedelta(days=1)
     ranges = []
-    if first > start + timedelta(days=7):
-        ranges.append((start, first - timedelta(days=1)))
-    if last < end:
-        ranges.append((last + timedelta(days=1), end))
+    if dates[0] > start + week:
+        ranges.append((start, min(dates[0] - day, end)))
+    for before, after in zip(dates, dates[1:]):
+        gap = (max(before + day, start), min(after - day, end))
+        if after - before > week and gap[0] <= gap[1]:
+            ranges.append(gap)
+    if dates[-1] < end:
+        ranges.append((dates[-1] + day, end))
     return ranges
 
 

@@ -56,6 +56,9 @@ def load_cached(config: Config, *, fetch: bool, since: date, start: date, until:
                                    "from Fyers first", start, until)
                 _fetch(config, store, symbols, since, until)
                 histories = load_store(store, symbols, since)
+                if not _any_within(histories, start, until):
+                    raise DataError(f"no candles from {start} to {until} in the store or from "
+                                    f"the broker")
         finally:
             store.close()
     except (BrokerError, StoreError) as exc:

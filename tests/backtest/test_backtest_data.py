@@ -47,11 +47,19 @@ def test_store_cache_is_the_default_source(config, store):
     assert histories["NSE:SBIN-EQ"].closes == [float(n) for n in range(2, 30)]
 
 
-def test_cache_gaps_before_and_after():
-    cached = [{"date": "2024-01-10"}, {"date": "2024-01-20"}]
+def test_cache_gaps_before_between_and_after():
+    cached = [{"date": "2024-01-10"}, {"date": "2024-01-15"}]
     assert missing_ranges(cached, date(2024, 1, 1), date(2024, 1, 31)) == [
-        (date(2024, 1, 1), date(2024, 1, 9)), (date(2024, 1, 21), date(2024, 1, 31))]
-    assert missing_ranges(cached, date(2024, 1, 5), date(2024, 1, 20)) == []
+        (date(2024, 1, 1), date(2024, 1, 9)), (date(2024, 1, 16), date(2024, 1, 31))]
+    assert missing_ranges(cached, date(2024, 1, 5), date(2024, 1, 15)) == []
+    # a backtest's old candles and the runs' latest weeks, nothing between: the middle is fetched
+    split = [{"date": "2026-01-05"}, {"date": "2026-01-06"}, {"date": "2026-09-01"},
+             {"date": "2026-09-30"}]
+    assert missing_ranges(split, date(2026, 1, 2), date(2026, 4, 30)) == [
+        (date(2026, 1, 7), date(2026, 4, 30))]
+    assert missing_ranges(split, date(2026, 1, 2), date(2026, 12, 31)) == [
+        (date(2026, 1, 7), date(2026, 8, 31)), (date(2026, 9, 2), date(2026, 9, 29)),
+        (date(2026, 10, 1), date(2026, 12, 31))]
     assert missing_ranges([], date(2024, 1, 5), date(2024, 1, 20)) == [
         (date(2024, 1, 5), date(2024, 1, 20))]
 

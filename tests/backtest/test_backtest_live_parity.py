@@ -74,16 +74,18 @@ def test_backtest_decides_what_run_live_decides(sandbox_config, store, sandbox):
 
 def test_cli_fills_a_cache_without_the_period_from_the_sandbox(sandbox_config, store, sandbox,
                                                                caplog):
-    """An empty cache, then one holding only the period's warm-up, then one holding only later
-    candles (as when the runs cached the last weeks): each time the backtest fetches the period
-    first, counting symbols as it goes."""
+    """An empty cache; then one holding only later candles (as when the runs cached the last
+    weeks); then one holding the warm-up and later candles but not the period between; then
+    only later ones again: each time the backtest fetches the period first, counting symbols
+    as it goes."""
     access, refresh = sandbox.login()
     token_refresh.save_tokens(sandbox_config, store, Tokens(access, refresh, time.time() + 3600),
                               time.time() + 86400)
     out = sandbox_config.data_dir / "run"
     fetched = []
-    for start, end in (("2026-05-04", "2026-05-15"), ("2026-06-01", "2026-06-12"),
-                       ("2026-02-02", "2026-02-13")):
+    periods = (("2026-09-01", "2026-09-30"), ("2026-05-04", "2026-05-15"),
+               ("2026-06-15", "2026-06-24"), ("2026-02-02", "2026-02-13"))
+    for start, end in periods:
         caplog.clear()
         assert backtest.main(["--from", start, "--to", end, "--out", str(out)],
                              sandbox_config) == 0
@@ -92,8 +94,7 @@ def test_cli_fills_a_cache_without_the_period_from_the_sandbox(sandbox_config, s
         equity = (out / "equity.csv").read_text().splitlines()
         assert equity[1].startswith(f"{start},") and equity[-1].startswith(f"{end},")
     assert fetched == [f"the candle cache has no candle from {start} to {end}: fetching them "
-                       f"from Fyers first" for start, end in (("2026-06-01", "2026-06-12"),
-                                                              ("2026-02-02", "2026-02-13"))]
+                       f"from Fyers first" for start, end in periods[1:]]
     assert set(store.last_candle_dates()) == set(nifty50_symbols())
 
 
