@@ -62,11 +62,19 @@ def _logs(store: Store, limit: int, books: tuple[str, ...] = BOOKS) -> Rows:
     """The newest log lines, each of a run labelled with that run's book, without those of
     runs of a book not in `books` (the logs are shared: a paper run's "filled: BUY …" must not
     read as a real fill)."""
-    rows = store.search_logs(limit=limit).rows
-    book_of = {run_id: found[0].book if (found := store.find_run(run_id)) else ""
-               for run_id in {row["run_id"] for row in rows if row.get("run_id")}}
-    labelled = [{"book": book_of.get(row.get("run_id"), ""), **row} for row in rows]
-    return [row for row in labelled if not row["book"] or row["book"] in books]
+    kept: Rows = []
+    book_of: dict[str, str] = {}
+    before = None
+    while len(kept) < limit:  # page on: lines of the other book's runs are left out
+        page = store.search_logs(limit=limit, before=before)
+        for run_id in {row["run_id"] for row in page.rows if row.get("run_id")} - set(book_of):
+            book_of[run_id] = found[0].book if (found := store.find_run(run_id)) else ""
+        kept += [row for row in ({"book": book_of.get(row.get("run_id"), ""), **row}
+                                 for row in page.rows) if not row["book"] or row["book"] in books]
+        if page.next_before is None:
+            break
+        before = page.next_before
+    return kept[:limit]
 
 
 def _booked(fetch: Callable[[Store, int], Rows]) -> Callable[..., Rows]:
@@ -127,8 +135,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="with --collection trades: every sale as CSV for your books (buy "
                              "date, sell date, holding days, P&L by average cost; IST dates)")
     parser.add_argument("--book", choices=BOOKS,
-                        help="runs, orders, trades and positions of this book only (default: "
-                             "both, each row labelled)")
+                        help="runs, orders, trades, positions and the log lines of runs of "
+                             "this book only (default: both, each row labelled)")
     args = parser.parse_args(argv)
     if args.csv and args.collection != "trades":
         parser.error("--csv needs --collection trades")

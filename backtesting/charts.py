@@ -24,9 +24,9 @@ CELL_WIDTH, CELL_HEIGHT, FONT_PX = 72, 36, 13
 # where higher is better is a return, coloured from zero (see _cell_colours).
 HEATMAP_METRICS = {"total_return_pct": (FIGURE_LABELS["total_return_pct"], True),
                    "max_drawdown_pct": (FIGURE_LABELS["max_drawdown_pct"], False)}
-# Dark green (best) through pale yellow to dark red (worst); the text on each is black or white,
-# whichever contrasts more (at least 4.5:1 on any colour). A grid of one value is grey: any
-# colour of the scale would rank its cells.
+# Dark green (best) through pale yellow (a return of zero) to dark red (worst); the text on each
+# is black or white, whichever contrasts more (at least 4.5:1 on any colour). A grid of one
+# value is grey: any colour of the scale would rank its cells.
 GOOD, MID, BAD = (0, 104, 55), (255, 255, 191), (165, 0, 38)
 NEUTRAL = "#e9ecef"
 # A failed combination's cell: white, crossed out in grey (4.7:1 on white); the legend's words,
@@ -93,7 +93,8 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
                 *, x_label: str, y_label: str, value_label: str, higher_is_better: bool,
                 link: Callable[[dict], str]) -> str:
     """A grid of links, one per (x, y) in `cells` (each a dict with `value` and what `link`
-    needs); colour from best to worst value, the value written in the cell. An (x, y) without a
+    needs); coloured as _cell_colours says (a return from zero, else best to worst value), the
+    value written in the cell. An (x, y) without a
     cell is a combination that failed: crossed out, its title saying so, and a legend line
     under the grid. When every cell shows the same value, a note saying so comes before the
     grid, which is all grey."""

@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from itertools import islice
+from itertools import islice, pairwise
 from operator import lt
 from pathlib import Path
 from typing import Any
@@ -258,7 +258,7 @@ def missing_ranges(cached: list[dict[str, Any]], start: date, end: date) -> list
     ranges = []
     if dates[0] > start + week:
         ranges.append((start, min(dates[0] - day, end)))
-    for before, after in zip(dates, dates[1:]):
+    for before, after in pairwise(dates):
         gap = (max(before + day, start), min(after - day, end))
         if after - before > week and gap[0] <= gap[1]:
             ranges.append(gap)

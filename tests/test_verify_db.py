@@ -249,5 +249,11 @@ def test_log_lines_of_a_run_say_its_book(tmp_path):
         paper_only = verify_db.FETCH["logs"](store, 20, ("paper",))  # --book paper
         assert [row["message"] for row in paper_only] == ["web app started",
                                                           "filled: BUY 24 NSE:COALINDIA-EQ"]
+        # --limit counts the lines shown: the other book's are skipped, not counted
+        store.insert_logs([{"ts": T0 + 10 + n, "level": "INFO", "logger": "executor",
+                            "message": f"real line {n}", "run_id": "run-real", "extra": None}
+                           for n in range(5)])
+        assert [row["message"] for row in verify_db.FETCH["logs"](store, 2, ("paper",))] == [
+            "web app started", "filled: BUY 24 NSE:COALINDIA-EQ"]
     finally:
         store.close()

@@ -94,10 +94,11 @@ def run_now() -> Response:
     if request.form.get("confirm") != "yes":
         flash("Confirm the run first: the page says what it can spend.", "warning")
         return redirect(url_for("strategy.confirm_run"))
-    book = get_store().book
-    if request.form.get("book") != book:  # the confirmation said paper, or real money
+    book, confirmed = get_store().book, request.form.get("book")
+    if confirmed != book:  # the confirmation said paper, or real money, or nothing
         flash(f"Paper trading was turned {'on' if book == 'paper' else 'off'} after that "
-              f"confirmation was shown: no run was started. Confirm again.", "warning")
+              f"confirmation was shown: no run was started. Confirm again." if confirmed else
+              "That confirmation is out of date: no run was started. Confirm again.", "warning")
         return redirect(url_for("strategy.confirm_run"))
     newest = executor.run_now_stakes(get_config(), get_store()).newest_run_id
     if newest and request.form.get("last_run") != newest:

@@ -237,8 +237,9 @@ def test_closed_by_this_machine_s_clock_is_no_promise_that_nothing_is_placed(
             "_run_confirm.html", stakes=stakes, sandbox=True, market=guessed,
             clock_trouble="Fyers needs a new login, so prices are not live.", skipped_day=None,
             places_nothing=False, after_market=after_market))
-    assert ("By this machine's clock, NSE is closed until Mon 09:15 IST. The run reads Fyers' "
-            "clock from its quotes and places orders only if Fyers says NSE is open") in page
+    assert ("By this machine's clock, NSE is closed until Mon 09:15 IST: the run places orders "
+            "only if Fyers' own clock says NSE is open") in page
+    assert page.count("reads Fyers' clock") == 1  # said once, in the clock line
     assert "places nothing" not in page and "It can spend" in page
 
 
