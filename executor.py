@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import prices
 import strategy_settings
 import token_refresh
 from broker import FyersBroker, TokenExpired
-from config import IST, PROJECT_DIR, Config, load_config_or_exit
+from config import IST, PROJECT_DIR, Config, load_config_or_exit, on_ci_runner
 from day_use import recorded_day_use
 from live_strategy import orders_outside_hours, run_live
 from market_hours import MarketSession
@@ -265,6 +266,7 @@ def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bo
     try:
         if skipped_day(force):
             return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
+        paper_mode.require_known_mode(config, store, on_ci_runner(os.environ))
         if today > holidays_known_until():
             logger.warning("%s", holidays_notice(today))
         result = guard.run(lambda: _work(config, store, record, guard, broker_factory, steps))

@@ -17,6 +17,7 @@ from broker import (
     TokenExpired,
     UnexpectedReply,
 )
+from paper_mode import ModeUnknown
 from run_guard import DeadlinePassed, LockLost
 from store.base import StoreError
 from trading_calendar import HolidayFileError
@@ -69,6 +70,10 @@ KEY_DIFFERS = Failure("The stored Fyers tokens were encrypted with another "
 BAD_HOLIDAY_FILE = Failure("The NSE holiday list (nse_holidays.txt) has a line that is not a date",
                            "fix the line the run's error names (YYYY-MM-DD), then press Run now")
 NOT_STARTED = Failure("The run could not be started", "read the logs page, then press Run now")
+MODE_UNKNOWN = Failure("This runner does not know whether to trade on paper or with real money",
+                       "start the web app once on this store (it saves the choice and the "
+                       "strategy settings), or set STRATEGY_FROM_ENV, PAPER_TRADING and the "
+                       "strategy settings as repository variables, then press Run now")
 UNEXPECTED = Failure("The run failed with an unexpected error",
                      "read the run's log on the Strategy page, then press Run now")
 
@@ -85,6 +90,7 @@ _BY_ERROR: dict[type[BaseException], Failure] = {
     DeadlinePassed: DEADLINE_PASSED,
     LockLost: LOCK_LOST,
     HolidayFileError: BAD_HOLIDAY_FILE,
+    ModeUnknown: MODE_UNKNOWN,
 }
 
 RUN_STATUS_LABELS = {"warning": "succeeded with warnings"}

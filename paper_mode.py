@@ -33,6 +33,19 @@ def is_paper(config: Config, store: Store) -> bool:
     return config.paper_trading if saved is None else bool(saved.get("on"))
 
 
+class ModeUnknown(RuntimeError):
+    """A CI runner found no choice of paper or real money in the store: it must not guess."""
+
+
+def require_known_mode(config: Config, store: Store, runner: bool) -> None:
+    """On a CI `runner`, refuse a store that holds no paper-or-real choice: the web app saves
+    it on its first start, but not with STRATEGY_FROM_ENV, and the runner's own PAPER_TRADING
+    default would then trade real money while the web host shows paper."""
+    if runner and not config.strategy_from_env and store.get_setting(STORE_KEY) is None:
+        raise ModeUnknown("the store holds no choice of paper or real money, and this "
+                          "runner's STRATEGY_FROM_ENV is off")
+
+
 def book_store(config: Config, store: Store) -> Store:
     """`store` seen through the book in use: the paper book while paper trading is on."""
     return store.for_book("paper" if is_paper(config, store) else "real")

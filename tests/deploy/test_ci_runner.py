@@ -53,3 +53,24 @@ def test_every_cli_on_a_runner_without_mongo_says_so_in_one_line_and_writes_noth
     assert result.stderr.startswith("config error: MONGO_URI is not set")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not data.exists()
+
+
+def test_a_runner_never_guesses_paper_or_real_money(config, store, monkeypatch):
+    """A web host with STRATEGY_FROM_ENV saves no choice in the store: a runner reading it must
+    not fall back to its own PAPER_TRADING default (real money) while the host shows paper."""
+    import executor
+    import paper_mode
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    run = executor.execute(config, store, trigger="scheduled", force=True)
+    assert run["status"] == "failed" and run["book"] == "real"
+    assert run["summary"].startswith("This runner does not know whether to trade on paper or "
+                                     "with real money: start the web app once on this store")
+    assert store.list_orders() == []
+    paper_mode.save_first_run_default(config.with_overrides(paper_trading=True), store)
+    run = executor.execute(config, store, trigger="scheduled", force=True)
+    assert run["book"] == "paper" and "does not know" not in run["summary"]  # on to the login
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    store.set_setting(paper_mode.STORE_KEY, None)
+    run = executor.execute(config, store, trigger="scheduled", force=True)
+    assert "does not know" not in run["summary"]  # a host is the web app's own machine

@@ -29,7 +29,7 @@ def test_the_workflow_passes_actionlint(actionlint):
 
 
 @pytest.mark.parametrize("broken,error", [
-    (("runs-on: ubuntu-latest", "run-on: ubuntu-latest"), '"runs-on" section is missing'),
+    (("runs-on: ${{ vars.RUNNER", "run-on: ${{ vars.RUNNER"), '"runs-on" section is missing'),
     (("${{ secrets.MONGO_URI }}", "${{ secrets.MONGO_URI }"), "got unexpected EOF while lexing end marker"),
     (("'40 9 * * 1-5'\n", "'40 9 * * 8'\n"), "invalid CRON format"),
     (("inputs.job == 'run'", "inputs.jobs == 'run'"), 'property "jobs" is not defined'),
