@@ -118,7 +118,7 @@ def execute(config: Config, store: Store, *, trigger: str, dry_run: bool = False
     run_id = run_id or new_run_id()
     with run_context(run_id):
         try:
-            store = store.for_book(book) if book else paper_mode.book_store(config, store)
+            store = paper_mode.book_store(config, store, book)
             if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
                 logger.info("another run holds the lock: this %s run is skipped", trigger)
                 record = _open_record(store, run_id, trigger, dry_run, status="skipped")
@@ -417,7 +417,7 @@ def start_background_run(config: Config, trigger: str = "manual", dry_run: bool 
     """
     store = configured_store(config)
     try:
-        store = store.for_book(book) if book else paper_mode.book_store(config, store)
+        store = paper_mode.book_store(config, store, book)
         run_id = new_run_id()
         if not store.acquire_lock(LOCK_NAME, run_id, LOCK_TTL_S):
             return store.lock_owner(LOCK_NAME) or "", False
@@ -452,7 +452,7 @@ def _spawn(command: list[str], output: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: exit status 0 when the run succeeded or was skipped, 1 when it failed."""
     parser = cli.OneLineParser(prog="python executor.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trigger", choices=("manual", "scheduled"), default="manual")
     parser.add_argument("--dry-run", action="store_true", help="decide and log, place nothing")
     parser.add_argument("--force", action="store_true", help="run on weekends and holidays too")

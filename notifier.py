@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
     GitHub workflow's morning job), as at `now` (tests). Exit 1 with one line when alerts are
     off, or it is due and cannot be sent."""
     parser = cli.OneLineParser(prog="python notifier.py",
-                                     description="Alerts from the command line.")
+                               description="Alerts from the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("remind", help="send the Fyers login reminder, with the Tokens page "
                         "link, when today's login is missing (NSE trading days, once a day)")

@@ -46,9 +46,10 @@ def require_known_mode(config: Config, store: Store, runner: bool) -> None:
                           "runner's STRATEGY_FROM_ENV is off")
 
 
-def book_store(config: Config, store: Store) -> Store:
-    """`store` seen through the book in use: the paper book while paper trading is on."""
-    return store.for_book("paper" if is_paper(config, store) else "real")
+def book_store(config: Config, store: Store, book: str | None = None) -> Store:
+    """`store` seen through `book`, by default the book in use: the paper book while paper
+    trading is on."""
+    return store.for_book(book or ("paper" if is_paper(config, store) else "real"))
 
 
 def book_label(config: Config, book: str) -> str:

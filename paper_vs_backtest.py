@@ -171,9 +171,9 @@ def replay(config: Config, store: Store) -> Comparison | None:
     trades = paper.list_trades()
     if not runs and not trades:
         return None
-    run_days = {india_time.date_of(run["started_at"]) for run in runs if not nothing_placed(run)}
-    held_back = {india_time.date_of(run["started_at"]): nothing_placed(run) for run in runs
-                 if nothing_placed(run)}
+    days_and_why = [(india_time.date_of(run["started_at"]), nothing_placed(run)) for run in runs]
+    run_days = {day for day, why in days_and_why if not why}
+    held_back = {day: why for day, why in days_and_why if why}
     first = min(run_days | set(held_back) | {paper_day(t) for t in trades})
     config = strategy_settings.for_runs(config, store)
     since = date.fromisoformat(first) - timedelta(days=2 * config.ma_period + WARMUP_MARGIN_DAYS)

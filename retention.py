@@ -44,7 +44,7 @@ def purge_old_logs(config: Config, store: Store, *, now: float | None = None,
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point: 0 when done, 1 with one line when the store cannot be used."""
     cli.OneLineParser(prog="python retention.py", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+                      formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     config = load_config_or_exit()
     try:
         with logged_store(config) as store:

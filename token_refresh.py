@@ -352,7 +352,7 @@ def _command(config: Config, store: Store, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; a refused refresh or code is one clear line and exit status 1."""
     parser = cli.OneLineParser(prog="python token_refresh.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="show whether the token covers the next run")
     commands.add_parser("refresh", help="get a new access token with the refresh token")

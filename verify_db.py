@@ -123,8 +123,9 @@ def render_table(name: str, rows: Rows) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = cli.OneLineParser(prog="python verify_db.py", description="Print the latest trades and logs, "
-                           "or one collection, from the configured store.")
+    parser = cli.OneLineParser(prog="python verify_db.py",
+                               description="Print the latest trades and logs, or one "
+                                           "collection, from the configured store.")
     parser.add_argument("--collection", choices=sorted(FETCH),
                         help="show only this collection (default: trades and logs)")
     parser.add_argument("--limit", type=cli.number_type(int, 1, maximum=MAX_LIMIT), default=20,
