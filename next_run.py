@@ -1,14 +1,16 @@
 """When the next run starts by itself: this app's scheduler, or the GitHub workflow when it has
 recorded a scheduled run lately, or nothing (what the pages and `token_refresh.py status` judge
-the token against)."""
+the token against); and the trading day whose run never started."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
+import india_time
 from config import Config
 from store.base import BOOKS, Store
-from trading_calendar import next_run_at
+from trading_calendar import next_run_at, previous_trading_day
 
 RECENT_RUNS = 20
 # The workflow's run job records a run every weekday (a holiday's is recorded as skipped), so a
@@ -47,3 +49,32 @@ def automatic_runs(config: Config, store: Store, now: float,
         if book != store.book:
             both += store.for_book(book).list_runs(limit=RECENT_RUNS)
     return next_automatic_run(config, both, now)
+
+
+def missed_day(store: Store, now: float, next_run: NextRun) -> date | None:
+    """The last NSE trading day before `now`'s day when runs start by themselves (`next_run`)
+    and no run of either book, not even a skipped one, was recorded on it though one was
+    before it (a deployment set up since then has missed nothing); else None. Every run that
+    starts is recorded, so none means nothing started one: the host was down, or GitHub
+    stopped the workflow."""
+    if next_run.at is None:
+        return None
+    day = previous_trading_day(india_time.day_of(now))
+    day_end = india_time.day_start(day + timedelta(days=1))
+    latest = [run["started_at"] for book in BOOKS
+              for run in store.for_book(book).list_runs(limit=1, before=day_end)]
+    if not latest or max(latest) >= india_time.day_start(day):
+        return None
+    return day
+
+
+def missed_run_message(config: Config, day: date, next_run: NextRun) -> str:
+    """What the dashboard and the alert say of a trading day whose run never started."""
+    if next_run.by == "scheduler":
+        where = (f"This app's scheduler starts it at {config.run_time_ist} IST: check that "
+                 f"run_prod.py was running then.")
+    else:
+        where = ("The GitHub workflow starts it: check its Actions tab (GitHub may drop a "
+                 "scheduled run, and stops a public repository's schedules after 60 days "
+                 "without a commit).")
+    return f"No run on {day:%a %d %b}, an NSE trading day: nothing started one. {where}"

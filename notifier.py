@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ import portfolio
 import prices
 import token_refresh
 from config import IST, Config, load_config_or_exit
+from next_run import automatic_runs, missed_day, missed_run_message
 from paper_mode import PAPER_LABEL
 from portfolio import inr, ist_short, signed_inr, ticker
 from redaction import redact, register_secret
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 LAST_ALERT = "last_alert"
 REMINDER_SENT_ON = "login_reminder_sent_on"
+MISSED_RUN_SENT_FOR = "missed_run_alert_sent_for"  # the missed day last alerted
 TELEGRAM_TIMEOUT_S = 10.0
 MAX_RETRY_DELAY_S = 60.0
 MAX_FILL_LINES = 6
@@ -48,7 +51,8 @@ NOT_CONFIGURED = "Alerts are off: set TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID."
 KIND_LABELS = {"run_finished": "Run finished", "run_failed": "Run failed",
                "order_rejected": "Order rejected", "order_outcome": "Order outcome",
                "manual_close": "Manual sale",
-               "login_reminder": "Login reminder", "test": "Test alert"}
+               "login_reminder": "Login reminder", "missed_run": "Missed run",
+               "test": "Test alert"}
 
 
 class AlertError(RuntimeError):
@@ -366,36 +370,67 @@ def send_login_reminder_if_needed(config: Config, store: Store, now: float | Non
     return status is not None and send_login_reminder(config, store, status, now) is None
 
 
-def _reminder_job(config: Config, store: Store) -> None:
-    """The scheduler job: never let an error kill tomorrow's reminder."""
+# --- the missed-run alert ------------------------------------------------------------------
+
+def missed_run_due(config: Config, store: Store, now: float) -> tuple[date, str] | None:
+    """The last trading day and what to say of it when its run never started (next_run.py)
+    and no alert has told it yet; else None."""
+    next_run = automatic_runs(config, store, now)
+    day = missed_day(store, now, next_run)
+    if day is None or store.get_setting(MISSED_RUN_SENT_FOR) == day.isoformat():
+        return None
+    return day, missed_run_message(config, day, next_run)
+
+
+def send_missed_run_alert(config: Config, store: Store, day: date, message: str) -> str | None:
+    """Send the missed-run alert now; None when delivered (and remembered for `day`), else
+    why not."""
+    error = Notifier.from_config(config, store).deliver("missed_run",
+                                                        f"⏰ Nifty Shop: missed run\n{message}")
+    if error is None:
+        store.set_setting(MISSED_RUN_SENT_FOR, day.isoformat())
+    return error
+
+
+def _morning_job(config: Config, store: Store) -> None:
+    """The scheduler job: the login reminder and the missed-run alert, each on its own, so
+    that neither's error stops the other or kills tomorrow's."""
     try:
         send_login_reminder_if_needed(config, store)
     except Exception:
         logger.exception("login reminder failed")
+    try:
+        if missed := missed_run_due(config, store, time.time()):
+            send_missed_run_alert(config, store, *missed)
+    except Exception:
+        logger.exception("missed-run alert failed")
 
 
 def schedule_alert_jobs(scheduler: Any, config: Config, store: Store) -> None:
-    """Add the weekday login-reminder job at ALERT_REMINDER_TIME_IST (IST) to an APScheduler."""
+    """Add the morning job at ALERT_REMINDER_TIME_IST (IST) to an APScheduler: every day, so
+    that a Friday's missed run is told on Saturday (the login reminder keeps to trading days)."""
     if not channels_from_config(config):
-        logger.info("login reminder not scheduled: %s", NOT_CONFIGURED)
+        logger.info("login reminder and missed-run alert not scheduled: %s", NOT_CONFIGURED)
         return
     hours, minutes = config.alert_reminder_time_ist.split(":")
-    scheduler.add_job(_reminder_job, CronTrigger(day_of_week="mon-fri", hour=int(hours),
-                                                 minute=int(minutes), timezone=IST),
-                      args=[config, store], id="login-reminder", max_instances=1, coalesce=True,
+    scheduler.add_job(_morning_job, CronTrigger(hour=int(hours), minute=int(minutes),
+                                                timezone=IST),
+                      args=[config, store], id="morning-alerts", max_instances=1, coalesce=True,
                       misfire_grace_time=600, replace_existing=True)
-    logger.info("login reminder scheduled: trading days at %s IST", config.alert_reminder_time_ist)
+    logger.info("login reminder (trading days) and missed-run alert scheduled: daily at %s IST",
+                config.alert_reminder_time_ist)
 
 
 def main(argv: list[str] | None = None, now: float | None = None) -> int:
-    """`python notifier.py remind`: the login reminder where no in-process scheduler runs (the
-    GitHub workflow's morning job), as at `now` (tests). Exit 1 with one line when alerts are
-    off, or it is due and cannot be sent."""
+    """`python notifier.py remind`: the login reminder and the missed-run alert where no
+    in-process scheduler runs (the GitHub workflow's morning job), as at `now` (tests). Exit 1
+    with one line when alerts are off, or one is due and cannot be sent."""
     parser = cli.OneLineParser(prog="python notifier.py",
                                description="Alerts from the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("remind", help="send the Fyers login reminder, with the Tokens page "
-                        "link, when today's login is missing (NSE trading days, once a day)")
+                        "link, when today's login is missing (NSE trading days, once a day), "
+                        "and an alert when the last trading day's run never started")
     parser.parse_args(argv)
     config = load_config_or_exit()
     if not channels_from_config(config):
@@ -405,16 +440,22 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
         with logged_store(config) as store:
             now = time.time() if now is None else now
             status = login_reminder_due(config, store, now)
-            error = send_login_reminder(config, store, status, now) if status else None
+            reminder_error = send_login_reminder(config, store, status, now) if status else None
+            missed = missed_run_due(config, store, now)
+            missed_error = send_missed_run_alert(config, store, *missed) if missed else None
     except StoreError as exc:
         print(f"notifier: the store cannot be used: {redact(str(exc))}", file=sys.stderr)
         return 1
-    if error is not None:
-        print(f"notifier: the login reminder was not sent: {error}", file=sys.stderr)
-        return 1
-    print(f"login reminder sent: {status.message}" if status else
-          "no login reminder due: not a trading day, sent already, or the login covers the run")
-    return 0
+    if reminder_error is not None:
+        print(f"notifier: the login reminder was not sent: {reminder_error}", file=sys.stderr)
+    else:
+        print(f"login reminder sent: {status.message}" if status else "no login reminder due: "
+              "not a trading day, sent already, or the login covers the run")
+    if missed_error is not None:
+        print(f"notifier: the missed-run alert was not sent: {missed_error}", file=sys.stderr)
+    elif missed:
+        print(f"missed-run alert sent: {missed[1]}")
+    return 1 if reminder_error or missed_error else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The dashboard's Today card: the last run and the sales by hand it found, the next automatic run (or that
-nothing runs by itself, and how to turn that on), and the Fyers login state."""
+"""The dashboard's Today card: the last run and the sales by hand it found, a trading day whose
+run never started, the next automatic run (or that nothing runs by itself, and how to turn that
+on), and the Fyers login state."""
 from __future__ import annotations
 
 import time
@@ -9,7 +10,7 @@ from typing import Any
 import executor
 import token_refresh
 from config import Config
-from next_run import RECENT_RUNS, NextRun, automatic_runs
+from next_run import RECENT_RUNS, NextRun, automatic_runs, missed_day, missed_run_message
 from store.base import Store
 
 
@@ -21,13 +22,14 @@ class Today:
     # The run's summary names its own fills and only counts the sales made by hand it recorded:
     # those are listed one by one.
     hand_sales: list[dict[str, Any]]
+    missed_run: str | None  # what to say of the last trading day when no run started on it
     next_run: NextRun
     token: token_refresh.TokenStatus
 
 
 def today(config: Config, store: Store, now: float | None = None) -> Today:
-    """The last run with the sales by hand it recorded, the next automatic run and the login
-    state, as of `now`."""
+    """The last run with the sales by hand it recorded, a missed trading day, the next
+    automatic run and the login state, as of `now`."""
     now = time.time() if now is None else now
     runs = executor.as_shown(store, store.list_runs(limit=RECENT_RUNS))
     next_run = automatic_runs(config, store, now, runs)
@@ -37,4 +39,6 @@ def today(config: Config, store: Store, now: float | None = None) -> Today:
         if trade["run_id"] == last["run_id"] and trade["source"] == "manual"]
     token = token_refresh.token_status(config, store, now,
                                        runs_automatically=next_run.at is not None)
-    return Today(last, hand_sales, next_run, token)
+    missed = missed_day(store, now, next_run)
+    missed_run = missed_run_message(config, missed, next_run) if missed else None
+    return Today(last, hand_sales, missed_run, next_run, token)

@@ -29,3 +29,16 @@ def alert_config(config, telegram):
 def quick_retries(monkeypatch):
     """Same retry logic, shorter pauses: the tests count attempts, not seconds."""
     monkeypatch.setattr(Notifier, "backoff_s", 0.01)
+
+
+@pytest.fixture
+def env(config, telegram, monkeypatch) -> dict[str, str]:
+    """The environment of the morning job: the store, the key, Telegram, the app's address."""
+    values = {"DATABASE_URL": config.database_url,
+              "TOKEN_ENCRYPTION_KEY": config.token_encryption_key,
+              "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_CHAT_ID": CHAT_ID,
+              "TELEGRAM_API_URL": telegram.url,
+              "FYERS_REDIRECT_URI": "https://shop.example.in/tokens/callback"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values

@@ -80,15 +80,6 @@ def test_tokens_page_is_on_the_redirect_uri_origin(config):
     assert tokens_page_url(config) == "https://bot.example.in:8443/tokens"
 
 
-def test_reminder_job_runs_weekdays_at_the_configured_ist_time(alert_config, store):
-    scheduler = BackgroundScheduler(timezone=IST)
-    schedule_alert_jobs(scheduler, alert_config.with_overrides(alert_reminder_time_ist="09:45"),
-                        store)
-    trigger = scheduler.get_job("login-reminder").trigger
-    saturday = datetime(2026, 11, 28, 8, 0, tzinfo=IST)
-    assert trigger.get_next_fire_time(None, saturday) == datetime(2026, 11, 30, 9, 45, tzinfo=IST)
-
-
 def test_no_reminder_job_without_telegram_settings(config, store):
     scheduler = BackgroundScheduler(timezone=IST)
     schedule_alert_jobs(scheduler, config, store)

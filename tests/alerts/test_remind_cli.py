@@ -5,25 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 import notifier
 from config import PROJECT_DIR
-from tests.alerts.conftest import BOT_TOKEN, CHAT_ID
 from tests.alerts.test_login_reminder import SATURDAY_1430, THURSDAY_1430
-
-
-@pytest.fixture
-def env(config, telegram, monkeypatch) -> dict[str, str]:
-    """The environment of the morning job: the store, the key, Telegram, the app's address."""
-    values = {"DATABASE_URL": config.database_url,
-              "TOKEN_ENCRYPTION_KEY": config.token_encryption_key,
-              "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_CHAT_ID": CHAT_ID,
-              "TELEGRAM_API_URL": telegram.url,
-              "FYERS_REDIRECT_URI": "https://shop.example.in/tokens/callback"}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return values
 
 
 def test_a_missing_login_on_a_trading_day_sends_the_tokens_page_link_once(env, telegram, capsys):

@@ -1,12 +1,17 @@
 """When the next run starts by itself, and what starts it: this app's scheduler, the GitHub
-workflow (seen from the scheduled runs it records), or nothing."""
+workflow (seen from the scheduled runs it records), or nothing; and the trading day whose run
+never started."""
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import date, datetime
 
+import pytest
+
+import india_time
 from config import IST
-from next_run import next_automatic_run
-from trading_calendar import next_run_at
+from next_run import NextRun, automatic_runs, missed_day, missed_run_message, next_automatic_run
+from trading_calendar import next_run_at, previous_trading_day
 
 NOW = datetime(2026, 11, 25, 11, 0, tzinfo=IST).timestamp()  # a Wednesday session
 DAY = 86400
@@ -33,3 +38,73 @@ def test_nothing_runs_by_itself(config):
     assert next_automatic_run(config, [], NOW).at is None
     assert next_automatic_run(config, [run("manual", 0.1)], NOW).at is None
     assert next_automatic_run(config, [run("scheduled", 4.5)], NOW).at is None
+
+
+# Wednesday 25 Nov 2026's last trading day is Monday 23 Nov: Tuesday was Guru Nanak Jayanti.
+MONDAY, HOLIDAY = date(2026, 11, 23), date(2026, 11, 24)
+SCHEDULED = NextRun(NOW + 3600, "scheduler")
+
+
+def record_run(store, run_id: str, day: date, book: str = "real", trigger: str = "manual",
+               hour: int = 15) -> None:
+    started = datetime(day.year, day.month, day.day, hour, 10, tzinfo=IST).timestamp()
+    store.for_book(book).create_run({"run_id": run_id, "trigger": trigger, "status": "skipped",
+                                     "started_at": started, "finished_at": started + 1,
+                                     "summary": None, "error": None, "dry_run": False})
+
+
+def test_a_trading_day_without_any_run_is_missed(store):
+    record_run(store, "friday", date(2026, 11, 20))
+    record_run(store, "holiday", HOLIDAY)  # a holiday's run says nothing of Monday's
+    assert missed_day(store, NOW, SCHEDULED) == MONDAY
+
+
+@pytest.mark.parametrize("book,hour", [("real", 15), ("paper", 15), ("real", 23)],
+                         ids=["real", "paper", "late-manual"])
+def test_any_run_on_the_day_counts_in_either_book(store, book, hour):
+    record_run(store, "friday", date(2026, 11, 20))
+    record_run(store, "monday", MONDAY, book=book, hour=hour)
+    assert missed_day(store, NOW, SCHEDULED) is None
+
+
+def test_nothing_is_missed_before_the_first_run_or_without_automatic_runs(store):
+    assert missed_day(store, NOW, SCHEDULED) is None  # a deployment set up since Monday
+    record_run(store, "friday", date(2026, 11, 20))
+    assert missed_day(store, NOW, NextRun(None)) is None
+
+
+def test_the_workflow_s_own_scheduled_runs_make_it_on(config, store):
+    record_run(store, "friday", date(2026, 11, 20), trigger="scheduled")
+    record_run(store, "holiday", HOLIDAY, trigger="scheduled")  # recorded as skipped
+    next_run = automatic_runs(config, store, NOW)
+    assert missed_day(store, NOW, next_run) == MONDAY
+    assert missed_run_message(config, MONDAY, next_run) == (
+        "No run on Mon 23 Nov, an NSE trading day: nothing started one. The GitHub workflow "
+        "starts it: check its Actions tab (GitHub may drop a scheduled run, and stops a public "
+        "repository's schedules after 60 days without a commit).")
+
+
+def test_the_scheduler_s_message_names_its_time(config):
+    config = config.with_overrides(scheduler_enabled=True, run_time_ist="15:20")
+    assert missed_run_message(config, MONDAY, SCHEDULED).endswith(
+        "This app's scheduler starts it at 15:20 IST: check that run_prod.py was running then.")
+
+
+def test_the_dashboard_says_which_day_was_missed(client, logged_in, db):
+    """On this machine's clock, as the runs' times are: a run the day before the last trading
+    day, and the workflow's scheduled run of today."""
+    now = time.time()
+    missed = previous_trading_day(india_time.day_of(now))
+    db.create_run({"run_id": "before", "trigger": "manual", "status": "succeeded",
+                   "started_at": india_time.day_start(missed) - 60, "finished_at": None,
+                   "summary": None, "error": None, "dry_run": False})
+    db.create_run({"run_id": "today", "trigger": "scheduled", "status": "skipped",
+                   "started_at": max(now - 1, india_time.midnight(now)), "finished_at": None,
+                   "summary": None, "error": None, "dry_run": False})
+    logged_in.login()
+    page = client.get("/").get_data(as_text=True)
+    assert f"<strong>Missed run:</strong> No run on {missed:%a %d %b}, an NSE trading day" in page
+    db.create_run({"run_id": "on-time", "trigger": "scheduled", "status": "succeeded",
+                   "started_at": india_time.day_start(missed) + 3600, "finished_at": None,
+                   "summary": None, "error": None, "dry_run": False})
+    assert "Missed run" not in client.get("/").get_data(as_text=True)
