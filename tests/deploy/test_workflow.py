@@ -63,3 +63,22 @@ def test_every_secret_the_workflow_uses_is_documented():
         assert f"`{name}`" in production, f"README's Production section lacks {name}"
         assert f"`{name}`" in deploy, f"docs/deploy.md lacks {name}"
         assert f"#   {name}" in TEXT or f", {name}" in TEXT, f"the workflow's header lacks {name}"
+
+
+def test_actions_are_pinned_to_commits():
+    """A tag can be moved to other code; a commit cannot (the version stays in a comment)."""
+    action = (PROJECT_DIR / ".github" / "actions" / "setup" / "action.yml").read_text()
+    remote = re.findall(r"uses: ([^.\s][^\s@]*)@(\S+)", TEXT + action)
+    assert {name for name, _ in remote} == {"actions/checkout", "actions/setup-python"}
+    assert all(re.fullmatch(r"[0-9a-f]{40}", ref) for _, ref in remote), remote
+
+
+def test_only_the_python_steps_see_the_secrets():
+    """Not the workflow or the job env, which pip and the actions would see too."""
+    uses = [line for line in TEXT.splitlines() if "${{ secrets." in line]
+    assert len(uses) == 9 and all(len(line) - len(line.lstrip()) == 10 for line in uses)  # step env
+    steps = re.findall(r"\n {8}run: (python .*)\n {8}env: ([&*]secrets)\n", TEXT)
+    assert [command for command, _ in steps] == [
+        'python executor.py --trigger "$TRIGGER"', "python notifier.py remind",
+        "python retention.py"]
+    assert [anchor for _, anchor in steps] == ["&secrets", "*secrets", "*secrets"]
