@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -59,6 +59,7 @@ LOCK_TTL_S = 60.0
 LOCK_BEAT_S = 10.0
 TOKEN_MARGIN_S = 300.0  # a token that would die during the run is refreshed first
 SKIPPED_BUSY = "skipped: already running"
+RUNS_PAGE = 50
 ALERT_WAIT_S = 30.0
 FINAL_WRITE_TRIES = 4
 FINAL_WRITE_PAUSE_S = 1.0  # doubled after each failed try
@@ -214,6 +215,30 @@ def _close_stale_runs(store: Store, run_id: str) -> None:
             logger.warning("run %s had stopped without a status: marked failed", run["run_id"])
 
 
+def earlier_scheduled_run(store: Store, record: dict[str, Any], today: date
+                          ) -> dict[str, Any] | None:
+    """When `record` is a scheduled run, the scheduled run of this book that ran `today` before
+    it (succeeded, or with warnings; not one that failed, was skipped or was a dry run): with
+    this app's scheduler and the GitHub workflow both on, a second one, late, would trade the
+    day again."""
+    if record["trigger"] != "scheduled":
+        return None
+    return next((run for run in _runs_since(store, india_time.day_start(today))
+                 if run["trigger"] == "scheduled" and run["run_id"] != record["run_id"]
+                 and not run["dry_run"] and run["status"] in ("succeeded", "warning")), None)
+
+
+def _runs_since(store: Store, since: float) -> Iterator[dict[str, Any]]:
+    """This book's runs started at or after `since`, newest first, a page at a time."""
+    before = None
+    while page := store.list_runs(limit=RUNS_PAGE, before=before):
+        for run in page:
+            if run["started_at"] < since:
+                return
+            yield run
+        before = page[-1]["started_at"]
+
+
 def ist_today() -> date:
     """Today's date in India, which decides whether NSE trades."""
     return india_time.day_of(time.time())
@@ -266,6 +291,10 @@ def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bo
     try:
         if skipped_day(force):
             return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
+        if earlier := earlier_scheduled_run(store, record, today):
+            return Outcome("skipped", f"skipped: today's scheduled run already ran at "
+                           f"{india_time.moment(earlier['started_at']):%H:%M} IST "
+                           f"({earlier['run_id']}); one scheduled run a day trades")
         paper_mode.require_known_mode(config, store, on_ci_runner(os.environ))
         if today > holidays_known_until():
             logger.warning("%s", holidays_notice(today))

@@ -2,7 +2,8 @@
 for single-host installs.
 
 Enabled by `SCHEDULER_ENABLED`; GitHub Actions is the other trigger. Both may be on: the
-executor's store lock lets only one run happen. Which days trade lives in trading_calendar.py.
+executor's store lock lets one run happen at a time, and a scheduled run skips a day whose
+scheduled run already succeeded. Which days trade lives in trading_calendar.py.
 """
 from __future__ import annotations
 
