@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 LAST_ALERT = "last_alert"
 REMINDER_SENT_ON = "login_reminder_sent_on"
 MISSED_RUN_SENT_FOR = "missed_run_alert_sent_for"  # the missed day last alerted
+WORKFLOW_MORNING_IST = "09:00"  # the workflow's morning job: cron '30 3 * * *' (UTC)
 TELEGRAM_TIMEOUT_S = 10.0
 MAX_RETRY_DELAY_S = 60.0
 MAX_FILL_LINES = 6
@@ -325,12 +326,23 @@ def send_test_alert(config: Config, store: Store) -> str | None:
 
 
 def alert_settings(config: Config, store: Store) -> dict[str, Any]:
-    """What the settings section shows: whether alerts are on, and the last alert's outcome."""
+    """What the settings section shows: whether alerts are on, when and by what the morning
+    alerts go out (None when nothing sends them), and the last alert's outcome."""
     last = store.get_setting(LAST_ALERT)
     if last:
         last = {**last, "label": KIND_LABELS.get(last["kind"], last["kind"])}
     return {"configured": bool(channels_from_config(config)), "not_configured": NOT_CONFIGURED,
-            "reminder_time": config.alert_reminder_time_ist, "last": last}
+            "morning": morning_alerts_by(config, store, time.time()), "last": last}
+
+
+def morning_alerts_by(config: Config, store: Store, now: float) -> str | None:
+    """When and by what the login reminder and the missed-run alert go out: the job of what
+    starts the runs by itself (next_run.py), or None when nothing does."""
+    if config.scheduler_enabled:
+        return f"at {config.alert_reminder_time_ist} IST by this app's scheduler"
+    if automatic_runs(config, store, now).by == "workflow":
+        return f"at {WORKFLOW_MORNING_IST} IST by the GitHub workflow's morning job"
+    return None
 
 
 # --- the daily login reminder --------------------------------------------------------------

@@ -1,10 +1,14 @@
 """The "Send test alert" button and the alerts settings section, as the owner uses them."""
 from __future__ import annotations
 
+import html
+import time
+
 import pytest
 from flask import render_template_string
 from werkzeug.security import generate_password_hash
 
+import notifier
 from app import create_app
 from tests.web.conftest import PASSWORD, AuthActions
 from views import alerts
@@ -79,3 +83,16 @@ def test_next_cannot_leave_the_site(auth, telegram):
     response = auth.client.post("/alerts/test", data={"csrf_token": auth.csrf_token("/tokens"),
                                                       "next": "https://evil.example/"})
     assert response.location == "/"
+
+
+def test_the_section_says_when_and_by_what_the_morning_alerts_go_out(app, alert_config, store):
+    assert "No login reminder or missed-run alert goes out" in settings_section(app)
+    app.extensions["store"].create_run({
+        "run_id": "gh", "trigger": "scheduled", "status": "succeeded",
+        "started_at": time.time() - 60, "finished_at": None, "summary": "", "error": None,
+        "dry_run": False})
+    assert ("Daily at 09:00 IST by the GitHub workflow's morning job: a Fyers login reminder"
+            in html.unescape(" ".join(settings_section(app).split())))
+    scheduled = alert_config.with_overrides(scheduler_enabled=True, alert_reminder_time_ist="08:45")
+    assert notifier.morning_alerts_by(scheduled, store, time.time()) == (
+        "at 08:45 IST by this app's scheduler")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import notifier
 from config import PROJECT_DIR
 
 WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "run-cron-script.yml"
@@ -47,6 +48,7 @@ def test_a_broken_workflow_fails_the_check(actionlint, tmp_path, broken, error):
 
 def test_the_jobs_run_the_strategy_the_reminder_and_the_retention():
     assert "cron: '40 9 * * 1-5'" in TEXT and "cron: '30 3 * * *'" in TEXT
+    assert notifier.WORKFLOW_MORNING_IST == "09:00"  # 03:30 UTC, as the Tokens page says
     for command in ('python executor.py --trigger "$TRIGGER"', "python notifier.py remind",
                     "python retention.py"):
         assert f"run: {command}\n" in TEXT
