@@ -1,6 +1,7 @@
 """The run: lock, trading calendar, token check, strategy, run record, alerts.
 
-CLI: `python executor.py [--trigger manual|scheduled] [--dry-run] [--force] [--run-id ID]`.
+CLI: `python executor.py [--trigger manual|scheduled] [--dry-run] [--force] [--run-id ID]
+[--book real|paper]`.
 Every run ends with a recorded status, even when it crashes; its log lines carry its run id;
 the exit status is non-zero when it failed.
 """

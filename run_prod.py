@@ -1,4 +1,5 @@
-"""Serve the web app with waitress: `python run_prod.py [--host H] [--port P] [--first-run]`."""
+"""Serve the web app with waitress: `python run_prod.py [--host H] [--port P] [--threads N]
+[--first-run]`."""
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 exit_for_store(exc, "written")
         if password:
             print(f"\n  Admin login: admin / {password}\n  (shown once: change it with "
-                  f"`flask --app app users passwd admin`)\n", flush=True)
+                  f"`.venv/bin/flask --app app users passwd admin`)\n", flush=True)
     warm_up(app)
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{shown_host}:{server.effective_port}/"

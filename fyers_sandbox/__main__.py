@@ -1,5 +1,6 @@
-"""CLI: `python -m fyers_sandbox --port 8765 [--seed N] [--state FILE] [--no-market-hours] [--demo]
-[--allow-refresh] [--allowed-ips IP,...]`, served by waitress. Prints one line with the URL
+"""CLI: `python -m fyers_sandbox [--host H] [--port 8765] [--seed N] [--state FILE] [--demo]
+[--no-market-hours] [--start ISO] [--allow-refresh] [--allowed-ips IP,...] [--rate-limits
+10/1,200/60]`, served by waitress. Prints one line with the URL
 once it listens. Without --demo it behaves as Fyers does since April 2026."""
 from __future__ import annotations
 
