@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,24 @@ def refuse_foreign_out(out: Path | None) -> None:
               f"readable summary.json or sweep.json), and the results would replace them: "
               f"choose another --out", file=sys.stderr)
         raise SystemExit(2)
+
+
+def stopped_folder(out: Path) -> Path:
+    """Where a stopped sweep saves what finished when `out` holds an earlier backtest: a new
+    folder beside it, e.g. `out`-stopped-20261207T031500 (UTC)."""
+    return out.with_name(f"{out.name}-stopped-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+
+
+def note_unlisted(config: Config, out: Path | None) -> None:
+    """A note on stderr when --out is under data/backtests/ where the Backtests page does not
+    list it: deeper than a folder, or named with other characters than it allows."""
+    root = results.backtests_root(config.data_dir).resolve()
+    if out is None or root not in out.resolve().parents:
+        return
+    if out.resolve().parent != root or not results.SAFE_ID.match(out.name):
+        print(f"backtest: note: the Backtests page will not list {out}: it lists the folders "
+              f"right inside {root} named with letters, digits, '.', '_' and '-' (starting with "
+              f"a letter or digit)", file=sys.stderr)
 
 
 def note_replaced(out: Path, replaced: list[str]) -> None:
@@ -295,7 +313,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     try:
         # The cluster is reached before --out is made: one that cannot be leaves no new
         # folder. The sweep is written beside an earlier backtest's files and replaces them
-        # once written (stopped by Ctrl-C or kill, with what finished).
+        # once written; one stopped (Ctrl-C, kill, a lost cluster) replaces nothing.
         out = results_dir(config, args.out)
         with (termination_as_interrupt(),
               dask_runner(args.cluster, args.workers or os.cpu_count() or 1)
@@ -304,6 +322,8 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
             document = sweep.run(prepared, grid, stage.folder, workers=args.workers,
                                  runner=runner,
                                  names={field: key for key, field in SWEEP_KEYS.items()})
+            if document["stopped"] and stage.holds_earlier():
+                stage.keep_earlier(stopped_folder(out) if document["rows"] else None)
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {args.out or 'data/backtests/'}: "
               f"{exc.strerror or exc} (an earlier backtest there is kept)", file=sys.stderr)
@@ -312,6 +332,10 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
         print(f"backtest: {exc}", file=sys.stderr)
         return 2
     note_replaced(out, stage.replaced)
+    if stage.kept_earlier:
+        print(f"backtest: the earlier backtest in {out} is kept: a stopped sweep replaces "
+              f"nothing", file=sys.stderr)
+        out = stage.moved_to or out
     stopped = document["stopped"]
     if not stopped:
         if document["rows"]:
@@ -320,7 +344,9 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     for failed in document["failed"]:  # one line each; those a stop left are told as one
         print(f"backtest: combination {failed['combination']} failed: "
               f"{failed['error'].splitlines()[0]}", file=sys.stderr)
-    saved = f"{len(document['rows'])} of {len(grid)} combinations saved in {out}"
+    saved = (f"{len(document['rows'])} of {len(grid)} combinations saved in {out}"
+             if document["rows"] or not stage.kept_earlier
+             else f"none of {len(grid)} combinations finished")
     if stopped == sweep.INTERRUPTED:
         print(f"backtest: interrupted: {saved}", file=sys.stderr)
         return cli.EXIT_INTERRUPTED
@@ -382,6 +408,7 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
         parser.error(str(exc))
     refuse_ignored_options(parser, args, grid)
     refuse_foreign_out(args.out)
+    note_unlisted(config, args.out)
     longest_ma = max([params.ma_period] + [overrides.get("ma_period", 0) for overrides in grid])
     try:
         histories = load_histories(config, csv_dir=args.csv, fetch=args.fyers, start=args.start,

@@ -29,10 +29,23 @@ HEATMAP_METRICS = {"total_return_pct": (FIGURE_LABELS["total_return_pct"], True)
 # value is grey: any colour of the scale would rank its cells.
 GOOD, MID, BAD = (0, 104, 55), (255, 255, 191), (165, 0, 38)
 NEUTRAL = "#e9ecef"
-# A failed combination's cell: white, crossed out in grey (4.7:1 on white); the legend's words,
-# short enough for a phone (the failures are listed, with why, under the map).
+# A cell without a result (its combination failed, or a stopped sweep never ran it): white,
+# crossed out in grey (4.7:1 on white); the legend's words, short enough for a phone (the
+# failures, with why, and the combinations not run are listed under the map).
 CROSS = "#6c757d"
-FAILED_LEGEND = "Crossed out: failed, no result"
+
+
+def missing_legend(missing: str) -> str:
+    """The legend line under a map with a cell that has no result, `missing` saying why."""
+    return f"Crossed out: {missing}, no result"
+
+
+def missing_word(document: dict) -> str:
+    """Why a saved sweep's cell has no result: its combination failed, was not run (the sweep
+    was stopped first), or either, as far as the sweep's document tells."""
+    if not document.get("not_run"):
+        return "failed"
+    return "failed or not run" if document.get("failed") else "not run"
 
 
 def _mix(a: tuple[int, int, int], b: tuple[int, int, int], share: float) -> tuple[int, ...]:
@@ -91,12 +104,12 @@ def _crossed_box(x: float, y: float, width: float, height: float) -> str:
 
 def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, dict],
                 *, x_label: str, y_label: str, value_label: str, higher_is_better: bool,
-                link: Callable[[dict], str]) -> str:
+                link: Callable[[dict], str], missing: str = "failed") -> str:
     """A grid of links, one per (x, y) in `cells` (each a dict with `value` and what `link`
     needs); coloured as _cell_colours says (a return from zero, else best to worst value), the
     value written in the cell. An (x, y) without a
-    cell is a combination that failed: crossed out, its title saying so, and a legend line
-    under the grid. When every cell shows the same value, a note saying so comes before the
+    cell has no result (`missing` says why: "failed" by default): crossed out, its title saying
+    so, and a legend line under the grid. When every cell shows the same value, a note saying so comes before the
     grid, which is all grey."""
     shown = {key: round(cell["value"], 2) for key, cell in cells.items()}  # as written
     low, high = (min(shown.values()), max(shown.values())) if shown else (0.0, 0.0)
@@ -106,12 +119,13 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
     slant = 0.0 if widest <= cw - 8 else widest * math.sqrt(0.5)  # how far turned labels reach
     top = 24 + slant
     titles = [f"Across: {x_label}", *([f"Down: {y_label}"] if y_label else [])]
-    any_failed = len(cells) < len(xs) * len(ys)
+    any_missing = len(cells) < len(xs) * len(ys)
+    legend = missing_legend(missing)
     width = round(max(left + cw * len(xs) + 8, left + cw * (len(xs) - 0.5) + slant + 16,
                       *(_text_width(title) + 8 for title in titles),
-                      _text_width(FAILED_LEGEND) + 30 if any_failed else 0))
+                      _text_width(legend) + 30 if any_missing else 0))
     bottom = top + ch * len(ys)  # of the grid; a line of text below it every 18 px
-    height = round(bottom + 18 * (len(titles) + any_failed) + 8)
+    height = round(bottom + 18 * (len(titles) + any_missing) + 8)
     parts = [f'<p>Every combination shown gave the same {escape(value_label)}: {low:.2f}.</p>'
              if shown and low == high else "",
              f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
@@ -126,9 +140,9 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
             cell = cells.get((x, y))
             where = f"{x_label} {x}, {y_label} {y}" if y_label else f"{x_label} {x}"
             if cell is None:
-                failed = f"{where}: failed, no result"
-                parts.append(f'<g role="img" aria-label="{escape(failed)}" class="failed">'
-                             f'<title>{escape(failed)}</title>'
+                said = f"{where}: {missing}, no result"
+                parts.append(f'<g role="img" aria-label="{escape(said)}" class="failed">'
+                             f'<title>{escape(said)}</title>'
                              + _crossed_box(left + cw * i + 1, top + ch * j + 1, cw - 2, ch - 2)
                              + "</g>")
                 continue
@@ -142,10 +156,10 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
                 f'{cell["value"]:.2f}</text></a>')
     for k, title in enumerate(titles, start=1):
         parts.append(f'<text x="4" y="{bottom + 18 * k}">{escape(title)}</text>')
-    if any_failed:
+    if any_missing:
         baseline = bottom + 18 * (len(titles) + 1)
         parts.append(_crossed_box(4, baseline - 11, 12, 12)
-                     + f'<text x="22" y="{baseline}">{escape(FAILED_LEGEND)}</text>')
+                     + f'<text x="22" y="{baseline}">{escape(legend)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -214,10 +228,11 @@ def sweep_heatmap(document: dict, x: str, y: str, metric: str, fixed: dict[str, 
     (one row when they are the same), for the rows whose other parameters equal `fixed`."""
     label, higher_is_better = HEATMAP_METRICS[metric]
     one_row = x == y
-    # The grid is every combination of the axes, so one without a row is one that failed.
+    # The grid is every combination of the axes, so one without a row failed or was not run.
     cells = {(row[x], "" if one_row else row[y]): {"value": row[metric], "run": row["run"]}
              for row in document["rows"]
              if all(row.get(name) == value for name, value in fixed.items())}
     return heatmap_svg(document["axes"][x], [""] if one_row else document["axes"][y], cells,
                        x_label=sweep_key(x), y_label="" if one_row else sweep_key(y),
-                       value_label=label, higher_is_better=higher_is_better, link=link)
+                       value_label=label, higher_is_better=higher_is_better, link=link,
+                       missing=missing_word(document))

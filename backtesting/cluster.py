@@ -9,6 +9,7 @@ import logging
 import queue
 import re
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from concurrent.futures import CancelledError
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from backtesting.forkpool import Done
 from backtesting.sweep import (
@@ -32,6 +34,8 @@ CONNECT_TIMEOUT_S = 5  # to open the connection; the whole handshake gets twice 
 RELEASE_WAIT_S = 5  # a local cluster's scheduler forgets released tasks in milliseconds
 # The scheduler failing to unpickle a task: it cannot import this project's modules.
 GRAPH_NOT_READ = "Error during deserialization of the task graph"
+NOT_A_SCHEDULER = ("something answers there, but not as a Dask scheduler (a scheduler listens "
+                   "on port 8786 unless told otherwise; 8787 is its dashboard)")
 
 
 @contextmanager
@@ -65,6 +69,11 @@ def _client(address: str, workers: int) -> Any:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                    dashboard_address=":0")
         return Client(cluster)
+    # Dask retries a refused connection until its timeout and then says only "timed out":
+    # a plain TCP connection first tells "nothing listens" at once.
+    reached = _tcp_reached(address)
+    if reached:
+        raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {reached}")
     # Client's timeout covers opening the connection only: an endpoint that accepts and never
     # answers (not a scheduler) would hang it, so the handshake runs in a daemon thread (one
     # that cannot keep the process from exiting) with a deadline of its own.
@@ -83,8 +92,33 @@ def _client(address: str, workers: int) -> Any:
         client = TimeoutError(f"no answer within {2 * CONNECT_TIMEOUT_S} s")
     if not isinstance(client, Exception):
         return client
-    reason = (str(client) or type(client).__name__).splitlines()[0]
+    if reached == "" and not isinstance(client, OSError):
+        # Another server's reply read as Dask's: a frame "3 EiB" long, a message that is none.
+        reason = NOT_A_SCHEDULER
+    else:
+        reason = (str(client) or type(client).__name__).splitlines()[0]
     raise ClusterUnavailable(f"cannot reach the Dask scheduler at {address}: {reason}")
+
+
+def _tcp_reached(address: str) -> str | None:
+    """For a tcp://host:port `address`, "" when a TCP connection opens, else why not; None for
+    another kind of address (Dask's own error will say what is wrong with it)."""
+    parts = urlsplit(address)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "tcp" or not parts.hostname or port is None:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S):
+            return ""
+    except ConnectionRefusedError:
+        return "nothing listens there (connection refused)"
+    except TimeoutError:
+        return f"no answer within {CONNECT_TIMEOUT_S} s"
+    except OSError as exc:
+        return exc.strerror or str(exc)
 
 
 def _remote(sweep: Sweep, overrides: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -80,9 +80,26 @@ class Staged:
         self.folder = out / f"{STAGING_PREFIX}new-{os.urandom(3).hex()}"
         self.folder.mkdir()
         self.replaced: list[str] = []
+        self.kept_earlier = False
+        self.moved_to: Path | None = None
+
+    def holds_earlier(self) -> bool:
+        """Whether `out` holds an earlier backtest's results, which a commit would replace."""
+        return bool(_outputs_in(self.out))
+
+    def keep_earlier(self, instead: Path | None) -> None:
+        """Leave the earlier results in `out` as they are: the commit moves the written ones to
+        the new folder `instead`, or drops them (None)."""
+        self.kept_earlier, self.moved_to = True, instead
 
     def commit(self) -> None:
-        """Put the written results in place of the earlier ones."""
+        """Put the written results in place of the earlier ones (or where keep_earlier says)."""
+        if self.kept_earlier:
+            if self.moved_to is None:
+                self.discard()
+            else:
+                os.rename(self.folder, self.moved_to)
+            return
         old = self.out / f"{STAGING_PREFIX}old-{os.urandom(3).hex()}"
         old.mkdir()
         for path, said in _outputs_in(self.out):
@@ -189,10 +206,28 @@ def read_sweep(folder: Path) -> dict[str, Any]:
         document = json.loads((folder / "sweep.json").read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UnreadableRun(f"sweep.json cannot be read ({exc})") from None
-    if not (isinstance(document, dict) and isinstance(document.get("rows"), list)
-            and isinstance(document.get("axes"), dict)):
-        raise UnreadableRun("sweep.json lacks the sweep's rows")
+    if not _is_sweep(document):
+        raise UnreadableRun("sweep.json lacks some of a sweep's grid, rows or dates")
     return document
+
+
+def _is_sweep(document: Any) -> bool:
+    """Whether a sweep.json holds all the pages show: a grid of numbers, rows of numbers each
+    naming its run folder, the period and the time it was saved."""
+    if not isinstance(document, dict):
+        return False
+    axes, rows = document.get("axes"), document.get("rows")
+    return (isinstance(axes, dict) and bool(axes)
+            and all(isinstance(values, list) and values and all(map(_is_number, values))
+                    for values in axes.values())
+            and isinstance(rows, list)
+            and all(isinstance(row, dict) and axes.keys() <= row.keys()
+                    and re.fullmatch(r"runs/[0-9]{1,6}", str(row.get("run")))
+                    and all(_is_number(value) for key, value in row.items() if key != "run")
+                    for row in rows)
+            and _is_iso_date(document.get("start")) and _is_iso_date(document.get("end"))
+            and _is_number(document.get("created_at"))
+            and all(isinstance(document.get(key, []), list) for key in ("failed", "not_run")))
 
 
 def _listed(folder: Path, read: Any, kind: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 import backtest
 from backtesting import results, sweep
-from backtesting.charts import CELL_WIDTH, CROSS, FAILED_LEGEND, GOOD, heatmap_svg
+from backtesting.charts import CELL_WIDTH, CROSS, GOOD, heatmap_svg, missing_legend
 from tests.backtest.scenario import SCENARIO_ARGS, sweep_args
 from tests.backtest.test_backtest_report_browser import SWEEP_ID, logged_in_page, served
 
@@ -237,7 +237,7 @@ def test_sweep_html_crosses_out_a_failed_combination_and_says_so(
     failed_sweep(monkeypatch, config, scenario_dir, tmp_path / "sweep", blocked)
     page = opened(browser, (tmp_path / "sweep" / "sweep.html").as_uri(), 390)
     assert crossed_out(page) == [f"{where}: failed, no result" for where in failed] * 2
-    legend = page.locator(f"svg.heatmap text:text-is('{FAILED_LEGEND}')")
+    legend = page.locator(f"svg.heatmap text:text-is('{missing_legend('failed')}')")
     assert legend.count() == 2 and legend.first.is_visible()  # under each figure's map
     fits_and_reads(page)
     page.screenshot(path=tmp_path / "failed-390.png", full_page=True)
@@ -252,7 +252,7 @@ def test_the_web_heat_map_crosses_out_a_failed_combination(browser, monkeypatch,
         page = logged_in_page(browser, url, 390, problems)
         page.goto(f"{url}/backtests/{SWEEP_ID}")
         assert crossed_out(page) == ["entry 1.0, exit 8.0: failed, no result"]
-        assert page.locator(f"svg.heatmap text:text-is('{FAILED_LEGEND}')").is_visible()
+        assert page.locator(f"svg.heatmap text:text-is('{missing_legend('failed')}')").is_visible()
         # The failure's error, a long path, wraps on the phone rather than widen the page.
         assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
         page.close()

@@ -289,6 +289,35 @@ def test_results_that_fail_to_write_leave_the_earlier_backtest_whole(scenario_di
     assert [path.name for path in out.iterdir()] == ["summary.json"]
 
 
+def test_results_kept_beside_or_dropped_leave_the_earlier_backtest_whole(scenario_dir, config,
+                                                                       tmp_path):
+    """What a stopped sweep does with a folder holding an earlier backtest."""
+    out = tmp_path / "run"
+    assert run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out",
+                   str(out)).returncode == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    for instead in (tmp_path / "beside", None):
+        with results.staged(out) as stage:
+            assert stage.holds_earlier()
+            (stage.folder / "sweep.json").write_text("{}")
+            stage.keep_earlier(instead)
+        assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert [path.name for path in (tmp_path / "beside").iterdir()] == ["sweep.json"]
+
+
+@pytest.mark.parametrize("name,listed", [("my run", False), ("exp/entry-test", False),
+                                         ("_scratch", False), ("entry-0.5_exit-8", True)])
+def test_an_out_the_backtests_page_will_not_list_is_noted(scenario_dir, config, name, listed,
+                                                        logged_in):
+    out = results.backtests_root(config.data_dir) / name
+    done = run_cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(out))
+    assert done.returncode == 0
+    note = f"backtest: note: the Backtests page will not list {out}: it lists the folders"
+    assert (note in done.stderr) is not listed
+    page = logged_in.get("/backtests").get_data(as_text=True)
+    assert (f'href="/backtests/{name}"' in page) is listed
+
+
 def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, capsys):
     config.data_dir.mkdir(parents=True, exist_ok=True)
     (config.data_dir / "backtests").write_text("a file where the runs' folder should be")

@@ -12,20 +12,19 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager, suppress
 from html import escape
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 import backtest
-from app import create_app
 from backtesting import sweep
+from backtesting.cluster import NOT_A_SCHEDULER
 from backtesting.forkpool import run_forked
 from tests.backtest.scenario import FIRST_ENTRY_DAY, SCENARIO_ARGS, sweep_args
 from tests.backtest.test_backtest_cli import PROJECT, run_cli
-from tests.web.conftest import PASSWORD, AuthActions
 
 # From the first day an entry is possible, so stderr has no warm-up note.
 GRID = [*sweep_args("entry=1,2", "exit=5,8"), "--from", FIRST_ENTRY_DAY]
@@ -133,9 +132,8 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(scenario_dir, config, tmp
     done = run_cli(config, "--csv", str(scenario_dir), *GRID, "--engine", "dask",
                    "--cluster", f"tcp://127.0.0.1:{port}", "--out", str(out))
     assert done.returncode == 2
-    assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at "
-                                  f"tcp://127.0.0.1:{port}")
-    assert done.stderr.count("\n") == 1
+    assert done.stderr == (f"backtest: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: "
+                           f"nothing listens there (connection refused)\n")
     # A refused command leaves no folder behind, and an earlier sweep's files where they were.
     assert out.exists() is earlier
     assert (sorted(path.relative_to(out) for path in out.rglob("*")) if earlier else []) == kept
@@ -158,6 +156,34 @@ def test_a_cluster_address_that_is_no_scheduler_is_one_line_and_exit_2(scenario_
     assert done.stderr.startswith(f"backtest: cannot reach the Dask scheduler at {address}: ")
     assert done.stderr.count("\n") == 1
     assert not (tmp_path / "s").exists()  # the folder is made once the scheduler answers
+
+
+def test_a_web_server_at_the_cluster_address_is_named_as_no_scheduler(scenario_dir, config,
+                                                                      tmp_path):
+    """A web server (a proxy, say) answers Dask's first message with a 400, which Dask reads as
+    a frame some exbibytes long."""
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: "
+                        "pip install '.[cluster]'")
+    import socketserver
+
+    class BadRequest(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(1024)
+            self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                 b"Connection: close\r\n\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), BadRequest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    try:
+        done = run_cli(config, "--csv", str(scenario_dir), *GRID, "--engine", "dask",
+                       "--cluster", address, "--out", str(tmp_path / "s"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 2
+    assert done.stderr == (f"backtest: cannot reach the Dask scheduler at {address}: "
+                           f"{NOT_A_SCHEDULER}\n")
 
 
 def test_without_the_extra_the_dask_engine_says_how_to_install_it(scenario_dir, config,
@@ -193,17 +219,6 @@ def test_dask_engine_gives_the_local_rows(scenario_dir, config, tmp_path):
                               capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert rows_of(tmp_path / "dask") == rows_of(local)
-
-
-@pytest.fixture
-def logged_in(config):
-    app = create_app(config)
-    app.config["TESTING"] = True
-    app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
-    client = app.test_client()
-    assert AuthActions(client).login().status_code == 302
-    yield client
-    app.extensions["store"].close()
 
 
 def test_the_backtests_page_shows_a_saved_sweep_as_a_heat_map(scenario_dir, config, logged_in):
@@ -279,6 +294,30 @@ def test_a_cut_sweep_json_is_listed_as_unreadable_and_its_page_says_why(config, 
     page = logged_in.get("/backtests/20260101T000000-cut")
     assert page.status_code == 404
     assert "sweep.json cannot be read" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda document: document.pop("created_at"),
+    lambda document: document.pop("start"),
+    lambda document: document.update(axes={}),
+    lambda document: document["rows"][0].update(run="../../elsewhere"),
+    lambda document: document["rows"][0].update(total_return_pct="12%"),
+], ids=["no created_at", "no start", "no axes", "a run outside", "a figure as text"])
+def test_a_hand_edited_sweep_json_is_listed_as_unreadable(scenario_dir, config, logged_in,
+                                                         edit):
+    """One sweep.json the pages cannot show must not take the whole list down."""
+    out = config.data_dir / "backtests" / "20260101T000000-edited"
+    assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--out",
+                   str(out)).returncode == 0
+    document = json.loads((out / "sweep.json").read_text())
+    edit(document)
+    (out / "sweep.json").write_text(json.dumps(document))
+    listing = logged_in.get("/backtests")
+    assert listing.status_code == 200
+    assert ("Unreadable run <code>20260101T000000-edited</code>: sweep.json lacks some of a "
+            "sweep&#39;s grid, rows or dates") in listing.get_data(as_text=True)
+    page = logged_in.get("/backtests/20260101T000000-edited")
+    assert page.status_code == 404 and "sweep.json lacks some of" in page.get_data(as_text=True)
 
 
 def test_off_the_axes_the_heat_map_runs_through_the_best_combination(scenario_dir, config,
@@ -518,6 +557,8 @@ def test_ctrl_c_stops_a_sweep_quietly_and_keeps_what_finished(config, logged_in,
     assert f"{saved} combinations, {40 - saved} not run." in page
     assert "Failed combinations" not in page
     assert f"The sweep was stopped (interrupted) before {40 - saved} combinations ran: " in page
+    # The map crosses out the cells not run as such, not as failures.
+    assert "Crossed out: not run, no result" in page and "failed, no result" not in page
 
 
 def _sweep_started(config, tmp_path, out) -> subprocess.Popen:
@@ -550,6 +591,33 @@ def test_kill_stops_a_sweep_as_ctrl_c_does(config, tmp_path):
     assert cli.returncode == 130, stderr
     _assert_kept_what_finished(out, 40, "interrupted")
     assert _group_gone(cli.pid)
+
+
+def test_a_stopped_sweep_keeps_the_earlier_backtest_in_its_folder(config, tmp_path):
+    """A sweep stopped part-way into a folder holding an earlier backtest replaces nothing:
+    what finished goes to a new folder beside it, named on stderr."""
+    from bench.synthetic_market import write_market
+
+    out = tmp_path / "earlier"
+    _, last = write_market(tmp_path / "market", 40, 2000)
+    assert run_cli(config, "--csv", str(tmp_path / "market"), "--from", AFTER_WARMUP,
+                   "--to", last, "--out", str(out)).returncode == 0
+    earlier = {path.name: path.read_bytes() for path in out.iterdir()}
+    cli = _sweep_started(config, tmp_path, out)
+    try:
+        cli.send_signal(signal.SIGTERM)
+        _, stderr = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    assert cli.returncode == 130, stderr
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == earlier
+    lines = stderr.splitlines()
+    assert f"backtest: the earlier backtest in {out} is kept: a stopped sweep replaces nothing" \
+        in lines
+    [beside] = tmp_path.glob("earlier-stopped-*")  # a combination had finished (the count)
+    saved = _assert_kept_what_finished(beside, 40, "interrupted")
+    assert lines[-1] == f"backtest: interrupted: {saved} of 40 combinations saved in {beside}"
 
 
 def test_workers_end_when_the_sweep_is_killed_outright(config, tmp_path):

@@ -4,30 +4,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 import backtest
 import strategy_settings
-from app import create_app
 from backtesting import results
 from tests.backtest.scenario import SCENARIO_ARGS
-from tests.web.conftest import PASSWORD, AuthActions
 from tests.web.text import text
-
-
-@pytest.fixture
-def client(config):
-    app = create_app(config)
-    app.config["TESTING"] = True
-    app.extensions["store"].create_user("alice", generate_password_hash(PASSWORD))
-    yield app.test_client()
-    app.extensions["store"].close()
-
-
-@pytest.fixture
-def logged_in(client):
-    assert AuthActions(client).login().status_code == 302
-    return client
 
 
 @pytest.fixture
