@@ -1,9 +1,5 @@
 """Backtest the live strategy on daily candles: the very decide() of strategy_rules.py, day by day.
 
-`python backtest.py [--csv DIR | --fyers] --from D --to D [--capital X] [--slippage PCT]
-[--costs 0|1] [--out DIR] [--ma-period N] [--entry PCT] [--exit PCT] [--average PCT]
-[--max-trade-value X] [--sweep KEY=V,V ... [--workers N] [--engine local|dask] [--cluster ADDR]]`
-
 Data: `--csv DIR` (see backtesting/data.py for file naming), else the store's candle cache;
 `--fyers` first fills the cache's gaps through the broker (sandbox or live, per FYERS_MODE), as
 does a cache with no candle in the period. Writes trades.csv, equity.csv, summary.json and
@@ -12,7 +8,8 @@ replacing the files of any backtest written there before, and prints the summary
 `--sweep entry=0,1,2 exit=5,6.28,8` runs every combination on --workers processes (default
 every core) or a Dask cluster (--engine dask), saves each as runs/<n>/ with sweep.json and a
 sweep.html heat map, and prints them ranked. Stopped by Ctrl-C (exit status 130) or a lost
-cluster (2), a sweep saves what finished and lists the rest as not run.
+cluster (2), a sweep saves what finished and lists the rest as not run, replacing no earlier
+backtest (what finished goes beside it).
 Exit status: 0 done, 1 no usable candles or a failed sweep combination, 2 bad arguments,
 results that cannot be written or a cluster that cannot be reached, 141 output cut short
 (`| head`; the files are saved).
@@ -128,6 +125,12 @@ def note_unlisted(config: Config, out: Path | None) -> None:
               f"a letter or digit)", file=sys.stderr)
 
 
+def kept_note(out: Path | None) -> str:
+    """What a failed write says of `out`'s earlier backtest: kept, when there is one."""
+    return (" (the earlier backtest there is kept)"
+            if out is not None and results.holds_backtest(out) else "")
+
+
 def note_replaced(out: Path, replaced: list[str]) -> None:
     """Say on stderr which files of an earlier backtest in `out` the results replaced."""
     if replaced:
@@ -225,6 +228,14 @@ def format_summary(summary: dict[str, Any]) -> str:
                      for row in rows)
 
 
+def iso_date(raw: str) -> date:
+    """An argparse type: a calendar date written YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a date (YYYY-MM-DD)") from None
+
+
 def build_parser(config: Config) -> argparse.ArgumentParser:
     """The CLI; strategy options default to the environment's (not the Strategy page's)."""
     parser = cli.OneLineParser(prog="python backtest.py", description=__doc__,
@@ -236,9 +247,9 @@ def build_parser(config: Config) -> argparse.ArgumentParser:
                              "columns date,open,high,low,close,volume")
     source.add_argument("--fyers", action="store_true",
                         help="fill the candle cache's gaps through the broker first")
-    parser.add_argument("--from", dest="start", type=date.fromisoformat, required=True,
+    parser.add_argument("--from", dest="start", type=iso_date, required=True,
                         metavar="YYYY-MM-DD")
-    parser.add_argument("--to", dest="end", type=date.fromisoformat, required=True,
+    parser.add_argument("--to", dest="end", type=iso_date, required=True,
                         metavar="YYYY-MM-DD")
     parser.add_argument("--capital", type=CAPITAL, default=Settings.capital,
                         help="starting cash, ₹ (default %(default).0f)")
@@ -326,7 +337,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
                 stage.keep_earlier(stopped_folder(out) if document["rows"] else None)
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {args.out or 'data/backtests/'}: "
-              f"{exc.strerror or exc} (an earlier backtest there is kept)", file=sys.stderr)
+              f"{exc.strerror or exc}{kept_note(args.out)}", file=sys.stderr)
         return 2
     except sweep.ClusterUnavailable as exc:
         print(f"backtest: {exc}", file=sys.stderr)
@@ -340,7 +351,8 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     if not stopped:
         if document["rows"]:
             print(sweep.format_table(document) + "\n")
-        print(f"Saved {len(document['rows'])} runs, sweep.json and sweep.html to {out}")
+        runs = len(document["rows"])
+        print(f"Saved {runs} run{'s' if runs != 1 else ''}, sweep.json and sweep.html to {out}")
     for failed in document["failed"]:  # one line each; those a stop left are told as one
         print(f"backtest: combination {failed['combination']} failed: "
               f"{failed['error'].splitlines()[0]}", file=sys.stderr)
@@ -426,8 +438,8 @@ def main(argv: list[str] | None = None, config: Config | None = None) -> int:
             results.save(stage.folder, result, summary, meta)
             write_report(stage.folder, result, summary, meta)
     except OSError as exc:
-        print(f"backtest: cannot write the results into {out}: {exc.strerror or exc} (an "
-              f"earlier backtest there is kept)", file=sys.stderr)
+        print(f"backtest: cannot write the results into {out}: {exc.strerror or exc}"
+              f"{kept_note(out)}", file=sys.stderr)
         return 2
     note_replaced(out, stage.replaced)
     print(format_summary(summary))

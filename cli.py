@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from indian_digits import grouped
+
 # What a shell reports for a writer killed by SIGPIPE (128 + 13), as `yes | head` reports.
 EXIT_BROKEN_PIPE = 141
 # What a shell reports for a command stopped by Ctrl-C (128 + SIGINT's 2).
@@ -47,7 +49,11 @@ def number_type(kind: type[int] | type[float], minimum: float, *, inclusive: boo
     """An argparse type: a finite `kind` of at least `minimum` (above it unless `inclusive`)
     and at most `maximum`; anything else is a usage error saying what is wanted."""
     noun = "a whole number" if kind is int else "a number"
-    low, high = (f"{bound:.0f}" if kind is int else f"{bound:g}" for bound in (minimum, maximum))
+    # A whole amount reads 10,00,00,00,00,000 (₹1 lakh crore), not 1e+12; counts and ports as
+    # they are.
+    low, high = (f"{bound:.0f}" if kind is int
+                 else grouped(bound, 0) if float(bound).is_integer() else f"{bound:g}"
+                 for bound in (minimum, maximum))
     if maximum < math.inf:
         wanted = (f"{noun} from {low} to {high}" if inclusive
                   else f"{noun} greater than {low} and at most {high}")

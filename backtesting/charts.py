@@ -130,7 +130,8 @@ def heatmap_svg(xs: Sequence[object], ys: Sequence[object], cells: dict[tuple, d
              if shown and low == high else "",
              f'<svg class="heatmap" viewBox="0 0 {width} {height}" width="{width}" '
              f'height="{height}" role="group" aria-label="{escape(value_label)} by '
-             f'{escape(x_label)} and {escape(y_label)}" xmlns="http://www.w3.org/2000/svg" '
+             f'{escape(x_label)}{" and " + escape(y_label) if y_label else ""}" '
+             'xmlns="http://www.w3.org/2000/svg" '
              f'font-family="system-ui, sans-serif" font-size="{FONT_PX}">',
              *_column_labels(xs, left, top, slant)]
     for j, y in enumerate(ys):

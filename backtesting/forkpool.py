@@ -18,6 +18,16 @@ from backtesting.interrupts import interrupts_deferred
 Done = Callable[[int, Any, str | None], None]
 
 
+def worker_death(exitcode: int | None) -> str:
+    """Why a combination failed when its worker process ended mid-task, from its exit code (a
+    signal's number negated)."""
+    if exitcode is None or exitcode >= 0:
+        return f"worker process died (exit code {exitcode})"
+    name = signal.Signals(-exitcode).name
+    oom = " (the kernel also sends it when memory runs out)" if name == "SIGKILL" else ""
+    return f"worker process killed by {name}, signal {-exitcode}{oom}"
+
+
 def _serve(task: Callable[[Any], Any], items: Sequence[Any], conn: Connection,
            inherited: Iterable[Connection]) -> None:
     """A worker's loop: run the item whose index arrives, send back ("ok" | "error", value);
@@ -103,7 +113,7 @@ def run_forked(task: Callable[[Any], Any], items: Sequence[Any], workers: int,
                 except (EOFError, OSError):  # the worker died mid-task
                     process.join()
                     conn.close()
-                    done(index, None, f"worker process died (exit code {process.exitcode})")
+                    done(index, None, worker_death(process.exitcode))
                     give(None, None)
                     continue
                 done(index, value if status == "ok" else None,

@@ -19,6 +19,7 @@ from backtesting.metrics import (
     figure_rows,
     figure_text,
 )
+from backtesting.results import DECIMALS
 from backtesting.sweep_keys import sweep_key, swept_settings
 from indian_digits import grouped
 
@@ -117,7 +118,9 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
         f"<p>The first {TRADES_SHOWN}; every one is in trades.csv.</p>"
         if len(trades) > TRADES_SHOWN else "",
         _table(["Date", "Symbol", "Side", "Qty", "Price", "Costs", "P&L", "Reason"],
-               [(t[0], t[1], t[2], t[3], grouped(t[4]), grouped(t[5]),
+               # The price as trades.csv keeps it (to 1/100 paisa), so that its paise read as
+               # on the web report, which reads that file: 3,751.89 on both, not 3,751.90.
+               [(t[0], t[1], t[2], t[3], grouped(round(t[4], DECIMALS["price"])), grouped(t[5]),
                  "" if t[6] is None else grouped(t[6]), t[7]) for t in trades[:TRADES_SHOWN]])]))
 
 

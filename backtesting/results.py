@@ -51,6 +51,11 @@ def _outputs_in(out: Path) -> list[tuple[Path, str]]:
             for name in OUTPUTS if (path := out / name).exists() or path.is_symlink()]
 
 
+def holds_backtest(out: Path) -> bool:
+    """Whether `out` holds files by the names a backtest writes (OUTPUTS)."""
+    return bool(_outputs_in(out))
+
+
 def foreign_outputs(out: Path) -> list[str]:
     """The OUTPUTS names in `out` that no backtest wrote (it holds no readable summary.json or
     sweep.json): a backtest must not replace them. [] when there are none, or they are a
@@ -85,7 +90,7 @@ class Staged:
 
     def holds_earlier(self) -> bool:
         """Whether `out` holds an earlier backtest's results, which a commit would replace."""
-        return bool(_outputs_in(self.out))
+        return holds_backtest(self.out)
 
     def keep_earlier(self, instead: Path | None) -> None:
         """Leave the earlier results in `out` as they are: the commit moves the written ones to

@@ -60,6 +60,8 @@ def heatmap(sweep: dict) -> dict:
     names = list(axes)
     x = request.args.get("x") if request.args.get("x") in axes else names[0]
     y = request.args.get("y") if request.args.get("y") in axes else names[min(1, len(names) - 1)]
+    if y == x and len(names) > 1:  # the same setting both ways would draw one row of a grid
+        y = next(name for name in names if name != x)
     metric = request.args.get("metric")
     metric = metric if metric in charts.HEATMAP_METRICS else "total_return_pct"
     fixed = {name: next((v for v in axes[name] if str(v) == request.args.get(name)), best)

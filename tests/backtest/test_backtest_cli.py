@@ -181,11 +181,11 @@ def test_sweep_ranks_by_cagr_and_matches_single_runs(scenario_dir, tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--capital", "0"], "argument --capital: '0' is not a number greater than 0 and at most "
-                         "1e+12"),
+                         "10,00,00,00,00,000"),
     (["--capital", "nan"], "argument --capital: 'nan' is not a number greater than 0 and at "
-                           "most 1e+12"),
+                           "most 10,00,00,00,00,000"),
     (["--capital", "1e308"], "argument --capital: '1e308' is not a number greater than 0 and at "
-                             "most 1e+12"),
+                             "most 10,00,00,00,00,000"),
     (["--ma-period", "-3"], "argument --ma-period: MA_PERIOD='-3' is invalid: must be between "
                             "2 and 250"),
     (["--entry", "99"], "argument --entry: ENTRY_THRESHOLD_PCT='99' is invalid: must be between "
@@ -326,6 +326,7 @@ def test_results_that_cannot_be_saved_are_one_line_errors(scenario_dir, config, 
     error = capsys.readouterr().err
     assert error.startswith("backtest: cannot write the results into ")
     assert error.count("\n") == 1 and "Traceback" not in error
+    assert "earlier backtest" not in error  # there was none to keep
 
 
 @pytest.mark.parametrize("args", [

@@ -241,6 +241,15 @@ def test_the_backtests_page_shows_a_saved_sweep_as_a_heat_map(scenario_dir, conf
     assert series.get_json()["buy_and_hold"][0] == 2900.0
 
 
+def test_one_setting_asked_both_ways_maps_it_against_another(scenario_dir, config, logged_in):
+    out = config.data_dir / "backtests" / "20260101T000000-same"
+    assert run_cli(config, "--csv", str(scenario_dir), *GRID, "--out",
+                   str(out)).returncode == 0
+    page = logged_in.get("/backtests/20260101T000000-same?x=exit_threshold_pct"
+                         "&y=exit_threshold_pct").get_data(as_text=True)
+    assert 'aria-label="Total return (%) by exit and entry"' in page
+
+
 def test_on_a_terminal_the_progress_is_a_bar_with_an_eta(scenario_dir, config, tmp_path):
     import pty
 
@@ -281,7 +290,8 @@ def test_a_killed_worker_fails_its_combination_and_the_sweep_saves_the_rest(conf
     assert cli.returncode == 1
     (failure,) = [line for line in stderr.splitlines() if " failed: " in line]
     assert failure.startswith("backtest: combination exit=")
-    assert failure.endswith("failed: worker process died (exit code -9)")
+    assert failure.endswith("failed: worker process killed by SIGKILL, signal 9 (the kernel "
+                            "also sends it when memory runs out)")
     assert len(rows_of(out)) == 5
 
 
@@ -552,7 +562,8 @@ def test_ctrl_c_stops_a_sweep_quietly_and_keeps_what_finished(config, logged_in,
     assert stdout == ""
     assert _group_gone(cli.pid)  # no worker left running
     # The Backtests page lists what finished, and the sweep's page names the rest.
-    assert f"Sweep of {saved} runs over " in logged_in.get("/backtests").get_data(as_text=True)
+    assert (f"Sweep of {saved} runs over exit, entry, <strong>stopped</strong> with {40 - saved} "
+            f"not run: heat map") in logged_in.get("/backtests").get_data(as_text=True)
     page = logged_in.get("/backtests/20260101T000000-cut").get_data(as_text=True)
     assert f"{saved} combinations, {40 - saved} not run." in page
     assert "Failed combinations" not in page

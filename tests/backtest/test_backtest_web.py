@@ -7,7 +7,9 @@ import pytest
 
 import backtest
 import strategy_settings
-from backtesting import results
+from backtesting import html_report, results
+from backtesting.engine import BacktestResult, Trade
+from backtesting.metrics import summarize
 from tests.backtest.scenario import SCENARIO_ARGS
 from tests.web.text import text
 
@@ -205,3 +207,22 @@ def test_the_command_shown_carries_the_settings_saved_on_the_strategy_page(logge
     args = backtest.build_parser(config).parse_args(command.split()[3:])
     assert (args.exit_threshold_pct, args.max_trade_value) == (6.2345678, 1234567)
     assert args.ma_period == config.ma_period
+
+
+def test_a_price_at_half_a_paisa_reads_the_same_in_report_html_and_on_the_page(logged_in,
+                                                                               config):
+    """Slippage leaves prices between paise; trades.csv keeps four decimals, which the page
+    reads, so report.html rounds that value too: both say ₹3,751.89, not one of them .90."""
+    days = ["2024-01-01", "2024-01-02"]
+    price = 3751.895 + 1e-10  # a hair above the half paisa, as a multiplication leaves it
+    trade = Trade(days[1], "NSE:AAA-EQ", "BUY", 2, price, 0.0, None, "entry")
+    equity = {"date": days, "cash": [10_000.0, 2496.21], "holdings_value": [0.0, 7503.79],
+              "equity": [10_000.0, 10_000.0], "buy_and_hold": [10_000.0, 10_000.0]}
+    result = BacktestResult([trade], equity, 7503.79, 0)
+    summary = summarize(result, 10_000.0)
+    folder = results.backtests_root(config.data_dir) / "half-paisa"
+    results.save(folder, result, summary, {"params": {}, "settings": {}})
+    report = html_report.run_html(summary, {}, equity, [trade])
+    page = text(logged_in.get("/backtests/half-paisa").get_data(as_text=True))
+    assert "<td>3,751.89</td>" in report and "3,751.90" not in report
+    assert "₹3,751.89" in page
