@@ -21,13 +21,15 @@ FORMAT = 2  # bump when what is stored changes
 
 
 def _fingerprint(folder: Path) -> tuple:
-    """(format, folder, (name, size, mtime_ns) of every CSV): equal only while no file changed."""
+    """(format, folder, (name, size, mtime_ns, ctime_ns) of every CSV): equal only while no
+    file changed. The ctime too: an edit that keeps the size and puts the old mtime back
+    (`touch -r`, an unpacked archive) still moves it, as nothing can set it."""
     files = []
     with os.scandir(folder) as entries:
         for entry in entries:
             if is_csv_name(entry.name):
                 stat = entry.stat()
-                files.append((entry.name, stat.st_size, stat.st_mtime_ns))
+                files.append((entry.name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
     return FORMAT, str(folder), tuple(sorted(files))
 
 

@@ -1,7 +1,9 @@
 """Where the backtest's candles come from: CSV files, the store's cache, the broker's gaps."""
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -193,3 +195,11 @@ def test_the_parsed_candle_cache_notices_a_file_added_or_changed_in_either_case(
     (scenario_dir / "NSE_DDD-EQ.CSV").write_text("date,close\n2024-01-01,1\n")
     changed, from_cache = load_csv_dir_cached(scenario_dir, cache)
     assert not from_cache and changed["NSE:DDD-EQ"].closes == [1.0]
+    # The same size and the old modification time put back (touch -r): still noticed.
+    edited = scenario_dir / "NSE_DDD-EQ.CSV"
+    before = edited.stat()
+    time.sleep(0.01)
+    edited.write_text("date,close\n2024-01-01,2\n")
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    same_looking, from_cache = load_csv_dir_cached(scenario_dir, cache)
+    assert not from_cache and same_looking["NSE:DDD-EQ"].closes == [2.0]
