@@ -8,7 +8,7 @@ SANDBOX_PORT ?= 8765
 # e.g. SANDBOX_START=2026-12-08T11:00 (IST): the sandbox's clock in a session, to see fills at night
 SANDBOX_START ?=
 
-.PHONY: run test venv lint bench bench-store bench-run bench-web bench-backtest lighthouse mongo-server clean
+.PHONY: run test venv lint lock bench bench-store bench-run bench-web bench-backtest lighthouse mongo-server clean
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,12 @@ test: venv
 
 lint: venv
 	$(PY) -m ruff check .
+
+# requirements.lock: requirements.txt with every dependency pinned and hashed, for the GitHub
+# workflow (Python 3.11, any platform); run it after changing requirements.txt.
+lock: venv
+	$(VENV)/bin/uv pip compile requirements.txt --universal --generate-hashes \
+		--python-version 3.11 --custom-compile-command "make lock" -o requirements.lock
 
 # The store benchmark adds MongoDB-wire figures when a server can be had (FerretDB via Go).
 MONGO_FOR_BENCH = TEST_MONGO_URI=$${TEST_MONGO_URI:-$$(bash .ci/mongo-server.sh --background 2>/dev/null)}

@@ -52,8 +52,28 @@ def test_the_jobs_run_the_strategy_the_reminder_and_the_retention():
     for command in ('python executor.py --trigger "$TRIGGER"', "python notifier.py remind",
                     "python retention.py"):
         assert f"run: {command}\n" in TEXT
-    assert "pip install -r requirements.txt" in (
+    assert "pip install --require-hashes -r requirements.lock" in (
         PROJECT_DIR / ".github" / "actions" / "setup" / "action.yml").read_text()
+
+
+def normalized(name: str) -> str:
+    """A package's name as the index compares them (PEP 503): backports.zstd = backports-zstd."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_lock_holds_every_pinned_requirement_with_its_hashes():
+    """requirements.lock (`make lock`) is what the workflow installs: the same versions as
+    requirements.txt, each dependency with the hashes of its files."""
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (PROJECT_DIR / "requirements.txt")
+                           .read_text(), re.MULTILINE))
+    lock = (PROJECT_DIR / "requirements.lock").read_text()
+    entries = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)(?: ;[^\\]*)? \\\n((?: +--hash=sha256:[0-9a-f]{64}"
+                         r"(?: \\)?\n)+)", lock, re.MULTILINE)
+    locked = {normalized(name): version for name, version, _ in entries}
+    assert len(entries) == len(re.findall(r"^[A-Za-z0-9_.-]+==", lock, re.MULTILINE)) > len(pins)
+    stale = {name: (version, locked.get(normalized(name))) for name, version in pins.items()
+             if locked.get(normalized(name)) != version}
+    assert not stale, f"requirements.txt and requirements.lock differ: run make lock ({stale})"
 
 
 def test_every_secret_the_workflow_uses_is_documented():
