@@ -292,7 +292,7 @@ def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bo
     try:
         if skipped_day(force):
             return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
-        if earlier := earlier_scheduled_run(store, record, today):
+        if not force and (earlier := earlier_scheduled_run(store, record, today)):
             return Outcome("skipped", f"skipped: today's scheduled run already ran at "
                            f"{india_time.moment(earlier['started_at']):%H:%M} IST "
                            f"({earlier['run_id']}); one scheduled run a day trades")

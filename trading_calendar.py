@@ -19,6 +19,9 @@ from pathlib import Path
 from config import IST, PROJECT_DIR, Config
 
 NSE_CALENDAR = "XBOM"  # exchange_calendars' Indian equity calendar (NSE and BSE share holidays)
+# From a fixed day: by default the calendar starts 20 years before today, so its sessions would
+# change every day (its end is where its holiday data ends).
+SESSIONS_START = "2000-01-01"
 MARKET_OPEN = time(9, 15)  # IST, when NSE's normal session starts trading
 MARKET_CLOSE = time(15, 30)  # IST, when it ends (orders after it wait for the next session)
 SESSIONS_CACHE_DIR = PROJECT_DIR / "data"
@@ -33,10 +36,10 @@ class HolidayFileError(ValueError):
 @lru_cache(maxsize=1)
 def _sessions() -> tuple[date, date, frozenset[date]]:
     """(first, last, every session) of the exchange calendar, loaded once per process, from a
-    file kept per exchange_calendars version and month: a process that only asks about dates
-    (the web app) then never loads pandas, ~45 MB of its memory."""
-    stamp = f"{metadata.version('exchange_calendars')}-{date.today():%Y-%m}"
-    cache = SESSIONS_CACHE_DIR / f"nse-sessions-{stamp}.txt"
+    file kept per exchange_calendars version (its sessions change with nothing else): a
+    process that only asks about dates (the web app) then never loads pandas, ~45 MB of its
+    memory."""
+    cache = SESSIONS_CACHE_DIR / f"nse-sessions-{metadata.version('exchange_calendars')}.txt"
     try:
         days = [date.fromisoformat(line) for line in cache.read_text().split()]
     except (OSError, ValueError):
@@ -49,7 +52,8 @@ def _calendar_sessions() -> list[date]:
     """Every session exchange_calendars knows for NSE, ascending."""
     import exchange_calendars  # imports pandas: only when the cache file is missing
 
-    return [session.date() for session in exchange_calendars.get_calendar(NSE_CALENDAR).sessions]
+    calendar = exchange_calendars.get_calendar(NSE_CALENDAR, start=SESSIONS_START)
+    return [session.date() for session in calendar.sessions]
 
 
 def _keep(cache: Path, days: list[date]) -> None:

@@ -210,23 +210,26 @@ def test_a_listed_nse_holiday_beyond_the_calendar_skips_and_a_bad_list_fails_nam
 
 
 def test_one_scheduled_run_a_day_trades_when_both_triggers_are_on(run_config, store, sandbox,
-                                                                  logged_in):
+                                                                  logged_in, monkeypatch):
     """The host's scheduler and the GitHub workflow both on: the late one places nothing. A
-    failed scheduled run leaves the day to the next; Run now still runs."""
+    failed scheduled run leaves the day to the next; Run now and --force still run."""
+    monkeypatch.setattr(executor, "ist_today", lambda: date(2026, 11, 25))  # a Wednesday
     store.create_run({"run_id": "failed-earlier", "trigger": "scheduled", "status": "failed",
                       "started_at": time.time() - 60, "finished_at": time.time() - 50,
                       "summary": "failed", "error": "x", "dry_run": False})
-    first = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
+    first = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
     assert first["status"] == "succeeded"
     placed = calls_to(sandbox, "/api/v3/orders/sync")
-    second = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
+    second = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
     started = time.strftime("%H:%M", time.gmtime(first["started_at"] + 19800))  # IST
     assert (second["status"], second["summary"]) == (
         "skipped", f"skipped: today's scheduled run already ran at {started} IST "
                    f"({first['run_id']}); one scheduled run a day trades")
     assert calls_to(sandbox, "/api/v3/orders/sync") == placed
-    manual = run_once(run_config, trigger="manual", force=True, broker_factory=fast_broker)
+    manual = run_once(run_config, trigger="manual", broker_factory=fast_broker)
     assert manual["status"] == "succeeded"
+    forced = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
+    assert forced["status"] == "succeeded"
 
 
 def test_four_quick_runs_buy_one_new_stock_that_day(run_config, store, logged_in):

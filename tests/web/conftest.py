@@ -138,7 +138,8 @@ def seeded(db):
         ("t2", "NSE:TCS-EQ", "SELL", 3, 3200.0, now - 2 * DAY, 600.0),
         ("t3", "NSE:SBIN-EQ", "BUY", 10, 800.0, now - 2 * DAY, None),
         ("t4", "NSE:SBIN-EQ", "SELL", 10, 780.0, now - DAY, -200.0),
-        ("t5", "NSE:INFY-EQ", "BUY", 10, 1500.0, now - 60, None),
+        # today's trade, today even in the first minute after midnight
+        ("t5", "NSE:INFY-EQ", "BUY", 10, 1500.0, max(now - 60, india_time.midnight(now)), None),
     ]
     for trade_id, symbol, side, qty, price, ts, pnl in trades:
         position = ({"symbol": symbol, "qty": qty, "avg_price": price, "last_buy_price": price,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 
 import pytest
@@ -59,9 +60,10 @@ def test_positions_valued_at_their_marks_and_unknown_without_one():
 def test_holdings_say_what_they_are_valued_at():
     positions = [{"symbol": "A", "qty": 1, "avg_price": 1.0},
                  {"symbol": "B", "qty": 1, "avg_price": 1.0}]
-    at_1432 = datetime(2026, 11, 27, 14, 32, tzinfo=IST).timestamp()
+    this_year = india_time.day_of(time.time()).year  # a day of this year reads without it
+    at_1432 = datetime(this_year, 11, 27, 14, 32, tzinfo=IST).timestamp()
     live = portfolio.Mark(2.0, at=at_1432)
-    close_26, close_27 = (portfolio.Mark(2.0, day=f"2026-11-{day}") for day in (26, 27))
+    close_26, close_27 = (portfolio.Mark(2.0, day=f"{this_year}-11-{day}") for day in (26, 27))
     assert portfolio.value_positions(positions, {"A": live, "B": live}).valued_at == \
         "live prices of 14:32 IST"
     assert portfolio.value_positions(positions, {"A": close_27, "B": close_27}).valued_at == \
