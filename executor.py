@@ -485,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trigger", choices=("manual", "scheduled"), default="manual")
     parser.add_argument("--dry-run", action="store_true", help="decide and log, place nothing")
-    parser.add_argument("--force", action="store_true", help="run on weekends and holidays too")
+    parser.add_argument("--force", action="store_true",
+                        help="run on weekends and holidays too, and after today's scheduled run")
     parser.add_argument("--run-id", help="use this run id (set by start_background_run)")
     parser.add_argument("--book", choices=BOOKS,
                         help="trade this book (default: paper while paper trading is on, else "
