@@ -109,15 +109,16 @@ def refuse_foreign_out(out: Path | None) -> None:
 
 def stopped_folder(out: Path) -> Path:
     """Where a stopped sweep saves what finished when `out` holds an earlier backtest: a new
-    folder beside it, e.g. `out`-stopped-20261207T031500 (UTC)."""
-    return out.with_name(f"{out.name}-stopped-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+    folder beside it, e.g. `out`-stopped-20261207T031500-3fa2 (UTC time, a random end)."""
+    return out.with_name(f"{out.name}-stopped-{datetime.now(UTC):%Y%m%dT%H%M%S}-"
+                         f"{os.urandom(2).hex()}")
 
 
 def note_unlisted(config: Config, out: Path | None) -> None:
     """A note on stderr when --out is under data/backtests/ where the Backtests page does not
     list it: deeper than a folder, or named with other characters than it allows."""
     root = results.backtests_root(config.data_dir).resolve()
-    if out is None or root not in out.resolve().parents:
+    if out is None or (root not in out.resolve().parents and out.resolve() != root):
         return
     if out.resolve().parent != root or not results.SAFE_ID.match(out.name):
         print(f"backtest: note: the Backtests page will not list {out}: it lists the folders "

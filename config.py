@@ -253,8 +253,8 @@ class Config:
     telegram_bot_token: str = _setting(_text, "", "Telegram bot token for alerts (optional)")
     telegram_chat_id: str = _setting(_text, "", "Telegram chat id for alerts (optional)")
     telegram_api_url: str = _setting(_text, "https://api.telegram.org", "Telegram Bot API base URL")
-    alert_reminder_time_ist: str = _setting(_hhmm, "14:30",
-                                            "When to remind about the Fyers login on trading days, IST")
+    alert_reminder_time_ist: str = _setting(
+        _hhmm, "14:30", "When to send the Fyers login reminder and the missed-run alert, IST")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = None

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -43,6 +43,7 @@ from messages import (
     run_status_label,
 )
 from order_flow import RunResult
+from order_outcomes import SPENT_NOTHING
 from redaction import redact
 from run_guard import RunGuard
 from run_steps import RunSteps
@@ -60,7 +61,7 @@ LOCK_TTL_S = 60.0
 LOCK_BEAT_S = 10.0
 TOKEN_MARGIN_S = 300.0  # a token that would die during the run is refreshed first
 SKIPPED_BUSY = "skipped: already running"
-RUNS_PAGE = 50
+ALREADY_RAN = "skipped: today's scheduled run already ran"  # then: at 15:10 IST (its id); …
 ALERT_WAIT_S = 30.0
 FINAL_WRITE_TRIES = 4
 FINAL_WRITE_PAUSE_S = 1.0  # doubled after each failed try
@@ -218,26 +219,23 @@ def _close_stale_runs(store: Store, run_id: str) -> None:
 
 def earlier_scheduled_run(store: Store, record: dict[str, Any], today: date
                           ) -> dict[str, Any] | None:
-    """When `record` is a scheduled run, the scheduled run of this book that ran `today` before
-    it (succeeded, or with warnings; not one that failed, was skipped or was a dry run): with
-    this app's scheduler and the GitHub workflow both on, a second one, late, would trade the
-    day again."""
+    """When `record` is a scheduled run, the scheduled run of this book that did the day's work
+    `today` before it (_did_the_day): with this app's scheduler and the GitHub workflow both
+    on, a second one, late, would trade the day again."""
     if record["trigger"] != "scheduled":
         return None
-    return next((run for run in _runs_since(store, india_time.day_start(today))
+    return next((run for run in store.runs_since(india_time.day_start(today))
                  if run["trigger"] == "scheduled" and run["run_id"] != record["run_id"]
-                 and not run["dry_run"] and run["status"] in ("succeeded", "warning")), None)
+                 and not run["dry_run"] and _did_the_day(store, run)), None)
 
 
-def _runs_since(store: Store, since: float) -> Iterator[dict[str, Any]]:
-    """This book's runs started at or after `since`, newest first, a page at a time."""
-    before = None
-    while page := store.list_runs(limit=RUNS_PAGE, before=before):
-        for run in page:
-            if run["started_at"] < since:
-                return
-            yield run
-        before = page[-1]["started_at"]
+def _did_the_day(store: Store, run: dict[str, Any]) -> bool:
+    """Whether a run did the day's work: it succeeded (whatever it bought, or nothing), or an
+    order of it spent money or may still, however it ended. Not one that found NSE closed,
+    failed before any order filled (all refused, say, from a runner's unregistered IP) or was
+    skipped: the day is still to be traded, as the day's caps count it (SPENT_NOTHING)."""
+    return run["status"] == "succeeded" or any(
+        order["status"] not in SPENT_NOTHING for order in store.list_orders(run_id=run["run_id"]))
 
 
 def ist_today() -> date:
@@ -293,7 +291,7 @@ def _run_outcome(config: Config, store: Store, record: dict[str, Any], force: bo
         if skipped_day(force):
             return Outcome("skipped", f"skipped: {today:%a %d %b} is not an NSE trading day")
         if not force and (earlier := earlier_scheduled_run(store, record, today)):
-            return Outcome("skipped", f"skipped: today's scheduled run already ran at "
+            return Outcome("skipped", f"{ALREADY_RAN} at "
                            f"{india_time.moment(earlier['started_at']):%H:%M} IST "
                            f"({earlier['run_id']}); one scheduled run a day trades")
         paper_mode.require_known_mode(config, store, on_ci_runner(os.environ))
@@ -385,6 +383,13 @@ def running_run(store: Store) -> dict[str, Any] | None:
     owner = store.lock_owner(LOCK_NAME)
     found = store.find_run(owner) if owner else None
     return found[1] if found and found[1]["status"] == "running" else None
+
+
+def stood_aside(run: dict[str, Any]) -> bool:
+    """Whether a run was skipped for another run: one running, or today's scheduled run done
+    (the Today card shows that other run as the last)."""
+    summary = (run.get("summary") or "").removeprefix("Paper: ")
+    return run["status"] == "skipped" and summary.startswith((SKIPPED_BUSY, ALREADY_RAN))
 
 
 def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:

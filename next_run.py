@@ -1,10 +1,10 @@
 """When the next run starts by itself: this app's scheduler, or the GitHub workflow when it has
 recorded a scheduled run lately, or nothing (what the pages and `token_refresh.py status` judge
-the token against); and the trading day whose run never started."""
+the token against); and the trading days on which no run started."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import india_time
@@ -16,6 +16,7 @@ RECENT_RUNS = 20
 # The workflow's run job records a run every weekday (a holiday's is recorded as skipped), so a
 # scheduled run this recent, while this app's scheduler is off, means the workflow is on.
 WORKFLOW_SEEN_S = 4 * 86400
+LOOKBACK_DAYS = 10  # trading days looked back on for days without a run
 
 
 @dataclass(frozen=True)
@@ -51,30 +52,49 @@ def automatic_runs(config: Config, store: Store, now: float,
     return next_automatic_run(config, both, now)
 
 
-def missed_day(store: Store, now: float, next_run: NextRun) -> date | None:
-    """The last NSE trading day before `now`'s day when runs start by themselves (`next_run`)
-    and no run of either book, not even a skipped one, was recorded on it though one was
-    before it (a deployment set up since then has missed nothing); else None. Every run that
-    starts is recorded, so none means nothing started one: the host was down, or GitHub
-    stopped the workflow."""
+def missed_days(store: Store, now: float, next_run: NextRun) -> list[date]:
+    """The NSE trading days among the last LOOKBACK_DAYS before `now`'s day on which no run of
+    either book was recorded (not even a skipped one), while runs start by themselves
+    (`next_run`): those since a scheduled run was first recorded, so that a deployment set up
+    since then, or one whose only runs were Run now, has missed nothing. Every run that starts
+    is recorded (unless the store could not be used, which has an alert of its own), so none
+    means nothing started one."""
     if next_run.at is None:
-        return None
-    day = previous_trading_day(india_time.day_of(now))
-    day_end = india_time.day_start(day + timedelta(days=1))
-    latest = [run["started_at"] for book in BOOKS
-              for run in store.for_book(book).list_runs(limit=1, before=day_end)]
-    if not latest or max(latest) >= india_time.day_start(day):
-        return None
-    return day
-
-
-def missed_run_message(config: Config, day: date, next_run: NextRun) -> str:
-    """What the dashboard and the alert say of a trading day whose run never started."""
-    if next_run.by == "scheduler":
-        where = (f"This app's scheduler starts it at {config.run_time_ist} IST: check that "
-                 f"run_prod.py was running then.")
+        return []
+    window = _trading_days_before(india_time.day_of(now), LOOKBACK_DAYS)
+    since, until = india_time.day_start(window[0]), india_time.midnight(now)
+    views = [store.for_book(book) for book in BOOKS]
+    runs = [run for view in views for run in view.runs_since(since) if run["started_at"] < until]
+    if any(run["trigger"] == "scheduled" for view in views
+           for run in view.list_runs(limit=RECENT_RUNS, before=since)):
+        on_since = window[0]
     else:
-        where = ("The GitHub workflow starts it: check its Actions tab (GitHub may drop a "
-                 "scheduled run, and stops a public repository's schedules after 60 days "
-                 "without a commit).")
-    return f"No run on {day:%a %d %b}, an NSE trading day: nothing started one. {where}"
+        on_since = min((india_time.day_of(run["started_at"]) for run in runs
+                        if run["trigger"] == "scheduled"), default=None)
+    if on_since is None:
+        return []
+    ran = {india_time.day_of(run["started_at"]) for run in runs}
+    return [day for day in window if day >= on_since and day not in ran]
+
+
+def _trading_days_before(today: date, count: int) -> list[date]:
+    """The `count` NSE trading days before `today`, oldest first."""
+    days = [previous_trading_day(today)]
+    while len(days) < count:
+        days.append(previous_trading_day(days[-1]))
+    return days[::-1]
+
+
+def missed_run_message(config: Config, days: list[date], next_run: NextRun) -> str:
+    """What the dashboard and the alert say of the trading days without a run (missed_days)."""
+    if len(days) == 1:
+        when = f"on {days[0]:%a %d %b}, an NSE trading day"
+    else:
+        when = f"on the {len(days)} NSE trading days from {days[0]:%a %d %b} to {days[-1]:%a %d %b}"
+    if next_run.by == "scheduler":
+        where = (f"This app's scheduler starts the runs at {config.run_time_ist} IST: check "
+                 f"that run_prod.py was running then.")
+    else:
+        where = ("The GitHub workflow starts them: check its Actions tab (GitHub may drop a "
+                 "scheduled run).")
+    return f"No run was recorded {when}. {where}"

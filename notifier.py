@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
+import os
 import sys
 import textwrap
 import time
@@ -29,14 +30,14 @@ import order_outcomes
 import portfolio
 import prices
 import token_refresh
-from config import IST, Config, load_config_or_exit
-from next_run import automatic_runs, missed_day, missed_run_message
+from config import IST, Config, load_config_or_exit, on_ci_runner
+from next_run import NextRun, automatic_runs, missed_days, missed_run_message
 from paper_mode import PAPER_LABEL
 from portfolio import inr, ist_short, signed_inr, ticker
 from redaction import redact, register_secret
 from store.base import Store, StoreError
 from store.log_handler import logged_store
-from trading_calendar import is_trading_day
+from trading_calendar import is_trading_day, next_run_at
 
 logger = logging.getLogger(__name__)
 
@@ -384,14 +385,18 @@ def send_login_reminder_if_needed(config: Config, store: Store, now: float | Non
 
 # --- the missed-run alert ------------------------------------------------------------------
 
-def missed_run_due(config: Config, store: Store, now: float) -> tuple[date, str] | None:
-    """The last trading day and what to say of it when its run never started (next_run.py)
-    and no alert has told it yet; else None."""
+def missed_run_due(config: Config, store: Store, now: float, *, on_runner: bool = False
+                   ) -> tuple[date, str] | None:
+    """The last of the trading days without a run (next_run.missed_days) and what to say of
+    them, when no alert has told that day yet; else None. `on_runner`: this is the workflow's
+    morning job, so the workflow is on, however long ago its last recorded run."""
     next_run = automatic_runs(config, store, now)
-    day = missed_day(store, now, next_run)
-    if day is None or store.get_setting(MISSED_RUN_SENT_FOR) == day.isoformat():
+    if on_runner and next_run.at is None:
+        next_run = NextRun(next_run_at(config, now), "workflow")
+    days = missed_days(store, now, next_run)
+    if not days or store.get_setting(MISSED_RUN_SENT_FOR) == days[-1].isoformat():
         return None
-    return day, missed_run_message(config, day, next_run)
+    return days[-1], missed_run_message(config, days, next_run)
 
 
 def send_missed_run_alert(config: Config, store: Store, day: date, message: str) -> str | None:
@@ -442,7 +447,7 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("remind", help="send the Fyers login reminder, with the Tokens page "
                         "link, when today's login is missing (NSE trading days, once a day), "
-                        "and an alert when the last trading day's run never started")
+                        "and an alert when a trading day went without a run")
     parser.parse_args(argv)
     config = load_config_or_exit()
     if not channels_from_config(config):
@@ -453,7 +458,7 @@ def main(argv: list[str] | None = None, now: float | None = None) -> int:
             now = time.time() if now is None else now
             status = login_reminder_due(config, store, now)
             reminder_error = send_login_reminder(config, store, status, now) if status else None
-            missed = missed_run_due(config, store, now)
+            missed = missed_run_due(config, store, now, on_runner=on_ci_runner(os.environ))
             missed_error = send_missed_run_alert(config, store, *missed) if missed else None
     except StoreError as exc:
         print(f"notifier: the store cannot be used: {redact(str(exc))}", file=sys.stderr)

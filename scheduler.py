@@ -3,7 +3,7 @@ for single-host installs.
 
 Enabled by `SCHEDULER_ENABLED`; GitHub Actions is the other trigger. Both may be on: the
 executor's store lock lets one run happen at a time, and a scheduled run skips a day whose
-scheduled run already succeeded. Which days trade lives in trading_calendar.py.
+scheduled run already traded it. Which days trade lives in trading_calendar.py.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def _retention(config: Config, store: Any) -> None:
 
 
 def init_scheduler(app: Any, config: Config) -> None:
-    """Start the weekday run job (and the alerts' login reminder) in this process once, when
+    """Start the weekday run job (and the alerts' morning job: the login reminder and the
+    missed-run alert) in this process once, when
     SCHEDULER_ENABLED; later calls, e.g. from other apps in the same process, reuse it."""
     global _scheduler
     if not config.scheduler_enabled:

@@ -10,7 +10,7 @@ from typing import Any
 import executor
 import token_refresh
 from config import Config
-from next_run import RECENT_RUNS, NextRun, automatic_runs, missed_day, missed_run_message
+from next_run import RECENT_RUNS, NextRun, automatic_runs, missed_days, missed_run_message
 from store.base import Store
 
 
@@ -22,23 +22,24 @@ class Today:
     # The run's summary names its own fills and only counts the sales made by hand it recorded:
     # those are listed one by one.
     hand_sales: list[dict[str, Any]]
-    missed_run: str | None  # what to say of the last trading day when no run started on it
+    missed_run: str | None  # what to say of the trading days on which no run started
     next_run: NextRun
     token: token_refresh.TokenStatus
 
 
 def today(config: Config, store: Store, now: float | None = None) -> Today:
-    """The last run with the sales by hand it recorded, a missed trading day, the next
+    """The last run with the sales by hand it recorded, the missed trading days, the next
     automatic run and the login state, as of `now`."""
     now = time.time() if now is None else now
     runs = executor.as_shown(store, store.list_runs(limit=RECENT_RUNS))
     next_run = automatic_runs(config, store, now, runs)
-    last = runs[0] if runs else None
+    # a run that stood aside for another says less than that other run
+    last = next((run for run in runs if not executor.stood_aside(run)), runs[0] if runs else None)
     hand_sales = [] if last is None else [
         trade for trade in reversed(store.list_trades(since=last["started_at"]))
         if trade["run_id"] == last["run_id"] and trade["source"] == "manual"]
     token = token_refresh.token_status(config, store, now,
                                        runs_automatically=next_run.at is not None)
-    missed = missed_day(store, now, next_run)
+    missed = missed_days(store, now, next_run)
     missed_run = missed_run_message(config, missed, next_run) if missed else None
     return Today(last, hand_sales, missed_run, next_run, token)

@@ -23,9 +23,13 @@ def worker_death(exitcode: int | None) -> str:
     signal's number negated)."""
     if exitcode is None or exitcode >= 0:
         return f"worker process died (exit code {exitcode})"
-    name = signal.Signals(-exitcode).name
-    oom = " (the kernel also sends it when memory runs out)" if name == "SIGKILL" else ""
-    return f"worker process killed by {name}, signal {-exitcode}{oom}"
+    number = -exitcode
+    try:
+        said = f"{signal.Signals(number).name}, signal {number}"
+    except ValueError:  # a real-time signal has no name
+        said = f"signal {number}"
+    oom = " (the kernel also sends it when memory runs out)" if number == signal.SIGKILL else ""
+    return f"worker process killed by {said}{oom}"
 
 
 def _serve(task: Callable[[Any], Any], items: Sequence[Any], conn: Connection,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ BOOKS = ("real", "paper")
 # The money collections, one set per book; everything else (users, sessions, tokens, settings,
 # candles, logs, locks) is shared by both books.
 BOOK_COLLECTIONS = ("runs", "orders", "trades", "positions", "closed_days")
+RUNS_PAGE = 50  # runs read at a time by runs_since
 
 
 class StoreError(RuntimeError):
@@ -204,6 +205,16 @@ class Store(ABC):
     @abstractmethod
     def list_runs(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
         """Newest first by started_at; `before` = started_at of the last row seen."""
+
+    def runs_since(self, since: float) -> Iterator[dict[str, Any]]:
+        """This book's runs started at or after `since`, newest first, read a page at a time."""
+        before = None
+        while page := self.list_runs(limit=RUNS_PAGE, before=before):
+            for run in page:
+                if run["started_at"] < since:
+                    return
+                yield run
+            before = page[-1]["started_at"]
 
     # --- logs: {id (str, assigned), ts, level, logger, message, run_id, extra (dict)} ----
     @abstractmethod

@@ -28,12 +28,13 @@ def test_the_missed_day_is_told_once(alert_config, store, telegram, workflow_run
     assert send_missed_run_alert(alert_config, store, *missed_run_due(alert_config, store, NOW)) \
         is None
     assert telegram.texts == [
-        "⏰ Nifty Shop: missed run\nNo run on Mon 23 Nov, an NSE trading day: nothing started "
-        "one. The GitHub workflow starts it: check its Actions tab (GitHub may drop a scheduled "
-        "run, and stops a public repository's schedules after 60 days without a commit)."]
+        "⏰ Nifty Shop: missed run\nNo run was recorded on Mon 23 Nov, an NSE trading day. The "
+        "GitHub workflow starts them: check its Actions tab (GitHub may drop a scheduled run)."]
     assert store.get_setting(LAST_ALERT)["kind"] == "missed_run"
     assert missed_run_due(alert_config, store, LATER) is None
-    assert missed_run_due(alert_config, store, THURSDAY)[0] == date(2026, 11, 25)  # another
+    day, message = missed_run_due(alert_config, store, THURSDAY)  # Wednesday missed too
+    assert day == date(2026, 11, 25) and message.startswith(
+        "No run was recorded on the 2 NSE trading days from Mon 23 Nov to Wed 25 Nov.")
 
 
 def test_a_refused_alert_is_tried_again_next_time(alert_config, store, telegram, workflow_runs):
@@ -46,7 +47,7 @@ def test_a_refused_alert_is_tried_again_next_time(alert_config, store, telegram,
 def test_the_morning_job_reports_the_alert(env, store, telegram, workflow_runs, capsys):
     assert notifier.main(["remind"], now=NOW) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith(
-        "missed-run alert sent: No run on Mon 23 Nov, an NSE trading day")
+        "missed-run alert sent: No run was recorded on Mon 23 Nov, an NSE trading day")
     assert notifier.main(["remind"], now=NOW + 60) == 0
     assert "missed-run" not in capsys.readouterr().out
     assert sum("missed run" in text for text in telegram.texts) == 1
@@ -58,6 +59,18 @@ def test_a_refused_alert_fails_the_morning_job_in_one_line(env, store, telegram,
     assert notifier.main(["remind"], now=NOW) == 1
     last_line = capsys.readouterr().err.splitlines()[-1]
     assert last_line.startswith("notifier: the missed-run alert was not sent: Telegram answered")
+
+
+def test_on_the_runner_the_workflow_counts_as_on_however_long_ago_it_last_ran(alert_config,
+                                                                              store):
+    """Its morning job running proves it is on, though the last scheduled run it recorded is
+    too old for the pages to tell (next_run.WORKFLOW_SEEN_S)."""
+    record_run(store, "friday-before", date(2026, 11, 13))
+    assert missed_run_due(alert_config, store, NOW) is None
+    day, message = missed_run_due(alert_config, store, NOW, on_runner=True)
+    assert day == date(2026, 11, 23) and message.startswith(
+        "No run was recorded on the 6 NSE trading days from Mon 16 Nov to Mon 23 Nov. The "
+        "GitHub workflow starts them")
 
 
 def test_the_morning_job_runs_every_day_at_the_configured_ist_time(alert_config, store):

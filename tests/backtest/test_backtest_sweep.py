@@ -588,11 +588,8 @@ def _sweep_started(config, tmp_path, out) -> subprocess.Popen:
     return cli
 
 
-def test_kill_stops_a_sweep_as_ctrl_c_does(config, tmp_path):
-    """`kill` (SIGTERM, as `timeout` or a service manager sends it) to the sweep's process
-    alone: what finished is saved with its grid, and no worker is left behind."""
-    out = tmp_path / "killed"
-    cli = _sweep_started(config, tmp_path, out)
+def _terminated(cli: subprocess.Popen) -> str:
+    """`kill` (SIGTERM) to the sweep's process alone; its stderr, once it has exited 130."""
     try:
         cli.send_signal(signal.SIGTERM)
         _, stderr = cli.communicate(timeout=60)
@@ -600,6 +597,15 @@ def test_kill_stops_a_sweep_as_ctrl_c_does(config, tmp_path):
         if cli.poll() is None:
             os.killpg(cli.pid, signal.SIGKILL)
     assert cli.returncode == 130, stderr
+    return stderr
+
+
+def test_kill_stops_a_sweep_as_ctrl_c_does(config, tmp_path):
+    """`kill` (SIGTERM, as `timeout` or a service manager sends it) to the sweep's process
+    alone: what finished is saved with its grid, and no worker is left behind."""
+    out = tmp_path / "killed"
+    cli = _sweep_started(config, tmp_path, out)
+    _terminated(cli)
     _assert_kept_what_finished(out, 40, "interrupted")
     assert _group_gone(cli.pid)
 
@@ -615,13 +621,7 @@ def test_a_stopped_sweep_keeps_the_earlier_backtest_in_its_folder(config, tmp_pa
                    "--to", last, "--out", str(out)).returncode == 0
     earlier = {path.name: path.read_bytes() for path in out.iterdir()}
     cli = _sweep_started(config, tmp_path, out)
-    try:
-        cli.send_signal(signal.SIGTERM)
-        _, stderr = cli.communicate(timeout=60)
-    finally:
-        if cli.poll() is None:
-            os.killpg(cli.pid, signal.SIGKILL)
-    assert cli.returncode == 130, stderr
+    stderr = _terminated(cli)
     assert {path.name: path.read_bytes() for path in out.iterdir()} == earlier
     lines = stderr.splitlines()
     assert f"backtest: the earlier backtest in {out} is kept: a stopped sweep replaces nothing" \

@@ -14,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 import executor
+import india_time
 import strategy_settings
 import trading_calendar
 from config import PROJECT_DIR
@@ -213,7 +214,7 @@ def test_one_scheduled_run_a_day_trades_when_both_triggers_are_on(run_config, st
                                                                   logged_in, monkeypatch):
     """The host's scheduler and the GitHub workflow both on: the late one places nothing. A
     failed scheduled run leaves the day to the next; Run now and --force still run."""
-    monkeypatch.setattr(executor, "ist_today", lambda: date(2026, 11, 25))  # a Wednesday
+    monkeypatch.setattr(executor, "skipped_day", lambda force: None)  # a weekend too, unforced
     store.create_run({"run_id": "failed-earlier", "trigger": "scheduled", "status": "failed",
                       "started_at": time.time() - 60, "finished_at": time.time() - 50,
                       "summary": "failed", "error": "x", "dry_run": False})
@@ -230,6 +231,28 @@ def test_one_scheduled_run_a_day_trades_when_both_triggers_are_on(run_config, st
     assert manual["status"] == "succeeded"
     forced = run_once(run_config, trigger="scheduled", force=True, broker_factory=fast_broker)
     assert forced["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("status,order,held_back", [
+    ("warning", None, False),  # found NSE closed: placed nothing
+    ("failed", "rejected", False),  # its orders refused (a runner's unregistered IP)
+    ("failed", "traded", True),  # failed after an order filled: the day was traded
+], ids=["closed", "all refused", "filled then failed"])
+def test_an_earlier_scheduled_run_holds_the_day_only_if_it_traded(run_config, store, logged_in,
+                                                                  monkeypatch, status, order,
+                                                                  held_back):
+    monkeypatch.setattr(executor, "skipped_day", lambda force: None)
+    started = max(time.time() - 60, india_time.midnight(time.time()))
+    store.create_run({"run_id": "earlier", "trigger": "scheduled", "status": status,
+                      "started_at": started, "finished_at": started + 5, "summary": "",
+                      "error": None, "dry_run": False})
+    if order:
+        store.upsert_order({"tag": "e1", "run_id": "earlier", "symbol": "NSE:ITC-EQ",
+                            "side": "BUY", "qty": 1, "reason": "entry", "status": order,
+                            "broker_order_id": "B1", "filled_qty": 0, "traded_price": 0.0,
+                            "message": "", "created_at": started, "updated_at": started})
+    run = run_once(run_config, trigger="scheduled", broker_factory=fast_broker)
+    assert (run["status"] == "skipped") is held_back, run["summary"]
 
 
 def test_four_quick_runs_buy_one_new_stock_that_day(run_config, store, logged_in):
