@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+import store.base as store_base
 from config import IST, PROJECT_DIR
 from store import ClosedDay, DuplicateKey, Store, TradeStats
 from store.common import search_terms, trade_stats
@@ -186,6 +187,15 @@ def test_runs(store):
     assert [r["run_id"] for r in store.list_runs(limit=2)] == ["r4", "r3"]
     assert [r["run_id"] for r in store.list_runs(limit=10, before=T0 + 3)] == ["r2", "r1", "r0"]
     assert store.get_run("nope") is None
+
+
+def test_runs_since_reads_past_a_page(store, monkeypatch):
+    monkeypatch.setattr(store_base, "RUNS_PAGE", 2)  # five runs: three pages
+    for i in range(5):
+        store.create_run({"run_id": f"r{i}", "trigger": "scheduled", "status": "succeeded",
+                          "started_at": T0 + i, "dry_run": False})
+    assert [r["run_id"] for r in store.runs_since(T0 + 1)] == ["r4", "r3", "r2", "r1"]
+    assert list(store.runs_since(T0 + 5)) == []
 
 
 def test_a_run_keeps_the_steps_it_rewrites(store):
