@@ -26,6 +26,8 @@ from indian_digits import grouped
 # .wrap: a table whose text wraps (its last column, an error, anywhere) rather than scroll.
 # .wide: a box as wide as its table needs, past the body's 60rem up to the screen's width,
 # centred on the body; on a phone that is the body's width, and its table scrolls inside it.
+# .named: named values (figures, parameters) that fit a phone: the cells wrap, a name with no
+# space (max_trade_value) anywhere; a figure's note ("no losing trade") goes under its value.
 STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;"
          "color:#212529}"
          "table{border-collapse:collapse;font-size:.9rem}"
@@ -37,7 +39,9 @@ STYLE = ("body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:60rem
          ".wrap td:last-child{overflow-wrap:anywhere}"
          ".wide{width:max-content;min-width:100%;max-width:calc(100vw - 2rem);margin-left:50%;"
          "transform:translateX(-50%)}"
-         "small{color:#6c757d}")
+         "small{color:#6c757d}"
+         ".named td{white-space:normal}.named td:first-child{overflow-wrap:anywhere}"
+         "td small{display:block;white-space:normal}")
 TRADES_SHOWN = 500  # as the web app's report; trades.csv has every one
 # The figures of "Every combination", on sweep.html and the Backtests page's sweep.
 SWEEP_FIGURES = [*HEATMAP_METRICS, "cagr_pct", "trades"]
@@ -103,10 +107,10 @@ def run_html(summary: dict[str, Any], params: dict[str, Any], equity: dict[str, 
     if equity.get("buy_and_hold"):
         lines.append(("Buy and hold, equal weight", equity["buy_and_hold"], "#6c757d"))
     figures = _table(["Figure", "Value"], [(shown.label, _noted(shown))
-                                           for shown in figure_rows(summary)])
+                                           for shown in figure_rows(summary)], box="scroll named")
     return _page(f"Backtest {summary['start']} → {summary['end']}", "".join([
         figures, "<h2>Parameters</h2>",
-        _table(["Parameter", "Value"], parameter_rows(params, settings)),
+        _table(["Parameter", "Value"], parameter_rows(params, settings), box="scroll named"),
         "<h2>Equity against buy and hold</h2>",
         line_svg(dates, lines, label="Equity against buy and hold",
                  unit=lambda v: f"₹{grouped(v, 0)}"),

@@ -93,10 +93,16 @@ def fits_and_reads(page) -> None:
 @pytest.mark.parametrize("width", [390, 1280])
 def test_report_html_reads_on_a_phone_and_a_desktop(browser, config, scenario_dir, tmp_path,
                                                     width):
-    cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--out", str(tmp_path / "run"))
+    # The largest capital there is: its amounts are the widest a figure can be.
+    cli(config, "--csv", str(scenario_dir), *SCENARIO_ARGS, "--capital", "1e12", "--out",
+        str(tmp_path / "run"))
     page = opened(browser, (tmp_path / "run" / "report.html").as_uri(), width)
     assert page.locator("polyline").count() == 3
     fits_and_reads(page)
+    # The figures and parameters fit: their names and notes wrap rather than scroll.
+    assert page.locator(".scroll").evaluate_all(
+        "(boxes) => boxes.slice(0, 2).map((box) => box.scrollWidth <= box.clientWidth)"
+    ) == [True, True]
     # The trades keep one line a row: their table scrolls in its own box on a phone.
     date = page.locator("h2:has-text('Fills') ~ .scroll td").first
     assert date.bounding_box()["height"] < 2 * float(date.evaluate(
