@@ -150,12 +150,11 @@ def _ranked_table(document: dict[str, Any]) -> str:
 
 
 def not_run_sentence(document: dict[str, Any]) -> str:
-    """Why a stopped sweep's `not_run` combinations have no result, naming each, as sweep.html
-    and the web page say it."""
-    not_run = document["not_run"]
+    """Why a stopped sweep's `not_run` combinations have no result, as sweep.html and the web
+    page say it above their list."""
+    count = len(document["not_run"])
     why = f" ({document['stopped']})" if document.get("stopped") else ""
-    return (f"The sweep was stopped{why} before {len(not_run)} "
-            f"combination{'s' if len(not_run) != 1 else ''} ran: {'; '.join(not_run)}.")
+    return f"The sweep was stopped{why} before {count} combination{'s' if count != 1 else ''} ran:"
 
 
 def sweep_html(document: dict[str, Any]) -> str:
@@ -183,7 +182,9 @@ def sweep_html(document: dict[str, Any]) -> str:
             (failed["combination"], failed["error"]) for failed in document["failed"]],
             box="scroll wrap"))
     if document.get("not_run"):
-        parts.append(f"<h2>Not run</h2><p>{escape(not_run_sentence(document))}</p>")
+        parts.append(f"<h2>Not run</h2><p>{escape(not_run_sentence(document))}</p><ul>"
+                     + "".join(f"<li>{escape(item)}</li>" for item in document["not_run"])
+                     + "</ul>")
     parts.append("<h2>Every combination</h2>" + _ranked_table(document))
     return _page(f"Sweep {document['start']} → {document['end']}", "".join(parts))
 

@@ -567,7 +567,8 @@ def test_ctrl_c_stops_a_sweep_quietly_and_keeps_what_finished(config, logged_in,
     page = logged_in.get("/backtests/20260101T000000-cut").get_data(as_text=True)
     assert f"{saved} combinations, {40 - saved} not run." in page
     assert "Failed combinations" not in page
-    assert f"The sweep was stopped (interrupted) before {40 - saved} combinations ran: " in page
+    assert f"The sweep was stopped (interrupted) before {40 - saved} combinations ran:</p>" in page
+    assert page.count("<li><code>exit=") == 40 - saved  # one line each
     # The map crosses out the cells not run as such, not as failures.
     assert "Crossed out: not run, no result" in page and "failed, no result" not in page
 
