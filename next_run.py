@@ -87,10 +87,13 @@ def _trading_days_before(today: date, count: int) -> list[date]:
 
 def missed_run_message(config: Config, days: list[date], next_run: NextRun) -> str:
     """What the dashboard and the alert say of the trading days without a run (missed_days)."""
-    if len(days) == 1:
-        when = f"on {days[0]:%a %d %b}, an NSE trading day"
+    names = [f"{day:%a %d %b}" for day in days]
+    if len(names) == 1:
+        when = f"on {names[0]}, an NSE trading day"
+    elif len(names) <= 3:  # named one by one: a day between them may have had its run
+        when = f"on {', '.join(names[:-1])} and {names[-1]}, NSE trading days"
     else:
-        when = f"on the {len(days)} NSE trading days from {days[0]:%a %d %b} to {days[-1]:%a %d %b}"
+        when = f"on {len(names)} NSE trading days from {names[0]} to {names[-1]}"
     if next_run.by == "scheduler":
         where = (f"This app's scheduler starts the runs at {config.run_time_ist} IST: check "
                  f"that run_prod.py was running then.")

@@ -34,7 +34,7 @@ def test_the_missed_day_is_told_once(alert_config, store, telegram, workflow_run
     assert missed_run_due(alert_config, store, LATER) is None
     day, message = missed_run_due(alert_config, store, THURSDAY)  # Wednesday missed too
     assert day == date(2026, 11, 25) and message.startswith(
-        "No run was recorded on the 2 NSE trading days from Mon 23 Nov to Wed 25 Nov.")
+        "No run was recorded on Mon 23 Nov and Wed 25 Nov, NSE trading days.")
 
 
 def test_a_refused_alert_is_tried_again_next_time(alert_config, store, telegram, workflow_runs):
@@ -69,7 +69,7 @@ def test_on_the_runner_the_workflow_counts_as_on_however_long_ago_it_last_ran(al
     assert missed_run_due(alert_config, store, NOW) is None
     day, message = missed_run_due(alert_config, store, NOW, on_runner=True)
     assert day == date(2026, 11, 23) and message.startswith(
-        "No run was recorded on the 6 NSE trading days from Mon 16 Nov to Mon 23 Nov. The "
+        "No run was recorded on 6 NSE trading days from Mon 16 Nov to Mon 23 Nov. The "
         "GitHub workflow starts them")
 
 

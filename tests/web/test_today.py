@@ -72,9 +72,12 @@ def test_any_run_on_the_day_counts_in_either_book(store, book, hour, trigger):
     assert missed_days(store, NOW, SCHEDULED) == []
 
 
-def test_every_day_without_a_run_since_the_last_one_is_missed(store):
+def test_every_day_without_a_run_since_the_last_one_is_missed(config, store):
     record_run(store, "wednesday", date(2026, 11, 18))
-    assert missed_days(store, NOW, SCHEDULED) == [date(2026, 11, 19), date(2026, 11, 20), MONDAY]
+    days = missed_days(store, NOW, SCHEDULED)
+    assert days == [date(2026, 11, 19), date(2026, 11, 20), MONDAY]
+    assert missed_run_message(config, days, SCHEDULED).startswith(
+        "No run was recorded on Thu 19 Nov, Fri 20 Nov and Mon 23 Nov, NSE trading days.")
 
 
 def test_nothing_is_missed_before_a_scheduled_run_or_without_automatic_runs(store):
@@ -98,7 +101,7 @@ def test_the_workflow_s_own_scheduled_runs_make_it_on(config, store):
 def test_the_scheduler_s_message_names_its_time_and_the_days(config):
     config = config.with_overrides(scheduler_enabled=True, run_time_ist="15:20")
     assert missed_run_message(config, [date(2026, 11, 20), MONDAY], SCHEDULED) == (
-        "No run was recorded on the 2 NSE trading days from Fri 20 Nov to Mon 23 Nov. This "
+        "No run was recorded on Fri 20 Nov and Mon 23 Nov, NSE trading days. This "
         "app's scheduler starts the runs at 15:20 IST: check that run_prod.py was running then.")
 
 
