@@ -1,6 +1,6 @@
-"""The dashboard's Today card: the last run and the sales by hand it found, a trading day whose
-run never started, the next automatic run (or that nothing runs by itself, and how to turn that
-on), and the Fyers login state."""
+"""The dashboard's Today card: the last run and the sales by hand it found, the trading days
+on which no run started, the next automatic run (or that nothing runs by itself, and how to
+turn that on), and the Fyers login state."""
 from __future__ import annotations
 
 import time
