@@ -117,10 +117,12 @@ def stopped_folder(out: Path) -> Path:
 def note_unlisted(config: Config, out: Path | None) -> None:
     """A note on stderr when --out is under data/backtests/ where the Backtests page does not
     list it: deeper than a folder, or named with other characters than it allows."""
-    root = results.backtests_root(config.data_dir).resolve()
-    if out is None or (root not in out.resolve().parents and out.resolve() != root):
+    if out is None:
         return
-    if out.resolve().parent != root or not results.SAFE_ID.match(out.name):
+    root, resolved = results.backtests_root(config.data_dir).resolve(), out.resolve()
+    if root not in resolved.parents and resolved != root:
+        return
+    if resolved.parent != root or not results.SAFE_ID.match(out.name):
         print(f"backtest: note: the Backtests page will not list {out}: it lists the folders "
               f"right inside {root} named with letters, digits, '.', '_' and '-' (starting with "
               f"a letter or digit)", file=sys.stderr)
@@ -334,7 +336,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
             document = sweep.run(prepared, grid, stage.folder, workers=args.workers,
                                  runner=runner,
                                  names={field: key for key, field in SWEEP_KEYS.items()})
-            if document["stopped"] and stage.holds_earlier():
+            if document["stopped"] and results.holds_backtest(out):
                 stage.keep_earlier(stopped_folder(out) if document["rows"] else None)
     except OSError as exc:
         print(f"backtest: cannot write the sweep into {args.out or 'data/backtests/'}: "

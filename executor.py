@@ -60,6 +60,7 @@ LOCK_NAME = "executor"
 LOCK_TTL_S = 60.0
 LOCK_BEAT_S = 10.0
 TOKEN_MARGIN_S = 300.0  # a token that would die during the run is refreshed first
+PAPER_SUMMARY = "Paper: "  # how every paper run's summary starts
 SKIPPED_BUSY = "skipped: already running"
 ALREADY_RAN = "skipped: today's scheduled run already ran"  # then: at 15:10 IST (its id); …
 ALERT_WAIT_S = 30.0
@@ -278,7 +279,7 @@ def _guarded_run(config: Config, store: Store, record: dict[str, Any], force: bo
 
 def _in_book(store: Store, outcome: Outcome) -> Outcome:
     """`outcome` with its summary starting "Paper: " in the paper book."""
-    return replace(outcome, summary=f"Paper: {outcome.summary}") if store.book == "paper" \
+    return replace(outcome, summary=f"{PAPER_SUMMARY}{outcome.summary}") if store.book == "paper" \
         else outcome
 
 
@@ -388,7 +389,7 @@ def running_run(store: Store) -> dict[str, Any] | None:
 def stood_aside(run: dict[str, Any]) -> bool:
     """Whether a run was skipped for another run: one running, or today's scheduled run done
     (the Today card shows that other run as the last)."""
-    summary = (run.get("summary") or "").removeprefix("Paper: ")
+    summary = (run.get("summary") or "").removeprefix(PAPER_SUMMARY)
     return run["status"] == "skipped" and summary.startswith((SKIPPED_BUSY, ALREADY_RAN))
 
 
@@ -403,7 +404,8 @@ def as_shown(store: Store, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _interrupted_summary(run: dict[str, Any]) -> str:
     """The summary of a run that stopped before it finished, "Paper: " first for a paper one,
     as every paper run's summary."""
-    return f"Paper: {INTERRUPTED.sentence}" if run.get("book") == "paper" else INTERRUPTED.sentence
+    return (f"{PAPER_SUMMARY}{INTERRUPTED.sentence}" if run.get("book") == "paper"
+            else INTERRUPTED.sentence)
 
 
 # --- "Run now" -------------------------------------------------------------------------------

@@ -17,9 +17,11 @@ from backtesting.engine import EQUITY_COLUMNS, TRADE_COLUMNS, BacktestResult
 from backtesting.interrupts import interrupts_deferred
 from backtesting.metrics import SUMMARY_LABELS, drawdown_pct
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
+RUN_FOLDER = r"runs/[0-9]{1,6}"  # one combination's folder in a sweep's (sweep.run_folder)
+SAFE_ID = re.compile(rf"^{NAME}$")
 # A saved run: a folder of its own, or one combination of a saved sweep (`<sweep>/runs/<n>`).
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}(/runs/[0-9]{1,6})?$")
+RUN_ID = re.compile(rf"^{NAME}(/{RUN_FOLDER})?$")
 # What a backtest writes into its folder, a run's files or a sweep's: the next backtest written
 # there replaces them all, so a folder never mixes two (a sweep's runs beside another's grid).
 OUTPUTS = ("trades.csv", "equity.csv", "summary.json", "report.html", "sweep.json",
@@ -87,10 +89,6 @@ class Staged:
         self.replaced: list[str] = []
         self.kept_earlier = False
         self.moved_to: Path | None = None
-
-    def holds_earlier(self) -> bool:
-        """Whether `out` holds an earlier backtest's results, which a commit would replace."""
-        return holds_backtest(self.out)
 
     def keep_earlier(self, instead: Path | None) -> None:
         """Leave the earlier results in `out` as they are: the commit moves the written ones to
@@ -227,7 +225,7 @@ def _is_sweep(document: Any) -> bool:
                     for values in axes.values())
             and isinstance(rows, list)
             and all(isinstance(row, dict) and axes.keys() <= row.keys()
-                    and re.fullmatch(r"runs/[0-9]{1,6}", str(row.get("run")))
+                    and re.fullmatch(RUN_FOLDER, str(row.get("run")))
                     and all(_is_number(value) for key, value in row.items() if key != "run")
                     for row in rows)
             and _is_iso_date(document.get("start")) and _is_iso_date(document.get("end"))

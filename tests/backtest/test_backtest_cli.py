@@ -298,7 +298,7 @@ def test_results_kept_beside_or_dropped_leave_the_earlier_backtest_whole(scenari
     before = {path.name: path.read_bytes() for path in out.iterdir()}
     for instead in (tmp_path / "beside", None):
         with results.staged(out) as stage:
-            assert stage.holds_earlier()
+            assert results.holds_backtest(out)
             (stage.folder / "sweep.json").write_text("{}")
             stage.keep_earlier(instead)
         assert {path.name: path.read_bytes() for path in out.iterdir()} == before
