@@ -324,6 +324,7 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     prepared = sweep.prepare(histories, params, settings, args.start, args.end, grid)
     for market in prepared.markets.values():  # one note per MA length that starts too late
         note_short_warmup(market, args.start, args.end)
+    note_more_workers_than_cores(args)
     try:
         # The cluster is reached before --out is made: one that cannot be leaves no new
         # folder. The sweep is written beside an earlier backtest's files and replaces them
@@ -350,6 +351,25 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
         print(f"backtest: the earlier backtest in {out} is kept: a stopped sweep replaces "
               f"nothing", file=sys.stderr)
         out = stage.moved_to or out
+    return report_sweep(document, len(grid), out, kept_earlier=stage.kept_earlier)
+
+
+def note_more_workers_than_cores(args: argparse.Namespace) -> None:
+    """A note on stderr when --workers asks this machine for more processes than it has
+    cores: the extra ones only take turns, so the sweep is no faster for them."""
+    cores = os.cpu_count() or 1
+    if args.workers and args.workers > cores and not (args.engine == "dask" and args.cluster):
+        print(f"backtest: note: --workers {args.workers} on {cores} core"
+              f"{'s' if cores != 1 else ''}: the workers take turns on them, so the sweep "
+              f"runs no faster than with --workers {cores}", file=sys.stderr)
+
+
+def report_sweep(document: dict[str, Any], combinations: int, out: Path,
+                 kept_earlier: bool) -> int:
+    """Print a saved sweep's table, or why it stopped, and its failed combinations; the exit
+    status of run_sweep."""
+    from backtesting import sweep
+
     stopped = document["stopped"]
     if not stopped:
         if document["rows"]:
@@ -359,9 +379,9 @@ def run_sweep(config: Config, args: argparse.Namespace, histories: dict[str, Sym
     for failed in document["failed"]:  # one line each; those a stop left are told as one
         print(f"backtest: combination {failed['combination']} failed: "
               f"{failed['error'].splitlines()[0]}", file=sys.stderr)
-    saved = (f"{len(document['rows'])} of {len(grid)} combinations saved in {out}"
-             if document["rows"] or not stage.kept_earlier
-             else f"none of {len(grid)} combinations finished")
+    saved = (f"{len(document['rows'])} of {combinations} combinations saved in {out}"
+             if document["rows"] or not kept_earlier
+             else f"none of {combinations} combinations finished")
     if stopped == sweep.INTERRUPTED:
         print(f"backtest: interrupted: {saved}", file=sys.stderr)
         return cli.EXIT_INTERRUPTED

@@ -255,6 +255,23 @@ def test_a_backtest_into_an_earlier_ones_out_replaces_all_its_files(scenario_dir
         ("tuning", "run")]
 
 
+def test_more_workers_than_cores_is_a_note_and_the_sweep_still_runs(scenario_dir, config,
+                                                                    tmp_path):
+    cores = os.cpu_count() or 1
+    out = tmp_path / "many-workers"
+    done = run_cli(config, "--csv", str(scenario_dir), "--out", str(out),
+                   *sweep_args("exit=5,8"), "--workers", str(cores + 1))
+    assert done.returncode == 0, done.stderr
+    assert (f"backtest: note: --workers {cores + 1} on {cores} core{'s' if cores != 1 else ''}: "
+            f"the workers take turns on them, so the sweep runs no faster than with --workers "
+            f"{cores}\n") in done.stderr
+    assert sorted(path.name for path in (out / "runs").iterdir()) == ["0000", "0001"]
+    done = run_cli(config, "--csv", str(scenario_dir), "--out", str(tmp_path / "one-a-core"),
+                   *sweep_args("exit=5,8"), "--workers", str(cores))
+    assert done.returncode == 0, done.stderr
+    assert "take turns" not in done.stderr
+
+
 def test_an_out_holding_files_no_backtest_wrote_is_refused_and_left_alone(scenario_dir, config,
                                                                          tmp_path):
     out = tmp_path / "project"
