@@ -1,6 +1,6 @@
 """The live run: `run_live()` applies the strategy's rules (strategy_rules.py) for the executor.
 
-`run_live()` reads the quotes (whose time is Fyers' clock: market_hours.py), settles earlier
+`run_live()` reads the quotes (the time Fyers served them at is its clock: market_hours.py), settles earlier
 orders, reconciles with the broker, refreshes the candle cache, reads what the trading day
 already used (day_use.py), decides, and hands each intent to order_flow.py, which places it
 and records its fill. Outside NSE's session it decides, says what it would do, and places
@@ -26,7 +26,7 @@ from broker import (
 )
 from config import Config
 from day_use import day_use
-from market_hours import FyersClock, MarketSession
+from market_hours import FyersClock, MarketSession, quotes_time
 from order_flow import (
     RunContext,
     RunResult,
@@ -96,7 +96,7 @@ def orders_outside_hours(config: Config, dry_run: bool) -> bool:
 
 
 def _fyers_session(quotes: Mapping[str, Quote]) -> Callable[[], MarketSession]:
-    """NSE's session by Fyers' clock (the quotes' time, moved on monotonically), logging a
+    """NSE's session by Fyers' clock (when it served the quotes, moved on monotonically), logging a
     machine clock well off Fyers' or the lack of a quote time."""
     clock = FyersClock.from_quotes(quotes)
     if not clock.from_fyers:
@@ -146,9 +146,9 @@ def _nothing_placed(run: RunContext, why: str) -> None:
 
 
 def _market_date(quotes: Mapping[str, Quote]) -> date:
-    """The market's current IST date: from the quotes' trade times, else the local clock."""
-    latest = max((quote.traded_at for quote in quotes.values()), default=0.0)
-    return india_time.day_of(latest or time.time())
+    """The market's current IST date: by Fyers' clock when it served the quotes, else the
+    local clock."""
+    return india_time.day_of(quotes_time(quotes) or time.time())
 
 
 # --- candles ---------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def _quoted_closes(quotes: Mapping[str, Quote], today: date) -> dict[str, dict[s
     yesterday = previous_trading_day(today).isoformat()
     return {symbol: {"date": yesterday, "close": quote.prev_close}
             for symbol, quote in quotes.items()
-            if quote.traded_at and session_at(quote.traded_at) == today and quote.prev_close > 0}
+            if quote.served_at and session_at(quote.served_at) == today and quote.prev_close > 0}
 
 
 def _one_session_behind(rows: Sequence[dict[str, Any]], latest_needed: str,

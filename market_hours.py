@@ -1,11 +1,12 @@
 """Is NSE open now, by Fyers' clock: the session (09:15–15:30 IST on trading days) at the time
-the quotes carry, not the time this machine believes it is.
+Fyers' replies carry, not the time this machine believes it is.
 
-A run reads the NIFTY 50's quotes first; each carries Fyers' timestamp (`tt`). `FyersClock`
-takes the latest of them and advances it by the time that has passed on this machine since
-(a monotonic clock, immune to the machine's wall clock being wrong), so a run that starts a
-second before the close knows when the close has passed. Without quotes it falls back to the
-machine's clock and says so.
+A run reads the NIFTY 50's quotes first; Fyers' reply carries its server's time (the HTTP
+Date header), kept on each quote. `FyersClock` takes the latest and advances it by the time
+that has passed on this machine since (a monotonic clock, immune to the machine's wall clock
+being wrong), so a run that starts a second before the close knows when the close has passed.
+Without it the machine's clock stands in, and the run says so. (The quotes' own `tt` is no
+clock: Fyers documents it as the session's date, 00:00 UTC.)
 """
 from __future__ import annotations
 
@@ -68,13 +69,14 @@ def _next_session(day: date) -> date:
 
 
 def quotes_time(quotes: Mapping[str, Quote]) -> float | None:
-    """Fyers' time when `quotes` were read: their latest `tt`; None when none carries one."""
-    return max((quote.traded_at for quote in quotes.values()), default=0.0) or None
+    """Fyers' time when `quotes` were read: the latest it served them at; None when no reply
+    said."""
+    return max((quote.served_at for quote in quotes.values()), default=0.0) or None
 
 
 class FyersClock:
-    """Fyers' time: the latest quote's timestamp, advanced by the monotonic time since it was
-    read; the machine's clock when no quote carried one."""
+    """Fyers' time: when it served the latest quote, advanced by the monotonic time since it
+    was read; the machine's clock when no reply said."""
 
     def __init__(self, fyers_time: float | None, *,
                  monotonic: Callable[[], float] = time.monotonic,
@@ -115,7 +117,7 @@ class FyersClock:
         if abs(skew) < SKEW_WORTH_SAYING_S:
             return ""
         return (f"this machine's clock is {_duration(abs(skew))} "
-                f"{'behind' if skew > 0 else 'ahead of'} Fyers' (the quotes' time): "
+                f"{'behind' if skew > 0 else 'ahead of'} Fyers' (the time on its replies): "
                 f"market hours follow Fyers")
 
     def session(self) -> MarketSession:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -68,7 +69,8 @@ DEFAULT_MAX_WAIT_S = 90.0  # a run waits out a minute window; pages pass far les
 
 class Transport(HTTPAdapter):
     """The SDK session's HTTP adapter: connect/read timeouts on every call (the SDK sets
-    none), and the Retry-After of the last reply in this thread (the SDK drops headers)."""
+    none), and the Retry-After and Date of the last reply in this thread (the SDK drops
+    headers)."""
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
@@ -77,15 +79,21 @@ class Transport(HTTPAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
-        self.seen.retry_after = None
+        self.seen.retry_after = self.seen.served_at = None
         response = super().send(request, **kwargs)
         self.seen.retry_after = _seconds(response.headers.get("Retry-After"))
+        self.seen.served_at = _http_date(response.headers.get("Date"))
         return response
 
     @property
     def retry_after(self) -> float | None:
         """Retry-After (seconds) of this thread's last reply, when it had one."""
         return getattr(self.seen, "retry_after", None)
+
+    @property
+    def served_at(self) -> float | None:
+        """The server's clock (epoch s) on this thread's last reply: its Date header."""
+        return getattr(self.seen, "served_at", None)
 
 
 def _seconds(raw: str | None) -> float | None:
@@ -94,6 +102,14 @@ def _seconds(raw: str | None) -> float | None:
     except ValueError:
         return None
     return value if value is not None and math.isfinite(value) and value >= 0 else None
+
+
+def _http_date(raw: str | None) -> float | None:
+    """An HTTP Date header as epoch seconds; None when absent or malformed."""
+    try:
+        return parsedate_to_datetime(raw).timestamp() if raw else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _chunks(start: date, end: date) -> list[tuple[date, date]]:
@@ -336,13 +352,16 @@ class FyersBroker:
         return [candles[day] for day in sorted(candles)]
 
     def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
-        """Quotes by symbol, ≤50 symbols a call; symbols Fyers does not know are left out."""
+        """Quotes by symbol, ≤50 symbols a call; symbols Fyers does not know are left out.
+        Each carries Fyers' clock when it was served (market_hours.py reads the hours by it)."""
         quotes: dict[str, Quote] = {}
         unique = list(dict.fromkeys(symbols))
         for i in range(0, len(unique), QUOTES_PER_CALL):
             query = {"symbols": ",".join(unique[i:i + QUOTES_PER_CALL])}
             body = self._read("quotes", lambda q=query: self._fyers.quotes(q))
-            for quote in parsed("quotes", body.get("d") or [], quote_from):
+            served_at = self._transport.served_at or 0.0
+            for quote in parsed("quotes", body.get("d") or [],
+                                lambda entry, at=served_at: quote_from(entry, at)):
                 if quote is not None:
                     quotes[quote.symbol] = quote
         return quotes

@@ -36,7 +36,9 @@ class Quote:
     ltp: float
     prev_close: float
     change_pct: float
-    traded_at: float = 0.0  # epoch s of the last trade (Fyers `tt`), 0 when absent
+    # Fyers' clock when it served the quote (epoch s): its reply's Date header, 0 when absent.
+    # Not the quote's `tt`: Fyers documents that as the session's date (00:00 UTC), not a time.
+    served_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,9 @@ def candle_from(row: list[Any]) -> Candle:
     return Candle(day, float(opening), float(high), float(low), float(close), int(volume))
 
 
-def quote_from(entry: dict[str, Any]) -> Quote | None:
-    """A quote entry, or None (logged) for a symbol Fyers has no quote for."""
+def quote_from(entry: dict[str, Any], served_at: float = 0.0) -> Quote | None:
+    """A quote entry of a reply Fyers served at `served_at`, or None (logged) for a symbol
+    Fyers has no quote for."""
     values = entry.get("v") or {}
     if entry.get("s") != "ok":
         logger.warning("Fyers quotes: no quote for %s (%s)", entry.get("n"), values)
@@ -175,7 +178,7 @@ def quote_from(entry: dict[str, Any]) -> Quote | None:
     return Quote(symbol=str(entry["n"]), ltp=float(values["lp"]),
                  prev_close=float(values["prev_close_price"]),
                  change_pct=float(values.get("chp") or 0.0),
-                 traded_at=float(values.get("tt") or 0.0))
+                 served_at=served_at)
 
 
 def parsed(call: str, rows: Any, parse: Callable[[dict[str, Any]], Any]) -> list:

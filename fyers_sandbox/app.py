@@ -7,6 +7,7 @@ import time
 
 from flask import Flask, Response, request
 from flask.typing import ResponseReturnValue
+from werkzeug.http import http_date
 
 from fyers_sandbox import admin, auth, data, orders, portfolio
 from fyers_sandbox.core import Refusal, Sandbox, SandboxOptions, fail, sandbox
@@ -57,8 +58,11 @@ def gate() -> ResponseReturnValue | None:
 
 
 def after(response: Response) -> Response:
-    """Count the reply's status; save the state after anything that may have changed it."""
+    """Count the reply's status; save the state after anything that may have changed it.
+    The reply's Date is the sandbox clock: Fyers' time, which the bot reads the market hours
+    by, as it does from Fyers' replies."""
     box = sandbox()
+    response.headers["Date"] = http_date(box.state.now_epoch())
     if not request.path.startswith("/admin") and response.is_json \
             and box.state.take_fault("missing_field_next"):
         response.set_data(json.dumps(without_symbols(response.get_json())))

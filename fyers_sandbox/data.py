@@ -2,7 +2,7 @@
 (query parameters on a GET)."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 
 from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
@@ -63,7 +63,13 @@ def _quote_entry(symbol: str) -> dict:
         "prev_close_price": previous, "open_price": bar.open, "high_price": bar.high,
         "low_price": bar.low, "volume": bar.volume, "ask": bar.close, "bid": bar.close,
         "spread": 0.0, "symbol": symbol, "short_name": name, "exchange": "NSE",
-        "original_name": symbol, "description": symbol, "tt": int(now.timestamp())}}
+        "original_name": symbol, "description": symbol, "tt": _session_stamp(bar.day)}}
+
+
+def _session_stamp(day: date) -> str:
+    """The quote's `tt` as Fyers' documented sample has it: the session's date at 00:00 UTC,
+    epoch seconds as a string (its time is the reply's Date header: app.after)."""
+    return str(int(datetime.combine(day, time(0), UTC).timestamp()))
 
 
 @bp.get("/quotes")

@@ -21,10 +21,18 @@ SESSION_MORNING = "2026-11-25T11:00:00"
 
 
 class QuietRequestHandler(WSGIRequestHandler):
-    """Werkzeug's handler without the per-request access log line."""
+    """Werkzeug's handler without the per-request access log line, and without a Date header
+    of its own: the app's carries the sandbox clock (waitress, serving `python -m
+    fyers_sandbox`, keeps an app's Date as it is)."""
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         """Skip the access log; tests read /admin/stats instead."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """The status line and Server header, as http.server sends them, less its Date."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
 
 
 class SandboxHandle:

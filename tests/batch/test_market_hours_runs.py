@@ -1,5 +1,5 @@
 """A run outside NSE's session, or one the close overtakes, places nothing and says why; the
-session is read from Fyers' clock (the quotes' time), not this machine's; an order Fyers no
+session is read from Fyers' clock (the time on its replies), not this machine's; an order Fyers no
 longer knows is closed in words, with nothing recorded as filled. Real SDK, sandbox on
 loopback (Fyers' 2026 rules), real SQLite."""
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_fyers_clock_wins_over_a_machine_clock_months_off(run_config, store, san
     with caplog.at_level(logging.WARNING):
         result = run_live(run_config, store, broker, run_id="skew")
     assert result.fills and not result.closed
-    assert "days ahead of Fyers' (the quotes' time): market hours follow Fyers" in caplog.text
+    assert "days ahead of Fyers' (the time on its replies): market hours follow Fyers" in caplog.text
     sandbox.admin("clock", now=SATURDAY_NIGHT)  # and the other way: closed whatever this says
     result = run_live(run_config, store, broker, run_id="skew2")
     assert result.closed == "NSE is closed until Mon 09:15 IST" and not result.fills

@@ -1,4 +1,4 @@
-"""Whether NSE is open is read from Fyers' clock (the quotes' time), whatever this machine's
+"""Whether NSE is open is read from Fyers' clock (the time on its replies), whatever this machine's
 clock says: the suite passes on a Saturday night as on a Tuesday at 11:00."""
 from __future__ import annotations
 

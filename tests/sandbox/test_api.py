@@ -2,7 +2,8 @@
 endpoints, and state kept across a restart of the real process."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -58,6 +59,29 @@ def test_quotes_refuse_more_than_50_symbols(sandbox, api):
     symbols = ",".join(f"NSE:S{i}-EQ" for i in range(51))
     reply = api.get(f"{sandbox.url}/data/quotes", params={"symbols": symbols}, timeout=5)
     assert reply.json()["code"] == -50
+
+
+MOMENTS = timedelta(seconds=5)  # the sandbox clock runs on from the time it was set to
+
+
+def served(reply: requests.Response) -> datetime:
+    """A reply's Date header."""
+    return parsedate_to_datetime(reply.headers["Date"])
+
+
+def test_replies_carry_the_sandbox_clock_and_quotes_the_session_date_as_fyers_documents(
+        sandbox, api):
+    """Fyers' time is on its replies (HTTP Date); a quote's `tt` is the session's date at
+    00:00 UTC, as in Fyers' documented sample, so a client reading `tt` as the time fails."""
+    reply = api.get(f"{sandbox.url}/data/quotes", params={"symbols": "NSE:INFY-EQ"}, timeout=5)
+    assert served(reply) - datetime(2026, 11, 25, 5, 30, tzinfo=UTC) < MOMENTS
+    [quote] = reply.json()["d"]
+    assert quote["v"]["tt"] == str(int(datetime(2026, 11, 25, tzinfo=UTC).timestamp()))
+    sandbox.admin("clock", now="2026-11-28T22:00:00")  # Saturday night: Friday's session
+    reply = api.get(f"{sandbox.url}/data/quotes", params={"symbols": "NSE:INFY-EQ"}, timeout=5)
+    assert served(reply) - datetime(2026, 11, 28, 16, 30, tzinfo=UTC) < MOMENTS
+    assert reply.json()["d"][0]["v"]["tt"] == str(
+        int(datetime(2026, 11, 27, tzinfo=UTC).timestamp()))
 
 
 def test_orders_with_bad_fields_get_minus_50(sandbox, api):
