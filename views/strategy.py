@@ -159,7 +159,7 @@ def run_progress(run_id: str) -> str:
 
 def run_view(run_id: str) -> dict[str, Any]:
     """One run as its page shows it, from the book it traded in (the logs, shared by the books,
-    link runs of both), or a 404 page."""
+    link runs of both) and marked Paper or not by that book, or a 404 page."""
     found = get_store().find_run(run_id)
     if found is None:
         abort(404, description=f"No run with id {run_id}: pick one from the run history.")
@@ -169,4 +169,5 @@ def run_view(run_id: str) -> dict[str, Any]:
     return {"run": run, "steps": run_steps.shown_steps(run), "query": query,
             "page": fetch_page(query, None), "orders": store.list_orders(run_id=run_id),
             "running_run": run_id if run["status"] == "running" else None,
-            "other_book": store.book if store.book != get_store().book else None}
+            "other_book": store.book if store.book != get_store().book else None,
+            "page_book": store.book}

@@ -211,6 +211,7 @@ def test_a_real_run_still_running_after_the_switch_to_paper_bars_a_paper_run(
     page = " ".join(text(client.get("/strategy/runs/run-real")).split())
     assert "A run was already running, so this tap started no second run" in page
     assert "A sandbox run</strong>, from before" in page
+    assert BANNER not in page and "<title>Paper" not in page  # it traded the real book
     assert db.for_book("paper").list_runs() == []
 
 
@@ -226,6 +227,7 @@ def test_the_shared_logs_link_a_paper_run_to_its_page_once_paper_is_off(
     page = " ".join(text(response).split())
     assert response.status_code == 200 and "Paper: bought 1" in page
     assert "A paper run:</strong> its orders were simulated" in page
+    assert BANNER in page and "<title>Paper · Run " in page
     assert client.get("/strategy/runs/no-such-run").status_code == 404
 
 
