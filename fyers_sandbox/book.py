@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from fyers_sandbox.market import IST
+from fyers_sandbox.market import IST, MARKET_CLOSE, previous_session
 
 STATUS_CANCELLED = 1
 STATUS_TRADED = 2
@@ -24,9 +24,17 @@ STATUS_EXPIRED = 7
 STARTING_CASH = 1_000_000.0
 
 
+ORDER_TIME = "%d-%b-%Y %H:%M:%S"  # the orderbook's, e.g. '26-Nov-2026 10:15:02' (IST)
+
+
 def fyers_time(moment: datetime) -> str:
-    """The orderbook's time format, e.g. '26-Nov-2026 10:15:02' (IST)."""
-    return moment.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S")
+    """A moment in the orderbook's time format."""
+    return moment.astimezone(IST).strftime(ORDER_TIME)
+
+
+def placed_at(order: dict) -> datetime:
+    """When an order was placed, from its orderbook time."""
+    return datetime.strptime(order["orderDateTime"], ORDER_TIME).replace(tzinfo=IST)
 
 
 def partial_qty(qty: int, ratio: float) -> int:
@@ -64,8 +72,12 @@ class Book:
         self.orders.append(order)
         return order
 
-    def find_order(self, order_id: str) -> dict | None:
-        return next((order for order in self.orders if order["id"] == order_id), None)
+    def orders_shown(self, now: datetime) -> list[dict]:
+        """The order book at `now`: the orders placed since the close of the session before
+        today, as Fyers' book starts afresh each day; those placed after a close (AMOs) are
+        in the next session's book."""
+        since = datetime.combine(previous_session(now.astimezone(IST).date()), MARKET_CLOSE, IST)
+        return [order for order in self.orders if placed_at(order) >= since]
 
     def expire(self, order: dict) -> None:
         """A DAY order whose remainder did not fill by the close."""

@@ -199,7 +199,8 @@ def cancel_order() -> ResponseReturnValue:
     box = sandbox()
     order_id = str((request.get_json(silent=True) or {}).get("id", ""))
     with box.state.lock:
-        order = box.state.book.find_order(order_id)
+        order = next((order for order in box.state.book.orders_shown(box.state.now())
+                      if order["id"] == order_id), None)
         if order is None:
             return fail(ORDER_NOT_FOUND_CODE, "Order not found")
         if order not in box.state.book.pending():
@@ -238,14 +239,15 @@ def _order_row(order: dict, bare: bool) -> dict:
 
 @bp.get("/orders")
 def orderbook() -> ResponseReturnValue:
-    """All orders, or those with the given `id`s (comma-separated; -51 when none is known),
+    """The day's orders (Book.orders_shown), or those with the given `id`s (comma-separated; -51 when none is known),
     or with `order_tag` exactly as the orderbook shows it (`1:<tag>`)."""
     box = sandbox()
     ids = set(filter(None, request.args.get("id", "").split(",")))
     tag = request.args.get("order_tag", "")
     with box.state.lock:
         bare = bool(box.state.faults["bare_tags"])
-        shown = [order for order in box.state.book.orders if not ids or order["id"] in ids]
+        shown = [order for order in box.state.book.orders_shown(box.state.now())
+                 if not ids or order["id"] in ids]
         for order in shown:
             box.state.book.read_order(order)
         rows = [_order_row(order, bare) for order in shown]

@@ -46,7 +46,9 @@ def test_a_filled_buy_is_a_position_today_t1_next_session_then_hld(filled, demo)
 
 def test_sell_of_a_holding_fills_and_realizes_profit(filled, demo):
     buy = filled.place_market_order(SBIN, 4, SIDE_BUY, "buy1")
+    bought_at = filled.orders(order_id=buy.order_id)[0].traded_price
     demo.admin("clock", advance_days=1)
+    assert filled.orders() == []  # Fyers' order book starts afresh each day
     sell = filled.place_market_order(SBIN, 4, SIDE_SELL, "sell1")
 
     assert sell.acknowledged
@@ -55,7 +57,6 @@ def test_sell_of_a_holding_fills_and_realizes_profit(filled, demo):
     [holding] = filled.holdings()  # held when the day began, all of it sold since
     assert (holding.start_qty, holding.remaining_qty) == (4, 0)
     [position] = filled.positions()
-    bought_at = filled.orders(order_id=buy.order_id)[0].traded_price
     assert position.net_qty == -4
     assert position.realized == pytest.approx((order.traded_price - bought_at) * 4)
     assert [(f.tag, f.side, f.qty) for f in filled.tradebook()] == [("sell1", SIDE_SELL, 4)]

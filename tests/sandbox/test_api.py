@@ -84,6 +84,26 @@ def test_replies_carry_the_sandbox_clock_and_quotes_the_session_date_as_fyers_do
         int(datetime(2026, 11, 27, tzinfo=UTC).timestamp()))
 
 
+def test_the_order_book_is_the_days_as_fyers_and_an_amo_is_in_the_next_sessions(sandbox, api):
+    placed = api.post(f"{sandbox.url}/api/v3/orders/sync", json=BUY, timeout=5).json()["id"]
+    sandbox.admin("clock", now="2026-11-25T21:00:00")  # the same evening: still in the book
+    assert [row["id"] for row in orderbook(sandbox, api)] == [placed]
+    sandbox.admin("clock", now="2026-11-26T08:00:00")  # the next morning: a fresh book
+    assert orderbook(sandbox, api) == []
+    for reply in (api.get(f"{sandbox.url}/api/v3/orders", params={"id": placed}, timeout=5),
+                  api.delete(f"{sandbox.url}/api/v3/orders/sync", json={"id": placed}, timeout=5)):
+        assert reply.json()["code"] == -51
+    sandbox.admin("clock", now="2026-11-28T22:00:00")  # Saturday night: an AMO for Monday
+    amo = api.post(f"{sandbox.url}/api/v3/orders/sync", json={**BUY, "offlineOrder": True},
+                   timeout=5).json()["id"]
+    sandbox.admin("clock", now="2026-11-30T09:30:00")
+    assert [(row["id"], row["status"]) for row in orderbook(sandbox, api)] == [(amo, 2)]
+
+
+def orderbook(sandbox, api: requests.Session) -> list[dict]:
+    return api.get(f"{sandbox.url}/api/v3/orders", timeout=5).json()["orderBook"]
+
+
 def test_orders_with_bad_fields_get_minus_50(sandbox, api):
     for change in ({"qty": 0}, {"type": 1}, {"side": 2}, {"productType": "INTRADAY"},
                    {"validity": "IOC"}, {"orderTag": "x" * 31}, {"orderTag": "a_b"}):
