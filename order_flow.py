@@ -6,8 +6,10 @@ waits for Fyers' rate-limit window and tries once more, after looking the tag up
 run polls until the order is final or ORDER_FILL_TIMEOUT_S passes, then cancels the rest; only
 the filled quantity becomes a trade, at the traded price, keyed by the broker's order id so it
 is recorded once. Right before each order the run asks NSE's session by Fyers' clock: once
-closed, nothing more is placed (unless the owner opted in to after-market orders). What became
-of each order is named in order_outcomes.py.
+closed, nothing more is placed (unless the owner opted in to after-market orders). Only an
+after-market order is left to wait at Fyers for the open; a DAY order still open when NSE
+closes is awaited as any other, and Fyers expires it at the close. What became of each order
+is named in order_outcomes.py.
 """
 from __future__ import annotations
 
@@ -68,6 +70,9 @@ POLL_INTERVAL_S = 0.5
 # Fyers answers these before it takes an order: the order was not placed. (A network error or
 # a 5xx leaves it unknown: the next run looks its tag up.)
 REFUSED_BEFORE_PLACING = (RateLimited, IPNotAllowed, TokenExpired, AuthFailed, InvalidRequest)
+# How an after-market order's record starts its message from its first write: the one mark a
+# later run has that the order waits for the open (a DAY order open at the close expires).
+WAITS_FOR_THE_OPEN = "waits for the open"
 
 
 @dataclass
@@ -167,6 +172,8 @@ def execute_intent(run: RunContext, intent: Intent) -> None:
         _hold_back(run, intent, record, session.closed_sentence())
         return
     record = record or _new_order(run, intent, tag)
+    if after_market:  # said from the first write: a run settling it later must not cancel it
+        record = {**record, "message": waits_for_the_open(session.closed_sentence())}
     run.store.upsert_order(record)
     try:
         placed = _place(run, intent, tag, after_market)
@@ -284,15 +291,23 @@ def _polled_until_final(run: RunContext, order: Order) -> Order:
     return order
 
 
+def waits_for_the_open(closed: str) -> str:
+    """An after-market order's message while NSE is closed: 'waits for the open (NSE is closed
+    until Mon 09:15 IST)'."""
+    return f"{WAITS_FOR_THE_OPEN} ({closed})"
+
+
 def _finish(run: RunContext, record: dict[str, Any], order: Order) -> None:
     """Wait for the order's outcome, record its filled quantity once, and close the record;
-    outside the session an open order is left to wait at Fyers for the open."""
+    outside the session an open after-market order is left to wait at Fyers for the open. A
+    DAY order open at the close is awaited as in the session: Fyers expires it then."""
+    after_market = (record.get("message") or "").startswith(WAITS_FOR_THE_OPEN)
     record = {**record, "broker_order_id": order.id, "status": PLACED, "updated_at": time.time(),
               # what Fyers says of the open order ("Order pending at exchange"), if anything
               "message": None if order.is_final else order.message or None}
     session = run.session()
-    if not order.is_final and not session.is_open:
-        record["message"] = f"waits for the open ({session.closed_sentence()})"
+    if not order.is_final and not session.is_open and after_market:
+        record["message"] = waits_for_the_open(session.closed_sentence())
         run.store.upsert_order(record)
         run.result.waiting.append(record)
         logger.info("order %s %s: the next run settles it", order.id, record["message"])

@@ -133,3 +133,38 @@ def test_an_order_id_fyers_no_longer_knows_is_closed_in_words(run_config, store,
     assert run["status"] == "warning"
     assert "1 order unknown to Fyers, not recorded as filled" in run["summary"]
     assert "reject" not in run["summary"] and "refus" not in run["summary"]
+
+
+def close_passes_once_placed(sandbox):
+    """A monotonic clock for the run's reading of Fyers' time: before the close until an order
+    reaches the sandbox, a minute on from then; Fyers' own clock passes the close at that
+    moment too, as it would while the run waits."""
+    placed = []
+
+    def monotonic() -> float:
+        if not placed and calls_to(sandbox, "/orders/sync"):
+            sandbox.admin("clock", now="2026-10-01T15:30:30")
+            placed.append(True)
+        return 60.0 if placed else 0.0
+
+    return monotonic
+
+
+@FYERS_RULES
+def test_a_day_order_open_at_the_close_expires_and_does_not_wait_for_the_open(
+        run_config, store, sandbox, logged_in, monkeypatch):
+    """Even with after-market orders on, an order placed during the session is a DAY order:
+    open at the close, Fyers expires it; it is not left to wait for the open."""
+    sandbox.admin("clock", now="2026-10-01T15:29:50")
+    sandbox.admin("faults", pending_next_orders=1)
+    ticks, read = close_passes_once_placed(sandbox), FyersClock.from_quotes
+    monkeypatch.setattr(live_strategy.FyersClock, "from_quotes",
+                        lambda quotes, **_clocks: read(quotes, monotonic=ticks))
+    config = run_config.with_overrides(after_market_orders=True)
+    run = executor.run_once(config, trigger="manual", force=True, broker_factory=fast_broker)
+    [order] = store.list_orders()
+    assert order["status"] == "expired" and store.list_trades() == []
+    assert phrase(order) == "expired at the close"
+    assert run["status"] == "warning"
+    assert "1 order expired at the close" in run["summary"]
+    assert "for the open" not in run["summary"]
