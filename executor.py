@@ -386,6 +386,11 @@ def running_run(store: Store) -> dict[str, Any] | None:
     return found[1] if found and found[1]["status"] == "running" else None
 
 
+def running_run_id(store: Store) -> str | None:
+    """The id of the run still running (running_run), whose open orders it is still placing."""
+    return (running_run(store) or {}).get("run_id")
+
+
 def stood_aside(run: dict[str, Any]) -> bool:
     """Whether a run was skipped for another run: one running, or today's scheduled run done
     (the Today card shows that other run as the last)."""

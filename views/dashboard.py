@@ -5,16 +5,19 @@ import time
 
 from flask import Blueprint, render_template
 
+import executor
 import india_time
 import portfolio
 import prices
 import today
 from auth import login_required
-from order_outcomes import PARTIAL, SPENT_NOTHING
+from order_outcomes import OPEN, PARTIAL, SPENT_NOTHING
 from views import get_config, get_store, kept_until_next_trade, paper
 
 bp = Blueprint("dashboard", __name__)
-NOT_FILLED = (*SPENT_NOTHING, PARTIAL)  # orders listed by day beside the trades
+# Orders listed by day beside the trades: every one that did not fill wholly, those still
+# open at Fyers included (a run that left one open is amber and says so).
+NOT_FILLED = (*SPENT_NOTHING, PARTIAL, *OPEN)
 
 
 @bp.route("/")
@@ -40,4 +43,5 @@ def index() -> str:
         days=portfolio.activity_by_day(trades, orders),
         days_shown=config.app_logs_per_page_home,
         comparison=paper.comparison(),
+        running_run=executor.running_run_id(store),
     )

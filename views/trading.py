@@ -53,7 +53,7 @@ def index() -> str:
         chart_json=json.dumps(closed.curve),
         comparison=paper.comparison(),
         orders=store.list_orders(since=since)[:ORDERS_SHOWN],
-        running_run=(executor.running_run(store) or {}).get("run_id"),
+        running_run=executor.running_run_id(store),
         order_days=ORDER_DAYS,
     )
 

@@ -7,12 +7,15 @@ from datetime import datetime
 
 import pytest
 
+import executor
 import india_time
 import portfolio
 import trading_calendar
 from app import create_app
 from config import IST
+from portfolio import ticker
 from tests.web.conftest import DAY
+from tests.web.fyers_login import store_sandbox_token
 from tests.web.text import text
 
 
@@ -74,7 +77,7 @@ def test_today_card_names_the_workflow_when_it_ran_on_schedule(logged_in, client
 
 def test_dashboard_empty_state_says_what_to_do(logged_in, client):
     page = client.get("/").get_data(as_text=True)
-    assert "No trades or unfilled orders" in page and 'href="/strategy"' in page
+    assert "No trades, and no order that did not fill or is still open," in page and 'href="/strategy"' in page
     assert "The bot has not run yet." in text(page)
     trading = client.get("/trading").get_data(as_text=True)
     assert "Download all sales" not in trading  # nothing sold yet: no empty file to download
@@ -228,3 +231,22 @@ def test_the_web_app_refuses_to_start_on_a_bad_holiday_line(config, holidays_fil
     assert stopped.value.code == 2
     assert capsys.readouterr().err == (
         "error: nse_holidays.txt line 2: 'Republic Day' is not a date (YYYY-MM-DD)\n")
+
+
+def test_recent_activity_lists_an_order_still_open_at_fyers(sandbox_app, sandbox_config,
+                                                            sandbox):
+    """A real run whose cancel Fyers never confirms is amber and says an order is still open:
+    the dashboard lists that order too, in order_outcomes' words, not "no orders"."""
+    app, auth = sandbox_app
+    sandbox.admin("tokens", access_ttl_s=3600)  # no refresh during the run (Fyers refuses it)
+    store_sandbox_token(app)
+    sandbox.admin("faults", pending_next_orders=1, slow_cancel_next=1, slow_cancel_reads=10_000)
+    run = executor.execute(sandbox_config.with_overrides(order_fill_timeout_s=1.0),
+                           app.extensions["store"], trigger="manual", force=True)
+    assert run["status"] == "warning"
+    assert "1 order still open at Fyers after the bot tried to cancel it" in run["summary"]
+    [order] = app.extensions["store"].list_orders()
+    shown = text(auth.client.get("/").get_data(as_text=True))
+    assert f"{order['qty']} × {ticker(order['symbol'])} : waiting at Fyers: 0 of " \
+           f"{order['qty']} filled so far; Fyers had not confirmed the bot's cancel" in shown
+    assert "No trades, and no order" not in shown
