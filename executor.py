@@ -360,8 +360,7 @@ def _authenticated_broker(config: Config, store: Store,
 
 def _notify_events(config: Config, store: Store, result: RunResult) -> list[Future]:
     """Alerts for manual sales found by the run and its orders that did not fill wholly."""
-    futures = [notifier.notify_manual_close(config, store, t["symbol"], t["qty"], t["price"],
-                                            t["pnl"]) for t in result.manual]
+    futures = [notifier.notify_manual_close(config, store, trade) for trade in result.manual]
     futures += [notifier.notify_order_outcome(config, store, order)
                 for order in result.incomplete]
     return futures

@@ -36,7 +36,7 @@ from order_flow import (
     settle_open_orders,
 )
 from order_outcomes import counted
-from portfolio import inr, ticker
+from portfolio import ESTIMATED_SALE_ID, estimated_price, hand_sale, inr, pnl_words, ticker
 from run_steps import RunSteps
 from store.base import Store
 from strategy_rules import BookEntry, decide
@@ -68,8 +68,8 @@ def run_live(config: Config, store: Store, broker: FyersBroker, *, run_id: str,
     ltps = {symbol: quote.ltp for symbol, quote in quotes.items()}
     _reconcile(run, ltps)
     closes = _refresh_candles(run, quotes)
-    run.steps.done("prices", "; ".join([f"{len(quotes)} prices read", *_counted(
-        run.result.manual, "sale made by hand found", "sales made by hand found")]))
+    run.steps.done("prices", "; ".join([f"{len(quotes)} prices read",
+                                        *_hand_sales(run.result.manual, "found")]))
     run.steps.begin("decisions", "applying the rules")
     book = {p["symbol"]: BookEntry(p["symbol"], p["qty"], p["avg_price"], p["last_buy_price"])
             for p in store.get_positions()}
@@ -255,7 +255,9 @@ def _reconcile(run: RunContext, ltps: Mapping[str, float]) -> None:
 
 def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
                         fills: Sequence[Fill], ltps: Mapping[str, float]) -> None:
-    """One manual SELL at the tradebook price of the owner's own sale, else the last price."""
+    """One manual SELL at the tradebook price of the owner's own sale. Today's tradebook
+    without it (sold on an earlier day), the sale is valued at the last price and its id
+    marks it as an estimate (portfolio.ESTIMATED_SALE_ID), which every page then says."""
     symbol = position["symbol"]
     own = [f for f in fills if f.symbol == symbol and f.side == SIDE_SELL
            and run.store.get_order(f.tag) is None]
@@ -263,12 +265,12 @@ def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
     price = (sum(f.qty * f.price for f in own) / sold) if sold else ltps.get(symbol)
     if price is None:
         price = position["avg_price"]
-    trade_id = own[-1].order_id if own else f"manual-{run.run_id}-{symbol}"
+    trade_id = own[-1].order_id if own else f"{ESTIMATED_SALE_ID}{run.run_id}-{symbol}"
     trade, after = sell_trade(position, qty, price)
     trade.update(trade_id=trade_id, run_id=run.run_id, order_tag=None, symbol=symbol,
                  source="manual")
-    logger.warning("%s: %d shares the bot held are gone at the broker (sold by hand?): a "
-                   "manual sale at %s, P&L %s", symbol, qty, inr(price), inr(trade["pnl"]))
+    logger.warning("%s: %d shares the bot held are gone at the broker, sold by hand: %s, %s",
+                   symbol, qty, hand_sale(trade), pnl_words(trade))
     if not run.dry_run and run.store.record_trade(trade, after):
         run.result.manual.append(trade)
 
@@ -359,7 +361,17 @@ def _summary(result: RunResult, dry_run: bool) -> str:
         opening = (said or (nothing if result.intents else no_order(result)))
         opening = opening[0].upper() + opening[1:]
         notes = _order_clauses(result)
-    return "; ".join([opening,
-                      *_counted(result.manual, "sale made by hand recorded",
-                                "sales made by hand recorded"),
-                      *notes, *result.notes]) + "."
+    return "; ".join([opening, *_hand_sales(result.manual, "recorded"), *notes,
+                      *result.notes]) + "."
+
+
+def _hand_sales(manual: Sequence[dict[str, Any]], verb: str) -> list[str]:
+    """['1 sale made by hand recorded'], those the tradebook did not show counted apart: '1 sale
+    made by hand before today recorded at today's last price (not in today's tradebook: an
+    estimate)'."""
+    estimated = [trade for trade in manual if estimated_price(trade["trade_id"])]
+    known = [trade for trade in manual if trade not in estimated]
+    at_last_price = "at today's last price (not in today's tradebook: an estimate)"
+    return [*_counted(known, f"sale made by hand {verb}", f"sales made by hand {verb}"),
+            *_counted(estimated, f"sale made by hand before today {verb} {at_last_price}",
+                      f"sales made by hand before today {verb} {at_last_price}")]

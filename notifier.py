@@ -253,12 +253,12 @@ def order_outcome(order: Mapping[str, Any]) -> str:
             f"{_clip(order_outcomes.phrase(order))}")
 
 
-def manual_close(symbol: str, qty: int, price: float, pnl: float | None) -> str:
-    """A holding sold outside the bot (e.g. on the Fyers app), as the bot recorded it."""
-    lines = ["ℹ️ Nifty Shop saw a manual sale",
-             f"Sold {qty} {ticker(symbol)} @ {inr(price)} outside the bot"]
-    if pnl is not None:
-        lines.append(f"P&L {signed_inr(pnl)}")
+def manual_close(trade: Mapping[str, Any]) -> str:
+    """A holding sold outside the bot (e.g. on the Fyers app), as the bot recorded it: at the
+    tradebook's price, or marked as an estimate when today's tradebook does not show the sale."""
+    lines = ["ℹ️ Nifty Shop saw a manual sale", portfolio.hand_sale(trade)]
+    if trade.get("pnl") is not None:
+        lines.append(portfolio.pnl_words(trade))
     return "\n".join(lines)
 
 
@@ -313,11 +313,9 @@ def notify_order_outcome(config: Config, store: Store, order: Mapping[str, Any])
     return Notifier.from_config(config, store).send("order_outcome", order_outcome(order))
 
 
-def notify_manual_close(config: Config, store: Store, symbol: str, qty: int, price: float,
-                        pnl: float | None) -> Future:
-    """Alert on a holding the owner sold by hand."""
-    text = manual_close(symbol, qty, price, pnl)
-    return Notifier.from_config(config, store).send("manual_close", text)
+def notify_manual_close(config: Config, store: Store, trade: Mapping[str, Any]) -> Future:
+    """Alert on a holding the owner sold by hand (the manual sale the run recorded)."""
+    return Notifier.from_config(config, store).send("manual_close", manual_close(trade))
 
 
 def send_test_alert(config: Config, store: Store) -> str | None:

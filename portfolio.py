@@ -249,14 +249,47 @@ def closed_trades(days: Sequence[ClosedDay], latest_trades: Sequence[Mapping[str
     return ClosedTrades(trade_stats(days), cumulative_pnl(days), sales[::-1])
 
 
+# A sale by hand that today's tradebook does not show (made on a day the bot did not run:
+# Fyers' tradebook holds only today's trades) is recorded at today's last price under an id
+# starting with this (live_strategy.py); its price and P&L are estimates, and every page says
+# so. The id has had this form since the first release, so older such sales read so too.
+ESTIMATED_SALE_ID = "manual-"
+ESTIMATED_SALE = ("by hand before today; the price is not in today's tradebook, valued at "
+                  "today's last price")
+
+
+def estimated_price(trade_id: str | None) -> bool:
+    """Whether a trade's price is the bot's estimate rather than Fyers' (ESTIMATED_SALE_ID)."""
+    return (trade_id or "").startswith(ESTIMATED_SALE_ID)
+
+
+def pnl_words(trade: Mapping[str, Any]) -> str:
+    """'P&L +₹1,060.00', with '(estimated)' after an estimated sale's."""
+    estimate = " (estimated)" if estimated_price(trade.get("trade_id")) else ""
+    return f"P&L {signed_inr(trade['pnl'])}{estimate}"
+
+
+def hand_sale(trade: Mapping[str, Any]) -> str:
+    """'Sold 5 TCS @ ₹3,512.00 outside the bot', or for an estimated sale 'Sold 5 TCS by hand
+    before today; the price is not in today's tradebook, valued at today's last price
+    ₹3,512.00'."""
+    sold = f"Sold {trade['qty']} {ticker(trade['symbol'])}"
+    if estimated_price(trade.get("trade_id")):
+        return f"{sold} {ESTIMATED_SALE} {inr(trade['price'])}"
+    return f"{sold} @ {inr(trade['price'])} outside the bot"
+
+
 def trade_line(trade: Mapping[str, Any]) -> str:
-    """'Bought 5 BAJAJFINSV for ₹8,379.00', or 'Sold 5 TCS for ₹17,560.00, P&L +₹1,060.00'."""
+    """'Bought 5 BAJAJFINSV for ₹8,379.00', or 'Sold 5 TCS for ₹17,560.00, P&L +₹1,060.00'
+    (an estimated sale by hand: hand_sale's words)."""
     if trade["side"] == "BUY":
         verb = "Bought"
     else:
         verb = "Sold by hand" if trade.get("source") == "manual" else "Sold"
     line = f"{verb} {trade['qty']} {ticker(trade['symbol'])} for {inr(trade['qty'] * trade['price'])}"
-    return line if trade.get("pnl") is None else f"{line}, P&L {signed_inr(trade['pnl'])}"
+    if estimated_price(trade.get("trade_id")):
+        line = hand_sale(trade)
+    return line if trade.get("pnl") is None else f"{line}, {pnl_words(trade)}"
 
 
 @dataclass
@@ -267,6 +300,7 @@ class DayActivity:
     trades: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[dict[str, Any]] = field(default_factory=list)
     realized: float = 0.0
+    estimated: bool = False  # realized includes an estimated sale's P&L (ESTIMATED_SALE_ID)
     more: int = 0  # trades and orders beyond the per-day limit, not listed
 
     @property
@@ -290,6 +324,7 @@ def activity_by_day(trades: Iterable[Mapping[str, Any]], orders: Iterable[Mappin
     for trade in trades:
         activity = activity_on(trade["ts"])
         activity.realized += trade["pnl"] or 0.0
+        activity.estimated |= trade["pnl"] is not None and estimated_price(trade.get("trade_id"))
         _keep(activity, activity.trades, trade, per_day)
     for order in orders:
         activity = activity_on(order["created_at"])

@@ -125,7 +125,9 @@ def test_an_unfilled_order_is_never_called_rejected(alert_config, store, telegra
 
 
 def test_manual_close_shows_price_and_a_loss(alert_config, store, telegram):
-    notify_manual_close(alert_config, store, "NSE:INFY-EQ", 7, 1480.25, -1234.5).result(WAIT_S)
+    sale = {"trade_id": "26100100000042", "symbol": "NSE:INFY-EQ", "side": "SELL", "qty": 7,
+            "price": 1480.25, "pnl": -1234.5, "source": "manual"}
+    notify_manual_close(alert_config, store, sale).result(WAIT_S)
     assert telegram.texts == [
         "ℹ️ Nifty Shop saw a manual sale\nSold 7 INFY @ ₹1,480.25 outside the bot\n"
         "P&L −₹1,234.50"]

@@ -11,6 +11,7 @@ import executor
 from fyers_sandbox.testing import SandboxHandle, start_sandbox
 from messages import LOGIN_NEEDED
 from notifier import LAST_ALERT
+from portfolio import inr, signed_inr, ticker
 from tests.batch.helpers import FAST_LIMITS, fast_broker, store_tokens
 
 AT_RUN_TIME = "2026-10-01T15:10:00"  # a trading day whose closes offer an entry
@@ -68,3 +69,23 @@ def test_a_run_without_a_login_says_what_to_do(run_config, store, sandbox, teleg
     [text] = telegram.texts
     assert text.splitlines()[0].startswith("❌ Nifty Shop run failed · ")
     assert text.splitlines()[1] == LOGIN_NEEDED.sentence
+
+
+def test_a_sale_by_hand_the_tradebook_no_longer_shows_is_alerted_as_an_estimate(
+        run_config, store, sandbox, telegram):
+    """Sold by hand on Thursday, found on Monday: today's tradebook has no price for it, so
+    the alert says the price and P&L are estimates, not what the owner got."""
+    store_tokens(run_config, store, sandbox)
+    run(run_config, store)
+    [bought] = store.list_trades()
+    sandbox.admin("manual-sell", symbol=bought["symbol"])
+    sandbox.admin("clock", now="2026-10-05T15:10:00")  # Fri 2 Oct is a holiday
+    sent = len(telegram.texts)
+    record = run(run_config, store)
+    [manual] = [t for t in store.list_trades() if t["source"] == "manual"]
+    said = [text for text in telegram.texts[sent:] if "manual sale" in text]
+    assert said == [
+        f"ℹ️ Nifty Shop saw a manual sale\nSold {bought['qty']} {ticker(bought['symbol'])} by "
+        f"hand before today; the price is not in today's tradebook, valued at today's last "
+        f"price {inr(manual['price'])}\nP&L {signed_inr(manual['pnl'])} (estimated)"]
+    assert "(not in today's tradebook: an estimate)" in record["summary"]

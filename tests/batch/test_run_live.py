@@ -9,7 +9,7 @@ from broker import SIDE_BUY, STATUS_TRADED
 from live_strategy import run_live
 from order_flow import order_tag, window_wait_s
 from order_outcomes import phrase
-from portfolio import inr, ticker
+from portfolio import estimated_price, inr, signed_inr, ticker
 from tests.batch.helpers import calls_to, expected_intents, run_trades
 from universe import nifty50_symbols
 
@@ -150,3 +150,26 @@ def test_a_stock_sold_by_hand_is_not_bought_back(run_config, store, broker, sand
 def test_after_a_429_an_order_waits_retry_after_else_the_rest_of_the_minute():
     assert window_wait_s(60.0, 7.0, now=135.0) == 7.0
     assert window_wait_s(60.0, None, now=135.0) == 45.0
+
+
+def test_a_sale_by_hand_on_an_earlier_day_is_recorded_as_an_estimate(run_config, store,
+                                                                     broker, sandbox, caplog):
+    """Sold by hand on Thursday; the next run is on Monday, when Fyers' tradebook (today's
+    trades only) no longer shows the sale: its price is today's last price, and said so."""
+    run_live(run_config, store, broker, run_id="buy")
+    [bought] = run_trades(store, "buy")
+    sandbox.admin("manual-sell", symbol=bought["symbol"])
+    sandbox.admin("clock", now="2026-10-05T15:10:00")  # Fri 2 Oct is a holiday
+    assert broker.tradebook() == []
+    ltp = broker.quotes([bought["symbol"]])[bought["symbol"]].ltp
+    with caplog.at_level(logging.WARNING):
+        result = run_live(run_config, store, broker, run_id="monday")
+    [manual] = [t for t in run_trades(store, "monday") if t["source"] == "manual"]
+    assert estimated_price(manual["trade_id"]) and manual["qty"] == bought["qty"]
+    assert abs(manual["price"] - ltp) < 0.05 * ltp  # the last price, moved a few seconds on
+    assert "1 sale made by hand before today recorded at today's last price (not in today's " \
+           "tradebook: an estimate)" in result.summary
+    assert any(r.getMessage().endswith(
+        f"Sold {bought['qty']} {ticker(bought['symbol'])} by hand before today; the price is not "
+        f"in today's tradebook, valued at today's last price {inr(manual['price'])}, "
+        f"P&L {signed_inr(manual['pnl'])} (estimated)") for r in caplog.records)

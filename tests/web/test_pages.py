@@ -250,3 +250,24 @@ def test_recent_activity_lists_an_order_still_open_at_fyers(sandbox_app, sandbox
     assert f"{order['qty']} × {ticker(order['symbol'])} : waiting at Fyers: 0 of " \
            f"{order['qty']} filled so far; Fyers had not confirmed the bot's cancel" in shown
     assert "No trades, and no order" not in shown
+
+
+def test_a_sale_by_hand_valued_at_the_last_price_reads_as_an_estimate(logged_in, client,
+                                                                      seeded, db):
+    """A sale by hand today's tradebook did not show (live_strategy records it at the last
+    price under an estimate's id): the Today card, Recent activity and Trading say so, and
+    mark its P&L, and the day's realized P&L, as estimated."""
+    db.record_trade({"trade_id": f"{portfolio.ESTIMATED_SALE_ID}run-b-NSE:TCS-EQ",
+                     "run_id": "run-b", "order_tag": None, "symbol": "NSE:TCS-EQ",
+                     "side": "SELL", "qty": 3, "price": 3100.0, "ts": seeded - 90,
+                     "pnl": 300.0, "source": "manual"}, None)
+    estimate = ("by hand before today; the price is not in today's tradebook, valued at "
+                "today's last price")
+    dashboard = text(client.get("/").get_data(as_text=True))
+    card, activity = dashboard.split("Next run")[0], dashboard.split("Recent activity")[1]
+    assert f"Sold 3 TCS {estimate} ₹3,100.00, P&L +₹300.00 (estimated)" in card
+    assert f"3 × TCS @ ₹3,100.00 sold {estimate} P&L ₹300.00 (estimated)" in activity
+    assert "(estimated in part)" in activity.split("Logs of the day")[0]
+    trading = text(client.get("/trading").get_data(as_text=True))
+    assert f"Sold {estimate}: its date and P&L are estimates." in trading
+    assert "₹300.00 (estimated)" in trading
