@@ -41,7 +41,7 @@ from broker import (
 from config import IST, Config
 from market_hours import MarketSession
 from order_outcomes import (
-    CANCELLED,
+    CANCELLED_AT_BROKER,
     EXPIRED,
     NOT_PLACED,
     OPEN,
@@ -359,7 +359,7 @@ def _outcome(order: Order, cancelled_by_bot: bool) -> tuple[str, str | None]:
         return PARTIAL, rest
     if order.status == STATUS_EXPIRED:
         return EXPIRED, None
-    return (UNFILLED if cancelled_by_bot else CANCELLED), None
+    return (UNFILLED if cancelled_by_bot else CANCELLED_AT_BROKER), None
 
 
 def _close(run: RunContext, record: dict[str, Any], status: str,

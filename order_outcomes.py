@@ -3,8 +3,10 @@ for the run's summary, the run page, the alerts, the logs, the dashboard and Tra
 
 "Rejected" is said only when Fyers refused the order. An order the bot cancelled after
 ORDER_FILL_TIMEOUT_S is *not filled in N s, cancelled*; one Fyers let lapse at the close
-*expired at the close*. The store keeps the outcome as the order's status (below); rows
-written before these statuses existed say `cancelled` and read "not filled, cancelled".
+*expired at the close*; one cancelled at Fyers by someone else (the owner in the Fyers app)
+*cancelled at Fyers (not by the bot)*. The store keeps the outcome as the order's status
+(below); rows written before these statuses existed say `cancelled` and read "not filled,
+cancelled", since the bot's own cancel was among them.
 """
 from __future__ import annotations
 
@@ -18,14 +20,16 @@ PARTIAL = "partial"  # filled in part; the rest cancelled (by the bot or at Fyer
 UNFILLED = "unfilled"  # nothing filled within ORDER_FILL_TIMEOUT_S: the bot cancelled it
 EXPIRED = "expired"  # nothing filled by the close: Fyers expired it
 REJECTED = "rejected"  # Fyers refused it (its RMS or the exchange): the only "rejected"
-CANCELLED = "cancelled"  # cancelled at Fyers before any fill, not by the bot's timeout
+CANCELLED = "cancelled"  # rows from before these statuses: whoever cancelled it
+CANCELLED_AT_BROKER = "cancelled_at_broker"  # cancelled at Fyers before any fill, not by the bot
 NOT_PLACED = "not_placed"  # never reached Fyers (the run stopped before Fyers had it)
 UNKNOWN = "unknown"  # placed, but Fyers no longer knows its id: nothing recorded as filled
 
 OPEN = (PENDING, PLACED)
 FILLED = (TRADED, PARTIAL)
 # Orders that spent nothing: they do not count toward the day's caps.
-SPENT_NOTHING = (UNFILLED, EXPIRED, REJECTED, CANCELLED, NOT_PLACED, UNKNOWN)
+SPENT_NOTHING = (UNFILLED, EXPIRED, REJECTED, CANCELLED, CANCELLED_AT_BROKER, NOT_PLACED,
+                 UNKNOWN)
 # The paper simulator (broker/paper_fills.py) ends its messages with this: what it refused
 # was refused on paper, never by Fyers.
 PAPER_MARK = "(paper)"
@@ -51,6 +55,8 @@ def phrase(order: Mapping[str, Any], run_running: bool = False) -> str:
         return "expired at the close"
     if status == REJECTED:
         return f"rejected by {_broker_named(message)}: {message or 'no reason given'}"
+    if status == CANCELLED_AT_BROKER:
+        return f"{_cancelled_at(message)}: {message}" if message else _cancelled_at(message)
     if status == NOT_PLACED:
         return f"not placed: {message}" if message else "not placed"
     if status == UNKNOWN:
@@ -66,6 +72,11 @@ def _broker_named(message: str) -> str:
     """Who said `message` of an order (refused it, or no longer knows it): Fyers, or the paper
     simulator standing in for it."""
     return "the paper simulator" if message.endswith(PAPER_MARK) else "Fyers"
+
+
+def _cancelled_at(message: str) -> str:
+    """'cancelled at Fyers (not by the bot)', or at the paper simulator."""
+    return f"cancelled at {_broker_named(message)} (not by the bot)"
 
 
 def _rest(rest: Any, wait: str) -> str:
@@ -91,12 +102,14 @@ HEADLINES = {PARTIAL: "order partly filled", EXPIRED: "order expired at the clos
 def headline(order: Mapping[str, Any]) -> str:
     """The alert's first words for an order that did not fill wholly: 'order rejected by
     Fyers', 'order not filled', 'order partly filled', 'order expired at the close', 'order
-    unknown to Fyers'."""
+    unknown to Fyers', 'order cancelled at Fyers'."""
     status, named = order.get("status"), _broker_named(order.get("message") or "")
     if status == REJECTED:
         return f"order rejected by {named}"
     if status == UNKNOWN:
         return f"order unknown to {named}"
+    if status == CANCELLED_AT_BROKER:
+        return f"order cancelled at {named}"
     return HEADLINES.get(status, "order not filled")
 
 
@@ -126,6 +139,8 @@ def _count_words(order: Mapping[str, Any]) -> str:
         return f"partly filled, {_rest(order.get('rest'), _seconds(order.get('wait_s')))}"
     if status == NOT_PLACED:
         return "not placed"
+    if status == CANCELLED_AT_BROKER:  # Fyers' words are in the order's own line
+        return _cancelled_at(message)
     return phrase(order)
 
 

@@ -111,6 +111,9 @@ def test_order_rejected_names_the_order_and_the_reason(alert_config, store, tele
     ({"status": "partial", "filled_qty": 2, "wait_s": 30.0, "rest": "bot"},
      "order partly filled\nBUY 6 HDFCBANK: partly filled (2 of 6; the rest cancelled after "
      "30 s)"),
+    ({"status": "cancelled_at_broker", "message": "Cancelled by user"},  # in the Fyers app
+     "order cancelled at Fyers\nBUY 6 HDFCBANK: cancelled at Fyers (not by the bot): "
+     "Cancelled by user"),
     ({"status": "cancelled", "message": "Cancelled by user"},  # a row from before outcomes
      "order not filled\nBUY 6 HDFCBANK: not filled, cancelled"),
     ({"status": "unknown", "message": "Fyers no longer shows order 26120600001"},  # may have filled

@@ -84,7 +84,8 @@ def test_a_paper_week_trades_as_the_backtest_and_never_calls_an_order_endpoint(
     assert [d for d in comparison.differences if not d.reason.startswith(named)] == []
     compared = {f"run-{day}" for day in WEEK[:-1]}
     unfilled = {(order["symbol"], order["side"]) for order in paper.list_orders()
-                if order["status"] in ("cancelled", "partial") and order["run_id"] in compared}
+                if order["status"] in ("cancelled_at_broker", "partial")
+                and order["run_id"] in compared}
     by_fill = {(f"NSE:{d.symbol}-EQ", d.side) for d in comparison.differences
                if d.reason.startswith(named[1:3])}
     assert by_fill == unfilled

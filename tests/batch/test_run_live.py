@@ -3,6 +3,8 @@ against the sandbox and a real SQLite store."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import date
 
 from broker import SIDE_BUY, STATUS_TRADED
@@ -173,3 +175,27 @@ def test_a_sale_by_hand_on_an_earlier_day_is_recorded_as_an_estimate(run_config,
         f"Sold {bought['qty']} {ticker(bought['symbol'])} by hand before today; the price is not "
         f"in today's tradebook, valued at today's last price {inr(manual['price'])}, "
         f"P&L {signed_inr(manual['pnl'])} (estimated)") for r in caplog.records)
+
+
+def test_an_order_the_owner_cancels_in_the_fyers_app_reads_cancelled_at_fyers(
+        run_config, store, broker, sandbox):
+    """While the run waits for a fill, the owner cancels the order in the Fyers app: the bot
+    did not cancel it, and its words say who did, with Fyers' own message."""
+    sandbox.admin("faults", pending_next_orders=1)
+    config = run_config.with_overrides(order_fill_timeout_s=20.0)
+
+    def cancel_once_placed() -> None:
+        deadline = time.monotonic() + 20
+        while not broker.orders() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        broker.cancel_order(broker.orders()[0].id)
+
+    owner = threading.Thread(target=cancel_once_placed, daemon=True)
+    owner.start()
+    result = run_live(config, store, broker, run_id="owner")
+    owner.join()
+    [order] = store.list_orders(run_id="owner")
+    [at_fyers] = broker.orders(tag=order["tag"])
+    assert phrase(order) == f"cancelled at Fyers (not by the bot): {at_fyers.message}"
+    assert result.summary == "Nothing bought or sold; 1 order cancelled at Fyers (not by the bot)."
+    assert order["wait_s"] is None and store.list_trades() == []

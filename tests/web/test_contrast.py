@@ -131,7 +131,8 @@ def test_every_badge_class_a_template_uses_is_coloured_in_app_css():
     import order_outcomes
 
     used = {order_outcomes.badge(status) for status in (
-        "traded", "partial", "unfilled", "expired", "rejected", "cancelled", "not_placed",
+        "traded", "partial", "unfilled", "expired", "rejected", "cancelled", "cancelled_at_broker",
+        "not_placed",
         "unknown", "pending", "placed", None)}
     used |= {f"status-{status}" for status in ("running", "succeeded", "warning", "failed",
                                                "skipped")}
