@@ -50,7 +50,8 @@ class DailyLimitBlocked(RateLimited):
 
 
 class OrderRejected(BrokerError):
-    """Fyers refused an order; the order is recorded as cancelled with this message."""
+    """Fyers refused an order (-99, status 5) as it was placed: the order is recorded as
+    rejected with this message ("rejected by Fyers: …"), and the run goes on."""
 
 
 class IPNotAllowed(BrokerError):
