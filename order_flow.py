@@ -52,6 +52,7 @@ from order_outcomes import (
     REJECTED,
     REST_CANCELLED_BY_BOT,
     REST_EXPIRED,
+    REST_REJECTED,
     TRADED,
     UNFILLED,
     UNKNOWN,
@@ -349,14 +350,15 @@ def _settle(run: RunContext, record: dict[str, Any], order: Order,
 
 def _outcome(order: Order, cancelled_by_bot: bool) -> tuple[str, str | None]:
     """(the store's status, what became of a partial fill's rest) of a final broker order."""
-    if order.status == STATUS_REJECTED:
-        return REJECTED, None
     if order.filled_qty >= order.qty:
         return TRADED, None
-    if order.filled_qty > 0:
-        rest = REST_EXPIRED if order.status == STATUS_EXPIRED else \
+    if order.filled_qty > 0:  # what filled is spent and recorded, whatever ended the rest
+        rest = REST_REJECTED if order.status == STATUS_REJECTED else \
+            REST_EXPIRED if order.status == STATUS_EXPIRED else \
             REST_CANCELLED_BY_BOT if cancelled_by_bot else None
         return PARTIAL, rest
+    if order.status == STATUS_REJECTED:
+        return REJECTED, None
     if order.status == STATUS_EXPIRED:
         return EXPIRED, None
     return (UNFILLED if cancelled_by_bot else CANCELLED_AT_BROKER), None

@@ -34,7 +34,7 @@ SPENT_NOTHING = (UNFILLED, EXPIRED, REJECTED, CANCELLED, CANCELLED_AT_BROKER, NO
 # was refused on paper, never by Fyers.
 PAPER_MARK = "(paper)"
 # The rest after a partial fill: why it did not fill too.
-REST_CANCELLED_BY_BOT, REST_EXPIRED = "bot", "expired"
+REST_CANCELLED_BY_BOT, REST_EXPIRED, REST_REJECTED = "bot", "expired", "rejected"
 
 
 def phrase(order: Mapping[str, Any], run_running: bool = False) -> str:
@@ -48,7 +48,7 @@ def phrase(order: Mapping[str, Any], run_running: bool = False) -> str:
         return "filled"
     if status == PARTIAL:
         return f"partly filled ({order.get('filled_qty', 0)} of {order.get('qty', 0)}; " \
-               f"{_rest(order.get('rest'), wait)})"
+               f"{_rest(order.get('rest'), wait, message)})"
     if status == UNFILLED:
         return f"not filled in {wait}, cancelled" if wait else "not filled, cancelled"
     if status == EXPIRED:
@@ -79,8 +79,12 @@ def _cancelled_at(message: str) -> str:
     return f"cancelled at {_broker_named(message)} (not by the bot)"
 
 
-def _rest(rest: Any, wait: str) -> str:
-    """What became of a partly filled order's remainder."""
+def _rest(rest: Any, wait: str, message: str = "") -> str:
+    """What became of a partly filled order's remainder (`message`: why Fyers refused it,
+    said only where the order has a line of its own, not in a summary's count)."""
+    if rest == REST_REJECTED:
+        refused = f"the rest rejected by {_broker_named(message)}"
+        return f"{refused}: {message}" if message else refused
     if rest == REST_EXPIRED:
         return "the rest expired at the close"
     if rest == REST_CANCELLED_BY_BOT and wait:

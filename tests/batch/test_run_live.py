@@ -199,3 +199,21 @@ def test_an_order_the_owner_cancels_in_the_fyers_app_reads_cancelled_at_fyers(
     assert phrase(order) == f"cancelled at Fyers (not by the bot): {at_fyers.message}"
     assert result.summary == "Nothing bought or sold; 1 order cancelled at Fyers (not by the bot)."
     assert order["wait_s"] is None and store.list_trades() == []
+
+
+def test_an_order_rejected_after_a_partial_fill_reads_and_counts_as_partly_filled():
+    """Fyers' status 5 on an order that had filled 2 of 5 (the sandbox has no fault for it):
+    the 2 are spent and recorded, so it is partly filled, the rest rejected, with Fyers' words."""
+    from broker import STATUS_REJECTED, Order
+    from order_flow import _outcome
+    from order_outcomes import FILLED, counted
+
+    order = Order("26100100000007", "NSE:SBIN-EQ", SIDE_BUY, 5, 2, 801.5, STATUS_REJECTED,
+                  "NSrej", "RMS: margin shortfall")
+    status, rest = _outcome(order, cancelled_by_bot=False)
+    record = {"side": "BUY", "qty": 5, "filled_qty": 2, "status": status, "rest": rest,
+              "message": order.message}
+    assert status in FILLED
+    assert phrase(record) == \
+        "partly filled (2 of 5; the rest rejected by Fyers: RMS: margin shortfall)"
+    assert counted([record]) == ["1 order partly filled, the rest rejected by Fyers"]
