@@ -340,12 +340,20 @@ def _settle(run: RunContext, record: dict[str, Any], order: Order,
     status, rest = _outcome(order, cancelled_by_bot)
     record.update(status=status, filled_qty=order.filled_qty, updated_at=time.time(), rest=rest,
                   traded_price=order.traded_price if order.filled_qty else None,
-                  wait_s=run.config.order_fill_timeout_s if cancelled_by_bot else None,
+                  wait_s=_waited_s(run, record) if cancelled_by_bot else None,
                   message=order.message or record["message"])
     if status == TRADED:
         run.store.upsert_order(record)
         return record
     return _close(run, record, status, record["message"])
+
+
+def _waited_s(run: RunContext, record: dict[str, Any]) -> float:
+    """How long an order waited for its fill before the bot cancelled it: the fill timeout for
+    this run's own order; since it was recorded for one an earlier run left open."""
+    if record["run_id"] == run.run_id:
+        return run.config.order_fill_timeout_s
+    return round(time.time() - record["created_at"])
 
 
 def _outcome(order: Order, cancelled_by_bot: bool) -> tuple[str, str | None]:

@@ -93,8 +93,14 @@ def _rest(rest: Any, wait: str, message: str = "") -> str:
 
 
 def _seconds(value: Any) -> str:
-    """'30 s' for a fill timeout, '' when unknown."""
-    return f"{float(value):g} s" if value else ""
+    """'30 s' for a fill timeout, '25 min' or '3 h' for an order an earlier run left open, ''
+    when unknown."""
+    if not value:
+        return ""
+    seconds = float(value)
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:g} s"
 
 
 # The alert's first words per outcome; an order the broker no longer knows may have filled

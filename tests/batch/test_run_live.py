@@ -217,3 +217,20 @@ def test_an_order_rejected_after_a_partial_fill_reads_and_counts_as_partly_fille
     assert phrase(record) == \
         "partly filled (2 of 5; the rest rejected by Fyers: RMS: margin shortfall)"
     assert counted([record]) == ["1 order partly filled, the rest rejected by Fyers"]
+
+
+def test_an_order_an_earlier_run_left_open_reads_how_long_it_really_waited(
+        run_config, store, broker, sandbox):
+    """An order left open ten minutes ago (its run stopped) is cancelled by the next run after
+    its own fill timeout: it waited ten minutes, not the timeout's 2 s."""
+    sandbox.admin("faults", pending_next_orders=1)
+    placed = broker.place_market_order("NSE:SBIN-EQ", 3, SIDE_BUY, "NSleft1")
+    store.upsert_order({"tag": "NSleft1", "run_id": "stopped", "symbol": "NSE:SBIN-EQ",
+                        "side": "BUY", "qty": 3, "reason": "entry",
+                        "broker_order_id": placed.order_id, "status": "placed", "filled_qty": 0,
+                        "traded_price": None, "message": None,
+                        "created_at": time.time() - 600, "updated_at": time.time() - 600})
+    result = run_live(run_config, store, broker, run_id="later")
+    order = store.get_order("NSleft1")
+    assert phrase(order) == "not filled in 10 min, cancelled"
+    assert "1 order not filled in 10 min, cancelled" in result.summary
