@@ -72,15 +72,17 @@ def fill_fate(tag: str, qty: int, side: int, ltp: float) -> Fate:
     limit = _tick(ltp * (1 + side * MPP_BAND))
     price = min(_tick(slipped), limit) if side == 1 else max(_tick(slipped), limit)
     fate = _fraction(tag, "fate")
-    if fate < FILLED_AT_ONCE:
+    if fate >= FILLED_AT_ONCE + FILLED_PARTLY:
+        return Fate(0, price, f"MPP: not filled, the price left the protection band (limit "
+                              f"{limit:.2f}); cancelled {PAPER_MARK}")
+    # A single share cannot part-fill: in the partial band it fills, so a 1-share order misses
+    # only as often as a larger one (5%), not in both bands.
+    if fate < FILLED_AT_ONCE or qty == 1:
         return Fate(qty, price, f"Traded {PAPER_MARK}")
-    if fate < FILLED_AT_ONCE + FILLED_PARTLY and qty > 1:
-        share = 0.25 + 0.5 * _fraction(tag, "share")
-        part = max(1, min(qty - 1, math.floor(qty * share)))
-        return Fate(part, price, f"MPP: {part} of {qty} filled, then the price left the "
-                                 f"protection band (limit {limit:.2f}); the rest cancelled {PAPER_MARK}")
-    return Fate(0, price, f"MPP: not filled, the price left the protection band (limit "
-                          f"{limit:.2f}); cancelled {PAPER_MARK}")
+    share = 0.25 + 0.5 * _fraction(tag, "share")
+    part = max(1, min(qty - 1, math.floor(qty * share)))
+    return Fate(part, price, f"MPP: {part} of {qty} filled, then the price left the "
+                             f"protection band (limit {limit:.2f}); the rest cancelled {PAPER_MARK}")
 
 
 def charges(side: str, value: float, first_sale_today: bool) -> float:

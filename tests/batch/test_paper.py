@@ -121,6 +121,20 @@ def test_fills_are_seeded_by_the_order_and_costs_include_the_dp_charge():
     assert buy > second_sell  # stamp duty on the buy only
 
 
+def test_a_one_share_order_misses_no_more_often_than_a_larger_one():
+    """A single share cannot part-fill: where a larger order would fill in part, a 1-share
+    order fills in full, so it misses only in the 5% "not filled" band, as a larger one does."""
+    from broker import paper_fills
+
+    tags = [f"NSONE{n}" for n in range(2000)]
+    larger = {tag: paper_fills.fill_fate(tag, 10, 1, 1000.0).filled_qty for tag in tags}
+    single = {tag: paper_fills.fill_fate(tag, 1, 1, 1000.0).filled_qty for tag in tags}
+    partly = [tag for tag in tags if 0 < larger[tag] < 10]
+    assert partly and {single[tag] for tag in partly} == {1}
+    assert {tag for tag in tags if not single[tag]} == {tag for tag in tags if not larger[tag]}
+    assert 0.03 < sum(not filled for filled in single.values()) / len(tags) < 0.07
+
+
 @pytest.mark.parametrize(("price", "step"), [
     (249.99, 0.01), (250.0, 0.05), (1_000.0, 0.05), (1_000.05, 0.10), (5_000.0, 0.10),
     (5_000.5, 0.50), (10_000.0, 0.50), (10_001.0, 1.00), (20_000.0, 1.00), (20_005.0, 5.00)])
