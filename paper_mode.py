@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import india_time
 from config import Config
+from order_outcomes import NOT_PLACED
 from store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def switch(config: Config, store: Store, on: bool, who: str) -> bool:
 class PaperRecord:
     """What the paper book has done, for the Strategy page before going live."""
 
-    days: int  # IST days with a paper run that was not skipped
+    days: int  # IST days with a paper run that traded (paper_runs_that_traded)
     runs: int
     trades: int
     closed: int
@@ -99,10 +100,18 @@ class PaperRecord:
     first_day: str | None
 
 
+def paper_runs_that_traded(paper: Store) -> list[dict]:
+    """The paper book's runs that succeeded or placed an order, dry runs left out: a day whose
+    only run failed before placing anything (no login, say) is no paper trading day."""
+    placed = {order["run_id"] for order in paper.list_orders() if order["status"] != NOT_PLACED}
+    return [run for run in paper.list_runs(limit=10_000) if not run["dry_run"]
+            and (run["status"] == "succeeded" or run["run_id"] in placed)]
+
+
 def paper_record(store: Store) -> PaperRecord:
     """The paper book's days, runs, trades and realized P&L."""
     paper = store.for_book("paper")
-    runs = [run for run in paper.list_runs(limit=10_000) if run["status"] != "skipped"]
+    runs = paper_runs_that_traded(paper)
     days = sorted({india_time.date_of(run["started_at"]) for run in runs})
     closed = paper.closed_trade_days()
     return PaperRecord(len(days), len(runs), len(paper.list_trades()),

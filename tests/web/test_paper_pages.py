@@ -255,3 +255,30 @@ def test_switching_books_does_not_turn_the_workflow_off(logged_in, client, db, p
                    "book": "real"})
     page = visible_text(text(client.get("/")))
     assert "started by the GitHub workflow" in page and "Automatic runs are off" not in page
+
+
+def paper_run_on(db, run_id: str, day: str, status: str, dry_run: bool = False) -> None:
+    """A paper run at 15:10 IST on `day`."""
+    at = india_time.day_bounds(day)[0] + 15 * 3600 + 600
+    db.for_book("paper").create_run({
+        "run_id": run_id, "trigger": "scheduled", "status": status, "started_at": at,
+        "finished_at": at + 5, "summary": "Paper: …", "error": None, "dry_run": dry_run,
+        "book": "paper"})
+
+
+def test_the_paper_record_counts_only_days_that_traded_on_paper(logged_in, client, db, paper_on):
+    """A day whose only run failed before placing anything (no login, say), or was a dry run,
+    or was skipped, is no paper trading day; a run that failed after placing an order is."""
+    paper_run_on(db, "ok", "2025-11-24", "succeeded")
+    paper_run_on(db, "filled-then-failed", "2025-11-25", "failed")
+    db.for_book("paper").upsert_order({
+        "tag": "NSfail1", "run_id": "filled-then-failed", "symbol": "NSE:SBIN-EQ", "side": "BUY",
+        "qty": 3, "reason": "entry", "broker_order_id": "P251125000001", "status": "traded",
+        "filled_qty": 3, "traded_price": 800.0, "message": "", "created_at": 1.0,
+        "updated_at": 1.0})
+    paper_run_on(db, "no-login", "2025-11-26", "failed")
+    paper_run_on(db, "dry", "2025-11-27", "succeeded", dry_run=True)
+    paper_run_on(db, "holiday", "2025-11-28", "skipped")
+    strategy = words(client.get("/strategy"))
+    assert "Paper record: 2 days since 24 Nov 2025 , 2 runs," in strategy
+    assert "On paper the bot ran 2 days since 24 Nov 2025 ," in words(client.get("/strategy/live"))
