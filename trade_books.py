@@ -4,8 +4,9 @@ CSV (the Trading page's download and `verify_db.py --collection trades --csv`).
 P&L is the bot's own, by average cost: a sale's P&L is (sale price − average buy price) × qty,
 the average over the buys of the holding it sells from (averaging down raises the quantity and
 moves the average). The buy date is the day that holding was opened: its first buy after it was
-last empty. Dates are IST; amounts are rupees to the paisa. Each row names its book, real or
-paper (docs/paper.md), so a paper sale is never read as a real one.
+last empty. Dates are IST; amounts are rupees to the paisa. Each row names its book as the
+pages do (paper_mode.book_label: paper, sandbox or real-money; docs/paper.md), so a paper or
+sandbox sale is never read as a real-money one.
 """
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ class Sale:
         """Calendar days from the buy date to the sale."""
         return (self.sold_on - self.bought_on).days if self.bought_on else None
 
-    def csv_row(self, book: str = "real") -> dict[str, Any]:
-        """The sale as a row of the CSV of `book`: ISO dates, amounts with two decimals."""
+    def csv_row(self, book: str = "real-money") -> dict[str, Any]:
+        """The sale as a row of the CSV of `book` (its name as the pages say it): ISO dates,
+        amounts with two decimals."""
         money = {name: f"{getattr(self, name):.2f}" for name in
                  ("avg_buy_price", "sell_price", "buy_value", "sell_value", "pnl")}
         return {"book": book, "symbol": self.symbol, "qty": self.qty,
@@ -101,14 +103,15 @@ def _sale(trade: Mapping[str, Any], opened_at: float | None) -> Sale:
                 source=trade["source"] or "", trade_id=trade["trade_id"])
 
 
-def sales_csv(trades: Iterable[Mapping[str, Any]], book: str = "real") -> str:
-    """Every sale of `trades` (all of one book's) as CSV text with a header row."""
+def sales_csv(trades: Iterable[Mapping[str, Any]], book: str = "real-money") -> str:
+    """Every sale of `trades` (all of one book's, named `book` as the pages say it) as CSV
+    text with a header row."""
     return books_csv({book: trades})
 
 
 def books_csv(trades_by_book: Mapping[str, Iterable[Mapping[str, Any]]]) -> str:
-    """The sales of each book in turn (book → all its trades), each row naming its book, under
-    one header row."""
+    """The sales of each book in turn (its name as the pages say it → all its trades), each row
+    naming its book, under one header row."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()

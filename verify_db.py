@@ -4,7 +4,8 @@
     python verify_db.py --collection trades --csv      every sale, for the owner's books
 
 Runs, orders, trades and positions are printed for both books, real and paper (docs/paper.md),
-each row labelled in a `book` column (`--book` picks one); a log line of a run says that run's
+each row labelled in a `book` column as the pages name it: "paper", else "sandbox" in sandbox mode
+(no real money there), else "real-money" (`--book real|paper` picks one); a log line of a run says that run's
 book (with `--book`, lines of the other book's runs are left out). Token values and password
 hashes are never printed. Both store backends print the same. Exit status 1 when the store
 cannot be reached, 2 when the configuration or an argument is invalid.
@@ -20,8 +21,9 @@ from typing import Any
 from tabulate import tabulate
 
 import cli
+import paper_mode
 import trade_books
-from config import config_or_exit, load_config_or_exit
+from config import Config, config_or_exit, load_config_or_exit
 from portfolio import ist
 from store import Store, StoreError, configured_store, refuse_missing_sqlite
 from store.base import BOOK_COLLECTIONS, BOOKS
@@ -103,6 +105,13 @@ def _fetch(name: str, store: Store, limit: int, books: tuple[str, ...]) -> Rows:
         fetch(store, limit)
 
 
+def _labelled(config: Config, rows: Rows) -> Rows:
+    """`rows` with their book named as the pages name it (paper_mode.book_label): the real
+    book is "sandbox" in sandbox mode, so no row reads as real money there."""
+    return [{**row, "book": paper_mode.book_label(config, row["book"])} if row.get("book")
+            else row for row in rows]
+
+
 def _cell(column: str, value: Any) -> Any:
     """A value as a table shows it: times in IST, messages on one short line."""
     if value is None:
@@ -137,7 +146,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "date, sell date, holding days, P&L by average cost; IST dates)")
     parser.add_argument("--book", choices=BOOKS,
                         help="runs, orders, trades, positions and the log lines of runs of "
-                             "this book only (default: both, each row labelled)")
+                             "this book only; real is the sandbox's in sandbox mode (default: "
+                             "both, each row labelled)")
     args = parser.parse_args(argv)
     if args.csv and args.collection != "trades":
         parser.error("--csv needs --collection trades")
@@ -156,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             books = (args.book,) if args.book else BOOKS
             if args.csv:
-                print(trade_books.books_csv({book: store.for_book(book).list_trades()
-                                             for book in books}), end="")
+                print(trade_books.books_csv({
+                    paper_mode.book_label(config, book): store.for_book(book).list_trades()
+                    for book in books}), end="")
                 return 0
-            data = {name: _fetch(name, store, args.limit, books) for name in names}
+            data = {name: _labelled(config, _fetch(name, store, args.limit, books))
+                    for name in names}
         finally:
             store.close()
     except StoreError as exc:

@@ -156,17 +156,23 @@ def sell(trade_id: str, ts: float, qty: int, price: float, pnl: float) -> dict:
             "side": "SELL", "qty": qty, "price": price, "ts": ts, "pnl": pnl, "source": "bot"}
 
 
-def test_trades_as_csv_for_the_books(filled):
+LIVE = {"FYERS_MODE": "live", "FYERS_CLIENT_ID": "AB12CD34EF-100", "FYERS_SECRET_KEY": "s3cr3t"}
+
+
+@pytest.mark.parametrize(("mode", "book"), [({}, "sandbox"), (LIVE, "real-money")])
+def test_trades_as_csv_for_the_books(filled, mode, book):
+    """The book other than paper is named as the pages name its runs: the sandbox's in
+    sandbox mode (no real money there), real money in live mode."""
     store = open_store(filled["DATABASE_URL"])
     store.record_trade(sell("S1", T0 + 40 * 86400, 12, 850.25, 585.0), None)
     store.close()
-    result = run_cli("--collection", "trades", "--csv", env=filled)
+    result = run_cli("--collection", "trades", "--csv", env={**filled, **mode})
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         "book,symbol,qty,buy_date,sell_date,holding_days,avg_buy_price,sell_price,buy_value,"
         "sell_value,pnl,source,trade_id\n"
-        "real,NSE:SBIN-EQ,12,2024-11-26,2025-01-05,40,801.50,850.25,9618.00,10203.00,585.00,bot,"
-        "S1\n")
+        f"{book},NSE:SBIN-EQ,12,2024-11-26,2025-01-05,40,801.50,850.25,9618.00,10203.00,585.00,"
+        "bot,S1\n")
 
 
 def test_paper_rows_are_labelled_in_tables_and_csv(filled):
@@ -181,9 +187,9 @@ def test_paper_rows_are_labelled_in_tables_and_csv(filled):
     assert table.returncode == 0, table.stderr
     lines = [line.split() for line in table.stdout.splitlines()[3:]]
     assert sorted((line[0], line[-1]) for line in lines) == [
-        ("paper", "P261126000001"), ("paper", "P261127000002"), ("real", "T1")]
+        ("paper", "P261126000001"), ("paper", "P261127000002"), ("sandbox", "T1")]
     only_real = run_cli("--collection", "positions", "--book", "real", env=filled).stdout
-    assert "real" in only_real and "paper" not in only_real
+    assert "sandbox" in only_real and "paper" not in only_real
     rows = run_cli("--collection", "trades", "--csv", env=filled).stdout.splitlines()
     assert rows[1:] == ["paper,NSE:SBIN-EQ,5,2024-11-26,2024-11-27,1,810.00,820.00,4050.00,"
                         "4100.00,50.00,bot,P261127000002"]

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, render_template
 
 import executor
 import india_time
+import paper_mode
 import portfolio
 import prices
 import trade_books
@@ -62,9 +63,12 @@ def index() -> str:
 @login_required
 def sales_csv() -> Response:
     """Every sale of the book in use with its buy date, sell date, holding days and P&L, for
-    the owner's books; each row and the file name say paper on paper."""
+    the owner's books; each row names the book as the pages do (paper, sandbox or real-money),
+    and the file name says paper on paper."""
     store = get_store()
     paper = "-paper" if store.book == "paper" else ""
     filename = f"nifty-shop{paper}-sales-{datetime.now(IST):%Y-%m-%d}.csv"
-    return Response(trade_books.sales_csv(store.list_trades(), store.book), mimetype="text/csv",
+    return Response(trade_books.sales_csv(store.list_trades(),
+                                          paper_mode.book_label(get_config(), store.book)),
+                    mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})

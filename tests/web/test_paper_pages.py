@@ -99,6 +99,24 @@ def test_the_sales_csv_labels_paper_rows(logged_in, client, db, paper_on, seeded
         ("paper", "P261126000002", "200.00")]
 
 
+def sales_rows(client) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text(client.get("/trading/sales.csv")))))
+
+
+def test_the_sales_csv_names_the_sandbox_book_as_the_pages_do(logged_in, client, seeded):
+    """Not "real" in sandbox mode, where the pages say "sandbox run": no real money there."""
+    assert {row["book"] for row in sales_rows(client)} == {"sandbox"}
+
+
+def test_the_sales_csv_names_the_real_money_book_as_the_pages_do(live_app):
+    app, auth = live_app
+    app.extensions["store"].record_trade({
+        "trade_id": "t9", "run_id": "run-b", "order_tag": "t9", "symbol": "NSE:TCS-EQ",
+        "side": "SELL", "qty": 3, "price": 3200.0, "ts": time.time(), "pnl": 600.0,
+        "source": "bot"}, None)
+    assert [row["book"] for row in sales_rows(auth.client)] == ["real-money"]
+
+
 def test_switching_paper_on_needs_no_confirmation(logged_in, client, db, config):
     assert not paper_mode.is_paper(config, db)
     page = text(client.get("/strategy"))
