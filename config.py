@@ -219,7 +219,8 @@ class Config:
                                    "Paper trading: orders are simulated against Fyers' live quotes, "
                                    "never sent; first-run default, then switched on the Strategy page")
     paper_capital: float = _setting(_float, 100000.0,
-                                    "Rupees the paper account starts with", low=1000, high=100_000_000)
+                                    "Rupees a new paper account starts with; once opened it keeps "
+                                    "its capital", low=1000, high=100_000_000)
 
     # Backtest
     dask_scheduler_address: str = _setting(

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 
 import india_time
+from broker.paper import ACCOUNT_KEY
+from broker.paper_fills import new_account
 from config import Config
 from order_outcomes import NOT_PLACED
 from store.base import Store
@@ -117,3 +119,27 @@ def paper_record(store: Store) -> PaperRecord:
     return PaperRecord(len(days), len(runs), len(paper.list_trades()),
                        sum(day.closed for day in closed),
                        sum(day.pnl_paise for day in closed) / 100, days[0] if days else None)
+
+
+@dataclass(frozen=True)
+class PaperMoney:
+    """The paper account's money as stored, for the pages and the paper-vs-backtest replay."""
+
+    capital: float  # what the account started with: PAPER_CAPITAL when it was opened
+    cash: float
+    charges: float  # paid since it was opened
+    setting: float  # PAPER_CAPITAL now
+
+    @property
+    def setting_ignored(self) -> bool:
+        """Whether PAPER_CAPITAL changed after the account was opened (it keeps its capital)."""
+        return self.setting != self.capital
+
+
+def paper_money(config: Config, store: Store) -> PaperMoney:
+    """The stored paper account's capital, cash and charges paid (the account is shared by the
+    books' stores); before the first paper order, those of a new account of PAPER_CAPITAL,
+    which only seeds it: changing it later would split the figures from the account's."""
+    account = store.get_setting(ACCOUNT_KEY) or new_account(config.paper_capital, "")
+    return PaperMoney(account["capital"], account["cash"], account["charges"],
+                      config.paper_capital)

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import india_time
+import paper_mode
 import strategy_settings
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import Settings, Trade, prepare_market, simulate
@@ -186,7 +187,8 @@ def replay(config: Config, store: Store) -> Comparison | None:
     days = [day for day in market.dates if day >= first]
     backtest: list[Trade] = []
     if days:
-        result = simulate(market, config.strategy_params(), Settings(capital=config.paper_capital),
+        capital = paper_mode.paper_money(config, store).capital  # the account's, not the setting's
+        result = simulate(market, config.strategy_params(), Settings(capital=capital),
                           date.fromisoformat(days[0]), date.fromisoformat(days[-1]))
         backtest = result.trades
     closes = {(row["date"], symbol): row["close"] for symbol, rows in cached.items()

@@ -44,10 +44,12 @@ def real_stakes() -> RealStakes:
 
 
 def mode_card() -> dict[str, Any]:
-    """What the Strategy page's paper card shows: the mode and the paper record."""
+    """What the Strategy page's paper card shows: the mode, the paper record and the paper
+    account's capital and charges."""
     return {"paper_on": is_paper(), "paper_record": paper_mode.paper_record(get_store()),
             "paper_locked": get_config().strategy_from_env,
-            "paper_capital": get_config().paper_capital, "sandbox": get_config().is_sandbox}
+            "paper_money": paper_mode.paper_money(get_config(), get_store()),
+            "sandbox": get_config().is_sandbox}
 
 
 def comparison() -> paper_vs_backtest.Comparison | None:

@@ -105,6 +105,19 @@ def test_a_day_without_a_run_and_an_unfilled_order_are_named(paper_config, store
     assert missed and {d.reason for d in missed} == {"the bot did not run that day"}
 
 
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_the_replay_keeps_the_paper_account_s_capital_when_paper_capital_changes(
+        paper_config, store, sandbox, logged_in):
+    """PAPER_CAPITAL only seeds the paper account: a backtest replaying it with a later, smaller
+    setting would compare the paper trades with a backtest that could not afford them."""
+    for day in WEEK[:3]:
+        paper_run(paper_config, store, day, sandbox=sandbox)
+    compared = paper_vs_backtest.replay(paper_config, store)
+    assert compared.backtest_trades
+    later = paper_config.with_overrides(paper_capital=1_000.0)
+    assert paper_vs_backtest.replay(later, store) == compared
+
+
 def test_fills_are_seeded_by_the_order_and_costs_include_the_dp_charge():
     from broker import paper_fills
 

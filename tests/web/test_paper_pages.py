@@ -13,6 +13,8 @@ import pytest
 import india_time
 import paper_mode
 import prices
+from broker import paper as paper_broker
+from broker import paper_fills
 from tests.web.text import text as visible_text
 
 PAGES = ["/", "/trading", "/strategy", "/logs", "/tokens", "/backtests", "/account",
@@ -299,4 +301,24 @@ def test_the_paper_record_counts_only_days_that_traded_on_paper(logged_in, clien
     paper_run_on(db, "holiday", "2025-11-28", "skipped")
     strategy = words(client.get("/strategy"))
     assert "Paper record: 2 days since 24 Nov 2025 , 2 runs," in strategy
+    assert "PAPER_CAPITAL is now" not in strategy  # the setting is the account's capital
     assert "On paper the bot ran 2 days since 24 Nov 2025 ," in words(client.get("/strategy/live"))
+
+
+def test_the_paper_account_keeps_its_capital_when_paper_capital_changes(make_app, config,
+                                                                        make_auth):
+    """PAPER_CAPITAL only seeds a new paper account: restarted with another, the card still
+    names the capital the account started with (beside its cash), shows its charges, and says
+    the setting changed."""
+    app = make_app(config.with_overrides(paper_capital=50_000.0, paper_trading=True))
+    store = app.extensions["store"]
+    store.set_setting(paper_broker.ACCOUNT_KEY, {
+        **paper_fills.new_account(100_000.0, "2025-11-24"), "cash": 81_119.93, "charges": 42.17})
+    paper_run_on(store, "ok", "2025-11-24", "succeeded")
+    auth = make_auth(app.test_client())
+    auth.login()
+    page = words(auth.client.get("/strategy"))
+    assert ("realized P&L ₹0.00 before charges, on ₹1,00,000.00 of paper capital; charges paid "
+            "on paper ₹42.17 .") in page
+    assert ("PAPER_CAPITAL is now ₹50,000.00; the paper account started with ₹1,00,000.00 and "
+            "keeps it.") in page
