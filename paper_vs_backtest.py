@@ -4,7 +4,9 @@ and a reason for every difference (docs/paper.md).
 
 `compare()` is pure (tested without I/O); `replay()` reads the store and runs the engine.
 The backtest fills at the day's close (± its slippage, net of charges); the paper run at the
-price of its own time, as the simulator filled it. A day enters the replay once its close is
+price of its own time, as the simulator filled it. Both sides' realized P&L is net of charges,
+counted the backtest's way: a sale's less its own charges and those of its symbol's buys since
+the last sale (the paper fills' charges are the simulator's, broker/paper_fills.charges). A day enters the replay once its close is
 cached, which the next day's run does.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ import paper_mode
 import strategy_settings
 from backtesting.data import DataError, SymbolHistory
 from backtesting.engine import Settings, Trade, prepare_market, simulate
+from broker import paper_fills
 from config import Config
 from order_outcomes import TRADED, phrase
 from portfolio import day_label, inr, ticker
@@ -52,8 +55,9 @@ class Comparison:
     days: int
     paper_trades: int
     backtest_trades: int
-    paper_pnl: float  # realized, before charges, as the pages show it
+    paper_pnl: float  # realized, net of charges as the backtest counts them (_net_of_charges)
     backtest_pnl: float  # realized, net of charges, as the backtest reports it
+    paper_costs: float  # the simulator's charges on the paper fills
     backtest_costs: float
     matched: int
     differences: list[Difference]
@@ -124,11 +128,32 @@ def compare(paper_trades: Sequence[Mapping[str, Any]], paper_orders: Sequence[Ma
             differences.append(Difference(day, ticker(symbol), side,
                                           _shown(ours["qty"], ours["price"]),
                                           _shown(theirs.qty, theirs.price), reason))
+    paper_pnl, paper_costs = _net_of_charges(bot_trades)
     return Comparison(min(days, default=""), max(days, default=""), len(days), len(bot_trades),
-                      len(tested),
-                      round(sum(t["pnl"] or 0.0 for t in paper.values()), 2),
-                      round(sum(t.pnl or 0.0 for t in tested.values()), 2),
-                      round(sum(t.costs for t in tested.values()), 2), matched, differences)
+                      len(tested), paper_pnl, round(sum(t.pnl or 0.0 for t in tested.values()), 2),
+                      paper_costs, round(sum(t.costs for t in tested.values()), 2), matched,
+                      differences)
+
+
+def _net_of_charges(trades: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
+    """(realized P&L net of charges, the charges) of paper `trades`, counted as the backtest
+    engine counts its own: each fill's charges as the simulator took them (the DP charge on a
+    scrip's first sale of its day), and a sale's P&L less its charges and those of its
+    symbol's buys since the last sale."""
+    pnl, charged = 0.0, 0.0
+    unset: dict[str, float] = {}  # symbol → buy charges not yet set against a sale
+    sold: set[tuple[str, str]] = set()  # (day, symbol) sold once already: no second DP charge
+    for trade in sorted(trades, key=lambda t: (t["ts"], t["trade_id"])):
+        symbol, day_symbol = trade["symbol"], (paper_day(trade), trade["symbol"])
+        cost = paper_fills.charges(trade["side"], trade["qty"] * trade["price"],
+                                   trade["side"] == "SELL" and day_symbol not in sold)
+        charged += cost
+        if trade["side"] == "BUY":
+            unset[symbol] = unset.get(symbol, 0.0) + cost
+            continue
+        sold.add(day_symbol)
+        pnl += (trade["pnl"] or 0.0) - cost - unset.pop(symbol, 0.0)
+    return round(pnl, 2), round(charged, 2)
 
 
 def _by_day_symbol_side(trades: Sequence[Mapping[str, Any]]

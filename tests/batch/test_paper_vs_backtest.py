@@ -55,7 +55,8 @@ def test_each_difference_is_named():
     assert reasons[(DAYS[2], "INFY", "SELL")].startswith(
         f"follows from {day_label(DAYS[0])}'s buy")  # '23 Nov', as the pages write a day
     assert (result.paper_trades, result.backtest_trades, result.matched) == (3, 6, 3)
-    assert (result.paper_pnl, result.backtest_pnl, result.backtest_costs) == (15.0, 32.0, 6.0)
+    assert (result.paper_pnl, result.backtest_pnl) == (0.49, 32.0)  # ₹15 less ₹14.51 of charges
+    assert (result.paper_costs, result.backtest_costs) == (15.1, 6.0)
 
 
 def test_the_same_trades_at_the_same_prices_differ_nowhere():
@@ -89,3 +90,15 @@ def test_two_runs_buying_one_symbol_on_one_day_pair_with_the_backtests_one_buy()
                      {})
     assert result.matched == 1 and result.differences == []  # 5 @ ₹106.00 on both sides
     assert result.paper_trades == 2  # both fills count, as on the Strategy page's paper card
+
+
+def test_paper_p_and_l_is_after_charges_as_the_backtest_s_is():
+    """Like with like: a paper sale's P&L less its own charges (₹14.73 on ₹550, the DP charge
+    included) and its buy's (₹0.59 on ₹500), as the backtest sets its charges against a sale."""
+    ours = [paper(DAYS[0], 1, "TCS", "BUY", 5, 100.0),
+            paper(DAYS[1], 2, "TCS", "SELL", 5, 110.0, 50.0)]
+    theirs = [backtested(DAYS[0], "TCS", "BUY", 5, 100.0),
+              backtested(DAYS[1], "TCS", "SELL", 5, 110.0, 48.0)]
+    result = compare(ours, [], DAYS[:2], theirs, DAYS, {})
+    assert (result.paper_pnl, result.paper_costs) == (34.68, 15.32)
+    assert (result.backtest_pnl, result.backtest_costs) == (48.0, 2.0)

@@ -9,9 +9,11 @@ import re
 import time
 
 import pytest
+from flask import render_template
 
 import india_time
 import paper_mode
+import paper_vs_backtest
 import prices
 from broker import paper as paper_broker
 from broker import paper_fills
@@ -322,3 +324,15 @@ def test_the_paper_account_keeps_its_capital_when_paper_capital_changes(make_app
             "on paper ₹42.17 .") in page
     assert ("PAPER_CAPITAL is now ₹50,000.00; the paper account started with ₹1,00,000.00 and "
             "keeps it.") in page
+
+
+def test_paper_vs_backtest_sets_p_and_l_after_charges_beside_each_other(app):
+    """Like with like: both sides' realized P&L after charges, and both sides' charges."""
+    comparison = paper_vs_backtest.Comparison(
+        first_day="2026-11-23", last_day="2026-11-25", days=2, paper_trades=2, backtest_trades=2,
+        paper_pnl=34.68, backtest_pnl=48.0, paper_costs=15.32, backtest_costs=2.0, matched=2,
+        differences=[])
+    with app.test_request_context("/trading"):
+        card = visible_text(render_template("_paper_vs_backtest.html", comparison=comparison))
+    assert "Realized P&L after charges ₹34.68 ₹48.00 Charges ₹15.32 ₹2.00" in card
+    assert "before charges" not in card
