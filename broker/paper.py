@@ -116,9 +116,11 @@ class PaperBroker:
         return paper_fills.as_of(stored, self._today(stored))
 
     def funds(self) -> dict:
-        """Fund rows as Fyers titles them: the paper cash, and the capital it started with."""
+        """Fund rows as Fyers titles them: the paper cash; and, for paper only, the cash plus
+        the holdings at cost (the day's fills included, so a buy lowers it by its charges
+        alone), the capital it started with and the charges paid."""
         account = self.account()
-        held = sum(h["qty"] * h["avg"] for h in account["holdings"].values())
+        held = sum(h["qty"] * h["avg"] for h in paper_fills.held_now(account).values())
         return {"Available Balance": account["cash"], "Total Balance": round(
             account["cash"] + held, 2), "Paper capital": account["capital"],
             "Paper charges paid": account["charges"]}

@@ -104,11 +104,16 @@ def as_of(account: dict[str, Any], day: str) -> dict[str, Any]:
     become holdings and its orderbook empties, as Fyers' does overnight."""
     if day <= account["day"]:
         return account
+    return {**account, "day": day, "holdings": held_now(account), "orders": []}
+
+
+def held_now(account: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-symbol {qty, avg} the account holds now: the day's start plus the day's fills."""
     holdings = {symbol: dict(held) for symbol, held in account["holdings"].items()}
     for order in account["orders"]:
         if order["filled_qty"]:
             _apply(holdings, order["symbol"], order["side"], order["filled_qty"], order["price"])
-    return {**account, "day": day, "holdings": holdings, "orders": []}
+    return holdings
 
 
 def _apply(holdings: dict[str, dict[str, Any]], symbol: str, side: int, qty: int,

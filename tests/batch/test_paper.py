@@ -226,6 +226,29 @@ def test_market_hours_are_read_from_fyers_time(paper_config, store, sandbox, log
 
 
 @pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
+def test_a_paper_buy_lowers_the_total_balance_by_its_charges_only(paper_config, store, sandbox,
+                                                                  logged_in):
+    """The paper Total Balance is the cash plus the holdings at cost, today's fills included:
+    a buy moves its value from the cash to the holdings and takes its charges."""
+    from broker import paper_fills
+
+    sandbox.admin("clock", now=f"{WEEK[1]}T11:00:00")
+    broker = token_refresh.stored_broker(paper_config, store.for_book("paper"), fast_broker)
+    ltp = broker.quotes(["NSE:SBIN-EQ"])["NSE:SBIN-EQ"].ltp
+    before = broker.funds()
+    tag = next(f"NSTOTAL{n}" for n in range(100)
+               if paper_fills.fill_fate(f"NSTOTAL{n}", 5, 1, ltp).filled_qty == 5)
+    broker.place_market_order("NSE:SBIN-EQ", 5, 1, tag)
+    after = broker.funds()
+    [fill] = broker.tradebook()
+    charges = round(after["Paper charges paid"] - before["Paper charges paid"], 2)
+    assert charges > 0
+    assert after["Available Balance"] == round(before["Available Balance"] - 5 * fill.price
+                                               - charges, 2)
+    assert after["Total Balance"] == round(before["Total Balance"] - charges, 2)
+
+
+@pytest.mark.parametrize("sandbox", [{"allowed_ips": OTHER_IP}], indirect=True)
 def test_what_the_simulator_refuses_is_never_called_fyers_refusal(paper_config, store, sandbox,
                                                                   logged_in):
     """With after-market orders on, a paper run at night decides and places, and the simulator,
