@@ -415,14 +415,15 @@ def _interrupted_summary(run: dict[str, Any]) -> str:
 # --- "Run now" -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunNowStakes:
-    """What a "Run now" puts at stake, for its confirmation: the most it can spend, and what
-    already ran today."""
+    """What a "Run now" puts at stake, for its confirmation: the most it can spend, the paper
+    cash that can pay for it on paper, and what already ran today."""
 
     max_spend: float  # MAX_TRADE_VALUE for each buy today's caps still allow
     trade_value: float  # MAX_TRADE_VALUE
     buys: int  # the most buys the run may place
     entries_left: int  # new entries the run may still buy
     entries_per_day: int  # MAX_NEW_ENTRIES_PER_DAY
+    paper_cash: float | None  # the paper account's cash on paper (a buy it cannot pay is refused)
     today: dict[str, Any] | None  # the latest run started today (IST) and not skipped
     newest_run_id: str  # the confirmation starts a run only while this is still the newest
 
@@ -441,7 +442,9 @@ def run_now_stakes(config: Config, store: Store, now: float | None = None) -> Ru
     return RunNowStakes(max_spend=buys * params.max_trade_value,
                         trade_value=params.max_trade_value, buys=buys,
                         entries_left=day.entries_left(params),
-                        entries_per_day=params.max_new_entries_per_day, today=today,
+                        entries_per_day=params.max_new_entries_per_day,
+                        paper_cash=paper_mode.paper_money(config, store).cash
+                        if store.book == "paper" else None, today=today,
                         newest_run_id=runs[0]["run_id"] if runs else "")
 
 

@@ -15,6 +15,8 @@ import india_time
 import paper_mode
 import prices
 import strategy_settings
+from broker import paper as paper_broker
+from broker import paper_fills
 from config import IST
 from market_hours import session_state
 from tests.web.conftest import AuthActions
@@ -278,3 +280,36 @@ def test_a_paper_confirmation_promises_no_amo_and_no_sandbox_order(
                            after_market_orders=True)
     assert said in page and never not in page
     assert "orders go to the local sandbox" not in page and "Sandbox mode" not in page
+
+
+@pytest.mark.parametrize(("capital", "entries", "said"), [
+    (5_000.0, 1, "The paper account has ₹5,000.00 of cash: less than one buy of up to "
+                 "₹10,000.00, so the paper simulator refuses the buys it cannot pay."),
+    (15_000.0, 2, "The paper account has ₹15,000.00 of cash: not enough for every buy, so the "
+                  "paper simulator refuses those it cannot pay."),
+    (100_000.0, 2, "The paper account has ₹1,00,000.00 of cash."),
+])
+def test_a_paper_confirmation_names_the_paper_cash(make_app, sandbox_config, sandbox, capital,
+                                                    entries, said):
+    """The most a run can spend is MAX_TRADE_VALUE a buy, but on paper the simulator refuses a
+    buy its cash cannot pay: PAPER_CAPITAL below MAX_TRADE_VALUE, or a spent account."""
+    app, client = app_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING, paper=True,
+                         paper_capital=capital)
+    app.extensions["store"].set_setting(strategy_settings.STORE_KEY, {
+        "max_new_entries_per_run": entries, "max_new_entries_per_day": entries})
+    page = text_of(confirmation(client)[0])
+    assert f"It can spend at most ₹{entries * 10},000.00" in page
+    assert said in page
+
+
+def test_a_paper_confirmation_names_the_stored_account_s_cash(make_app, sandbox_config, sandbox):
+    app, client = app_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING, paper=True)
+    app.extensions["store"].set_setting(paper_broker.ACCOUNT_KEY, {
+        **paper_fills.new_account(100_000.0, "2026-11-30"), "cash": 7_119.93})
+    page = text_of(confirmation(client)[0])
+    assert "The paper account has ₹7,119.93 of cash: less than one buy of up to ₹10,000.00" in page
+
+
+def test_a_real_confirmation_names_no_paper_cash(make_app, sandbox_config, sandbox):
+    page = confirmation_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING)
+    assert "It can spend at most" in page and "paper account" not in page
