@@ -6,8 +6,8 @@ and a reason for every difference (docs/paper.md).
 The backtest fills at the day's close (± its slippage, net of charges); the paper run at the
 price of its own time, as the simulator filled it. Both sides' realized P&L is net of charges,
 counted the backtest's way: a sale's less its own charges and those of its symbol's buys since
-the last sale (the paper fills' charges are the simulator's, broker/paper_fills.charges). A day enters the replay once its close is
-cached, which the next day's run does.
+the last sale (the paper fills' charges are the simulator's, broker/paper_fills.charges). A day
+enters the replay once its close is cached, which the next day's run does.
 """
 from __future__ import annotations
 
