@@ -20,6 +20,7 @@ import prices
 import strategy_settings
 from broker import (
     SIDE_SELL,
+    BrokerError,
     Fill,
     FyersBroker,
     Quote,
@@ -36,7 +37,15 @@ from order_flow import (
     settle_open_orders,
 )
 from order_outcomes import counted
-from portfolio import ESTIMATED_SALE_ID, estimated_price, hand_sale, inr, pnl_words, ticker
+from portfolio import (
+    AT_COST_SALE_ID,
+    ESTIMATED_SALE_ID,
+    estimated_price,
+    hand_sale,
+    inr,
+    pnl_words,
+    ticker,
+)
 from run_steps import RunSteps
 from store.base import Store
 from strategy_rules import BookEntry, decide
@@ -244,28 +253,48 @@ def _reconcile(run: RunContext, ltps: Mapping[str, float]) -> None:
     if not positions:
         return
     held = _broker_quantities(run.broker)
-    fills = None
-    for position in positions:
-        vanished = position["qty"] - held.get(position["symbol"], 0)
-        if vanished <= 0:
-            continue
-        fills = run.broker.tradebook() if fills is None else fills
-        _record_manual_sell(run, position, min(vanished, position["qty"]), fills, ltps)
+    gone = [(position, min(position["qty"] - held.get(position["symbol"], 0), position["qty"]))
+            for position in positions]
+    gone = [(position, qty) for position, qty in gone if qty > 0]
+    if not gone:
+        return
+    fills = run.broker.tradebook()
+    prices = _with_quotes_of(run, ltps, [position["symbol"] for position, _ in gone])
+    for position, qty in gone:
+        _record_manual_sell(run, position, qty, fills, prices)
+
+
+def _with_quotes_of(run: RunContext, ltps: Mapping[str, float], symbols: Sequence[str]
+                    ) -> Mapping[str, float]:
+    """`ltps` with the last prices of those `symbols` it lacks (a holding that has since left
+    the NIFTY 50, whose quotes the run read), asked in one call; as they were when Fyers
+    cannot say."""
+    missing = [symbol for symbol in symbols if symbol not in ltps]
+    if not missing:
+        return ltps
+    try:
+        quoted = run.broker.quotes(missing)
+    except BrokerError as exc:
+        logger.warning("no last price for %s: %s", ", ".join(missing), exc)
+        return ltps
+    return {**ltps, **{symbol: quote.ltp for symbol, quote in quoted.items()}}
 
 
 def _record_manual_sell(run: RunContext, position: dict[str, Any], qty: int,
                         fills: Sequence[Fill], ltps: Mapping[str, float]) -> None:
     """One manual SELL at the tradebook price of the owner's own sale. Today's tradebook
-    without it (sold on an earlier day), the sale is valued at the last price and its id
-    marks it as an estimate (portfolio.ESTIMATED_SALE_ID), which every page then says."""
+    without it (sold on an earlier day), the sale is valued at the last price, else at the
+    average buy price, and its id marks it as an estimate (portfolio.ESTIMATED_SALE_ID,
+    AT_COST_SALE_ID), which every page then says."""
     symbol = position["symbol"]
     own = [f for f in fills if f.symbol == symbol and f.side == SIDE_SELL
            and run.store.get_order(f.tag) is None]
     sold = sum(f.qty for f in own)
     price = (sum(f.qty * f.price for f in own) / sold) if sold else ltps.get(symbol)
+    estimate = ESTIMATED_SALE_ID if price is not None else AT_COST_SALE_ID
     if price is None:
         price = position["avg_price"]
-    trade_id = own[-1].order_id if own else f"{ESTIMATED_SALE_ID}{run.run_id}-{symbol}"
+    trade_id = own[-1].order_id if own else f"{estimate}{run.run_id}-{symbol}"
     trade, after = sell_trade(position, qty, price)
     trade.update(trade_id=trade_id, run_id=run.run_id, order_tag=None, symbol=symbol,
                  source="manual")
@@ -367,11 +396,10 @@ def _summary(result: RunResult, dry_run: bool) -> str:
 
 def _hand_sales(manual: Sequence[dict[str, Any]], verb: str) -> list[str]:
     """['1 sale made by hand recorded'], those the tradebook did not show counted apart: '1 sale
-    made by hand before today recorded at today's last price (not in today's tradebook: an
-    estimate)'."""
+    made by hand before today recorded at an estimated price (not in today's tradebook)'."""
     estimated = [trade for trade in manual if estimated_price(trade["trade_id"])]
     known = [trade for trade in manual if trade not in estimated]
-    at_last_price = "at today's last price (not in today's tradebook: an estimate)"
+    at_a_guess = "at an estimated price (not in today's tradebook)"
     return [*_counted(known, f"sale made by hand {verb}", f"sales made by hand {verb}"),
-            *_counted(estimated, f"sale made by hand before today {verb} {at_last_price}",
-                      f"sales made by hand before today {verb} {at_last_price}")]
+            *_counted(estimated, f"sale made by hand before today {verb} {at_a_guess}",
+                      f"sales made by hand before today {verb} {at_a_guess}")]

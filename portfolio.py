@@ -251,16 +251,28 @@ def closed_trades(days: Sequence[ClosedDay], latest_trades: Sequence[Mapping[str
 
 # A sale by hand that today's tradebook does not show (made on a day the bot did not run:
 # Fyers' tradebook holds only today's trades) is recorded at today's last price under an id
-# starting with this (live_strategy.py); its price and P&L are estimates, and every page says
-# so. The id has had this form since the first release, so older such sales read so too.
+# starting with ESTIMATED_SALE_ID (live_strategy.py), or at the holding's average buy price
+# under AT_COST_SALE_ID when Fyers gives no price either; its price and P&L are estimates, and
+# every page says so. Ids have had the first form since the first release, so older such sales
+# read as estimates too.
 ESTIMATED_SALE_ID = "manual-"
-ESTIMATED_SALE = ("by hand before today; the price is not in today's tradebook, valued at "
-                  "today's last price")
+AT_COST_SALE_ID = "manual-at-cost-"
 
 
 def estimated_price(trade_id: str | None) -> bool:
     """Whether a trade's price is the bot's estimate rather than Fyers' (ESTIMATED_SALE_ID)."""
     return (trade_id or "").startswith(ESTIMATED_SALE_ID)
+
+
+def estimate_words(trade_id: str | None) -> str:
+    """What an estimated sale by hand is valued at, after 'Sold 5 TCS': 'by hand before today;
+    the price is not in today's tradebook, valued at today's last price'; '' for a sale at
+    Fyers' own price."""
+    if not estimated_price(trade_id):
+        return ""
+    basis = ("its average buy price (Fyers gave no price for it)"
+             if (trade_id or "").startswith(AT_COST_SALE_ID) else "today's last price")
+    return f"by hand before today; the price is not in today's tradebook, valued at {basis}"
 
 
 def pnl_words(trade: Mapping[str, Any]) -> str:
@@ -274,8 +286,8 @@ def hand_sale(trade: Mapping[str, Any]) -> str:
     before today; the price is not in today's tradebook, valued at today's last price
     ₹3,512.00'."""
     sold = f"Sold {trade['qty']} {ticker(trade['symbol'])}"
-    if estimated_price(trade.get("trade_id")):
-        return f"{sold} {ESTIMATED_SALE} {inr(trade['price'])}"
+    if estimate := estimate_words(trade.get("trade_id")):
+        return f"{sold} {estimate} {inr(trade['price'])}"
     return f"{sold} @ {inr(trade['price'])} outside the bot"
 
 

@@ -11,7 +11,7 @@ from broker import SIDE_BUY, STATUS_TRADED
 from live_strategy import run_live
 from order_flow import order_tag, window_wait_s
 from order_outcomes import phrase
-from portfolio import estimated_price, inr, signed_inr, ticker
+from portfolio import estimated_price, hand_sale, inr, signed_inr, ticker
 from tests.batch.helpers import calls_to, expected_intents, run_trades
 from universe import nifty50_symbols
 
@@ -169,12 +169,32 @@ def test_a_sale_by_hand_on_an_earlier_day_is_recorded_as_an_estimate(run_config,
     [manual] = [t for t in run_trades(store, "monday") if t["source"] == "manual"]
     assert estimated_price(manual["trade_id"]) and manual["qty"] == bought["qty"]
     assert abs(manual["price"] - ltp) < 0.05 * ltp  # the last price, moved a few seconds on
-    assert "1 sale made by hand before today recorded at today's last price (not in today's " \
-           "tradebook: an estimate)" in result.summary
+    assert "1 sale made by hand before today recorded at an estimated price (not in today's " \
+           "tradebook)" in result.summary
     assert any(r.getMessage().endswith(
         f"Sold {bought['qty']} {ticker(bought['symbol'])} by hand before today; the price is not "
         f"in today's tradebook, valued at today's last price {inr(manual['price'])}, "
         f"P&L {signed_inr(manual['pnl'])} (estimated)") for r in caplog.records)
+
+
+def test_a_holding_fyers_gives_no_price_for_is_valued_at_cost_and_said_so(run_config, store,
+                                                                          broker, sandbox):
+    """A holding the bot bought that has since left the index (here: a symbol Fyers no longer
+    quotes) is gone at the broker: the run asks its price apart, gets none, and records the
+    sale at the average buy price, saying that, not 'today's last price'."""
+    store.record_trade({"trade_id": "old-buy", "run_id": "old", "order_tag": "oldbuy",
+                        "symbol": "NSE:OLDCO-EQ", "side": "BUY", "qty": 3, "price": 250.0,
+                        "ts": time.time() - 30 * 86400, "pnl": None, "source": "bot"},
+                       {"qty": 3, "avg_price": 250.0, "last_buy_price": 250.0,
+                        "opened_at": time.time() - 30 * 86400, "updated_at": time.time()})
+    result = run_live(run_config, store, broker, run_id="after")
+    [manual] = [t for t in run_trades(store, "after") if t["source"] == "manual"]
+    assert (manual["symbol"], manual["qty"], manual["price"], manual["pnl"]) == (
+        "NSE:OLDCO-EQ", 3, 250.0, 0.0)
+    assert hand_sale(manual) == ("Sold 3 OLDCO by hand before today; the price is not in "
+                                 "today's tradebook, valued at its average buy price (Fyers "
+                                 "gave no price for it) ₹250.00")
+    assert "1 sale made by hand before today recorded at an estimated price" in result.summary
 
 
 def test_an_order_the_owner_cancels_in_the_fyers_app_reads_cancelled_at_fyers(
