@@ -109,7 +109,8 @@ def _fyers_session(quotes: Mapping[str, Quote]) -> Callable[[], MarketSession]:
     machine clock well off Fyers' or the lack of a quote time."""
     clock = FyersClock.from_quotes(quotes)
     if not clock.from_fyers:
-        logger.warning("no quote carried Fyers' time: market hours follow this machine's clock")
+        logger.warning("Fyers' quotes reply carried no time (no Date header): market hours "
+                       "follow this machine's clock")
     elif skew := clock.skew_sentence():
         logger.warning("%s", skew[0].upper() + skew[1:])
     return clock.session

@@ -95,7 +95,7 @@ class FyersClock:
 
     @property
     def from_fyers(self) -> bool:
-        """False when no quote carried a time and the machine's clock stands in."""
+        """False when Fyers' reply carried no time and the machine's clock stands in."""
         return self._fyers_at_read is not None
 
     def now(self) -> float:

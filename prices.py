@@ -135,7 +135,7 @@ def fyers_clock(config: Config, store: Store, *, wait_s: float = PAGE_WAIT_S
     now = time.time()
     quotes = _fresh(market, "quotes", QUOTES_FRESH_S, now) or {}
     if not quotes.get("fyers_at"):
-        return FyersClock(None), trouble or "Fyers' quotes carried no time."
+        return FyersClock(None), trouble or "Fyers' quotes reply carried no time (no Date header)."
     return FyersClock(quotes["fyers_at"] + (now - quotes["at"])), ""
 
 

@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -105,11 +105,15 @@ def _seconds(raw: str | None) -> float | None:
 
 
 def _http_date(raw: str | None) -> float | None:
-    """An HTTP Date header as epoch seconds; None when absent or malformed."""
+    """An HTTP Date header as epoch seconds; None when absent or malformed. HTTP dates are
+    GMT, also one that names no zone (or '-0000'), which would otherwise read as local."""
     try:
-        return parsedate_to_datetime(raw).timestamp() if raw else None
+        moment = parsedate_to_datetime(raw) if raw else None
     except (TypeError, ValueError):
         return None
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _chunks(start: date, end: date) -> list[tuple[date, date]]:

@@ -1,11 +1,12 @@
-"""Whether NSE is open is read from Fyers' clock (the time on its replies), whatever this machine's
-clock says: the suite passes on a Saturday night as on a Tuesday at 11:00."""
+"""Whether NSE is open is read from Fyers' clock (the time on its replies), whatever this
+machine's clock says: the suite passes on a Saturday night as on a Tuesday at 11:00."""
 from __future__ import annotations
 
 from datetime import datetime
 
 import pytest
 
+from broker.client import _http_date
 from config import IST
 from market_hours import FyersClock, session_state
 
@@ -56,3 +57,14 @@ def test_fyers_time_moves_on_with_the_machines_monotonic_clock():
 def test_without_a_quote_time_the_machine_clock_stands_in():
     clock = FyersClock.from_quotes({}, wall=lambda: at("2026-11-25T11:00"))
     assert not clock.from_fyers and clock.session().is_open
+
+
+@pytest.mark.parametrize(("header", "epoch"), [
+    ("Wed, 25 Nov 2026 05:30:00 GMT", at("2026-11-25T11:00")),
+    ("Wed, 25 Nov 2026 05:30:00 -0000", at("2026-11-25T11:00")),  # GMT, not this machine's zone
+    ("Wed, 25 Nov 2026 05:30:00", at("2026-11-25T11:00")),  # no zone: HTTP dates are GMT
+    ("Wed, 25 Nov 2026 11:00:00 +0530", at("2026-11-25T11:00")),
+    ("not a date", None), ("", None), (None, None),
+])
+def test_fyers_time_is_read_from_the_reply_date_in_gmt_or_not_at_all(header, epoch):
+    assert _http_date(header) == epoch
