@@ -1,9 +1,9 @@
 """The live run: `run_live()` applies the strategy's rules (strategy_rules.py) for the executor.
 
-`run_live()` reads the quotes (the time Fyers served them at is its clock: market_hours.py), settles earlier
-orders, reconciles with the broker, refreshes the candle cache, reads what the trading day
-already used (day_use.py), decides, and hands each intent to order_flow.py, which places it
-and records its fill. Outside NSE's session it decides, says what it would do, and places
+`run_live()` reads the quotes (the time Fyers served them at is its clock: market_hours.py),
+settles earlier orders, reconciles with the broker, refreshes the candle cache, reads what the
+trading day already used (day_use.py), decides, and hands each intent to order_flow.py, which
+places it and records its fill. Outside NSE's session it decides, says what it would do, and places
 nothing (unless AFTER_MARKET_ORDERS is on).
 """
 from __future__ import annotations
