@@ -50,6 +50,7 @@ from order_outcomes import (
     PENDING,
     PLACED,
     REJECTED,
+    REST_CANCELLED_AT_BROKER,
     REST_CANCELLED_BY_BOT,
     REST_EXPIRED,
     REST_REJECTED,
@@ -363,7 +364,7 @@ def _outcome(order: Order, cancelled_by_bot: bool) -> tuple[str, str | None]:
     if order.filled_qty > 0:  # what filled is spent and recorded, whatever ended the rest
         rest = REST_REJECTED if order.status == STATUS_REJECTED else \
             REST_EXPIRED if order.status == STATUS_EXPIRED else \
-            REST_CANCELLED_BY_BOT if cancelled_by_bot else None
+            REST_CANCELLED_BY_BOT if cancelled_by_bot else REST_CANCELLED_AT_BROKER
         return PARTIAL, rest
     if order.status == STATUS_REJECTED:
         return REJECTED, None

@@ -35,6 +35,7 @@ SPENT_NOTHING = (UNFILLED, EXPIRED, REJECTED, CANCELLED, CANCELLED_AT_BROKER, NO
 PAPER_MARK = "(paper)"
 # The rest after a partial fill: why it did not fill too.
 REST_CANCELLED_BY_BOT, REST_EXPIRED, REST_REJECTED = "bot", "expired", "rejected"
+REST_CANCELLED_AT_BROKER = "broker"  # cancelled at Fyers by someone else (the owner's app)
 
 
 def phrase(order: Mapping[str, Any], run_running: bool = False) -> str:
@@ -89,6 +90,8 @@ def _rest(rest: Any, wait: str, message: str = "") -> str:
         return "the rest expired at the close"
     if rest == REST_CANCELLED_BY_BOT and wait:
         return f"the rest cancelled after {wait}"
+    if rest == REST_CANCELLED_AT_BROKER:
+        return f"the rest {_cancelled_at(message)}"
     return "the rest cancelled"
 
 

@@ -11,11 +11,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-import india_time
 from broker.paper import ACCOUNT_KEY
 from broker.paper_fills import new_account
 from config import Config
-from order_outcomes import NOT_PLACED
 from store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -88,37 +86,6 @@ def switch(config: Config, store: Store, on: bool, who: str) -> bool:
                    "orders go to the local sandbox" if config.is_sandbox else
                    "orders go to Fyers with real money")
     return True
-
-
-@dataclass(frozen=True)
-class PaperRecord:
-    """What the paper book has done, for the Strategy page before going live."""
-
-    days: int  # IST days with a paper run that traded (paper_runs_that_traded)
-    runs: int
-    trades: int
-    closed: int
-    pnl: float  # realized P&L of the paper sales
-    first_day: str | None
-
-
-def paper_runs_that_traded(paper: Store) -> list[dict]:
-    """The paper book's runs that succeeded or placed an order, dry runs left out: a day whose
-    only run failed before placing anything (no login, say) is no paper trading day."""
-    placed = {order["run_id"] for order in paper.list_orders() if order["status"] != NOT_PLACED}
-    return [run for run in paper.list_runs(limit=10_000) if not run["dry_run"]
-            and (run["status"] == "succeeded" or run["run_id"] in placed)]
-
-
-def paper_record(store: Store) -> PaperRecord:
-    """The paper book's days, runs, trades and realized P&L."""
-    paper = store.for_book("paper")
-    runs = paper_runs_that_traded(paper)
-    days = sorted({india_time.date_of(run["started_at"]) for run in runs})
-    closed = paper.closed_trade_days()
-    return PaperRecord(len(days), len(runs), len(paper.list_trades()),
-                       sum(day.closed for day in closed),
-                       sum(day.pnl_paise for day in closed) / 100, days[0] if days else None)
 
 
 @dataclass(frozen=True)

@@ -246,9 +246,10 @@ class Store(ABC):
 
     # --- orders: {tag, run_id, symbol, side (BUY|SELL), qty, reason, broker_order_id,
     #              status (order_outcomes.py: pending|placed|traded|partial|unfilled|expired|
-    #              rejected|cancelled|not_placed|unknown), filled_qty, traded_price, message,
-    #              created_at, updated_at, wait_s (the fill wait before the bot cancelled),
-    #              rest (a partial's remainder: bot|expired)} ----------------------------------
+    #              rejected|cancelled|cancelled_at_broker|not_placed|unknown), filled_qty,
+    #              traded_price, message, created_at, updated_at, wait_s (the fill wait
+    #              before the bot cancelled), rest (a partial's remainder: bot|broker|expired|
+    #              rejected)} --------------------------------------------------------------
     @abstractmethod
     def upsert_order(self, order: dict[str, Any]) -> None:
         """Insert or update keyed by tag."""

@@ -14,6 +14,7 @@ import paper_vs_backtest
 import portfolio
 import prices
 from auth import login_required
+from paper_record import paper_record
 from views import get_config, get_store, is_paper, kept_until_next_trade
 
 bp = Blueprint("paper", __name__)
@@ -46,7 +47,7 @@ def real_stakes() -> RealStakes:
 def mode_card() -> dict[str, Any]:
     """What the Strategy page's paper card shows: the mode, the paper record and the paper
     account's capital and charges."""
-    return {"paper_on": is_paper(), "paper_record": paper_mode.paper_record(get_store()),
+    return {"paper_on": is_paper(), "paper_record": paper_record(get_store()),
             "paper_locked": get_config().strategy_from_env,
             "paper_money": paper_mode.paper_money(get_config(), get_store()),
             "sandbox": get_config().is_sandbox}
@@ -82,7 +83,7 @@ def paper_on() -> Response:
 def confirm_live() -> str:
     """The go-live confirmation: the paper record, and the real money the next runs trade."""
     return render_template("go_live.html", stakes=real_stakes(),
-                           record=paper_mode.paper_record(get_store()),
+                           record=paper_record(get_store()),
                            sandbox=get_config().is_sandbox)
 
 

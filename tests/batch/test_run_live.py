@@ -221,6 +221,31 @@ def test_an_order_the_owner_cancels_in_the_fyers_app_reads_cancelled_at_fyers(
     assert order["wait_s"] is None and store.list_trades() == []
 
 
+def test_a_partly_filled_order_whose_rest_the_owner_cancels_says_who_cancelled(
+        run_config, store, broker, sandbox):
+    """Half filled, the rest waiting; the owner cancels the rest in the Fyers app: the half is
+    recorded, and the rest reads cancelled at Fyers, not by the bot's timeout."""
+    sandbox.admin("faults", partial_fill_next=1, partial_fill_ratio=0.5)
+    config = run_config.with_overrides(order_fill_timeout_s=20.0)
+
+    def cancel_once_part_filled() -> None:
+        deadline = time.monotonic() + 20
+        while not broker.tradebook() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        broker.cancel_order(broker.orders()[0].id)
+
+    owner = threading.Thread(target=cancel_once_part_filled, daemon=True)
+    owner.start()
+    run_live(config, store, broker, run_id="owner-rest")
+    owner.join()
+    [order] = store.list_orders(run_id="owner-rest")
+    assert 0 < order["filled_qty"] < order["qty"]
+    assert phrase(order) == (f"partly filled ({order['filled_qty']} of {order['qty']}; the rest "
+                             f"cancelled at Fyers (not by the bot))")
+    [trade] = run_trades(store, "owner-rest")
+    assert trade["qty"] == order["filled_qty"]
+
+
 def test_an_order_rejected_after_a_partial_fill_reads_and_counts_as_partly_filled():
     """Fyers' status 5 on an order that had filled 2 of 5 (the sandbox has no fault for it):
     the 2 are spent and recorded, so it is partly filled, the rest rejected, with Fyers' words."""

@@ -279,18 +279,21 @@ def test_switching_books_does_not_turn_the_workflow_off(logged_in, client, db, p
     assert "started by the GitHub workflow" in page and "Automatic runs are off" not in page
 
 
-def paper_run_on(db, run_id: str, day: str, status: str, dry_run: bool = False) -> None:
+def paper_run_on(db, run_id: str, day: str, status: str, dry_run: bool = False,
+                 steps: list | None = None) -> None:
     """A paper run at 15:10 IST on `day`."""
     at = india_time.day_bounds(day)[0] + 15 * 3600 + 600
     db.for_book("paper").create_run({
         "run_id": run_id, "trigger": "scheduled", "status": status, "started_at": at,
         "finished_at": at + 5, "summary": "Paper: …", "error": None, "dry_run": dry_run,
-        "book": "paper"})
+        "book": "paper", "steps": steps})
 
 
 def test_the_paper_record_counts_only_days_that_traded_on_paper(logged_in, client, db, paper_on):
-    """A day whose only run failed before placing anything (no login, say), or was a dry run,
-    or was skipped, is no paper trading day; a run that failed after placing an order is."""
+    """A day whose only run failed before placing anything (no login, say), found NSE closed,
+    was a dry run, or was skipped, is no paper trading day; a run that failed after placing an
+    order is, and so is one whose only warning came from an earlier run's order: the days
+    paper vs backtest compares."""
     paper_run_on(db, "ok", "2025-11-24", "succeeded")
     paper_run_on(db, "filled-then-failed", "2025-11-25", "failed")
     db.for_book("paper").upsert_order({
@@ -301,10 +304,14 @@ def test_the_paper_record_counts_only_days_that_traded_on_paper(logged_in, clien
     paper_run_on(db, "no-login", "2025-11-26", "failed")
     paper_run_on(db, "dry", "2025-11-27", "succeeded", dry_run=True)
     paper_run_on(db, "holiday", "2025-11-28", "skipped")
+    paper_run_on(db, "settled-earlier", "2025-12-01", "warning")  # an order of the day before
+    paper_run_on(db, "closed", "2025-12-02", "warning", steps=[
+        {"name": "orders", "state": "skipped", "detail": "NSE is closed until 09:15 IST: "
+                                                         "nothing was placed"}])
     strategy = words(client.get("/strategy"))
-    assert "Paper record: 2 days since 24 Nov 2025 , 2 runs," in strategy
+    assert "Paper record: 3 days since 24 Nov 2025 , 3 runs," in strategy
     assert "PAPER_CAPITAL is now" not in strategy  # the setting is the account's capital
-    assert "On paper the bot ran 2 days since 24 Nov 2025 ," in words(client.get("/strategy/live"))
+    assert "On paper the bot ran 3 days since 24 Nov 2025 ," in words(client.get("/strategy/live"))
 
 
 def test_the_paper_account_keeps_its_capital_when_paper_capital_changes(make_app, config,

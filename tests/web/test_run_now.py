@@ -310,6 +310,22 @@ def test_a_paper_confirmation_names_the_stored_account_s_cash(make_app, sandbox_
     assert "The paper account has ₹7,119.93 of cash: less than one buy of up to ₹10,000.00" in page
 
 
+def test_a_paper_confirmation_with_no_buy_left_today_says_nothing_of_the_cash(
+        make_app, sandbox_config, sandbox):
+    """Today's entry and average-down are bought: the run can only sell, so cash short of a
+    buy refuses nothing and is not named."""
+    app, client = app_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING, paper=True,
+                         paper_capital=5_000.0)
+    paper, started = app.extensions["store"].for_book("paper"), earlier_today()
+    for tag, reason in (("NS1", "entry"), ("NS2", "average")):
+        paper.upsert_order({"tag": tag, "run_id": "run-today", "symbol": "NSE:BAJAJFINSV-EQ",
+                            "side": "BUY", "qty": 1, "reason": reason, "broker_order_id": tag,
+                            "status": "traded", "filled_qty": 1, "traded_price": 1675.8,
+                            "message": "", "created_at": started, "updated_at": started})
+    page = text_of(confirmation(client)[0])
+    assert "It can spend ₹0.00" in page and "paper account" not in page
+
+
 def test_a_real_confirmation_names_no_paper_cash(make_app, sandbox_config, sandbox):
     page = confirmation_at(make_app, sandbox_config, sandbox, TUESDAY_MORNING)
     assert "It can spend at most" in page and "paper account" not in page
