@@ -88,4 +88,4 @@ def test_a_sale_by_hand_the_tradebook_no_longer_shows_is_alerted_as_an_estimate(
         f"ℹ️ Nifty Shop saw a manual sale\nSold {bought['qty']} {ticker(bought['symbol'])} by "
         f"hand before today; the price is not in today's tradebook, valued at today's last "
         f"price {inr(manual['price'])}\nP&L {signed_inr(manual['pnl'])} (estimated)"]
-    assert "(not in today's tradebook: an estimate)" in record["summary"]
+    assert "recorded at an estimated price (not in today's tradebook)" in record["summary"]

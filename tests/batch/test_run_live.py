@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from broker import SIDE_BUY, STATUS_TRADED
@@ -197,23 +199,31 @@ def test_a_holding_fyers_gives_no_price_for_is_valued_at_cost_and_said_so(run_co
     assert "1 sale made by hand before today recorded at an estimated price" in result.summary
 
 
+@contextmanager
+def owner_cancels_once(broker, ready: Callable[[], list]) -> Iterator[None]:
+    """The owner, in the Fyers app, cancelling the run's order once `ready()` lists something,
+    while the body runs (the run waits for its fill meanwhile)."""
+
+    def cancel() -> None:
+        deadline = time.monotonic() + 20
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        broker.cancel_order(broker.orders()[0].id)
+
+    owner = threading.Thread(target=cancel, daemon=True)
+    owner.start()
+    yield
+    owner.join()
+
+
 def test_an_order_the_owner_cancels_in_the_fyers_app_reads_cancelled_at_fyers(
         run_config, store, broker, sandbox):
     """While the run waits for a fill, the owner cancels the order in the Fyers app: the bot
     did not cancel it, and its words say who did, with Fyers' own message."""
     sandbox.admin("faults", pending_next_orders=1)
     config = run_config.with_overrides(order_fill_timeout_s=20.0)
-
-    def cancel_once_placed() -> None:
-        deadline = time.monotonic() + 20
-        while not broker.orders() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        broker.cancel_order(broker.orders()[0].id)
-
-    owner = threading.Thread(target=cancel_once_placed, daemon=True)
-    owner.start()
-    result = run_live(config, store, broker, run_id="owner")
-    owner.join()
+    with owner_cancels_once(broker, broker.orders):  # placed
+        result = run_live(config, store, broker, run_id="owner")
     [order] = store.list_orders(run_id="owner")
     [at_fyers] = broker.orders(tag=order["tag"])
     assert phrase(order) == f"cancelled at Fyers (not by the bot): {at_fyers.message}"
@@ -227,17 +237,8 @@ def test_a_partly_filled_order_whose_rest_the_owner_cancels_says_who_cancelled(
     recorded, and the rest reads cancelled at Fyers, not by the bot's timeout."""
     sandbox.admin("faults", partial_fill_next=1, partial_fill_ratio=0.5)
     config = run_config.with_overrides(order_fill_timeout_s=20.0)
-
-    def cancel_once_part_filled() -> None:
-        deadline = time.monotonic() + 20
-        while not broker.tradebook() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        broker.cancel_order(broker.orders()[0].id)
-
-    owner = threading.Thread(target=cancel_once_part_filled, daemon=True)
-    owner.start()
-    run_live(config, store, broker, run_id="owner-rest")
-    owner.join()
+    with owner_cancels_once(broker, broker.tradebook):  # part filled
+        run_live(config, store, broker, run_id="owner-rest")
     [order] = store.list_orders(run_id="owner-rest")
     assert 0 < order["filled_qty"] < order["qty"]
     assert phrase(order) == (f"partly filled ({order['filled_qty']} of {order['qty']}; the rest "
