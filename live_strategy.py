@@ -3,8 +3,8 @@
 `run_live()` reads the quotes (the time Fyers served them at is its clock: market_hours.py),
 settles earlier orders, reconciles with the broker, refreshes the candle cache, reads what the
 trading day already used (day_use.py), decides, and hands each intent to order_flow.py, which
-places it and records its fill. Outside NSE's session it decides, says what it would do, and places
-nothing (unless AFTER_MARKET_ORDERS is on).
+places it and records its fill. Outside NSE's session it decides, says what it would do, and
+places nothing (unless AFTER_MARKET_ORDERS is on).
 """
 from __future__ import annotations
 
@@ -105,8 +105,8 @@ def orders_outside_hours(config: Config, dry_run: bool) -> bool:
 
 
 def _fyers_session(quotes: Mapping[str, Quote]) -> Callable[[], MarketSession]:
-    """NSE's session by Fyers' clock (when it served the quotes, moved on monotonically), logging a
-    machine clock well off Fyers' or the lack of a quote time."""
+    """NSE's session by Fyers' clock (when it served the quotes, moved on monotonically),
+    logging a machine clock well off Fyers' or the lack of a time on Fyers' reply."""
     clock = FyersClock.from_quotes(quotes)
     if not clock.from_fyers:
         logger.warning("Fyers' quotes reply carried no time (no Date header): market hours "

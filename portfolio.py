@@ -294,13 +294,13 @@ def hand_sale(trade: Mapping[str, Any]) -> str:
 def trade_line(trade: Mapping[str, Any]) -> str:
     """'Bought 5 BAJAJFINSV for ₹8,379.00', or 'Sold 5 TCS for ₹17,560.00, P&L +₹1,060.00'
     (an estimated sale by hand: hand_sale's words)."""
-    if trade["side"] == "BUY":
-        verb = "Bought"
-    else:
-        verb = "Sold by hand" if trade.get("source") == "manual" else "Sold"
-    line = f"{verb} {trade['qty']} {ticker(trade['symbol'])} for {inr(trade['qty'] * trade['price'])}"
     if estimated_price(trade.get("trade_id")):
         line = hand_sale(trade)
+    else:
+        verb = ("Bought" if trade["side"] == "BUY" else
+                "Sold by hand" if trade.get("source") == "manual" else "Sold")
+        line = f"{verb} {trade['qty']} {ticker(trade['symbol'])} for " \
+               f"{inr(trade['qty'] * trade['price'])}"
     return line if trade.get("pnl") is None else f"{line}, {pnl_words(trade)}"
 
 

@@ -123,9 +123,9 @@ def market_view(config: Config, store: Store, symbols: Sequence[str], *,
 
 def fyers_clock(config: Config, store: Store, *, wait_s: float = PAGE_WAIT_S
                 ) -> tuple[FyersClock, str]:
-    """Fyers' clock as a run reads it: the time Fyers served the NIFTY 50's quotes at (the run's own
-    quotes call, kept for the pages as any quotes are), moved on by the time since they were
-    read; with why this machine's clock stands in instead ('' when it does not)."""
+    """Fyers' clock as a run reads it: the time Fyers served the NIFTY 50's quotes at (the
+    run's own quotes call, kept for the pages as any quotes are), moved on by the time since
+    they were read; with why this machine's clock stands in instead ('' when it does not)."""
     wanted, asked = nifty50_symbols(), time.time()
     market = store.get_setting(MARKET_KEY) or {}
     trouble = ""

@@ -4,9 +4,9 @@
     python verify_db.py --collection trades --csv      every sale, for the owner's books
 
 Runs, orders, trades and positions are printed for both books, real and paper (docs/paper.md),
-each row labelled in a `book` column as the pages name it: "paper", else "sandbox" in sandbox mode
-(no real money there), else "real-money" (`--book real|paper` picks one); a log line of a run says that run's
-book (with `--book`, lines of the other book's runs are left out). Token values and password
+each row labelled in a `book` column as the pages name it: "paper", else "sandbox" in sandbox
+mode (no real money there), else "real-money" (`--book real|paper` picks one); a log line of a
+run says that run's book (with `--book`, lines of the other book's runs are left out). Token values and password
 hashes are never printed. Both store backends print the same. Exit status 1 when the store
 cannot be reached, 2 when the configuration or an argument is invalid.
 """

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -365,7 +366,7 @@ class FyersBroker:
             body = self._read("quotes", lambda q=query: self._fyers.quotes(q))
             served_at = self._transport.served_at or 0.0
             for quote in parsed("quotes", body.get("d") or [],
-                                lambda entry, at=served_at: quote_from(entry, at)):
+                                partial(quote_from, served_at=served_at)):
                 if quote is not None:
                     quotes[quote.symbol] = quote
         return quotes

@@ -5,7 +5,8 @@ FyersBroker; everything that is the account (orders, orderbook, tradebook, holdi
 funds, cancel) is answered by a simulated account kept in the store under one setting, changed
 atomically. No order, modify or cancel call ever reaches Fyers. Orders fill against the last
 quotes this broker read (the run reads them before deciding), so paper trading costs no data
-call more than real trading; whether the market is open is read from the time Fyers served those quotes at.
+call more than real trading; whether the market is open is read from the time Fyers served
+those quotes at.
 """
 from __future__ import annotations
 
@@ -104,7 +105,8 @@ class PaperBroker:
 
     # --- the simulated account ------------------------------------------------------------
     def _today(self, account: dict[str, Any]) -> str:
-        """Fyers' trading day: by the time Fyers served the quotes at, once read, else the account's own day."""
+        """Fyers' trading day: by the time Fyers served the quotes at, once read, else the
+        account's own day."""
         return india_time.date_of(self._clock.now()) if self._clock is not None else account["day"]
 
     def account(self) -> dict[str, Any]:
